@@ -1,0 +1,227 @@
+"""The state of the service during a run, independent of how traffic moves.
+
+:class:`Cluster` turns the topology graph into integer-indexed tables (servers, datacenters, databases,
+regions) and holds what faults and the control plane change: which servers are up, which the load
+balancers send traffic to, which copy of each database is active, which datacenter serves each region.
+Every change is recorded in the :class:`~sim.trace.Trace` with its cause, and announced to the engine
+through the :class:`Listener` methods, so engines never poll.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import networkx as nx
+import simpy
+
+from sim.scenario import Scenario, ServiceTime
+from sim.topology import (
+    database_copies,
+    databases_of_region,
+    datacenters_for_region,
+    nodes_of_kind,
+)
+from sim.trace import Trace
+
+__all__ = ["Cluster", "Server", "Listener"]
+
+
+class Listener(Protocol):
+    """What the cluster announces to whoever listens (the engine, the failover controller).
+
+    A listener implements all four methods; those it does not care about do nothing.
+    """
+
+    def server_down(self, server: int) -> None:
+        """Server ``server`` stopped: everything it holds is lost."""
+
+    def server_up(self, server: int) -> None:
+        """Server ``server`` is running again, empty."""
+
+    def rotation_changed(self, datacenter: int) -> None:
+        """The load balancers of ``datacenter`` send traffic to a different set of servers."""
+
+    def dependency_changed(self, dependency: int) -> None:
+        """A shared dependency went down or came back."""
+
+
+@dataclass(slots=True)
+class Server:
+    """One mailbox server: what it is and whether it runs."""
+
+    index: int
+    id: str
+    datacenter: int
+    group: str
+    workers: int
+    service: ServiceTime
+    frontend_time: float
+    queue_limit: int | None
+    labels: dict[str, str]
+    down: int = 0  # how many faults hold it down; up when 0
+    down_event: int | None = None
+    up_event: int | None = None
+    in_rotation: bool = True
+    databases: list[int] = field(default_factory=list)
+
+    @property
+    def up(self) -> bool:
+        """Whether the server is running."""
+        return self.down == 0
+
+    @property
+    def capacity(self) -> float:
+        """Requests per second it serves when busy (workers / mean service time)."""
+        return self.workers / self.service.mean
+
+
+class Cluster:
+    """Indexed topology plus mutable service state. See the module docstring."""
+
+    def __init__(self, env: simpy.Environment, scenario: Scenario, graph: nx.Graph, trace: Trace):
+        self.env = env
+        self.scenario = scenario
+        self.graph = graph
+        self.trace = trace
+        self.listeners: list[Listener] = []
+        topo = scenario.topology
+
+        self.datacenter_ids = [d.id for d in topo.datacenters]
+        dc_index = {name: i for i, name in enumerate(self.datacenter_ids)}
+        self.region_ids = [r.id for r in topo.regions]
+        region_index = {name: i for i, name in enumerate(self.region_ids)}
+
+        self.servers: list[Server] = []
+        groups = {g.id: g for d in topo.datacenters for g in d.servers}
+        for sid in nodes_of_kind(graph, "server"):
+            node = graph.nodes[sid]
+            g = groups[node["group"]]
+            self.servers.append(
+                Server(
+                    index=len(self.servers),
+                    id=sid,
+                    datacenter=dc_index[node["datacenter"]],
+                    group=g.id,
+                    workers=g.workers,
+                    service=g.service_time,
+                    frontend_time=g.frontend_time,
+                    queue_limit=g.queue_limit,
+                    labels=node["labels"],
+                )
+            )
+        self.server_index = {s.id: s.index for s in self.servers}
+        self.servers_of_dc: list[list[int]] = [[] for _ in self.datacenter_ids]
+        for s in self.servers:
+            self.servers_of_dc[s.datacenter].append(s.index)
+        self.dc_down = [0] * len(self.datacenter_ids)
+        self.dc_down_event: list[int | None] = [None] * len(self.datacenter_ids)
+
+        self.database_ids = nodes_of_kind(graph, "database")
+        self.database_index = {name: i for i, name in enumerate(self.database_ids)}
+        self.copies: list[list[int]] = []
+        for i, db in enumerate(self.database_ids):
+            copies = [self.server_index[s] for s in database_copies(graph, db)]
+            self.copies.append(copies)
+            for s in copies:
+                self.servers[s].databases.append(i)
+        self.active = [c[0] for c in self.copies]  # server holding the active copy, -1 if none
+        self.region_databases = [
+            [self.database_index[d] for d in databases_of_region(graph, r)] for r in self.region_ids
+        ]
+
+        self.region_preference = [
+            [dc_index[d] for d in datacenters_for_region(graph, r)] for r in self.region_ids
+        ]
+        self.rtt = [[0.0] * len(self.datacenter_ids) for _ in self.region_ids]
+        for r in topo.regions:
+            for dc_name, latency in r.datacenters.items():
+                self.rtt[region_index[r.id]][dc_index[dc_name]] = latency
+        n_dc = len(self.datacenter_ids)
+        self.link_latency = [[0.0] * n_dc for _ in range(n_dc)]
+        for link in topo.links:
+            a, b = (dc_index[x] for x in link.between)
+            self.link_latency[a][b] = self.link_latency[b][a] = link.latency
+        self.route = [prefs[0] for prefs in self.region_preference]  # datacenter per region, -1 if none
+
+        self.dependency_ids = [d.id for d in topo.dependencies]
+        self.dependency_down = [0] * len(self.dependency_ids)
+
+    @property
+    def now(self) -> float:
+        """Simulated time."""
+        return self.env.now
+
+    # -------------------------------------------------------------------------------------- servers
+
+    def server_down(self, server: int, cause: int | None, detail: str = "") -> None:
+        """A fault takes ``server`` down (faults stack: it is up again when all have ended)."""
+        s = self.servers[server]
+        s.down += 1
+        if s.down == 1:
+            s.down_event = self.trace.record(self.now, "server_down", s.id, cause, detail)
+            for listener in self.listeners:
+                listener.server_down(server)
+
+    def server_up(self, server: int, cause: int | None, detail: str = "") -> None:
+        """A fault holding ``server`` down has ended."""
+        s = self.servers[server]
+        s.down -= 1
+        if s.down == 0:
+            s.up_event = self.trace.record(self.now, "server_up", s.id, cause, detail)
+            for listener in self.listeners:
+                listener.server_up(server)
+
+    def set_rotation(self, server: int, in_rotation: bool, cause: int | None, detail: str = "") -> int:
+        """The load balancers eject ``server`` from their pool or readmit it; returns the event id."""
+        s = self.servers[server]
+        s.in_rotation = in_rotation
+        rid = self.trace.record(self.now, "readmitted" if in_rotation else "ejected", s.id, cause, detail)
+        for listener in self.listeners:
+            listener.rotation_changed(s.datacenter)
+        return rid
+
+    # ---------------------------------------------------------------------------------- datacenters
+
+    def datacenter_down(self, dc: int, cause: int | None, detail: str = "") -> None:
+        """The whole datacenter goes dark: every server in it stops."""
+        self.dc_down[dc] += 1
+        if self.dc_down[dc] == 1:
+            rid = self.trace.record(self.now, "datacenter_down", self.datacenter_ids[dc], cause, detail)
+            self.dc_down_event[dc] = rid
+            for s in self.servers_of_dc[dc]:
+                self.server_down(s, rid, "datacenter down")
+
+    def datacenter_up(self, dc: int, cause: int | None, detail: str = "") -> None:
+        """The datacenter's power and network are back; its servers start again."""
+        self.dc_down[dc] -= 1
+        if self.dc_down[dc] == 0:
+            rid = self.trace.record(self.now, "datacenter_up", self.datacenter_ids[dc], cause, detail)
+            for s in self.servers_of_dc[dc]:
+                self.server_up(s, rid, "datacenter up")
+
+    def healthy_servers(self, dc: int) -> int:
+        """Servers of ``dc`` that are up and in the load balancers' pool."""
+        servers = self.servers
+        return sum(1 for s in self.servers_of_dc[dc] if servers[s].down == 0 and servers[s].in_rotation)
+
+    def set_route(self, region: int, dc: int, cause: int | None, detail: str = "") -> None:
+        """The traffic manager sends ``region``'s users to ``dc`` (-1: nowhere)."""
+        old = self.route[region]
+        self.route[region] = dc
+        to = self.datacenter_ids[dc] if dc >= 0 else "nowhere"
+        frm = self.datacenter_ids[old] if old >= 0 else "nowhere"
+        self.trace.record(self.now, "traffic_shift", self.region_ids[region], cause, f"{frm} -> {to}. {detail}")
+
+    # ---------------------------------------------------------------------------------- dependencies
+
+    def dependency_set(self, dep: int, down: bool, cause: int | None, detail: str = "") -> None:
+        """A fault takes a shared dependency down (``down=True``) or ends."""
+        before = self.dependency_down[dep]
+        self.dependency_down[dep] += 1 if down else -1
+        after = self.dependency_down[dep]
+        if (before == 0) != (after == 0):
+            kind = "dependency_down" if after else "dependency_up"
+            self.trace.record(self.now, kind, self.dependency_ids[dep], cause, detail)
+            for listener in self.listeners:
+                listener.dependency_changed(dep)

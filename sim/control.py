@@ -1,0 +1,162 @@
+"""The control plane: health checks, database failover, the global traffic manager.
+
+These are SimPy processes that watch the :class:`~sim.cluster.Cluster` and change it, whatever engine
+moves the traffic. They ask the engine one question, through :class:`Probe`: would a health check sent
+to this server now be answered in time?
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Protocol
+
+import simpy
+
+from sim.cluster import Cluster
+from sim.scenario import FailoverPolicy, HealthCheck
+
+__all__ = ["Probe", "HealthChecker", "Failover", "TrafficManager"]
+
+
+class Probe(Protocol):
+    """The one thing the control plane asks of an engine."""
+
+    def probe(self, server: int, timeout: float) -> bool:
+        """Whether a health check sent to ``server`` now would be answered within ``timeout``."""
+        ...
+
+
+class HealthChecker:
+    """Load-balancer health checks: eject after N failures in a row, readmit after M successes.
+
+    All servers are checked once per interval, in one sweep (a single event per interval).
+    """
+
+    def __init__(self, env: simpy.Environment, cluster: Cluster, policy: HealthCheck, engine: Probe):
+        self.env, self.cluster, self.policy, self.engine = env, cluster, policy, engine
+        n = len(cluster.servers)
+        self.failures = [0] * n
+        self.successes = [0] * n
+        if policy.enabled:
+            env.process(self._run())
+
+    def _run(self) -> Generator[simpy.Event, None, None]:
+        policy, cluster, probe = self.policy, self.cluster, self.engine.probe
+        while True:
+            yield self.env.timeout(policy.interval)
+            for server in cluster.servers:
+                i = server.index
+                if probe(i, policy.timeout):
+                    self.failures[i] = 0
+                    self.successes[i] += 1
+                    if not server.in_rotation and self.successes[i] >= policy.healthy_threshold:
+                        cause = server.up_event if server.down_event is not None else None
+                        cluster.set_rotation(i, True, cause, f"{self.successes[i]} health checks passed")
+                else:
+                    self.successes[i] = 0
+                    self.failures[i] += 1
+                    if server.in_rotation and self.failures[i] >= policy.unhealthy_threshold:
+                        why = "down" if not server.up else "slow: health check timed out"
+                        cause = server.down_event if not server.up else None
+                        cluster.set_rotation(i, False, cause, f"{self.failures[i]} health checks failed ({why})")
+
+
+class Failover:
+    """Database failover: when the server with a database's active copy stops, activate the next copy.
+
+    After ``database_delay`` (detection and activation), the first copy in preference order whose
+    server is up becomes active. A database with no copy up stays unavailable until a server holding
+    one returns (then it is activated after the same delay). There is no failback.
+    """
+
+    def __init__(self, env: simpy.Environment, cluster: Cluster, policy: FailoverPolicy):
+        self.env, self.cluster, self.policy = env, cluster, policy
+
+    def server_down(self, server: int) -> None:
+        """Hook: ``server`` stopped; its active databases become unavailable and fail over later."""
+        cluster = self.cluster
+        cause = cluster.servers[server].down_event
+        for db in cluster.servers[server].databases:
+            if cluster.active[db] == server:
+                cluster.active[db] = -1
+                rid = cluster.trace.record(
+                    cluster.now, "database_unavailable", cluster.database_ids[db], cause,
+                    f"active copy on {cluster.servers[server].id} lost",
+                )
+                self.env.process(self._activate(db, rid))
+
+    def server_up(self, server: int) -> None:
+        """Hook: ``server`` is back; databases with no active copy that it holds can be activated."""
+        cluster = self.cluster
+        cause = cluster.servers[server].up_event
+        for db in cluster.servers[server].databases:
+            if cluster.active[db] == -1:
+                self.env.process(self._activate(db, cause))
+
+    def rotation_changed(self, datacenter: int) -> None:
+        """Hook: nothing to do."""
+
+    def dependency_changed(self, dependency: int) -> None:
+        """Hook: nothing to do."""
+
+    def _activate(self, db: int, cause: int | None) -> Generator[simpy.Event, None, None]:
+        yield self.env.timeout(self.policy.database_delay)
+        cluster = self.cluster
+        if cluster.active[db] != -1:
+            return
+        for server in cluster.copies[db]:
+            if cluster.servers[server].up:
+                cluster.active[db] = server
+                cluster.trace.record(
+                    cluster.now, "failover", cluster.database_ids[db], cause,
+                    f"copy on {cluster.servers[server].id} activated",
+                )
+                return
+
+
+class TrafficManager:
+    """The global traffic manager: each region goes to its nearest datacenter that is serving.
+
+    A datacenter counts as serving while it is up and has a server in rotation. A change has to last
+    ``datacenter_delay`` (health-check grace plus DNS TTL) before users move.
+    """
+
+    CHECK_INTERVAL = 5.0
+
+    def __init__(self, env: simpy.Environment, cluster: Cluster, policy: FailoverPolicy):
+        self.env, self.cluster, self.policy = env, cluster, policy
+        n = len(cluster.datacenter_ids)
+        self.serving = [True] * n  # what the traffic manager believes
+        self.changed_since: list[float | None] = [None] * n
+        env.process(self._run())
+
+    def _run(self) -> Generator[simpy.Event, None, None]:
+        cluster = self.cluster
+        while True:
+            yield self.env.timeout(self.CHECK_INTERVAL)
+            now = self.env.now
+            moved = False
+            for dc in range(len(cluster.datacenter_ids)):
+                actual = cluster.dc_down[dc] == 0 and cluster.healthy_servers(dc) > 0
+                if actual == self.serving[dc]:
+                    self.changed_since[dc] = None
+                    continue
+                since = self.changed_since[dc]
+                if since is None:
+                    self.changed_since[dc] = since = now
+                if now - since >= self.policy.datacenter_delay:
+                    self.serving[dc] = actual
+                    self.changed_since[dc] = None
+                    moved = True
+            if moved:
+                self._reroute()
+
+    def _reroute(self) -> None:
+        cluster = self.cluster
+        for region, prefs in enumerate(cluster.region_preference):
+            best = next((dc for dc in prefs if self.serving[dc]), -1)
+            if best != cluster.route[region]:
+                old = cluster.route[region]
+                cause = cluster.dc_down_event[old] if old >= 0 and cluster.dc_down[old] else None
+                why = "datacenter not serving" if old >= 0 and not self.serving[old] else "preferred datacenter back"
+                cluster.set_route(region, best, cause, why)

@@ -1,0 +1,220 @@
+"""Counting what happened to user requests, per window and region, and summing it up.
+
+The engine increments plain integer tables in a :class:`Recorder` (no objects per request); the
+control-plane state is sampled once per window. :func:`summarize` turns the tables and the event log
+into the numbers of ``summary.json``: availability, nines, downtime, latency, counts, per region, per
+fault.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Generator
+
+import numpy as np
+import simpy
+
+from sim.cluster import Cluster
+from sim.scenario import Scenario
+from sim.trace import Trace
+
+__all__ = ["Recorder", "summarize", "nines", "COUNTERS"]
+
+# Per (region, window) counters the engine increments.
+COUNTERS = ("requests", "ok", "failed", "attempts", "retries", "timeouts", "errors", "shed")
+
+
+class Recorder:
+    """Integer tables indexed ``[region][window]`` (and ``[datacenter][window]``).
+
+    Window ``n`` (one past the last) collects what happens after ``duration`` while in-flight requests
+    drain; user requests are always counted in the window they arrived in.
+    """
+
+    def __init__(self, scenario: Scenario, cluster: Cluster):
+        self.window = scenario.slo.window
+        self.n = max(1, math.ceil(scenario.duration / self.window - 1e-9))
+        width = self.n + 1
+        regions, dcs = len(cluster.region_ids), len(cluster.datacenter_ids)
+        for name in COUNTERS:
+            setattr(self, name, [[0] * width for _ in range(regions)])
+        self.requests: list[list[int]]
+        self.ok: list[list[int]]
+        self.failed: list[list[int]]
+        self.attempts: list[list[int]]
+        self.retries: list[list[int]]
+        self.timeouts: list[list[int]]
+        self.errors: list[list[int]]
+        self.shed: list[list[int]]
+        self.dc_offered = [[0] * width for _ in range(dcs)]
+        self.dc_healthy = [[0] * self.n for _ in range(dcs)]
+        self.dc_up = [[0] * self.n for _ in range(dcs)]
+        self.dc_capacity = [[0.0] * self.n for _ in range(dcs)]
+        self.latency = array("d")
+        self.latency_window = array("i")
+        self.latency_region = array("i")
+        self.wasted = 0  # attempts served after their client gave up
+
+    def window_of(self, t: float) -> int:
+        """Window index of time ``t`` (the drain window for ``t`` past the end)."""
+        return min(int(t / self.window), self.n)
+
+    def sample(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, None, None]:
+        """Process: at the middle of each window, note healthy servers and capacity per datacenter."""
+        yield env.timeout(self.window / 2)
+        for w in range(self.n):
+            for dc, members in enumerate(cluster.servers_of_dc):
+                healthy = up = 0
+                capacity = 0.0
+                for i in members:
+                    s = cluster.servers[i]
+                    if s.down == 0:
+                        up += 1
+                        if s.in_rotation:
+                            healthy += 1
+                            capacity += s.capacity
+                self.dc_healthy[dc][w] = healthy
+                self.dc_up[dc][w] = up
+                self.dc_capacity[dc][w] = capacity
+            if w + 1 < self.n:
+                yield env.timeout(self.window)
+
+
+def nines(availability: float, requests: int) -> float:
+    """``-log10(1 - availability)``, capped by what ``requests`` samples can show."""
+    floor = 1.0 / (requests + 1) if requests else 1.0
+    return round(-math.log10(max(1.0 - availability, floor)), 3)
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else 1.0
+
+
+def _percentile(values: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(values, q)) if values.size else None
+
+
+def summarize(
+    scenario: Scenario,
+    cluster: Cluster,
+    rec: Recorder,
+    trace: Trace,
+    seed: int,
+) -> dict:
+    """Compute the run's summary (the body of ``summary.json``)."""
+    n = rec.n
+    slo = scenario.slo
+    req = np.array(rec.requests, dtype=np.int64)[:, :n]
+    ok = np.array(rec.ok, dtype=np.int64)[:, :n]
+    total_req, total_ok = int(req.sum()), int(ok.sum())
+    availability = _ratio(total_ok, total_req)
+    per_window = np.where(req.sum(0) > 0, ok.sum(0) / np.maximum(req.sum(0), 1), 1.0)
+    breached = per_window < slo.availability
+    downtime_minutes = float(breached.sum() * rec.window / 60.0)
+    lat = np.frombuffer(rec.latency, dtype=np.float64) if len(rec.latency) else np.zeros(0)
+    lat_region = np.frombuffer(rec.latency_region, dtype=np.int32) if len(rec.latency_region) else np.zeros(0, int)
+
+    def table(name: str) -> np.ndarray:
+        return np.array(getattr(rec, name), dtype=np.int64)
+
+    regions = {}
+    for r, name in enumerate(cluster.region_ids):
+        r_req, r_ok = int(req[r].sum()), int(ok[r].sum())
+        r_window = np.where(req[r] > 0, ok[r] / np.maximum(req[r], 1), 1.0)
+        r_lat = lat[lat_region == r] if lat.size else lat
+        regions[name] = {
+            "availability": _ratio(r_ok, r_req),
+            "nines": nines(_ratio(r_ok, r_req), r_req),
+            "requests": r_req,
+            "succeeded": r_ok,
+            "downtime_minutes": float((r_window < slo.availability).sum() * rec.window / 60.0),
+            "latency_p50": _percentile(r_lat, 50),
+            "latency_p99": _percentile(r_lat, 99),
+        }
+    worst_region = min(regions, key=lambda k: (regions[k]["availability"], k)) if regions else None
+
+    counts = {name: int(table(name).sum()) for name in COUNTERS if name not in ("requests", "ok")}
+    events = trace.records
+    for kind in ("ejected", "readmitted", "failover", "server_down", "traffic_shift", "database_unavailable"):
+        counts[kind] = sum(1 for e in events if e.kind == kind)
+    counts["wasted"] = rec.wasted
+
+    faults = _fault_summaries(scenario, trace, breached, rec.window)
+    worst_fault = max(faults, key=lambda f: (f["downtime_minutes"], f["id"]))["id"] if faults else None
+    p99 = _percentile(lat, 99)
+    latency_ok = slo.latency_p99 is None or (p99 is not None and p99 <= slo.latency_p99)
+    return {
+        "availability": availability,
+        "nines": nines(availability, total_req),
+        "downtime_minutes": downtime_minutes,
+        "requests": total_req,
+        "succeeded": total_ok,
+        "latency": {"p50": _percentile(lat, 50), "p99": p99, "mean": float(lat.mean()) if lat.size else None},
+        "amplification": _ratio(counts["attempts"], total_req),
+        "counts": counts,
+        "regions": regions,
+        "worst_region": worst_region,
+        "faults": faults,
+        "worst_fault": worst_fault,
+        "slo": {
+            "availability": slo.availability,
+            "latency_p99": slo.latency_p99,
+            "window": rec.window,
+            "availability_met": availability >= slo.availability,
+            "latency_met": latency_ok,
+            "met": availability >= slo.availability and latency_ok,
+        },
+    }
+
+
+_REACTIONS = ("ejected", "failover", "traffic_shift", "database_unavailable")
+
+
+def _fault_summaries(scenario: Scenario, trace: Trace, breached: np.ndarray, window: float) -> list[dict]:
+    """Per scenario fault: when it acted, what it hit, how long until detected and recovered."""
+    out = []
+    n = len(breached)
+    events = trace.records
+    for i in range(len(scenario.faults)):
+        fid = scenario.fault_id(i)
+        mine = [e for e in events if e.fault == fid]
+        starts = [e for e in mine if e.kind == "fault_start"]
+        if not starts:
+            out.append({"id": fid, "kind": scenario.faults[i].kind, "occurrences": 0, "downtime_minutes": 0.0,
+                        "time_to_detect": None, "time_to_recover": None, "recovered": True, "affected": []})
+            continue
+        first = starts[0].time
+        ends = [e.time for e in mine if e.kind == "fault_end"]
+        reactions = [e.time for e in mine if e.kind in _REACTIONS]
+        detect = (min(reactions) - first) if reactions else None
+        # Windows from the fault's start up to the next different fault's start are this fault's doing.
+        later = [e.time for e in events if e.kind == "fault_start" and e.fault != fid and e.time > first]
+        horizon = min(later) if later else math.inf
+        w0 = int(first / window)
+        w1 = n if horizon == math.inf else min(n, int(horizon / window))
+        span = breached[w0:w1]
+        if span.any():
+            last_bad = w0 + int(np.nonzero(span)[0][-1])
+            recovered = last_bad + 1 < n
+            recover = (last_bad + 1) * window - first if recovered else None
+        else:
+            recovered, recover = True, 0.0
+        affected = sorted({e.node for e in mine if e.kind in ("server_down", "datacenter_down", "dependency_down",
+                                                                 "database_unavailable", "ejected")})
+        out.append(
+            {
+                "id": fid,
+                "kind": scenario.faults[i].kind,
+                "occurrences": len(starts),
+                "start": first,
+                "end": max(ends) if ends else None,
+                "downtime_minutes": float(span.sum() * window / 60.0),
+                "time_to_detect": detect,
+                "time_to_recover": recover,
+                "recovered": recovered,
+                "affected": affected[:200],
+                "affected_count": len(affected),
+            }
+        )
+    return out

@@ -1,0 +1,122 @@
+"""The result of one run: the summary, the event log and the time series, as flat records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.cluster import Cluster
+from sim.metrics import COUNTERS, Recorder
+from sim.scenario import Scenario
+from sim.trace import Trace
+
+__all__ = ["Result"]
+
+
+@dataclass
+class Result:
+    """What one run produced. Every table is a list of flat dicts: ``pandas.DataFrame(result.events)``."""
+
+    scenario: Scenario
+    seed: int
+    summary: dict[str, Any]
+    trace: Trace
+    recorder: Recorder = field(repr=False)
+    cluster: Cluster = field(repr=False)
+
+    def __post_init__(self) -> None:
+        from sim import __version__
+        from sim.loader import scenario_hash
+
+        self.summary = {
+            "manifest": {
+                "scenario": self.scenario.name,
+                "scenario_hash": scenario_hash(self.scenario),
+                "seed": self.seed,
+                "engine": self.scenario.engine,
+                "duration": self.scenario.duration,
+                "version": __version__,
+            },
+            **self.summary,
+        }
+
+    @property
+    def availability(self) -> float:
+        """Share of user requests that succeeded."""
+        return float(self.summary["availability"])
+
+    @property
+    def slo_met(self) -> bool:
+        """Whether the run met every objective of the scenario's SLO."""
+        return bool(self.summary["slo"]["met"])
+
+    @cached_property
+    def events(self) -> list[dict[str, Any]]:
+        """The event log: ``id, time, kind, node, cause, fault, detail`` per event."""
+        return self.trace.as_dicts()
+
+    @cached_property
+    def timeseries(self) -> list[dict[str, Any]]:
+        """One row per (window, region): counts, availability, latency percentiles."""
+        rec = self.recorder
+        lat = np.frombuffer(rec.latency, dtype=np.float64) if len(rec.latency) else np.zeros(0)
+        win = np.frombuffer(rec.latency_window, dtype=np.int32) if len(rec.latency) else np.zeros(0, np.int32)
+        reg = np.frombuffer(rec.latency_region, dtype=np.int32) if len(rec.latency) else np.zeros(0, np.int32)
+        order = np.lexsort((lat, win, reg)) if lat.size else np.zeros(0, np.int64)
+        lat, win, reg = lat[order], win[order], reg[order]
+        keys = reg.astype(np.int64) * (rec.n + 1) + win
+        rows = []
+        for r, region in enumerate(self.cluster.region_ids):
+            for w in range(rec.n):
+                key = r * (rec.n + 1) + w
+                lo, hi = np.searchsorted(keys, key), np.searchsorted(keys, key, side="right")
+                chunk = lat[lo:hi]
+                row: dict[str, Any] = {"time": w * rec.window, "region": region}
+                for name in COUNTERS:
+                    row[name] = getattr(rec, name)[r][w]
+                row["availability"] = row["ok"] / row["requests"] if row["requests"] else None
+                row["latency_p50"] = float(chunk[int(0.50 * (chunk.size - 1))]) if chunk.size else None
+                row["latency_p99"] = float(chunk[int(0.99 * (chunk.size - 1))]) if chunk.size else None
+                rows.append(row)
+        return rows
+
+    @cached_property
+    def datacenter_series(self) -> list[dict[str, Any]]:
+        """One row per (window, datacenter): offered attempts/s, capacity/s, servers healthy and up."""
+        rec = self.recorder
+        rows = []
+        for d, dc in enumerate(self.cluster.datacenter_ids):
+            for w in range(rec.n):
+                rows.append(
+                    {
+                        "time": w * rec.window,
+                        "datacenter": dc,
+                        "offered": rec.dc_offered[d][w] / rec.window,
+                        "capacity": rec.dc_capacity[d][w],
+                        "healthy": rec.dc_healthy[d][w],
+                        "up": rec.dc_up[d][w],
+                        "servers": len(self.cluster.servers_of_dc[d]),
+                    }
+                )
+        return rows
+
+    def records(self, table: str = "events") -> list[dict[str, Any]]:
+        """A table by name: ``events``, ``timeseries`` or ``datacenters``."""
+        tables = {"events": "events", "timeseries": "timeseries", "datacenters": "datacenter_series"}
+        if table not in tables:
+            raise ValueError(f"no table {table!r}; expected one of {', '.join(tables)}")
+        return getattr(self, tables[table])
+
+    def write_report(self, directory: str | Path | None = None) -> Path:
+        """Write ``summary.json``, ``events.jsonl``, the CSV series and ``report.html``; return the folder.
+
+        The default folder is ``reports/<scenario name>``. The folder is replaced as a whole: a reader
+        sees the old report or the new one, never half of each.
+        """
+        from sim.report import write_report
+
+        return write_report(self, Path(directory) if directory else Path("reports") / self.scenario.name)

@@ -1,0 +1,88 @@
+"""Offered load over time: a region's peak rate shaped by a daily profile.
+
+A profile is a periodic, piecewise-linear factor over the day, at most 1 at its peak. The built-in
+shapes are ``flat``, ``diurnal`` (afternoon peak, night trough) and ``monday_morning`` (everyone signs in
+between 08:00 and 09:30 local time). ``RegionLoad.start`` says what local time the run starts at.
+
+>>> from sim.scenario import RegionLoad
+>>> load = RegionLoad(peak=100.0, profile="monday_morning", start=8.75 * 3600)
+>>> rate_function(load)(0.0)
+100.0
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+
+from sim.scenario import RegionLoad, Scenario
+
+__all__ = ["PROFILES", "profile_points", "rate_function", "peak_rate", "expected_requests"]
+
+DAY = 86400.0
+H = 3600.0
+
+PROFILES: dict[str, list[tuple[float, float]]] = {
+    "flat": [(0.0, 1.0), (DAY, 1.0)],
+    "diurnal": [
+        (0 * H, 0.20), (4 * H, 0.10), (8 * H, 0.50), (12 * H, 0.90),
+        (15 * H, 1.00), (19 * H, 0.70), (22 * H, 0.40), (24 * H, 0.20),
+    ],
+    "monday_morning": [
+        (0 * H, 0.15), (5 * H, 0.12), (7 * H, 0.45), (8 * H, 0.90), (8.75 * H, 1.00),
+        (9.5 * H, 0.90), (10.5 * H, 0.78), (13 * H, 0.72), (17 * H, 0.60), (20 * H, 0.35), (24 * H, 0.15),
+    ],
+}
+
+
+def profile_points(load: RegionLoad) -> list[tuple[float, float]]:
+    """The profile's (time of day, factor) points, sorted, closed over one day."""
+    if isinstance(load.profile, str):
+        return PROFILES[load.profile]
+    points = sorted((t % DAY, f) for t, f in load.profile)
+    first_t, first_f = points[0]
+    last_t, last_f = points[-1]
+    # Close the curve periodically so that the day wraps smoothly.
+    span = first_t + DAY - last_t
+    wrap = last_f + (first_f - last_f) * (DAY - last_t) / span if span > 0 else first_f
+    return [(0.0, wrap), *points, (DAY, wrap)] if points[0][0] > 0 else [*points, (DAY, first_f)]
+
+
+def rate_function(load: RegionLoad) -> Callable[[float], float]:
+    """Return ``rate(t)`` in requests per second, ``t`` in seconds since the start of the run."""
+    points = profile_points(load)
+    times = [p[0] for p in points]
+    factors = [p[1] for p in points]
+    peak, start = load.peak, load.start
+    if all(f == factors[0] for f in factors):
+        constant = peak * factors[0]
+        return lambda t: constant
+
+    def rate(t: float) -> float:
+        x = (start + t) % DAY
+        i = bisect.bisect_right(times, x) - 1
+        i = min(max(i, 0), len(times) - 2)
+        t0, t1 = times[i], times[i + 1]
+        w = (x - t0) / (t1 - t0) if t1 > t0 else 0.0
+        return peak * (factors[i] + w * (factors[i + 1] - factors[i]))
+
+    return rate
+
+
+def peak_rate(load: RegionLoad) -> float:
+    """The highest rate the region's profile reaches (the thinning bound for arrivals)."""
+    return load.peak * max(f for _, f in profile_points(load))
+
+
+def expected_requests(scenario: Scenario, step: float = 60.0) -> float:
+    """Expected number of user requests in the whole run (midpoint rule over ``step`` seconds)."""
+    total = 0.0
+    duration = scenario.duration
+    for load in scenario.workload.regions.values():
+        rate = rate_function(load)
+        t = 0.0
+        while t < duration:
+            dt = min(step, duration - t)
+            total += rate(t + dt / 2) * dt
+            t += dt
+    return total
