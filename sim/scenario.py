@@ -81,8 +81,18 @@ ServiceTimeField = Annotated[
             "anyOf": [
                 {"type": "string", "description": "mean of an exponential service time, e.g. 20ms"},
                 {"type": "number"},
-                {"$ref": "#/$defs/ServiceTime"},
-            ]
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["mean"],
+                    "properties": {
+                        "distribution": {"enum": ["exponential", "deterministic", "lognormal"]},
+                        "mean": {"type": ["string", "number"], "description": "duration, e.g. 20ms"},
+                        "cv": {"type": "number", "exclusiveMinimum": 0},
+                    },
+                },
+            ],
+            "description": "service time: a mean (exponential) or {distribution, mean, cv}",
         }
     ),
 ]
