@@ -66,7 +66,8 @@ class Failover:
 
     After ``database_delay`` (detection and activation), the first copy in preference order whose
     server is up becomes active. A database with no copy up stays unavailable until a server holding
-    one returns (then it is activated after the same delay). There is no failback.
+    one returns (then it is activated after the same delay). With ``failback`` on, a database moves
+    back to its preferred copy once that copy's server has been up for ``database_delay``.
     """
 
     def __init__(self, env: simpy.Environment, cluster: Cluster, policy: FailoverPolicy):
@@ -92,12 +93,26 @@ class Failover:
         for db in cluster.servers[server].databases:
             if cluster.active[db] == -1:
                 self.env.process(self._activate(db, cause))
+            elif self.policy.failback and cluster.copies[db][0] == server:
+                self.env.process(self._failback(db, server, cause))
 
     def rotation_changed(self, datacenter: int) -> None:
         """Hook: nothing to do."""
 
     def dependency_changed(self, dependency: int) -> None:
         """Hook: nothing to do."""
+
+    def _failback(self, db: int, server: int, cause: int | None) -> Generator[simpy.Event, None, None]:
+        yield self.env.timeout(self.policy.database_delay)
+        cluster = self.cluster
+        current = cluster.active[db]
+        if cluster.servers[server].up and current not in (-1, server):
+            cluster.active[db] = server
+            cluster.trace.record(
+                cluster.now, "failback", cluster.database_ids[db], cause,
+                f"preferred copy on {cluster.servers[server].id} active again "
+                f"(was {cluster.servers[current].id})",
+            )
 
     def _activate(self, db: int, cause: int | None) -> Generator[simpy.Event, None, None]:
         yield self.env.timeout(self.policy.database_delay)

@@ -168,7 +168,7 @@ def summarize(
     }
 
 
-_REACTIONS = ("ejected", "failover", "traffic_shift", "database_unavailable")
+_REACTIONS = ("ejected", "failover", "traffic_shift")
 
 
 def _fault_summaries(scenario: Scenario, trace: Trace, breached: np.ndarray, window: float) -> list[dict]:

@@ -1,0 +1,186 @@
+"""The ``cascadesim`` command.
+
+Exit codes: 0 ok; 2 invalid scenario or usage; 3 the run finished but breached the scenario's SLO;
+1 anything else.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sim.errors import ScenarioError
+
+__all__ = ["main", "cli", "format_summary"]
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_SLO = 0, 1, 2, 3
+
+
+def _percent(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:.3f}%"
+
+
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x * 1000:.0f} ms" if x < 10 else f"{x:.1f} s"
+
+
+def format_summary(summary: dict[str, Any], report: Path | None) -> str:
+    """The one-screen summary printed after a run."""
+    from sim.units import format_duration
+
+    m = summary["manifest"]
+    slo = summary["slo"]
+    verdict = "met" if slo["met"] else "BREACHED"
+    objectives = f"availability {_percent(slo['availability'])}"
+    if slo.get("latency_p99") is not None:
+        objectives += f", p99 ≤ {_ms(slo['latency_p99'])}"
+    lines = [
+        f"{m['scenario']}  (seed {m['seed']}, {format_duration(m['duration'])} simulated, engine {m['engine']})",
+        f"  availability  {_percent(summary['availability'])}  ({summary['nines']:.2f} nines)",
+        f"  SLO           {verdict}  ({objectives})",
+        f"  downtime      {summary['downtime_minutes']:.1f} min below the SLO "
+        f"(per {format_duration(slo['window'])} window)",
+        f"  latency       p50 {_ms(summary['latency']['p50'])}   p99 {_ms(summary['latency']['p99'])}",
+        f"  requests      {summary['requests']:,}   failed {summary['counts']['failed']:,}   "
+        f"retries {summary['counts']['retries']:,}   amplification {summary['amplification']:.2f}x",
+    ]
+    worst = summary.get("worst_region")
+    if worst is not None:
+        lines.append(f"  worst region  {worst}  {_percent(summary['regions'][worst]['availability'])}")
+    fault_id = summary.get("worst_fault")
+    if fault_id is not None:
+        f = next(x for x in summary["faults"] if x["id"] == fault_id)
+        detect = "not detected" if f["time_to_detect"] is None else f"detected after {format_duration(f['time_to_detect'])}"
+        recover = (
+            "not recovered by the end" if not f["recovered"]
+            else f"recovered after {format_duration(f['time_to_recover'] or 0)}"
+        )
+        lines.append(
+            f"  worst fault   {fault_id} ({f['kind']}): {f['downtime_minutes']:.1f} min below SLO, {detect}, {recover}"
+        )
+    if report is not None:
+        lines.append(f"  report        {report / 'report.html'}")
+    return "\n".join(lines)
+
+
+def _load(path: str) -> Any:
+    from sim.loader import load_scenario
+
+    return load_scenario(path)
+
+
+def _fail_invalid(err: ScenarioError) -> None:
+    for problem in err.problems:
+        click.echo(str(problem), err=True)
+    n = len(err.problems)
+    click.echo(f"{n} problem{'s' if n != 1 else ''}; nothing was run or written.", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cascadesim", prog_name="cascadesim")
+def cli() -> None:
+    """Simulate cascading failures in the datacenters of a global email service."""
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the scenario's seed.")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Report folder [default: reports/<name>]."
+)
+@click.option("--no-report", is_flag=True, help="Print the summary only; write nothing.")
+def run(scenario: str, seed: int | None, out: str | None, no_report: bool) -> None:
+    """Run SCENARIO and write its availability report."""
+    from sim.run import run as run_scenario
+
+    try:
+        model = _load(scenario)
+    except ScenarioError as err:
+        _fail_invalid(err)
+        return
+    with _progress() as progress:
+        result = run_scenario(model, seed=seed, progress=progress)
+    folder = None
+    if not no_report:
+        folder = result.write_report(out)
+    click.echo(format_summary(result.summary, folder))
+    sys.exit(EXIT_OK if result.slo_met else EXIT_SLO)
+
+
+@cli.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(scenarios: tuple[str, ...]) -> None:
+    """Check SCENARIOS without running them; list every problem."""
+    bad = 0
+    for path in scenarios:
+        try:
+            _load(path)
+        except ScenarioError as err:
+            bad += 1
+            for problem in err.problems:
+                click.echo(str(problem), err=True)
+        else:
+            click.echo(f"{path}: ok")
+    sys.exit(EXIT_INVALID if bad else EXIT_OK)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    from sim.schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+class _progress:
+    """A progress bar on stderr, only on a terminal and only for runs longer than two seconds."""
+
+    def __enter__(self) -> Any:
+        if not sys.stderr.isatty():
+            return None
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=100, delay=2.0, unit="%", file=sys.stderr, leave=False,
+                        bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
+
+        def update(now: float, end: float) -> None:
+            self.bar.n = round(100 * now / end) if end else 100
+            self.bar.refresh()
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if hasattr(self, "bar"):
+            self.bar.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning unexpected errors into exit code 1 with a one-line message."""
+    try:
+        code = cli.main(args=argv, prog_name="cascadesim", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_INVALID if isinstance(exc, click.UsageError) else EXIT_ERROR)
+    except KeyboardInterrupt:
+        click.echo("interrupted; nothing was written", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # anything else is our bug: say so, briefly
+        if os.environ.get("CASCADESIM_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"cascadesim: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("set CASCADESIM_DEBUG=1 for the traceback", err=True)
+        sys.exit(EXIT_ERROR)
