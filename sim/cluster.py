@@ -62,6 +62,7 @@ class Server:
     down: int = 0  # how many faults hold it down; up when 0
     down_event: int | None = None
     up_event: int | None = None
+    rotation_event: int | None = None
     in_rotation: bool = True
     databases: list[int] = field(default_factory=list)
 
@@ -177,6 +178,7 @@ class Cluster:
         s = self.servers[server]
         s.in_rotation = in_rotation
         rid = self.trace.record(self.now, "readmitted" if in_rotation else "ejected", s.id, cause, detail)
+        s.rotation_event = rid
         for listener in self.listeners:
             listener.rotation_changed(s.datacenter)
         return rid
@@ -204,6 +206,18 @@ class Cluster:
         """Servers of ``dc`` that are up and in the load balancers' pool."""
         servers = self.servers
         return sum(1 for s in self.servers_of_dc[dc] if servers[s].down == 0 and servers[s].in_rotation)
+
+    def why_not_serving(self, dc: int) -> int | None:
+        """The latest event that explains why ``dc`` serves no traffic (outage, crash or ejection)."""
+        if self.dc_down[dc]:
+            return self.dc_down_event[dc]
+        candidates = [
+            s.down_event if s.down else s.rotation_event
+            for s in (self.servers[i] for i in self.servers_of_dc[dc])
+            if s.down or not s.in_rotation
+        ]
+        known = [c for c in candidates if c is not None]
+        return max(known) if known else None
 
     def set_route(self, region: int, dc: int, cause: int | None, detail: str = "") -> None:
         """The traffic manager sends ``region``'s users to ``dc`` (-1: nowhere)."""

@@ -172,6 +172,8 @@ class TrafficManager:
             best = next((dc for dc in prefs if self.serving[dc]), -1)
             if best != cluster.route[region]:
                 old = cluster.route[region]
-                cause = cluster.dc_down_event[old] if old >= 0 and cluster.dc_down[old] else None
-                why = "datacenter not serving" if old >= 0 and not self.serving[old] else "preferred datacenter back"
+                if old >= 0 and not self.serving[old]:
+                    cause, why = cluster.why_not_serving(old), "datacenter not serving"
+                else:
+                    cause, why = None, "preferred datacenter back"
                 cluster.set_route(region, best, cause, why)

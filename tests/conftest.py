@@ -1,0 +1,49 @@
+"""Shared fixtures: small scenarios built from dicts, so each test says only what it changes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+import sim
+
+BASE: dict[str, Any] = {
+    "name": "unit",
+    "seed": 1,
+    "duration": "10m",
+    "topology": {
+        "regions": [{"id": "users", "datacenters": {"dc-a": "10ms", "dc-b": "40ms"}}],
+        "datacenters": [
+            {"id": "dc-a", "servers": [{"id": "a", "count": 4, "workers": 4, "service_time": "20ms"}]},
+            {"id": "dc-b", "servers": [{"id": "b", "count": 4, "workers": 4, "service_time": "20ms"}]},
+        ],
+        "links": [{"between": ["dc-a", "dc-b"], "capacity": "10Gbps", "latency": "30ms"}],
+    },
+    "workload": {"regions": {"users": {"peak": "50/s"}}},
+    "policies": {"client": {"timeout": "1s", "retries": 2, "backoff": {"base": "100ms", "jitter": "none"}}},
+}
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``changes`` into a copy of ``base`` (dicts merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def scenario_from(changes: dict[str, Any] | None = None, base: dict[str, Any] | None = None) -> sim.Scenario:
+    """A validated scenario: ``BASE`` (or ``base``) with ``changes`` merged in, through the real loader."""
+    data = merge(base or BASE, changes or {})
+    return sim.parse_scenario(yaml.safe_dump(data, sort_keys=False), "test.yaml")
+
+
+@pytest.fixture
+def make_scenario():
+    return scenario_from

@@ -1,0 +1,77 @@
+"""Every shipped scenario loads, runs end to end, and writes its report; runs are reproducible.
+
+Each shipped scenario is run once through the CLI (module fixture); the story tests read its files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((ROOT / "scenarios").rglob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> dict[str, tuple[int, Path]]:
+    """Exit code and report folder of every shipped scenario, keyed by its path under scenarios/."""
+    out = {}
+    for path in SHIPPED:
+        key = str(path.relative_to(ROOT / "scenarios"))
+        folder = tmp_path_factory.mktemp("report")
+        out[key] = (cli("run", str(path), "--out", str(folder)), folder)
+    return out
+
+
+def events(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+
+
+def test_scenarios_are_shipped():
+    names = {p.name for p in SHIPPED}
+    assert {"quickstart.yaml", "monday-morning.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT / "scenarios")))
+def test_shipped_scenario_runs_end_to_end(path, reports):
+    assert path.read_text().startswith("# yaml-language-server: $schema=")
+    code, folder = reports[str(path.relative_to(ROOT / "scenarios"))]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert code == (0 if summary["slo"]["met"] else 3)
+    assert summary["requests"] > 0
+    assert (folder / "report.html").stat().st_size > 100_000
+
+
+def test_same_seed_gives_identical_files(tmp_path, reports):
+    _, first = reports["quickstart.yaml"]
+    cli("run", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(tmp_path / "again"))
+    for name in ("summary.json", "events.jsonl", "timeseries.csv", "datacenters.csv"):
+        assert (first / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+
+
+def test_quickstart_tells_crash_then_ejection_then_failover(reports):
+    code, folder = reports["quickstart.yaml"]
+    assert code == 0
+    kinds = [e["kind"] for e in events(folder)]
+    assert kinds[:2] == ["fault_start", "server_down"]
+    assert "ejected" in kinds and "failover" in kinds and "readmitted" in kinds
+    fault = json.loads((folder / "summary.json").read_text())["faults"][0]
+    assert fault["recovered"] and fault["time_to_detect"] <= 30
+
+
+def test_monday_morning_breaches_in_europe_and_recovers_after_rollback(reports):
+    code, folder = reports["monday-morning.yaml"]
+    s = json.loads((folder / "summary.json").read_text())
+    assert code == 3 and not s["slo"]["met"]
+    assert s["worst_region"] == "europe"
+    assert s["regions"]["americas"]["availability"] > s["regions"]["europe"]["availability"]
+    kinds = {e["kind"] for e in events(folder)}
+    assert {"server_down", "ejected", "database_unavailable", "failover", "failback"} <= kinds
+    rows = [r for r in csv.DictReader((folder / "timeseries.csv").open()) if r["region"] == "europe"]
+    last_half_hour = [float(r["availability"]) for r in rows if float(r["time"]) >= s["manifest"]["duration"] - 1800]
+    assert min(last_half_hour) > 0.999
