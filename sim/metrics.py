@@ -171,50 +171,71 @@ def summarize(
 _REACTIONS = ("ejected", "failover", "traffic_shift")
 
 
+def fault_intervals(trace: Trace, end_of_run: float) -> dict[str, list[tuple[float, float]]]:
+    """Per fault id, the (start, end) of each occurrence; an occurrence that never ends runs to the end."""
+    ends = {e.cause: e.time for e in trace.records if e.kind == "fault_end" and e.cause is not None}
+    out: dict[str, list[tuple[float, float]]] = {}
+    for e in trace.records:
+        if e.kind == "fault_start" and e.fault is not None:
+            out.setdefault(e.fault, []).append((e.time, ends.get(e.id, end_of_run)))
+    return out
+
+
+def attribute_windows(
+    intervals: dict[str, list[tuple[float, float]]], breached: np.ndarray, window: float
+) -> dict[str, list[int]]:
+    """Which breached windows each fault answers for.
+
+    A window goes to every fault active during it; a breached window with no active fault goes to the
+    fault that ended last before it (its aftermath: retries, queues, failovers still settling).
+    """
+    owned: dict[str, list[int]] = {fid: [] for fid in intervals}
+    for w in np.nonzero(breached)[0].tolist():
+        lo, hi = w * window, (w + 1) * window
+        active = [fid for fid, spans in intervals.items() if any(a < hi and b > lo for a, b in spans)]
+        if not active:
+            ended = [(b, fid) for fid, spans in intervals.items() for a, b in spans if b <= lo]
+            active = [max(ended)[1]] if ended else []
+        for fid in active:
+            owned[fid].append(w)
+    return owned
+
+
 def _fault_summaries(scenario: Scenario, trace: Trace, breached: np.ndarray, window: float) -> list[dict]:
     """Per scenario fault: when it acted, what it hit, how long until detected and recovered."""
     out = []
     n = len(breached)
     events = trace.records
+    intervals = fault_intervals(trace, scenario.duration)
+    owned = attribute_windows(intervals, breached, window)
     for i in range(len(scenario.faults)):
         fid = scenario.fault_id(i)
         mine = [e for e in events if e.fault == fid]
-        starts = [e for e in mine if e.kind == "fault_start"]
-        if not starts:
-            out.append({"id": fid, "kind": scenario.faults[i].kind, "occurrences": 0, "downtime_minutes": 0.0,
-                        "time_to_detect": None, "time_to_recover": None, "recovered": True, "affected": []})
-            continue
-        first = starts[0].time
-        ends = [e.time for e in mine if e.kind == "fault_end"]
-        reactions = [e.time for e in mine if e.kind in _REACTIONS]
-        detect = (min(reactions) - first) if reactions else None
-        # Windows from the fault's start up to the next different fault's start are this fault's doing.
-        later = [e.time for e in events if e.kind == "fault_start" and e.fault != fid and e.time > first]
-        horizon = min(later) if later else math.inf
-        w0 = int(first / window)
-        w1 = n if horizon == math.inf else min(n, int(horizon / window))
-        span = breached[w0:w1]
-        if span.any():
-            last_bad = w0 + int(np.nonzero(span)[0][-1])
-            recovered = last_bad + 1 < n
-            recover = (last_bad + 1) * window - first if recovered else None
-        else:
-            recovered, recover = True, 0.0
+        spans = intervals.get(fid, [])
         affected = sorted({e.node for e in mine if e.kind in ("server_down", "datacenter_down", "dependency_down",
                                                                  "database_unavailable", "ejected")})
-        out.append(
-            {
-                "id": fid,
-                "kind": scenario.faults[i].kind,
-                "occurrences": len(starts),
-                "start": first,
-                "end": max(ends) if ends else None,
-                "downtime_minutes": float(span.sum() * window / 60.0),
-                "time_to_detect": detect,
-                "time_to_recover": recover,
-                "recovered": recovered,
-                "affected": affected[:200],
-                "affected_count": len(affected),
-            }
-        )
+        summary: dict = {
+            "id": fid,
+            "kind": scenario.faults[i].kind,
+            "occurrences": len(spans),
+            "start": spans[0][0] if spans else None,
+            "end": max(b for _, b in spans) if spans else None,
+            "downtime_minutes": 0.0,
+            "time_to_detect": None,
+            "time_to_recover": 0.0 if spans else None,
+            "recovered": True,
+            "affected": affected[:200],
+            "affected_count": len(affected),
+        }
+        if spans:
+            first = spans[0][0]
+            reactions = [e.time for e in mine if e.kind in _REACTIONS]
+            summary["time_to_detect"] = (min(reactions) - first) if reactions else None
+            windows = owned.get(fid, [])
+            summary["downtime_minutes"] = len(windows) * window / 60.0
+            if windows:
+                last = max(windows)
+                summary["recovered"] = last + 1 < n
+                summary["time_to_recover"] = (last + 1) * window - first if last + 1 < n else None
+        out.append(summary)
     return out
