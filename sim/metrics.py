@@ -15,6 +15,7 @@ from collections.abc import Generator
 import numpy as np
 import simpy
 
+from sim.cascade import children, depth, recovery_after, slo_events
 from sim.cluster import Cluster
 from sim.scenario import Scenario
 from sim.trace import Trace
@@ -140,7 +141,21 @@ def summarize(
         counts[kind] = sum(1 for e in events if e.kind == kind)
     counts["wasted"] = rec.wasted
 
-    faults = _fault_summaries(scenario, trace, breached, rec.window)
+    region_avail = np.where(req > 0, ok / np.maximum(req, 1), 1.0)
+    intervals = fault_intervals(trace, scenario.duration)
+    active = {
+        w: [fid for fid, spans in intervals.items()
+            if any(a < (w + 1) * rec.window and b > w * rec.window for a, b in spans)]
+        for w in range(n)
+    }
+    slo_events(trace, cluster.region_ids, region_avail >= slo.availability, rec.window, active)
+    users = np.array([r.users for r in scenario.topology.regions], dtype=float)
+    faults = _fault_summaries(scenario, trace, breached, rec.window, region_avail, users)
+    scheduled_ends = [b for i, f in enumerate(scenario.faults) if f.at is not None
+                      for _, b in intervals.get(scenario.fault_id(i), [])]
+    any_ends = [b for spans in intervals.values() for _, b in spans]
+    last_end = max(scheduled_ends or any_ends or [0.0])
+    recovered, recovery_time = recovery_after(~breached, last_end, rec.window) if any_ends else (True, 0.0)
     worst_fault = max(faults, key=lambda f: (f["downtime_minutes"], f["id"]))["id"] if faults else None
     p99 = _percentile(lat, 99)
     latency_ok = slo.latency_p99 is None or (p99 is not None and p99 <= slo.latency_p99)
@@ -157,6 +172,12 @@ def summarize(
         "worst_region": worst_region,
         "faults": faults,
         "worst_fault": worst_fault,
+        "recovery": {
+            "last_fault_end": last_end if any_ends else None,
+            "recovered": recovered,
+            "metastable": not recovered,
+            "time_to_recover": recovery_time,
+        },
         "slo": {
             "availability": slo.availability,
             "latency_p99": slo.latency_p99,
@@ -201,11 +222,24 @@ def attribute_windows(
     return owned
 
 
-def _fault_summaries(scenario: Scenario, trace: Trace, breached: np.ndarray, window: float) -> list[dict]:
-    """Per scenario fault: when it acted, what it hit, how long until detected and recovered."""
+def _fault_summaries(
+    scenario: Scenario,
+    trace: Trace,
+    breached: np.ndarray,
+    window: float,
+    region_avail: np.ndarray,
+    users: np.ndarray,
+) -> list[dict]:
+    """Per scenario fault: when it acted, what it hit (blast radius), how deep the cascade went, how
+    long until detected and recovered.
+
+    Users affected is an estimate: per region, its users times the worst share of failed requests in
+    the windows the fault answers for.
+    """
     out = []
     n = len(breached)
     events = trace.records
+    kids = children(trace)
     intervals = fault_intervals(trace, scenario.duration)
     owned = attribute_windows(intervals, breached, window)
     for i in range(len(scenario.faults)):
@@ -214,6 +248,9 @@ def _fault_summaries(scenario: Scenario, trace: Trace, breached: np.ndarray, win
         spans = intervals.get(fid, [])
         affected = sorted({e.node for e in mine if e.kind in ("server_down", "datacenter_down", "dependency_down",
                                                                  "database_unavailable", "ejected")})
+        roots = [e.id for e in mine if e.kind == "fault_start"]
+        windows = owned.get(fid, [])
+        failed_share = (1.0 - region_avail[:, windows]).max(axis=1) if windows else np.zeros(len(users))
         summary: dict = {
             "id": fid,
             "kind": scenario.faults[i].kind,
@@ -226,12 +263,20 @@ def _fault_summaries(scenario: Scenario, trace: Trace, breached: np.ndarray, win
             "recovered": True,
             "affected": affected[:200],
             "affected_count": len(affected),
+            "blast_radius": {
+                "servers": len({e.node for e in mine if e.kind in ("server_down", "ejected")}),
+                "databases": len({e.node for e in mine if e.kind == "database_unavailable"}),
+                "datacenters": len({e.node for e in mine if e.kind == "datacenter_down"}),
+                "regions_breached": len({e.node for e in mine if e.kind == "slo_breach"}),
+                "users": int(round(float((users * failed_share).sum()))),
+            },
+            "cascade_depth": max((depth(trace, r, kids) for r in roots), default=0),
+            "events": len(mine),
         }
         if spans:
             first = spans[0][0]
             reactions = [e.time for e in mine if e.kind in _REACTIONS]
             summary["time_to_detect"] = (min(reactions) - first) if reactions else None
-            windows = owned.get(fid, [])
             summary["downtime_minutes"] = len(windows) * window / 60.0
             if windows:
                 last = max(windows)

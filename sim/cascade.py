@@ -1,0 +1,135 @@
+"""Reading a cascade back from the event log: trees, depth, blast radius, recovery.
+
+Free functions over a :class:`~sim.trace.Trace` (and the per-window availability), in the spirit of
+networkx's algorithms: they read, they never change the log.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from sim.trace import Record, Trace
+
+__all__ = ["children", "descendants", "depth", "chain", "roots", "recovery_after", "slo_events", "HARM"]
+
+
+def children(trace: Trace) -> dict[int, list[int]]:
+    """Map each event id to the ids of the events it caused."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for r in trace.records:
+        if r.cause is not None:
+            out[r.cause].append(r.id)
+    return out
+
+
+def roots(trace: Trace) -> list[Record]:
+    """Events with no cause that started a chain: injected faults first."""
+    kids = children(trace)
+    return [r for r in trace.records if r.cause is None and (r.kind == "fault_start" or r.id in kids)]
+
+
+def descendants(trace: Trace, root: int, kids: dict[int, list[int]] | None = None) -> list[int]:
+    """Ids of every event caused, directly or not, by ``root`` (breadth first)."""
+    kids = children(trace) if kids is None else kids
+    out, frontier = [], [root]
+    while frontier:
+        nxt = []
+        for rid in frontier:
+            for child in kids.get(rid, ()):
+                out.append(child)
+                nxt.append(child)
+        frontier = nxt
+    return out
+
+
+def depth(trace: Trace, root: int, kids: dict[int, list[int]] | None = None) -> int:
+    """Length of the longest chain of causes below ``root`` (0: it caused nothing)."""
+    kids = children(trace) if kids is None else kids
+    best, stack = 0, [(root, 0)]
+    while stack:
+        rid, d = stack.pop()
+        best = max(best, d)
+        stack.extend((child, d + 1) for child in kids.get(rid, ()))
+    return best
+
+
+def chain(trace: Trace, rid: int) -> list[Record]:
+    """``rid`` and its causes, back to the root: the postmortem sentence read right to left."""
+    out = []
+    cur: int | None = rid
+    while cur is not None:
+        rec = trace.records[cur]
+        out.append(rec)
+        cur = rec.cause
+    return out
+
+
+def recovery_after(ok: np.ndarray, t_end: float, window: float) -> tuple[bool, float | None]:
+    """Did the service come back after ``t_end`` (the last fault's end), and how long did it take?
+
+    ``ok[w]`` says whether window ``w`` met the objective. Recovered means every window from some
+    point after ``t_end`` to the end of the run met it; the time is from ``t_end`` to that point.
+    A service still below the objective in the last window after its trigger ended is metastable.
+    """
+    n = len(ok)
+    first = min(n, int(np.ceil(t_end / window - 1e-9)))
+    if first >= n:
+        return True, None  # the fault lasted to the end: nothing to judge
+    bad = np.nonzero(~ok[first:])[0]
+    if bad.size == 0:
+        return True, 0.0
+    last_bad = first + int(bad[-1])
+    if last_bad == n - 1:
+        return False, None
+    return True, max(0.0, (last_bad + 1) * window - t_end)
+
+
+def slo_events(
+    trace: Trace,
+    region_ids: list[str],
+    ok: np.ndarray,
+    window: float,
+    active_fault_at: dict[int, list[str]],
+) -> None:
+    """Append ``slo_breach`` / ``slo_recovered`` events per region to ``trace``.
+
+    ``ok[r, w]`` says whether region ``r`` met the objective in window ``w``. A breach's cause is the
+    latest harmful event (:data:`HARM`) up to the end of that window belonging to a fault active in it
+    (``active_fault_at[w]``), so the breach hangs off the cascade that produced it.
+    """
+    records = list(trace.records)
+    times = np.array([r.time for r in records]) if records else np.zeros(0)
+    for r, region in enumerate(region_ids):
+        breached = False
+        breach_id: int | None = None
+        for w in range(ok.shape[1]):
+            t = w * window
+            if not ok[r, w] and not breached:
+                breached = True
+                cause = _latest_cause(records, times, t + window, active_fault_at.get(w, []))
+                breach_id = trace.record(t, "slo_breach", region, cause, "availability below the objective")
+            elif ok[r, w] and breached:
+                breached = False
+                trace.record(t, "slo_recovered", region, breach_id, "availability back above the objective")
+
+
+HARM = frozenset(
+    {
+        "fault_start", "server_down", "datacenter_down", "dependency_down", "database_unavailable", "ejected",
+        "overloaded", "crashed", "breaker_open", "link_saturated", "link_down", "traffic_shift",
+    }
+)
+"""Event kinds that can make users' requests fail (an SLO breach hangs off the latest of them)."""
+
+
+def _latest_cause(records: list[Record], times: np.ndarray, before: float, faults: list[str]) -> int | None:
+    if not faults:
+        return None
+    k = int(np.searchsorted(times, before, side="left"))
+    wanted = set(faults)
+    for rec in reversed(records[:k]):
+        if rec.fault in wanted and rec.kind in HARM:
+            return rec.id
+    return None
