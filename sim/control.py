@@ -133,7 +133,8 @@ class TrafficManager:
     """The global traffic manager: each region goes to its nearest datacenter that is serving.
 
     A datacenter counts as serving while it is up and has a server in rotation. A change has to last
-    ``datacenter_delay`` (health-check grace plus DNS TTL) before users move.
+    ``datacenter_delay`` (health-check grace plus DNS TTL) before users move. When no datacenter of a
+    region is serving, the region stays on its preferred one (fail open).
     """
 
     CHECK_INTERVAL = 5.0
@@ -169,7 +170,9 @@ class TrafficManager:
     def _reroute(self) -> None:
         cluster = self.cluster
         for region, prefs in enumerate(cluster.region_preference):
-            best = next((dc for dc in prefs if self.serving[dc]), -1)
+            # Fail open, like DNS traffic managers: with nothing serving, stay on the preferred datacenter
+            # rather than "nowhere", so users are served again as soon as it recovers.
+            best = next((dc for dc in prefs if self.serving[dc]), prefs[0] if prefs else -1)
             if best != cluster.route[region]:
                 old = cluster.route[region]
                 if old >= 0 and not self.serving[old]:

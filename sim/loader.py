@@ -1,30 +1,61 @@
 """YAML in, :class:`~sim.scenario.Scenario` out — the only module that knows about YAML.
 
-Loading is safe (``yaml.SafeLoader``: no object construction) and bounded (file size, node count after
-alias expansion). Every problem in a file — syntax, type, unknown key, dangling reference, size over
-the limits — is collected and raised together as one :class:`~sim.errors.ScenarioError`, each problem
-pointing at the line and column of the offending value.
+Loading is safe and bounded, in this order, so that a hostile or mistaken file fails fast:
+
+1. the file's size (:data:`MAX_FILE_BYTES`);
+2. characters YAML does not allow, then a streaming pass over the YAML events: syntax, nesting
+   depth (:data:`MAX_DEPTH`) and node count (:data:`MAX_NODES`), before any tree is built;
+3. the node tree: node count with aliases expanded (billion laughs), tags (only plain data: no
+   ``!!python/object``), keys that are not names, duplicate keys;
+4. the models (:class:`~sim.scenario.Scenario`): types, units, unknown keys, missing fields;
+5. :func:`~sim.scenario.check_references`: dangling references, duplicate ids, sizes over
+   ``Scenario.limits`` — computed from the counts, nothing is allocated. When step 4 found problems,
+   references are still checked on what remains once the failing parts are taken out, if that can
+   be done without inventing anything (see :func:`_without`).
+
+Every problem found is raised together as one :class:`~sim.errors.ScenarioError`, each pointing at the
+line and column of the offending key or value::
+
+    monday.yaml:41:9: faults[2].target.datacenters[0]: no datacenter 'eu-wset' (did you mean 'eu-west'?)
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
+import re
+import types
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from sim.errors import Problem, ScenarioError, format_path
+from sim.errors import Problem, ScenarioError, format_path, show_value
 from sim.scenario import Scenario, check_references
 
-__all__ = ["load_scenario", "parse_scenario", "scenario_hash", "MAX_FILE_BYTES", "MAX_NODES"]
+__all__ = ["load_scenario", "parse_scenario", "scenario_hash", "MAX_FILE_BYTES", "MAX_NODES", "MAX_DEPTH"]
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
-MAX_NODES = 200_000
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""A scenario file may be at most this large (a real one is a few kilobytes)."""
+MAX_NODES = 50_000
+"""At most this many YAML nodes, counting every use of an alias as a copy."""
+MAX_DEPTH = 50
+"""At most this many mappings and lists nested in one another."""
 
-Path_ = tuple[str | int, ...]
+Loc = tuple[Any, ...]  # field names, list positions and mapping keys (which YAML may read as numbers)
+
+# libyaml when available: parsing a large file is several times faster.
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_CORE = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {
+    _CORE + name for name in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")
+}
+_PLAIN_DATA = "scenarios hold plain data: mappings, lists, strings, numbers, true/false and null"
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -34,15 +65,29 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ScenarioError([Problem(name, 0, 0, "", f"cannot read the file: {exc.strerror or exc}")]) from None
-    if size > MAX_FILE_BYTES:
         raise ScenarioError(
-            [Problem(name, 1, 1, "", f"file is {size:,} bytes; a scenario may be at most {MAX_FILE_BYTES:,}")]
-        )
+            [Problem(name, 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
+        ) from None
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError([_too_large(name, size)])
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([Problem(name, 1, 1, "", f"cannot read the file as UTF-8 text: {exc}")]) from None
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ScenarioError(
+            [Problem(name, 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            [
+                Problem(
+                    name,
+                    1,
+                    1,
+                    "",
+                    f"not UTF-8 text (byte {exc.start} cannot be decoded); save the file as UTF-8",
+                )
+            ]
+        ) from None
     return parse_scenario(text, name)
 
 
@@ -52,74 +97,199 @@ def scenario_hash(scenario: Scenario) -> str:
 
 
 def parse_scenario(text: str, filename: str = "<string>") -> Scenario:
-    """Validate scenario YAML given as text; ``filename`` is used in messages."""
+    r"""Validate scenario YAML given as text; ``filename`` is used in messages.
+
+    >>> parse_scenario("name: x\nduration: 1h\nseed: -1\n", "x.yaml")
+    Traceback (most recent call last):
+    ...
+    sim.errors.ScenarioError: x.yaml:1:1: missing required field 'topology'
+    x.yaml:1:1: missing required field 'workload'
+    x.yaml:3:7: seed: too small (got -1, expected at least 0)
+    """
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise ScenarioError([_too_large(filename, len(text.encode("utf-8", "surrogatepass")))])
+    fail = _Fail(filename)
+    _check_characters(text, fail)
+    _scan_events(text, fail)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ScenarioError([Problem(filename, line, col, "", f"invalid YAML: {exc.problem or exc}")]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([Problem(filename, 1, 1, "", f"invalid YAML: {exc}")]) from None
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:  # pragma: no cover - the event scan has seen the same text
+        raise fail.yaml(exc, text) from None
     if root is None:
-        raise ScenarioError([Problem(filename, 1, 1, "", "the file is empty; expected a scenario mapping")])
-    count = _count_nodes(root, MAX_NODES)
-    if count > MAX_NODES:
-        raise ScenarioError(
-            [Problem(filename, 1, 1, "", f"more than {MAX_NODES:,} YAML nodes (after expanding aliases)")]
+        raise fail.at(None, "the file is empty; expected a mapping of scenario fields")
+    if _count_nodes(root, MAX_NODES) > MAX_NODES:
+        raise fail.at(
+            root,
+            f"too many YAML nodes once aliases are expanded (more than {MAX_NODES:,}, "
+            "or an alias used inside itself)",
         )
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except _DuplicateKey as exc:
-        raise ScenarioError([Problem(filename, exc.line, exc.column, "", str(exc))]) from None
-    except yaml.YAMLError as exc:  # e.g. a tag the safe loader refuses
-        mark = getattr(exc, "problem_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ScenarioError([Problem(filename, line, col, "", f"invalid YAML: {getattr(exc, 'problem', exc)}")]) from None
-    if not isinstance(data, dict):
-        raise ScenarioError(
-            [Problem(filename, 1, 1, "", f"expected a mapping of scenario fields, got {type(data).__name__}")]
-        )
+    if not isinstance(root, yaml.MappingNode):
+        raise fail.at(root, f"expected a mapping of scenario fields (got {_node_kind(root)})")
+    problems, fatal = _check_tree(root, filename)
+    if fatal:
+        raise ScenarioError(problems)
+    data = _construct(root, fail)
     locator = _Locator(root, filename)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([locator.problem(err) for err in exc.errors()]) from None
-    problems = [locator.at(path, message) for path, message in check_references(scenario)]
+        errors = [_Error.of(err) for err in exc.errors()]
+        problems += locator.validation_problems(errors)
+        # References can only be checked on typed objects: check them on what is left once the parts
+        # that failed are taken out, when that can be done without inventing anything.
+        partial, removed = _without(data, errors)
+        if partial is not None:
+            problems += [
+                locator.at(loc, message, key=_names_a_key(loc))
+                for loc, message in check_references(partial)
+                if not any(loc[: len(cut)] == cut for cut in removed)
+            ]
+        raise ScenarioError(problems) from None
+    for loc, message in check_references(scenario):
+        problems.append(locator.at(loc, message, key=_names_a_key(loc)))
     if problems:
         raise ScenarioError(problems)
     return scenario
 
 
-# ----------------------------------------------------------------------------------------------- YAML
+def _without(data: Any, errors: list[_Error]) -> tuple[Scenario | None, list[Loc]]:
+    """Validate what remains once each part that failed is taken out; say what was taken out.
+
+    A part can go when that invents nothing: an unknown key, a field that has a default, an entry of a
+    mapping. A bad list item cannot (the items after it would change places), nor a list of named
+    things (references to them would dangle), nor anything under ``limits`` (the sizes would be judged
+    against other limits than the file's).
+    """
+    cuts: list[Loc] = []
+    for err in errors:
+        cut = _removable(err)
+        if cut is None or cut[:1] == ("limits",) or _holds_names(cut):
+            return None, []
+        cuts.append(cut)
+    data = copy.deepcopy(data)
+    for cut in sorted(set(cuts), key=len):
+        _delete(data, cut)
+    try:
+        return Scenario.model_validate(data), cuts
+    except ValidationError:
+        return None, []
 
 
-class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, key: Any, mark: yaml.Mark):
-        self.line, self.column = mark.line + 1, mark.column + 1
-        super().__init__(f"duplicate key {key!r} (a key may appear once in a mapping)")
+def _removable(err: _Error) -> Loc | None:
+    """Return the smallest part around ``err.loc`` that may be taken out to get rid of the error."""
+    loc = err.loc
+    if err.type == "extra_forbidden":
+        return loc
+    for end in range(len(loc), 0, -1):
+        parent, last = _type_at(loc[: end - 1]), loc[end - 1]
+        if isinstance(parent, type) and issubclass(parent, BaseModel):
+            field = parent.model_fields.get(str(last))
+            if field is not None and not field.is_required():
+                return loc[:end]
+        elif typing.get_origin(parent) is dict:
+            return loc[:end]
+    return None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys instead of silently keeping the last one."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                continue
-            if duplicate:
-                raise _DuplicateKey(key, key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+def _holds_names(loc: Loc) -> bool:
+    """Whether ``loc`` is a list of things named by ``id`` that other parts may refer to."""
+    annotation = _type_at(loc)
+    args = typing.get_args(annotation)
+    item = _unwrap(args[0]) if typing.get_origin(annotation) is list and args else None
+    if not (isinstance(item, type) and issubclass(item, BaseModel)):
+        return False
+    field = item.model_fields.get("id")
+    return field is not None and field.is_required()
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping
-)
+def _delete(data: Any, loc: Loc) -> None:
+    """Delete ``loc`` from nested dicts and lists, if it is still there."""
+    for part in loc[:-1]:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(data, dict):
+        data.pop(loc[-1], None)
+
+
+# ------------------------------------------------------------------------------------------ the YAML
+
+
+@dataclass
+class _Fail:
+    """Builds the single-problem errors that stop loading early."""
+
+    filename: str
+
+    def at(self, node: Any, message: str, path: str = "") -> ScenarioError:
+        mark = getattr(node, "start_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return ScenarioError([Problem(self.filename, line, col, path, message)])
+
+    def text(self, text: str, position: int, message: str) -> ScenarioError:
+        """Build the problem at a character offset of ``text``."""
+        before = text[:position]
+        line, col = before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+        return ScenarioError([Problem(self.filename, line, col, "", message)])
+
+    def yaml(self, exc: yaml.YAMLError, text: str) -> ScenarioError:
+        if not isinstance(exc, yaml.MarkedYAMLError):  # not expected after _check_characters
+            return self.text(text, 0, f"invalid YAML: {exc}")
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or "cannot parse"
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            where = f"line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}"
+            problem += f" ({exc.context} at {where})"
+        elif exc.context:
+            problem = f"{exc.context}, {problem}"
+        if "tab" in problem or "\\t" in problem:
+            problem += "; indent with spaces, not tabs"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return ScenarioError([Problem(self.filename, line, col, "", f"invalid YAML: {problem}")])
+
+
+def _too_large(filename: str, size: int) -> Problem:
+    return Problem(
+        filename, 1, 1, "", f"file too large (got {size:,} bytes, expected at most {MAX_FILE_BYTES:,})"
+    )
+
+
+# What YAML 1.1 allows in a stream (tab, line breaks, printable Unicode); no lone surrogates.
+_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _check_characters(text: str, fail: _Fail) -> None:
+    bad = _NOT_YAML.search(text)
+    if bad:
+        code = ord(bad.group())
+        raise fail.text(
+            text, bad.start(), f"invalid YAML: character #x{code:04x} is not allowed in a YAML file"
+        )
+
+
+def _scan_events(text: str, fail: _Fail) -> None:
+    """Stream the YAML once: syntax, depth and node count, without building anything."""
+    nodes = depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                nodes += 1
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise fail.at(
+                        event, f"nested too deeply (more than {MAX_DEPTH} levels of mappings and lists)"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+                nodes += 1
+            if nodes > MAX_NODES:
+                raise fail.at(
+                    event, f"too many YAML nodes (more than {MAX_NODES:,}); a scenario is far smaller"
+                )
+    except yaml.YAMLError as exc:
+        raise fail.yaml(exc, text) from None
 
 
 def _count_nodes(node: yaml.Node, limit: int) -> int:
@@ -143,126 +313,440 @@ def _count_nodes(node: yaml.Node, limit: int) -> int:
     return count(node)
 
 
+def _node_kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return show_value(_scalar(node))
+
+
+def _scalar(node: yaml.ScalarNode, constructor: yaml.SafeLoader | None = None) -> Any:
+    """Return the value of a scalar node as the safe loader constructs it (the text if it cannot)."""
+    try:
+        return (constructor or yaml.SafeLoader("")).construct_object(node)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+        return node.value
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
+
+
+def _check_tree(root: yaml.Node, filename: str) -> tuple[list[Problem], bool]:
+    """Tags, keys and duplicate keys; ``fatal`` when the tree cannot be turned into data at all."""
+    problems: list[Problem] = []
+    fatal = False
+    constructor = yaml.SafeLoader("")
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, Loc]] = [(root, ())]
+    while stack:
+        node, loc = stack.pop()
+        if id(node) in seen:  # an alias: checked where it was defined
+            continue
+        seen.add(id(node))
+        mark = node.start_mark
+        if node.tag not in _ALLOWED_TAGS:
+            fatal = True
+            problems.append(
+                Problem(
+                    filename,
+                    mark.line + 1,
+                    mark.column + 1,
+                    format_path(loc),
+                    f"tag {_short_tag(node.tag)} is not allowed ({_PLAIN_DATA})",
+                )
+            )
+            continue
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*loc, i)) for i, item in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[Any, yaml.Node] = {}
+            for key_node, value_node in node.value:
+                kmark = key_node.start_mark
+                if key_node.tag == _CORE + "merge":
+                    stack.append((value_node, loc))
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode):
+                    fatal = True
+                    problems.append(
+                        Problem(
+                            filename,
+                            kmark.line + 1,
+                            kmark.column + 1,
+                            format_path(loc),
+                            f"a key must be a name (got {_node_kind(key_node)} as a key)",
+                        )
+                    )
+                    continue
+                key = _scalar(key_node, constructor)
+                part: str | int = key if isinstance(key, str) else key_node.value
+                try:
+                    hash(key)
+                except TypeError:
+                    key = key_node.value
+                if key in first:
+                    line = first[key].start_mark.line + 1
+                    problems.append(
+                        Problem(
+                            filename,
+                            kmark.line + 1,
+                            kmark.column + 1,
+                            format_path((*loc, part)),
+                            f"duplicate key '{key_node.value}' (first on line {line}; "
+                            "a key may appear once in a mapping)",
+                        )
+                    )
+                first[key] = key_node
+                stack.append((key_node, loc))
+                stack.append((value_node, (*loc, part)))
+    return problems, fatal
+
+
+def _construct(root: yaml.Node, fail: _Fail) -> Any:
+    """Plain Python data from the checked tree (only the safe loader's constructors)."""
+    try:
+        return yaml.SafeLoader("").construct_document(root)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+        pass
+    # A scalar whose explicit tag does not fit its text (``!!int abc``): find it to say where.
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                yaml.SafeLoader("").construct_object(node)
+            except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+                raise fail.at(node, f"not a valid {_short_tag(node.tag)} (got {node.value!r})") from None
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+    raise fail.at(root, "cannot read the YAML as data")  # pragma: no cover - every failure is a scalar
+
+
+# --------------------------------------------------------------------------------------- locations
+
+
 class _Locator:
-    """Maps a field path (as pydantic reports it) to the YAML node that holds it."""
+    """Points a field path (as the models and :func:`check_references` give it) at a YAML key or value."""
 
     def __init__(self, root: yaml.Node, filename: str):
         self.root = root
         self.filename = filename
+        self.constructor = yaml.SafeLoader("")
 
-    def _walk(self, path: Path_) -> tuple[yaml.Node, Path_, str | None]:
-        """Deepest node along ``path``; the parts that exist in the data; the last key not found."""
-        node, found, missing = self.root, (), None
-        for part in path:
+    def find(self, loc: Loc) -> tuple[yaml.Node | None, yaml.Node, Loc]:
+        """Find the key node and value node of the deepest part of ``loc`` present in the file.
+
+        Also return the path to it as the file spells it (a key read as ``false`` is ``no`` in the file).
+
+        With duplicate keys the last one counts, as it does when the file is read.
+        """
+        key: yaml.Node | None = None
+        node = self.root
+        spelled: list[str | int] = []
+        for part in loc:
             if isinstance(node, yaml.MappingNode):
-                match = next(
-                    ((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)),
-                    None,
-                )
+                match = None
+                for k, v in node.value:
+                    if isinstance(k, yaml.ScalarNode) and self._same_key(k, part):
+                        match = (k, v)
                 if match is None:
-                    missing = str(part) if isinstance(part, str) else missing
-                    continue  # a union tag or a missing key: stay on this node
-                node, found = match[1], (*found, part)
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-                node, found = node.value[part], (*found, part)
-            # any other part is pydantic's own (union branch, function name): skip it
-        return node, found, missing
+                    break
+                key, node = match
+                spelled.append(key.value)
+            elif (
+                isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value)
+            ):
+                key, node = None, node.value[part]
+                spelled.append(part)
+            else:
+                break
+        return key, node, tuple(spelled)
 
-    def _key_node(self, path: Path_) -> yaml.Node | None:
-        """The key node for the last part of ``path`` if it names a mapping key."""
-        if not path:
-            return None
-        parent, found, _ = self._walk(path[:-1])
-        if found != path[:-1] or not isinstance(parent, yaml.MappingNode):
-            return None
-        for k, _ in parent.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == str(path[-1]):
-                return k
-        return None
+    def _same_key(self, node: yaml.ScalarNode, part: Any) -> bool:
+        if isinstance(part, str):
+            return node.value == part
+        value = _scalar(node, self.constructor)  # pydantic reports a key read as false as 0
+        return not isinstance(value, str) and value == part
 
-    def at(self, path: Path_, message: str, *, key: bool = False) -> Problem:
-        node, found, _ = self._walk(path)
-        if key or (found == path and isinstance(path[-1:] and path[-1], str) and _is_dict_key_path(path)):
-            node = self._key_node(path) or node
+    def at(
+        self, loc: Loc, message: str, *, key: bool = False, parent: bool = False, trim: bool = False
+    ) -> Problem:
+        """Report a problem at ``loc``: its key (``key``), the mapping holding it (``parent``) or its value.
+
+        With ``trim`` the path stops where the file does: a value written in short form (``service_time:
+        20ms``) is reported as written, not as the field the model expanded it into (``service_time.mean``).
+        """
+        if parent:
+            _, node, spelled = self.find(loc[:-1])
+            rest = loc[len(spelled) : -1]
+        else:
+            key_node, node, spelled = self.find(loc)
+            if key and key_node is not None and len(spelled) == len(loc):
+                node = key_node
+            rest = () if trim else loc[len(spelled) :]
+        path = format_path((*spelled, *(p if isinstance(p, str | int) else str(p) for p in rest)))
         mark = node.start_mark
-        return Problem(self.filename, mark.line + 1, mark.column + 1, format_path(path), message)
+        return Problem(self.filename, mark.line + 1, mark.column + 1, path, message)
 
-    def problem(self, err: Any) -> Problem:
-        loc: Path_ = tuple(err["loc"])
-        node, found, missing = self._walk(loc)
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            key = str(loc[-1])
-            parent, _, _ = self._walk(loc[:-1])
-            allowed = _allowed_keys(loc[:-1])
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            listed = f" (expected one of: {', '.join(allowed)}{hint})" if allowed else ""
-            problem = self.at(found if found and found[-1] == loc[-1] else loc, f"unknown field '{key}'{listed}",
-                              key=True)
-            return problem
-        if kind == "missing":
-            field = missing or str(loc[-1])
-            mark = node.start_mark
-            return Problem(
-                self.filename, mark.line + 1, mark.column + 1, format_path(found),
-                f"missing required field '{field}'",
-            )
-        message = _message(err)
-        mark = node.start_mark
-        return Problem(self.filename, mark.line + 1, mark.column + 1, format_path(found), message)
+    def validation_problems(self, errors: list[_Error]) -> list[Problem]:
+        """One problem per error pydantic found, union branches folded into one."""
+        return [self._problem(group) for group in _fold_unions(errors)]
+
+    def _problem(self, errors: list[_Error]) -> Problem:
+        err = errors[0]
+        if err.type == "missing" and isinstance(err.loc[-1], str):
+            return self.at(err.loc, f"missing required field '{err.loc[-1]}'", parent=True)
+        if err.type == "extra_forbidden":
+            return self.at(err.loc, _unknown_field(err.loc), key=True)
+        message = _describe(errors)
+        if err.type == "missing":  # a short tuple: the position is missing, point at the list
+            return self.at(err.loc[:-1], message)
+        return self.at(err.loc, message, key=err.key, trim=True)
 
 
-def _is_dict_key_path(path: Path_) -> bool:
-    # Paths that end in a user-chosen mapping key point at that key (e.g. workload.regions.<name>).
-    return len(path) >= 2 and path[-2] in ("regions", "datacenters", "requests") and path[0] in ("workload", "topology")
+# ------------------------------------------------------------------------------------------ messages
 
 
-def _message(err: Any) -> str:
-    msg = str(err["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if msg.startswith(prefix):
-            msg = msg[len(prefix):]
-    if "got " in msg:  # our own parsers already name the value
-        return msg
-    value = err.get("input")
-    if isinstance(value, dict | list):
-        got = type(value).__name__
-    else:
-        got = repr(value)
-        if len(got) > 60:
-            got = got[:57] + "..."
-    return f"{msg[0].lower()}{msg[1:]} (got {got})"
+@dataclass
+class _Error:
+    """A pydantic error with its location cleaned up: model and YAML parts only."""
+
+    type: str
+    loc: Loc
+    key: bool  # the problem is a mapping key itself (pydantic's ``[key]``)
+    union: Loc | None  # where a union was tried, if the error comes from one of its branches
+    depth: int  # parts of ``loc`` below the union
+    input: Any
+    msg: str
+    ctx: dict[str, Any]
+    annotation: Any  # the type at ``loc``, when known
+
+    @classmethod
+    def of(cls, err: Any) -> _Error:
+        loc: list[str | int] = []
+        union: Loc | None = None
+        key = False
+        annotation: Any = Scenario
+        parent: Any = Any
+        for part in err["loc"]:
+            if part == "[key]":
+                key = True
+                args = typing.get_args(_unwrap(parent))
+                annotation = args[0] if args else Any
+                continue
+            if _is_union(annotation):
+                union = tuple(loc)
+                annotation = _branch(annotation, str(part))
+                continue
+            loc.append(part)
+            parent, annotation = annotation, _child(annotation, part)
+        depth = len(loc) - len(union) if union is not None else 0
+        return cls(
+            err["type"],
+            tuple(loc),
+            key,
+            union,
+            depth,
+            err.get("input"),
+            str(err.get("msg", "")),
+            dict(err.get("ctx") or {}),
+            annotation,
+        )
 
 
-def _allowed_keys(path: Path_) -> list[str]:
-    """Field names allowed at ``path`` according to the model (best effort, for the hint)."""
-    from pydantic import BaseModel
-
-    model: Any = Scenario
-    for part in path:
-        if isinstance(part, int):
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``Optional``."""
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
             continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        field = model.model_fields.get(str(part))
-        if field is None:
-            continue
-        model = _inner_model(field.annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []
-
-
-def _inner_model(annotation: Any) -> Any:
-    from typing import get_args
-
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if _is_union_type(annotation):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) == 1:
+                annotation = args[0]
+                continue
         return annotation
-    for arg in get_args(annotation):
-        inner = _inner_model(arg)
-        if inner is not None:
-            return inner
-    return None
+
+
+def _is_union_type(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def _is_union(annotation: Any) -> bool:
+    return _is_union_type(_unwrap(annotation))
+
+
+def _branch(annotation: Any, tag: str) -> Any:
+    """Return the member of a union that pydantic names ``tag`` (``literal[...]``, ``list[...]``, a model)."""
+    for arg in typing.get_args(_unwrap(annotation)):
+        inner = _unwrap(arg)
+        origin = typing.get_origin(inner)
+        name = "literal" if origin is typing.Literal else getattr(origin or inner, "__name__", "")
+        if name and tag.startswith(name):
+            return arg
+    return Any
+
+
+def _child(annotation: Any, part: str | int) -> Any:
+    """Return the type found at ``part`` inside a value of type ``annotation``."""
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field is not None else Any
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is dict and len(args) == 2:
+        return args[1]
+    if origin is list and args:
+        return args[0]
+    if origin is tuple and args:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return args[0]
+        return args[part] if isinstance(part, int) and 0 <= part < len(args) else Any
+    return Any
+
+
+def _type_at(loc: Loc) -> Any:
+    annotation: Any = Scenario
+    for part in loc:
+        annotation = _child(annotation, part)
+    return _unwrap(annotation)
+
+
+def _names_a_key(loc: Loc) -> bool:
+    """Whether the last part of ``loc`` is a name the person chose (a key of a mapping field)."""
+    return bool(loc) and isinstance(loc[-1], str) and typing.get_origin(_type_at(loc[:-1])) is dict
+
+
+def _unknown_field(loc: Loc) -> str:
+    name = str(loc[-1])
+    parent = _type_at(loc[:-1])
+    allowed = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    listed = f"{hint}allowed: {', '.join(allowed)}" if allowed else hint.strip()
+    return f"unknown field '{name}'" + (f" ({listed})" if listed else "")
+
+
+def _fold_unions(errors: list[_Error]) -> list[list[_Error]]:
+    """Group the errors of one union's branches; keep the branches that got furthest into the value.
+
+    A value that fits no member of ``'flat' | list[...]`` gets one problem, not one per member; a
+    list with a bad item gets the item's problem, not also "should be 'flat'".
+    """
+    groups: dict[Loc, list[_Error]] = {}
+    out: list[list[_Error]] = []
+    for err in errors:
+        if err.union is None:
+            out.append([err])
+        else:
+            groups.setdefault(err.union, []).append(err)
+    for branch_errors in groups.values():
+        deepest = max(e.depth for e in branch_errors)
+        kept = [e for e in branch_errors if e.depth == deepest]
+        # A list or mapping given where a branch wants a single value: that branch has nothing to say.
+        fitting = [e for e in kept if not (isinstance(e.input, list | dict) and e.type in _SCALAR_ERRORS)]
+        kept = fitting or kept
+        if deepest > 0:
+            out.extend([e] for e in kept)
+        else:
+            out.append(kept)
+    return out
+
+
+_SCALAR_ERRORS = {
+    "literal_error",
+    "string_type",
+    "int_type",
+    "float_type",
+    "bool_type",
+    "int_parsing",
+    "float_parsing",
+    "bool_parsing",
+    "value_error",
+}
+_ID_RULE = "letters, digits and _ . : - (starting with a letter or digit, at most 64)"
+
+
+def _describe(errors: list[_Error]) -> str:
+    """Say ``what is wrong (got X, expected Y)`` for an error, or for the branches of one union."""
+    parts = [_what_expected(e) for e in errors]
+    what, got, _, hint = parts[0]
+    expected = " or ".join(dict.fromkeys(p[2] for p in parts if p[2]))
+    if len(parts) > 1:
+        what = "not a valid value"
+    hints = "".join(dict.fromkeys(p[3] for p in parts))
+    if not expected:
+        return what
+    return f"{what} (got {got}, expected {expected}{hints})"
+
+
+def _what_expected(err: _Error) -> tuple[str, str, str, str]:
+    """Return (what is wrong, given, expected, hint); with no ``expected``, ``what`` says it all."""
+    kind, ctx, value = err.type, err.ctx, err.input
+    got = show_value(value)
+    if kind in ("value_error", "assertion_error"):
+        msg = re.sub(r"^(Value error|Assertion failed), ", "", err.msg)
+        return msg, got, "", ""
+    if kind in ("int_type", "int_parsing", "int_from_float", "int_parsing_size"):
+        return "not a whole number", got, "an integer", ""
+    if kind in ("float_type", "float_parsing"):
+        return "not a number", got, "a number", ""
+    if kind == "finite_number":
+        return "not a finite number", got, "a finite number", ""
+    if kind == "string_type":
+        hint = ""
+        if isinstance(value, bool):
+            hint = "; YAML reads yes/no/on/off as true/false: put the name in quotes"
+        elif isinstance(value, int | float):
+            hint = "; put quotes around a name made of digits"
+        return ("not a name" if err.key else "not a string"), got, "a string", hint
+    if kind in ("bool_type", "bool_parsing"):
+        return "not true or false", got, "true or false", ""
+    if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
+        return "wrong type", got, "a mapping", ""
+    if kind in ("list_type", "tuple_type", "iterable_type", "set_type"):
+        return "wrong type", got, "a list", ""
+    if kind == "literal_error":
+        choices = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", "")))
+        hint = ""
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+        return "unknown value", got, "one of " + ", ".join(f"'{c}'" for c in choices), hint
+    if kind == "greater_than_equal":
+        return "too small", got, f"at least {ctx.get('ge')}", ""
+    if kind == "greater_than":
+        return "too small", got, f"more than {ctx.get('gt')}", ""
+    if kind == "less_than_equal":
+        return "too large", got, f"at most {ctx.get('le')}", ""
+    if kind == "less_than":
+        return "too large", got, f"less than {ctx.get('lt')}", ""
+    if kind in ("too_short", "too_long"):
+        n = ctx.get("actual_length", len(value) if isinstance(value, list | dict | str) else "?")
+        noun = "entries" if isinstance(value, dict) else "items"
+        if kind == "too_short":
+            return f"too few {noun}", f"{n}", f"at least {ctx.get('min_length')}", ""
+        return f"too many {noun}", f"{n}", f"at most {ctx.get('max_length')}", ""
+    if kind == "missing":  # a position of a fixed-length list
+        args = typing.get_args(_type_at(err.loc[:-1]))
+        size = len(args) if args and args[-1] is not Ellipsis else err.loc[-1] + 1  # type: ignore[operator]
+        n = len(value) if isinstance(value, list | tuple) else "?"
+        return "too few items", f"{n}", f"{size}", ""
+    if kind == "string_too_short":
+        return "empty", got, "at least one character", ""
+    if kind == "string_too_long":
+        return (
+            "too long",
+            f"{len(value) if isinstance(value, str) else '?'} characters",
+            f"at most {ctx.get('max_length')}",
+            "",
+        )
+    if kind == "string_pattern_mismatch":
+        if str(ctx.get("pattern", "")).startswith("^[A-Za-z0-9]"):
+            return "not a valid id", got, _ID_RULE, ""
+        return "wrong format", got, f"text matching {ctx.get('pattern')}", ""
+    msg = err.msg[:1].lower() + err.msg[1:]
+    return f"{msg} (got {got})", got, "", ""

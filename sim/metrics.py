@@ -56,6 +56,8 @@ class Recorder:
         self.latency_window = array("i")
         self.latency_region = array("i")
         self.wasted = 0  # attempts served after their client gave up
+        self.queued = 0  # admissions (attempt x station) that found every worker busy
+        self.queue_time = 0.0  # their total time waiting for a worker, seconds
 
     def window_of(self, t: float) -> int:
         """Window index of time ``t`` (the drain window for ``t`` past the end)."""
@@ -140,6 +142,7 @@ def summarize(
     for kind in ("ejected", "readmitted", "failover", "server_down", "traffic_shift", "database_unavailable"):
         counts[kind] = sum(1 for e in events if e.kind == kind)
     counts["wasted"] = rec.wasted
+    counts["queued"] = rec.queued
 
     region_avail = np.where(req > 0, ok / np.maximum(req, 1), 1.0)
     intervals = fault_intervals(trace, scenario.duration)

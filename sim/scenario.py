@@ -15,9 +15,19 @@ import difflib
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
-from sim.units import Bandwidth, Duration, Percent, Rate
+from sim.errors import show_value
+from sim.units import Bandwidth, Duration, Percent, Rate, format_duration
 
 __all__ = [
     "Scenario",
@@ -51,9 +61,12 @@ Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-
 
 
 class Model(BaseModel):
-    """Base for every scenario model: unknown keys are errors, instances are immutable."""
+    """Base for every scenario model: unknown keys are errors, instances are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numbers must be finite: ``.inf`` and ``.nan`` are refused everywhere.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------- topology
@@ -196,7 +209,10 @@ class RegionLoad(Model):
     """Offered load of one region: a peak rate shaped by a daily profile."""
 
     peak: Rate
-    profile: Literal["flat", "diurnal", "monday_morning"] | list[tuple[Duration, float]] = Field(
+    profile: (
+        Literal["flat", "diurnal", "monday_morning"]
+        | Annotated[list[tuple[Duration, Annotated[float, Field(ge=0)]]], Field(min_length=1)]
+    ) = Field(
         "flat", description="built-in shape, or [time-of-day, factor] points linearly interpolated"
     )
     start: Duration = Field(0.0, description="local time of day at which the run starts, e.g. 6h")
@@ -212,12 +228,13 @@ class Workload(Model):
     regions: dict[Id, RegionLoad] = Field(min_length=1)
     requests: dict[Id, RequestType] = Field(default_factory=_default_requests)
 
-    @model_validator(mode="after")
-    def _shares_sum_to_one(self) -> Workload:
-        total = sum(r.share for r in self.requests.values())
+    @field_validator("requests")
+    @classmethod
+    def _shares_sum_to_one(cls, requests: dict[str, RequestType]) -> dict[str, RequestType]:
+        total = sum(r.share for r in requests.values())
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"request shares must add up to 100% (got {total:.6g} = {total * 100:.4g}%)")
-        return self
+            raise ValueError(f"request shares add up to {total * 100:.6g}% (expected 100%)")
+        return requests
 
 
 # --------------------------------------------------------------------------------------------- policies
@@ -264,6 +281,9 @@ class FailoverPolicy(Model):
     datacenter_delay: Duration = Field(
         60.0, description="from a datacenter going dark to the traffic manager sending its users elsewhere"
     )
+    failback: bool = Field(
+        False, description="move a database back to its preferred copy when that server returns"
+    )
 
 
 class Policies(Model):
@@ -284,7 +304,7 @@ class Mode(Model):
     value: float = 0.0
 
 
-_MODE_EXPECTED = "all, one, {count: N} or {percent: P%}"
+_MODE_EXPECTED = "all, one, {count: N} with N ≥ 1, or {percent: P%}"
 
 
 def _parse_mode(value: Any) -> Any:
@@ -300,18 +320,45 @@ def _parse_mode(value: Any) -> Any:
             return {"kind": "count", "value": number}
         if key == "percent":
             return {"kind": "percent", "value": parse_percent(number)}
-    raise ValueError(f"expected {_MODE_EXPECTED}, got {value!r}")
+    raise ValueError(f"not a mode (got {_show_mode(value)}, expected {_MODE_EXPECTED})")
+
+
+def _show_mode(value: Any) -> str:
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, number),) = value.items()
+        return f"{{{key}: {show_value(number)}}}"
+    return show_value(value)
+
+
+def _dump_mode(mode: Mode) -> Any:
+    """Write the mode as a scenario does, so that a dumped scenario loads back."""
+    if mode.kind in ("all", "one"):
+        return mode.kind
+    if mode.kind == "count":
+        return {"count": int(mode.value)}
+    return {"percent": mode.value}
 
 
 ModeField = Annotated[
     Mode,
     BeforeValidator(_parse_mode),
+    PlainSerializer(_dump_mode),
     WithJsonSchema(
         {
             "anyOf": [
                 {"enum": ["all", "one"]},
-                {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1}}},
-                {"type": "object", "properties": {"percent": {"type": ["string", "number"]}}},
+                {
+                    "type": "object",
+                    "properties": {"count": {"type": "integer", "minimum": 1}},
+                    "required": ["count"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"percent": {"type": ["string", "number"]}},
+                    "required": ["percent"],
+                    "additionalProperties": False,
+                },
             ],
             "description": _MODE_EXPECTED,
         }
@@ -348,15 +395,28 @@ class Fault(Model):
     def _timing(self) -> Fault:
         scheduled = self.at is not None
         random = self.mtbf is not None or self.mttr is not None
+        given = ", ".join(k for k in ("at", "duration", "mtbf", "mttr") if getattr(self, k) is not None)
         if scheduled and random:
-            raise ValueError("give either at (+ duration) or mtbf + mttr, not both")
+            raise ValueError(
+                f"two kinds of timing (got {given}; expected either at (+ duration) or mtbf + mttr)"
+            )
         if not scheduled and not random:
-            raise ValueError("missing timing: give at (+ duration) or mtbf + mttr")
+            what = f"got only {given}" if given else "got none"
+            raise ValueError(f"no start time ({what}; expected at (+ duration) or mtbf + mttr)")
         if random and (self.mtbf is None or self.mttr is None or self.mtbf <= 0 or self.mttr <= 0):
-            raise ValueError("a random fault needs both mtbf and mttr, each greater than 0")
+            raise ValueError(
+                f"a random fault needs both mtbf and mttr, each more than 0 (got mtbf {_seconds(self.mtbf)}, "
+                f"mttr {_seconds(self.mttr)})"
+            )
         if random and self.duration is not None:
-            raise ValueError("duration goes with at; a random fault's downtimes come from mttr")
+            raise ValueError(
+                "duration goes with at; a random fault's downtimes come from mttr (got duration)"
+            )
         return self
+
+
+def _seconds(value: float | None) -> str:
+    return "missing" if value is None else f"{value:g}s"
 
 
 # --------------------------------------------------------------------------------------------- SLO
@@ -403,54 +463,150 @@ class Scenario(Model):
 
 Problem = tuple[tuple[str | int, ...], str]
 
+_NAMESPACE = "regions, datacenters, server groups, database groups and dependencies need distinct ids"
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    from sim.errors import format_path
+
+    return format_path(path)
+
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:
+    known = sorted(set(known))
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    listed = ", ".join(sorted(known)[:12]) + (", ..." if len(known) > 12 else "")
+    listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
     return f"no {kind} '{name}'{hint}; known: {listed or 'none'}"
 
 
 def _duplicates(items: list[str], path: tuple[str | int, ...], kind: str) -> Iterator[Problem]:
-    seen: set[str] = set()
+    first: dict[str, int] = {}
     for i, item in enumerate(items):
-        if item in seen:
-            yield (*path, i, "id"), f"duplicate {kind} id '{item}'"
-        seen.add(item)
+        if item in first:
+            where = _path_text((*path, first[item]))
+            yield (*path, i, "id"), f"duplicate {kind} id '{item}' (already used by {where})"
+        else:
+            first[item] = i
+
+
+def _numbered(name: str, counts: dict[str, int], width: int) -> str | None:
+    """Return the group whose ``<group>-<n:0width>`` ids include ``name``, if any (without listing them)."""
+    group, _, digits = name.rpartition("-")
+    if not (group in counts and digits.isdigit() and digits.isascii()):
+        return None
+    n = int(digits)
+    return group if 1 <= n <= counts[group] and f"{n:0{width}d}" == digits else None
+
+
+def _unknown_server(name: str, counts: dict[str, int]) -> str:
+    group, _, digits = name.rpartition("-")
+    if group in counts and digits.isdigit() and digits.isascii():
+        n, last = int(digits), counts[group]
+        if 1 <= n <= last:
+            return f"no server '{name}' (did you mean '{group}-{n:02d}'?)"
+        return f"no server '{name}' (group '{group}' has {group}-01 to {group}-{last:02d})"
+    if sum(counts.values()) <= 10_000:
+        return _unknown("server", name, [f"{g}-{n:02d}" for g, c in counts.items() for n in range(1, c + 1)])
+    group = name.rpartition("-")[0]
+    close = difflib.get_close_matches(group, list(counts), n=1, cutoff=0.6)
+    hint = f" (did you mean a server of group '{close[0]}'?)" if close else ""
+    groups = ", ".join(counts)
+    return f"no server '{name}'{hint}; server ids are <group>-01, <group>-02, ... for groups: {groups}"
+
+
+def _topology_ids(s: Scenario) -> list[Problem]:
+    """Ids that name nodes of the topology graph must be distinct, across kinds too."""
+    topo = s.topology
+    named: list[tuple[str, tuple[str | int, ...], str]] = []
+    for kind, field, items in (
+        ("region", "regions", topo.regions),
+        ("datacenter", "datacenters", topo.datacenters),
+    ):
+        named += [(kind, ("topology", field, i, "id"), item.id) for i, item in enumerate(items)]
+    named += [
+        ("server group", ("topology", "datacenters", i, "servers", j, "id"), g.id)
+        for i, d in enumerate(topo.datacenters)
+        for j, g in enumerate(d.servers)
+    ]
+    for kind, field, items in (
+        ("database group", "databases", topo.databases),
+        ("dependency", "dependencies", topo.dependencies),
+    ):
+        named += [(kind, ("topology", field, i, "id"), item.id) for i, item in enumerate(items)]
+    problems: list[Problem] = []
+    first: dict[str, tuple[str, tuple[str | int, ...]]] = {}
+    for kind, path, name in named:
+        if name not in first:
+            first[name] = (kind, path)
+            continue
+        other_kind, other_path = first[name]
+        where = _path_text(other_path[:-1])
+        if other_kind == kind:
+            problems.append((path, f"duplicate {kind} id '{name}' (already used by {where})"))
+        else:
+            problems.append((path, f"id '{name}' is already the {other_kind} {where} ({_NAMESPACE})"))
+    servers = {g.id: g.count for d in topo.datacenters for g in d.servers}
+    databases = {g.id: g.count for g in topo.databases}
+    for kind, path, name in named:
+        if kind in ("region", "datacenter", "dependency"):
+            for what, counts, width in (("server", servers, 2), ("database", databases, 4)):
+                group = _numbered(name, counts, width)
+                if group is not None:
+                    problems.append((path, f"id '{name}' is already the name of a {what} of group '{group}'"))
+    return problems
 
 
 def check_references(s: Scenario) -> list[Problem]:
-    """Return every dangling reference, duplicate id and over-limit size in ``s``, with field paths."""
+    """Return every dangling reference, duplicate id and over-limit size in ``s``, with field paths.
+
+    Nothing here allocates in proportion to the number of servers or databases, so a scenario asking
+    for far more than its limits fails fast.
+    """
     from sim.faults import FAULT_KINDS
     from sim.policies import BALANCERS
 
     topo = s.topology
-    problems: list[Problem] = []
+    problems: list[Problem] = _topology_ids(s)
     dcs = [d.id for d in topo.datacenters]
     regions = [r.id for r in topo.regions]
     deps = [d.id for d in topo.dependencies]
     groups = [g.id for d in topo.datacenters for g in d.servers]
+    server_counts = {g.id: g.count for d in topo.datacenters for g in d.servers}
     servers_by_dc = {d.id: sum(g.count for g in d.servers) for d in topo.datacenters}
-    problems += _duplicates(dcs, ("topology", "datacenters"), "datacenter")
-    problems += _duplicates(regions, ("topology", "regions"), "region")
-    problems += _duplicates(deps, ("topology", "dependencies"), "dependency")
-    problems += _duplicates([d.id for d in topo.databases], ("topology", "databases"), "database group")
-    for i, dc in enumerate(topo.datacenters):
-        problems += _duplicates([g.id for g in dc.servers], ("topology", "datacenters", i, "servers"), "group")
     for i, region in enumerate(topo.regions):
         for name in region.datacenters:
             if name not in dcs:
-                problems.append((("topology", "regions", i, "datacenters", name), _unknown("datacenter", name, dcs)))
+                path = ("topology", "regions", i, "datacenters", name)
+                problems.append((path, _unknown("datacenter", name, dcs)))
+    linked: dict[frozenset[str], int] = {}
     for i, link in enumerate(topo.links):
         for j, name in enumerate(link.between):
             if name not in dcs:
                 problems.append((("topology", "links", i, "between", j), _unknown("datacenter", name, dcs)))
-        if link.between[0] == link.between[1]:
-            problems.append((("topology", "links", i, "between"), "a link joins two different datacenters"))
+        pair = frozenset(link.between)
+        if len(pair) == 1:
+            problems.append(
+                (
+                    ("topology", "links", i, "between"),
+                    f"a link joins two different datacenters (got '{link.between[0]}' twice)",
+                )
+            )
+        elif pair in linked:
+            problems.append(
+                (
+                    ("topology", "links", i, "between"),
+                    f"'{link.between[0]}' and '{link.between[1]}' are already linked by "
+                    f"topology.links[{linked[pair]}]",
+                )
+            )
+        else:
+            linked[pair] = i
     for i, db in enumerate(topo.databases):
         for j, name in enumerate(db.regions):
             if name not in regions:
-                problems.append((("topology", "databases", i, "regions", j), _unknown("region", name, regions)))
+                path = ("topology", "databases", i, "regions", j)
+                problems.append((path, _unknown("region", name, regions)))
         for j, place in enumerate(db.placement):
             path = ("topology", "databases", i, "placement", j)
             if place.datacenter not in dcs:
@@ -475,7 +631,8 @@ def check_references(s: Scenario) -> list[Problem]:
     for name, req in s.workload.requests.items():
         for j, dep in enumerate(req.dependencies):
             if dep not in deps:
-                problems.append((("workload", "requests", name, "dependencies", j), _unknown("dependency", dep, deps)))
+                path = ("workload", "requests", name, "dependencies", j)
+                problems.append((path, _unknown("dependency", dep, deps)))
     if s.policies.load_balancer.algorithm not in BALANCERS:
         problems.append(
             (
@@ -483,7 +640,6 @@ def check_references(s: Scenario) -> list[Problem]:
                 _unknown("load-balancer algorithm", s.policies.load_balancer.algorithm, list(BALANCERS)),
             )
         )
-    server_ids = {f"{g.id}-{n:02d}" for d in topo.datacenters for g in d.servers for n in range(1, g.count + 1)}
     for i, fault in enumerate(s.faults):
         if fault.kind not in FAULT_KINDS:
             problems.append((("faults", i, "kind"), _unknown("fault kind", fault.kind, list(FAULT_KINDS))))
@@ -491,19 +647,28 @@ def check_references(s: Scenario) -> list[Problem]:
         target = fault.target
         for j, name in enumerate(target.datacenters):
             if name not in dcs:
-                problems.append((("faults", i, "target", "datacenters", j), _unknown("datacenter", name, dcs)))
+                path = ("faults", i, "target", "datacenters", j)
+                problems.append((path, _unknown("datacenter", name, dcs)))
         for j, name in enumerate(target.groups):
             if name not in groups:
-                problems.append((("faults", i, "target", "groups", j), _unknown("server group", name, groups)))
-        known_ids = {"server": server_ids, "datacenter": set(dcs), "dependency": set(deps)}[
-            FAULT_KINDS[fault.kind].targets
-        ]
+                path = ("faults", i, "target", "groups", j)
+                problems.append((path, _unknown("server group", name, groups)))
+        what = FAULT_KINDS[fault.kind].targets
         for j, name in enumerate(target.ids):
-            if name not in known_ids:
-                what = FAULT_KINDS[fault.kind].targets
-                problems.append((("faults", i, "target", "ids", j), _unknown(what, name, sorted(known_ids))))
+            path = ("faults", i, "target", "ids", j)
+            if what == "server":
+                if _numbered(name, server_counts, 2) is None:
+                    problems.append((path, _unknown_server(name, server_counts)))
+            elif name not in (dcs if what == "datacenter" else deps):
+                problems.append((path, _unknown(what, name, dcs if what == "datacenter" else deps)))
         if fault.at is not None and fault.at >= s.duration:
-            problems.append((("faults", i, "at"), f"starts at {fault.at:g}s, after the run ends ({s.duration:g}s)"))
+            problems.append(
+                (
+                    ("faults", i, "at"),
+                    f"starts after the run ends (got {format_duration(fault.at)}, expected less than the "
+                    f"scenario's duration, {format_duration(s.duration)})",
+                )
+            )
     fault_ids = [s.fault_id(i) for i in range(len(s.faults))]
     problems += _duplicates(fault_ids, ("faults",), "fault")
     problems += _size_problems(s)
@@ -520,7 +685,8 @@ def _size_problems(s: Scenario) -> list[Problem]:
         problems.append(
             (
                 ("topology", "datacenters"),
-                f"{servers:,} servers is more than this run may hold (limits.max_servers = {limits.max_servers:,})",
+                f"too many servers for one run (got {servers:,}, expected at most limits.max_servers = "
+                f"{limits.max_servers:,})",
             )
         )
     databases = sum(db.count for db in topo.databases)
@@ -528,17 +694,19 @@ def _size_problems(s: Scenario) -> list[Problem]:
         problems.append(
             (
                 ("topology", "databases"),
-                f"{databases:,} databases is more than this run may hold "
-                f"(limits.max_databases = {limits.max_databases:,})",
+                f"too many databases for one run (got {databases:,}, expected at most limits.max_databases = "
+                f"{limits.max_databases:,})",
             )
         )
-    requests = expected_requests(s)
+    # At most 10,000 steps however long the run, so that the estimate itself is quick.
+    requests = expected_requests(s, step=max(60.0, s.duration / 10_000))
     if requests > limits.max_requests:
         problems.append(
             (
                 ("workload",),
-                f"about {requests:.3g} user requests over {s.duration:g}s: more than the request engine "
-                f"simulates in memory (limits.max_requests = {limits.max_requests:.3g}); "
+                f"too many user requests to simulate in memory (got about {requests:.3g} over "
+                f"{format_duration(s.duration)}, expected at most limits.max_requests = "
+                f"{limits.max_requests:.3g}); "
                 "shorten duration or lower the peak",
             )
         )

@@ -13,9 +13,10 @@ __all__ = ["scenario_schema", "schema_text"]
 def scenario_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of a scenario file, generated from the models."""
     schema = Scenario.model_json_schema(mode="validation")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "cascadesim scenario", **schema}
+    draft = "https://json-schema.org/draft/2020-12/schema"
+    return {**schema, "$schema": draft, "title": "cascadesim scenario"}
 
 
 def schema_text() -> str:
-    """The schema as stable, indented JSON text (what ``scenarios/scenario.schema.json`` holds)."""
+    """Return the schema as stable, indented JSON text (what ``scenarios/scenario.schema.json`` holds)."""
     return json.dumps(scenario_schema(), indent=2, sort_keys=True) + "\n"

@@ -110,12 +110,12 @@ def build_topology(scenario: Scenario) -> nx.Graph:
         for dc in topo.datacenters:
             G.add_edge(dep.id, dc.id, kind="uses")
     all_regions = [r.id for r in topo.regions]
-    for group in topo.databases:
-        for n in range(1, group.count + 1):
-            did = database_id(group.id, n)
-            G.add_node(did, kind="database", group=group.id, regions=list(group.regions or all_regions))
+    for db_group in topo.databases:
+        for n in range(1, db_group.count + 1):
+            did = database_id(db_group.id, n)
+            G.add_node(did, kind="database", group=db_group.id, regions=list(db_group.regions or all_regions))
             rank = 0
-            for place in group.placement:
+            for place in db_group.placement:
                 servers = dc_servers[place.datacenter]
                 stride = max(1, len(servers) // place.copies)
                 for k in range(place.copies):
@@ -136,12 +136,12 @@ def _neighbors(G: nx.Graph, node: str, edge_kind: str) -> Iterable[tuple[str, di
 
 
 def servers_in(G: nx.Graph, datacenter: str) -> list[str]:
-    """The mailbox servers of a datacenter."""
+    """Return the mailbox servers of a datacenter, in scenario order."""
     return [n for n, _ in _neighbors(G, datacenter, "member") if G.nodes[n]["kind"] == "server"]
 
 
 def datacenter_of(G: nx.Graph, node: str) -> str:
-    """The datacenter a server or load balancer belongs to."""
+    """Return the datacenter a server or load balancer belongs to."""
     return G.nodes[node]["datacenter"]
 
 

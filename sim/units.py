@@ -2,19 +2,24 @@
 
 Every parser takes a string (or a bare number in the base unit) and returns a float in the base unit:
 seconds, a fraction in [0, 1], bits per second, or events per second. A bad value raises
-``ValueError`` with a message that says what was expected; the scenario loader turns that into a
-``file:line:col`` problem.
+``ValueError`` whose message reads ``what is wrong (got X, expected Y)``; the scenario loader prefixes
+it with ``file:line:col: path``.
 
 >>> parse_duration("250ms"), parse_duration("1h30m"), parse_percent("30%"), parse_rate("2k/min")
 (0.25, 5400.0, 0.3, 33.333333333333336)
+>>> parse_bandwidth("2Gbps"), format_duration(5400.0), format_duration(0.25)
+(2000000000.0, '1h30m', '250ms')
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+from sim.errors import show_value
 
 __all__ = [
     "parse_duration",
@@ -42,101 +47,155 @@ _DURATION_UNITS = {
 }
 _NUMBER = r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
 _DURATION_PART = re.compile(rf"\s*({_NUMBER})\s*(us|µs|ms|min|s|m|h|d|w|y)")
-_BANDWIDTH = re.compile(rf"^\s*({_NUMBER})\s*([kKMGT]?)(bps|bit/s|Bps|B/s)\s*$")
-_RATE = re.compile(rf"^\s*({_NUMBER})\s*([kKM]?)\s*/\s*(s|sec|m|min|h|d)\s*$")
+_BANDWIDTH = re.compile(rf"^\s*([+-]?)\s*({_NUMBER})\s*([kKMGT]?)(bps|bit/s|b/s|Bps|B/s)\s*$")
+_RATE = re.compile(rf"^\s*([+-]?)\s*({_NUMBER})\s*([kKM]?)\s*/\s*(s|sec|m|min|h|d)\s*$")
 _SI = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+_PER = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+_DURATION_EXAMPLES = "a duration such as 250ms, 30s, 5m, 2h or 1h30m"
+_PERCENT_EXAMPLES = "a percentage such as 30% or 99.9%, or a fraction between 0 and 1"
+_BANDWIDTH_EXAMPLES = "a bandwidth such as 400Mbps or 10Gbps"
+_RATE_EXAMPLES = "a rate such as 500/s, 30k/min or 2M/h"
 
 
-def _number(value: Any, what: str) -> float | None:
-    if isinstance(value, bool):
-        raise ValueError(f"expected {what}, got a boolean")
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError(f"expected {what}, got {type(value).__name__}")
-    return None
+def _bad(what: str, value: Any, expected: str) -> ValueError:
+    return ValueError(f"{what} (got {show_value(value)}, expected {expected})")
+
+
+def _number(value: Any, noun: str, expected: str) -> float | None:
+    """Return a bare number as a float, ``None`` for a string (to be parsed); raise for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _bad(f"not {noun}", value, expected)
+    if isinstance(value, str):
+        return None
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
+        raise _bad(f"not {noun}", value, f"a finite value: {expected}")
+    return number
 
 
 def parse_duration(value: Any) -> float:
-    """Return seconds for ``"250ms"``, ``"5m"``, ``"2h"``, ``"1h30m"`` or a bare number of seconds."""
-    what = "a duration such as 250ms, 30s, 5m, 2h or 1d"
-    number = _number(value, what)
+    """Return seconds for ``"250ms"``, ``"5m"``, ``"2h"``, ``"1h30m"`` or a bare number of seconds.
+
+    >>> parse_duration("1.5s"), parse_duration(90), parse_duration("2h 15m")
+    (1.5, 90.0, 8100.0)
+    """
+    number = _number(value, "a duration", _DURATION_EXAMPLES)
     if number is None:
         text = value.strip()
+        sign = 1.0
+        if text and text[0] in "+-":
+            sign, text = (-1.0 if text[0] == "-" else 1.0), text[1:]
         pos, total = 0, 0.0
+        if re.fullmatch(_NUMBER, text.strip()):  # "1e6": YAML 1.1 reads it as a string; seconds
+            text = text.strip() + "s"
         while pos < len(text):
             match = _DURATION_PART.match(text, pos)
             if not match:
-                raise ValueError(f"expected {what}, got {value!r}")
+                raise _bad("not a duration", value, _DURATION_EXAMPLES)
             total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
             pos = match.end()
-        if not text:
-            raise ValueError(f"expected {what}, got an empty string")
-        number = total
-    if number < 0 or number != number or number == float("inf"):
-        raise ValueError(f"expected a finite duration that is not negative, got {value!r}")
+        if not text.strip():
+            raise _bad("not a duration", value, _DURATION_EXAMPLES)
+        number = sign * total
+        if math.isinf(number):
+            raise _bad("duration too long", value, "a finite duration")
+    if number < 0:
+        raise _bad("negative duration", value, "0 or more")
     return number
 
 
 def parse_percent(value: Any) -> float:
-    """Return a fraction for ``"30%"`` or ``"99.95%"``; a bare number is already a fraction (0.3)."""
-    what = "a percentage such as 30% or 99.9%, or a fraction between 0 and 1"
-    number = _number(value, what)
+    """Return a fraction for ``"30%"`` or ``"99.95%"``; a bare number is already a fraction (0.3).
+
+    >>> parse_percent("99.9%"), parse_percent(0.25)
+    (0.9990000000000001, 0.25)
+    """
+    number = _number(value, "a percentage", _PERCENT_EXAMPLES)
     if number is None:
         text = value.strip()
-        if not text.endswith("%"):
-            raise ValueError(f"expected {what}, got {value!r}")
         try:
+            if not text.endswith("%"):
+                raise ValueError
             number = float(text[:-1]) / 100.0
         except ValueError:
-            raise ValueError(f"expected {what}, got {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise ValueError(f"expected {what}, got {value!r}")
+            raise _bad("not a percentage", value, _PERCENT_EXAMPLES) from None
+        if math.isnan(number):
+            raise _bad("not a percentage", value, _PERCENT_EXAMPLES)
+        if not 0.0 <= number <= 1.0:
+            raise _bad("percentage out of range", value, "0% to 100%")
+    elif not 0.0 <= number <= 1.0:
+        hint = f"; did you mean {value:g}%?" if 1.0 < number <= 100.0 else ""
+        raise _bad(
+            "fraction out of range", value, f"a number between 0 and 1, or a percentage such as 30%{hint}"
+        )
     return number
 
 
 def parse_bandwidth(value: Any) -> float:
-    """Return bits per second for ``"2Gbps"``, ``"400Mbps"``, ``"10GB/s"`` or a bare number of bit/s."""
-    what = "a bandwidth such as 400Mbps or 10Gbps"
-    number = _number(value, what)
+    """Return bits per second for ``"2Gbps"``, ``"400Mbps"``, ``"10GB/s"`` or a bare number of bit/s.
+
+    >>> parse_bandwidth("400Mbps"), parse_bandwidth("1GB/s")
+    (400000000.0, 8000000000.0)
+    """
+    number = _number(value, "a bandwidth", _BANDWIDTH_EXAMPLES)
     if number is None:
         match = _BANDWIDTH.match(value)
         if not match:
-            raise ValueError(f"expected {what}, got {value!r}")
-        number = float(match.group(1)) * _SI[match.group(2)]
-        if match.group(3) in ("Bps", "B/s"):
-            number *= 8
-    if number <= 0 or number == float("inf"):
-        raise ValueError(f"expected a positive {what}, got {value!r}")
+            raise _bad("not a bandwidth", value, _BANDWIDTH_EXAMPLES)
+        sign, digits, prefix, unit = match.groups()
+        number = (
+            float(digits) * _SI[prefix] * (8 if unit in ("Bps", "B/s") else 1) * (-1 if sign == "-" else 1)
+        )
+        if math.isinf(number):
+            raise _bad("bandwidth too large", value, "a finite bandwidth")
+    if number <= 0:
+        raise _bad("bandwidth must be more than 0", value, _BANDWIDTH_EXAMPLES)
     return number
 
 
 def parse_rate(value: Any) -> float:
-    """Return events per second for ``"500/s"``, ``"30k/min"``, ``"1M/h"`` or a bare number per second."""
-    what = "a rate such as 500/s, 30k/min or 2M/h"
-    number = _number(value, what)
+    """Return events per second for ``"500/s"``, ``"30k/min"``, ``"1M/h"`` or a bare number per second.
+
+    >>> parse_rate("500/s"), parse_rate("30k/min"), parse_rate(12)
+    (500.0, 500.0, 12.0)
+    """
+    number = _number(value, "a rate", _RATE_EXAMPLES)
     if number is None:
         match = _RATE.match(value)
         if not match:
-            raise ValueError(f"expected {what}, got {value!r}")
-        per = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}[match.group(3)]
-        number = float(match.group(1)) * _SI[match.group(2)] / per
-    if number < 0 or number == float("inf"):
-        raise ValueError(f"expected a rate that is not negative, got {value!r}")
+            raise _bad("not a rate", value, _RATE_EXAMPLES)
+        sign, digits, prefix, per = match.groups()
+        number = float(digits) * _SI[prefix] / _PER[per] * (-1 if sign == "-" else 1)
+        if math.isinf(number):
+            raise _bad("rate too large", value, "a finite rate")
+    if number < 0:
+        raise _bad("negative rate", value, "0 or more")
     return number
 
 
 def format_duration(seconds: float) -> str:
-    """Format seconds the way a person reads them: ``90 -> '1m30s'``, ``0.25 -> '250ms'``."""
+    """Format seconds the way a person reads them, to the millisecond; :func:`parse_duration` reads it back.
+
+    >>> format_duration(90), format_duration(0.25), format_duration(3725.5), format_duration(0)
+    ('1m30s', '250ms', '1h2m5.5s', '0s')
+    """
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"cannot format {seconds!r} as a duration (expected a finite number of seconds ≥ 0)")
+    if seconds == 0:
+        return "0s"
     if seconds < 1:
-        return f"{seconds * 1000:g}ms"
+        return f"{seconds * 1000:.6g}ms"
+    millis = round(seconds * 1000)
     parts = []
-    rest = round(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    rest, ms = divmod(millis, 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if rest >= size:
             parts.append(f"{rest // size}{unit}")
             rest %= size
-    return "".join(parts) or "0s"
+    if rest or ms:
+        parts.append(f"{rest}.{ms:03d}".rstrip("0").rstrip(".") + "s")
+    return "".join(parts)
 
 
 def _unit(parser: Any, pattern_doc: str, examples: list[Any]) -> list[Any]:

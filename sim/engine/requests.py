@@ -125,7 +125,13 @@ class Station:
         else:
             end = now + service
         _heapreplace(free, end)
-        _heappush(self.pending, end)
+        pending = self.pending  # only unfinished requests, so it stays as small as the queue
+        if pending and pending[0] <= now:
+            _heapreplace(pending, end)
+            while pending[0] <= now:
+                _heappop(pending)
+        else:
+            _heappush(pending, end)
         return end
 
     def crash(self) -> None:
@@ -287,7 +293,11 @@ class RequestEngine:
         station, service = stages[k]
         if not station.up:
             return self._lost(req, deadline)
+        start = station.free[0]  # when the earliest-free worker can take it
         end = station.admit(now, service)
+        if start > now and end >= 0:  # every worker busy: it queued
+            self.rec.queued += 1
+            self.rec.queue_time += start - now
         if end < 0:
             rec = self.rec
             w = rec.window_of(now)
