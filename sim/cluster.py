@@ -30,7 +30,7 @@ __all__ = ["Cluster", "Server", "Listener"]
 class Listener(Protocol):
     """What the cluster announces to whoever listens (the engine, the failover controller).
 
-    A listener implements all four methods; those it does not care about do nothing.
+    A listener implements every method; those it does not care about do nothing.
     """
 
     def server_down(self, server: int) -> None:
@@ -43,7 +43,10 @@ class Listener(Protocol):
         """The load balancers of ``datacenter`` send traffic to a different set of servers."""
 
     def dependency_changed(self, dependency: int) -> None:
-        """A shared dependency went down or came back."""
+        """A shared dependency went down, came back, or changed speed."""
+
+    def load_changed(self, region: int) -> None:
+        """The offered load of ``region`` was scaled (``Cluster.load_scale``)."""
 
 
 @dataclass(slots=True)
@@ -63,7 +66,10 @@ class Server:
     down_event: int | None = None
     up_event: int | None = None
     rotation_event: int | None = None
+    overload_event: int | None = None  # while overloaded: the event that said so
+    received_event: int | None = None  # the latest failover that made it active for a database
     in_rotation: bool = True
+    drained: int = 0  # operators hold it out of rotation; health checks do not bring it back
     databases: list[int] = field(default_factory=list)
 
     @property
@@ -147,6 +153,21 @@ class Cluster:
 
         self.dependency_ids = [d.id for d in topo.dependencies]
         self.dependency_down = [0] * len(self.dependency_ids)
+        self.dependency_factor = [1.0] * len(self.dependency_ids)  # service-time multiplier
+        self.load_scale = [1.0] * len(self.region_ids)  # traffic multiplier (surges)
+        self.misweights: dict[int, tuple[list[int], float]] = {}  # datacenter -> (servers, share)
+        self.last_harm: list[int | None] = [None] * len(self.datacenter_ids)  # latest harmful event per dc
+
+    def load_cause(self, server: int) -> int | None:
+        """Why ``server`` might be overloaded: the later of a failover onto it and its datacenter's
+        latest harmful event (a peer crashed or ejected, users moved in)."""
+        s = self.servers[server]
+        candidates = [c for c in (s.received_event, self.last_harm[s.datacenter]) if c is not None]
+        return max(candidates) if candidates else None
+
+    def note_harm(self, dc: int, rid: int) -> None:
+        """Remember ``rid`` as the latest harmful event in ``dc``: the cause emergent events point at."""
+        self.last_harm[dc] = rid
 
     @property
     def now(self) -> float:
@@ -161,6 +182,7 @@ class Cluster:
         s.down += 1
         if s.down == 1:
             s.down_event = self.trace.record(self.now, "server_down", s.id, cause, detail)
+            self.note_harm(s.datacenter, s.down_event)
             for listener in self.listeners:
                 listener.server_down(server)
 
@@ -179,6 +201,8 @@ class Cluster:
         s.in_rotation = in_rotation
         rid = self.trace.record(self.now, "readmitted" if in_rotation else "ejected", s.id, cause, detail)
         s.rotation_event = rid
+        if not in_rotation:
+            self.note_harm(s.datacenter, rid)
         for listener in self.listeners:
             listener.rotation_changed(s.datacenter)
         return rid
@@ -225,7 +249,9 @@ class Cluster:
         self.route[region] = dc
         to = self.datacenter_ids[dc] if dc >= 0 else "nowhere"
         frm = self.datacenter_ids[old] if old >= 0 else "nowhere"
-        self.trace.record(self.now, "traffic_shift", self.region_ids[region], cause, f"{frm} -> {to}. {detail}")
+        rid = self.trace.record(self.now, "traffic_shift", self.region_ids[region], cause, f"{frm} -> {to}. {detail}")
+        if dc >= 0:
+            self.note_harm(dc, rid)  # the users it brings are a load the datacenter did not have
 
     # ---------------------------------------------------------------------------------- dependencies
 
@@ -239,3 +265,50 @@ class Cluster:
             self.trace.record(self.now, kind, self.dependency_ids[dep], cause, detail)
             for listener in self.listeners:
                 listener.dependency_changed(dep)
+
+    def dependency_slow(self, dep: int, factor: float, cause: int | None) -> None:
+        """Multiply a dependency's service time by ``factor`` (a slowdown starts > 1, ends < 1)."""
+        self.dependency_factor[dep] *= factor
+        kind = "dependency_slow" if factor > 1 else "dependency_speed_restored"
+        self.trace.record(self.now, kind, self.dependency_ids[dep], cause,
+                          f"service time x{self.dependency_factor[dep]:.3g}")
+        for listener in self.listeners:
+            listener.dependency_changed(dep)
+
+    # ---------------------------------------------------------------------------------- load
+
+    def scale_load(self, region: int, factor: float, cause: int | None) -> None:
+        """Multiply a region's offered load by ``factor`` (a surge starts > 1, ends < 1)."""
+        self.load_scale[region] *= factor
+        kind = "surge" if factor > 1 else "surge_end"
+        self.trace.record(self.now, kind, self.region_ids[region], cause,
+                          f"offered load x{self.load_scale[region]:.3g}")
+        for listener in self.listeners:
+            listener.load_changed(region)
+
+    # ---------------------------------------------------------------------------------- operators
+
+    def drain(self, server: int, drained: bool, cause: int | None) -> None:
+        """Operators take ``server`` out of rotation (``drained``) or put it back."""
+        s = self.servers[server]
+        s.drained += 1 if drained else -1
+        if drained and s.drained == 1 and s.in_rotation:
+            self.set_rotation(server, False, cause, "drained by an operator")
+        elif not drained and s.drained == 0 and not s.in_rotation and s.down == 0:
+            self.set_rotation(server, True, cause, "undrained by an operator")
+
+    def misweight(self, servers: list[int], share: float, cause: int | None) -> None:
+        """Load balancers send ``share`` of each affected datacenter's traffic to ``servers`` (0 ends it)."""
+        by_dc: dict[int, list[int]] = {}
+        for i in servers:
+            by_dc.setdefault(self.servers[i].datacenter, []).append(i)
+        for dc, members in by_dc.items():
+            if share > 0:
+                self.misweights[dc] = (members, share)
+            else:
+                self.misweights.pop(dc, None)
+            names = ", ".join(self.servers[i].id for i in members)
+            self.trace.record(self.now, "misweight" if share > 0 else "weights_restored",
+                              self.datacenter_ids[dc], cause, f"{share:.0%} of traffic to {names}")
+            for listener in self.listeners:
+                listener.rotation_changed(dc)

@@ -7,6 +7,7 @@ to this server now be answered in time?
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Generator
 from typing import Protocol
 
@@ -15,7 +16,7 @@ import simpy
 from sim.cluster import Cluster
 from sim.scenario import FailoverPolicy, HealthCheck
 
-__all__ = ["Probe", "HealthChecker", "Failover", "TrafficManager"]
+__all__ = ["Probe", "HealthChecker", "Failover", "TrafficManager", "OverloadMonitor", "Restarter"]
 
 
 class Probe(Protocol):
@@ -49,7 +50,8 @@ class HealthChecker:
                 if probe(i, policy.timeout):
                     self.failures[i] = 0
                     self.successes[i] += 1
-                    if not server.in_rotation and self.successes[i] >= policy.healthy_threshold:
+                    if (not server.in_rotation and not server.drained
+                            and self.successes[i] >= policy.healthy_threshold):
                         cause = server.up_event if server.down_event is not None else None
                         cluster.set_rotation(i, True, cause, f"{self.successes[i]} health checks passed")
                 else:
@@ -72,6 +74,7 @@ class Failover:
 
     def __init__(self, env: simpy.Environment, cluster: Cluster, policy: FailoverPolicy):
         self.env, self.cluster, self.policy = env, cluster, policy
+        self.recent: deque[float] = deque()  # activation times in the last minute (rate limit)
 
     def server_down(self, server: int) -> None:
         """Hook: ``server`` stopped; its active databases become unavailable and fail over later."""
@@ -102,6 +105,9 @@ class Failover:
     def dependency_changed(self, dependency: int) -> None:
         """Hook: nothing to do."""
 
+    def load_changed(self, region: int) -> None:
+        """Hook: nothing to do."""
+
     def _failback(self, db: int, server: int, cause: int | None) -> Generator[simpy.Event, None, None]:
         yield self.env.timeout(self.policy.database_delay)
         cluster = self.cluster
@@ -119,14 +125,27 @@ class Failover:
         cluster = self.cluster
         if cluster.active[db] != -1:
             return
+        limit = self.policy.max_activations_per_minute
+        while limit is not None and len(self.recent) >= limit:
+            if self.env.now - self.recent[0] >= 60.0:
+                self.recent.popleft()
+                continue
+            yield self.env.timeout(60.0 - (self.env.now - self.recent[0]))  # rate-limited failover
+            if cluster.active[db] != -1:
+                return
         for server in cluster.copies[db]:
             if cluster.servers[server].up:
                 cluster.active[db] = server
-                cluster.trace.record(
+                rid = cluster.trace.record(
                     cluster.now, "failover", cluster.database_ids[db], cause,
                     f"copy on {cluster.servers[server].id} activated",
                 )
+                cluster.servers[server].received_event = rid
+                if limit is not None:
+                    self.recent.append(self.env.now)
                 return
+        cluster.trace.record(cluster.now, "failover_failed", cluster.database_ids[db], cause,
+                             "no copy on a running server")
 
 
 class TrafficManager:
@@ -180,3 +199,56 @@ class TrafficManager:
                 else:
                     cause, why = None, "preferred datacenter back"
                 cluster.set_route(region, best, cause, why)
+
+
+class OverloadMonitor:
+    """Marks servers overloaded while a new request would wait longer than ``threshold``.
+
+    ``overloaded`` events name their likely cause (:meth:`Cluster.load_cause`): a failover onto the
+    server, or the latest harm in its datacenter. Checked once per ``interval``, in one sweep.
+    """
+
+    def __init__(self, env: simpy.Environment, cluster: Cluster, engine: Probe, threshold: float, interval: float):
+        self.env, self.cluster, self.engine = env, cluster, engine
+        self.threshold, self.interval = threshold, interval
+        env.process(self._run())
+
+    def _run(self) -> Generator[simpy.Event, None, None]:
+        cluster, wait, threshold = self.cluster, self.engine.wait, self.threshold
+        while True:
+            yield self.env.timeout(self.interval)
+            for server in cluster.servers:
+                w = wait(server.index)
+                if server.overload_event is None and w > threshold and server.down == 0:
+                    rid = cluster.trace.record(self.env.now, "overloaded", server.id, cluster.load_cause(server.index),
+                                               f"queue wait {w:.2f}s > {threshold:g}s")
+                    server.overload_event = rid
+                    cluster.note_harm(server.datacenter, rid)
+                elif server.overload_event is not None and (w < threshold / 2 or server.down):
+                    cluster.trace.record(self.env.now, "overload_cleared", server.id, server.overload_event,
+                                         "queue drained" if server.down == 0 else "server down")
+                    server.overload_event = None
+
+
+class Restarter:
+    """Crash under overload: a server out of memory goes down, restarts after ``restart_time``."""
+
+    def __init__(self, env: simpy.Environment, cluster: Cluster):
+        self.env, self.cluster = env, cluster
+        groups = {g.id: g for d in cluster.scenario.topology.datacenters for g in d.servers}
+        self.restart_time = [groups[s.group].restart_time for s in cluster.servers]
+
+    def crash(self, server: int) -> None:
+        """Take ``server`` down now, as out of memory; it comes back by itself."""
+        cluster = self.cluster
+        s = cluster.servers[server]
+        if s.down:
+            return
+        cause = s.overload_event if s.overload_event is not None else cluster.load_cause(server)
+        crash = cluster.trace.record(self.env.now, "crashed", s.id, cause, "out of memory")
+        cluster.server_down(server, crash, "crashed under overload")
+        self.env.process(self._restart(server, crash))
+
+    def _restart(self, server: int, cause: int) -> Generator[simpy.Event, None, None]:
+        yield self.env.timeout(self.restart_time[server])
+        self.cluster.server_up(server, cause, "restarted after crash")

@@ -1,34 +1,96 @@
-"""Fault kinds and their injection.
+"""Fault kinds: what a scenario can break, and how.
 
-A fault kind says what it targets (``server``, ``datacenter`` or ``dependency``) and what starting and
-ending it does to the :class:`~sim.cluster.Cluster`. Subclasses of :class:`FaultKind` override
-:meth:`~FaultKind.start` and :meth:`~FaultKind.end`; register them with :func:`register_fault` under the
-name a scenario uses as ``kind``. Timing (``at``/``duration`` or ``mtbf``/``mttr``) and target selection
-are the same for every kind and live in :func:`inject`.
+Each kind is one class: a pydantic model of its YAML (``kind: server_crash`` plus its own fields) that
+also says what it targets and what starting and ending it does to the :class:`~sim.cluster.Cluster`.
+Subclasses of :class:`FaultSpec` set ``kind`` (a ``Literal``) and ``targets``, and override
+:meth:`~FaultSpec.start` and :meth:`~FaultSpec.end` — or :meth:`~FaultSpec.inject` when the fault is a
+process of its own (a rollout). Adding a kind means adding one class here and listing it in
+:data:`Fault`; the scenario schema and the registry :data:`FAULT_KINDS` follow.
 
-Each fault draws from its own random stream, ``fault/<fault id>``, so the same fault hits at the same
-times in every layout that has its targets (common random numbers).
+Timing (``at``/``duration`` or ``mtbf``/``mttr``) and target selection are shared. Each fault draws
+from its own random streams (``fault/<fault id>``, and ``fault/<fault id>/<target>`` for the renewal
+process of each target), so the same fault hits at the same times in every layout that has its targets
+(common random numbers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import Any
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import simpy
+from pydantic import Field, model_validator
 
-from sim.cluster import Cluster
-from sim.rng import Streams
-from sim.scenario import Fault, Target
+from sim.spec import Id, Model, Target
+from sim.units import Duration, Percent
 
-__all__ = ["FaultKind", "FAULT_KINDS", "register_fault", "select_targets", "inject"]
+if TYPE_CHECKING:
+    from sim.cluster import Cluster
+    from sim.rng import Streams
+
+__all__ = [
+    "FaultSpec",
+    "Fault",
+    "FAULT_KINDS",
+    "ServerCrash",
+    "DatacenterOutage",
+    "DependencyOutage",
+    "DependencySlowdown",
+    "TrafficSurge",
+    "Drain",
+    "LoadBalancerMisweight",
+    "select_targets",
+    "inject",
+]
 
 
-class FaultKind:
-    """What a fault does. Override :meth:`start` and :meth:`end`; set ``targets``."""
+def _seconds(value: float | None) -> str:
+    return "missing" if value is None else f"{value:g}s"
 
-    targets: str = "server"
-    description: str = ""
+
+class FaultSpec(Model):
+    """Base of every fault kind: ``id``, ``target`` and timing.
+
+    Timing is either ``at`` (+ optional ``duration``; none means until the end) or a random
+    renewal process per target with ``mtbf``/``mttr`` (exponential up and down times).
+    Override :meth:`start` and :meth:`end` (or :meth:`inject`); set ``targets`` to what the target
+    selects: ``server``, ``datacenter``, ``dependency`` or ``region``.
+    """
+
+    targets: ClassVar[str] = "server"
+
+    kind: str
+    id: Id | None = None
+    target: Target = Field(default_factory=Target)
+    at: Duration | None = None
+    duration: Duration | None = None
+    mtbf: Duration | None = None
+    mttr: Duration | None = None
+
+    @model_validator(mode="after")
+    def _timing(self) -> FaultSpec:
+        scheduled = self.at is not None
+        random = self.mtbf is not None or self.mttr is not None
+        given = ", ".join(k for k in ("at", "duration", "mtbf", "mttr") if getattr(self, k) is not None)
+        if scheduled and random:
+            raise ValueError(
+                f"two kinds of timing (got {given}; expected either at (+ duration) or mtbf + mttr)"
+            )
+        if not scheduled and not random:
+            what = f"got only {given}" if given else "got none"
+            raise ValueError(f"no start time ({what}; expected at (+ duration) or mtbf + mttr)")
+        if random and (self.mtbf is None or self.mttr is None or self.mtbf <= 0 or self.mttr <= 0):
+            raise ValueError(
+                f"a random fault needs both mtbf and mttr, each more than 0 (got mtbf {_seconds(self.mtbf)}, "
+                f"mttr {_seconds(self.mttr)})"
+            )
+        if random and self.duration is not None:
+            raise ValueError(
+                "duration goes with at; a random fault's downtimes come from mttr (got duration)"
+            )
+        return self
+
+    # -- behaviour -------------------------------------------------------------------------------
 
     def start(self, cluster: Cluster, target: int, cause: int) -> None:
         """The fault begins on ``target`` (an index into the cluster's table of ``targets``)."""
@@ -38,25 +100,23 @@ class FaultKind:
         """The fault ends on ``target``."""
         raise NotImplementedError
 
+    def inject(
+        self, env: simpy.Environment, cluster: Cluster, streams: Streams, fault_id: str,
+        targets: list[tuple[int, str]],
+    ) -> None:
+        """Start the processes of this fault; the default applies the shared timing to start/end."""
+        if self.at is not None:
+            env.process(_scheduled(env, cluster, self, fault_id, targets))
+        else:
+            for index, name in targets:
+                own = streams.generator(f"fault/{fault_id}/{name}")  # same times per target in every layout
+                env.process(_renewal(env, cluster, self, fault_id, index, name, own))
 
-FAULT_KINDS: dict[str, FaultKind] = {}
 
-
-def register_fault(name: str) -> Callable[[type[FaultKind]], type[FaultKind]]:
-    """Class decorator: make a fault kind available as ``kind: name``."""
-
-    def add(cls: type[FaultKind]) -> type[FaultKind]:
-        FAULT_KINDS[name] = cls()
-        return cls
-
-    return add
-
-
-@register_fault("server_crash")
-class ServerCrash(FaultKind):
+class ServerCrash(FaultSpec):
     """Servers stop: queued and running work is lost until they restart."""
 
-    targets = "server"
+    kind: Literal["server_crash"]
 
     def start(self, cluster: Cluster, target: int, cause: int) -> None:
         cluster.server_down(target, cause, "crashed")
@@ -65,11 +125,11 @@ class ServerCrash(FaultKind):
         cluster.server_up(target, cause, "restarted")
 
 
-@register_fault("datacenter_outage")
-class DatacenterOutage(FaultKind):
+class DatacenterOutage(FaultSpec):
     """A whole datacenter goes dark (power, cooling, network)."""
 
-    targets = "datacenter"
+    kind: Literal["datacenter_outage"]
+    targets: ClassVar[str] = "datacenter"
 
     def start(self, cluster: Cluster, target: int, cause: int) -> None:
         cluster.datacenter_down(target, cause)
@@ -78,11 +138,11 @@ class DatacenterOutage(FaultKind):
         cluster.datacenter_up(target, cause)
 
 
-@register_fault("dependency_outage")
-class DependencyOutage(FaultKind):
-    """A shared dependency (directory, third party) stops answering."""
+class DependencyOutage(FaultSpec):
+    """A shared dependency (directory, third party) stops answering: calls to it fail at once."""
 
-    targets = "dependency"
+    kind: Literal["dependency_outage"]
+    targets: ClassVar[str] = "dependency"
 
     def start(self, cluster: Cluster, target: int, cause: int) -> None:
         cluster.dependency_set(target, True, cause)
@@ -91,11 +151,119 @@ class DependencyOutage(FaultKind):
         cluster.dependency_set(target, False, cause)
 
 
+class DependencySlowdown(FaultSpec):
+    """A shared dependency gets slow: its service time is multiplied by ``factor``."""
+
+    kind: Literal["dependency_slowdown"]
+    targets: ClassVar[str] = "dependency"
+    factor: float = Field(gt=1.0, description="service-time multiplier while the fault lasts")
+
+    def start(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.dependency_slow(target, self.factor, cause)
+
+    def end(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.dependency_slow(target, 1.0 / self.factor, cause)
+
+
+class TrafficSurge(FaultSpec):
+    """A region's traffic is multiplied (a sign-in storm, a DDoS) while the fault lasts.
+
+    Target regions by ``ids``; with no ids, every region surges.
+    """
+
+    kind: Literal["traffic_surge"]
+    targets: ClassVar[str] = "region"
+    multiplier: float = Field(gt=0.0, le=1000.0, description="factor on the region's offered load")
+
+    def start(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.scale_load(target, self.multiplier, cause)
+
+    def end(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.scale_load(target, 1.0 / self.multiplier, cause)
+
+
+class Drain(FaultSpec):
+    """Human error: servers drained from the load balancers by mistake (they stay up, unused).
+
+    Health checks do not bring a drained server back; the fault's end (someone noticing) does.
+    """
+
+    kind: Literal["drain"]
+
+    def start(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.drain(target, True, cause)
+
+    def end(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.drain(target, False, cause)
+
+
+class LoadBalancerMisweight(FaultSpec):
+    """Human error: wrong load-balancer weights send ``share`` of a datacenter's traffic to the targets."""
+
+    kind: Literal["lb_misweight"]
+    share: Percent = Field(description="of each affected datacenter's requests, sent to the targets")
+
+    def inject(
+        self, env: simpy.Environment, cluster: Cluster, streams: Streams, fault_id: str,
+        targets: list[tuple[int, str]],
+    ) -> None:
+        """Applies to all targets together (weights are set per datacenter, not per server)."""
+        group = [index for index, _ in targets]
+        fault = _Misweight(self.share, group, self.at, self.duration)
+        if self.at is not None:
+            env.process(_scheduled(env, cluster, fault, fault_id, [(-1, ", ".join(n for _, n in targets))]))
+        else:
+            raise NotImplementedError  # prevented by validation below
+
+    @model_validator(mode="after")
+    def _scheduled_only(self) -> LoadBalancerMisweight:
+        if self.at is None:
+            raise ValueError("a misweight is a change someone makes: give at (+ duration), not mtbf/mttr")
+        return self
+
+
+class _Misweight:
+    """Start/end of a misweight over a group of servers (one target for the shared timing)."""
+
+    kind = "lb_misweight"
+
+    def __init__(self, share: float, servers: list[int], at: float | None, duration: float | None):
+        self.share, self.servers, self.at, self.duration = share, servers, at, duration
+
+    def start(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.misweight(self.servers, self.share, cause)
+
+    def end(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.misweight(self.servers, 0.0, cause)
+
+
+Fault = Annotated[
+    ServerCrash
+    | DatacenterOutage
+    | DependencyOutage
+    | DependencySlowdown
+    | TrafficSurge
+    | Drain
+    | LoadBalancerMisweight,
+    Field(discriminator="kind"),
+]
+"""A scenario fault: one of the kinds above, chosen by its ``kind``."""
+
+FAULT_KINDS: dict[str, type[FaultSpec]] = {
+    cls.model_fields["kind"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in (ServerCrash, DatacenterOutage, DependencyOutage, DependencySlowdown, TrafficSurge, Drain,
+                LoadBalancerMisweight)
+}
+
+
+# ----------------------------------------------------------------------------------------- selection
+
+
 def _candidates(cluster: Cluster, kind: str, target: Target) -> list[tuple[int, str]]:
     """(index, id) of every entity of type ``kind`` that the target's filters match."""
     if kind == "server":
         dcs = set(target.datacenters)
-        out = [
+        return [
             (s.index, s.id)
             for s in cluster.servers
             if (not target.ids or s.id in target.ids)
@@ -103,17 +271,17 @@ def _candidates(cluster: Cluster, kind: str, target: Target) -> list[tuple[int, 
             and (not target.groups or s.group in target.groups)
             and all(s.labels.get(k) == v for k, v in target.labels.items())
         ]
-    elif kind == "datacenter":
+    if kind == "datacenter":
         names = set(target.ids) | set(target.datacenters)
         dc_labels = {d.id: d.labels for d in cluster.scenario.topology.datacenters}
-        out = [
+        return [
             (i, name)
             for i, name in enumerate(cluster.datacenter_ids)
             if (not names or name in names) and all(dc_labels[name].get(k) == v for k, v in target.labels.items())
         ]
-    else:
-        out = [(i, name) for i, name in enumerate(cluster.dependency_ids) if not target.ids or name in target.ids]
-    return out
+    if kind == "region":
+        return [(i, name) for i, name in enumerate(cluster.region_ids) if not target.ids or name in target.ids]
+    return [(i, name) for i, name in enumerate(cluster.dependency_ids) if not target.ids or name in target.ids]
 
 
 def select_targets(cluster: Cluster, kind: str, target: Target, rng: Any) -> list[tuple[int, str]]:
@@ -133,21 +301,15 @@ def select_targets(cluster: Cluster, kind: str, target: Target, rng: Any) -> lis
     return [matches[i] for i in picked]
 
 
-def inject(env: simpy.Environment, cluster: Cluster, streams: Streams, scenario_fault: Fault, fault_id: str) -> None:
-    """Start the processes that inject one scenario fault."""
-    kind = FAULT_KINDS[scenario_fault.kind]
+def inject(env: simpy.Environment, cluster: Cluster, streams: Streams, fault: FaultSpec, fault_id: str) -> None:
+    """Select the targets of one scenario fault and start its processes."""
     rng = streams.generator(f"fault/{fault_id}")
-    targets = select_targets(cluster, kind.targets, scenario_fault.target, rng)
-    if scenario_fault.at is not None:
-        env.process(_scheduled(env, cluster, kind, scenario_fault, fault_id, targets))
-    else:
-        for index, name in targets:
-            own = streams.generator(f"fault/{fault_id}/{name}")  # same times per target in every layout
-            env.process(_renewal(env, cluster, kind, scenario_fault, fault_id, index, name, own))
+    targets = select_targets(cluster, fault.targets, fault.target, rng)
+    fault.inject(env, cluster, streams, fault_id, targets)
 
 
 def _scheduled(
-    env: simpy.Environment, cluster: Cluster, kind: FaultKind, fault: Fault, fault_id: str, targets: list
+    env: simpy.Environment, cluster: Cluster, fault: Any, fault_id: str, targets: list[tuple[int, str]]
 ) -> Generator[simpy.Event, None, None]:
     trace = cluster.trace
     assert fault.at is not None
@@ -155,20 +317,19 @@ def _scheduled(
     names = ", ".join(name for _, name in targets) or "no target matched"
     start = trace.record(env.now, "fault_start", fault_id, None, f"{fault.kind}: {names}", fault=fault_id)
     for index, _ in targets:
-        kind.start(cluster, index, start)
+        fault.start(cluster, index, start)
     if fault.duration is None:
         return
     yield env.timeout(fault.duration)
     end = trace.record(env.now, "fault_end", fault_id, start, f"{fault.kind} ends")
     for index, _ in targets:
-        kind.end(cluster, index, end)
+        fault.end(cluster, index, end)
 
 
 def _renewal(
     env: simpy.Environment,
     cluster: Cluster,
-    kind: FaultKind,
-    fault: Fault,
+    fault: FaultSpec,
     fault_id: str,
     index: int,
     name: str,
@@ -180,7 +341,7 @@ def _renewal(
     while True:
         yield env.timeout(float(rng.exponential(fault.mtbf)))
         start = trace.record(env.now, "fault_start", name, None, f"{fault.kind} (random)", fault=fault_id)
-        kind.start(cluster, index, start)
+        fault.start(cluster, index, start)
         yield env.timeout(float(rng.exponential(fault.mttr)))
         end = trace.record(env.now, "fault_end", name, start, f"{fault.kind} repaired")
-        kind.end(cluster, index, end)
+        fault.end(cluster, index, end)

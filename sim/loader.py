@@ -500,7 +500,17 @@ class _Locator:
         if err.type == "missing" and isinstance(err.loc[-1], str):
             return self.at(err.loc, f"missing required field '{err.loc[-1]}'", parent=True)
         if err.type == "extra_forbidden":
-            return self.at(err.loc, _unknown_field(err.loc), key=True)
+            return self.at(err.loc, _unknown_field(err.loc, err.parent), key=True)
+        if err.type in ("union_tag_invalid", "union_tag_not_found"):
+            field = str(err.ctx.get("discriminator", "kind")).strip("'")
+            if err.type == "union_tag_not_found":
+                return self.at(err.loc, f"missing required field '{field}'")
+            tag = str(err.ctx.get("tag", ""))
+            known = re.findall(r"'([^']*)'", str(err.ctx.get("expected_tags", "")))
+            close = difflib.get_close_matches(tag, known, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            what = "fault kind" if err.loc[:1] == ("faults",) else field
+            return self.at((*err.loc, field), f"no {what} '{tag}'{hint}; known: {', '.join(known)}")
         message = _describe(errors)
         if err.type == "missing":  # a short tuple: the position is missing, point at the list
             return self.at(err.loc[:-1], message)
@@ -523,6 +533,7 @@ class _Error:
     msg: str
     ctx: dict[str, Any]
     annotation: Any  # the type at ``loc``, when known
+    parent: Any = None  # the type holding the last part of ``loc`` (a union's chosen member included)
 
     @classmethod
     def of(cls, err: Any) -> _Error:
@@ -554,6 +565,7 @@ class _Error:
             str(err.get("msg", "")),
             dict(err.get("ctx") or {}),
             annotation,
+            parent,
         )
 
 
@@ -587,12 +599,28 @@ def _branch(annotation: Any, tag: str) -> Any:
         name = "literal" if origin is typing.Literal else getattr(origin or inner, "__name__", "")
         if name and tag.startswith(name):
             return arg
+        if _kind_of(inner) == tag:  # a member of a union discriminated by ``kind``
+            return arg
     return Any
+
+
+def _kind_of(model: Any) -> str | None:
+    """The ``kind`` literal of a model in a discriminated union (``kind: Literal["server_crash"]``)."""
+    if isinstance(model, type) and issubclass(model, BaseModel) and "kind" in model.model_fields:
+        args = typing.get_args(model.model_fields["kind"].annotation)
+        return args[0] if len(args) == 1 and isinstance(args[0], str) else None
+    return None
 
 
 def _child(annotation: Any, part: str | int) -> Any:
     """Return the type found at ``part`` inside a value of type ``annotation``."""
     annotation = _unwrap(annotation)
+    if _is_union_type(annotation):  # e.g. the fault kinds: a field they share, or the first that has it
+        for member in typing.get_args(annotation):
+            found = _child(member, part)
+            if found is not Any:
+                return found
+        return Any
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         field = annotation.model_fields.get(str(part))
         return field.annotation if field is not None else Any
@@ -620,9 +648,9 @@ def _names_a_key(loc: Loc) -> bool:
     return bool(loc) and isinstance(loc[-1], str) and typing.get_origin(_type_at(loc[:-1])) is dict
 
 
-def _unknown_field(loc: Loc) -> str:
+def _unknown_field(loc: Loc, parent: Any = None) -> str:
     name = str(loc[-1])
-    parent = _type_at(loc[:-1])
+    parent = _unwrap(parent) if parent is not None and not _is_union(parent) else _type_at(loc[:-1])
     allowed = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
     close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'? " if close else ""

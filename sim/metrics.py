@@ -23,7 +23,10 @@ from sim.trace import Trace
 __all__ = ["Recorder", "summarize", "nines", "COUNTERS"]
 
 # Per (region, window) counters the engine increments.
-COUNTERS = ("requests", "ok", "failed", "attempts", "retries", "timeouts", "errors", "shed")
+COUNTERS = (
+    "requests", "ok", "failed", "attempts", "retries", "timeouts", "errors", "shed",
+    "lb_retries", "dep_attempts", "dep_retries", "breaker_rejected", "budget_exhausted",
+)
 
 
 class Recorder:
@@ -48,6 +51,11 @@ class Recorder:
         self.timeouts: list[list[int]]
         self.errors: list[list[int]]
         self.shed: list[list[int]]
+        self.lb_retries: list[list[int]]
+        self.dep_attempts: list[list[int]]
+        self.dep_retries: list[list[int]]
+        self.breaker_rejected: list[list[int]]
+        self.budget_exhausted: list[list[int]]
         self.dc_offered = [[0] * width for _ in range(dcs)]
         self.dc_healthy = [[0] * self.n for _ in range(dcs)]
         self.dc_up = [[0] * self.n for _ in range(dcs)]

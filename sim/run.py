@@ -7,7 +7,7 @@ from collections.abc import Callable
 import simpy
 
 from sim.cluster import Cluster
-from sim.control import Failover, HealthChecker, TrafficManager
+from sim.control import Failover, HealthChecker, OverloadMonitor, Restarter, TrafficManager
 from sim.engine import ENGINES
 from sim.faults import inject
 from sim.metrics import Recorder, summarize
@@ -44,8 +44,12 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
     engine = ENGINES[scenario.engine](env, scenario, cluster, streams, recorder)
     failover = Failover(env, cluster, scenario.policies.failover)
     cluster.listeners = [failover, engine]
-    HealthChecker(env, cluster, scenario.policies.load_balancer.health_check, engine)
-    TrafficManager(env, cluster, scenario.policies.failover)
+    policies = scenario.policies
+    HealthChecker(env, cluster, policies.load_balancer.health_check, engine)
+    TrafficManager(env, cluster, policies.failover)
+    OverloadMonitor(env, cluster, engine, policies.server.overload_threshold,
+                    policies.load_balancer.health_check.interval)
+    engine.crash_hook = Restarter(env, cluster).crash
     for i, fault in enumerate(scenario.faults):
         inject(env, cluster, streams, fault, scenario.fault_id(i))
     env.process(recorder.sample(env, cluster))

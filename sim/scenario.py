@@ -27,7 +27,9 @@ from pydantic import (
 )
 
 from sim.errors import show_value
-from sim.units import Bandwidth, Duration, Percent, Rate, format_duration
+from sim.faults import Fault
+from sim.spec import Id, Mode, Model, Target
+from sim.units import Bandwidth, Duration, Percent, Rate, Size, format_duration
 
 __all__ = [
     "Scenario",
@@ -56,18 +58,6 @@ __all__ = [
     "Limits",
     "check_references",
 ]
-
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
-
-
-class Model(BaseModel):
-    """Base for every scenario model: unknown keys are errors, instances are immutable.
-
-    Numbers must be finite: ``.inf`` and ``.nan`` are refused everywhere.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
 
 # --------------------------------------------------------------------------------------------- topology
 
@@ -111,6 +101,31 @@ ServiceTimeField = Annotated[
 ]
 
 
+class Memory(Model):
+    """Memory of a server: ``base`` plus ``per_request`` for each request it holds; crash past ``limit``."""
+
+    limit: Size = Field(gt=0)
+    base: Size = 0.0
+    per_request: Size = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _room(self) -> Memory:
+        if self.base >= self.limit:
+            raise ValueError(f"base memory fills the whole limit (got base {self.base:g} B, limit {self.limit:g} B)")
+        return self
+
+    def requests_held(self, leaked: float = 0.0) -> float:
+        """How many requests fit before the limit, with ``leaked`` bytes already lost."""
+        return (self.limit - self.base - leaked) / self.per_request
+
+
+class Warmup(Model):
+    """After a restart a server runs at ``capacity`` of its speed for ``duration`` (cold caches)."""
+
+    duration: Duration = 0.0
+    capacity: Percent = 1.0
+
+
 class ServerGroup(Model):
     """A pool of identical mailbox servers; server ids are ``<id>-<n>`` (``mbx-eu-01``)."""
 
@@ -123,6 +138,11 @@ class ServerGroup(Model):
     )
     queue_limit: int | None = Field(100, ge=0, description="waiting requests beyond the workers; null: none")
     labels: dict[str, str] = Field(default_factory=dict)
+    memory: Memory | None = Field(
+        None, description="memory model: past its limit the server crashes (null: it never runs out)"
+    )
+    restart_time: Duration = Field(120.0, description="from a crash under overload to the server running again")
+    warmup: Warmup = Field(default_factory=lambda: Warmup(), description="reduced capacity after a restart")
 
 
 class Datacenter(Model):
@@ -241,12 +261,33 @@ class Workload(Model):
 
 
 class Backoff(Model):
-    """Exponential backoff between attempts: ``min(max, base * multiplier**k)``, then jitter."""
+    """Backoff between attempts: ``none`` retries at once; ``exponential`` waits
+    ``min(max, base * multiplier**k)``, then applies the jitter."""
 
+    kind: Literal["exponential", "none"] = "exponential"
     base: Duration = 0.1
     multiplier: float = Field(2.0, ge=1.0)
     max: Duration = 10.0
     jitter: Literal["none", "full", "equal", "decorrelated"] = "full"
+
+
+class RetryBudget(Model):
+    """A token bucket for retries (as in Finagle and gRPC): retries may add at most ``ratio`` of the
+    first tries, plus ``min_per_second``; a retry with no token left is not sent."""
+
+    ratio: Percent = 0.1
+    min_per_second: float = Field(10.0, ge=0)
+
+
+class CircuitBreaker(Model):
+    """Client-side breaker: open after ``error_threshold`` of at least ``min_requests`` attempts in
+    ``window`` failed; fail fast for ``open_time``; then let ``probes`` attempts through (half-open)."""
+
+    error_threshold: Percent = 0.5
+    min_requests: int = Field(20, ge=1)
+    window: Duration = Field(10.0, gt=0)
+    open_time: Duration = Field(30.0, gt=0)
+    probes: int = Field(5, ge=1)
 
 
 class ClientPolicy(Model):
@@ -255,6 +296,30 @@ class ClientPolicy(Model):
     timeout: Duration = Field(5.0, gt=0)
     retries: int = Field(2, ge=0, le=20)
     backoff: Backoff = Field(default_factory=Backoff)
+    budget: RetryBudget | None = Field(None, description="retry budget per region (null: unlimited retries)")
+    breaker: CircuitBreaker | None = Field(None, description="circuit breaker per region (null: none)")
+
+
+def _no_backoff() -> Backoff:
+    return Backoff(kind="none")
+
+
+class ServerPolicy(Model):
+    """What a mailbox server does: call dependencies with a timeout and retries; shed; cancel."""
+
+    dependency_timeout: Duration = Field(1.0, gt=0)
+    dependency_retries: int = Field(0, ge=0, le=20)
+    dependency_backoff: Backoff = Field(default_factory=_no_backoff)
+    dependency_budget: RetryBudget | None = None
+    cancellation: bool = Field(
+        False, description="deadline propagation: drop work whose caller has already given up"
+    )
+    max_queue_wait: Duration | None = Field(
+        None, description="latency-based shedding: refuse a request that would wait longer (null: off)"
+    )
+    overload_threshold: Duration = Field(
+        0.5, gt=0, description="a server whose queue wait exceeds this is overloaded (an event)"
+    )
 
 
 class HealthCheck(Model):
@@ -272,6 +337,13 @@ class LoadBalancerPolicy(Model):
 
     algorithm: str = "round_robin"
     health_check: HealthCheck = Field(default_factory=HealthCheck)
+    retries: int = Field(0, ge=0, le=20, description="tries on other servers after an error or a try timeout")
+    try_timeout: Duration | None = Field(None, gt=0, description="per-try timeout (null: the client's)")
+    backoff: Backoff = Field(default_factory=_no_backoff)
+    budget: RetryBudget | None = None
+    panic_threshold: Percent = Field(
+        0.0, description="below this share of healthy servers, send to all of them (Envoy's panic mode)"
+    )
 
 
 class FailoverPolicy(Model):
@@ -284,139 +356,21 @@ class FailoverPolicy(Model):
     failback: bool = Field(
         False, description="move a database back to its preferred copy when that server returns"
     )
+    max_activations_per_minute: int | None = Field(
+        None, ge=1, description="rate-limited failover: database activations per minute (null: no limit)"
+    )
 
 
 class Policies(Model):
-    """Client, load-balancer and failover policies."""
+    """Client, load-balancer, server and failover policies."""
 
     client: ClientPolicy = Field(default_factory=ClientPolicy)
     load_balancer: LoadBalancerPolicy = Field(default_factory=LoadBalancerPolicy)
+    server: ServerPolicy = Field(default_factory=ServerPolicy)
     failover: FailoverPolicy = Field(default_factory=FailoverPolicy)
 
 
 # --------------------------------------------------------------------------------------------- faults
-
-
-class Mode(Model):
-    """How many of the matching targets a fault hits: all, one, a count, or a percentage."""
-
-    kind: Literal["all", "one", "count", "percent"] = "all"
-    value: float = 0.0
-
-
-_MODE_EXPECTED = "all, one, {count: N} with N ≥ 1, or {percent: P%}"
-
-
-def _parse_mode(value: Any) -> Any:
-    from sim.units import parse_percent
-
-    if isinstance(value, Mode):
-        return value
-    if value in ("all", "one"):
-        return {"kind": value}
-    if isinstance(value, dict) and len(value) == 1:
-        ((key, number),) = value.items()
-        if key == "count" and isinstance(number, int) and not isinstance(number, bool) and number >= 1:
-            return {"kind": "count", "value": number}
-        if key == "percent":
-            return {"kind": "percent", "value": parse_percent(number)}
-    raise ValueError(f"not a mode (got {_show_mode(value)}, expected {_MODE_EXPECTED})")
-
-
-def _show_mode(value: Any) -> str:
-    if isinstance(value, dict) and len(value) == 1:
-        ((key, number),) = value.items()
-        return f"{{{key}: {show_value(number)}}}"
-    return show_value(value)
-
-
-def _dump_mode(mode: Mode) -> Any:
-    """Write the mode as a scenario does, so that a dumped scenario loads back."""
-    if mode.kind in ("all", "one"):
-        return mode.kind
-    if mode.kind == "count":
-        return {"count": int(mode.value)}
-    return {"percent": mode.value}
-
-
-ModeField = Annotated[
-    Mode,
-    BeforeValidator(_parse_mode),
-    PlainSerializer(_dump_mode),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"enum": ["all", "one"]},
-                {
-                    "type": "object",
-                    "properties": {"count": {"type": "integer", "minimum": 1}},
-                    "required": ["count"],
-                    "additionalProperties": False,
-                },
-                {
-                    "type": "object",
-                    "properties": {"percent": {"type": ["string", "number"]}},
-                    "required": ["percent"],
-                    "additionalProperties": False,
-                },
-            ],
-            "description": _MODE_EXPECTED,
-        }
-    ),
-]
-
-
-class Target(Model):
-    """Chaos-tool style selector: filter by ids, datacenter, labels; then pick by ``mode``."""
-
-    ids: list[Id] = Field(default_factory=list)
-    datacenters: list[Id] = Field(default_factory=list)
-    groups: list[Id] = Field(default_factory=list, description="server group ids")
-    labels: dict[str, str] = Field(default_factory=dict)
-    mode: ModeField = Field(default_factory=Mode)
-
-
-class Fault(Model):
-    """An injected fault: a ``kind``, a ``target`` and timing.
-
-    Timing is either ``at`` (+ optional ``duration``; none means until the end) or a random
-    renewal process per target with ``mtbf``/``mttr`` (exponential up and down times).
-    """
-
-    kind: str
-    id: Id | None = None
-    target: Target = Field(default_factory=Target)
-    at: Duration | None = None
-    duration: Duration | None = None
-    mtbf: Duration | None = None
-    mttr: Duration | None = None
-
-    @model_validator(mode="after")
-    def _timing(self) -> Fault:
-        scheduled = self.at is not None
-        random = self.mtbf is not None or self.mttr is not None
-        given = ", ".join(k for k in ("at", "duration", "mtbf", "mttr") if getattr(self, k) is not None)
-        if scheduled and random:
-            raise ValueError(
-                f"two kinds of timing (got {given}; expected either at (+ duration) or mtbf + mttr)"
-            )
-        if not scheduled and not random:
-            what = f"got only {given}" if given else "got none"
-            raise ValueError(f"no start time ({what}; expected at (+ duration) or mtbf + mttr)")
-        if random and (self.mtbf is None or self.mttr is None or self.mtbf <= 0 or self.mttr <= 0):
-            raise ValueError(
-                f"a random fault needs both mtbf and mttr, each more than 0 (got mtbf {_seconds(self.mtbf)}, "
-                f"mttr {_seconds(self.mttr)})"
-            )
-        if random and self.duration is not None:
-            raise ValueError(
-                "duration goes with at; a random fault's downtimes come from mttr (got duration)"
-            )
-        return self
-
-
-def _seconds(value: float | None) -> str:
-    return "missing" if value is None else f"{value:g}s"
 
 
 # --------------------------------------------------------------------------------------------- SLO
@@ -640,10 +594,8 @@ def check_references(s: Scenario) -> list[Problem]:
                 _unknown("load-balancer algorithm", s.policies.load_balancer.algorithm, list(BALANCERS)),
             )
         )
+    known = {"datacenter": dcs, "dependency": deps, "region": regions}
     for i, fault in enumerate(s.faults):
-        if fault.kind not in FAULT_KINDS:
-            problems.append((("faults", i, "kind"), _unknown("fault kind", fault.kind, list(FAULT_KINDS))))
-            continue
         target = fault.target
         for j, name in enumerate(target.datacenters):
             if name not in dcs:
@@ -659,8 +611,8 @@ def check_references(s: Scenario) -> list[Problem]:
             if what == "server":
                 if _numbered(name, server_counts, 2) is None:
                     problems.append((path, _unknown_server(name, server_counts)))
-            elif name not in (dcs if what == "datacenter" else deps):
-                problems.append((path, _unknown(what, name, dcs if what == "datacenter" else deps)))
+            elif name not in known[what]:
+                problems.append((path, _unknown(what, name, known[what])))
         if fault.at is not None and fault.at >= s.duration:
             problems.append(
                 (

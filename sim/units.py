@@ -26,11 +26,13 @@ __all__ = [
     "parse_percent",
     "parse_bandwidth",
     "parse_rate",
+    "parse_size",
     "format_duration",
     "Duration",
     "Percent",
     "Bandwidth",
     "Rate",
+    "Size",
 ]
 
 _DURATION_UNITS = {
@@ -174,6 +176,31 @@ def parse_rate(value: Any) -> float:
     return number
 
 
+_SIZE = re.compile(rf"^\s*({_NUMBER})\s*([kKMGT]?)(i?)B\s*$")
+_SIZE_EXAMPLES = "a size such as 512MB, 16GB or 20kB"
+
+
+def parse_size(value: Any) -> float:
+    """Return bytes for ``"16GB"``, ``"512MB"``, ``"20kB"`` (SI) or ``"4GiB"`` (binary), or a bare number.
+
+    >>> parse_size("16GB"), parse_size("1KiB"), parse_size(10)
+    (16000000000.0, 1024.0, 10.0)
+    """
+    number = _number(value, "a size", _SIZE_EXAMPLES)
+    if number is None:
+        match = _SIZE.match(value)
+        if not match:
+            raise _bad("not a size", value, _SIZE_EXAMPLES)
+        digits, prefix, binary = match.groups()
+        scale = 1024.0 ** " KMGT".index(prefix.upper()) if binary and prefix else _SI[prefix]
+        number = float(digits) * scale
+        if math.isinf(number):
+            raise _bad("size too large", value, "a finite size")
+    if number < 0:
+        raise _bad("negative size", value, "0 or more")
+    return number
+
+
 def format_duration(seconds: float) -> str:
     """Format seconds the way a person reads them, to the millisecond; :func:`parse_duration` reads it back.
 
@@ -210,3 +237,4 @@ Duration = Annotated[float, *_unit(parse_duration, "duration: 250ms, 30s, 5m, 2h
 Percent = Annotated[float, *_unit(parse_percent, "percentage: 30%, 99.9%", ["99.9%"])]
 Bandwidth = Annotated[float, *_unit(parse_bandwidth, "bandwidth: 400Mbps, 10Gbps", ["10Gbps"])]
 Rate = Annotated[float, *_unit(parse_rate, "rate: 500/s, 30k/min, 2M/h", ["500/s"])]
+Size = Annotated[float, *_unit(parse_size, "size: 512MB, 16GB, 4GiB", ["16GB"])]

@@ -175,7 +175,7 @@ def test_unknown_key_near_miss_suggests_the_field():
     text = edit(("{id: mbx-we, count: 4, workers: 8,", "{id: mbx-we, count: 4, worker: 8,"))
     assert only_problem(text) == (
         "t.yaml:10:34: topology.datacenters[0].servers[0].worker: unknown field 'worker' (did you mean "
-        "'workers'? allowed: id, count, workers, service_time, frontend_time, queue_limit, labels)"
+        "'workers'? allowed: id, count, workers, service_time, frontend_time, queue_limit, labels, memory, restart_time, warmup)"
     )
 
 
@@ -730,11 +730,16 @@ def test_too_many_nodes_fails_before_building_the_tree():
 
 def test_deep_nesting_fails_fast():
     depth = 100_000  # enough to crash a recursive parser
+    start = time.perf_counter()
     message = only_problem("a: " + "[" * depth + "]" * depth + "\n")
-    assert (
-        message
-        == f"t.yaml:1:{MAX_DEPTH + 3}: nested too deeply (more than {MAX_DEPTH} levels of mappings and lists)"
-    )
+    assert time.perf_counter() - start < 1.0
+    # Our own streaming check says so at level 50; a libyaml with its own depth limit (PyYAML 6.0.4's
+    # bundled one stops at 1000 while scanning ahead) may say so first. Either way: line 1, no crash.
+    assert message in (
+        f"t.yaml:1:{MAX_DEPTH + 3}: nested too deeply (more than {MAX_DEPTH} levels of mappings and lists)",
+        "t.yaml:1:1003: invalid YAML: exceeded maximum nesting depth (while increasing flow level at line 1, "
+        "column 1003)",
+    ), message
 
 
 def test_file_too_large(tmp_path):
@@ -1047,7 +1052,7 @@ def test_text_edits_raise_only_scenario_errors_with_locations(position, length, 
 
 
 def test_command_line_prints_problems_without_a_traceback(tmp_path):
-    cli = pytest.importorskip("sim.cli")
+    import sim.cli as cli
     from click.testing import CliRunner
 
     path = tmp_path / "monday.yaml"

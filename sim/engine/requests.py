@@ -1,17 +1,27 @@
 """The request engine: every user request simulated on the SimPy loop.
 
-Path of one attempt: the region's datacenter (chosen by the traffic manager) → a load balancer picks a
-server from its pool → that server proxies to the server holding the active copy of the user's
-mailbox database (front-end work ``frontend_time`` if it is another server) → the shared dependencies
-the request type calls → the mailbox server's FIFO queue and workers → the response, after the
-network round trips. The client gives up after ``timeout`` and retries with backoff.
+One client attempt, layer by layer:
+
+1. **Client** (per region): a circuit breaker may fail it at once; otherwise it goes to the region's
+   datacenter (chosen by the traffic manager) and waits up to ``client.timeout``. On an error or a
+   timeout it retries with backoff, if retries and the retry budget allow.
+2. **Load balancer** (per datacenter): picks a server from its pool; a try fails on an error or after
+   ``try_timeout``, and is retried on another server up to ``load_balancer.retries`` times.
+3. **Server**: front-end work on the picked server (when the mailbox lives elsewhere), calls to the
+   shared dependencies the request type needs (each with ``server.dependency_timeout`` and
+   ``dependency_retries``), then the mailbox server holding the active copy of the user's database.
 
 Why it is fast. A server is a FIFO multi-worker queue whose service times are drawn on arrival, so
 the moment a request will start and finish is known when it arrives (the earliest-free-worker
-recursion for FIFO G/G/c, exact as long as nothing interrupts it). An attempt therefore costs one
-scheduled event: its response, or its client's timeout if the response would come too late. A crash
-bumps the server's epoch, and responses booked under an older epoch are dropped when they come due.
-Events are bare callbacks on SimPy's own event queue (see :func:`later`): no generator per request.
+recursion for FIFO G/G/c, exact as long as nothing interrupts it). Each step of an attempt therefore
+schedules one event: the end of its stage, or the timeout of the innermost layer waiting for it if the
+stage would end too late. A crash bumps the server's epoch; stages booked under an older epoch are
+lost when they come due. Each attempt carries a generation number, so events made stale by a retry
+or a timeout are ignored. Events are bare callbacks on SimPy's own queue (see :func:`later`).
+
+Deadline propagation (``server.cancellation``) is exact in this scheme: a request that would start
+after its caller's deadline is dropped without using a worker, and one that would run past it stops
+there.
 """
 
 from __future__ import annotations
@@ -26,14 +36,18 @@ import simpy
 from sim.cluster import Cluster
 from sim.metrics import Recorder
 from sim.policies import BALANCERS, backoff_delay
+from sim.policies.breaker import Breaker
+from sim.policies.retries import Budget
 from sim.rng import Stream, Streams
-from sim.scenario import Scenario, ServiceTime
+from sim.scenario import Memory, Scenario, ServiceTime
 from sim.workload import peak_rate, rate_function
 
-__all__ = ["RequestEngine", "Station"]
+__all__ = ["RequestEngine", "Station", "later"]
 
 _heappush, _heappop, _heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
 _NORMAL = simpy.events.NORMAL
+_INF = float("inf")
+OK, ERROR, TIMEOUT = "ok", "error", "timeout"
 
 
 class _Call:
@@ -68,10 +82,16 @@ def make_sampler(service: ServiceTime, rng: Stream) -> Callable[[], float]:
 
 
 class Station:
-    """A FIFO queue with ``workers`` servers and room for ``queue_limit`` waiting requests."""
+    """A FIFO queue with ``workers`` servers and room for ``queue_limit`` waiting requests.
+
+    ``speed`` scales service (a bad version's latency, a cold cache after a restart); ``error_rate``
+    is the share of served requests answered with an error; ``memory`` and ``leak_rate`` decide when
+    it runs out of memory.
+    """
 
     __slots__ = ("env", "index", "name", "workers", "free", "waiting", "pending", "queue_limit", "sample",
-                 "epoch", "up", "datacenter", "frontend_time")
+                 "epoch", "up", "datacenter", "frontend_time", "speed", "warm_until", "warm_speed",
+                 "error_rate", "memory", "leak_rate", "up_since")
 
     def __init__(
         self,
@@ -83,6 +103,7 @@ class Station:
         sample: Callable[[], float],
         datacenter: int = -1,
         frontend_time: float = 0.0,
+        memory: Memory | None = None,
     ):
         self.env = env
         self.index = index
@@ -97,6 +118,13 @@ class Station:
         self.up = True
         self.datacenter = datacenter
         self.frontend_time = frontend_time
+        self.speed = 1.0
+        self.warm_until = 0.0
+        self.warm_speed = 1.0
+        self.error_rate = 0.0
+        self.memory = memory
+        self.leak_rate = 0.0  # bytes per second while up
+        self.up_since = 0.0
 
     def outstanding(self) -> int:
         """Requests admitted and not yet finished."""
@@ -110,8 +138,26 @@ class Station:
         """How long a request arriving now would wait for a worker."""
         return max(0.0, self.free[0] - now)
 
-    def admit(self, now: float, service: float) -> float:
-        """Book a request arriving at ``now``; return its completion time, or -1 if the queue is full."""
+    def service_factor(self, now: float) -> float:
+        """Multiplier on service times now (1 is nominal)."""
+        speed = self.speed * (self.warm_speed if now < self.warm_until else 1.0)
+        return 1.0 / speed
+
+    def out_of_memory(self, now: float) -> bool:
+        """Would one more request take it past its memory limit?"""
+        memory = self.memory
+        if memory is None:
+            return False
+        leaked = self.leak_rate * (now - self.up_since) if self.leak_rate else 0.0
+        return self.outstanding() + 1 > memory.requests_held(leaked)
+
+    def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF) -> float:
+        """Book a request arriving at ``now``; return its completion time, or -1 if it is refused.
+
+        It is refused when it would have to wait and the queue is full, or wait longer than
+        ``max_wait``. With a finite ``deadline`` (deadline propagation), a request that would start
+        after it uses no worker and one that would run past it stops there.
+        """
         free = self.free
         first = free[0]
         waiting = self.waiting
@@ -120,10 +166,17 @@ class Station:
                 waiting.popleft()
             if self.queue_limit is not None and len(waiting) >= self.queue_limit:
                 return -1.0
+            if first - now > max_wait:
+                return -1.0
             waiting.append(first)
-            end = first + service
+            start = first
         else:
-            end = now + service
+            start = now
+        if start >= deadline:
+            return start  # dropped when it reaches the head: no worker time used
+        end = start + service
+        if end > deadline:
+            end = deadline
         _heapreplace(free, end)
         pending = self.pending  # only unfinished requests, so it stays as small as the queue
         if pending and pending[0] <= now:
@@ -144,6 +197,7 @@ class Station:
     def restart(self, now: float) -> None:
         """Come back empty at ``now``."""
         self.up = True
+        self.up_since = now
         self.free = [now] * self.workers
 
 
@@ -164,6 +218,28 @@ class _Request:
         self.delay = 0.0  # previous backoff (for decorrelated jitter)
 
 
+class _Attempt:
+    """One client attempt as it moves through the layers; ``gen`` invalidates stale events."""
+
+    __slots__ = ("req", "gen", "deadline", "dc", "latency", "tried", "lb_tries", "try_deadline", "lb_delay",
+                 "stages", "k", "dep_tries", "dep_delay")
+
+    def __init__(self, req: _Request, deadline: float, dc: int, latency: float):
+        self.req = req
+        self.gen = 0
+        self.deadline = deadline
+        self.dc = dc
+        self.latency = latency
+        self.tried: list[Station] = []
+        self.lb_tries = 0
+        self.try_deadline = deadline
+        self.lb_delay = 0.0
+        self.stages: list[tuple[Station, float, int]] = []  # (station, service, dependency or -1)
+        self.k = 0
+        self.dep_tries = 0
+        self.dep_delay = 0.0
+
+
 class RequestEngine:
     """Per-request simulation. Implements :class:`~sim.cluster.Listener` and :class:`~sim.control.Probe`."""
 
@@ -175,20 +251,28 @@ class RequestEngine:
         self.cluster = cluster
         self.rec = recorder
         self.streams = streams
-        self.client = scenario.policies.client
+        policies = scenario.policies
+        self.client = policies.client
+        self.lb = policies.load_balancer
+        self.server_policy = policies.server
+        self.cancel = policies.server.cancellation
+        self.max_wait = policies.server.max_queue_wait if policies.server.max_queue_wait is not None else _INF
         service_rng = streams.stream("service")
+        groups = {g.id: g for d in scenario.topology.datacenters for g in d.servers}
         self.stations = [
             Station(env, s.index, s.id, s.workers, s.queue_limit, make_sampler(s.service, service_rng),
-                    s.datacenter, s.frontend_time)
+                    s.datacenter, s.frontend_time, groups[s.group].memory)
             for s in cluster.servers
         ]
+        self.warmups = [groups[s.group].warmup for s in cluster.servers]
         self.dependencies = [
             Station(env, i, d.id, d.workers, d.queue_limit, make_sampler(d.service_time, service_rng))
             for i, d in enumerate(scenario.topology.dependencies)
         ]
-        algorithm = BALANCERS[scenario.policies.load_balancer.algorithm]
+        algorithm = BALANCERS[self.lb.algorithm]
         self.balancers = [algorithm(streams.stream(f"balancer/{dc}")) for dc in cluster.datacenter_ids]
         self.pools: list[list[Station]] = [[] for _ in cluster.datacenter_ids]
+        self.panicking = [False] * len(cluster.datacenter_ids)
         for dc in range(len(cluster.datacenter_ids)):
             self.rotation_changed(dc)
         dep_index = {d.id: i for i, d in enumerate(scenario.topology.dependencies)}
@@ -199,33 +283,52 @@ class RequestEngine:
             self.request_types.append((acc, rt.work, tuple(dep_index[d] for d in rt.dependencies)))
         self.routing_rng = streams.stream("routing")
         self.retry_rng = streams.stream("retries")
-        self.stopped = False
+        self.error_rng = streams.stream("errors")
+        n_regions, n_dcs = len(cluster.region_ids), len(cluster.datacenter_ids)
+        cp = self.client
+        self.client_budgets = [Budget(cp.budget) if cp.budget else None for _ in range(n_regions)]
+        self.breakers = [Breaker(cp.breaker) if cp.breaker else None for _ in range(n_regions)]
+        self.lb_budgets = [Budget(self.lb.budget) if self.lb.budget else None for _ in range(n_dcs)]
+        sp = self.server_policy
+        self.dep_budgets = [Budget(sp.dependency_budget) if sp.dependency_budget else None
+                            for _ in self.dependencies]
+        self.arrival_gen = [0] * n_regions
+        self.crash_hook: Callable[[int], None] | None = None  # set by the control plane
 
     # ---------------------------------------------------------------------------------- arrivals
 
     def start(self) -> None:
         """Start the arrival processes of every region with load."""
-        region_index = {r: i for i, r in enumerate(self.cluster.region_ids)}
-        for name, load in self.scenario.workload.regions.items():
-            region = region_index[name]
-            rate = rate_function(load)
-            bound = peak_rate(load)
-            if bound <= 0:
-                continue
-            rng = self.streams.stream(f"arrivals/{name}")
-            flat = isinstance(load.profile, str) and load.profile == "flat"
-            self._next_arrival(region, rate, bound, rng, flat)
+        for region in range(len(self.cluster.region_ids)):
+            self._arrivals(region)
 
-    def _next_arrival(self, region: int, rate: Callable[[float], float], bound: float, rng: Stream, flat: bool) -> None:
+    def _arrivals(self, region: int) -> None:
+        """(Re)start the Poisson arrivals of ``region`` from now (memoryless, so exact on a restart)."""
+        name = self.cluster.region_ids[region]
+        load = self.scenario.workload.regions.get(name)
+        if load is None:
+            return
+        self.arrival_gen[region] += 1
+        gen = self.arrival_gen[region]
+        scale = self.cluster.load_scale[region]
+        base = rate_function(load)
+        bound = peak_rate(load) * scale
+        if bound <= 0:
+            return
+        rng = self.streams.stream(f"arrivals/{name}")
+        flat = isinstance(load.profile, str) and load.profile == "flat"
         env = self.env
         duration = self.scenario.duration
         mean_gap = 1.0 / bound
+        arrival_gen = self.arrival_gen
 
         def arrive(_: Any) -> None:
+            if arrival_gen[region] != gen:
+                return
             now = env.now
             if now >= duration:
                 return
-            if flat or rng.uniform() * bound < rate(now):  # thinning for a time-varying rate
+            if flat or rng.uniform() * bound < base(now) * scale:  # thinning for a time-varying rate
                 self._new_request(region, now)
             later(env, rng.exponential(mean_gap), arrive)
 
@@ -241,9 +344,23 @@ class RequestEngine:
                 break
         dbs = self.cluster.region_databases[region]
         db = dbs[int(self.routing_rng.uniform() * len(dbs))] if dbs else -1
+        budget = self.client_budgets[region]
+        if budget is not None:
+            budget.deposit()
         self._attempt(_Request(region, work, deps, db, now, win))
 
-    # ---------------------------------------------------------------------------------- one attempt
+    def _at(self, a: _Attempt, delay: float, fn: Callable[[], None]) -> None:
+        """Schedule the next step of attempt ``a``; any earlier pending step of it becomes stale."""
+        a.gen += 1
+        gen = a.gen
+
+        def step(_: Any) -> None:
+            if a.gen == gen:
+                fn()
+
+        later(self.env, delay, step)
+
+    # ---------------------------------------------------------------------------------- client layer
 
     def _attempt(self, req: _Request) -> None:
         env, rec, cluster = self.env, self.rec, self.cluster
@@ -254,118 +371,243 @@ class RequestEngine:
         rec.attempts[region][w] += 1
         if req.attempt > 1:
             rec.retries[region][w] += 1
-        deadline = now + self.client.timeout
+        breaker = self.breakers[region]
+        if breaker is not None and not breaker.allow(now):
+            rec.breaker_rejected[region][w] += 1
+            return self._client_failed(req, ERROR, 0.0, record=False)
         dc = cluster.route[region]
         if dc < 0:
-            return self._error(req, 0.0, w)
-        pool = self.pools[dc]
-        if not pool:
-            return self._error(req, cluster.rtt[region][dc], w)
-        front = self.balancers[dc].pick(pool)
-        rec.dc_offered[dc][w] += 1
-        latency = cluster.rtt[region][dc]
-        if not front.up:
-            return self._lost(req, deadline)
-        back = front
-        stages: list[tuple[Station, float]] = []
-        if req.db >= 0:
-            active = cluster.active[req.db]
-            if active < 0:
-                return self._error(req, latency, w)  # "mailbox database unavailable"
-            back = self.stations[active]
-            if back is not front:
-                latency += cluster.link_latency[front.datacenter][back.datacenter]
-                if front.frontend_time > 0:
-                    stages.append((front, front.frontend_time))
-        for dep in req.deps:
-            if cluster.dependency_down[dep]:
-                return self._error(req, latency, w)
-            dstation = self.dependencies[dep]
-            stages.append((dstation, dstation.sample()))
-        stages.append((back, back.sample() * req.work))
-        self._stage(req, req.attempt, stages, 0, latency, deadline)
+            return self._client_failed(req, ERROR, 0.0)
+        a = _Attempt(req, now + self.client.timeout, dc, cluster.rtt[region][dc])
+        budget = self.lb_budgets[dc]
+        if budget is not None:
+            budget.deposit()
+        self._lb_try(a)
 
-    def _stage(
-        self, req: _Request, attempt: int, stages: list[tuple[Station, float]], k: int, latency: float, deadline: float
-    ) -> None:
-        env = self.env
-        now = env.now
-        station, service = stages[k]
-        if not station.up:
-            return self._lost(req, deadline)
-        start = station.free[0]  # when the earliest-free worker can take it
-        end = station.admit(now, service)
-        if start > now and end >= 0:  # every worker busy: it queued
-            self.rec.queued += 1
-            self.rec.queue_time += start - now
-        if end < 0:
-            rec = self.rec
-            w = rec.window_of(now)
-            rec.shed[req.region][w] += 1
-            return self._error(req, latency, w)
-        last = k == len(stages) - 1
-        due = end + latency if last else end
-        if due > deadline:
-            # The client gives up first; the server still does the work (wasted).
-            self.rec.wasted += 1
-            return self._timeout_at(req, attempt, deadline)
-        epoch = station.epoch
-        if last:
-            later(env, due - now, lambda _: self._respond(req, attempt, station, epoch, deadline))
+    def _client_failed(self, req: _Request, status: str, after: float, record: bool = True) -> None:
+        rec = self.rec
+        region = req.region
+        now = self.env.now
+        w = rec.window_of(now)
+        if status == TIMEOUT:
+            rec.timeouts[region][w] += 1
         else:
-            later(env, due - now, lambda _: self._next_stage(req, attempt, stages, k, station, epoch, latency, deadline))
-
-    def _next_stage(self, req: _Request, attempt: int, stages: list, k: int, station: Station, epoch: int,
-                    latency: float, deadline: float) -> None:
-        if req.done or req.attempt != attempt:
-            return
-        if station.epoch != epoch:
-            return self._lost(req, deadline)
-        self._stage(req, attempt, stages, k + 1, latency, deadline)
-
-    def _respond(self, req: _Request, attempt: int, station: Station, epoch: int, deadline: float) -> None:
-        if req.done or req.attempt != attempt:
-            return
-        if station.epoch != epoch:  # the server crashed with this request on it
-            return self._lost(req, deadline)
-        req.done = True
-        rec = self.rec
-        rec.ok[req.region][req.win] += 1
-        rec.latency.append(self.env.now - req.t0)
-        rec.latency_window.append(req.win)
-        rec.latency_region.append(req.region)
-
-    def _lost(self, req: _Request, deadline: float) -> None:
-        """No answer will come: the client times out at its deadline."""
-        self._timeout_at(req, req.attempt, deadline)
-
-    def _timeout_at(self, req: _Request, attempt: int, deadline: float) -> None:
-        env = self.env
-        delay = deadline - env.now
-        if delay <= 0:
-            return self._timed_out(req, attempt)
-        later(env, delay, lambda _: self._timed_out(req, attempt))
-
-    def _timed_out(self, req: _Request, attempt: int) -> None:
-        if req.done or req.attempt != attempt:
-            return
-        rec = self.rec
-        rec.timeouts[req.region][rec.window_of(self.env.now)] += 1
-        self._retry_or_fail(req, 0.0)
-
-    def _error(self, req: _Request, latency: float, w: int) -> None:
-        """A fast failure (no datacenter, no server, database unavailable, queue full)."""
-        self.rec.errors[req.region][w] += 1
-        self._retry_or_fail(req, latency)
-
-    def _retry_or_fail(self, req: _Request, after: float) -> None:
+            rec.errors[region][w] += 1
+        breaker = self.breakers[region]
+        if record and breaker is not None:
+            self._breaker_changed(region, breaker.record(now, False))
         if req.attempt > self.client.retries:
-            req.done = True
-            self.rec.failed[req.region][req.win] += 1
-            return
+            return self._give_up(req)
+        budget = self.client_budgets[region]
+        if budget is not None and not budget.withdraw(now):
+            rec.budget_exhausted[region][w] += 1
+            return self._give_up(req)
         delay = backoff_delay(self.client.backoff, req.attempt, req.delay, self.retry_rng.uniform())
         req.delay = delay
         later(self.env, after + delay, lambda _: self._attempt(req))
+
+    def _give_up(self, req: _Request) -> None:
+        req.done = True
+        self.rec.failed[req.region][req.win] += 1
+
+    def _succeeded(self, a: _Attempt) -> None:
+        req = a.req
+        a.gen += 1
+        req.done = True
+        rec = self.rec
+        now = self.env.now
+        rec.ok[req.region][req.win] += 1
+        rec.latency.append(now - req.t0)
+        rec.latency_window.append(req.win)
+        rec.latency_region.append(req.region)
+        breaker = self.breakers[req.region]
+        if breaker is not None:
+            self._breaker_changed(req.region, breaker.record(now, True))
+
+    def _breaker_changed(self, region: int, state: str | None) -> None:
+        if state is None:
+            return
+        cluster = self.cluster
+        dc = cluster.route[region]
+        cause = cluster.last_harm[dc] if dc >= 0 and state == "open" else None
+        kind = "breaker_open" if state == "open" else "breaker_closed"
+        rid = cluster.trace.record(self.env.now, kind, cluster.region_ids[region], cause, f"client breaker {state}")
+        if state == "open" and dc >= 0:
+            cluster.note_harm(dc, rid)
+
+    # ---------------------------------------------------------------------------------- load balancer
+
+    def _lb_try(self, a: _Attempt) -> None:
+        env, rec, cluster = self.env, self.rec, self.cluster
+        now = env.now
+        dc = a.dc
+        a.lb_tries += 1
+        pool = self.pools[dc]
+        if not pool:
+            return self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
+        front = self._pick(dc, pool, a.tried)
+        a.tried.append(front)
+        rec.dc_offered[dc][rec.window_of(now)] += 1
+        lb = self.lb
+        a.try_deadline = min(a.deadline, now + lb.try_timeout) if lb.try_timeout is not None else a.deadline
+        if not front.up:
+            return self._wait_for(a, a.try_deadline, self._lb_failed)
+        req = a.req
+        stages: list[tuple[Station, float, int]] = []
+        back = front
+        if req.db >= 0:
+            active = cluster.active[req.db]
+            if active < 0:  # "mailbox database unavailable", answered by the front end
+                return self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
+            back = self.stations[active]
+            if back is not front:
+                a.latency += cluster.link_latency[front.datacenter][back.datacenter]
+                if front.frontend_time > 0:
+                    stages.append((front, front.frontend_time, -1))
+        for dep in req.deps:
+            dstation = self.dependencies[dep]
+            stages.append((dstation, dstation.sample(), dep))
+        stages.append((back, back.sample() * req.work, -1))
+        a.stages = stages
+        a.k = 0
+        self._stage(a)
+
+    def _pick(self, dc: int, pool: list[Station], tried: list[Station]) -> Station:
+        misweight = self.cluster.misweights.get(dc)
+        if misweight is not None:
+            servers, share = misweight
+            if self.routing_rng.uniform() < share:
+                favoured = [self.stations[i] for i in servers if self.stations[i] in pool]
+                if favoured:
+                    return favoured[int(self.routing_rng.uniform() * len(favoured))]
+        pick = self.balancers[dc].pick
+        front = pick(pool)
+        if tried and front in tried and len(pool) > len(tried):  # a retry goes to another server
+            for _ in range(4):
+                front = pick(pool)
+                if front not in tried:
+                    break
+        return front
+
+    def _lb_failed(self, a: _Attempt, status: str) -> None:
+        now = self.env.now
+        lb = self.lb
+        if status == TIMEOUT and now >= a.deadline:
+            return self._client_failed(a.req, TIMEOUT, 0.0)
+        tries = a.lb_tries
+        rec = self.rec
+        if tries <= lb.retries:
+            budget = self.lb_budgets[a.dc]
+            if budget is None or budget.withdraw(now):
+                rec.lb_retries[a.req.region][rec.window_of(now)] += 1
+                delay = backoff_delay(lb.backoff, tries, a.lb_delay, self.retry_rng.uniform())
+                a.lb_delay = delay
+                if now + delay < a.deadline:
+                    return self._after(a, delay, lambda: self._lb_try(a))
+        # No more tries: the load balancer answers the client with an error (a 502/504).
+        self._client_failed(a.req, ERROR, a.latency)
+
+    # ---------------------------------------------------------------------------------- server stages
+
+    def _stage(self, a: _Attempt) -> None:
+        station, service, dep = a.stages[a.k]
+        if dep >= 0:
+            a.dep_tries = 0
+            a.dep_delay = 0.0
+            return self._dep_try(a)
+        now = self.env.now
+        if not station.up:
+            return self._wait_for(a, a.try_deadline, self._lb_failed)
+        if station.memory is not None and station.out_of_memory(now) and self.crash_hook is not None:
+            self.crash_hook(station.index)
+            return self._wait_for(a, a.try_deadline, self._lb_failed)
+        deadline = a.try_deadline
+        start = station.free[0]  # when the earliest-free worker can take it
+        end = station.admit(now, service * station.service_factor(now), deadline if self.cancel else _INF,
+                            self.max_wait)
+        if end < 0:
+            rec = self.rec
+            rec.shed[a.req.region][rec.window_of(now)] += 1
+            return self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
+        if start > now:  # every worker busy: it queued
+            self.rec.queued += 1
+            self.rec.queue_time += start - now
+        last = a.k == len(a.stages) - 1
+        due = end + a.latency if last else end
+        if due > deadline:
+            self.rec.wasted += 1
+            return self._wait_for(a, deadline, self._lb_failed)
+        epoch = station.epoch
+        self._at(a, due - now, lambda: self._stage_done(a, station, epoch, last))
+
+    def _stage_done(self, a: _Attempt, station: Station, epoch: int, last: bool) -> None:
+        if station.epoch != epoch:  # the server crashed with this request on it
+            return self._wait_for(a, a.try_deadline, self._lb_failed)
+        if station.error_rate and self.error_rng.uniform() < station.error_rate:
+            return self._lb_failed(a, ERROR) if last else self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
+        if last:
+            return self._succeeded(a)
+        a.k += 1
+        self._stage(a)
+
+    # ---------------------------------------------------------------------------------- dependencies
+
+    def _dep_try(self, a: _Attempt) -> None:
+        cluster, rec = self.cluster, self.rec
+        now = self.env.now
+        station, _, dep = a.stages[a.k]
+        a.dep_tries += 1
+        region = a.req.region
+        w = rec.window_of(now)
+        rec.dep_attempts[region][w] += 1
+        if a.dep_tries == 1:
+            budget = self.dep_budgets[dep]
+            if budget is not None:
+                budget.deposit()
+        if cluster.dependency_down[dep]:
+            return self._dep_failed(a, ERROR)
+        deadline = min(a.try_deadline, now + self.server_policy.dependency_timeout)
+        service = station.sample() * cluster.dependency_factor[dep]
+        end = station.admit(now, service, deadline if self.cancel else _INF, _INF)
+        if end < 0:
+            return self._dep_failed(a, ERROR)
+        if end > deadline:
+            return self._at(a, deadline - now, lambda: self._dep_failed(a, TIMEOUT))
+        self._at(a, end - now, lambda: self._dep_done(a))
+
+    def _dep_done(self, a: _Attempt) -> None:
+        a.k += 1
+        self._stage(a)
+
+    def _dep_failed(self, a: _Attempt, status: str) -> None:
+        now = self.env.now
+        sp = self.server_policy
+        _, _, dep = a.stages[a.k]
+        if now >= a.try_deadline:
+            return self._lb_failed(a, TIMEOUT)
+        if a.dep_tries <= sp.dependency_retries:
+            budget = self.dep_budgets[dep]
+            if budget is None or budget.withdraw(now):
+                rec = self.rec
+                rec.dep_retries[a.req.region][rec.window_of(now)] += 1
+                delay = backoff_delay(sp.dependency_backoff, a.dep_tries, a.dep_delay, self.retry_rng.uniform())
+                a.dep_delay = delay
+                if now + delay < a.try_deadline:
+                    return self._after(a, delay, lambda: self._dep_try(a))
+        # The server gives up on the dependency and answers the load balancer with an error.
+        self._lb_failed(a, ERROR)
+
+    # ---------------------------------------------------------------------------------- helpers
+
+    def _after(self, a: _Attempt, delay: float, fn: Callable[[], None]) -> None:
+        if delay <= 0:
+            a.gen += 1
+            return fn()
+        self._at(a, delay, fn)
+
+    def _wait_for(self, a: _Attempt, deadline: float, on_timeout: Callable[[_Attempt, str], None]) -> None:
+        """No answer is coming: the waiting layer times out at ``deadline``."""
+        self._after(a, deadline - self.env.now, lambda: on_timeout(a, TIMEOUT))
 
     # ---------------------------------------------------------------------------------- listener / probe
 
@@ -374,23 +616,52 @@ class RequestEngine:
         self.stations[server].crash()
 
     def server_up(self, server: int) -> None:
-        """The server is running again, empty."""
-        self.stations[server].restart(self.env.now)
+        """The server is running again, empty, and warming up."""
+        station = self.stations[server]
+        now = self.env.now
+        station.restart(now)
+        warmup = self.warmups[server]
+        if warmup.duration > 0 and warmup.capacity < 1.0:
+            station.warm_until = now + warmup.duration
+            station.warm_speed = warmup.capacity
 
     def rotation_changed(self, datacenter: int) -> None:
-        """Rebuild the load balancers' pool for ``datacenter``."""
-        servers = self.cluster.servers
-        self.pools[datacenter] = [
-            self.stations[i] for i in self.cluster.servers_of_dc[datacenter] if servers[i].in_rotation
-        ]
+        """Rebuild the load balancers' pool for ``datacenter`` (all servers in panic mode)."""
+        cluster = self.cluster
+        servers = cluster.servers
+        members = cluster.servers_of_dc[datacenter]
+        healthy = [self.stations[i] for i in members if servers[i].in_rotation]
+        threshold = self.lb.panic_threshold
+        panic = threshold > 0 and len(healthy) < threshold * len(members)
+        if panic != self.panicking[datacenter]:
+            self.panicking[datacenter] = panic
+            kind = "panic" if panic else "panic_over"
+            detail = f"{len(healthy)} of {len(members)} servers healthy"
+            rid = cluster.trace.record(self.env.now, kind, cluster.datacenter_ids[datacenter],
+                                       cluster.last_harm[datacenter] if panic else None, detail)
+            if panic:
+                cluster.note_harm(datacenter, rid)
+        if panic:
+            self.pools[datacenter] = [self.stations[i] for i in members if not servers[i].drained]
+        else:
+            self.pools[datacenter] = healthy
 
     def dependency_changed(self, dependency: int) -> None:
         """Dependencies are checked per request; nothing to rebuild."""
+
+    def load_changed(self, region: int) -> None:
+        """A surge began or ended: restart the region's arrivals at the new rate."""
+        self._arrivals(region)
 
     def probe(self, server: int, timeout: float) -> bool:
         """A health check passes if the server is up and would start it within ``timeout``."""
         station = self.stations[server]
         return station.up and station.wait(self.env.now) < timeout
+
+    def wait(self, server: int) -> float:
+        """How long a request arriving at ``server`` now would wait (0 when it is down)."""
+        station = self.stations[server]
+        return station.wait(self.env.now) if station.up else 0.0
 
     def drain_time(self) -> float:
         """How long after the last arrival every request has certainly finished or failed."""

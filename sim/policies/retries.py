@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sim.scenario import Backoff
+from sim.scenario import Backoff, RetryBudget
 
-__all__ = ["JITTERS", "register_jitter", "backoff_delay"]
+__all__ = ["JITTERS", "register_jitter", "backoff_delay", "Budget"]
 
 Jitter = Callable[[float, float, float, float, float], float]
 JITTERS: dict[str, Jitter] = {}
@@ -51,9 +51,46 @@ def _decorrelated(exp: float, prev: float, base: float, cap: float, u: float) ->
 def backoff_delay(policy: Backoff, retry: int, previous: float, u: float) -> float:
     """Delay before retry number ``retry`` (1 for the first retry), given the previous delay.
 
-    >>> from sim.scenario import Backoff
+    >>> from sim.scenario import Backoff, RetryBudget
     >>> backoff_delay(Backoff(base=0.1, multiplier=2, max=1, jitter="none"), 3, 0.0, 0.5)
     0.4
     """
+    if policy.kind == "none":
+        return 0.0
     exp = min(policy.max, policy.base * policy.multiplier ** (retry - 1))
     return JITTERS[policy.jitter](exp, previous or policy.base, policy.base, policy.max, u)
+
+
+class Budget:
+    """A retry budget as a token bucket: each first try deposits ``ratio`` of a token, time deposits
+    ``min_per_second``; a retry takes a whole token or is not sent. The bucket holds at most ten
+    seconds' worth of the minimum plus ``10 * ratio`` tokens (a short burst of retries).
+
+    >>> from sim.scenario import RetryBudget
+    >>> b = Budget(RetryBudget(ratio=0.5, min_per_second=0))
+    >>> b.deposit(); b.deposit(); b.withdraw(0.0), b.withdraw(0.0)
+    (True, False)
+    """
+
+    __slots__ = ("ratio", "rate", "cap", "tokens", "updated")
+
+    def __init__(self, policy: RetryBudget):
+        self.ratio = policy.ratio
+        self.rate = policy.min_per_second
+        self.cap = 10.0 * self.rate + max(1.0, 10.0 * self.ratio)
+        self.tokens = 0.0
+        self.updated = 0.0
+
+    def deposit(self) -> None:
+        """A first try was sent."""
+        self.tokens = min(self.cap, self.tokens + self.ratio)
+
+    def withdraw(self, now: float) -> bool:
+        """Take a token for a retry at ``now``; False means the budget is spent."""
+        if self.rate:
+            self.tokens = min(self.cap, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False

@@ -159,9 +159,9 @@ def run_probed(scenario: sim.Scenario, seed: int, sample_every: float = 1.7) -> 
     }
     admit, start = Station.admit, RequestEngine.start
 
-    def probed_admit(station: Station, now: float, service: float) -> float:
+    def probed_admit(station: Station, now: float, service: float, *limits: float) -> float:
         wait = station.wait(now)
-        end = admit(station, now, service)
+        end = admit(station, now, service, *limits)
         if end >= 0:
             counts["admitted"] += 1
             counts["service_sum"] += service

@@ -1,0 +1,104 @@
+"""Bases of the scenario models, shared by :mod:`sim.scenario` and :mod:`sim.faults`.
+
+``Model`` (strict, frozen), ``Id``, and the chaos-tool style ``Target`` selector with its ``Mode``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from sim.errors import show_value
+
+__all__ = ["Id", "Model", "Mode", "ModeField", "Target"]
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+
+
+class Model(BaseModel):
+    """Base for every scenario model: unknown keys are errors, instances are immutable.
+
+    Numbers must be finite: ``.inf`` and ``.nan`` are refused everywhere.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Mode(Model):
+    """How many of the matching targets a fault hits: all, one, a count, or a percentage."""
+
+    kind: Literal["all", "one", "count", "percent"] = "all"
+    value: float = 0.0
+
+
+_MODE_EXPECTED = "all, one, {count: N} with N ≥ 1, or {percent: P%}"
+
+
+def _parse_mode(value: Any) -> Any:
+    from sim.units import parse_percent
+
+    if isinstance(value, Mode):
+        return value
+    if value in ("all", "one"):
+        return {"kind": value}
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, number),) = value.items()
+        if key == "count" and isinstance(number, int) and not isinstance(number, bool) and number >= 1:
+            return {"kind": "count", "value": number}
+        if key == "percent":
+            return {"kind": "percent", "value": parse_percent(number)}
+    raise ValueError(f"not a mode (got {_show_mode(value)}, expected {_MODE_EXPECTED})")
+
+
+def _show_mode(value: Any) -> str:
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, number),) = value.items()
+        return f"{{{key}: {show_value(number)}}}"
+    return show_value(value)
+
+
+def _dump_mode(mode: Mode) -> Any:
+    """Write the mode as a scenario does, so that a dumped scenario loads back."""
+    if mode.kind in ("all", "one"):
+        return mode.kind
+    if mode.kind == "count":
+        return {"count": int(mode.value)}
+    return {"percent": mode.value}
+
+
+ModeField = Annotated[
+    Mode,
+    BeforeValidator(_parse_mode),
+    PlainSerializer(_dump_mode),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"enum": ["all", "one"]},
+                {
+                    "type": "object",
+                    "properties": {"count": {"type": "integer", "minimum": 1}},
+                    "required": ["count"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"percent": {"type": ["string", "number"]}},
+                    "required": ["percent"],
+                    "additionalProperties": False,
+                },
+            ],
+            "description": _MODE_EXPECTED,
+        }
+    ),
+]
+
+
+class Target(Model):
+    """Chaos-tool style selector: filter by ids, datacenter, labels; then pick by ``mode``."""
+
+    ids: list[Id] = Field(default_factory=list)
+    datacenters: list[Id] = Field(default_factory=list)
+    groups: list[Id] = Field(default_factory=list, description="server group ids")
+    labels: dict[str, str] = Field(default_factory=dict)
+    mode: ModeField = Field(default_factory=Mode)
