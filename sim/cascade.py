@@ -118,7 +118,8 @@ def slo_events(
 HARM = frozenset(
     {
         "fault_start", "server_down", "datacenter_down", "dependency_down", "database_unavailable", "ejected",
-        "overloaded", "crashed", "breaker_open", "link_saturated", "link_down", "traffic_shift",
+        "overloaded", "crashed", "breaker_open", "link_saturated", "link_down", "traffic_shift", "updated",
+        "surge", "dependency_slow", "panic", "misweight",
     }
 )
 """Event kinds that can make users' requests fail (an SLO breach hangs off the latest of them)."""

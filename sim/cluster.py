@@ -10,11 +10,12 @@ through the :class:`Listener` methods, so engines never poll.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import networkx as nx
 import simpy
 
+from sim.network import Network
 from sim.scenario import Scenario, ServiceTime
 from sim.topology import (
     database_copies,
@@ -24,7 +25,10 @@ from sim.topology import (
 )
 from sim.trace import Trace
 
-__all__ = ["Cluster", "Server", "Listener"]
+if TYPE_CHECKING:
+    from sim.control import Monitor
+
+__all__ = ["Cluster", "Server", "Listener", "Version", "GOOD"]
 
 
 class Listener(Protocol):
@@ -47,6 +51,25 @@ class Listener(Protocol):
 
     def load_changed(self, region: int) -> None:
         """The offered load of ``region`` was scaled (``Cluster.load_scale``)."""
+
+    def version_changed(self, server: int) -> None:
+        """Server ``server`` runs another software version (``Server.version``): a fresh process."""
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """What the software a server runs does to it: ``speed`` (1 nominal; 0.5 takes twice as long),
+    ``error_rate`` (share of the requests it serves answered with an error), ``leak_rate`` (bytes of
+    memory lost per second of running)."""
+
+    name: str = "good"
+    speed: float = 1.0
+    error_rate: float = 0.0
+    leak_rate: float = 0.0
+
+
+GOOD = Version()
+"""The version every server runs at the start."""
 
 
 @dataclass(slots=True)
@@ -71,6 +94,8 @@ class Server:
     in_rotation: bool = True
     drained: int = 0  # operators hold it out of rotation; health checks do not bring it back
     databases: list[int] = field(default_factory=list)
+    version: Version = GOOD
+    version_event: int | None = None  # the event that put the running version on it (None: from the start)
 
     @property
     def up(self) -> bool:
@@ -157,6 +182,11 @@ class Cluster:
         self.load_scale = [1.0] * len(self.region_ids)  # traffic multiplier (surges)
         self.misweights: dict[int, tuple[list[int], float]] = {}  # datacenter -> (servers, share)
         self.last_harm: list[int | None] = [None] * len(self.datacenter_ids)  # latest harmful event per dc
+        self.monitor: Monitor | None = None  # the control plane's metric alerts, for faults that are watched
+        self.shift_event: list[int | None] = [None] * len(self.datacenter_ids)  # latest traffic shift in/out
+        self.network = Network(env, trace, topo.links, self.datacenter_ids)  # inter-datacenter links
+        self.network.load_cause = self.link_load_cause
+        self.network.harm = self.note_harm
 
     def load_cause(self, server: int) -> int | None:
         """Why ``server`` might be overloaded: the later of a failover onto it and its datacenter's
@@ -164,6 +194,17 @@ class Cluster:
         s = self.servers[server]
         candidates = [c for c in (s.received_event, self.last_harm[s.datacenter]) if c is not None]
         return max(candidates) if candidates else None
+
+    def link_load_cause(self, a: int, b: int) -> int | None:
+        """Return the latest event that moved traffic onto the link between datacenters ``a`` and ``b``.
+
+        That is a traffic shift into or out of either, or a failover onto a server in either.
+        """
+        servers = self.servers
+        candidates = [self.shift_event[a], self.shift_event[b]]
+        candidates += [servers[s].received_event for dc in (a, b) for s in self.servers_of_dc[dc]]
+        known = [c for c in candidates if c is not None]
+        return max(known) if known else None
 
     def note_harm(self, dc: int, rid: int) -> None:
         """Remember ``rid`` as the latest harmful event in ``dc``: the cause emergent events point at."""
@@ -252,6 +293,9 @@ class Cluster:
         rid = self.trace.record(self.now, "traffic_shift", self.region_ids[region], cause, f"{frm} -> {to}. {detail}")
         if dc >= 0:
             self.note_harm(dc, rid)  # the users it brings are a load the datacenter did not have
+        for moved in (old, dc):  # their mailboxes may now be reached over a link
+            if moved >= 0:
+                self.shift_event[moved] = rid
 
     # ---------------------------------------------------------------------------------- dependencies
 
@@ -262,7 +306,10 @@ class Cluster:
         after = self.dependency_down[dep]
         if (before == 0) != (after == 0):
             kind = "dependency_down" if after else "dependency_up"
-            self.trace.record(self.now, kind, self.dependency_ids[dep], cause, detail)
+            rid = self.trace.record(self.now, kind, self.dependency_ids[dep], cause, detail)
+            if after:
+                for dc in range(len(self.datacenter_ids)):
+                    self.note_harm(dc, rid)
             for listener in self.listeners:
                 listener.dependency_changed(dep)
 
@@ -270,8 +317,11 @@ class Cluster:
         """Multiply a dependency's service time by ``factor`` (a slowdown starts > 1, ends < 1)."""
         self.dependency_factor[dep] *= factor
         kind = "dependency_slow" if factor > 1 else "dependency_speed_restored"
-        self.trace.record(self.now, kind, self.dependency_ids[dep], cause,
-                          f"service time x{self.dependency_factor[dep]:.3g}")
+        rid = self.trace.record(self.now, kind, self.dependency_ids[dep], cause,
+                                f"service time x{self.dependency_factor[dep]:.3g}")
+        if factor > 1:
+            for dc in range(len(self.datacenter_ids)):  # every datacenter calls the shared dependencies
+                self.note_harm(dc, rid)
         for listener in self.listeners:
             listener.dependency_changed(dep)
 
@@ -281,8 +331,10 @@ class Cluster:
         """Multiply a region's offered load by ``factor`` (a surge starts > 1, ends < 1)."""
         self.load_scale[region] *= factor
         kind = "surge" if factor > 1 else "surge_end"
-        self.trace.record(self.now, kind, self.region_ids[region], cause,
-                          f"offered load x{self.load_scale[region]:.3g}")
+        rid = self.trace.record(self.now, kind, self.region_ids[region], cause,
+                                f"offered load x{self.load_scale[region]:.3g}")
+        if factor > 1 and self.route[region] >= 0:
+            self.note_harm(self.route[region], rid)
         for listener in self.listeners:
             listener.load_changed(region)
 
@@ -312,3 +364,23 @@ class Cluster:
                               self.datacenter_ids[dc], cause, f"{share:.0%} of traffic to {names}")
             for listener in self.listeners:
                 listener.rotation_changed(dc)
+
+    # ---------------------------------------------------------------------------------- software
+
+    def set_version(
+        self, server: int, version: Version, kind: str, cause: int | None, detail: str = ""
+    ) -> int:
+        """``server`` runs ``version`` from now (an update or a rollback, recorded as ``kind``).
+
+        Returns the event id. A version that harms (slower, errors, leaks) is the latest harm of its
+        datacenter, so what it sets off (overload, breakers) points back at it.
+        """
+        s = self.servers[server]
+        s.version = version
+        rid = self.trace.record(self.now, kind, s.id, cause, detail)
+        s.version_event = rid
+        if version != GOOD:
+            self.note_harm(s.datacenter, rid)
+        for listener in self.listeners:
+            listener.version_changed(server)
+        return rid

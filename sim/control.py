@@ -1,22 +1,28 @@
-"""The control plane: health checks, database failover, the global traffic manager.
+"""The control plane: health checks, database failover, the global traffic manager, metric alerts.
 
 These are SimPy processes that watch the :class:`~sim.cluster.Cluster` and change it, whatever engine
 moves the traffic. They ask the engine one question, through :class:`Probe`: would a health check sent
-to this server now be answered in time?
+to this server now be answered in time? The :class:`Monitor` reads only the run's counters.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
-from typing import Protocol
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import simpy
 
 from sim.cluster import Cluster
+from sim.detect import Detector, EwmaBand, ThresholdRule
+from sim.metrics import Recorder
 from sim.scenario import FailoverPolicy, HealthCheck
 
-__all__ = ["Probe", "HealthChecker", "Failover", "TrafficManager", "OverloadMonitor", "Restarter"]
+if TYPE_CHECKING:
+    from sim.faults import Detection
+
+__all__ = ["Probe", "HealthChecker", "Failover", "TrafficManager", "OverloadMonitor", "Restarter", "Monitor"]
 
 
 class Probe(Protocol):
@@ -106,6 +112,9 @@ class Failover:
         """Hook: nothing to do."""
 
     def load_changed(self, region: int) -> None:
+        """Hook: nothing to do."""
+
+    def version_changed(self, server: int) -> None:
         """Hook: nothing to do."""
 
     def _failback(self, db: int, server: int, cause: int | None) -> Generator[simpy.Event, None, None]:
@@ -202,15 +211,19 @@ class TrafficManager:
 
 
 class OverloadMonitor:
-    """Marks servers overloaded while a new request would wait longer than ``threshold``.
+    """Marks servers overloaded once a new request would wait longer than ``threshold`` at two checks
+    in a row (a sustained queue, not a burst), and clears them when the wait falls below half of it.
 
     ``overloaded`` events name their likely cause (:meth:`Cluster.load_cause`): a failover onto the
     server, or the latest harm in its datacenter. Checked once per ``interval``, in one sweep.
     """
 
+    SUSTAINED = 2
+
     def __init__(self, env: simpy.Environment, cluster: Cluster, engine: Probe, threshold: float, interval: float):
         self.env, self.cluster, self.engine = env, cluster, engine
         self.threshold, self.interval = threshold, interval
+        self.above = [0] * len(cluster.servers)  # consecutive checks above the threshold
         env.process(self._run())
 
     def _run(self) -> Generator[simpy.Event, None, None]:
@@ -219,7 +232,9 @@ class OverloadMonitor:
             yield self.env.timeout(self.interval)
             for server in cluster.servers:
                 w = wait(server.index)
-                if server.overload_event is None and w > threshold and server.down == 0:
+                i = server.index
+                self.above[i] = self.above[i] + 1 if w > threshold and server.down == 0 else 0
+                if server.overload_event is None and self.above[i] >= self.SUSTAINED:
                     rid = cluster.trace.record(self.env.now, "overloaded", server.id, cluster.load_cause(server.index),
                                                f"queue wait {w:.2f}s > {threshold:g}s")
                     server.overload_event = rid
@@ -245,10 +260,107 @@ class Restarter:
         if s.down:
             return
         cause = s.overload_event if s.overload_event is not None else cluster.load_cause(server)
-        crash = cluster.trace.record(self.env.now, "crashed", s.id, cause, "out of memory")
+        detail = "out of memory"
+        if s.version.leak_rate > 0 and s.version_event is not None:  # a leaking version ran it out
+            cause, detail = s.version_event, "out of memory (the running version leaks)"
+        crash = cluster.trace.record(self.env.now, "crashed", s.id, cause, detail)
         cluster.server_down(server, crash, "crashed under overload")
         self.env.process(self._restart(server, crash))
 
     def _restart(self, server: int, cause: int) -> Generator[simpy.Event, None, None]:
         yield self.env.timeout(self.restart_time[server])
         self.cluster.server_up(server, cause, "restarted after crash")
+
+
+class Monitor:
+    """Metric alerts: one value per region and check interval, judged by a detector (:mod:`sim.detect`).
+
+    It reads only the :class:`~sim.metrics.Recorder`'s per-(region, window) counters and latency
+    records, which every engine fills, so detection works however traffic moves. Metrics:
+
+    - ``error_rate``: the share of client attempts that failed (an error or a timeout) in the interval;
+    - ``latency``: the 99th percentile of the user requests that completed in the interval.
+
+    A region with fewer than :attr:`MIN_SAMPLES` attempts (or completions) in an interval gives no value.
+    """
+
+    MIN_SAMPLES = 20
+
+    def __init__(self, env: simpy.Environment, cluster: Cluster, recorder: Recorder):
+        self.env, self.cluster, self.recorder = env, cluster, recorder
+
+    def watch(self, detection: Detection, start: float, on_alert: Callable[[int, str], None]) -> None:
+        """Evaluate ``detection.metric`` every ``detection.check_interval`` from now on.
+
+        Values up to ``start`` (when the change under watch begins) are the baseline. The first later
+        value the detector fires on calls ``on_alert(region, detail)``, once; then the watch ends.
+        """
+        self.env.process(self._watch(detection, start, on_alert))
+
+    def _watch(
+        self, detection: Detection, start: float, on_alert: Callable[[int, str], None]
+    ) -> Generator[simpy.Event, None, None]:
+        regions = self.cluster.region_ids
+        read = self._error_rates() if detection.metric == "error_rate" else self._latencies()
+        history: list[list[float]] = [[] for _ in regions]
+        detectors: list[Detector] | None = None
+        while True:
+            yield self.env.timeout(detection.check_interval)
+            values = next(read)
+            if self.env.now <= start + 1e-9:
+                for r, value in enumerate(values):
+                    if value is not None:
+                        history[r].append(value)
+                continue
+            if detectors is None:
+                detectors = [_detector(detection, h) for h in history]
+            for r, value in enumerate(values):
+                if value is not None and detectors[r].observe(value):
+                    d, show = detectors[r], _SHOW[detection.metric]
+                    metric = detection.metric.replace("_", " ")
+                    on_alert(r, f"{detection.rule} rule on {metric} in {regions[r]}: {show(value)} against a "
+                                f"baseline of {show(d.baseline)} (limit {show(d.limit)})")
+                    return
+
+    def _error_rates(self) -> Generator[list[float | None], None, None]:
+        """Per call: each region's failed share of the attempts since the previous call."""
+        rec, n = self.recorder, len(self.cluster.region_ids)
+        first = 0  # window of the previous call; counters of earlier windows no longer change
+        attempts0, failed0 = [0] * n, [0] * n  # what that window held then
+        while True:
+            w = rec.window_of(self.env.now)
+            out: list[float | None] = []
+            for r in range(n):
+                attempts = sum(rec.attempts[r][first:w + 1]) - attempts0[r]
+                failed = sum(rec.errors[r][first:w + 1]) + sum(rec.timeouts[r][first:w + 1]) - failed0[r]
+                attempts0[r], failed0[r] = rec.attempts[r][w], rec.errors[r][w] + rec.timeouts[r][w]
+                out.append(failed / attempts if attempts >= self.MIN_SAMPLES else None)
+            first = w
+            yield out
+
+    def _latencies(self) -> Generator[list[float | None], None, None]:
+        """Per call: each region's p99 latency of the requests completed since the previous call."""
+        rec, n = self.recorder, len(self.cluster.region_ids)
+        seen = 0
+        while True:
+            end = len(rec.latency)
+            latency = np.array(rec.latency[seen:end], dtype=float)  # a copy: the records keep growing
+            region = np.array(rec.latency_region[seen:end], dtype=int)
+            seen = end
+            out: list[float | None] = []
+            for r in range(n):
+                mine = latency[region == r]
+                out.append(float(np.percentile(mine, 99)) if mine.size >= self.MIN_SAMPLES else None)
+            yield out
+
+
+_SHOW: dict[str, Callable[[float], str]] = {
+    "error_rate": lambda v: f"{v * 100:.2f}%",
+    "latency": lambda v: f"{v * 1000:.0f}ms",
+}
+
+
+def _detector(detection: Detection, history: list[float]) -> Detector:
+    if detection.rule == "threshold":
+        return ThresholdRule(detection.rise, history)
+    return EwmaBand(detection.alpha, detection.k, detection.rise, history)

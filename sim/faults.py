@@ -19,10 +19,10 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import simpy
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
 from sim.spec import Id, Model, Target
-from sim.units import Duration, Percent
+from sim.units import Bandwidth, Duration, Percent, Size, parse_duration, parse_percent
 
 if TYPE_CHECKING:
     from sim.cluster import Cluster
@@ -39,6 +39,12 @@ __all__ = [
     "TrafficSurge",
     "Drain",
     "LoadBalancerMisweight",
+    "BadUpdate",
+    "Congestion",
+    "Partition",
+    "RolloutPlan",
+    "VersionEffect",
+    "Detection",
     "select_targets",
     "inject",
 ]
@@ -54,7 +60,7 @@ class FaultSpec(Model):
     Timing is either ``at`` (+ optional ``duration``; none means until the end) or a random
     renewal process per target with ``mtbf``/``mttr`` (exponential up and down times).
     Override :meth:`start` and :meth:`end` (or :meth:`inject`); set ``targets`` to what the target
-    selects: ``server``, ``datacenter``, ``dependency`` or ``region``.
+    selects: ``server``, ``datacenter``, ``dependency``, ``region`` or ``link``.
     """
 
     targets: ClassVar[str] = "server"
@@ -99,6 +105,14 @@ class FaultSpec(Model):
     def end(self, cluster: Cluster, target: int, cause: int) -> None:
         """The fault ends on ``target``."""
         raise NotImplementedError
+
+    def references(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """Return the names this fault uses beyond its ``target``, for the reference checks.
+
+        Each is ``(path in the fault, kind, name)``, kind one of ``datacenter``, ``region`` or
+        ``dependency``; :func:`sim.scenario.check_references` reports those that do not exist.
+        """
+        return []
 
     def inject(
         self, env: simpy.Environment, cluster: Cluster, streams: Streams, fault_id: str,
@@ -237,6 +251,219 @@ class _Misweight:
         cluster.misweight(self.servers, 0.0, cause)
 
 
+# ----------------------------------------------------------------------------------------- network links
+
+
+class Congestion(FaultSpec):
+    """An inter-datacenter link is congested: its capacity cut to ``capacity_factor`` of nominal, or
+    ``background`` traffic (a backup, replication, another tenant) sharing it, or both.
+
+    Target the link by its two ends, ``target: {datacenters: [a, b]}``. Traffic over the link then sees
+    the delay and loss of :mod:`sim.network`; faults acting together multiply factors and add backgrounds.
+    """
+
+    kind: Literal["congestion"]
+    targets: ClassVar[str] = "link"
+    capacity_factor: Percent = Field(1.0, gt=0, description="share of the link's nominal capacity left")
+    background: Bandwidth = Field(0.0, description="other traffic on the link, e.g. 800Mbps")
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Congestion:
+        if self.capacity_factor >= 1.0 and self.background <= 0:
+            raise ValueError(
+                "a congestion needs capacity_factor below 100% or a background bandwidth (got neither); "
+                "a link cut completely is a partition"
+            )
+        return self
+
+    def start(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.network.congest(target, self.capacity_factor, self.background, cause)
+
+    def end(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.network.decongest(target, self.capacity_factor, self.background, cause)
+
+
+class Partition(FaultSpec):
+    """An inter-datacenter link goes down: requests that must cross it get no answer, so the load
+    balancer or the client times out. Target the link by its two ends, ``target: {datacenters: [a, b]}``.
+
+    Health checks, database failover and the traffic manager do not use the link (they are out of band),
+    so a partition by itself moves neither users nor databases.
+    """
+
+    kind: Literal["partition"]
+    targets: ClassVar[str] = "link"
+
+    def start(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.network.set_down(target, True, cause)
+
+    def end(self, cluster: Cluster, target: int, cause: int) -> None:
+        cluster.network.set_down(target, False, cause)
+
+
+# ----------------------------------------------------------------------------------------- bad update
+
+
+class RolloutPlan(Model):
+    """How a new version reaches the targeted servers: a canary, then waves, each after a bake time.
+
+    Servers are taken datacenter by datacenter (``order`` first, the rest in topology order), in server
+    order within a datacenter. Shares are of the targeted servers; whatever the canary and the listed
+    ``waves`` leave goes out in waves of ``wave_size`` or, without it, in one last wave.
+    """
+
+    canary: Percent = Field(0.1, description="share of the targets updated first (at least one server)")
+    waves: list[Percent] = Field(default_factory=list, description="share of the targets in each later wave")
+    wave_size: Percent | None = Field(None, gt=0, description="instead of waves: equal waves of this share")
+    bake_time: Duration = Field(600.0, description="wait between one wave and the next")
+    order: list[Id] = Field(default_factory=list, description="datacenters in rollout order (others after)")
+
+    @model_validator(mode="after")
+    def _shares(self) -> RolloutPlan:
+        if self.waves and self.wave_size is not None:
+            raise ValueError("give either waves (a share per wave) or wave_size (equal waves), not both")
+        total = self.canary + sum(self.waves)
+        if total > 1.0 + 1e-9:
+            listed = ", ".join(f"{w * 100:g}%" for w in self.waves)
+            raise ValueError(
+                f"canary and waves add up to {total * 100:g}% of the targets "
+                f"(canary {self.canary * 100:g}% + waves {listed}; expected at most 100%)"
+            )
+        repeated = [d for i, d in enumerate(self.order) if d in self.order[:i]]
+        if repeated:
+            raise ValueError(f"order lists datacenter '{repeated[0]}' twice")
+        return self
+
+
+def _strip_per_hour(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().endswith("/h"):
+        return value.strip()[:-2]
+    return value
+
+
+class VersionEffect(Model):
+    """What the bad version does on a server that runs it."""
+
+    crash_per_hour: float = Field(0.0, ge=0.0, le=3600.0, description="random crashes per hour of running")
+    crash_loop: bool = Field(False, description="crashes as it starts, again after every restart")
+    latency_multiplier: float = Field(1.0, ge=1.0, le=1000.0, description="factor on its service time")
+    error_rate: Percent = Field(0.0, description="share of the requests it serves answered with an error")
+    memory_leak: Annotated[Size, BeforeValidator(_strip_per_hour)] = Field(
+        0.0, description="memory leaked per hour of running (512MB or 512MB/h); needs the group's memory"
+    )
+
+    def describe(self) -> str:
+        """Describe the effect in a few words, for the event log."""
+        parts = []
+        if self.crash_loop:
+            parts.append("crash loop")
+        if self.crash_per_hour:
+            parts.append(f"{self.crash_per_hour:g} crashes/h")
+        if self.latency_multiplier != 1.0:
+            parts.append(f"latency x{self.latency_multiplier:g}")
+        if self.error_rate:
+            parts.append(f"{self.error_rate * 100:g}% errors")
+        if self.memory_leak:
+            parts.append(f"leaks {self.memory_leak / 1e6:g}MB/h")
+        return ", ".join(parts) or "no effect"
+
+
+_THRESHOLD_DEFAULT = {"error_rate": 0.01, "latency": 0.1}
+
+
+def _threshold_schema() -> dict[str, Any]:
+    return {
+        "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}],
+        "description": "a percentage (2%) for metric error_rate, a duration (100ms) for latency",
+        "examples": ["2%", "100ms"],
+    }
+
+
+class Detection(Model):
+    """Monitoring of a rollout: an alert on a metric against its baseline halts it, maybe rolls it back.
+
+    Every ``check_interval`` the monitor computes, per region, the ``metric`` over that interval
+    (``error_rate``: failed client attempts over attempts; ``latency``: p99 of the requests completed)
+    and gives it to the ``rule``: ``threshold`` fires above the pre-rollout mean plus ``threshold``;
+    ``ewma`` fires above an EWMA band (``alpha``, ``k`` standard deviations, at least ``threshold`` wide).
+    ``reaction_time`` after the alert the rollout halts; with ``rollback``, every updated server runs the
+    good version again ``rollback_time`` later.
+    """
+
+    enabled: bool = True
+    metric: Literal["error_rate", "latency"] = "error_rate"
+    rule: Literal["threshold", "ewma"] = "threshold"
+    threshold: Annotated[float | None, WithJsonSchema(_threshold_schema())] = Field(
+        None, description="rise over the baseline that fires (default 1% or 100ms); ewma: least band width"
+    )
+    alpha: float = Field(0.3, gt=0.0, le=1.0, description="ewma: weight of the newest value")
+    k: float = Field(4.0, gt=0.0, le=100.0, description="ewma: band half-width in standard deviations")
+    check_interval: Duration = Field(30.0, gt=0, description="how often the metric is evaluated")
+    reaction_time: Duration = Field(300.0, description="from the alert to the rollout halted")
+    rollback: bool = Field(True, description="after the halt, restore the good version on every updated server")
+    rollback_time: Duration = Field(300.0, description="from the halt to the good version running everywhere")
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold_unit(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        metric = info.data.get("metric", "error_rate")
+        try:
+            return parse_duration(value) if metric == "latency" else parse_percent(value)
+        except ValueError as e:
+            unit = "duration" if metric == "latency" else "percentage"
+            raise ValueError(f"{e}; metric {metric} takes a {unit}") from None
+
+    @property
+    def rise(self) -> float:
+        """The threshold in the metric's base unit (a fraction or seconds), with its default."""
+        return self.threshold if self.threshold is not None else _THRESHOLD_DEFAULT[self.metric]
+
+
+class BadUpdate(FaultSpec):
+    """A bad software version rolled out in waves; monitoring may catch it, halt it and roll it back.
+
+    ``target`` selects the servers the rollout covers (default: all); ``at`` is when it starts. The
+    rollout itself (:mod:`sim.rollout`) and the monitor (:class:`sim.control.Monitor`) do the work.
+    """
+
+    kind: Literal["bad_update"]
+    rollout: RolloutPlan = Field(default_factory=lambda: RolloutPlan())
+    effect: VersionEffect = Field(default_factory=lambda: VersionEffect())
+    detection: Detection = Field(default_factory=lambda: Detection())
+
+    @model_validator(mode="after")
+    def _a_planned_change(self) -> BadUpdate:
+        if self.at is None:
+            raise ValueError("a bad update is a rollout someone starts: give at (its start), not mtbf/mttr")
+        if self.duration is not None:
+            raise ValueError(
+                "a bad update has no duration: the bad version runs until detection rolls it back "
+                "(see detection.rollback)"
+            )
+        d = self.detection
+        if d.enabled and self.at < 2 * d.check_interval:
+            raise ValueError(
+                f"detection needs a baseline: start the rollout at least two check intervals into the run "
+                f"(got at {self.at:g}s, detection.check_interval {d.check_interval:g}s)"
+            )
+        return self
+
+    def references(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """Return the datacenters the rollout order names."""
+        return [(("rollout", "order", j), "datacenter", name) for j, name in enumerate(self.rollout.order)]
+
+    def inject(
+        self, env: simpy.Environment, cluster: Cluster, streams: Streams, fault_id: str,
+        targets: list[tuple[int, str]],
+    ) -> None:
+        """Start the rollout (and its monitor, if detection is on)."""
+        from sim.rollout import Rollout  # the rollout needs the cluster, which needs the scenario models
+
+        Rollout(env, cluster, streams, self, fault_id, [index for index, _ in targets])
+
+
 Fault = Annotated[
     ServerCrash
     | DatacenterOutage
@@ -244,7 +471,10 @@ Fault = Annotated[
     | DependencySlowdown
     | TrafficSurge
     | Drain
-    | LoadBalancerMisweight,
+    | LoadBalancerMisweight
+    | BadUpdate
+    | Congestion
+    | Partition,
     Field(discriminator="kind"),
 ]
 """A scenario fault: one of the kinds above, chosen by its ``kind``."""
@@ -252,7 +482,7 @@ Fault = Annotated[
 FAULT_KINDS: dict[str, type[FaultSpec]] = {
     cls.model_fields["kind"].annotation.__args__[0]: cls  # type: ignore[union-attr]
     for cls in (ServerCrash, DatacenterOutage, DependencyOutage, DependencySlowdown, TrafficSurge, Drain,
-                LoadBalancerMisweight)
+                LoadBalancerMisweight, BadUpdate, Congestion, Partition)
 }
 
 
@@ -281,6 +511,13 @@ def _candidates(cluster: Cluster, kind: str, target: Target) -> list[tuple[int, 
         ]
     if kind == "region":
         return [(i, name) for i, name in enumerate(cluster.region_ids) if not target.ids or name in target.ids]
+    if kind == "link":  # by its two ends, in either order
+        ends = set(target.datacenters)
+        return [
+            (link.index, link.name)
+            for link in cluster.network.links
+            if len(ends) == 2 and {cluster.datacenter_ids[dc] for dc in link.ends} == ends
+        ]
     return [(i, name) for i, name in enumerate(cluster.dependency_ids) if not target.ids or name in target.ids]
 
 

@@ -20,7 +20,7 @@ from sim.cluster import Cluster
 from sim.scenario import Scenario
 from sim.trace import Trace
 
-__all__ = ["Recorder", "summarize", "nines", "COUNTERS"]
+__all__ = ["Recorder", "MailRecorder", "summarize", "mail_summary", "nines", "COUNTERS", "MAIL_COUNTERS"]
 
 # Per (region, window) counters the engine increments.
 COUNTERS = (
@@ -60,12 +60,19 @@ class Recorder:
         self.dc_healthy = [[0] * self.n for _ in range(dcs)]
         self.dc_up = [[0] * self.n for _ in range(dcs)]
         self.dc_capacity = [[0.0] * self.n for _ in range(dcs)]
+        links = len(cluster.network.links)  # [link][window]: bits offered, crossings, lost; sampled state
+        self.link_bits = [[0.0] * width for _ in range(links)]
+        self.link_crossings = [[0] * width for _ in range(links)]
+        self.link_lost = [[0] * width for _ in range(links)]
+        self.link_capacity = [[0.0] * self.n for _ in range(links)]  # effective, bit/s (0 while down)
+        self.link_background = [[0.0] * self.n for _ in range(links)]
         self.latency = array("d")
         self.latency_window = array("i")
         self.latency_region = array("i")
         self.wasted = 0  # attempts served after their client gave up
         self.queued = 0  # admissions (attempt x station) that found every worker busy
         self.queue_time = 0.0  # their total time waiting for a worker, seconds
+        self.mail = MailRecorder(regions, self.window, self.n) if scenario.workload.mail is not None else None
 
     def window_of(self, t: float) -> int:
         """Window index of time ``t`` (the drain window for ``t`` past the end)."""
@@ -88,8 +95,71 @@ class Recorder:
                 self.dc_healthy[dc][w] = healthy
                 self.dc_up[dc][w] = up
                 self.dc_capacity[dc][w] = capacity
+            for link in cluster.network.links:
+                self.link_capacity[link.index][w] = link.effective_capacity
+                self.link_background[link.index][w] = link.background
             if w + 1 < self.n:
                 yield env.timeout(self.window)
+
+
+# Per (region, window) counters of mail delivery (``sim.mail`` increments them).
+MAIL_COUNTERS = ("arrived", "attempts", "delivered", "delayed", "lost_queue_full", "lost_expired")
+
+
+class MailRecorder:
+    """Mail delivery per ``[region][window]``: counters, the senders' backlog, each message's delay.
+
+    A counter goes in the window the thing happened in (an arrival in its arrival window, a delivery in
+    its delivery window); window ``n`` collects what happens after the end. The backlog of a region is
+    the number of messages in its senders' queues: failed at least once, not yet delivered or given up.
+    """
+
+    def __init__(self, regions: int, window: float, n: int):
+        self.window, self.n = window, n
+        width = n + 1
+        for name in MAIL_COUNTERS:
+            setattr(self, name, [[0] * width for _ in range(regions)])
+        self.arrived: list[list[int]]
+        self.attempts: list[list[int]]
+        self.delivered: list[list[int]]
+        self.delayed: list[list[int]]  # delivered after at least one retry
+        self.lost_queue_full: list[list[int]]
+        self.lost_expired: list[list[int]]
+        self.backlog = [0] * regions  # now
+        self.backlog_end = [[-1] * width for _ in range(regions)]  # after the window's last change; -1: none
+        self.backlog_peak = [[0] * width for _ in range(regions)]
+        self.total = 0  # all regions together
+        self.peak, self.peak_time = 0, 0.0
+        self.delays = array("d")  # per delivered message: delivery time - arrival time
+        self.delay_window = array("i")  # its delivery window
+        self.delay_region = array("i")
+
+    def window_of(self, t: float) -> int:
+        """Window index of time ``t`` (the drain window for ``t`` past the end)."""
+        return min(int(t / self.window), self.n)
+
+    def change_backlog(self, region: int, now: float, change: int) -> int:
+        """Add ``change`` to ``region``'s backlog at ``now``; return the new backlog."""
+        value = self.backlog[region] + change
+        self.backlog[region] = value
+        w = self.window_of(now)
+        self.backlog_end[region][w] = value
+        if value > self.backlog_peak[region][w]:
+            self.backlog_peak[region][w] = value
+        self.total += change
+        if self.total > self.peak:
+            self.peak, self.peak_time = self.total, now
+        return value
+
+    def backlog_series(self, region: int) -> tuple[list[int], list[int]]:
+        """Per window: the backlog at its end and the most it held during it (quiet windows carry over)."""
+        ends, peaks, last = [], [], 0
+        for w in range(self.n + 1):
+            peaks.append(max(self.backlog_peak[region][w], last))  # a window starts with the last value
+            end = self.backlog_end[region][w]
+            last = end if end >= 0 else last
+            ends.append(last)
+        return ends, peaks
 
 
 def nines(availability: float, requests: int) -> float:
@@ -151,6 +221,9 @@ def summarize(
         counts[kind] = sum(1 for e in events if e.kind == kind)
     counts["wasted"] = rec.wasted
     counts["queued"] = rec.queued
+    for kind in ("link_saturated", "link_down"):
+        counts[kind] = sum(1 for e in events if e.kind == kind)
+    counts["link_lost"] = int(sum(sum(row) for row in rec.link_lost))  # tries lost on a link (no answer)
 
     region_avail = np.where(req > 0, ok / np.maximum(req, 1), 1.0)
     intervals = fault_intervals(trace, scenario.duration)
@@ -197,10 +270,67 @@ def summarize(
             "latency_met": latency_ok,
             "met": availability >= slo.availability and latency_ok,
         },
+        **({"mail": mail_summary(rec.mail, cluster.region_ids)} if rec.mail is not None else {}),
     }
 
 
-_REACTIONS = ("ejected", "failover", "traffic_shift")
+def mail_summary(mail: MailRecorder, region_ids: list[str]) -> dict:
+    """The ``mail`` section of the summary: what became of the messages, their delays, the backlog.
+
+    Mail is not counted in ``availability``: a delayed message is not a failed request. Messages still
+    in flight or in a sender's queue when the run ends are ``undelivered_at_end`` (neither delivered nor
+    lost). ``delivery_rate.peak`` is the busiest window's deliveries per second: after an outage, the
+    steady flow plus the queued messages whose retries land on the servers when they come back.
+    """
+
+    def total(name: str, r: int | None = None) -> int:
+        table = np.array(getattr(mail, name), dtype=np.int64)
+        return int(table.sum() if r is None else table[r].sum())
+
+    delays = np.frombuffer(mail.delays, dtype=np.float64) if len(mail.delays) else np.zeros(0)
+    deliveries = np.array(mail.delivered, dtype=np.int64)[:, : mail.n].sum(0)
+    busiest = int(deliveries.argmax())
+    messages, delivered = total("arrived"), total("delivered")
+    lost = {"queue_full": total("lost_queue_full"), "expired": total("lost_expired")}
+    regions = {}
+    for r, name in enumerate(region_ids):
+        if total("arrived", r):
+            regions[name] = {
+                "messages": total("arrived", r),
+                "delivered": total("delivered", r),
+                "delayed": total("delayed", r),
+                "lost": total("lost_queue_full", r) + total("lost_expired", r),
+                "backlog_peak": max(mail.backlog_series(r)[1]),
+            }
+    return {
+        "counted_in_availability": False,
+        "messages": messages,
+        "delivered": delivered,
+        "delayed": total("delayed"),
+        "lost": lost,
+        "undelivered_at_end": messages - delivered - sum(lost.values()),
+        "attempts": total("attempts"),
+        "delay": {
+            "p50": _percentile(delays, 50),
+            "p99": _percentile(delays, 99),
+            "max": float(delays.max()) if delays.size else None,
+            "mean": float(delays.mean()) if delays.size else None,
+        },
+        "backlog": {
+            "peak": mail.peak,
+            "at": mail.peak_time if mail.peak else None,
+            "at_end": mail.total,
+        },
+        "delivery_rate": {
+            "peak": float(deliveries[busiest] / mail.window),
+            "at": busiest * mail.window,
+            "mean": float(deliveries.sum() / (mail.n * mail.window)),
+        },
+        "regions": regions,
+    }
+
+
+_REACTIONS = ("ejected", "failover", "traffic_shift", "alert")
 
 
 def fault_intervals(trace: Trace, end_of_run: float) -> dict[str, list[tuple[float, float]]]:
@@ -258,7 +388,8 @@ def _fault_summaries(
         mine = [e for e in events if e.fault == fid]
         spans = intervals.get(fid, [])
         affected = sorted({e.node for e in mine if e.kind in ("server_down", "datacenter_down", "dependency_down",
-                                                                 "database_unavailable", "ejected")})
+                                                                 "database_unavailable", "ejected",
+                                                                 "link_down", "link_degraded")})
         roots = [e.id for e in mine if e.kind == "fault_start"]
         windows = owned.get(fid, [])
         failed_share = (1.0 - region_avail[:, windows]).max(axis=1) if windows else np.zeros(len(users))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from sim.cluster import Cluster
-from sim.metrics import COUNTERS, Recorder
+from sim.metrics import COUNTERS, MAIL_COUNTERS, Recorder
 from sim.scenario import Scenario
 from sim.trace import Trace
 
@@ -79,6 +79,7 @@ class Result:
                 for name in COUNTERS:
                     row[name] = getattr(rec, name)[r][w]
                 row["availability"] = row["ok"] / row["requests"] if row["requests"] else None
+                row["amplification"] = row["attempts"] / row["requests"] if row["requests"] else None
                 row["latency_p50"] = float(chunk[int(0.50 * (chunk.size - 1))]) if chunk.size else None
                 row["latency_p99"] = float(chunk[int(0.99 * (chunk.size - 1))]) if chunk.size else None
                 rows.append(row)
@@ -104,9 +105,67 @@ class Result:
                 )
         return rows
 
+    @cached_property
+    def mail_series(self) -> list[dict[str, Any]]:
+        """One row per (window, region receiving mail): arrivals, attempts, deliveries, losses, the senders'
+        backlog (at the window's end and its peak) and the delay of the messages delivered in it.
+        Empty when the scenario has no mail."""
+        mail = self.recorder.mail
+        if mail is None:
+            return []
+        delays = np.frombuffer(mail.delays, dtype=np.float64) if len(mail.delays) else np.zeros(0)
+        win = np.frombuffer(mail.delay_window, dtype=np.int32) if len(mail.delays) else np.zeros(0, np.int32)
+        reg = np.frombuffer(mail.delay_region, dtype=np.int32) if len(mail.delays) else np.zeros(0, np.int32)
+        configured = self.scenario.workload.mail.regions if self.scenario.workload.mail else {}
+        rows = []
+        for r, region in enumerate(self.cluster.region_ids):
+            if region not in configured:
+                continue
+            ends, peaks = mail.backlog_series(r)
+            mine, mine_win = delays[reg == r], win[reg == r]
+            for w in range(mail.n):
+                chunk = mine[mine_win == w]
+                row: dict[str, Any] = {"time": w * mail.window, "region": region}
+                for name in MAIL_COUNTERS:
+                    row[name] = getattr(mail, name)[r][w]
+                row["backlog"] = ends[w]
+                row["backlog_peak"] = peaks[w]
+                row["delay_p50"] = float(np.percentile(chunk, 50)) if chunk.size else None
+                row["delay_max"] = float(chunk.max()) if chunk.size else None
+                rows.append(row)
+        return rows
+
+    @cached_property
+    def link_series(self) -> list[dict[str, Any]]:
+        """One row per (window, inter-datacenter link): bits/s offered by requests crossing it (lost ones
+        too), background bits/s, effective capacity (sampled mid-window; 0 while partitioned),
+        utilisation, crossings and crossings lost. Empty when the topology has no links."""
+        rec = self.recorder
+        rows = []
+        for link in self.cluster.network.links:
+            i = link.index
+            for w in range(rec.n):
+                offered = rec.link_bits[i][w] / rec.window
+                capacity = rec.link_capacity[i][w]
+                background = rec.link_background[i][w]
+                rows.append(
+                    {
+                        "time": w * rec.window,
+                        "link": link.name,
+                        "offered_bps": offered,
+                        "background_bps": background,
+                        "capacity_bps": capacity,
+                        "utilisation": (offered + background) / capacity if capacity > 0 else None,
+                        "crossings": rec.link_crossings[i][w],
+                        "lost": rec.link_lost[i][w],
+                    }
+                )
+        return rows
+
     def records(self, table: str = "events") -> list[dict[str, Any]]:
-        """A table by name: ``events``, ``timeseries`` or ``datacenters``."""
-        tables = {"events": "events", "timeseries": "timeseries", "datacenters": "datacenter_series"}
+        """A table by name: ``events``, ``timeseries``, ``datacenters``, ``mail`` or ``links``."""
+        tables = {"events": "events", "timeseries": "timeseries", "datacenters": "datacenter_series",
+                  "mail": "mail_series", "links": "link_series"}
         if table not in tables:
             raise ValueError(f"no table {table!r}; expected one of {', '.join(tables)}")
         return getattr(self, tables[table])

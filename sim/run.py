@@ -7,9 +7,10 @@ from collections.abc import Callable
 import simpy
 
 from sim.cluster import Cluster
-from sim.control import Failover, HealthChecker, OverloadMonitor, Restarter, TrafficManager
+from sim.control import Failover, HealthChecker, Monitor, OverloadMonitor, Restarter, TrafficManager
 from sim.engine import ENGINES
 from sim.faults import inject
+from sim.mail import MailSenders
 from sim.metrics import Recorder, summarize
 from sim.result import Result
 from sim.rng import Streams
@@ -50,10 +51,14 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
     OverloadMonitor(env, cluster, engine, policies.server.overload_threshold,
                     policies.load_balancer.health_check.interval)
     engine.crash_hook = Restarter(env, cluster).crash
+    cluster.monitor = Monitor(env, cluster, recorder)
     for i, fault in enumerate(scenario.faults):
         inject(env, cluster, streams, fault, scenario.fault_id(i))
     env.process(recorder.sample(env, cluster))
     engine.start()
+    mail = MailSenders(env, scenario, cluster, streams, engine, recorder.mail) if recorder.mail else None
+    if mail is not None:
+        mail.start()
 
     end = scenario.duration + engine.drain_time()
     steps = 200 if progress else 1
@@ -61,5 +66,7 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
         env.run(until=end * k / steps)
         if progress:
             progress(env.now, end)
+    if mail is not None:
+        mail.finish()
     summary = summarize(scenario, cluster, recorder, trace, seed)
     return Result(scenario=scenario, seed=seed, summary=summary, trace=trace, recorder=recorder, cluster=cluster)

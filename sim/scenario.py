@@ -45,6 +45,9 @@ __all__ = [
     "Workload",
     "RegionLoad",
     "RequestType",
+    "Mail",
+    "MailLoad",
+    "MailRetry",
     "Policies",
     "ClientPolicy",
     "Backoff",
@@ -166,11 +169,18 @@ class Region(Model):
 
 
 class Link(Model):
-    """An inter-datacenter link."""
+    """An inter-datacenter link: one pipe shared by both directions (the congestion model: ``sim.network``).
+
+    Faults target it by its two ends: ``target: {datacenters: [a, b]}``; events name it ``a~b``.
+    """
 
     between: tuple[Id, Id]
     capacity: Bandwidth
     latency: Duration = 0.0
+    buffer: Duration = Field(
+        0.1, description="queueing delay of a full link: its buffers hold this much traffic at full capacity"
+    )
+    averaging: Duration = Field(1.0, gt=0, description="time constant of the link's load estimate (bits/s)")
 
 
 class CopyPlacement(Model):
@@ -223,6 +233,9 @@ class RequestType(Model):
     share: Percent
     work: float = Field(1.0, gt=0, description="multiplier on the server's service time")
     dependencies: list[Id] = Field(default_factory=list)
+    size: Size = Field(
+        100e3, description="bytes the request and its answer put on an inter-datacenter link it crosses"
+    )
 
 
 class RegionLoad(Model):
@@ -242,11 +255,52 @@ def _default_requests() -> dict[str, RequestType]:
     return {"read": RequestType(share=1.0)}
 
 
+class MailLoad(Model):
+    """Incoming mail for the users of one region: a steady Poisson rate of messages."""
+
+    rate: Rate = Field(gt=0)
+
+
+class MailRetry(Model):
+    """The sender's retry schedule: wait ``first`` after the first failure, then ``multiplier`` times
+    longer after each further failure, never more than ``max`` (no jitter: senders retry on schedule)."""
+
+    first: Duration = Field(60.0, gt=0)
+    multiplier: float = Field(2.0, ge=1.0)
+    max: Duration = Field(1800.0, gt=0)
+
+    @model_validator(mode="after")
+    def _max_not_below_first(self) -> MailRetry:
+        if self.max < self.first:
+            raise ValueError(
+                f"max is shorter than first (got max {format_duration(self.max)}, "
+                f"first {format_duration(self.first)}; expected max >= first)"
+            )
+        return self
+
+
+class Mail(Model):
+    """Store-and-forward mail delivery (see ``sim.mail``): messages are delivered to the mailbox server
+    holding the active copy of a database of the recipient's region; a failed delivery waits in the
+    sender's queue and is retried on ``retry`` until ``give_up`` after it arrived. Mail is real load on
+    the servers but is not counted in the availability of user requests."""
+
+    regions: dict[Id, MailLoad] = Field(min_length=1)
+    work: float = Field(0.5, gt=0, description="multiplier on the mailbox server's service time per delivery")
+    retry: MailRetry = Field(default_factory=MailRetry)
+    give_up: Duration = Field(172800.0, gt=0, description="the sender's retry window (then lost: expired)")
+    queue_limit: int | None = Field(
+        1_000_000, ge=0, description="messages each region's senders hold for retry; null: no limit"
+    )
+    timeout: Duration = Field(30.0, gt=0, description="the sender waits this long for one delivery attempt")
+
+
 class Workload(Model):
-    """Traffic: a load per region and a mix of request types."""
+    """Traffic: a load per region, a mix of request types and, optionally, incoming mail."""
 
     regions: dict[Id, RegionLoad] = Field(min_length=1)
     requests: dict[Id, RequestType] = Field(default_factory=_default_requests)
+    mail: Mail | None = Field(None, description="incoming mail delivery (null: no mail)")
 
     @field_validator("requests")
     @classmethod
@@ -587,6 +641,13 @@ def check_references(s: Scenario) -> list[Problem]:
             if dep not in deps:
                 path = ("workload", "requests", name, "dependencies", j)
                 problems.append((path, _unknown("dependency", dep, deps)))
+    for name in s.workload.mail.regions if s.workload.mail is not None else ():
+        path = ("workload", "mail", "regions", name)
+        if name not in regions:
+            problems.append((path, _unknown("region", name, regions)))
+        elif not any(not db.regions or name in db.regions for db in topo.databases):
+            problems.append((path, f"no mailbox database holds the users of region '{name}', so its mail "
+                                   "has nowhere to go (expected a topology.databases group listing it)"))
     if s.policies.load_balancer.algorithm not in BALANCERS:
         problems.append(
             (
@@ -606,13 +667,18 @@ def check_references(s: Scenario) -> list[Problem]:
                 path = ("faults", i, "target", "groups", j)
                 problems.append((path, _unknown("server group", name, groups)))
         what = FAULT_KINDS[fault.kind].targets
-        for j, name in enumerate(target.ids):
+        if what == "link":
+            problems += _link_target(i, target, topo.links, dcs)
+        for j, name in enumerate(target.ids if what != "link" else ()):
             path = ("faults", i, "target", "ids", j)
             if what == "server":
                 if _numbered(name, server_counts, 2) is None:
                     problems.append((path, _unknown_server(name, server_counts)))
             elif name not in known[what]:
                 problems.append((path, _unknown(what, name, known[what])))
+        for where, what, name in fault.references():
+            if name not in known[what]:
+                problems.append((("faults", i, *where), _unknown(what, name, known[what])))
         if fault.at is not None and fault.at >= s.duration:
             problems.append(
                 (
@@ -624,6 +690,40 @@ def check_references(s: Scenario) -> list[Problem]:
     fault_ids = [s.fault_id(i) for i in range(len(s.faults))]
     problems += _duplicates(fault_ids, ("faults",), "fault")
     problems += _size_problems(s)
+    return problems
+
+
+def _link_target(i: int, target: Target, links: list[Link], dcs: list[str]) -> list[Problem]:
+    """Check a link fault's target: its two ends, ``target: {datacenters: [a, b]}``, and nothing else."""
+    from sim.network import link_name
+
+    path: tuple[str | int, ...] = ("faults", i, "target")
+    problems: list[Problem] = [
+        ((*path, field), f"a link is selected by its two ends only, target.datacenters: [a, b] (got {field})")
+        for field in ("ids", "groups", "labels")
+        if getattr(target, field)
+    ]
+    ends = target.datacenters
+    if len(ends) != 2 or ends[0] == ends[1]:
+        got = f"{len(ends)}: {', '.join(ends)}" if ends else "none"
+        problems.append(
+            ((*path, "datacenters"), f"expected the two different datacenters the link joins (got {got})")
+        )
+        return problems
+    if any(name not in dcs for name in ends):
+        return problems  # already reported, with a did-you-mean
+    names = {frozenset(link.between): link_name(*link.between) for link in links}
+    if frozenset(ends) not in names:
+        known = sorted(names.values())
+        close = difflib.get_close_matches(link_name(*ends), known, n=1, cutoff=0.6)
+        hint = f" (did you mean [{', '.join(close[0].split('~'))}]?)" if close else ""
+        problems.append(
+            (
+                (*path, "datacenters"),
+                f"no link between '{ends[0]}' and '{ends[1]}' in topology.links{hint}; "
+                f"links: {', '.join(known) or 'none'}",
+            )
+        )
     return problems
 
 
@@ -660,6 +760,17 @@ def _size_problems(s: Scenario) -> list[Problem]:
                 f"{format_duration(s.duration)}, expected at most limits.max_requests = "
                 f"{limits.max_requests:.3g}); "
                 "shorten duration or lower the peak",
+            )
+        )
+    mail = s.workload.mail
+    messages = sum(m.rate for m in mail.regions.values()) * s.duration if mail is not None else 0.0
+    if messages > limits.max_requests:
+        problems.append(
+            (
+                ("workload", "mail", "regions"),
+                f"too many mail messages to simulate in memory (got about {messages:.3g} over "
+                f"{format_duration(s.duration)}, expected at most limits.max_requests = "
+                f"{limits.max_requests:.3g}); shorten duration or lower the rates",
             )
         )
     return problems

@@ -36,7 +36,8 @@ def test_run_writes_every_report_file_and_exits_0(tmp_path, capsys):
     out = tmp_path / "report"
     assert cli("run", str(write(tmp_path, small())), "--out", str(out)) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "datacenters.csv", "events.jsonl", "report.html", "scenario.json", "summary.json", "timeseries.csv",
+        "datacenters.csv", "events.jsonl", "links.csv", "report.html", "scenario.json", "summary.json",
+        "timeseries.csv",
     ]
     text = capsys.readouterr().out
     assert "availability  100.000%" in text and str(out / "report.html") in text

@@ -204,10 +204,12 @@ class Station:
 class _Request:
     """One user request across its attempts."""
 
-    __slots__ = ("region", "work", "deps", "db", "t0", "win", "attempt", "done", "delay")
+    __slots__ = ("region", "work", "deps", "db", "t0", "win", "attempt", "done", "delay", "bits")
 
-    def __init__(self, region: int, work: float, deps: tuple[int, ...], db: int, t0: float, win: int):
+    def __init__(self, region: int, work: float, deps: tuple[int, ...], db: int, t0: float, win: int,
+                 bits: float = 0.0):
         self.region = region
+        self.bits = bits  # what it puts on an inter-datacenter link it crosses
         self.work = work
         self.deps = deps
         self.db = db
@@ -222,7 +224,7 @@ class _Attempt:
     """One client attempt as it moves through the layers; ``gen`` invalidates stale events."""
 
     __slots__ = ("req", "gen", "deadline", "dc", "latency", "tried", "lb_tries", "try_deadline", "lb_delay",
-                 "stages", "k", "dep_tries", "dep_delay")
+                 "stages", "k", "dep_tries", "dep_delay", "dep_started", "held")
 
     def __init__(self, req: _Request, deadline: float, dc: int, latency: float):
         self.req = req
@@ -238,6 +240,8 @@ class _Attempt:
         self.k = 0
         self.dep_tries = 0
         self.dep_delay = 0.0
+        self.dep_started = 0.0
+        self.held = 0.0  # time spent waiting on dependencies, which holds a server worker
 
 
 class RequestEngine:
@@ -276,14 +280,18 @@ class RequestEngine:
         for dc in range(len(cluster.datacenter_ids)):
             self.rotation_changed(dc)
         dep_index = {d.id: i for i, d in enumerate(scenario.topology.dependencies)}
-        self.request_types: list[tuple[float, float, tuple[int, ...]]] = []  # (cumulative share, work, deps)
+        # (cumulative share, work, deps, bits on a link)
+        self.request_types: list[tuple[float, float, tuple[int, ...], float]] = []
         acc = 0.0
         for rt in scenario.workload.requests.values():
             acc += rt.share
-            self.request_types.append((acc, rt.work, tuple(dep_index[d] for d in rt.dependencies)))
+            deps = tuple(dep_index[d] for d in rt.dependencies)
+            self.request_types.append((acc, rt.work, deps, 8 * rt.size))
         self.routing_rng = streams.stream("routing")
         self.retry_rng = streams.stream("retries")
         self.error_rng = streams.stream("errors")
+        self.network = cluster.network
+        self.network_rng = streams.stream("network")
         n_regions, n_dcs = len(cluster.region_ids), len(cluster.datacenter_ids)
         cp = self.client
         self.client_budgets = [Budget(cp.budget) if cp.budget else None for _ in range(n_regions)]
@@ -339,7 +347,7 @@ class RequestEngine:
         win = int(now / rec.window)
         rec.requests[region][win] += 1
         u = self.routing_rng.uniform()
-        for cum, work, deps in self.request_types:
+        for cum, work, deps, bits in self.request_types:
             if u < cum:
                 break
         dbs = self.cluster.region_databases[region]
@@ -347,7 +355,7 @@ class RequestEngine:
         budget = self.client_budgets[region]
         if budget is not None:
             budget.deposit()
-        self._attempt(_Request(region, work, deps, db, now, win))
+        self._attempt(_Request(region, work, deps, db, now, win, bits))
 
     def _at(self, a: _Attempt, delay: float, fn: Callable[[], None]) -> None:
         """Schedule the next step of attempt ``a``; any earlier pending step of it becomes stale."""
@@ -442,6 +450,7 @@ class RequestEngine:
         now = env.now
         dc = a.dc
         a.lb_tries += 1
+        a.latency = cluster.rtt[a.req.region][dc]  # this try's own network time (a link's is added below)
         pool = self.pools[dc]
         if not pool:
             return self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
@@ -462,6 +471,9 @@ class RequestEngine:
             back = self.stations[active]
             if back is not front:
                 a.latency += cluster.link_latency[front.datacenter][back.datacenter]
+                link = self.network.between[front.datacenter][back.datacenter]
+                if link >= 0 and self._cross(a, link, now):  # lost on the link: no answer comes
+                    return self._wait_for(a, a.try_deadline, self._lb_failed)
                 if front.frontend_time > 0:
                     stages.append((front, front.frontend_time, -1))
         for dep in req.deps:
@@ -470,7 +482,22 @@ class RequestEngine:
         stages.append((back, back.sample() * req.work, -1))
         a.stages = stages
         a.k = 0
+        a.held = 0.0
         self._stage(a)
+
+    def _cross(self, a: _Attempt, link: int, now: float) -> bool:
+        """Cross an inter-datacenter link: add the try's congestion delay; return True if it is lost."""
+        bits = a.req.bits
+        delay, loss = self.network.cross(link, bits)
+        rec = self.rec
+        w = rec.window_of(now)
+        rec.link_bits[link][w] += bits
+        rec.link_crossings[link][w] += 1
+        if loss > 0.0 and (loss >= 1.0 or self.network_rng.uniform() < loss):
+            rec.link_lost[link][w] += 1
+            return True
+        a.latency += delay
+        return False
 
     def _pick(self, dc: int, pool: list[Station], tried: list[Station]) -> Station:
         misweight = self.cluster.misweights.get(dc)
@@ -514,6 +541,7 @@ class RequestEngine:
         if dep >= 0:
             a.dep_tries = 0
             a.dep_delay = 0.0
+            a.dep_started = self.env.now
             return self._dep_try(a)
         now = self.env.now
         if not station.up:
@@ -523,8 +551,9 @@ class RequestEngine:
             return self._wait_for(a, a.try_deadline, self._lb_failed)
         deadline = a.try_deadline
         start = station.free[0]  # when the earliest-free worker can take it
-        end = station.admit(now, service * station.service_factor(now), deadline if self.cancel else _INF,
-                            self.max_wait)
+        end = station.admit(now, service * station.service_factor(now) + a.held,
+                            deadline if self.cancel else _INF, self.max_wait)
+        a.held = 0.0
         if end < 0:
             rec = self.rec
             rec.shed[a.req.region][rec.window_of(now)] += 1
@@ -576,6 +605,9 @@ class RequestEngine:
         self._at(a, end - now, lambda: self._dep_done(a))
 
     def _dep_done(self, a: _Attempt) -> None:
+        # The calling thread waited for the answer: the server's worker is held that long (booked
+        # with the server's own work, see docs/design.md).
+        a.held += self.env.now - a.dep_started
         a.k += 1
         self._stage(a)
 
@@ -594,8 +626,21 @@ class RequestEngine:
                 a.dep_delay = delay
                 if now + delay < a.try_deadline:
                     return self._after(a, delay, lambda: self._dep_try(a))
-        # The server gives up on the dependency and answers the load balancer with an error.
-        self._lb_failed(a, ERROR)
+        # The server gives up on the dependency and answers the load balancer with an error; its worker
+        # was held while it waited.
+        self._hold_then_fail(a)
+
+    def _hold_then_fail(self, a: _Attempt) -> None:
+        now = self.env.now
+        station = a.stages[-1][0]
+        held = now - a.dep_started
+        if not station.up or held <= 0:
+            return self._lb_failed(a, ERROR)
+        end = station.admit(now, held, _INF, _INF)
+        if end < 0:
+            return self._lb_failed(a, ERROR)
+        self._after(a, min(end, a.try_deadline) - now,
+                    lambda: self._lb_failed(a, ERROR if self.env.now < a.try_deadline else TIMEOUT))
 
     # ---------------------------------------------------------------------------------- helpers
 
@@ -653,6 +698,13 @@ class RequestEngine:
         """A surge began or ended: restart the region's arrivals at the new rate."""
         self._arrivals(region)
 
+    def version_changed(self, server: int) -> None:
+        """Another version runs on the server: its speed, error rate and leak; a fresh process's memory."""
+        version = self.cluster.servers[server].version
+        station = self.stations[server]
+        station.speed, station.error_rate, station.leak_rate = version.speed, version.error_rate, version.leak_rate
+        station.up_since = self.env.now
+
     def probe(self, server: int, timeout: float) -> bool:
         """A health check passes if the server is up and would start it within ``timeout``."""
         station = self.stations[server]
@@ -667,3 +719,36 @@ class RequestEngine:
         """How long after the last arrival every request has certainly finished or failed."""
         c = self.client
         return (c.retries + 1) * (c.timeout + c.backoff.max) + 1.0
+
+    # ---------------------------------------------------------------------------------- mail (sim.mail)
+
+    def deliver(self, server: int, service: float, timeout: float, done: Callable[[bool], None]) -> None:
+        """Book one mail delivery of nominal ``service`` seconds on ``server``; call ``done(ok)`` once.
+
+        The booking is a mailbox stage's: the same FIFO queue, queue limit, shedding, speed, memory and
+        epochs. A full queue fails at once; a server that is down, crashes with the delivery on it, or
+        would finish after ``timeout`` fails when the sender stops waiting. Nothing is counted in the
+        request tables.
+        """
+        env = self.env
+        now = env.now
+        station = self.stations[server]
+        if station.up and station.memory is not None and station.out_of_memory(now) and self.crash_hook:
+            self.crash_hook(server)
+        if not station.up:
+            return later(env, timeout, lambda _: done(False))
+        deadline = now + timeout
+        end = station.admit(now, service * station.service_factor(now), deadline if self.cancel else _INF,
+                            self.max_wait)
+        if end < 0:
+            return done(False)
+        if end >= deadline:
+            return later(env, timeout, lambda _: done(False))
+        epoch = station.epoch
+
+        def finish(_: Any) -> None:
+            if station.epoch != epoch:  # the server crashed with the delivery on it
+                return later(env, deadline - env.now, lambda _: done(False))
+            done(not (station.error_rate and self.error_rng.uniform() < station.error_rate))
+
+        later(env, end - now, finish)

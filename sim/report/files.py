@@ -86,5 +86,9 @@ def write_report(result: Result, directory: Path) -> Path:
         "datacenters.csv": csv_text(result.datacenter_series),
         "scenario.json": result.scenario.model_dump_json(indent=2) + "\n",
     }
+    if result.mail_series:
+        files["mail.csv"] = csv_text(result.mail_series)
+    if result.link_series:
+        files["links.csv"] = csv_text(result.link_series)
     files["report.html"] = render_html(result)
     return atomic_directory(directory, files)

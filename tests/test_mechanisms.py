@@ -1,0 +1,194 @@
+"""Each scenario in scenarios/mechanisms/ shows one mechanism or defence; here it is held to that.
+
+A defence is switched on by merging a change into the shipped file, exactly as a user would edit it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+import sim
+from tests.conftest import merge
+
+MECHANISMS = Path(__file__).resolve().parents[1] / "scenarios" / "mechanisms"
+
+
+def load(name: str, changes: dict | None = None) -> sim.Scenario:
+    path = MECHANISMS / f"{name}.yaml"
+    if not changes:
+        return sim.load_scenario(path)
+    data = merge(yaml.safe_load(path.read_text()), changes)
+    return sim.parse_scenario(yaml.safe_dump(data, sort_keys=False), str(path))
+
+
+def kinds(result: sim.Result) -> Counter:
+    return Counter(e["kind"] for e in result.events)
+
+
+def chain_kinds(result: sim.Result, event: dict) -> list[str]:
+    by_id = {e["id"]: e for e in result.events}
+    out = [event["kind"]]
+    while event["cause"] is not None:
+        event = by_id[event["cause"]]
+        out.append(event["kind"])
+    return out
+
+
+def test_three_layers_of_three_retries_make_64_backend_attempts():
+    s = sim.run(load("retry-amplification")).summary
+    counts = s["counts"]
+    assert counts["dep_attempts"] == 64 * s["requests"]
+    assert counts["attempts"] == 4 * s["requests"]
+    assert counts["lb_retries"] == 12 * s["requests"]  # 3 more servers per client attempt
+    assert s["availability"] == 0.0
+    only_client = sim.run(
+        load("retry-amplification", {"policies": {"load_balancer": {"retries": 0},
+                                                  "server": {"dependency_retries": 0}}})
+    ).summary
+    assert only_client["counts"]["dep_attempts"] == 4 * only_client["requests"]
+
+
+def test_retry_storm_outlives_its_trigger():
+    result = sim.run(load("retry-storm"))
+    s = result.summary
+    assert s["recovery"]["metastable"] and not s["recovery"]["recovered"]
+    late = [r for r in result.timeseries if r["time"] >= 10 * 60]
+    assert max(r["availability"] for r in late) < 0.5  # still down 6 minutes after a 1-minute burst
+    assert sum(r["attempts"] for r in late) > 3.5 * sum(r["requests"] for r in late)  # the storm
+    assert s["counts"]["wasted"] > 0
+
+
+@pytest.mark.parametrize(
+    "defence",
+    [
+        {"policies": {"client": {"budget": {"ratio": "10%", "min_per_second": 1}}}},
+        {"policies": {"server": {"cancellation": True}}},
+        {"policies": {"client": {"breaker": {"error_threshold": "50%", "open_time": "10s"}}}},
+    ],
+    ids=["retry-budget", "cancellation", "circuit-breaker"],
+)
+def test_retry_storm_recovers_with_a_defence(defence):
+    result = sim.run(load("retry-storm", defence))
+    s = result.summary
+    assert s["recovery"]["recovered"] and not s["recovery"]["metastable"]
+    assert s["recovery"]["time_to_recover"] <= 180
+    late = [r for r in result.timeseries if r["time"] >= 10 * 60]
+    assert min(r["availability"] for r in late) > 0.99
+
+
+def region_availability(result: sim.Result, region: str, start: float, end: float) -> float:
+    rows = [r for r in result.timeseries if r["region"] == region and start <= r["time"] < end]
+    return sum(r["ok"] for r in rows) / sum(r["requests"] for r in rows)
+
+
+def test_failover_overloads_the_survivor_at_70_percent_not_at_40():
+    hot = sim.run(load("failover-overload"))
+    during = (6 * 60, 15 * 60)
+    assert region_availability(hot, "east-users", *during) < 0.95  # the bystanders suffer
+    overloaded = [e for e in hot.events if e["kind"] == "overloaded" and e["node"].startswith("mbx-e")]
+    assert overloaded
+    # Blame reaches the outage: overloaded <- failover or traffic shift <- ... <- fault_start.
+    assert any(chain_kinds(hot, e)[-1] == "fault_start" for e in overloaded)
+    cool = sim.run(load("failover-overload", {"workload": {"regions": {"west-users": {"peak": "64/s"},
+                                                                         "east-users": {"peak": "64/s"}}}}))
+    assert region_availability(cool, "east-users", *during) > 0.999
+    cool_overloaded = [e for e in cool.events if e["kind"] == "overloaded" and e["node"].startswith("mbx-e")]
+    assert len(cool_overloaded) <= 2 < 5 * 2 <= len(overloaded)  # at 80% a queue may spike, briefly
+    assert hot.summary["recovery"]["recovered"] and cool.summary["recovery"]["recovered"]
+
+
+def test_servers_crash_under_overload_and_restart_cold():
+    result = sim.run(load("crash-under-overload"))
+    crashes = [e for e in result.events if e["kind"] == "crashed"]
+    assert len(crashes) >= 4
+    chains = [chain_kinds(result, e) for e in crashes]
+    # The first crash hangs off the storm; later ones off the peers whose crash left them the load.
+    assert chains[0] == ["crashed", "surge", "fault_start"]
+    assert all(c[-2:] == ["surge", "fault_start"] for c in chains)
+    assert any("server_down" in c[1:] for c in chains[1:])
+    restarted = {e["node"] for e in result.events if e["kind"] == "server_up"}
+    assert any(e["node"] in restarted and e["time"] > crashes[0]["time"] + 60 for e in crashes[1:])
+    ups = [e for e in result.events if e["kind"] == "server_up"]
+    assert ups and all("restarted after crash" in e["detail"] for e in ups)
+    shed = sim.run(load("crash-under-overload", {"policies": {"server": {"max_queue_wait": "1s"}}}))
+    assert kinds(shed)["crashed"] == 0
+    assert shed.summary["availability"] > result.summary["availability"]
+
+
+def test_ejections_cascade_until_the_pool_is_empty_unless_panic_mode():
+    result = sim.run(load("ejection-cascade"))
+    healthy = [r["healthy"] for r in result.datacenter_series]
+    assert min(healthy) <= 1 and healthy[0] == 6
+    assert kinds(result)["ejected"] >= 6
+    assert result.summary["recovery"]["metastable"]  # the cascade outlives the surge
+    panic = sim.run(load("ejection-cascade", {"policies": {"load_balancer": {"panic_threshold": "90%"}}}))
+    assert kinds(panic)["panic"] >= 1
+    assert panic.summary["availability"] > 0.999
+    assert panic.summary["recovery"]["recovered"]
+
+
+def test_a_slow_dependency_fails_requests_that_do_not_use_it():
+    result = sim.run(load("slow-dependency"))
+    during = [r for r in result.timeseries if 3 * 60 <= r["time"] < 7 * 60]
+    availability = sum(r["ok"] for r in during) / sum(r["requests"] for r in during)
+    assert availability < 0.8 - 0.05  # worse than losing every sign-in (20%): reads fail too
+    assert kinds(result)["ejected"] > 0
+    assert result.summary["recovery"]["recovered"]
+    short = sim.run(load("slow-dependency", {"policies": {"server": {"dependency_timeout": "200ms"}}}))
+    assert short.summary["availability"] > result.summary["availability"] + 0.1
+
+
+def test_the_breaker_opens_during_the_storm_and_closes_after():
+    result = sim.run(load("retry-storm", {"policies": {"client": {"breaker": {"error_threshold": "50%"}}}}))
+    k = kinds(result)
+    assert k["breaker_open"] >= 1 and k["breaker_closed"] == k["breaker_open"]
+    assert result.summary["counts"]["breaker_rejected"] > 0
+    first_open = next(e for e in result.events if e["kind"] == "breaker_open")
+    assert chain_kinds(result, first_open)[-1] == "fault_start"
+
+
+def test_the_herd_returns_at_once_when_service_does():
+    result = sim.run(load("thundering-herd"))
+    after = next(r for r in result.timeseries if r["time"] == 5 * 60)  # the minute after recovery
+    assert after["attempts"] > 3 * after["requests"]
+    assert result.summary["recovery"]["recovered"]
+    calm = next(r for r in result.timeseries if r["time"] == 8 * 60)
+    assert calm["attempts"] == calm["requests"]
+
+
+def test_a_wrong_drain_overloads_the_last_server_and_is_blamed():
+    result = sim.run(load("human-error"))
+    drained = [e for e in result.events if e["kind"] == "ejected" and "drained" in e["detail"]]
+    assert sorted(e["node"] for e in drained) == ["mbx-01", "mbx-02", "mbx-03"]
+    overloaded = [e for e in result.events if e["kind"] == "overloaded"]
+    assert overloaded and {e["node"] for e in overloaded} == {"mbx-04"}
+    assert chain_kinds(result, overloaded[0])[-2:] == ["ejected", "fault_start"]
+    # Health checks pass on the drained servers, yet they stay out until the fault ends.
+    readmitted = [e for e in result.events if e["kind"] == "readmitted" and e["node"] != "mbx-04"]
+    assert readmitted and min(e["time"] for e in readmitted) >= 7 * 60
+    assert result.summary["recovery"]["recovered"]
+
+
+def test_a_power_domain_takes_its_servers_down_together():
+    result = sim.run(load("correlated-rack"))
+    downs = [e for e in result.events if e["kind"] == "server_down"]
+    assert sorted(e["node"] for e in downs) == ["rack-a-01", "rack-a-02", "rack-a-03"]
+    assert len({e["time"] for e in downs}) == 1
+    failovers = [e for e in result.events if e["kind"] == "failover"]
+    assert failovers and all(e["time"] == 120 + 30 for e in failovers)
+    assert result.summary["recovery"]["recovered"]
+
+
+def test_failover_is_paced_by_its_rate_limit():
+    result = sim.run(load("rate-limited-failover"))
+    times = sorted(e["time"] for e in result.events if e["kind"] == "failover")
+    assert len(times) == 120
+    assert times[0] == 120 + 30 and times[-1] >= times[0] + 3 * 60
+    for t in times:
+        assert sum(1 for u in times if t <= u < t + 60) <= 30
+    unpaced = sim.run(load("rate-limited-failover", {"policies": {"failover": {"max_activations_per_minute": None}}}))
+    assert {e["time"] for e in unpaced.events if e["kind"] == "failover"} == {150.0}
