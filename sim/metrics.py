@@ -240,7 +240,11 @@ def summarize(
     any_ends = [b for spans in intervals.values() for _, b in spans]
     last_end = max(scheduled_ends or any_ends or [0.0])
     recovered, recovery_time = recovery_after(~breached, last_end, rec.window) if any_ends else (True, 0.0)
-    worst_fault = max(faults, key=lambda f: (f["downtime_minutes"], f["id"]))["id"] if faults else None
+    blamed = {f["id"]: sum(1 for e in trace.records if e.kind == "slo_breach" and e.fault == f["id"]) for f in faults}
+    worst_fault = (
+        max(faults, key=lambda f: (f["downtime_minutes"], blamed[f["id"]], f["events"], f["id"]))["id"]
+        if faults else None
+    )
     p99 = _percentile(lat, 99)
     latency_ok = slo.latency_p99 is None or (p99 is not None and p99 <= slo.latency_p99)
     return {
