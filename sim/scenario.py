@@ -371,6 +371,9 @@ class ServerPolicy(Model):
     max_queue_wait: Duration | None = Field(
         None, description="latency-based shedding: refuse a request that would wait longer (null: off)"
     )
+    lifo_when_waiting: Duration | None = Field(
+        None, description="adaptive LIFO: while the expected wait exceeds this, serve the newest first (null: FIFO)"
+    )
     overload_threshold: Duration = Field(
         0.5, gt=0, description="a server whose queue wait exceeds this is overloaded (an event)"
     )

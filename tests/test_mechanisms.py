@@ -192,3 +192,19 @@ def test_failover_is_paced_by_its_rate_limit():
         assert sum(1 for u in times if t <= u < t + 60) <= 30
     unpaced = sim.run(load("rate-limited-failover", {"policies": {"failover": {"max_activations_per_minute": None}}}))
     assert {e["time"] for e in unpaced.events if e["kind"] == "failover"} == {150.0}
+
+
+def test_adaptive_lifo_keeps_serving_fresh_requests_under_overload():
+    def during(result: sim.Result) -> float:
+        rows = [r for r in result.timeseries if 3 * 60 <= r["time"] < 7 * 60]
+        return sum(r["ok"] for r in rows) / sum(r["requests"] for r in rows)
+
+    fifo = sim.run(load("adaptive-lifo"))
+    assert during(fifo) < 0.1  # every request waits behind a queue longer than its timeout
+    newest = sim.run(load("adaptive-lifo", {"policies": {"server": {"lifo_when_waiting": "500ms"}}}))
+    assert during(newest) > 0.7  # about capacity / offered = 80 / 105
+    assert newest.summary["latency"]["p50"] < 0.3
+    cancel = sim.run(load("adaptive-lifo", {"policies": {"server": {"cancellation": True}}}))
+    assert during(cancel) > 0.7  # deadline propagation rescues throughput too...
+    assert cancel.summary["latency"]["p50"] > 1.0  # ...but every answer comes just before its deadline
+    assert newest.summary["recovery"]["recovered"] and fifo.summary["recovery"]["recovered"]

@@ -201,6 +201,95 @@ class Station:
         self.free = [now] * self.workers
 
 
+class EventStation(Station):
+    """A server whose service order is decided when a worker frees up, not when a request arrives.
+
+    Adaptive LIFO needs it: while the expected wait exceeds ``lifo_after``, a free worker takes the
+    newest request instead of the oldest (and, with deadline propagation, skips those whose caller
+    has given up). Each request costs a completion event, so the engine uses these stations only when
+    ``server.lifo_when_waiting`` is set. Requests are submitted with a callback (:meth:`submit`);
+    :meth:`admit` books one without a callback, for callers that only need an estimate of the end.
+    """
+
+    __slots__ = ("queue", "busy", "lifo_after", "mean_service", "cancel")
+
+    def __init__(self, *args: Any, lifo_after: float, mean_service: float, cancel: bool, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.queue: deque[list[Any]] = deque()  # [service, deadline, done]
+        self.busy = 0
+        self.lifo_after = lifo_after
+        self.mean_service = mean_service
+        self.cancel = cancel
+
+    def outstanding(self) -> int:
+        return len(self.queue) + self.busy
+
+    def wait(self, now: float) -> float:
+        if self.busy < self.workers:
+            return 0.0
+        return self.queue_wait(now, len(self.queue) + 1)
+
+    def queue_wait(self, now: float, ahead: int) -> float:
+        """Expected wait behind ``ahead`` queued requests (from the nominal mean service time)."""
+        return ahead * self.mean_service * self.service_factor(now) / self.workers
+
+    def submit(self, now: float, service: float, deadline: float, max_wait: float,
+               done: Callable[[], None] | None) -> bool:
+        """Queue a request; ``done()`` is called when its service ends. False: refused (queue full, or
+        it would wait longer than ``max_wait``)."""
+        item = [service, deadline, done]
+        if self.busy < self.workers:
+            self._start(now, item)
+            return True
+        if self.queue_limit is not None and len(self.queue) >= self.queue_limit:
+            return False
+        if self.wait(now) > max_wait:
+            return False
+        self.queue.append(item)
+        return True
+
+    def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF) -> float:
+        """Queue a request nobody waits on; return an estimate of its end (-1 if refused)."""
+        wait = self.wait(now)
+        if not self.submit(now, service, deadline, max_wait, None):
+            return -1.0
+        return now + wait + service
+
+    def _start(self, now: float, item: list[Any]) -> None:
+        self.busy += 1
+        service, deadline = item[0], item[1]
+        end = min(now + service, deadline) if self.cancel else now + service
+        epoch = self.epoch
+        later(self.env, end - now, lambda _: self._finish(item, epoch))
+
+    def _finish(self, item: list[Any], epoch: int) -> None:
+        if epoch != self.epoch:  # it crashed meanwhile: the work is gone, and so is the worker count
+            return
+        self.busy -= 1
+        if item[2] is not None:
+            item[2]()
+        self._next()
+
+    def _next(self) -> None:
+        now = self.env.now
+        queue = self.queue
+        while queue and self.busy < self.workers:
+            newest_first = self.queue_wait(now, len(queue)) > self.lifo_after
+            item = queue.pop() if newest_first else queue.popleft()
+            if self.cancel and item[1] <= now:
+                continue  # its caller has given up: dropped without using a worker
+            self._start(now, item)
+
+    def crash(self) -> None:
+        super().crash()
+        self.queue.clear()
+        self.busy = 0
+
+    def restart(self, now: float) -> None:
+        super().restart(now)
+        self.busy = 0
+
+
 class _Request:
     """One user request across its attempts."""
 
@@ -263,9 +352,14 @@ class RequestEngine:
         self.max_wait = policies.server.max_queue_wait if policies.server.max_queue_wait is not None else _INF
         service_rng = streams.stream("service")
         groups = {g.id: g for d in scenario.topology.datacenters for g in d.servers}
-        self.stations = [
+        lifo = policies.server.lifo_when_waiting
+        self.stations: list[Station] = [
             Station(env, s.index, s.id, s.workers, s.queue_limit, make_sampler(s.service, service_rng),
                     s.datacenter, s.frontend_time, groups[s.group].memory)
+            if lifo is None else
+            EventStation(env, s.index, s.id, s.workers, s.queue_limit, make_sampler(s.service, service_rng),
+                         s.datacenter, s.frontend_time, groups[s.group].memory, lifo_after=lifo,
+                         mean_service=s.service.mean, cancel=self.cancel)
             for s in cluster.servers
         ]
         self.warmups = [groups[s.group].warmup for s in cluster.servers]
@@ -550,6 +644,8 @@ class RequestEngine:
             self.crash_hook(station.index)
             return self._wait_for(a, a.try_deadline, self._lb_failed)
         deadline = a.try_deadline
+        if isinstance(station, EventStation):
+            return self._stage_evented(a, station, service * station.service_factor(now) + a.held, deadline)
         start = station.free[0]  # when the earliest-free worker can take it
         end = station.admit(now, service * station.service_factor(now) + a.held,
                             deadline if self.cancel else _INF, self.max_wait)
@@ -568,6 +664,32 @@ class RequestEngine:
             return self._wait_for(a, deadline, self._lb_failed)
         epoch = station.epoch
         self._at(a, due - now, lambda: self._stage_done(a, station, epoch, last))
+
+    def _stage_evented(self, a: _Attempt, station: EventStation, service: float, deadline: float) -> None:
+        """A stage on an event-driven server: its end is not known yet, so the waiting layer's timeout
+        is scheduled now and the server's completion calls back (whichever comes first wins)."""
+        now = self.env.now
+        a.held = 0.0
+        last = a.k == len(a.stages) - 1
+        self._at(a, deadline - now, lambda: self._lb_failed(a, TIMEOUT))
+        gen = a.gen
+
+        def done() -> None:
+            if a.gen != gen:
+                self.rec.wasted += 1  # served after its caller gave up
+                return
+            if last and self.env.now + a.latency > deadline:
+                return  # the answer arrives too late: the pending timeout decides
+            epoch = station.epoch
+            if last:  # the answer still has to travel back; the pending timeout becomes stale
+                return self._after(a, a.latency, lambda: self._stage_done(a, station, epoch, last))
+            a.gen += 1
+            self._stage_done(a, station, epoch, last)
+
+        if not station.submit(now, service, deadline if self.cancel else _INF, self.max_wait, done):
+            rec = self.rec
+            rec.shed[a.req.region][rec.window_of(now)] += 1
+            return self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
 
     def _stage_done(self, a: _Attempt, station: Station, epoch: int, last: bool) -> None:
         if station.epoch != epoch:  # the server crashed with this request on it
