@@ -15,6 +15,14 @@ from typing import Any
 import click
 
 from sim.errors import ScenarioError
+from sim.experiments.commands import (
+    capacity_command,
+    compare_command,
+    executor_options,
+    percent_option,
+    run_replications,
+    sweep_command,
+)
 
 __all__ = ["main", "cli", "format_summary"]
 
@@ -97,8 +105,19 @@ def cli() -> None:
     "--out", type=click.Path(file_okay=False), default=None, help="Report folder [default: reports/<name>]."
 )
 @click.option("--no-report", is_flag=True, help="Print the summary only; write nothing.")
-def run(scenario: str, seed: int | None, out: str | None, no_report: bool) -> None:
-    """Run SCENARIO and write its availability report."""
+@click.option("--png", is_flag=True, help="Also write figures/*.png (needs the 'png' extra and Chromium).")
+@click.option("--replications", "-n", type=click.IntRange(min=1), default=None,
+              help="Run N independent replications; report each metric's mean and 95% interval.")
+@percent_option("--until-ci", default=None, metavar="WIDTH",
+                help="Add replications until the availability interval is ±WIDTH (e.g. 0.05%).")
+@click.option("--max-replications", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Cap for --until-ci.")
+@click.option("--resume", is_flag=True, help="Replications: keep those already in --out, run the rest.")
+@executor_options
+def run(scenario: str, seed: int | None, out: str | None, no_report: bool, png: bool, replications: int | None,
+        until_ci: float | None, max_replications: int, resume: bool, jobs: int | None,
+        dask_scheduler: str | None, dask_local: int | None) -> None:
+    """Run SCENARIO and write its availability report (or replications of it, with intervals)."""
     from sim.run import run as run_scenario
 
     try:
@@ -106,11 +125,18 @@ def run(scenario: str, seed: int | None, out: str | None, no_report: bool) -> No
     except ScenarioError as err:
         _fail_invalid(err)
         return
+    if replications is not None or until_ci is not None:
+        run_replications(model, seed, replications, until_ci, max_replications, out, no_report, resume, jobs,
+                         dask_scheduler, dask_local)
+        return
     with _progress() as progress:
         result = run_scenario(model, seed=seed, progress=progress)
     folder = None
     if not no_report:
-        folder = result.write_report(out)
+        from sim.report import write_report
+
+        target = Path(out) if out else Path("reports") / result.scenario.name
+        folder = write_report(result, target, png=png, notify=lambda line: click.echo(line, err=True))
     click.echo(format_summary(result.summary, folder))
     sys.exit(EXIT_OK if result.slo_met else EXIT_SLO)
 
@@ -140,6 +166,27 @@ def schema() -> None:
     click.echo(schema_text(), nl=False)
 
 
+@cli.command()
+@click.argument("results", type=click.Path(file_okay=False))
+@click.option("--png", is_flag=True, help="Also write figures/*.png (needs the 'png' extra and Chromium).")
+def report(results: str, png: bool) -> None:
+    """Rebuild report.html and report.md of RESULTS (a folder written by 'run') without running again."""
+    from sim.report import ResultsError, rebuild_report
+
+    try:
+        folder = rebuild_report(results, png=png, notify=lambda line: click.echo(line, err=True))
+    except ResultsError as err:
+        click.echo(f"cascadesim report: {err}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(f"report  {folder / 'report.html'}")
+    click.echo(f"        {folder / 'report.md'}")
+
+
+cli.add_command(compare_command)
+cli.add_command(sweep_command)
+cli.add_command(capacity_command)
+
+
 class _progress:
     """A progress bar on stderr, only on a terminal and only for runs longer than two seconds."""
 
@@ -148,12 +195,16 @@ class _progress:
             return None
         from tqdm import tqdm
 
-        self.bar = tqdm(total=100, delay=2.0, unit="%", file=sys.stderr, leave=False,
+        try:  # a pseudo-terminal may report no size, and tqdm then shows nothing at all
+            rows = max(os.get_terminal_size(sys.stderr.fileno()).lines, 2)
+        except (OSError, ValueError):
+            rows = 24
+        self.bar = tqdm(total=100, delay=2.0, unit="%", file=sys.stderr, leave=False, nrows=rows,
                         bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
 
         def update(now: float, end: float) -> None:
-            self.bar.n = round(100 * now / end) if end else 100
-            self.bar.refresh()
+            done = round(100 * now / end) if end else 100
+            self.bar.update(done - self.bar.n)  # update() honours the delay; refresh() would not
 
         return update
 

@@ -65,7 +65,12 @@ class HealthChecker:
                     self.failures[i] += 1
                     if server.in_rotation and self.failures[i] >= policy.unhealthy_threshold:
                         why = "down" if not server.up else "slow: health check timed out"
-                        cause = server.down_event if not server.up else None
+                        if not server.up:
+                            cause = server.down_event
+                        elif server.overload_event is not None:
+                            cause = server.overload_event
+                        else:  # slow before the overload monitor noticed: what brought the load
+                            cause = cluster.load_cause(i)
                         cluster.set_rotation(i, False, cause, f"{self.failures[i]} health checks failed ({why})")
 
 

@@ -7,7 +7,8 @@ import sim
 
 def test_public_names_are_curated_and_importable():
     assert sorted(sim.__all__) == sorted(
-        ["__version__", "load_scenario", "parse_scenario", "run", "Result", "Scenario", "ScenarioError", "Problem"]
+        ["__version__", "load_scenario", "parse_scenario", "run", "Result", "Scenario", "ScenarioError", "Problem",
+         "replicate", "compare", "capacity", "load_sweep", "run_sweep", "load_results"]
     )
     for name in sim.__all__:
         assert getattr(sim, name) is not None

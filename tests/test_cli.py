@@ -36,8 +36,8 @@ def test_run_writes_every_report_file_and_exits_0(tmp_path, capsys):
     out = tmp_path / "report"
     assert cli("run", str(write(tmp_path, small())), "--out", str(out)) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "datacenters.csv", "events.jsonl", "links.csv", "report.html", "scenario.json", "summary.json",
-        "timeseries.csv",
+        "datacenters.csv", "events.jsonl", "links.csv", "report.html", "report.md", "scenario.json",
+        "summary.json", "timeseries.csv",
     ]
     text = capsys.readouterr().out
     assert "availability  100.000%" in text and str(out / "report.html") in text
@@ -114,3 +114,33 @@ def test_no_report_writes_nothing(tmp_path, monkeypatch):
 def test_python_dash_m_sim_is_the_same_command():
     done = subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and "validate" in done.stdout
+
+
+def run_in_terminal(args: list[str]) -> str:
+    """Run the command in a pseudo-terminal (as a person would) and return what it printed."""
+    import os
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become the command
+        os.chdir(ROOT)
+        os.execvp(sys.executable, [sys.executable, "-m", "sim", *args])
+    out = b""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    os.waitpid(pid, 0)
+    return out.decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal_for_long_runs_only(tmp_path):
+    long_run = run_in_terminal(["run", "scenarios/quickstart.yaml", "--out", str(tmp_path / "q")])
+    assert "%|" in long_run and "availability" in long_run  # the bar, then the summary
+    data = small()
+    short = run_in_terminal(["run", str(write(tmp_path, data)), "--out", str(tmp_path / "s")])
+    assert "%|" not in short and "availability" in short

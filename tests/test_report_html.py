@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
 import json
 import math
@@ -26,6 +28,8 @@ from sim.report.html import (
     fault_windows,
     render_html,
 )
+from sim.report.html.topology import STATE_NAMES
+from sim.report.page import plotly_js_gzip
 
 ROOT = Path(__file__).resolve().parents[1]
 XSS = "</script><script>alert(1)</script>"
@@ -126,8 +130,8 @@ def big() -> tuple[sim.Result, str]:
 
 def figure(page: str, fid: str) -> dict:
     """The plotly spec (data, layout) embedded for figure ``fid``."""
-    tag = f'<script type="application/json" id="data-{fid}" data-figure="{fid}">'
-    m = re.search(re.escape(tag) + "(.*?)</script>", page, re.S)
+    tag = f'<script type="application/json" id="data-{fid}" data-figure="{fid}"'
+    m = re.search(re.escape(tag) + "[^>]*>(.*?)</script>", page, re.S)
     assert m, f"no data block for {fid}"
     return json.loads(m.group(1))
 
@@ -146,12 +150,15 @@ def fault_shapes(spec: dict, fault: str) -> list[dict]:
 # ------------------------------------------------------------------------------ self-contained, offline
 
 
-def test_plotly_js_is_inlined_exactly_once(crash):
+def test_plotly_js_is_inlined_exactly_once_compressed(crash):
     _, page = crash
     js = get_plotlyjs()
-    assert page.count(js[:300]) == 1
-    assert page.count(js) == 1
-    assert len(page) < len(js) + 1_000_000  # the figures and tables are small next to plotly.js
+    blocks = re.findall(r'<script type="application/gzip\+base64" id="plotly-js-gz">([^<]*)</script>', page)
+    assert len(blocks) == 1
+    assert gzip.decompress(base64.b64decode(blocks[0])).decode("utf-8") == js
+    assert blocks[0] == plotly_js_gzip()
+    assert js[:300] not in page  # not a second, uncompressed copy
+    assert len(page) < len(blocks[0]) + 500_000  # the figures and tables are small next to plotly.js
 
 
 def test_page_loads_nothing_from_the_network(crash):
@@ -235,12 +242,36 @@ def test_topology_colours_what_failed(crash):
     _, page = crash
     spec = figure(page, "fig-topology")
     by_name = {t["name"]: t for t in spec["data"] if t.get("name")}
-    down = by_name["servers: went down"]
-    assert len(down["x"]) == 1 and "mbx-a-02" in down["hovertext"][0]
-    assert len(by_name["servers: never affected"]["x"]) == 7
-    assert "datacenter: servers failed" in by_name and "datacenter: unaffected" in by_name
+    servers = by_name["servers"]
+    codes = dict(zip((h.split("</b>")[0][3:] for h in servers["hovertext"]), servers["marker"]["color"],
+                     strict=True))
+    assert codes.pop("mbx-a-02") == 3  # down: red, over the whole run (the slider's first step)
+    assert set(codes.values()) == {0} and len(codes) == 7
+    dcs = dict(zip(("dc-a", "dc-b"), by_name["datacenters"]["marker"]["color"], strict=True))
+    assert dcs == {"dc-a": 2, "dc-b": 0}  # a server of dc-a went down
+    assert {t["name"] for t in spec["data"] if t.get("x") == [None]} == set(STATE_NAMES)  # the legend
     # Databases are never drawn.
     assert not any("db-0001" in str(t.get("hovertext", "")) for t in spec["data"])
+
+
+def test_topology_slider_steps_through_the_run(crash):
+    result, page = crash
+    spec = figure(page, "fig-topology")
+    (slider,) = spec["layout"]["sliders"]
+    steps = slider["steps"]
+    assert steps[0]["label"] == "whole run" and slider["active"] == 0
+    assert [float(s["label"]) for s in steps[1:]] == [float(m) for m in range(20)]  # 1-minute windows
+    servers = next(i for i, t in enumerate(spec["data"]) if t.get("name") == "servers")
+    hover = spec["data"][servers]["hovertext"]
+    down = next(i for i, h in enumerate(hover) if "mbx-a-02" in h)
+
+    def colour(step: dict) -> int:
+        update, indices = step["args"]
+        return update["marker.color"][indices.index(servers)][down]
+
+    step_colours = [colour(s) for s in steps[1:]]
+    assert step_colours[4] == 0 and step_colours[5] == 3 and step_colours[9] == 3  # the crash: minutes 5-10
+    assert step_colours[-1] == 0
 
 
 def test_topology_layout_is_deterministic(crash):
@@ -252,12 +283,13 @@ def test_large_topology_shows_counts_per_datacenter(big):
     result, page = big
     assert sum(1 for _, k in result.cluster.graph.nodes(data="kind") if k == "server") > MAX_SERVER_NODES
     spec = figure(page, "fig-topology")
-    servers = [t for t in spec["data"] if t.get("name", "").startswith("servers:")]
-    assert len(servers) == 3
-    assert all(len(t["x"]) == 2 for t in servers)  # one marker per datacenter and state
-    down = next(t for t in servers if t["name"] == "servers: went down")
-    assert down["text"] == ["50", "0"]
+    counts = [t for t in spec["data"] if t.get("name") in STATE_NAMES and t.get("x") != [None]]
+    assert len(counts) == 4
+    assert all(len(t["x"]) == 2 for t in counts)  # one marker per datacenter and state
+    down = next(t for t in counts if t["name"] == STATE_NAMES[3])
+    assert down["text"] == ["50", "0"]  # the whole run: 50 servers of dc-a went down
     assert "counted per datacenter" in page
+    assert not any(t.get("name") == "servers" for t in spec["data"])
 
 
 def test_long_series_are_bucketed():
@@ -271,7 +303,7 @@ def test_long_series_are_bucketed():
     overall = next(t for t in spec["data"] if t["name"] == "users")
     worst = min(r["availability"] for r in result.timeseries if r["availability"] is not None) * 100
     assert min(v for v in overall["y"] if v is not None) == pytest.approx(worst)
-    assert "Each point is the worst of 2 consecutive" in page
+    assert f"Each point is the worst of {math.ceil(1800 / MAX_POINTS)} consecutive" in page
 
 
 # ------------------------------------------------------------------------------ headline and tables
@@ -298,7 +330,15 @@ def test_headline_numbers_match_the_summary(crash):
     assert f"p50 {s['latency']['p50'] * 1000:.3g} ms" in text
     assert f"p99 {s['latency']['p99'] * 1000:.3g} ms" in text
     assert kpi(page, "worst-region")[0] == s["worst_region"] == "europe"
-    assert kpi(page, "worst-fault")[0] == s["worst_fault"] == "crash-1"
+    faults = re.search(r'<table id="faults">.*?</table>', page, re.S).group(0)
+    assert re.search(r'<tr class="worst"><td>crash-1</td>', faults) and s["worst_fault"] == "crash-1"
+    # Users affected: europe's users (none given: 0) times the worst failed share; peak amplification.
+    assert int(kpi(page, "users")[0]) == 0
+    peak = max(r["attempts"] / r["requests"] for r in result.timeseries if r["requests"])
+    value, text = kpi(page, "peak-amplification")
+    assert float(value) == pytest.approx(peak) and f"{peak:.2f}×" in text
+    value, text = kpi(page, "recovered")
+    assert value == ("yes" if s["recovery"]["recovered"] else "no")
     verdict = re.search(r'id="kpi-slo" data-value="(met|breached)"', page).group(1)
     assert verdict == ("met" if s["slo"]["met"] else "breached")
     assert "objective: availability ≥ 99.9% and p99 latency ≤ 1 s" in page
@@ -358,7 +398,8 @@ def test_faults_and_regions_tables(outage):
 def test_run_without_faults():
     result, page = _run(QUIET)
     assert "The scenario injects no faults." in page
-    assert kpi(page, "worst-fault")[1].endswith("none")
+    assert kpi(page, "recovered")[1].count("no impact") == 1
+    assert "No fault was injected and nothing failed." in page
     assert not fault_shapes(figure(page, "fig-availability"), "anything")
 
 
@@ -377,7 +418,7 @@ def test_description_and_location_appear_only_escaped(crash):
     assert rest.count("</script>") == 2 + len(FIGURES)
     # Inside JSON, even escaped text carries no '<': no string can close its <script> block.
     for fid in FIGURES:
-        block = re.search(rf'id="data-{fid}" data-figure="{fid}">(.*?)</script>', page, re.S).group(1)
+        block = re.search(rf'id="data-{fid}" data-figure="{fid}"[^>]*>(.*?)</script>', page, re.S).group(1)
         assert "<" not in block and ">" not in block
     hover = json.dumps(figure(page, "fig-topology"))
     assert "&lt;/script&gt;&lt;script&gt;alert(2)" in hover
@@ -435,10 +476,11 @@ def test_quickstart_renders():
     assert result.summary["faults"][0]["id"] in json.dumps(figure(page, "fig-availability"))
 
 
-def test_only_the_html_report_imports_plotly():
+def test_only_the_report_package_imports_plotly():
     importers = [p.relative_to(ROOT).as_posix() for p in (ROOT / "sim").rglob("*.py")
-                 if re.search(r"^\s*(?:import|from)\s+plotly", p.read_text(encoding="utf-8"), re.M)]
-    assert importers == ["sim/report/html.py"]
+                 if re.search(r"^\s*(?:import plotly(?:\.\w+)*(?: as \w+)?$|from plotly\S* import )",
+                              p.read_text(encoding="utf-8"), re.M)]
+    assert importers and all(p.startswith("sim/report/") for p in importers), importers
     code = ("import sys, sim; from sim.topology import EXAMPLE; "
             "sim.run(sim.parse_scenario(EXAMPLE), seed=1); "
             "assert 'plotly' not in sys.modules, 'the model imported plotly'")

@@ -8,13 +8,25 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.result import Result
 
-__all__ = ["write_report", "atomic_directory", "to_json", "csv_text"]
+__all__ = [
+    "write_report",
+    "rebuild_report",
+    "report_files",
+    "atomic_directory",
+    "atomic_file",
+    "to_json",
+    "csv_text",
+    "FIGURES_DIR",
+]
+
+FIGURES_DIR = "figures"  # where --png puts one image per figure
 
 
 def to_json(data: Any) -> str:
@@ -53,6 +65,7 @@ def atomic_directory(target: Path, files: dict[str, str | bytes]) -> Path:
     try:
         for name, content in files.items():
             path = tmp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):
                 path.write_bytes(content)
             else:
@@ -75,10 +88,83 @@ def atomic_directory(target: Path, files: dict[str, str | bytes]) -> Path:
     return target
 
 
-def write_report(result: Result, directory: Path) -> Path:
-    """Render every file of ``result`` in memory first, then write them atomically into ``directory``."""
-    from sim.report.html import render_html
+def atomic_file(path: Path, content: str | bytes) -> Path:
+    """Write one file through a temporary file beside it and ``os.replace``: a reader never sees half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
+
+def report_files(
+    result: Any, png: bool = False, notify: Callable[[str], None] | None = None
+) -> dict[str, str | bytes]:
+    """Render ``report.html``, ``report.md`` and, with ``png``, ``figures/<id>.png`` in memory.
+
+    ``result`` is a ``Result`` or a ``StoredResult``.
+
+    When static images cannot be drawn (no kaleido, no browser), ``notify`` gets one line saying why and
+    the other files are still returned.
+    """
+    from sim.report.html import build_report
+    from sim.report.markdown import render_markdown
+
+    report = build_report(result)
+    files: dict[str, str | bytes] = {
+        "report.html": report.html(),
+        "report.md": render_markdown(result, report.story),
+    }
+    if png:
+        from sim.report.png import PngUnavailable, render_pngs
+
+        try:
+            images = render_pngs(report.figures)
+        except PngUnavailable as err:
+            (notify or _stderr)(f"png: skipped: {err}")
+        else:
+            files.update({f"{FIGURES_DIR}/{name}": data for name, data in images.items()})
+    return files
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr)
+
+
+def rebuild_report(
+    folder: str | Path, png: bool = False, notify: Callable[[str], None] | None = None
+) -> Path:
+    """Render the report of a stored run again from its records (``cascadesim report``); return the folder.
+
+    Only ``report.html``, ``report.md`` (and ``figures/``) are rewritten, each file atomically; the records
+    are left as they are. Raises :class:`sim.report.stored.ResultsError` for a folder that is not a run's.
+    """
+    from sim.report.stored import load_results
+
+    stored = load_results(folder)
+    for name, content in report_files(stored, png, notify).items():
+        atomic_file(stored.folder / name, content)
+    return stored.folder
+
+
+def write_report(
+    result: Result, directory: Path, png: bool = False, notify: Callable[[str], None] | None = None
+) -> Path:
+    """Render every file of ``result`` in memory first, then write them atomically into ``directory``.
+
+    The records (``summary.json``, ``events.jsonl``, the CSV series, ``scenario.json``) and the reports
+    (``report.html``, ``report.md``; with ``png``, ``figures/*.png``). ``cascadesim report`` rebuilds the
+    reports from the records alone.
+    """
     files: dict[str, str | bytes] = {
         "summary.json": to_json(result.summary),
         "events.jsonl": "".join(json.dumps(_clean(e), sort_keys=True) + "\n" for e in result.events),
@@ -90,5 +176,5 @@ def write_report(result: Result, directory: Path) -> Path:
         files["mail.csv"] = csv_text(result.mail_series)
     if result.link_series:
         files["links.csv"] = csv_text(result.link_series)
-    files["report.html"] = render_html(result)
+    files.update(report_files(result, png, notify))
     return atomic_directory(directory, files)

@@ -1,0 +1,362 @@
+"""The experiment commands of ``cascadesim``: replications (``run --replications``), ``compare``,
+``sweep`` and ``capacity``. :mod:`sim.cli` registers them; exit codes are the CLI's.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sim.errors import ScenarioError
+
+__all__ = [
+    "executor_options",
+    "run_replications",
+    "compare_command",
+    "sweep_command",
+    "capacity_command",
+    "percent_option",
+]
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_SLO = 0, 1, 2, 3
+
+
+def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from sim.units import parse_percent
+
+    if value is None:
+        return None
+    try:
+        return parse_percent(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def percent_option(*names: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """A click option read as a percentage (``0.05%``, ``80%`` or a fraction)."""
+    return click.option(*names, type=str, callback=_percent, **kwargs)
+
+
+def executor_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``-j/--jobs``, ``--dask-scheduler`` and ``--dask-local``: where the runs execute."""
+    f = click.option(
+        "--dask-local",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Start a Dask LocalCluster of N worker processes on this machine and run there.",
+    )(f)
+    f = click.option(
+        "--dask-scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Run on an existing Dask cluster, e.g. tcp://host:8786 (workers need cascadesim).",
+    )(f)
+    f = click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="Worker processes on this machine [default: all cores; 0: in this process].",
+    )(f)
+    return f
+
+
+def _executor(jobs: int | None, dask_scheduler: str | None, dask_local: int | None) -> Any:
+    from sim.experiments.executors import make_executor
+
+    if dask_scheduler and dask_local:
+        raise click.UsageError("give --dask-scheduler or --dask-local, not both")
+    if (dask_scheduler or dask_local) and jobs is not None:
+        raise click.UsageError("-j/--jobs is for the local process pool; a Dask cluster has its own workers")
+    try:
+        return make_executor(jobs, dask_scheduler, dask_local)
+    except ImportError:
+        raise click.UsageError("Dask is not installed: python -m pip install 'cascadesim[dask]'") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the Dask scheduler {dask_scheduler}: {exc}") from None
+
+
+class _bar:
+    """A progress bar on stderr (runs done, runs/s, time left), only on a terminal."""
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        if not sys.stderr.isatty():
+            return None
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=0,
+            unit="run",
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} runs [{elapsed}<{remaining}, {rate_fmt}]",
+        )
+        started: list[int] = []
+
+        def update(done: int, total: int) -> None:
+            if not started:  # runs already stored do not count towards the rate
+                started.append(done)
+                self.bar.initial = done
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if hasattr(self, "bar"):
+            self.bar.close()
+
+
+def _fail(err: ScenarioError) -> None:
+    from sim.cli import _fail_invalid
+
+    _fail_invalid(err)
+
+
+def _store_error(exc: Exception) -> None:
+    click.echo(f"cascadesim: {exc}", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+def _run_failed(exc: Exception, out: Path | None) -> None:
+    click.echo(f"cascadesim: {exc}", err=True)
+    if out is not None:
+        click.echo(
+            f"runs finished before it are kept in {out}; run again with --resume to complete", err=True
+        )
+    sys.exit(EXIT_ERROR)
+
+
+def run_replications(
+    model: Any,
+    seed: int | None,
+    replications: int | None,
+    until_ci: float | None,
+    max_replications: int,
+    out: str | None,
+    no_report: bool,
+    resume: bool,
+    jobs: int | None,
+    dask_scheduler: str | None,
+    dask_local: int | None,
+) -> None:
+    """``cascadesim run SCENARIO --replications N [--until-ci W]``: intervals over replications."""
+    from sim.experiments.executors import RunFailed
+    from sim.experiments.replicate import replicate
+    from sim.experiments.store import StoreError, atomic_write
+    from sim.experiments.text import format_replications
+    from sim.report.files import to_json
+
+    n = replications or (10 if until_ci is not None else 30)
+    folder = None if no_report else Path(out) if out else Path("reports") / f"{model.name}-replications"
+    if resume and folder is None:
+        raise click.UsageError("--resume needs the results folder; drop --no-report")
+    runner = _executor(jobs, dask_scheduler, dask_local)
+    try:
+        with runner, _bar() as progress:
+            reps = replicate(
+                model,
+                n,
+                seed=seed,
+                until_ci=until_ci,
+                max_replications=max_replications,
+                executor=runner,
+                out=folder / "runs" if folder else None,
+                resume=resume,
+                progress=progress,
+            )
+    except (StoreError, ValueError) as exc:
+        _store_error(exc)
+        return
+    except RunFailed as exc:
+        _run_failed(exc, folder)
+        return
+    if folder is not None:
+        atomic_write(folder / "intervals.json", to_json(reps.summary()).encode())
+    click.echo(format_replications(reps, runner.description))
+    if folder is not None:
+        click.echo(f'  results       {folder / "runs"}  (sim.load_results("{folder}") gives a DataFrame)')
+    iv = reps.intervals.get("availability")
+    below = iv is not None and iv.high is not None and iv.high < model.slo.availability
+    sys.exit(EXIT_SLO if below else EXIT_OK)
+
+
+@click.command("compare")
+@click.argument("layouts", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--replications",
+    "-n",
+    type=click.IntRange(min=2),
+    default=30,
+    show_default=True,
+    help="Replications of every layout (replication i of each sees the same failures).",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Root seed [default: the first layout's]."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Results and report folder [default: reports/compare-<A>-vs-<B>].",
+)
+@click.option("--resume", is_flag=True, help="Keep the runs already in --out; run only the missing ones.")
+@click.option("--no-report", is_flag=True, help="Print the verdicts only; write nothing.")
+@percent_option(
+    "--max-utilisation",
+    default="100%",
+    show_default=True,
+    help="Capacity check: the most a surviving datacenter may be utilised.",
+)
+@executor_options
+def compare_command(
+    layouts: tuple[str, ...],
+    replications: int,
+    seed: int | None,
+    out: str | None,
+    resume: bool,
+    no_report: bool,
+    max_utilisation: float,
+    jobs: int | None,
+    dask_scheduler: str | None,
+    dask_local: int | None,
+) -> None:
+    """Compare LAYOUTS (scenario files) under the same failures: paired differences, winners, capacity."""
+    from sim.experiments.compare import compare, layout_names
+    from sim.experiments.executors import RunFailed
+    from sim.experiments.store import StoreError
+    from sim.experiments.text import format_comparison
+    from sim.loader import load_scenario
+
+    if len(layouts) < 2:
+        raise click.UsageError("compare needs at least two layout files")
+    models, problems = [], []
+    for path in layouts:
+        try:
+            models.append(load_scenario(path))
+        except ScenarioError as err:
+            problems += err.problems
+    if problems:
+        _fail(ScenarioError(problems))
+        return
+    names = layout_names([Path(p).stem for p in layouts])
+    folder = None if no_report else Path(out) if out else Path("reports") / f"compare-{'-vs-'.join(names)}"
+    if resume and folder is None:
+        raise click.UsageError("--resume needs the results folder; drop --no-report")
+    runner = _executor(jobs, dask_scheduler, dask_local)
+    try:
+        with runner, _bar() as progress:
+            result = compare(
+                dict(zip(names, models, strict=True)),
+                replications,
+                seed=seed,
+                executor=runner,
+                out=folder / "runs" if folder else None,
+                resume=resume,
+                progress=progress,
+                max_utilisation=max_utilisation,
+            )
+    except (StoreError, ValueError) as exc:
+        _store_error(exc)
+        return
+    except RunFailed as exc:
+        _run_failed(exc, folder)
+        return
+    click.echo(format_comparison(result))
+    if folder is not None:
+        result.write_report(folder)
+        click.echo(f"  report        {folder / 'report.html'}")
+    sys.exit(EXIT_OK)
+
+
+@click.command("sweep")
+@click.argument("sweep_file", metavar="SWEEP", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Results and report folder [default: reports/<sweep name>].",
+)
+@click.option("--resume", is_flag=True, help="Keep the runs already in --out; run only the missing ones.")
+@click.option("--no-report", is_flag=True, help="Store the results but write no report.")
+@click.option(
+    "--dry-run", is_flag=True, help="Check the sweep file and say how many runs it asks for; run nothing."
+)
+@executor_options
+def sweep_command(
+    sweep_file: str,
+    out: str | None,
+    resume: bool,
+    no_report: bool,
+    dry_run: bool,
+    jobs: int | None,
+    dask_scheduler: str | None,
+    dask_local: int | None,
+) -> None:
+    """Run the parameter sweep described in SWEEP; every run is stored as it finishes (Parquet)."""
+    from sim.experiments.executors import RunFailed
+    from sim.experiments.store import StoreError
+    from sim.experiments.sweep import load_sweep, run_sweep
+    from sim.experiments.text import format_sweep
+
+    try:
+        sweep = load_sweep(sweep_file)
+    except ScenarioError as err:
+        _fail(err)
+        return
+    if dry_run:
+        click.echo(format_sweep(None, sweep))
+        sys.exit(EXIT_OK)
+    folder = Path(out) if out else Path("reports") / sweep.name
+    runner = _executor(jobs, dask_scheduler, dask_local)
+    try:
+        with runner, _bar() as progress:
+            result = run_sweep(sweep, executor=runner, out=folder / "runs", resume=resume, progress=progress)
+    except (StoreError, ValueError) as exc:
+        _store_error(exc)
+        return
+    except RunFailed as exc:
+        _run_failed(exc, folder / "runs")
+        return
+    click.echo(format_sweep(result, sweep))
+    click.echo(f'  results       {folder / "runs"}  (sim.load_results("{folder}") gives a DataFrame)')
+    if not no_report:
+        result.write_report(folder)
+        click.echo(f"  report        {folder / 'report.html'}")
+    sys.exit(EXIT_OK)
+
+
+@click.command("capacity")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@percent_option(
+    "--max-utilisation",
+    default="100%",
+    show_default=True,
+    help="The most a surviving datacenter may be utilised.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the full answer as JSON.")
+def capacity_command(scenario: str, max_utilisation: float, as_json: bool) -> None:
+    """Can the other datacenters absorb each one's users at the peak? Headroom for N+1 and N+2."""
+    from sim.experiments.capacity import capacity, format_capacity
+    from sim.loader import load_scenario
+    from sim.report.files import to_json
+
+    try:
+        model = load_scenario(scenario)
+    except ScenarioError as err:
+        _fail(err)
+        return
+    try:
+        report = capacity(model, max_utilisation)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--max-utilisation") from None
+    click.echo(to_json(report.as_dict()) if as_json else format_capacity(report), nl=not as_json)
+    sys.exit(EXIT_OK if report.n_plus_1 else EXIT_SLO)

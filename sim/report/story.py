@@ -1,0 +1,419 @@
+"""The outage as a story: the headline numbers and the postmortem milestones, read from a run's records.
+
+Pure data, no HTML: the HTML report and ``report.md`` both tell this story. A milestone is one row of
+a postmortem timeline — the trigger, the first symptom, users feeling it, the first ejection and crash,
+the cascade reaching another datacenter, detection, mitigation, recovery — each pointing at the event
+that marks it and that event's chain of causes back to the root fault.
+
+>>> s = tell(result)                                          # doctest: +SKIP
+>>> [m.label for m in s.milestones]                           # doctest: +SKIP
+['Trigger', 'First symptom · first crash', 'Detected (automatically)', ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import networkx as nx
+
+__all__ = [
+    "Story",
+    "Headline",
+    "Milestone",
+    "tell",
+    "datacenter_of",
+    "graph_of",
+    "RunRecords",
+    "SYMPTOMS",
+    "FAILURES",
+    "root_label",
+    "chain_text",
+]
+
+# What counts as a symptom: something going wrong, not a fault's own effect (a surge, an update).
+SYMPTOMS = (
+    "server_down",
+    "crashed",
+    "overloaded",
+    "database_unavailable",
+    "dependency_down",
+    "dependency_slow",
+    "link_saturated",
+    "link_down",
+    "breaker_open",
+    "panic",
+    "mail_backlog",
+    "failover_failed",
+    "datacenter_down",
+    "slo_breach",
+    "mail_lost",
+)
+# Harm inside a datacenter: where a cascade shows it has spread.
+FAILURES = ("server_down", "crashed", "overloaded", "ejected", "datacenter_down", "panic")
+_REACTIONS = ("ejected", "failover", "traffic_shift")
+_MITIGATIONS = ("rollback", "rollout_halted", "weights_restored")
+
+
+class RunRecords(Protocol):
+    """What the reports read: a live :class:`~sim.result.Result` or a stored one.
+
+    A :class:`~sim.report.stored.StoredResult` has ``graph``; a live result has ``cluster.graph``.
+    """
+
+    scenario: Any
+    seed: int
+    summary: dict[str, Any]
+    events: list[dict[str, Any]]
+    timeseries: list[dict[str, Any]]
+    datacenter_series: list[dict[str, Any]]
+    link_series: list[dict[str, Any]]
+    mail_series: list[dict[str, Any]]
+
+
+def graph_of(result: Any) -> nx.Graph:
+    """The topology graph of a run: a stored result's own, or the live cluster's."""
+    graph = getattr(result, "graph", None)
+    return graph if graph is not None else result.cluster.graph
+
+
+def datacenter_of(G: nx.Graph, node: str) -> str | None:
+    """The datacenter a node of an event lives in (a server's, a datacenter itself), else ``None``."""
+    data = G.nodes.get(node)
+    if data is None:
+        return None
+    if data.get("kind") == "datacenter":
+        return node
+    return data.get("datacenter")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The numbers a reader wants first."""
+
+    availability: float
+    nines: float
+    downtime_minutes: float
+    slo_met: bool
+    worst_region: str | None
+    worst_region_availability: float | None
+    users_affected: int
+    users_total: int
+    peak_amplification: float | None
+    peak_amplification_at: float | None
+    recovered: bool
+    recovered_at: float | None  # the end of the last window below the objective, when it recovered
+    time_to_recover: float | None
+    last_fault_end: float | None
+    breached: bool  # any window below the objective
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """One row of the postmortem timeline."""
+
+    key: str  # trigger, symptom, impact, ejection, crash, spread, detection, mitigation, recovery
+    label: str
+    time: float | None
+    text: str
+    event: dict[str, Any] | None = None
+    chain: list[dict[str, Any]] = field(default_factory=list)  # the event's causes, nearest first
+    also: tuple[str, ...] = ()  # keys of other milestones the same event marks
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every milestone this row stands for (``("symptom", "crash")``)."""
+        return (self.key, *self.also)
+
+    @property
+    def cause(self) -> dict[str, Any] | None:
+        """The event that directly caused this one."""
+        return self.chain[0] if self.chain else None
+
+    @property
+    def root(self) -> dict[str, Any] | None:
+        """The root of the chain (usually a ``fault_start``)."""
+        return self.chain[-1] if self.chain else None
+
+
+@dataclass(frozen=True)
+class Story:
+    """The headline and the milestones, in time order."""
+
+    headline: Headline
+    milestones: list[Milestone]
+    trigger_time: float | None
+
+    def offset(self, t: float | None) -> str:
+        """``t+12:30`` relative to the trigger (``t-…`` before it)."""
+        if t is None:
+            return "—"
+        base = self.trigger_time or 0.0
+        d = t - base
+        sign = "+" if d >= 0 else "-"
+        d = abs(d)
+        h, rest = divmod(int(round(d)), 3600)
+        m, s = divmod(rest, 60)
+        return f"t{sign}{h}:{m:02d}:{s:02d}" if h else f"t{sign}{m}:{s:02d}"
+
+
+def _describe(e: dict[str, Any]) -> str:
+    detail = str(e.get("detail") or "")
+    text = f"{e['kind'].replace('_', ' ')} {e['node']}"
+    return f"{text}: {detail}" if detail else text
+
+
+def _chain(by_id: dict[int, dict[str, Any]], e: dict[str, Any]) -> list[dict[str, Any]]:
+    out, seen = [], {e["id"]}
+    cur = e.get("cause")
+    while cur is not None and cur in by_id and cur not in seen:
+        seen.add(cur)
+        out.append(by_id[cur])
+        cur = by_id[cur].get("cause")
+    return out
+
+
+def _headline(result: RunRecords) -> Headline:
+    s = result.summary
+    slo = s["slo"]
+    target = float(slo["availability"])
+    users = {r.id: int(r.users or 0) for r in result.scenario.topology.regions}
+    by_time: dict[float, list[dict[str, Any]]] = {}
+    for row in result.timeseries:
+        by_time.setdefault(float(row["time"]), []).append(row)
+    worst_share: dict[str, float] = {}
+    peak, peak_at = None, None
+    breached = False
+    last_bad: float | None = None
+    for t in sorted(by_time):
+        rows = by_time[t]
+        req = sum(int(r["requests"] or 0) for r in rows)
+        ok = sum(int(r["ok"] or 0) for r in rows)
+        att = sum(int(r["attempts"] or 0) for r in rows)
+        if req:
+            amp = att / req
+            if peak is None or amp > peak:
+                peak, peak_at = amp, t
+        if req and ok / req < target:  # a window below the objective: who felt it, and how badly
+            breached = True
+            last_bad = t
+            for r in rows:
+                if r["requests"]:
+                    share = 1.0 - r["ok"] / r["requests"]
+                    worst_share[r["region"]] = max(worst_share.get(r["region"], 0.0), share)
+    affected = int(round(sum(users.get(r, 0) * share for r, share in worst_share.items())))
+    rec = s.get("recovery", {}) or {}
+    last_end = rec.get("last_fault_end")
+    ttr = rec.get("time_to_recover")
+    recovered = bool(rec.get("recovered", True))
+    window = float(slo.get("window") or 60.0)
+    recovered_at = last_bad + window if (recovered and last_bad is not None) else None
+    worst = s.get("worst_region")
+    return Headline(
+        availability=float(s["availability"]),
+        nines=float(s["nines"]),
+        downtime_minutes=float(s["downtime_minutes"]),
+        slo_met=bool(slo["met"]),
+        worst_region=worst,
+        worst_region_availability=s.get("regions", {}).get(worst, {}).get("availability") if worst else None,
+        users_affected=affected,
+        users_total=sum(users.values()),
+        peak_amplification=peak,
+        peak_amplification_at=peak_at,
+        recovered=recovered,
+        recovered_at=recovered_at,
+        time_to_recover=ttr,
+        last_fault_end=last_end,
+        breached=breached,
+    )
+
+
+def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
+    """Read the story of ``result``: its headline and the postmortem milestones."""
+    G = graph if graph is not None else graph_of(result)
+    head = _headline(result)
+    events = sorted(result.events, key=lambda e: (float(e["time"]), e["id"]))
+    by_id = {e["id"]: e for e in events}
+    kinds = {f["id"]: f.get("kind", "") for f in result.summary.get("faults", [])}
+
+    def first(pred: Any, after: float = float("-inf")) -> dict[str, Any] | None:
+        return next((e for e in events if float(e["time"]) >= after and pred(e)), None)
+
+    found: list[tuple[str, str, dict[str, Any] | None, str, float | None]] = []
+    trigger = first(lambda e: e["kind"] == "fault_start")
+    if trigger is None:
+        return Story(head, [], None)
+    t0 = float(trigger["time"])
+    kind = kinds.get(trigger.get("fault") or "", "")
+    found.append(
+        (
+            "trigger",
+            "Trigger",
+            trigger,
+            f"fault {trigger.get('fault') or trigger['node']}"
+            + (f" ({kind})" if kind else "")
+            + (f" starts: {trigger['detail']}" if trigger.get("detail") else " starts"),
+            None,
+        )
+    )
+    symptom = first(lambda e: e["kind"] in SYMPTOMS, t0)
+    if symptom:
+        found.append(("symptom", "First symptom", symptom, _describe(symptom), None))
+    breach = first(lambda e: e["kind"] == "slo_breach", t0)
+    if breach:
+        found.append(
+            (
+                "impact",
+                "Users affected",
+                breach,
+                f"{breach['node']} falls below the availability objective",
+                None,
+            )
+        )
+    eject = first(lambda e: e["kind"] == "ejected", t0)
+    if eject:
+        found.append(("ejection", "First ejection", eject, _describe(eject), None))
+    crash = first(lambda e: e["kind"] == "crashed", t0) or first(lambda e: e["kind"] == "server_down", t0)
+    if crash:
+        found.append(
+            (
+                "crash",
+                "First crash"
+                if crash["kind"] == "crashed" or "crash" in str(crash.get("detail"))
+                else "First server down",
+                crash,
+                _describe(crash),
+                None,
+            )
+        )
+    origin = next(
+        (
+            datacenter_of(G, str(e["node"]))
+            for e in events
+            if float(e["time"]) >= t0 and e["kind"] in FAILURES and datacenter_of(G, str(e["node"]))
+        ),
+        None,
+    )
+    if origin is not None:
+        spread = first(
+            lambda e: e["kind"] in FAILURES and datacenter_of(G, str(e["node"])) not in (None, origin), t0
+        )
+        if spread:
+            dc = datacenter_of(G, str(spread["node"]))
+            found.append(
+                ("spread", f"Cascade reaches {dc}", spread, f"from {origin}: {_describe(spread)}", None)
+            )
+    alert = first(lambda e: e["kind"] == "alert", t0)
+    reaction = alert or first(lambda e: e["kind"] in _REACTIONS, t0)
+    if reaction:
+        how = "Detected (alert)" if alert else "Detected (automatically)"
+        found.append(("detection", how, reaction, _describe(reaction), None))
+    labels = {
+        "rollout_halted": "Rollout halted",
+        "rollback": "Rollback",
+        "weights_restored": "Weights restored",
+    }
+    mitigations = [
+        e for e in (first(lambda e, k=k: e["kind"] == k, t0) for k in _MITIGATIONS) if e is not None
+    ]
+    if not mitigations and head.last_fault_end is not None:
+        ends = [e for e in events if e["kind"] == "fault_end" and float(e["time"]) == head.last_fault_end]
+        mitigations = ends[:1]
+    for e in mitigations:
+        found.append(("mitigation", labels.get(e["kind"], "Trigger removed"), e, _describe(e), None))
+    if head.breached:
+        if head.recovered and head.recovered_at is not None:
+            back = [
+                e for e in events if e["kind"] == "slo_recovered" and float(e["time"]) <= head.recovered_at
+            ]
+            after = (
+                ""
+                if not head.time_to_recover
+                else f", {_minutes_text(head.time_to_recover)} after the last fault ended"
+            )
+            found.append(
+                (
+                    "recovery",
+                    "Recovered",
+                    back[-1] if back else None,
+                    f"availability back above the objective for good{after}",
+                    head.recovered_at,
+                )
+            )
+        elif not head.recovered:
+            found.append(
+                (
+                    "recovery",
+                    "Not recovered",
+                    None,
+                    "still below the objective when the run ended, after every fault had ended: metastable",
+                    float(result.scenario.duration),
+                )
+            )
+    else:
+        found.append(
+            ("recovery", "No user impact", None, "no window fell below the availability objective", None)
+        )
+
+    # One row per event: milestones marked by the same event share it.
+    rows: list[Milestone] = []
+    index: dict[int, int] = {}
+    for key, label, e, text, when in found:
+        if e is not None and e["id"] in index:
+            i = index[e["id"]]
+            prev = rows[i]
+            rows[i] = Milestone(
+                prev.key,
+                f"{prev.label} · {label[0].lower()}{label[1:]}",
+                prev.time,
+                prev.text,
+                prev.event,
+                prev.chain,
+                (*prev.also, key),
+            )
+            continue
+        t = when if when is not None else (float(e["time"]) if e is not None else None)
+        if e is not None:
+            index[e["id"]] = len(rows)
+        rows.append(Milestone(key, label, t, text, e, _chain(by_id, e) if e is not None else []))
+    order = {
+        k: i
+        for i, k in enumerate(
+            (
+                "trigger",
+                "symptom",
+                "impact",
+                "ejection",
+                "crash",
+                "spread",
+                "detection",
+                "mitigation",
+                "recovery",
+            )
+        )
+    }
+    rows.sort(key=lambda m: (m.time if m.time is not None else float("inf"), order[m.key]))
+    return Story(head, rows, t0)
+
+
+def _minutes_text(seconds: float | None) -> str:
+    from sim.report.style import span
+
+    return span(seconds)
+
+
+def root_label(e: dict[str, Any] | None) -> str:
+    """``fault_start bad-update`` style name of an event (for links and Markdown)."""
+    return "—" if e is None else f"{e['kind']} {e['node']}"
+
+
+def chain_text(chain: Sequence[dict[str, Any]], limit: int = 3) -> str:
+    """The causes of an event as ``server_down mbx-1 ← fault_start f`` (nearest first, root last)."""
+    if not chain:
+        return ""
+    parts = [root_label(e) for e in chain[:limit]]
+    if len(chain) > limit:
+        parts.append("…")
+        parts.append(root_label(chain[-1]))
+    return " ← ".join(parts)

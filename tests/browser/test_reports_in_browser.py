@@ -1,0 +1,174 @@
+"""Every kind of generated report, opened in headless Chromium: no console errors, every figure drawn,
+the topology's time slider recolours it, names from a hostile scenario shown as text and never run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+import sim
+from tests import report_synthetic
+from tests.conftest import scenario_from
+
+ROOT = Path(__file__).resolve().parents[2]
+HOSTILE = '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script>'
+
+STATE_COLOURS = """() => {
+  const gd = document.getElementById('fig-topology');
+  const i = gd.data.findIndex(t => t.meta === 'states');
+  const trace = gd.querySelectorAll('.scatterlayer .trace')[i];
+  return Array.from(trace.querySelectorAll('path.point')).map(p => p.style.fill);
+}"""
+
+
+@dataclass
+class Opened:
+    page: object
+    console: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+def open_report(browser, path: Path, screenshot: Path) -> Opened:
+    """Open ``path``, wait until every figure is drawn, check each one, save a screenshot."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    opened = Opened(page)
+    page.on(
+        "console", lambda m: m.type in ("error", "warning") and opened.console.append(f"{m.type}: {m.text}")
+    )
+    page.on("pageerror", lambda e: opened.errors.append(str(e)))
+    page.on("dialog", lambda d: (opened.dialogs.append(d.message), d.dismiss()))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_function("document.documentElement.getAttribute('data-figures') !== null", timeout=30_000)
+    state = page.evaluate("document.documentElement.getAttribute('data-figures')")
+    failure = page.evaluate("(document.querySelector('.load-error') || {}).textContent || ''")
+    assert state == "ready", failure
+    figures = page.evaluate("""() => Array.from(document.querySelectorAll('script[data-figure]')).map(b => {
+        const el = document.getElementById(b.getAttribute('data-figure'));
+        return {id: b.getAttribute('data-figure'), drawn: !!(el && el._fullLayout && el.data),
+                traces: el && el.data ? el.data.length : 0,
+                svg: el ? el.querySelectorAll('svg.main-svg').length : 0,
+                height: el ? el.getBoundingClientRect().height : 0};
+    })""")
+    assert figures, "no figures on the page"
+    for fig in figures:
+        assert fig["drawn"] and fig["traces"] > 0 and fig["svg"] > 0 and fig["height"] > 100, fig
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+    assert not opened.errors, opened.errors
+    assert not [c for c in opened.console if c.startswith("error")], opened.console
+    assert not opened.dialogs, opened.dialogs
+    return opened
+
+
+def move_slider(page, fraction: float) -> None:
+    rail = page.locator("#fig-topology .slider-rail-touch-rect").first
+    rail.scroll_into_view_if_needed()
+    box = rail.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(200)
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    scenario = scenario_from(
+        {
+            "description": f"{HOSTILE} & friends",
+            "duration": "6m",
+            "topology": {
+                "datacenters": [
+                    {
+                        "id": "dc-a",
+                        "location": HOSTILE,
+                        "servers": [{"id": "a", "count": 4, "workers": 4, "service_time": "20ms"}],
+                    },
+                    {
+                        "id": "dc-b",
+                        "servers": [{"id": "b", "count": 4, "workers": 4, "service_time": "20ms"}],
+                    },
+                ]
+            },
+            "faults": [
+                {
+                    "id": "crash",
+                    "kind": "server_crash",
+                    "target": {"ids": ["a-02"]},
+                    "at": "2m",
+                    "duration": "2m",
+                }
+            ],
+        }
+    )
+    result = sim.run(scenario, seed=1)
+    return result.write_report(tmp_path_factory.mktemp("hostile") / "out")
+
+
+def test_run_report_draws_every_figure_and_the_slider_recolours_the_topology(browser, hostile_run, tmp_path):
+    opened = open_report(browser, hostile_run / "report.html", tmp_path / "run-report.png")
+    page = opened.page
+    whole_run = page.evaluate(STATE_COLOURS)
+    assert len(whole_run) == 8 and len(set(whole_run)) == 2  # one server went down: red among grey
+    move_slider(page, 0.12)  # early in the run, before the crash: every server healthy
+    assert page.evaluate("document.getElementById('fig-topology').layout.sliders[0].active") > 0
+    early = page.evaluate(STATE_COLOURS)
+    assert early != whole_run and len(set(early)) == 1
+    page.screenshot(path=str(tmp_path / "run-report-slider.png"))
+    # The story, the timeline links and the cascade's click-through are there.
+    assert page.locator("#story tbody tr").count() >= 3
+    target = page.locator("#milestones a").first.get_attribute("href")
+    assert target.startswith("#ev-") and page.locator(target).count() == 1
+    page.close()
+
+
+def test_hostile_names_are_shown_as_text_and_never_run(browser, hostile_run, tmp_path):
+    opened = open_report(browser, hostile_run / "report.html", tmp_path / "hostile.png")
+    page = opened.page
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img[src=x]").count() == 0
+    assert HOSTILE in page.locator("header .description").inner_text()
+    topology = page.locator("#fig-topology").inner_text()
+    assert "onerror" in topology  # the location, drawn as text in the figure
+    assert page.evaluate("window.__pwned") is None
+    page.close()
+
+
+def test_a_day_of_ten_thousand_servers_draws(browser, tmp_path):
+    from sim.report.html import render_html
+
+    path = tmp_path / "big.html"
+    path.write_text(render_html(report_synthetic.result()), encoding="utf-8")
+    opened = open_report(browser, path, tmp_path / "big.png")
+    page = opened.page
+    counts = ("() => document.getElementById('fig-topology').data"
+              ".filter(t => t.name && t.name.startsWith('down')).map(t => JSON.stringify(t.text)).join()")
+    before = page.evaluate(counts)
+    move_slider(opened.page, 0.03)
+    assert page.evaluate(counts) != before  # per-datacenter counts follow the slider
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def comparison_page(tmp_path_factory):
+    from sim.experiments import InProcess, compare
+    from tests.test_experiments_compare import CRASHES, TWO
+
+    one = scenario_from(CRASHES)
+    two = scenario_from({**CRASHES, "topology": TWO["topology"]})
+    cmp = compare({"one-copy": one, "two-copies": two}, replications=3, executor=InProcess())
+    return cmp.write_report(tmp_path_factory.mktemp("compare")) / "report.html"
+
+
+def test_comparison_report_draws(browser, comparison_page, tmp_path):
+    open_report(browser, comparison_page, tmp_path / "compare.png").page.close()
+
+
+def test_sweep_report_draws(browser, tmp_path):
+    from sim.experiments import InProcess, load_sweep, run_sweep
+
+    sweep = load_sweep(ROOT / "scenarios" / "sweeps" / "retry-storm-metastability.yaml").subset(
+        values=2, replications=1
+    )
+    folder = run_sweep(sweep, executor=InProcess()).write_report(tmp_path / "sweep")
+    open_report(browser, folder / "report.html", tmp_path / "sweep.png").page.close()
