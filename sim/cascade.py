@@ -67,7 +67,7 @@ def chain(trace: Trace, rid: int) -> list[Record]:
 
 
 def recovery_after(ok: np.ndarray, t_end: float, window: float) -> tuple[bool, float | None]:
-    """Did the service come back after ``t_end`` (the last fault's end), and how long did it take?
+    """Whether the service came back after ``t_end`` (the last fault's end), and how long it took.
 
     ``ok[w]`` says whether window ``w`` met the objective. Recovered means every window from some
     point after ``t_end`` to the end of the run met it; the time is from ``t_end`` to that point.

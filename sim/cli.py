@@ -65,7 +65,8 @@ def format_summary(summary: dict[str, Any], report: Path | None) -> str:
     fault_id = summary.get("worst_fault")
     if fault_id is not None:
         f = next(x for x in summary["faults"] if x["id"] == fault_id)
-        detect = "not detected" if f["time_to_detect"] is None else f"detected after {format_duration(f['time_to_detect'])}"
+        ttd = f["time_to_detect"]
+        detect = "not detected" if ttd is None else f"detected after {format_duration(ttd)}"
         recover = (
             "not recovered by the end" if not f["recovered"]
             else f"recovered after {format_duration(f['time_to_recover'] or 0)}"

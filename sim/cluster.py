@@ -60,7 +60,8 @@ class Listener(Protocol):
 class Version:
     """What the software a server runs does to it: ``speed`` (1 nominal; 0.5 takes twice as long),
     ``error_rate`` (share of the requests it serves answered with an error), ``leak_rate`` (bytes of
-    memory lost per second of running)."""
+    memory lost per second of running).
+    """
 
     name: str = "good"
     speed: float = 1.0
@@ -190,7 +191,8 @@ class Cluster:
 
     def load_cause(self, server: int) -> int | None:
         """Why ``server`` might be overloaded: the later of a failover onto it and its datacenter's
-        latest harmful event (a peer crashed or ejected, users moved in)."""
+        latest harmful event (a peer crashed or ejected, users moved in).
+        """
         s = self.servers[server]
         candidates = [c for c in (s.received_event, self.last_harm[s.datacenter]) if c is not None]
         return max(candidates) if candidates else None

@@ -109,7 +109,8 @@ class Result:
     def mail_series(self) -> list[dict[str, Any]]:
         """One row per (window, region receiving mail): arrivals, attempts, deliveries, losses, the senders'
         backlog (at the window's end and its peak) and the delay of the messages delivered in it.
-        Empty when the scenario has no mail."""
+        Empty when the scenario has no mail.
+        """
         mail = self.recorder.mail
         if mail is None:
             return []
@@ -139,7 +140,8 @@ class Result:
     def link_series(self) -> list[dict[str, Any]]:
         """One row per (window, inter-datacenter link): bits/s offered by requests crossing it (lost ones
         too), background bits/s, effective capacity (sampled mid-window; 0 while partitioned),
-        utilisation, crossings and crossings lost. Empty when the topology has no links."""
+        utilisation, crossings and crossings lost. Empty when the topology has no links.
+        """
         rec = self.recorder
         rows = []
         for link in self.cluster.network.links:

@@ -16,17 +16,13 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from sim.errors import show_value
 from sim.faults import Fault
 from sim.spec import Id, Mode, Model, Target
 from sim.units import Bandwidth, Duration, Percent, Rate, Size, format_duration
@@ -263,7 +259,8 @@ class MailLoad(Model):
 
 class MailRetry(Model):
     """The sender's retry schedule: wait ``first`` after the first failure, then ``multiplier`` times
-    longer after each further failure, never more than ``max`` (no jitter: senders retry on schedule)."""
+    longer after each further failure, never more than ``max`` (no jitter: senders retry on schedule).
+    """
 
     first: Duration = Field(60.0, gt=0)
     multiplier: float = Field(2.0, ge=1.0)
@@ -283,7 +280,8 @@ class Mail(Model):
     """Store-and-forward mail delivery (see ``sim.mail``): messages are delivered to the mailbox server
     holding the active copy of a database of the recipient's region; a failed delivery waits in the
     sender's queue and is retried on ``retry`` until ``give_up`` after it arrived. Mail is real load on
-    the servers but is not counted in the availability of user requests."""
+    the servers but is not counted in the availability of user requests.
+    """
 
     regions: dict[Id, MailLoad] = Field(min_length=1)
     work: float = Field(0.5, gt=0, description="multiplier on the mailbox server's service time per delivery")
@@ -316,7 +314,8 @@ class Workload(Model):
 
 class Backoff(Model):
     """Backoff between attempts: ``none`` retries at once; ``exponential`` waits
-    ``min(max, base * multiplier**k)``, then applies the jitter."""
+    ``min(max, base * multiplier**k)``, then applies the jitter.
+    """
 
     kind: Literal["exponential", "none"] = "exponential"
     base: Duration = 0.1
@@ -327,7 +326,8 @@ class Backoff(Model):
 
 class RetryBudget(Model):
     """A token bucket for retries (as in Finagle and gRPC): retries may add at most ``ratio`` of the
-    first tries, plus ``min_per_second``; a retry with no token left is not sent."""
+    first tries, plus ``min_per_second``; a retry with no token left is not sent.
+    """
 
     ratio: Percent = 0.1
     min_per_second: float = Field(10.0, ge=0)
@@ -335,7 +335,8 @@ class RetryBudget(Model):
 
 class CircuitBreaker(Model):
     """Client-side breaker: open after ``error_threshold`` of at least ``min_requests`` attempts in
-    ``window`` failed; fail fast for ``open_time``; then let ``probes`` attempts through (half-open)."""
+    ``window`` failed; fail fast for ``open_time``; then let ``probes`` attempts through (half-open).
+    """
 
     error_threshold: Percent = 0.5
     min_requests: int = Field(20, ge=1)

@@ -44,6 +44,16 @@ def scenario_from(changes: dict[str, Any] | None = None, base: dict[str, Any] | 
     return sim.parse_scenario(yaml.safe_dump(data, sort_keys=False), "test.yaml")
 
 
+def cause_chain(result: sim.Result, event: dict) -> list[str]:
+    """Kinds of ``event`` and of each of its causes, back to the root."""
+    by_id = {e["id"]: e for e in result.events}
+    out = [event["kind"]]
+    while event["cause"] is not None:
+        event = by_id[event["cause"]]
+        out.append(event["kind"])
+    return out
+
+
 @pytest.fixture
 def make_scenario():
     return scenario_from

@@ -60,7 +60,8 @@ def test_run_summary_has_blast_radius_depth_and_recovery(make_scenario):
             "topology": {"databases": [{"id": "db", "count": 8, "placement": [{"datacenter": "dc-a", "copies": 2}]}],
                          "regions": [{"id": "users", "users": 1000, "datacenters": {"dc-a": "10ms", "dc-b": "40ms"}}]},
             "policies": {"client": {"retries": 0}},
-            "faults": [{"id": "boom", "kind": "server_crash", "target": {"ids": ["a-01"]}, "at": "2m", "duration": "3m"}],
+            "faults": [{"id": "boom", "kind": "server_crash", "target": {"ids": ["a-01"]},
+                        "at": "2m", "duration": "3m"}],
         }
     )
     s = sim.run(scenario).summary

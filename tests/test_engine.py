@@ -102,7 +102,8 @@ def test_failover_moves_active_databases_and_records_the_cause_chain(make_scenar
                 ]
             },
             "policies": {"failover": {"database_delay": "20s"}},
-            "faults": [{"id": "boom", "kind": "server_crash", "target": {"ids": ["a-01"]}, "at": "2m", "duration": "3m"}],
+            "faults": [{"id": "boom", "kind": "server_crash", "target": {"ids": ["a-01"]},
+                        "at": "2m", "duration": "3m"}],
         }
     )
     result = sim.run(scenario)
@@ -192,7 +193,8 @@ def test_least_outstanding_beats_random_under_load(make_scenario):
 
 
 def test_same_seed_same_summary_and_other_seed_differs(make_scenario):
-    scenario = make_scenario({"faults": [{"kind": "server_crash", "target": {"mode": "one"}, "mtbf": "3m", "mttr": "1m"}]})
+    crash = {"kind": "server_crash", "target": {"mode": "one"}, "mtbf": "3m", "mttr": "1m"}
+    scenario = make_scenario({"faults": [crash]})
     a, b, c = sim.run(scenario, seed=5), sim.run(scenario, seed=5), sim.run(scenario, seed=6)
     assert a.summary == b.summary
     assert a.events == b.events

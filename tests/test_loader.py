@@ -175,7 +175,8 @@ def test_unknown_key_near_miss_suggests_the_field():
     text = edit(("{id: mbx-we, count: 4, workers: 8,", "{id: mbx-we, count: 4, worker: 8,"))
     assert only_problem(text) == (
         "t.yaml:10:34: topology.datacenters[0].servers[0].worker: unknown field 'worker' (did you mean "
-        "'workers'? allowed: id, count, workers, service_time, frontend_time, queue_limit, labels, memory, restart_time, warmup)"
+        "'workers'? allowed: id, count, workers, service_time, frontend_time, queue_limit, labels, memory, "
+        "restart_time, warmup)"
     )
 
 
@@ -1052,8 +1053,9 @@ def test_text_edits_raise_only_scenario_errors_with_locations(position, length, 
 
 
 def test_command_line_prints_problems_without_a_traceback(tmp_path):
-    import sim.cli as cli
     from click.testing import CliRunner
+
+    import sim.cli as cli
 
     path = tmp_path / "monday.yaml"
     path.write_text(

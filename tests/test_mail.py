@@ -17,7 +17,7 @@ import sim
 from sim.errors import ScenarioError
 from sim.mail import retry_delay
 from sim.scenario import MailRetry
-from tests.conftest import merge, scenario_from
+from tests.conftest import cause_chain, merge, scenario_from
 
 OUTAGE = (120.0, 420.0)
 BACK = 450.0  # the database's copy is active again (database_delay 30 s after the server returns)
@@ -37,13 +37,6 @@ def mail_scenario(mail: dict | None = None, **changes: object) -> sim.Scenario:
     return scenario_from(merge(base, changes))
 
 
-def chain(result: sim.Result, event: dict) -> list[str]:
-    by_id = {e["id"]: e for e in result.events}
-    out = [event["kind"]]
-    while event["cause"] is not None:
-        event = by_id[event["cause"]]
-        out.append(event["kind"])
-    return out
 
 
 def of_kind(result: sim.Result, kind: str) -> list[dict]:
@@ -89,7 +82,7 @@ def test_the_backlog_is_in_the_event_log_with_its_cause(outage):
     onset = of_kind(outage, "mail_backlog")
     assert len(onset) == 1 and onset[0]["node"] == "users"
     assert onset[0]["time"] == pytest.approx(OUTAGE[0], abs=1)
-    assert chain(outage, onset[0]) == ["mail_backlog", "server_down", "fault_start"]
+    assert cause_chain(outage, onset[0]) == ["mail_backlog", "server_down", "fault_start"]
     assert onset[0]["fault"] == "down"
     (draining,) = of_kind(outage, "mail_backlog_draining")
     assert draining["node"] == "a-01" and draining["time"] == pytest.approx(BACK, abs=1)
@@ -136,7 +129,7 @@ def test_a_small_sender_queue_overflows_and_loses_mail():
     lost = of_kind(result, "mail_lost")
     assert 5 <= len(lost) <= 6  # one per minute with losses, summed
     assert all("senders' queue full (100 messages)" in e["detail"] for e in lost)
-    assert all(chain(result, e)[-3:] == ["mail_backlog", "server_down", "fault_start"] for e in lost)
+    assert all(cause_chain(result, e)[-3:] == ["mail_backlog", "server_down", "fault_start"] for e in lost)
     assert sum(int(e["detail"].split()[0].replace(",", "")) for e in lost) == mail["lost"]["queue_full"]
 
 
@@ -229,7 +222,7 @@ def test_mail_backlog_scenario_overloads_the_returning_server_until_the_herd_pas
     assert mail["delivery_rate"]["peak"] > 1.5 * mail["delivery_rate"]["mean"]
     overloaded = [e for e in of_kind(result, "overloaded") if e["node"] == "mbx-03"]
     assert overloaded and overloaded[0]["time"] > 12 * 60
-    assert chain(result, overloaded[0]) == [
+    assert cause_chain(result, overloaded[0]) == [
         "overloaded", "mail_backlog_draining", "mail_backlog", "server_down", "fault_start"]
     assert any(e["node"] == "mbx-03" for e in of_kind(result, "overload_cleared"))
     assert result.summary["recovery"]["recovered"]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import sim
+from tests.conftest import cause_chain as chain_kinds
 from tests.conftest import merge
 
 MECHANISMS = Path(__file__).resolve().parents[1] / "scenarios" / "mechanisms"
@@ -29,13 +30,6 @@ def kinds(result: sim.Result) -> Counter:
     return Counter(e["kind"] for e in result.events)
 
 
-def chain_kinds(result: sim.Result, event: dict) -> list[str]:
-    by_id = {e["id"]: e for e in result.events}
-    out = [event["kind"]]
-    while event["cause"] is not None:
-        event = by_id[event["cause"]]
-        out.append(event["kind"])
-    return out
 
 
 def test_three_layers_of_three_retries_make_64_backend_attempts():

@@ -15,7 +15,7 @@ from sim.errors import ScenarioError
 from sim.network import RECOVERED_BELOW, Network, congestion
 from sim.scenario import Link
 from sim.trace import Trace
-from tests.conftest import merge
+from tests.conftest import cause_chain, merge
 
 MECHANISMS = Path(__file__).resolve().parents[1] / "scenarios" / "mechanisms"
 
@@ -118,13 +118,6 @@ def windows(result: sim.Result, lo: float, hi: float) -> list[dict]:
     return [r for r in result.timeseries if lo <= r["time"] < hi]
 
 
-def chain(result: sim.Result, event: dict) -> list[str]:
-    by_id = {e["id"]: e for e in result.events}
-    out = [event["kind"]]
-    while event["cause"] is not None:
-        event = by_id[event["cause"]]
-        out.append(event["kind"])
-    return out
 
 
 def test_traffic_within_capacity_sees_only_the_base_latency(make_scenario):
@@ -159,7 +152,7 @@ def test_congestion_brings_delay_timeouts_and_retries_only_while_it_lasts(make_s
     saturated = [e for e in result.events if e["kind"] == "link_saturated"]
     assert len(saturated) == 1 and saturated[0]["node"] == "dc-a~dc-b" and saturated[0]["time"] == 120
     assert saturated[0]["fault"] == "cut"
-    assert chain(result, saturated[0]) == ["link_saturated", "link_degraded", "fault_start"]
+    assert cause_chain(result, saturated[0]) == ["link_saturated", "link_degraded", "fault_start"]
     recovered = [e for e in result.events if e["kind"] == "link_recovered"]
     assert len(recovered) == 1 and recovered[0]["cause"] == saturated[0]["id"] and recovered[0]["time"] == 300
     links = {r["time"]: r for r in result.link_series}
@@ -177,7 +170,7 @@ def test_partition_times_out_cross_datacenter_requests_and_ends_cleanly(make_sce
     down = next(e for e in result.events if e["kind"] == "link_down")
     up = next(e for e in result.events if e["kind"] == "link_up")
     assert (down["time"], up["time"]) == (120, 240)
-    assert chain(result, down) == ["link_down", "fault_start"] and up["fault"] == "split"
+    assert cause_chain(result, down) == ["link_down", "fault_start"] and up["fault"] == "split"
     assert "ejected" not in kinds and "traffic_shift" not in kinds  # health checks do not cross the link
     during = windows(result, 120, 180)[0]
     assert during["ok"] == 0 and during["errors"] == 0 and during["timeouts"] > 2 * during["requests"]
@@ -255,7 +248,7 @@ def test_congested_link_scenario_saturates_after_the_failover_and_clears_on_fail
     result = sim.run(sim.load_scenario(MECHANISMS / "congested-link.yaml"))
     saturated = [e for e in result.events if e["kind"] == "link_saturated"]
     assert len(saturated) == 1
-    assert chain(result, saturated[0]) == [
+    assert cause_chain(result, saturated[0]) == [
         "link_saturated", "failover", "database_unavailable", "server_down", "fault_start"
     ]
     first_failover = min(e["time"] for e in result.events if e["kind"] == "failover")

@@ -87,8 +87,9 @@ def test_the_schema_is_valid_and_rejects_what_the_loader_rejects():
 
 
 def test_cli_prints_the_schema():
-    import sim.cli as cli
     from click.testing import CliRunner
+
+    import sim.cli as cli
 
     result = CliRunner().invoke(cli.cli, ["schema"])
     assert result.exit_code == 0

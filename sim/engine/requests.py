@@ -144,7 +144,7 @@ class Station:
         return 1.0 / speed
 
     def out_of_memory(self, now: float) -> bool:
-        """Would one more request take it past its memory limit?"""
+        """Whether one more request would take it past its memory limit."""
         memory = self.memory
         if memory is None:
             return False
@@ -236,7 +236,8 @@ class EventStation(Station):
     def submit(self, now: float, service: float, deadline: float, max_wait: float,
                done: Callable[[], None] | None) -> bool:
         """Queue a request; ``done()`` is called when its service ends. False: refused (queue full, or
-        it would wait longer than ``max_wait``)."""
+        it would wait longer than ``max_wait``).
+        """
         item = [service, deadline, done]
         if self.busy < self.workers:
             self._start(now, item)
@@ -441,9 +442,8 @@ class RequestEngine:
         win = int(now / rec.window)
         rec.requests[region][win] += 1
         u = self.routing_rng.uniform()
-        for cum, work, deps, bits in self.request_types:
-            if u < cum:
-                break
+        # The request type whose share covers u (the last one if the shares' sum rounds below u).
+        _, work, deps, bits = next((t for t in self.request_types if u < t[0]), self.request_types[-1])
         dbs = self.cluster.region_databases[region]
         db = dbs[int(self.routing_rng.uniform() * len(dbs))] if dbs else -1
         budget = self.client_budgets[region]
@@ -667,7 +667,8 @@ class RequestEngine:
 
     def _stage_evented(self, a: _Attempt, station: EventStation, service: float, deadline: float) -> None:
         """A stage on an event-driven server: its end is not known yet, so the waiting layer's timeout
-        is scheduled now and the server's completion calls back (whichever comes first wins)."""
+        is scheduled now and the server's completion calls back (whichever comes first wins).
+        """
         now = self.env.now
         a.held = 0.0
         last = a.k == len(a.stages) - 1

@@ -39,7 +39,7 @@ class Breaker:
         self.probes_out = 0
 
     def allow(self, now: float) -> bool:
-        """May an attempt be sent at ``now``?"""
+        """Whether an attempt may be sent at ``now``."""
         if self.state == CLOSED:
             return True
         if self.state == OPEN:

@@ -271,21 +271,18 @@ def utilisation_figure(series: Series, shading: FaultShading) -> go.Figure:
             hovertemplate="%{y:.0f}%",
         )
     layout = _time_layout("offered load / capacity (%)", 380, series.duration)
-    layout["shapes"] = [
-        *shading.shapes(),
-        dict(
-            type="line",
-            xref="paper",
-            x0=0,
-            x1=1,
-            yref="y",
-            y0=100,
-            y1=100,
-            line=dict(color=DOWN, width=1, dash="dash"),
-        ),
-    ]
+    layout["shapes"] = [*shading.shapes(), _full_line()]
     fig.update_layout(**layout)
     return fig
+
+
+def _full_line(label: str | None = None) -> dict:
+    """A dashed line across the plot at 100% (capacity, a link's bandwidth)."""
+    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=100, y1=100,
+                line=dict(color=DOWN, width=1, dash="dash"))
+    if label:
+        line["label"] = dict(text=label, textposition="end", yanchor="bottom", font=dict(size=10, color=DOWN))
+    return line
 
 
 def healthy_figure(series: Series, shading: FaultShading) -> go.Figure:
@@ -459,22 +456,7 @@ def links_figure(series: Series, shading: FaultShading) -> tuple[go.Figure, int]
             hovertemplate="%{y:.1f}%",
         )
     layout = time_layout("utilisation (%)", 300, series.duration)
-    layout["shapes"] = [
-        *shading.shapes(),
-        dict(
-            type="line",
-            xref="paper",
-            x0=0,
-            x1=1,
-            yref="y",
-            y0=100,
-            y1=100,
-            line=dict(color=DOWN, width=1, dash="dash"),
-            label=dict(
-                text="saturated", textposition="end", yanchor="bottom", font=dict(size=10, color=DOWN)
-            ),
-        ),
-    ]
+    layout["shapes"] = [*shading.shapes(), _full_line(label="saturated")]
     layout["yaxis"]["rangemode"] = "tozero"
     fig.update_layout(**layout)
     return fig, len(series.links) - len(shown)
