@@ -154,7 +154,8 @@ def test_mail_is_real_load_but_not_counted_in_availability(make_scenario):
     assert busy["requests"] == quiet["requests"] and busy["availability"] == quiet["availability"] == 1.0
     assert busy["mail"]["delivered"] > 80_000
     assert busy["counts"]["queued"] > 2 * quiet["counts"]["queued"]  # user requests wait behind the mail
-    assert busy["latency"]["p99"] > quiet["latency"]["p99"]
+    # At 37% utilisation the queueing shows in the mean; the p99 is mostly service time either way.
+    assert busy["latency"]["mean"] > quiet["latency"]["mean"]
 
 
 def test_no_mail_configured_means_no_mail_section(make_scenario, tmp_path):

@@ -65,6 +65,29 @@ class _Call:
         self._value = None
 
 
+class _Step:
+    """A scheduled step of one attempt, and its own event.
+
+    It runs ``fn(*args)`` unless the attempt has moved on since (its generation changed): one object
+    per step instead of an event and two closures.
+    """
+
+    __slots__ = ("callbacks", "_ok", "_value", "attempt", "gen", "fn", "args")
+
+    def __init__(self, attempt: Any, fn: Callable[..., None], args: tuple[Any, ...]):
+        self.callbacks = [self]
+        self._ok = True
+        self._value = None
+        self.attempt = attempt
+        self.gen = attempt.gen
+        self.fn = fn
+        self.args = args
+
+    def __call__(self, _: Any) -> None:
+        if self.attempt.gen == self.gen:
+            self.fn(*self.args)
+
+
 def later(env: simpy.Environment, delay: float, fn: Callable[[Any], None]) -> None:
     """Call ``fn(event)`` after ``delay``, in SimPy's (time, priority, insertion) order."""
     env.schedule(_Call(fn), _NORMAL, delay)  # type: ignore[arg-type]
@@ -441,9 +464,12 @@ class RequestEngine:
         rec = self.rec
         win = int(now / rec.window)
         rec.requests[region][win] += 1
-        u = self.routing_rng.uniform()
-        # The request type whose share covers u (the last one if the shares' sum rounds below u).
-        _, work, deps, bits = next((t for t in self.request_types if u < t[0]), self.request_types[-1])
+        types = self.request_types
+        if len(types) == 1:
+            _, work, deps, bits = types[0]
+        else:  # the type whose share covers u (the last one if the shares' sum rounds below u)
+            u = self.routing_rng.uniform()
+            _, work, deps, bits = next((t for t in types if u < t[0]), types[-1])
         dbs = self.cluster.region_databases[region]
         db = dbs[int(self.routing_rng.uniform() * len(dbs))] if dbs else -1
         budget = self.client_budgets[region]
@@ -451,16 +477,10 @@ class RequestEngine:
             budget.deposit()
         self._attempt(_Request(region, work, deps, db, now, win, bits))
 
-    def _at(self, a: _Attempt, delay: float, fn: Callable[[], None]) -> None:
-        """Schedule the next step of attempt ``a``; any earlier pending step of it becomes stale."""
+    def _at(self, a: _Attempt, delay: float, fn: Callable[..., None], *args: Any) -> None:
+        """Schedule ``fn(*args)`` as the next step of attempt ``a``; an earlier pending step becomes stale."""
         a.gen += 1
-        gen = a.gen
-
-        def step(_: Any) -> None:
-            if a.gen == gen:
-                fn()
-
-        later(self.env, delay, step)
+        self.env.schedule(_Step(a, fn, args), _NORMAL, delay)  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------------------------- client layer
 
@@ -548,8 +568,12 @@ class RequestEngine:
         pool = self.pools[dc]
         if not pool:
             return self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
-        front = self._pick(dc, pool, a.tried)
-        a.tried.append(front)
+        tried = a.tried
+        if tried or self.cluster.misweights:
+            front = self._pick(dc, pool, tried)
+        else:  # the common case: a first try, weights as configured
+            front = self.balancers[dc].pick(pool)
+        tried.append(front)
         rec.dc_offered[dc][rec.window_of(now)] += 1
         lb = self.lb
         a.try_deadline = min(a.deadline, now + lb.try_timeout) if lb.try_timeout is not None else a.deadline
@@ -663,7 +687,7 @@ class RequestEngine:
             self.rec.wasted += 1
             return self._wait_for(a, deadline, self._lb_failed)
         epoch = station.epoch
-        self._at(a, due - now, lambda: self._stage_done(a, station, epoch, last))
+        self._at(a, due - now, self._stage_done, a, station, epoch, last)
 
     def _stage_evented(self, a: _Attempt, station: EventStation, service: float, deadline: float) -> None:
         """A stage on an event-driven server: its end is not known yet, so the waiting layer's timeout
@@ -672,7 +696,7 @@ class RequestEngine:
         now = self.env.now
         a.held = 0.0
         last = a.k == len(a.stages) - 1
-        self._at(a, deadline - now, lambda: self._lb_failed(a, TIMEOUT))
+        self._at(a, deadline - now, self._lb_failed, a, TIMEOUT)
         gen = a.gen
 
         def done() -> None:
@@ -724,8 +748,8 @@ class RequestEngine:
         if end < 0:
             return self._dep_failed(a, ERROR)
         if end > deadline:
-            return self._at(a, deadline - now, lambda: self._dep_failed(a, TIMEOUT))
-        self._at(a, end - now, lambda: self._dep_done(a))
+            return self._at(a, deadline - now, self._dep_failed, a, TIMEOUT)
+        self._at(a, end - now, self._dep_done, a)
 
     def _dep_done(self, a: _Attempt) -> None:
         # The calling thread waited for the answer: the server's worker is held that long (booked
