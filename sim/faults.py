@@ -223,11 +223,8 @@ class LoadBalancerMisweight(FaultSpec):
     ) -> None:
         """Applies to all targets together (weights are set per datacenter, not per server)."""
         group = [index for index, _ in targets]
-        fault = _Misweight(self.share, group, self.at, self.duration)
-        if self.at is not None:
-            env.process(_scheduled(env, cluster, fault, fault_id, [(-1, ", ".join(n for _, n in targets))]))
-        else:
-            raise NotImplementedError  # prevented by validation below
+        fault = _Misweight(self.share, group, self.at, self.duration)  # `at` is required (validated below)
+        env.process(_scheduled(env, cluster, fault, fault_id, [(-1, ", ".join(n for _, n in targets))]))
 
     @model_validator(mode="after")
     def _scheduled_only(self) -> LoadBalancerMisweight:

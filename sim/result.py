@@ -14,11 +14,27 @@ from sim.metrics import COUNTERS, MAIL_COUNTERS, Recorder
 from sim.scenario import Scenario
 from sim.trace import Trace
 
-__all__ = ["Result"]
+__all__ = ["Result", "Headline"]
+
+
+class Headline:
+    """What every result says first, read from its summary (live runs and stored ones alike)."""
+
+    summary: dict[str, Any]
+
+    @property
+    def availability(self) -> float:
+        """Share of user requests that succeeded."""
+        return float(self.summary["availability"])
+
+    @property
+    def slo_met(self) -> bool:
+        """Whether the run met every objective of the scenario's SLO."""
+        return bool(self.summary["slo"]["met"])
 
 
 @dataclass
-class Result:
+class Result(Headline):
     """What one run produced. Every table is a list of flat dicts: ``pandas.DataFrame(result.events)``."""
 
     scenario: Scenario
@@ -44,15 +60,6 @@ class Result:
             **self.summary,
         }
 
-    @property
-    def availability(self) -> float:
-        """Share of user requests that succeeded."""
-        return float(self.summary["availability"])
-
-    @property
-    def slo_met(self) -> bool:
-        """Whether the run met every objective of the scenario's SLO."""
-        return bool(self.summary["slo"]["met"])
 
     @cached_property
     def events(self) -> list[dict[str, Any]]:

@@ -69,6 +69,16 @@ class Loss:
         name = max(self.utilisation, key=lambda d: (self.utilisation[d], d))
         return name, self.utilisation[name]
 
+    def detail(self) -> str:
+        """What the loss does, in a phrase: stranded regions or the busiest survivor, lost databases."""
+        worst, u = self.worst
+        text = f"stranded regions: {', '.join(self.stranded)}" if self.stranded else (
+            f"busiest survivor {worst} at {u * 100:.1f}%"
+        )
+        if self.unavailable_databases:
+            text += f"; {self.unavailable_databases:,} databases lose every copy"
+        return text
+
 
 @dataclass
 class CapacityReport:
@@ -264,16 +274,8 @@ def format_capacity(report: CapacityReport) -> str:
         )
     lines.append("  if it fails     can the others absorb its users?")
     for loss in report.losses:
-        worst, u = loss.worst
         verdict = "yes" if loss.absorbed else "NO"
-        detail = (
-            f"stranded regions: {', '.join(loss.stranded)}"
-            if loss.stranded
-            else f"busiest survivor {worst} at {u * 100:.1f}%"
-        )
-        if loss.unavailable_databases:
-            detail += f"; {loss.unavailable_databases:,} databases lose every copy"
-        lines.append(f"  {loss.lost[0]:<14}  {verdict:<3}  {detail}")
+        lines.append(f"  {loss.lost[0]:<14}  {verdict:<3}  {loss.detail()}")
     for n, ok in ((1, report.n_plus_1), (2, report.n_plus_2)):
         head = report.headroom(n)
         if ok:

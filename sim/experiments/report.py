@@ -399,15 +399,8 @@ def _capacity_section(caps: dict[str, CapacityReport]) -> str:
         for loss in rep.losses:
             dc = loss.lost[0]
             need = rep.needed[dc]
-            worst, u = loss.worst
             verdict = "yes" if loss.absorbed else '<span class="bad">no</span>'
-            detail = (
-                f"stranded: {', '.join(loss.stranded)}"
-                if loss.stranded
-                else f"busiest survivor {worst} at {u * 100:.1f}%"
-            )
-            if loss.unavailable_databases:
-                detail += f"; {loss.unavailable_databases:,} databases lose every copy"
+            detail = loss.detail()
             n1, n2 = need["n_plus_1"], need["n_plus_2"]
             rows.append(
                 f'<tr><td>{html.escape(dc)}</td><td class="num">{need["workers"]:,}</td>'

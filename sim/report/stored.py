@@ -22,6 +22,7 @@ from typing import Any
 
 import networkx as nx
 
+from sim.result import Headline
 from sim.scenario import Scenario
 
 __all__ = ["StoredResult", "load_results", "REQUIRED_FILES", "ResultsError"]
@@ -54,7 +55,7 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
 
 
 @dataclass
-class StoredResult:
+class StoredResult(Headline):
     """The records of one run as stored in its folder; the report renderers accept it for a ``Result``."""
 
     folder: Path
@@ -71,15 +72,6 @@ class StoredResult:
         """The seed the run used (from the summary's manifest)."""
         return int(self.summary.get("manifest", {}).get("seed", self.scenario.seed))
 
-    @property
-    def availability(self) -> float:
-        """Share of user requests that succeeded."""
-        return float(self.summary["availability"])
-
-    @property
-    def slo_met(self) -> bool:
-        """Whether the run met every objective of the scenario's SLO."""
-        return bool(self.summary["slo"]["met"])
 
     @cached_property
     def graph(self) -> nx.Graph:

@@ -80,23 +80,7 @@ def availability_figure(series: Series, s: dict, shading: FaultShading) -> go.Fi
     layout = _time_layout("availability (%)", 360, series.duration)
     layout["shapes"] = [
         *shading.shapes(legend=True, label=True),
-        dict(
-            type="line",
-            xref="paper",
-            x0=0,
-            x1=1,
-            yref="y",
-            y0=objective,
-            y1=objective,
-            line=dict(color="#57606a", width=1, dash="dash"),
-            name="objective",
-            label=dict(
-                text=f"objective {_objective(s['slo']['availability'])}",
-                textposition="end",
-                yanchor="bottom",
-                font=dict(size=10, color="#57606a"),
-            ),
-        ),
+        {**_hline(objective, f"objective {_objective(s['slo']['availability'])}"), "name": "objective"},
     ]
     fig.update_layout(**layout)
     return fig
@@ -125,24 +109,7 @@ def latency_figure(series: Series, s: dict, shading: FaultShading) -> go.Figure:
     target = s["slo"].get("latency_p99")
     if target is not None:
         y = target * 1000
-        shapes.append(
-            dict(
-                type="line",
-                xref="paper",
-                x0=0,
-                x1=1,
-                yref="y",
-                y0=y,
-                y1=y,
-                line=dict(color="#57606a", width=1, dash="dash"),
-                label=dict(
-                    text=f"p99 objective {_latency(target)}",
-                    textposition="end",
-                    yanchor="bottom",
-                    font=dict(size=10, color="#57606a"),
-                ),
-            )
-        )
+        shapes.append(_hline(y, f"p99 objective {_latency(target)}"))
     layout["shapes"] = shapes
     layout["yaxis"]["rangemode"] = "tozero"
     fig.update_layout(**layout)
@@ -276,13 +243,18 @@ def utilisation_figure(series: Series, shading: FaultShading) -> go.Figure:
     return fig
 
 
-def _full_line(label: str | None = None) -> dict:
-    """A dashed line across the plot at 100% (capacity, a link's bandwidth)."""
-    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=100, y1=100,
-                line=dict(color=DOWN, width=1, dash="dash"))
+def _hline(y: float, label: str | None = None, color: str = "#57606a") -> dict:
+    """A dashed reference line across the plot at ``y`` (an objective, 1x, 100% of capacity)."""
+    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
+                line=dict(color=color, width=1, dash="dash"))
     if label:
-        line["label"] = dict(text=label, textposition="end", yanchor="bottom", font=dict(size=10, color=DOWN))
+        line["label"] = dict(text=label, textposition="end", yanchor="bottom", font=dict(size=10, color=color))
     return line
+
+
+def _full_line(label: str | None = None) -> dict:
+    """The 100% line (capacity, a link's bandwidth), in the colour of trouble."""
+    return _hline(100, label, DOWN)
 
 
 def healthy_figure(series: Series, shading: FaultShading) -> go.Figure:
@@ -414,16 +386,7 @@ def amplification_figure(series: Series, shading: FaultShading) -> go.Figure:
     layout = time_layout("attempts per user request", 280, series.duration)
     layout["shapes"] = [
         *shading.shapes(),
-        dict(
-            type="line",
-            xref="paper",
-            x0=0,
-            x1=1,
-            yref="y",
-            y0=1,
-            y1=1,
-            line=dict(color="#57606a", width=1, dash="dash"),
-        ),
+        _hline(1),
     ]
     layout["yaxis"]["rangemode"] = "tozero"
     fig.update_layout(**layout)
