@@ -79,10 +79,10 @@ def format_summary(summary: dict[str, Any], report: Path | None) -> str:
     return "\n".join(lines)
 
 
-def _load(path: str) -> Any:
+def _load(path: str, engine: str | None = None) -> Any:
     from sim.loader import load_scenario
 
-    return load_scenario(path)
+    return load_scenario(path, {"engine": engine} if engine else None)
 
 
 def _fail_invalid(err: ScenarioError) -> None:
@@ -114,15 +114,18 @@ def cli() -> None:
 @click.option("--max-replications", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Cap for --until-ci.")
 @click.option("--resume", is_flag=True, help="Replications: keep those already in --out, run the rest.")
+@click.option("--engine", type=click.Choice(["requests", "flow", "auto"]), default=None,
+              help="How traffic moves: every request, rates per time step, or chosen by size [default: the "
+                   "scenario's engine].")
 @executor_options
 def run(scenario: str, seed: int | None, out: str | None, no_report: bool, png: bool, replications: int | None,
-        until_ci: float | None, max_replications: int, resume: bool, jobs: int | None,
+        until_ci: float | None, max_replications: int, resume: bool, engine: str | None, jobs: int | None,
         dask_scheduler: str | None, dask_local: int | None) -> None:
     """Run SCENARIO and write its availability report (or replications of it, with intervals)."""
     from sim.run import run as run_scenario
 
     try:
-        model = _load(scenario)
+        model = _load(scenario, engine)
     except ScenarioError as err:
         _fail_invalid(err)
         return

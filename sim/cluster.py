@@ -9,19 +9,21 @@ through the :class:`Listener` methods, so engines never poll.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import networkx as nx
+import numpy as np
 import simpy
 
 from sim.network import Network
 from sim.scenario import Scenario, ServiceTime
 from sim.topology import (
     database_copies,
-    databases_of_region,
     datacenters_for_region,
     nodes_of_kind,
+    paused_gc,
 )
 from sim.trace import Trace
 
@@ -112,12 +114,15 @@ class Server:
 class Cluster:
     """Indexed topology plus mutable service state. See the module docstring."""
 
+    @paused_gc()
     def __init__(self, env: simpy.Environment, scenario: Scenario, graph: nx.Graph, trace: Trace):
         self.env = env
         self.scenario = scenario
         self.graph = graph
         self.trace = trace
         self.listeners: list[Listener] = []
+        # Called before any change of state (engines that integrate over time catch up to now first).
+        self.before_change: list[Callable[[], None]] = []
         topo = scenario.topology
 
         self.datacenter_ids = [d.id for d in topo.datacenters]
@@ -149,6 +154,31 @@ class Cluster:
             self.servers_of_dc[s.datacenter].append(s.index)
         self.dc_down = [0] * len(self.datacenter_ids)
         self.dc_down_event: list[int | None] = [None] * len(self.datacenter_ids)
+        # The server state as vectors and per-datacenter counts, kept in step by the methods below, so the
+        # control plane and the metrics read them instead of looping over every server.
+        n = len(self.servers)
+        self.up_mask = np.ones(n, dtype=bool)  # down == 0
+        self.rotation_mask = np.ones(n, dtype=bool)  # in_rotation
+        self.drained_mask = np.zeros(n, dtype=bool)  # drained > 0
+        self.up_count = [len(members) for members in self.servers_of_dc]  # servers up, per datacenter
+        self.healthy_count = list(self.up_count)  # servers up and in rotation, per datacenter
+        self._capacity = [s.capacity for s in self.servers]
+        self._healthy_capacity: list[float | None] = [None] * len(self.datacenter_ids)  # None: sum again
+        # A datacenter whose servers all have the same capacity c: the loop's sum over m servers is c
+        # added m times, whichever they are; tabulated (the same float) by m.
+        self._capacity_sums: list[list[float] | None] = []
+        for members in self.servers_of_dc:
+            same = {self._capacity[i] for i in members}
+            sums = None
+            if len(same) == 1:
+                c, total, sums = same.pop(), 0.0, [0.0]
+                for _ in members:
+                    total += c
+                    sums.append(total)
+            self._capacity_sums.append(sums)
+        # Called after every change of server state (up, rotation, drain), with the server (None: any):
+        # the control plane's sweeps sleep while nothing changes (see ``sim.control``).
+        self.wakers: list[Callable[[int | None], None]] = []
 
         self.database_ids = nodes_of_kind(graph, "database")
         self.database_index = {name: i for i, name in enumerate(self.database_ids)}
@@ -158,10 +188,14 @@ class Cluster:
             self.copies.append(copies)
             for s in copies:
                 self.servers[s].databases.append(i)
-        self.active = [c[0] for c in self.copies]  # server holding the active copy, -1 if none
-        self.region_databases = [
-            [self.database_index[d] for d in databases_of_region(graph, r)] for r in self.region_ids
-        ]
+        self.active = [c[0] for c in self.copies]  # server holding the active copy, -1 if none; see activate()
+        self.active_changes = 0  # counts changes to ``active``, so engines notice them without a scan
+        # databases_of_region() for every region, in one pass over the databases (the same lists)
+        self.region_databases: list[list[int]] = [[] for _ in self.region_ids]
+        for i, db in enumerate(self.database_ids):
+            for r in dict.fromkeys(graph.nodes[db]["regions"]):
+                if r in region_index:
+                    self.region_databases[region_index[r]].append(i)
 
         self.region_preference = [
             [dc_index[d] for d in datacenters_for_region(graph, r)] for r in self.region_ids
@@ -208,6 +242,16 @@ class Cluster:
         known = [c for c in candidates if c is not None]
         return max(known) if known else None
 
+    def changing(self) -> None:
+        """About to change the state: let whoever integrates over time catch up to now first."""
+        for hook in self.before_change:
+            hook()
+
+    def wake(self, server: int | None = None) -> None:
+        """The state of ``server`` (None: of any) changed: wake whoever sleeps until it does (:attr:`wakers`)."""
+        for wake in self.wakers:
+            wake(server)
+
     def note_harm(self, dc: int, rid: int) -> None:
         """Remember ``rid`` as the latest harmful event in ``dc``: the cause emergent events point at."""
         self.last_harm[dc] = rid
@@ -221,33 +265,55 @@ class Cluster:
 
     def server_down(self, server: int, cause: int | None, detail: str = "") -> None:
         """A fault takes ``server`` down (faults stack: it is up again when all have ended)."""
+        self.changing()
         s = self.servers[server]
         s.down += 1
         if s.down == 1:
+            dc = s.datacenter
+            self.up_mask[server] = False
+            self.up_count[dc] -= 1
+            if s.in_rotation:
+                self.healthy_count[dc] -= 1
+                self._healthy_capacity[dc] = None
             s.down_event = self.trace.record(self.now, "server_down", s.id, cause, detail)
             self.note_harm(s.datacenter, s.down_event)
             for listener in self.listeners:
                 listener.server_down(server)
+            self.wake(server)
 
     def server_up(self, server: int, cause: int | None, detail: str = "") -> None:
         """A fault holding ``server`` down has ended."""
+        self.changing()
         s = self.servers[server]
         s.down -= 1
         if s.down == 0:
+            dc = s.datacenter
+            self.up_mask[server] = True
+            self.up_count[dc] += 1
+            if s.in_rotation:
+                self.healthy_count[dc] += 1
+                self._healthy_capacity[dc] = None
             s.up_event = self.trace.record(self.now, "server_up", s.id, cause, detail)
             for listener in self.listeners:
                 listener.server_up(server)
+            self.wake(server)
 
     def set_rotation(self, server: int, in_rotation: bool, cause: int | None, detail: str = "") -> int:
         """The load balancers eject ``server`` from their pool or readmit it; returns the event id."""
+        self.changing()
         s = self.servers[server]
+        if s.in_rotation != in_rotation and s.down == 0:
+            self.healthy_count[s.datacenter] += 1 if in_rotation else -1
+            self._healthy_capacity[s.datacenter] = None
         s.in_rotation = in_rotation
+        self.rotation_mask[server] = in_rotation
         rid = self.trace.record(self.now, "readmitted" if in_rotation else "ejected", s.id, cause, detail)
         s.rotation_event = rid
         if not in_rotation:
             self.note_harm(s.datacenter, rid)
         for listener in self.listeners:
             listener.rotation_changed(s.datacenter)
+        self.wake(server)
         return rid
 
     # ---------------------------------------------------------------------------------- datacenters
@@ -260,6 +326,7 @@ class Cluster:
             self.dc_down_event[dc] = rid
             for s in self.servers_of_dc[dc]:
                 self.server_down(s, rid, "datacenter down")
+            self.wake()
 
     def datacenter_up(self, dc: int, cause: int | None, detail: str = "") -> None:
         """The datacenter's power and network are back; its servers start again."""
@@ -268,11 +335,31 @@ class Cluster:
             rid = self.trace.record(self.now, "datacenter_up", self.datacenter_ids[dc], cause, detail)
             for s in self.servers_of_dc[dc]:
                 self.server_up(s, rid, "datacenter up")
+            self.wake()
 
     def healthy_servers(self, dc: int) -> int:
-        """Servers of ``dc`` that are up and in the load balancers' pool."""
-        servers = self.servers
-        return sum(1 for s in self.servers_of_dc[dc] if servers[s].down == 0 and servers[s].in_rotation)
+        """Servers of ``dc`` that are up and in the load balancers' pool (a count kept up to date)."""
+        return self.healthy_count[dc]
+
+    def healthy_capacity(self, dc: int) -> float:
+        """Requests per second the servers of ``dc`` that are up and in rotation serve when busy.
+
+        Summed in server order, as a loop over the servers would (so the float is the same): from a
+        table when the datacenter's servers are alike, else again after a server joined or left the set.
+        """
+        sums = self._capacity_sums[dc]
+        if sums is not None:
+            return sums[self.healthy_count[dc]]
+        capacity = self._healthy_capacity[dc]
+        if capacity is None:
+            capacity = 0.0
+            servers, of = self.servers, self._capacity
+            for i in self.servers_of_dc[dc]:
+                s = servers[i]
+                if s.down == 0 and s.in_rotation:
+                    capacity += of[i]
+            self._healthy_capacity[dc] = capacity
+        return capacity
 
     def why_not_serving(self, dc: int) -> int | None:
         """The latest event that explains why ``dc`` serves no traffic (outage, crash or ejection)."""
@@ -288,6 +375,7 @@ class Cluster:
 
     def set_route(self, region: int, dc: int, cause: int | None, detail: str = "") -> None:
         """The traffic manager sends ``region``'s users to ``dc`` (-1: nowhere)."""
+        self.changing()
         old = self.route[region]
         self.route[region] = dc
         to = self.datacenter_ids[dc] if dc >= 0 else "nowhere"
@@ -299,10 +387,21 @@ class Cluster:
             if moved >= 0:
                 self.shift_event[moved] = rid
 
+    # ---------------------------------------------------------------------------------- databases
+
+    def activate(self, db: int, server: int) -> None:
+        """The copy of ``db`` on ``server`` is now the active one (-1: none is). The failover controller
+        records why; this only changes the state and lets engines notice (``active_changes``).
+        """
+        self.changing()
+        self.active[db] = server
+        self.active_changes += 1
+
     # ---------------------------------------------------------------------------------- dependencies
 
     def dependency_set(self, dep: int, down: bool, cause: int | None, detail: str = "") -> None:
         """A fault takes a shared dependency down (``down=True``) or ends."""
+        self.changing()
         before = self.dependency_down[dep]
         self.dependency_down[dep] += 1 if down else -1
         after = self.dependency_down[dep]
@@ -317,6 +416,7 @@ class Cluster:
 
     def dependency_slow(self, dep: int, factor: float, cause: int | None) -> None:
         """Multiply a dependency's service time by ``factor`` (a slowdown starts > 1, ends < 1)."""
+        self.changing()
         self.dependency_factor[dep] *= factor
         kind = "dependency_slow" if factor > 1 else "dependency_speed_restored"
         rid = self.trace.record(self.now, kind, self.dependency_ids[dep], cause,
@@ -331,6 +431,7 @@ class Cluster:
 
     def scale_load(self, region: int, factor: float, cause: int | None) -> None:
         """Multiply a region's offered load by ``factor`` (a surge starts > 1, ends < 1)."""
+        self.changing()
         self.load_scale[region] *= factor
         kind = "surge" if factor > 1 else "surge_end"
         rid = self.trace.record(self.now, kind, self.region_ids[region], cause,
@@ -346,13 +447,16 @@ class Cluster:
         """Operators take ``server`` out of rotation (``drained``) or put it back."""
         s = self.servers[server]
         s.drained += 1 if drained else -1
+        self.drained_mask[server] = s.drained > 0
         if drained and s.drained == 1 and s.in_rotation:
             self.set_rotation(server, False, cause, "drained by an operator")
         elif not drained and s.drained == 0 and not s.in_rotation and s.down == 0:
             self.set_rotation(server, True, cause, "undrained by an operator")
+        self.wake(server)
 
     def misweight(self, servers: list[int], share: float, cause: int | None) -> None:
         """Load balancers send ``share`` of each affected datacenter's traffic to ``servers`` (0 ends it)."""
+        self.changing()
         by_dc: dict[int, list[int]] = {}
         for i in servers:
             by_dc.setdefault(self.servers[i].datacenter, []).append(i)
@@ -377,6 +481,7 @@ class Cluster:
         Returns the event id. A version that harms (slower, errors, leaks) is the latest harm of its
         datacenter, so what it sets off (overload, breakers) points back at it.
         """
+        self.changing()
         s = self.servers[server]
         s.version = version
         rid = self.trace.record(self.now, kind, s.id, cause, detail)

@@ -3,10 +3,17 @@
 These are SimPy processes that watch the :class:`~sim.cluster.Cluster` and change it, whatever engine
 moves the traffic. They ask the engine one question, through :class:`Probe`: would a health check sent
 to this server now be answered in time? The :class:`Monitor` reads only the run's counters.
+
+The health checks, the traffic manager and the overload monitor sweep every server (or datacenter)
+once per interval, with numpy over the engine's answers for all servers; Python only touches the
+servers whose state changes. With an engine whose answers change only when its state does
+(``quiet_ok``), a sweep that leaves nothing pending lets its process sleep until the engine or the
+cluster wakes it (``wake``); it resumes on the same grid of sweep times. See :class:`Probe`.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Protocol
@@ -16,7 +23,7 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.detect import Detector, EwmaBand, ThresholdRule
-from sim.metrics import Recorder
+from sim.metrics import Recorder, weighted_percentile
 from sim.scenario import FailoverPolicy, HealthCheck
 
 if TYPE_CHECKING:
@@ -26,53 +33,257 @@ __all__ = ["Probe", "HealthChecker", "Failover", "TrafficManager", "OverloadMoni
 
 
 class Probe(Protocol):
-    """The one thing the control plane asks of an engine."""
+    """What the control plane asks of an engine: would a health check be answered in time, and how long
+    would a new request wait? Per server, and for every server at once (the sweeps use the vectors).
+
+    Quiet sweeps (optional). An engine whose answers change only when its state changes (not as the
+    clock runs) sets ``quiet_ok = True`` and keeps a list ``wakers``: the health checks and the overload
+    monitor append their ``wake`` to it (and to :attr:`Cluster.wakers`). The engine calls every waker
+    (no argument) after any change of its state that can alter an answer of ``probe_all`` or
+    ``wait_all`` (once per step of its own is enough; a call costs O(1)). It may skip the calls when,
+    before and after the change, every server that is up passes ``probe_all`` with certainty and waits
+    less than ``wake_floor`` (an attribute the control plane sets on the engine: the smallest wait any
+    of its decisions tells apart from no wait): then no decision can change. A server's own answers
+    changing in ``server_down``/``server_up`` need no call: the cluster wakes the sweeps for that
+    server itself. An answer drawn at random (a check that passes with some probability) must be
+    flagged: ``probe_all`` sets ``probe_drew = True`` when it drew any (False otherwise), and the
+    health checks then sweep every server at every interval until it draws none. While nothing
+    changes, a sweeping process sleeps; its sweeps run at multiples of their interval, after every
+    other event of the same instant. The request engine's answers change as the clock runs, so it has
+    no ``quiet_ok`` and is swept every interval, as it always was.
+    """
 
     def probe(self, server: int, timeout: float) -> bool:
         """Whether a health check sent to ``server`` now would be answered within ``timeout``."""
         ...
 
+    def wait(self, server: int) -> float:
+        """How long a request arriving at ``server`` now would wait (0 when it is down)."""
+        ...
 
-class HealthChecker:
+    def probe_all(self, timeout: float) -> np.ndarray:
+        """:meth:`probe` for every server: a bool array indexed like ``Cluster.servers``."""
+        ...
+
+    def wait_all(self) -> np.ndarray:
+        """:meth:`wait` for every server: a float array indexed like ``Cluster.servers``."""
+        ...
+
+
+LATE = 2
+"""SimPy priority of the sweeps under a ``quiet_ok`` engine, after URGENT (0) and NORMAL (1): such a sweep
+sees the state at the end of its instant, however the other events of the instant were ordered."""
+
+
+def _trigger_at(env: simpy.Environment, event: simpy.Event, at: float, priority: int) -> None:
+    """Trigger ``event`` at time ``at`` exactly, with SimPy ``priority``.
+
+    SimPy schedules at ``now + delay``, which can round away from ``at`` when ``now < at / 2``. From a
+    time ``r`` in ``[at / 2, at]``, ``at - r`` is exact (Sterbenz) and so is ``r + (at - r)``: when the
+    direct way would miss, a relay halfway there books the event.
+    """
+    now = env.now
+    delay = max(at - now, 0.0)
+    if now + delay != at and delay > 0:
+        relay = env.event()
+        relay.callbacks.append(lambda _: _trigger_at(env, event, at, priority))  # type: ignore[union-attr]
+        relay._ok, relay._value = True, None
+        env.schedule(relay, simpy.events.URGENT, delay / 2)
+        return
+    event._ok, event._value = True, None  # what simpy.Timeout does, with a priority of our choice
+    env.schedule(event, priority, delay)
+
+
+class _Sweeps:
+    """A sweep every ``interval`` seconds: the base of the health checks, traffic manager, overload monitor.
+
+    With an engine that is not ``quiet_ok`` (the request engine), each sweep is a timeout after the
+    previous one and looks at every server, as it always did.
+
+    With a ``quiet_ok`` engine, sweep ``k`` is due at ``k * interval``, with priority ``LATE + rank``
+    (health checks, then traffic manager, then overload monitor, after every other event of the
+    instant), but only sweeps that can change something run: :meth:`_sweep` returns the index of the
+    next sweep at which a decision falls due if nothing changes (a streak reaching its threshold, a
+    delay running out), or None; :meth:`wake` (the engine: anything may have changed; the cluster: this
+    server's state changed) books the first sweep due at or after now. A sweep looks at every server
+    after an engine wake, otherwise only at the servers the cluster named and those whose decision is
+    due. Streaks are kept as the index of the sweep they began at, so sweeps that were not run count
+    exactly as if they had been, and the run makes the same decisions at the same times as sweeping
+    every server every interval would (``skip = False`` does that, for the tests to compare with).
+    """
+
+    skip = True  # quiet_ok engines: run only the sweeps that can change something
+
+    def __init__(self, env: simpy.Environment, interval: float, rank: int, quiet: bool):
+        self.env, self.interval, self.priority, self.quiet = env, interval, LATE + rank, quiet
+        self.k = 0  # index of the latest sweep
+        self.sweeps = 0  # sweeps run (for tests and measurements)
+        self.next_k: int | None = None  # quiet: index of the sweep booked; None while asleep
+        self.booking = 0  # quiet: generation of the sweep booked (a wake may book an earlier one)
+        self.dirty_all = True  # quiet: the engine woke it since the latest sweep began
+        self.dirty: set[int] = set()  # quiet: servers the cluster woke it for since then
+        self.sweeping = False
+        self.acting: int | None = None  # the server this sweep is changing (its wake is expected)
+
+    def _start(self, cluster: Cluster, engine: object | None = None, floor: float | None = None) -> None:
+        if not self.quiet:
+            self.env.process(self._run())
+            return
+        cluster.wakers.append(self.wake)
+        wakers = getattr(engine, "wakers", None)
+        if wakers is not None:
+            wakers.append(self.wake)
+        if floor is not None:
+            engine.wake_floor = min(getattr(engine, "wake_floor", math.inf), floor)  # type: ignore[union-attr]
+        self._book(1)
+
+    def _sweep(self, k: int, dirty: set[int] | None) -> int | None:
+        """Sweep ``k``: every server (``dirty`` None) or those in ``dirty`` and those due; the next sweep
+        at which a decision falls due if nothing changes (quiet mode), or None.
+        """
+        raise NotImplementedError
+
+    def _run(self) -> Generator[simpy.Event, None, None]:
+        while True:
+            yield self.env.timeout(self.interval)
+            self.k += 1
+            self.sweeps += 1
+            self._sweep(self.k, None)
+
+    def _book(self, k: int) -> None:
+        self.next_k = k
+        self.booking += 1
+        booking = self.booking
+        event = self.env.event()
+        event.callbacks.append(lambda _: self._due(booking, k))  # type: ignore[union-attr]
+        _trigger_at(self.env, event, k * self.interval, self.priority)
+
+    def _due(self, booking: int, k: int) -> None:
+        if booking != self.booking:  # a wake booked an earlier sweep since
+            return
+        self.next_k = None
+        dirty = None if self.dirty_all or not self.skip else self.dirty
+        self.dirty_all, self.dirty = False, set()
+        self.k = k
+        self.sweeps += 1
+        self.sweeping = True
+        try:
+            due = self._sweep(k, dirty)
+        finally:
+            self.sweeping = False
+        if self.dirty_all or self.dirty or not self.skip:  # woken while sweeping (by its own changes, often)
+            due = k + 1
+        if due is not None:
+            self._book(max(due, k + 1))
+
+    def wake(self, server: int | None = None) -> None:
+        """What the sweep reads may have changed (for ``server`` only, or anything): book the next sweep."""
+        if server is not None and server == self.acting:  # our own change: its answers are the same
+            return
+        if server is None:
+            self.dirty_all = True
+        else:
+            self.dirty.add(server)
+        if self.sweeping or not self.quiet:
+            return
+        now, interval = self.env.now, self.interval
+        k = max(self.k + 1, math.ceil(now / interval))
+        while k * interval < now:
+            k += 1
+        while k - 1 > self.k and (k - 1) * interval >= now:
+            k -= 1
+        if self.next_k is None or k < self.next_k:
+            self._book(k)
+
+
+class HealthChecker(_Sweeps):
     """Load-balancer health checks: eject after N failures in a row, readmit after M successes.
 
-    All servers are checked once per interval, in one sweep (a single event per interval).
+    All servers are checked once per interval, in one sweep (a single event per interval): numpy over
+    ``probe_all``, then the ejections and readmissions in server order. A server is pending while it
+    passes but is out of rotation (and not drained) or fails but is in rotation: only pending servers
+    can change. See :class:`_Sweeps` for the sweeps a ``quiet_ok`` engine lets it skip.
     """
 
     def __init__(self, env: simpy.Environment, cluster: Cluster, policy: HealthCheck, engine: Probe):
-        self.env, self.cluster, self.policy, self.engine = env, cluster, policy, engine
+        self.cluster, self.policy, self.engine = cluster, policy, engine
         n = len(cluster.servers)
-        self.failures = [0] * n
-        self.successes = [0] * n
+        self.passed = np.ones(n, dtype=bool)  # the latest answer of each server
+        self.since = np.ones(n, dtype=np.int64)  # index of the sweep its streak of that answer began at
+        self.pending: dict[int, int] = {}  # quiet: pending server -> the sweep its decision is due at
+        super().__init__(env, policy.interval, 0, bool(getattr(engine, "quiet_ok", False)))
         if policy.enabled:
-            env.process(self._run())
+            self._start(cluster, engine, policy.timeout)
 
-    def _run(self) -> Generator[simpy.Event, None, None]:
-        policy, cluster, probe = self.policy, self.cluster, self.engine.probe
-        while True:
-            yield self.env.timeout(policy.interval)
-            for server in cluster.servers:
-                i = server.index
-                if probe(i, policy.timeout):
-                    self.failures[i] = 0
-                    self.successes[i] += 1
-                    if (not server.in_rotation and not server.drained
-                            and self.successes[i] >= policy.healthy_threshold):
-                        cause = server.up_event if server.down_event is not None else None
-                        cluster.set_rotation(i, True, cause, f"{self.successes[i]} health checks passed")
-                else:
-                    self.successes[i] = 0
-                    self.failures[i] += 1
-                    if server.in_rotation and self.failures[i] >= policy.unhealthy_threshold:
-                        why = "down" if not server.up else "slow: health check timed out"
-                        if not server.up:
-                            cause = server.down_event
-                        elif server.overload_event is not None:
-                            cause = server.overload_event
-                        else:  # slow before the overload monitor noticed: what brought the load
-                            cause = cluster.load_cause(i)
-                        cluster.set_rotation(i, False, cause, f"{self.failures[i]} health checks failed ({why})")
+    def _drew(self) -> None:
+        if getattr(self.engine, "probe_drew", False):  # random answers: the next sweep draws again, for all
+            self.dirty_all = True
 
+    @property
+    def successes(self) -> np.ndarray:
+        """Health checks passed in a row, per server."""
+        return np.where(self.passed, self.k - self.since + 1, 0)
+
+    @property
+    def failures(self) -> np.ndarray:
+        """Health checks failed in a row, per server."""
+        return np.where(self.passed, 0, self.k - self.since + 1)
+
+    def _sweep(self, k: int, dirty: set[int] | None) -> int | None:
+        policy, cluster, passed, since = self.policy, self.cluster, self.passed, self.since
+        if dirty is None or len(dirty) > len(passed) // 8:  # every server
+            ok = np.array(self.engine.probe_all(policy.timeout), dtype=bool)
+            self._drew()
+            changed = ok != passed
+            if changed.any():
+                since[changed] = k
+            self.passed = passed = ok
+            candidates = np.flatnonzero((ok != cluster.rotation_mask) & ~(ok & cluster.drained_mask)).tolist()
+            self.pending.clear()
+        else:  # only the servers the cluster changed, and those due
+            if dirty:
+                up = cluster.up_mask
+                ok = None
+                if any(up[i] for i in dirty):  # servers that are down fail their checks: no need to ask
+                    ok = self.engine.probe_all(policy.timeout)
+                    self._drew()
+                for i in dirty:
+                    answer = bool(ok[i]) if ok is not None else False
+                    if answer != passed[i]:
+                        passed[i], since[i] = answer, k
+            candidates = sorted(dirty.union(i for i, due in self.pending.items() if due <= k))
+        for i in candidates:  # in server order, as one loop over them all would
+            server = cluster.servers[i]
+            streak = k - int(since[i]) + 1
+            if passed[i]:
+                if not server.in_rotation and not server.drained and streak >= policy.healthy_threshold:
+                    cause = server.up_event if server.down_event is not None else None
+                    self.acting = i
+                    cluster.set_rotation(i, True, cause, f"{streak} health checks passed")
+                    self.acting = None
+            elif server.in_rotation and streak >= policy.unhealthy_threshold:
+                why = "down" if not server.up else "slow: health check timed out"
+                if not server.up:
+                    cause = server.down_event
+                elif server.overload_event is not None:
+                    cause = server.overload_event
+                else:  # slow before the overload monitor noticed: what brought the load
+                    cause = cluster.load_cause(i)
+                self.acting = i
+                cluster.set_rotation(i, False, cause, f"{streak} health checks failed ({why})")
+                self.acting = None
+        if not self.quiet:
+            return None
+        pending = self.pending
+        for i in candidates:
+            server = cluster.servers[i]
+            if passed[i] and not server.in_rotation and not server.drained:
+                pending[i] = int(since[i]) + policy.healthy_threshold - 1
+            elif not passed[i] and server.in_rotation:
+                pending[i] = int(since[i]) + policy.unhealthy_threshold - 1
+            else:
+                pending.pop(i, None)
+        return min(pending.values(), default=None)
 
 class Failover:
     """Database failover: when the server with a database's active copy stops, activate the next copy.
@@ -93,7 +304,7 @@ class Failover:
         cause = cluster.servers[server].down_event
         for db in cluster.servers[server].databases:
             if cluster.active[db] == server:
-                cluster.active[db] = -1
+                cluster.activate(db, -1)
                 rid = cluster.trace.record(
                     cluster.now, "database_unavailable", cluster.database_ids[db], cause,
                     f"active copy on {cluster.servers[server].id} lost",
@@ -127,7 +338,7 @@ class Failover:
         cluster = self.cluster
         current = cluster.active[db]
         if cluster.servers[server].up and current not in (-1, server):
-            cluster.active[db] = server
+            cluster.activate(db, server)
             cluster.trace.record(
                 cluster.now, "failback", cluster.database_ids[db], cause,
                 f"preferred copy on {cluster.servers[server].id} active again "
@@ -149,7 +360,7 @@ class Failover:
                 return
         for server in cluster.copies[db]:
             if cluster.servers[server].up:
-                cluster.active[db] = server
+                cluster.activate(db, server)
                 rid = cluster.trace.record(
                     cluster.now, "failover", cluster.database_ids[db], cause,
                     f"copy on {cluster.servers[server].id} activated",
@@ -162,43 +373,71 @@ class Failover:
                              "no copy on a running server")
 
 
-class TrafficManager:
+class TrafficManager(_Sweeps):
     """The global traffic manager: each region goes to its nearest datacenter that is serving.
 
     A datacenter counts as serving while it is up and has a server in rotation. A change has to last
     ``datacenter_delay`` (health-check grace plus DNS TTL) before users move. When no datacenter of a
-    region is serving, the region stays on its preferred one (fail open).
+    region is serving, the region stays on its preferred one (fail open). It reads only the cluster,
+    which wakes it; with a ``quiet_ok`` engine (``engine``, or else among the cluster's listeners) it
+    runs only the sweeps that can move users (see :class:`_Sweeps`).
     """
 
     CHECK_INTERVAL = 5.0
 
-    def __init__(self, env: simpy.Environment, cluster: Cluster, policy: FailoverPolicy):
-        self.env, self.cluster, self.policy = env, cluster, policy
+    def __init__(self, env: simpy.Environment, cluster: Cluster, policy: FailoverPolicy, engine: object = None):
+        self.cluster, self.policy = cluster, policy
         n = len(cluster.datacenter_ids)
         self.serving = [True] * n  # what the traffic manager believes
         self.changed_since: list[float | None] = [None] * n
-        env.process(self._run())
+        if engine is None:
+            engine = next((x for x in cluster.listeners if getattr(x, "quiet_ok", False)), None)
+        super().__init__(env, self.CHECK_INTERVAL, 1, bool(getattr(engine, "quiet_ok", False)))
+        self._start(cluster)
 
-    def _run(self) -> Generator[simpy.Event, None, None]:
+    def wake(self, server: int | None = None) -> None:
+        """As :meth:`_Sweeps.wake`, but a change that leaves its datacenter serving as believed, with
+        no change waiting out its delay, needs no sweep (the sweep would do nothing).
+        """
+        if server is not None:
+            cluster = self.cluster
+            dc = cluster.servers[server].datacenter
+            actual = cluster.dc_down[dc] == 0 and cluster.healthy_count[dc] > 0
+            if actual == self.serving[dc] and self.changed_since[dc] is None:
+                return
+        super().wake(server)
+
+    def _sweep(self, k: int, dirty: set[int] | None) -> int | None:
         cluster = self.cluster
-        while True:
-            yield self.env.timeout(self.CHECK_INTERVAL)
-            now = self.env.now
-            moved = False
-            for dc in range(len(cluster.datacenter_ids)):
-                actual = cluster.dc_down[dc] == 0 and cluster.healthy_servers(dc) > 0
-                if actual == self.serving[dc]:
-                    self.changed_since[dc] = None
-                    continue
-                since = self.changed_since[dc]
-                if since is None:
-                    self.changed_since[dc] = since = now
-                if now - since >= self.policy.datacenter_delay:
-                    self.serving[dc] = actual
-                    self.changed_since[dc] = None
-                    moved = True
-            if moved:
-                self._reroute()
+        now = self.env.now
+        moved = False
+        for dc in range(len(cluster.datacenter_ids)):
+            actual = cluster.dc_down[dc] == 0 and cluster.healthy_servers(dc) > 0
+            if actual == self.serving[dc]:
+                self.changed_since[dc] = None
+                continue
+            since = self.changed_since[dc]
+            if since is None:
+                self.changed_since[dc] = since = now
+            if now - since >= self.policy.datacenter_delay:
+                self.serving[dc] = actual
+                self.changed_since[dc] = None
+                moved = True
+        if moved:
+            self._reroute()
+        if not self.quiet:
+            return None
+        due: int | None = None  # the first sweep at which a change waiting out its delay moves users
+        interval, delay = self.interval, self.policy.datacenter_delay
+        for since in self.changed_since:
+            if since is not None:
+                j = max(k + 1, math.ceil((since + delay) / interval))
+                while j * interval - since < delay:
+                    j += 1
+                while j - 1 > k and (j - 1) * interval - since >= delay:
+                    j -= 1
+                due = j if due is None else min(due, j)
+        return due
 
     def _reroute(self) -> None:
         cluster = self.cluster
@@ -215,40 +454,94 @@ class TrafficManager:
                 cluster.set_route(region, best, cause, why)
 
 
-class OverloadMonitor:
+class OverloadMonitor(_Sweeps):
     """Marks servers overloaded once a new request would wait longer than ``threshold`` at two checks
     in a row (a sustained queue, not a burst), and clears them when the wait falls below half of it.
 
     ``overloaded`` events name their likely cause (:meth:`Cluster.load_cause`): a failover onto the
-    server, or the latest harm in its datacenter. Checked once per ``interval``, in one sweep.
+    server, or the latest harm in its datacenter. Checked once per ``interval``, in one sweep: numpy
+    over ``wait_all``, then the changes in server order. See :class:`_Sweeps` for the sweeps a
+    ``quiet_ok`` engine lets it skip.
     """
 
     SUSTAINED = 2
 
     def __init__(self, env: simpy.Environment, cluster: Cluster, engine: Probe, threshold: float, interval: float):
-        self.env, self.cluster, self.engine = env, cluster, engine
-        self.threshold, self.interval = threshold, interval
-        self.above = [0] * len(cluster.servers)  # consecutive checks above the threshold
-        env.process(self._run())
+        self.cluster, self.engine, self.threshold = cluster, engine, threshold
+        n = len(cluster.servers)
+        self.hot = np.zeros(n, dtype=bool)  # latest answer: up and waiting longer than the threshold
+        self.low = np.ones(n, dtype=bool)  # latest answer: down, or waiting less than half of it
+        self.w = np.zeros(n)  # latest wait
+        self.since = np.ones(n, dtype=np.int64)  # index of the sweep its streak of hot answers began at
+        self.overloaded = np.zeros(n, dtype=bool)  # marked overloaded (``Server.overload_event`` set)
+        self.up_seen = np.ones(n, dtype=bool)  # whether each server was up when last looked at
+        self.pending: dict[int, int] = {}  # quiet: hot server not yet marked -> the sweep it is due at
+        super().__init__(env, interval, 2, bool(getattr(engine, "quiet_ok", False)))
+        self._start(cluster, engine, threshold / 2)
 
-    def _run(self) -> Generator[simpy.Event, None, None]:
-        cluster, wait, threshold = self.cluster, self.engine.wait, self.threshold
-        while True:
-            yield self.env.timeout(self.interval)
-            for server in cluster.servers:
-                w = wait(server.index)
-                i = server.index
-                self.above[i] = self.above[i] + 1 if w > threshold and server.down == 0 else 0
-                if server.overload_event is None and self.above[i] >= self.SUSTAINED:
-                    rid = cluster.trace.record(self.env.now, "overloaded", server.id, cluster.load_cause(server.index),
-                                               f"queue wait {w:.2f}s > {threshold:g}s")
+    def wake(self, server: int | None = None) -> None:
+        """As :meth:`_Sweeps.wake`; a server's rotation changing changes nothing here, only its stopping
+        or starting does.
+        """
+        if server is not None and self.cluster.up_mask[server] == self.up_seen[server]:
+            return
+        super().wake(server)
+
+    @property
+    def above(self) -> np.ndarray:
+        """Consecutive checks above the threshold, per server."""
+        return np.where(self.hot, self.k - self.since + 1, 0)
+
+    def _sweep(self, k: int, dirty: set[int] | None) -> int | None:
+        cluster, threshold, since = self.cluster, self.threshold, self.since
+        over = self.overloaded
+        if dirty is None or len(dirty) > len(over) // 8:  # every server
+            w = np.array(self.engine.wait_all(), dtype=float)
+            up = cluster.up_mask
+            hot = (w > threshold) & up
+            started = hot & ~self.hot
+            if started.any():
+                since[started] = k
+            self.hot, self.low, self.w = hot, (w < threshold / 2) | ~up, w
+            self.up_seen = up.copy()
+            candidates = np.flatnonzero((hot & ~over) | (self.low & over)).tolist()
+            self.pending.clear()
+        else:  # only the servers the cluster changed, and those due
+            if dirty:
+                up = cluster.up_mask
+                w = self.engine.wait_all() if any(up[i] for i in dirty) else None  # down: waits 0
+                for i in dirty:
+                    wait = float(w[i]) if w is not None else 0.0
+                    hot = wait > threshold and bool(up[i])
+                    if hot and not self.hot[i]:
+                        since[i] = k
+                    self.hot[i], self.low[i], self.w[i] = hot, wait < threshold / 2 or not up[i], wait
+                    self.up_seen[i] = up[i]
+            candidates = sorted(dirty.union(i for i, due in self.pending.items() if due <= k))
+        now = self.env.now
+        for i in candidates:  # in server order
+            server = cluster.servers[i]
+            if not over[i]:
+                if self.hot[i] and k - since[i] + 1 >= self.SUSTAINED:
+                    rid = cluster.trace.record(now, "overloaded", server.id, cluster.load_cause(i),
+                                               f"queue wait {float(self.w[i]):.2f}s > {threshold:g}s")
                     server.overload_event = rid
+                    over[i] = True
                     cluster.note_harm(server.datacenter, rid)
-                elif server.overload_event is not None and (w < threshold / 2 or server.down):
-                    cluster.trace.record(self.env.now, "overload_cleared", server.id, server.overload_event,
-                                         "queue drained" if server.down == 0 else "server down")
-                    server.overload_event = None
-
+            elif self.low[i]:
+                cluster.trace.record(now, "overload_cleared", server.id, server.overload_event,
+                                     "queue drained" if server.down == 0 else "server down")
+                server.overload_event = None
+                over[i] = False
+        if not self.quiet:
+            return None
+        pending = self.pending
+        for i in candidates:
+            if self.hot[i] and not over[i]:
+                pending[i] = int(since[i]) + self.SUSTAINED - 1
+            else:
+                pending.pop(i, None)
+        return min(pending.values(), default=None)
 
 class Restarter:
     """Crash under overload: a server out of memory goes down, restarts after ``restart_time``."""
@@ -348,14 +641,22 @@ class Monitor:
         rec, n = self.recorder, len(self.cluster.region_ids)
         seen = 0
         while True:
+            rec.flush()  # an engine that batches its latency samples writes them out now
             end = len(rec.latency)
             latency = np.array(rec.latency[seen:end], dtype=float)  # a copy: the records keep growing
             region = np.array(rec.latency_region[seen:end], dtype=int)
+            weight = np.array(rec.latency_weight[seen:end], dtype=float) if len(rec.latency_weight) else None
             seen = end
             out: list[float | None] = []
             for r in range(n):
-                mine = latency[region == r]
-                out.append(float(np.percentile(mine, 99)) if mine.size >= self.MIN_SAMPLES else None)
+                mine = region == r
+                if weight is None:
+                    values = latency[mine]
+                    out.append(float(np.percentile(values, 99)) if values.size >= self.MIN_SAMPLES else None)
+                else:
+                    count = float(weight[mine].sum())
+                    out.append(weighted_percentile(latency[mine], weight[mine], 99)
+                               if count >= self.MIN_SAMPLES else None)
             yield out
 
 

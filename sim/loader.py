@@ -58,8 +58,11 @@ _ALLOWED_TAGS = {
 _PLAIN_DATA = "scenarios hold plain data: mappings, lists, strings, numbers, true/false and null"
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; raise :class:`ScenarioError` listing every problem."""
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read and validate a scenario file; raise :class:`ScenarioError` listing every problem.
+
+    ``overrides`` replaces top-level fields before validation (the CLI's ``--engine``).
+    """
     path = Path(path)
     name = str(path)
     try:
@@ -88,7 +91,7 @@ def load_scenario(path: str | Path) -> Scenario:
                 )
             ]
         ) from None
-    return parse_scenario(text, name)
+    return parse_scenario(text, name, overrides)
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -96,7 +99,7 @@ def scenario_hash(scenario: Scenario) -> str:
     return hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()
 
 
-def parse_scenario(text: str, filename: str = "<string>") -> Scenario:
+def parse_scenario(text: str, filename: str = "<string>", overrides: dict[str, Any] | None = None) -> Scenario:
     r"""Validate scenario YAML given as text; ``filename`` is used in messages.
 
     >>> parse_scenario("name: x\nduration: 1h\nseed: -1\n", "x.yaml")
@@ -129,6 +132,8 @@ def parse_scenario(text: str, filename: str = "<string>") -> Scenario:
     if fatal:
         raise ScenarioError(problems)
     data = _construct(root, fail)
+    if overrides:
+        data.update(overrides)
     locator = _Locator(root, filename)
     try:
         scenario = Scenario.model_validate(data)

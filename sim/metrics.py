@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import simpy
@@ -20,7 +20,10 @@ from sim.cluster import Cluster
 from sim.scenario import Scenario
 from sim.trace import Trace
 
-__all__ = ["Recorder", "MailRecorder", "summarize", "mail_summary", "nines", "COUNTERS", "MAIL_COUNTERS"]
+__all__ = [
+    "Recorder", "weighted_percentile", "latency_samples", "MailRecorder", "summarize", "mail_summary", "nines",
+    "COUNTERS", "MAIL_COUNTERS",
+]
 
 # Per (region, window) counters the engine increments.
 COUNTERS = (
@@ -69,6 +72,10 @@ class Recorder:
         self.latency = array("d")
         self.latency_window = array("i")
         self.latency_region = array("i")
+        # Empty when every sample stands for one request (the request engine); a rate-based engine
+        # records one sample per latency bin and window with the number of requests it stands for.
+        self.latency_weight = array("d")
+        self.flush: Callable[[], None] = lambda: None  # engines that batch latency samples write them out
         self.wasted = 0  # attempts served after their client gave up
         self.queued = 0  # admissions (attempt x station) that found every worker busy
         self.queue_time = 0.0  # their total time waiting for a worker, seconds
@@ -79,22 +86,19 @@ class Recorder:
         return min(int(t / self.window), self.n)
 
     def sample(self, env: simpy.Environment, cluster: Cluster) -> Generator[simpy.Event, None, None]:
-        """Process: at the middle of each window, note healthy servers and capacity per datacenter."""
+        """Process: at the middle of each window, note healthy servers and capacity per datacenter.
+
+        It reads the cluster's per-datacenter counts (kept up to date as servers change), so a window
+        costs O(datacenters + links), whatever the number of servers.
+        """
         yield env.timeout(self.window / 2)
+        up_count, healthy_count, capacity = cluster.up_count, cluster.healthy_count, cluster.healthy_capacity
+        rows = list(enumerate(zip(self.dc_healthy, self.dc_up, self.dc_capacity, strict=True)))
         for w in range(self.n):
-            for dc, members in enumerate(cluster.servers_of_dc):
-                healthy = up = 0
-                capacity = 0.0
-                for i in members:
-                    s = cluster.servers[i]
-                    if s.down == 0:
-                        up += 1
-                        if s.in_rotation:
-                            healthy += 1
-                            capacity += s.capacity
-                self.dc_healthy[dc][w] = healthy
-                self.dc_up[dc][w] = up
-                self.dc_capacity[dc][w] = capacity
+            for dc, (healthy_row, up_row, capacity_row) in rows:
+                healthy_row[w] = healthy_count[dc]
+                up_row[w] = up_count[dc]
+                capacity_row[w] = capacity(dc)
             for link in cluster.network.links:
                 self.link_capacity[link.index][w] = link.effective_capacity
                 self.link_background[link.index][w] = link.background
@@ -172,8 +176,35 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den else 1.0
 
 
-def _percentile(values: np.ndarray, q: float) -> float | None:
-    return float(np.percentile(values, q)) if values.size else None
+def _percentile(values: np.ndarray, q: float, weights: np.ndarray | None = None) -> float | None:
+    if not values.size:
+        return None
+    if weights is None:
+        return float(np.percentile(values, q))
+    return weighted_percentile(values, weights, q)
+
+
+def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float | None:
+    """The ``q``-th percentile of ``values`` each standing for ``weights`` observations (inverted CDF).
+
+    >>> weighted_percentile(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 98.0]), 50)
+    3.0
+    """
+    if not values.size or weights.sum() <= 0:
+        return None
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    i = int(np.searchsorted(cum, q / 100.0 * cum[-1], side="left"))
+    return float(values[order][min(i, values.size - 1)])
+
+
+def latency_samples(rec: Recorder) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The run's latency samples as arrays: values, windows, regions and weights (None: one each)."""
+    if not len(rec.latency):
+        return np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int32), None
+    weights = np.frombuffer(rec.latency_weight, dtype=np.float64) if len(rec.latency_weight) else None
+    return (np.frombuffer(rec.latency, dtype=np.float64), np.frombuffer(rec.latency_window, dtype=np.int32),
+            np.frombuffer(rec.latency_region, dtype=np.int32), weights)
 
 
 def summarize(
@@ -193,8 +224,7 @@ def summarize(
     per_window = np.where(req.sum(0) > 0, ok.sum(0) / np.maximum(req.sum(0), 1), 1.0)
     breached = per_window < slo.availability
     downtime_minutes = float(breached.sum() * rec.window / 60.0)
-    lat = np.frombuffer(rec.latency, dtype=np.float64) if len(rec.latency) else np.zeros(0)
-    lat_region = np.frombuffer(rec.latency_region, dtype=np.int32) if len(rec.latency_region) else np.zeros(0, int)
+    lat, _, lat_region, lat_weight = latency_samples(rec)
 
     def table(name: str) -> np.ndarray:
         return np.array(getattr(rec, name), dtype=np.int64)
@@ -203,15 +233,17 @@ def summarize(
     for r, name in enumerate(cluster.region_ids):
         r_req, r_ok = int(req[r].sum()), int(ok[r].sum())
         r_window = np.where(req[r] > 0, ok[r] / np.maximum(req[r], 1), 1.0)
-        r_lat = lat[lat_region == r] if lat.size else lat
+        mine = lat_region == r
+        r_lat = lat[mine] if lat.size else lat
+        r_weight = lat_weight[mine] if lat_weight is not None else None
         regions[name] = {
             "availability": _ratio(r_ok, r_req),
             "nines": nines(_ratio(r_ok, r_req), r_req),
             "requests": r_req,
             "succeeded": r_ok,
             "downtime_minutes": float((r_window < slo.availability).sum() * rec.window / 60.0),
-            "latency_p50": _percentile(r_lat, 50),
-            "latency_p99": _percentile(r_lat, 99),
+            "latency_p50": _percentile(r_lat, 50, r_weight),
+            "latency_p99": _percentile(r_lat, 99, r_weight),
         }
     worst_region = min(regions, key=lambda k: (regions[k]["availability"], k)) if regions else None
 
@@ -245,7 +277,9 @@ def summarize(
         max(faults, key=lambda f: (f["downtime_minutes"], blamed[f["id"]], f["events"], f["id"]))["id"]
         if faults else None
     )
-    p99 = _percentile(lat, 99)
+    p99 = _percentile(lat, 99, lat_weight)
+    mean = (float(np.average(lat, weights=lat_weight)) if lat_weight is not None and lat_weight.sum() > 0
+            else float(lat.mean()) if lat.size and lat_weight is None else None)
     latency_ok = slo.latency_p99 is None or (p99 is not None and p99 <= slo.latency_p99)
     return {
         "availability": availability,
@@ -253,7 +287,7 @@ def summarize(
         "downtime_minutes": downtime_minutes,
         "requests": total_req,
         "succeeded": total_ok,
-        "latency": {"p50": _percentile(lat, 50), "p99": p99, "mean": float(lat.mean()) if lat.size else None},
+        "latency": {"p50": _percentile(lat, 50, lat_weight), "p99": p99, "mean": mean},
         "amplification": _ratio(counts["attempts"], total_req),
         "counts": counts,
         "regions": regions,

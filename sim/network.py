@@ -144,6 +144,7 @@ class Network:
             self.between[a][b] = self.between[b][a] = i
         self.load_cause: Callable[[int, int], int | None] = lambda a, b: None
         self.harm: Callable[[int, int], None] = lambda dc, event: None
+        self.before_change: list[Callable[[], None]] = []  # called before a fault changes a link
 
     def find(self, a: int, b: int) -> int:
         """Return the index of the link between datacenters ``a`` and ``b`` (indices), -1 if none."""
@@ -170,6 +171,29 @@ class Network:
         rho = (rate + state.background) / capacity
         state.rate = rate + bits / tau
         state.since = now
+        if rho >= 1.0:
+            if state.saturated is None:
+                self._saturate(state, rho)
+        elif state.saturated is not None and rho < RECOVERED_BELOW:
+            self._recover(state, rho)
+        return congestion(rho, bits / capacity, state.buffer / state.factor)
+
+    def carry(self, link: int, bps: float, dt: float, bits: float) -> tuple[float, float]:
+        """A rate-based engine's step: ``bps`` bits/s cross ``link`` for the next ``dt`` seconds, in
+        crossings of ``bits`` each. Returns the extra delay and the loss probability they see (from the
+        load estimate at the start of the step, as :meth:`cross` does), and moves the estimate on to the
+        end of the step: exactly what a steady stream of crossings does to it.
+        """
+        state = self.links[link]
+        if state.down:
+            return 0.0, 1.0
+        now = self.env.now
+        rate = state.load(now)
+        capacity = state.capacity * state.factor
+        rho = (rate + state.background) / capacity
+        keep = math.exp(-dt / state.averaging)
+        state.rate = rate * keep + bps * (1.0 - keep)
+        state.since = now + dt
         if rho >= 1.0:
             if state.saturated is None:
                 self._saturate(state, rho)
@@ -216,6 +240,8 @@ class Network:
 
     def congest(self, link: int, factor: float, background: float, cause: int | None) -> None:
         """Start a congestion: capacity × ``factor``, ``background`` bit/s more other traffic."""
+        for hook in self.before_change:
+            hook()
         state = self.links[link]
         state.factor *= factor
         state.background += background
@@ -226,6 +252,8 @@ class Network:
 
     def decongest(self, link: int, factor: float, background: float, cause: int | None) -> None:
         """End a congestion that applied ``factor`` and ``background``."""
+        for hook in self.before_change:
+            hook()
         state = self.links[link]
         state.factor /= factor
         state.background = max(0.0, state.background - background)
@@ -238,6 +266,8 @@ class Network:
 
     def set_down(self, link: int, down: bool, cause: int | None) -> None:
         """Cut the link (``down=True``, a partition starts) or end a partition; partitions stack."""
+        for hook in self.before_change:
+            hook()
         state = self.links[link]
         state.down += 1 if down else -1
         if down and state.down == 1:

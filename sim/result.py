@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from sim.cluster import Cluster
-from sim.metrics import COUNTERS, MAIL_COUNTERS, Recorder
+from sim.metrics import COUNTERS, MAIL_COUNTERS, Recorder, latency_samples, weighted_percentile
 from sim.scenario import Scenario
 from sim.trace import Trace
 
@@ -70,11 +70,10 @@ class Result(Headline):
     def timeseries(self) -> list[dict[str, Any]]:
         """One row per (window, region): counts, availability, latency percentiles."""
         rec = self.recorder
-        lat = np.frombuffer(rec.latency, dtype=np.float64) if len(rec.latency) else np.zeros(0)
-        win = np.frombuffer(rec.latency_window, dtype=np.int32) if len(rec.latency) else np.zeros(0, np.int32)
-        reg = np.frombuffer(rec.latency_region, dtype=np.int32) if len(rec.latency) else np.zeros(0, np.int32)
+        lat, win, reg, weight = latency_samples(rec)
         order = np.lexsort((lat, win, reg)) if lat.size else np.zeros(0, np.int64)
         lat, win, reg = lat[order], win[order], reg[order]
+        weight = weight[order] if weight is not None else None
         keys = reg.astype(np.int64) * (rec.n + 1) + win
         rows = []
         for r, region in enumerate(self.cluster.region_ids):
@@ -87,8 +86,12 @@ class Result(Headline):
                     row[name] = getattr(rec, name)[r][w]
                 row["availability"] = row["ok"] / row["requests"] if row["requests"] else None
                 row["amplification"] = row["attempts"] / row["requests"] if row["requests"] else None
-                row["latency_p50"] = float(chunk[int(0.50 * (chunk.size - 1))]) if chunk.size else None
-                row["latency_p99"] = float(chunk[int(0.99 * (chunk.size - 1))]) if chunk.size else None
+                if weight is not None:
+                    row["latency_p50"] = weighted_percentile(chunk, weight[lo:hi], 50)
+                    row["latency_p99"] = weighted_percentile(chunk, weight[lo:hi], 99)
+                else:
+                    row["latency_p50"] = float(chunk[int(0.50 * (chunk.size - 1))]) if chunk.size else None
+                    row["latency_p99"] = float(chunk[int(0.99 * (chunk.size - 1))]) if chunk.size else None
                 rows.append(row)
         return rows
 

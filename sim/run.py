@@ -8,7 +8,7 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.control import Failover, HealthChecker, Monitor, OverloadMonitor, Restarter, TrafficManager
-from sim.engine import ENGINES
+from sim.engine import ENGINES, choose_engine
 from sim.faults import inject
 from sim.mail import MailSenders
 from sim.metrics import Recorder, summarize
@@ -36,6 +36,9 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
     True
     """
     seed = scenario.seed if seed is None else seed
+    engine_name = choose_engine(scenario)
+    if engine_name != scenario.engine:
+        scenario = scenario.model_copy(update={"engine": engine_name})
     env = simpy.Environment()
     streams = Streams(seed)
     trace = Trace()
@@ -68,5 +71,6 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
             progress(env.now, end)
     if mail is not None:
         mail.finish()
+    engine.finish()
     summary = summarize(scenario, cluster, recorder, trace, seed)
     return Result(scenario=scenario, seed=seed, summary=summary, trace=trace, recorder=recorder, cluster=cluster)

@@ -450,6 +450,21 @@ class Limits(Model):
     max_requests: float = Field(5e7, gt=0, description="expected user requests the request engine simulates")
 
 
+class FlowSettings(Model):
+    """How the flow engine (``engine: flow``) steps through time."""
+
+    step: Duration = Field(1.0, gt=0, description="time step while anything changes")
+    max_step: Duration = Field(
+        30.0, gt=0, description="longest step while nothing changes (adaptive steps); equal to step: fixed steps"
+    )
+    noise: bool = Field(False, description="Poisson noise on arrivals (Monte Carlo); off: deterministic")
+
+
+ENGINE_AUTO_THRESHOLD = 2e6
+"""``engine: auto`` uses the flow engine above this many expected user requests (about 20 s of the
+request engine), the request engine below it."""
+
+
 class Scenario(Model):
     """One what-if: topology, workload, policies, faults and objectives."""
 
@@ -457,7 +472,11 @@ class Scenario(Model):
     description: str = ""
     seed: int = Field(0, ge=0)
     duration: Duration = Field(gt=0)
-    engine: Literal["requests"] = "requests"
+    engine: Literal["requests", "flow", "auto"] = Field(
+        "requests",
+        description="how traffic moves: every request, rates per time step (flow), or by size (auto)",
+    )
+    flow: FlowSettings = Field(default_factory=lambda: FlowSettings())
     topology: Topology
     workload: Workload
     policies: Policies = Field(default_factory=Policies)
@@ -756,14 +775,14 @@ def _size_problems(s: Scenario) -> list[Problem]:
         )
     # At most 10,000 steps however long the run, so that the estimate itself is quick.
     requests = expected_requests(s, step=max(60.0, s.duration / 10_000))
-    if requests > limits.max_requests:
+    if s.engine == "requests" and requests > limits.max_requests:
         problems.append(
             (
                 ("workload",),
                 f"too many user requests to simulate in memory (got about {requests:.3g} over "
                 f"{format_duration(s.duration)}, expected at most limits.max_requests = "
                 f"{limits.max_requests:.3g}); "
-                "shorten duration or lower the peak",
+                "use engine: flow, shorten duration or lower the peak",
             )
         )
     mail = s.workload.mail

@@ -183,7 +183,7 @@ def test_unknown_key_near_miss_suggests_the_field():
 def test_unknown_top_level_key():
     assert only_problem(edit(("duration: 1h\n", "duration: 1h\nsed: 4\n"))) == (
         "t.yaml:3:1: sed: unknown field 'sed' (did you mean 'seed'? allowed: name, description, seed, "
-        "duration, engine, topology, workload, policies, faults, slo, limits)"
+        "duration, engine, flow, topology, workload, policies, faults, slo, limits)"
     )
 
 
@@ -246,7 +246,7 @@ def test_wrong_type():
         (
             "duration: 1h",
             "duration: 1h\nengine: fluid",
-            "t.yaml:3:9: engine: unknown value (got 'fluid', expected one of 'requests')",
+            "t.yaml:3:9: engine: unknown value (got 'fluid', expected one of 'requests', 'flow', 'auto')",
         ),
         (
             "duration: 1h",
@@ -837,7 +837,7 @@ def test_too_many_databases_and_requests():
         "t.yaml:17:5: topology.databases: too many databases for one run (got 3,000,000, expected at most "
         "limits.max_databases = 2,000,000)",
         "t.yaml:21:3: workload: too many user requests to simulate in memory (got about 1.58e+12 over 365d, "
-        "expected at most limits.max_requests = 5e+07); shorten duration or lower the peak",
+        "expected at most limits.max_requests = 5e+07); use engine: flow, shorten duration or lower the peak",
     ]
 
 

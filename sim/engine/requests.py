@@ -31,9 +31,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import simpy
 
 from sim.cluster import Cluster
+from sim.engine.pools import pool
 from sim.metrics import Recorder
 from sim.policies import BALANCERS, backoff_delay
 from sim.policies.breaker import Breaker
@@ -819,24 +821,9 @@ class RequestEngine:
 
     def rotation_changed(self, datacenter: int) -> None:
         """Rebuild the load balancers' pool for ``datacenter`` (all servers in panic mode)."""
-        cluster = self.cluster
-        servers = cluster.servers
-        members = cluster.servers_of_dc[datacenter]
-        healthy = [self.stations[i] for i in members if servers[i].in_rotation]
-        threshold = self.lb.panic_threshold
-        panic = threshold > 0 and len(healthy) < threshold * len(members)
-        if panic != self.panicking[datacenter]:
-            self.panicking[datacenter] = panic
-            kind = "panic" if panic else "panic_over"
-            detail = f"{len(healthy)} of {len(members)} servers healthy"
-            rid = cluster.trace.record(self.env.now, kind, cluster.datacenter_ids[datacenter],
-                                       cluster.last_harm[datacenter] if panic else None, detail)
-            if panic:
-                cluster.note_harm(datacenter, rid)
-        if panic:
-            self.pools[datacenter] = [self.stations[i] for i in members if not servers[i].drained]
-        else:
-            self.pools[datacenter] = healthy
+        members, self.panicking[datacenter] = pool(self.cluster, self.lb.panic_threshold, datacenter,
+                                                   self.panicking[datacenter])
+        self.pools[datacenter] = [self.stations[i] for i in members]
 
     def dependency_changed(self, dependency: int) -> None:
         """Dependencies are checked per request; nothing to rebuild."""
@@ -861,6 +848,32 @@ class RequestEngine:
         """How long a request arriving at ``server`` now would wait (0 when it is down)."""
         station = self.stations[server]
         return station.wait(self.env.now) if station.up else 0.0
+
+    def probe_all(self, timeout: float) -> np.ndarray:
+        """:meth:`probe` for every server at once (a bool per server)."""
+        stations, now = self.stations, self.env.now
+        if self.server_policy.lifo_when_waiting is not None:  # event stations: their own wait
+            return np.fromiter((s.up and s.wait(now) < timeout for s in stations), bool, len(stations))
+        up, wait = self._up_and_wait(now)
+        return up & (wait < timeout)
+
+    def wait_all(self) -> np.ndarray:
+        """:meth:`wait` for every server at once (0 where it is down)."""
+        stations, now = self.stations, self.env.now
+        if self.server_policy.lifo_when_waiting is not None:
+            return np.fromiter((s.wait(now) if s.up else 0.0 for s in stations), float, len(stations))
+        up, wait = self._up_and_wait(now)
+        return np.where(up, wait, 0.0)
+
+    def _up_and_wait(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each (booking) station is up, and :meth:`Station.wait`: max(0, earliest free worker - now)."""
+        stations = self.stations
+        up = np.fromiter([s.up for s in stations], bool, len(stations))
+        free = np.fromiter([s.free[0] for s in stations], float, len(stations))
+        return up, np.maximum(free - now, 0.0)
+
+    def finish(self) -> None:
+        """Nothing to write out: the recorder's tables are final."""
 
     def drain_time(self) -> float:
         """How long after the last arrival every request has certainly finished or failed."""

@@ -1,0 +1,1210 @@
+"""The flow engine: traffic moves as rates, vectorised over servers, per time step.
+
+Faults, health checks, failovers, rollouts and detectors stay discrete events on the same SimPy loop
+(they are shared with the request engine); only how traffic moves differs. Per step of ``dt``
+seconds, for every region: the offered load plus the client retries that come due make client
+attempts; the attempts go to the region's datacenter, where the load balancers spread their tries
+over the pool; each try runs the front end, the dependency calls and the mailbox server holding the
+active copy of the user's database, and crosses a link when those two are in different
+datacenters. Every server is a fluid queue:
+
+- its backlog (worker-seconds of work waiting) grows by the work admitted in the step and shrinks by
+  its capacity (``workers`` seconds per second while up); a new try waits ``backlog / workers``;
+- on top of that fluid wait, the stationary M/M/c wait at the server's current utilisation (Erlang C)
+  gives the spread of waits below saturation, so latency percentiles and the share of tries past
+  their timeout come out of the queue state;
+- a full queue (``queue_limit``, ``max_queue_wait``) refuses the share of the step's work beyond its
+  room; with deadline propagation the backlog never holds more than its callers would wait for.
+
+Outcomes of the step use the state at its start (explicit Euler). Load-balancer and dependency
+retries are resolved within the step (the retried tries load the servers in the same step); client
+retries wait in a delay buffer per region and attempt number, spread over their backoff's jitter,
+and come back as attempts when due. So retry storms, metastability, failover overload and
+congestion emerge here as they do in the request engine. See docs/design.md for the approximations
+and their limits.
+
+The engine integrates lazily: its clock ``t`` trails the simulation clock; before the cluster
+changes (``Cluster.before_change``) and at each step it catches up with the state as it was, then
+reads the new state. Steps grow up to ``flow.max_step`` while nothing is queued or pending, and never
+cross a metrics window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.cluster import Cluster
+from sim.engine.pools import pool
+from sim.engine.requests import later
+from sim.metrics import COUNTERS, Recorder
+from sim.rng import Streams
+from sim.scenario import Backoff, Scenario
+from sim.workload import rate_function
+
+__all__ = ["FlowEngine"]
+
+_BINS = 240  # latency histogram: log-spaced bins from 0.1 ms to 1000 s (about 7% wide)
+_LOG_LO, _LOG_HI = math.log(1e-4), math.log(1e3)
+# The stochastic part of a try's time (stationary wait + service) is represented by these quantiles
+# of an exponential with the same mean: (cumulative probability at the middle of the slice, share).
+_SLICES = np.array([0.1, 0.3, 0.5, 0.7, 0.85, 0.925, 0.965, 0.985, 0.9925, 0.9975])
+_SLICE_W = np.array([0.2, 0.2, 0.2, 0.2, 0.1, 0.05, 0.03, 0.01, 0.005, 0.005])
+_Z = -np.log1p(-_SLICES)
+_CENTRES = np.exp(_LOG_LO + (np.arange(_BINS) + 0.5) * (_LOG_HI - _LOG_LO) / _BINS)
+_TINY = 1e-12
+
+
+def _erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Erlang B and Erlang C for ``c`` servers (integers >= 1) and offered load ``a`` (< c for C).
+
+    The recursion B(k) = a B(k-1) / (k + a B(k-1)) runs over arrays up to the largest ``c``, or per
+    element in plain Python for a few large pools (a directory with hundreds of workers).
+    """
+    if c.size <= 8:
+        b = np.empty(c.size)
+        for i, (ci, ai) in enumerate(zip(c.tolist(), a.tolist(), strict=True)):
+            x = 1.0
+            for k in range(1, ci + 1):
+                x = ai * x / (k + ai * x)
+                if x < 1e-15:  # B decreases with k: nothing left to lose
+                    x = 0.0
+                    break
+            b[i] = x
+    else:
+        b = np.ones_like(a)
+        for k in range(1, (int(c.max()) if c.size else 0) + 1):
+            nb = a * b / (k + a * b)
+            b = np.where(k <= c, nb, b)
+    rho = np.minimum(a / c, 0.999999)
+    erlang_c = b / (1.0 - rho * (1.0 - b))
+    return b, np.clip(erlang_c, 0.0, 1.0)
+
+
+def _blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """M/M/c/(c+q): the share of arrivals that find ``q`` waiting and every worker busy, at offered
+    load ``a`` (any size; ``q`` may be infinite).
+    """
+    erlang_b, _ = _erlang(c, a)
+    rho = a / np.maximum(c, 1)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        qf = np.where(np.isfinite(q), q, 0.0)
+        geo = np.where(np.abs(rho - 1.0) < 1e-9, qf, rho * (1.0 - rho ** qf) / np.where(np.abs(rho - 1.0) < 1e-9,
+                                                                                        1.0, 1.0 - rho))
+        block = erlang_b * rho ** qf / (1.0 + erlang_b * geo)
+    infinite = ~np.isfinite(q)
+    return np.where(infinite, np.where(rho > 1.0, 1.0 - 1.0 / np.maximum(rho, _TINY), 0.0),
+                    np.nan_to_num(np.clip(block, 0.0, 1.0), nan=1.0 - 1.0 / np.maximum(rho, 1.0)))
+
+
+def _tail(tau: np.ndarray, mean: np.ndarray, wait_p: np.ndarray, theta: np.ndarray,
+          deterministic: np.ndarray) -> np.ndarray:
+    """P(Wq + S > tau): Wq is 0 with probability 1 - ``wait_p``, else exponential with rate ``theta``;
+    S is exponential with ``mean`` (or exactly ``mean`` where ``deterministic``).
+    """
+    tau = np.maximum(tau, 0.0)
+    mu = 1.0 / np.maximum(mean, _TINY)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        a = np.exp(-mu * tau)
+        diff = theta - mu
+        close = np.abs(diff) < 1e-9 * np.maximum(mu, 1.0)
+        both = np.where(close, (1.0 + mu * tau) * a,
+                        (theta * a - mu * np.exp(-theta * tau)) / np.where(close, 1.0, diff))
+        expo = (1.0 - wait_p) * a + wait_p * np.clip(both, 0.0, 1.0)
+        det = np.where(tau < mean, 1.0, wait_p * np.exp(-theta * np.maximum(tau - mean, 0.0)))
+    return np.clip(np.where(deterministic, det, expo), 0.0, 1.0)
+
+
+def _jitter_span(policy: Backoff, retry: int) -> tuple[float, float]:
+    """The interval a retry's backoff is drawn from (uniformly), before retry number ``retry``."""
+    if policy.kind == "none":
+        return 0.0, 0.0
+    exp = min(policy.max, policy.base * policy.multiplier ** (retry - 1))
+    if policy.jitter == "full":
+        return 0.0, exp
+    if policy.jitter == "equal":
+        return exp / 2, exp
+    if policy.jitter == "decorrelated":
+        previous = min(policy.max, policy.base * policy.multiplier ** (retry - 2)) if retry > 1 else policy.base
+        return policy.base, max(policy.base, min(policy.max, 3 * previous))
+    return exp, exp
+
+
+class _Budget:
+    """A retry budget for rates: the token bucket of :class:`sim.policies.retries.Budget`, filled by
+    first tries and time, emptied by retries; :meth:`allow` says what share of the retries it pays for.
+    """
+
+    def __init__(self, ratio: float, rate: float):
+        self.ratio, self.rate = ratio, rate
+        self.cap = 10.0 * rate + max(1.0, 10.0 * ratio)
+        self.tokens = 0.0
+
+    def deposit(self, first_tries: float, dt: float) -> None:
+        self.tokens = min(self.cap, self.tokens + self.ratio * first_tries + self.rate * dt)
+
+    def allow(self, retries: float) -> float:
+        """Take tokens for up to ``retries`` retries; return the share that may go."""
+        if retries <= 0:
+            return 1.0
+        paid = min(retries, math.floor(self.tokens + 1e-9) if self.tokens < retries else retries)
+        self.tokens -= paid
+        return paid / retries
+
+
+class _Breaker:
+    """A client circuit breaker for rates: the states of :class:`sim.policies.breaker.Breaker`, judged
+    on the attempts and failures of each step.
+    """
+
+    def __init__(self, policy: Any):
+        self.policy = policy
+        self.state = "closed"
+        self.opened_at = 0.0
+        self.steps: deque[tuple[float, float, float]] = deque()  # (time, attempts, failures)
+
+    def observe(self, now: float, attempts: float, failures: float, noise: float | None) -> str | None:
+        """Note a step's outcome; return the new state if it changed."""
+        p = self.policy
+        if self.state == "half_open":
+            share_ok = 1.0 - failures / attempts if attempts > 0 else 1.0
+            passed = share_ok ** p.probes
+            if (noise if noise is not None else 0.5) < passed:
+                self.state = "closed"
+                self.steps.clear()
+                return "closed"
+            return self._open(now)
+        if self.state != "closed":
+            return None
+        self.steps.append((now, attempts, failures))
+        while self.steps and self.steps[0][0] <= now - p.window:
+            self.steps.popleft()
+        total = sum(s[1] for s in self.steps)
+        failed = sum(s[2] for s in self.steps)
+        if total >= p.min_requests and failed > 0 and failed >= p.error_threshold * total:
+            return self._open(now)
+        return None
+
+    def admits(self, now: float) -> float:
+        """The share of attempts sent now (0 while open; the probes' share when half-open is decided
+        by the caller, which knows the attempts).
+        """
+        if self.state == "open" and now - self.opened_at >= self.policy.open_time:
+            self.state = "half_open"
+        return 0.0 if self.state == "open" else 1.0
+
+    def _open(self, now: float) -> str:
+        self.state = "open"
+        self.opened_at = now
+        self.steps.clear()
+        return "open"
+
+
+class FlowEngine:
+    """Rate-based simulation. Implements :class:`~sim.cluster.Listener` and :class:`~sim.control.Probe`."""
+
+    quiet_ok = True  # its state changes only at its steps: the control plane may sleep between changes
+
+    def __init__(
+        self, env: simpy.Environment, scenario: Scenario, cluster: Cluster, streams: Streams, recorder: Recorder
+    ):
+        self.env, self.scenario, self.cluster, self.rec = env, scenario, cluster, recorder
+        settings = scenario.flow
+        self.dt = settings.step
+        self.max_dt = max(settings.step, settings.max_step)
+        self.noise = np.random.default_rng(streams.generator("flow").integers(2**63)) if settings.noise else None
+        self.error_rng = streams.stream("errors")
+        self.health_rng = streams.generator("flow/health")  # a health check's wait is a draw
+        self.health_timeout = scenario.policies.load_balancer.health_check.timeout
+        policies = scenario.policies
+        self.client, self.lb, self.sp = policies.client, policies.load_balancer, policies.server
+        self.cancel = self.sp.cancellation
+        self.crash_hook: Callable[[int], None] | None = None
+        self.wakers: list[Callable[[], None]] = []
+
+        servers = cluster.servers
+        n = self.n = len(servers)
+        groups = {g.id: g for d in scenario.topology.datacenters for g in d.servers}
+        self.workers = np.array([s.workers for s in servers], dtype=float)
+        self.iworkers = np.array([s.workers for s in servers], dtype=np.int64)
+        self.service = np.array([s.service.mean for s in servers])
+        self.det = np.array([s.service.distribution == "deterministic" for s in servers])
+        self.cs2 = np.array([0.0 if s.service.distribution == "deterministic"
+                             else s.service.cv ** 2 if s.service.distribution == "lognormal" else 1.0
+                             for s in servers])
+        self.ca2 = np.ones(n)  # arrivals: Poisson, unless a balancer spreads them evenly (rotation_changed)
+        # Balancers that take turns or pick the least busy make a server's arrivals regular: with k servers
+        # in the pool, about an Erlang-k stream (ca^2 = 1/k). Only when the balancer decides where the
+        # work goes, i.e. no region has mailbox databases (otherwise a database's server is given).
+        self.smooth = (scenario.policies.load_balancer.algorithm != "random"
+                       and not any(cluster.region_databases))
+        self.frontend = np.array([s.frontend_time for s in servers])
+        limit = [s.queue_limit for s in servers]
+        self.queue_limit = np.array([np.inf if q is None else q for q in limit], dtype=float)
+        max_wait = self.sp.max_queue_wait
+        self.max_wait = np.inf if max_wait is None else max_wait
+        self.dc_of = np.array([s.datacenter for s in servers], dtype=np.int64)
+        memory = [groups[s.group].memory for s in servers]
+        self.has_memory = np.array([m is not None for m in memory])
+        self.mem_free = np.array([(m.limit - m.base) if m else np.inf for m in memory])
+        self.mem_per = np.array([m.per_request if m else 1.0 for m in memory])
+        self.warmups = [groups[s.group].warmup for s in servers]
+        # State, per server.
+        self.up = np.ones(n, dtype=bool)
+        self.speed = np.ones(n)
+        self.warm_until = np.zeros(n)
+        self.warm_speed = np.ones(n)
+        self.err = np.zeros(n)
+        self.leak = np.zeros(n)
+        self.up_since = np.zeros(n)
+        self.backlog = np.zeros(n)  # worker-seconds waiting
+        self.load = np.zeros(n)  # worker-seconds per second offered in the last step (utilisation x workers)
+        self.rate = np.zeros(n)  # tries per second admitted in the last step
+        self.shed = np.zeros(n)  # share refused in the last step
+        self.epoch = np.zeros(n, dtype=np.int64)
+        self._queue_state()
+
+        deps = scenario.topology.dependencies
+        self.n_deps = len(deps)
+        self.dep_workers = np.array([d.workers for d in deps], dtype=float)
+        self.dep_iworkers = np.array([d.workers for d in deps], dtype=np.int64)
+        self.dep_service = np.array([d.service_time.mean for d in deps])
+        self.dep_det = np.array([d.service_time.distribution == "deterministic" for d in deps])
+        self.dep_limit = np.array([np.inf if d.queue_limit is None else d.queue_limit for d in deps], dtype=float)
+        self.dep_backlog = np.zeros(self.n_deps)
+        self.dep_load = np.zeros(self.n_deps)
+        self.dep_shed = np.zeros(self.n_deps)
+        self.dep_down = np.zeros(self.n_deps, dtype=bool)
+        self.dep_factor = np.ones(self.n_deps)
+        self._dep_state(np.zeros(self.n_deps))
+
+        dep_index = {d.id: i for i, d in enumerate(deps)}
+        self.types = [
+            (rt.share, rt.work, [dep_index[d] for d in rt.dependencies], 8 * rt.size)
+            for rt in scenario.workload.requests.values()
+        ]
+        n_regions, n_dcs = len(cluster.region_ids), len(cluster.datacenter_ids)
+        self.n_regions, self.n_dcs = n_regions, n_dcs
+        loads = [scenario.workload.regions.get(r) for r in cluster.region_ids]
+        self.rates = [rate_function(load) if load is not None else None for load in loads]
+        self.rtt = np.array(cluster.rtt, dtype=float).reshape(n_regions, n_dcs)
+        self.link_latency = np.array(cluster.link_latency, dtype=float).reshape(n_dcs, n_dcs)
+        self.network = cluster.network
+        self.between = np.array(self.network.between, dtype=np.int64).reshape(n_dcs, n_dcs)
+
+        # Client retries waiting for their backoff: [slot, region, retry number - 1, origin window mod M].
+        c = self.client
+        self.attempts_max = c.retries + 1
+        span = c.timeout + max(c.backoff.max, c.backoff.base) * 1.5 + self.dt
+        self.slots = int(math.ceil(span / self.dt)) + 2
+        self.origins = int(math.ceil((c.retries + 1) * span / scenario.slo.window)) + 2
+        shape = (self.slots, n_regions, max(c.retries, 1), self.origins)
+        self.ring = np.zeros(shape)
+        self.ring_age = np.zeros(shape)  # sum of (age x mass): a retry's request arrived that long ago
+        self.pending = 0.0  # mass in the ring
+
+        self.client_budgets = [_Budget(c.budget.ratio, c.budget.min_per_second) if c.budget else None
+                               for _ in range(n_regions)]
+        self.breakers = [_Breaker(c.breaker) if c.breaker else None for _ in range(n_regions)]
+        lb = self.lb
+        self.lb_budgets = [_Budget(lb.budget.ratio, lb.budget.min_per_second) if lb.budget else None
+                           for _ in range(n_dcs)]
+        db = self.sp.dependency_budget
+        self.dep_budgets = [_Budget(db.ratio, db.min_per_second) if db else None for _ in range(self.n_deps)]
+
+        self.pools: list[np.ndarray] = [np.zeros(0, np.int64)] * n_dcs
+        self.panicking = [False] * n_dcs
+        self.pool_weight = np.zeros(n)  # a server's share of its datacenter's tries (0: not in the pool)
+        self.misweights: dict[int, tuple[np.ndarray, float]] = {}
+        for dc in range(n_dcs):
+            self.rotation_changed(dc)
+        # Entries: (region, server) pairs, one per server that can hold the active copy of one of the
+        # region's databases (or, for a region without databases, every server of its datacenters: the
+        # picked server does the mailbox work), then one "database unavailable" entry per region. Per
+        # entry: the share of the region's first attempts that go there (``prior``), the client retries
+        # pending there (``posterior``: a retry goes to the same database as its request) and where the
+        # retries due in the current step go (``spread``).
+        pair_region: list[int] = []
+        pair_server: list[int] = []
+        self.own = np.zeros(n_regions, dtype=bool)
+        self.region_dbs: list[np.ndarray] = []
+        for r, dbs in enumerate(cluster.region_databases):
+            if dbs:
+                servers = sorted({s for db in dbs for s in cluster.copies[db]})
+            else:
+                self.own[r] = True
+                servers = sorted({s for dc in cluster.region_preference[r] for s in cluster.servers_of_dc[dc]})
+            pair_region += [r] * len(servers)
+            pair_server += servers
+            self.region_dbs.append(np.array(dbs, dtype=np.int64))
+        self.pair_region = np.array(pair_region, dtype=np.int64)
+        self.pair_server = np.array(pair_server, dtype=np.int64)
+        P = self.n_pairs = len(pair_server)
+        self.offset = np.searchsorted(self.pair_region, np.arange(n_regions + 1))
+        self.entry_region = np.concatenate([self.pair_region, np.arange(n_regions)])
+        self.entry_own = self.own[self.entry_region]
+        self.prior = np.zeros(P + n_regions)
+        self.posterior = np.zeros(P + n_regions)
+        self.spread = np.zeros(P + n_regions)
+        self.db_entry: np.ndarray | None = None  # per database of every region (concatenated): its entry
+        all_dbs = [d for d in self.region_dbs if d.size]
+        self.all_dbs = np.concatenate(all_dbs) if all_dbs else np.zeros(0, np.int64)
+        self.all_db_region = np.concatenate([np.full(d.size, r) for r, d in enumerate(self.region_dbs) if d.size]) \
+            if all_dbs else np.zeros(0, np.int64)
+        self.db_weight = np.concatenate([np.full(d.size, 1.0 / d.size) for d in self.region_dbs if d.size]) \
+            if all_dbs else np.zeros(0)
+        self._active_seen = -1
+        self._sync()
+
+        # Counters as floats [region, window]; written to the recorder's tables (rounded) at the end.
+        width = recorder.n + 1
+        self.counts = {name: np.zeros((n_regions, width)) for name in COUNTERS}
+        for name in COUNTERS:
+            setattr(recorder, name, self.counts[name])
+        self.dc_offered = np.zeros((n_dcs, width))
+        recorder.dc_offered = self.dc_offered
+        links = len(self.network.links)
+        self.link_crossings = np.zeros((links, width))
+        self.link_lost = np.zeros((links, width))
+        self.link_bits = np.zeros((links, width))
+        recorder.link_crossings, recorder.link_lost, recorder.link_bits = (
+            self.link_crossings, self.link_lost, self.link_bits)
+        self.hist = np.zeros((n_regions, _BINS))
+        self.hist_window = 0
+        self.wasted = self.queued = self.queue_time = 0.0
+        recorder.flush = self._flush
+
+        self.t = 0.0  # integrated up to here
+        self.end = scenario.duration
+        self.busy = False
+        self.stale = False  # the cluster may have changed since the state was last read
+        self.calm = 0  # steps since the state last changed
+        cluster.before_change.append(self.catch_up)
+        self.network.before_change.append(self.catch_up)
+        self.steps = 0
+
+    # ---------------------------------------------------------------------------------- the clock
+
+    def start(self) -> None:
+        """Start stepping."""
+        self.env.process(self._run())
+
+    def _run(self) -> Generator[simpy.Event, None, None]:
+        end = self.end + self.drain_time()
+        while self.t < end - 1e-9:
+            target = min(self.t + self._step_length(), end)
+            yield self.env.timeout(max(target - self.env.now, 0.0))
+            self.catch_up()
+
+    def _step_length(self) -> float:
+        """Long steps while nothing is queued, pending, warming or breaking; the base step otherwise."""
+        quiet = (self.calm >= 2 and self.pending < 1e-6 and not self.shed.any()
+                 and not self.backlog.any() and not self.dep_backlog.any()
+                 and not (self.warm_until > self.t).any()
+                 and all(b is None or b.state == "closed" for b in self.breakers)
+                 and float(self.probe_failure(self.health_timeout).max(initial=0.0, where=self.up)) < 1e-6
+                 and not any(link.saturated is not None for link in self.network.links))
+        return self.max_dt if quiet else self.dt
+
+    def catch_up(self) -> None:
+        """Integrate from ``t`` to now with the state as it was; the cluster may change right after
+        (this is called before each change), so the state is read again before the next integration.
+        """
+        if self.busy:
+            return
+        now = self.env.now
+        if self.stale:
+            self._sync()
+            self.calm = 0  # the state changed: base steps until the engine has seen its effect
+        self.stale = True
+        if now <= self.t + 1e-12:
+            return
+        self.busy = True
+        try:
+            window = self.rec.window
+            while self.t < now - 1e-12:
+                t = self.t
+                h = now - t
+                boundary = (math.floor(t / window + 1e-9) + 1) * window  # never cross a window
+                h = min(h, boundary - t, self.max_dt)
+                if self.pending > 0:
+                    slot_end = (math.floor(t / self.dt + 1e-9) + 1) * self.dt  # nor a retry slot
+                    h = min(h, slot_end - t)
+                if t < self.end < t + h:
+                    h = self.end - t
+                self._step(t, max(h, 1e-9))
+                self.t = t + h
+                self.calm += 1
+            crashes = self._crashes()
+        finally:
+            self.busy = False
+        for server in crashes:
+            if self.crash_hook is not None:
+                self.crash_hook(int(server))
+        for wake in self.wakers:
+            wake()
+
+    def _sync(self) -> None:
+        """Read what the cluster changed without telling listeners: routes, active copies, load scales,
+        dependencies, misweights.
+        """
+        cluster = self.cluster
+        self.route = np.array(cluster.route, dtype=np.int64)
+        self.scale = np.array(cluster.load_scale, dtype=float)
+        self.dep_down = np.array(cluster.dependency_down, dtype=bool)
+        self.dep_factor = np.array(cluster.dependency_factor, dtype=float)
+        if cluster.active_changes != self._active_seen and self.all_dbs.size:
+            self._active_seen = cluster.active_changes
+            act = np.array(cluster.active, dtype=np.int64)[self.all_dbs]
+            region = self.all_db_region
+            entry = np.full(act.size, self.n_pairs) + region  # unavailable, unless an active copy is found
+            lo, hi = self.offset[region], self.offset[region + 1]
+            servers = self.pair_server
+            pos = lo.copy()
+            for r in range(self.n_regions):  # search each region's sorted servers
+                mine = region == r
+                if mine.any():
+                    pos[mine] = lo[mine] + np.searchsorted(servers[lo[mine][0]:hi[mine][0]], np.maximum(act[mine], 0))
+            entry = np.where(act >= 0, pos, entry)
+            old = self.db_entry
+            if old is not None and self.posterior[~self.entry_own].any():  # pending retries move with databases
+                per = np.bincount(old, minlength=self.posterior.size)
+                per_db = self.posterior[old] / np.maximum(per[old], 1)
+                moved = np.bincount(entry, weights=per_db, minlength=self.posterior.size)
+                self.posterior = np.where(self.entry_own, self.posterior, moved)
+                self.spread = np.where(self.entry_own, self.spread, 0.0)
+            self.db_entry = entry
+            prior = np.bincount(entry, weights=self.db_weight, minlength=self.prior.size)
+            self.prior = np.where(self.entry_own, self.prior, prior)
+
+    # ---------------------------------------------------------------------------------- queue state
+
+    def _queue_state(self) -> None:
+        """Waits and stationary queue parameters of every server, from its backlog and last load."""
+        cap = np.where(self.up, self.workers, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.fluid_wait = np.where(cap > 0, self.backlog / np.maximum(cap, _TINY), 0.0)
+            per_try = np.where(self.rate > 0, self.load / np.maximum(self.rate, _TINY), self.service)
+        a = np.minimum(self.load, self.workers * 0.98)
+        _, self.wait_p = _erlang(self.iworkers, a)
+        self.wait_p = np.where(self.load > 0, self.wait_p, 0.0)
+        # Allen-Cunneen: the wait scales with (ca^2 + cs^2) / 2, the squared coefficients of variation of
+        # the arrivals and the service (1 and 1 for M/M/c).
+        variability = np.maximum((self.ca2 + self.cs2) / 2.0, 0.05)
+        self.theta = np.maximum(self.workers - a, 0.02 * self.workers) / np.maximum(per_try, _TINY) / variability
+        self.per_try = per_try
+
+    def wait_now(self) -> np.ndarray:
+        """Expected wait of a try arriving now at each server (fluid backlog plus stationary wait)."""
+        return self.fluid_wait + self.wait_p / self.theta
+
+    # ---------------------------------------------------------------------------------- one step
+
+    def _step(self, t: float, h: float) -> None:
+        self.steps += 1
+        rec = self.rec
+        w = min(int(t / rec.window + 1e-9), rec.n)
+        if w != self.hist_window:
+            self._flush()  # latency samples belong to the window they were taken in
+            self.hist_window = w
+        counts = self.counts
+        R = self.n_regions
+        speed = self.speed * np.where(self.warm_until > t, self.warm_speed, 1.0)
+
+        # 1. Attempts: new requests, and the client retries that come due in [t, t + h).
+        new = np.zeros(R)
+        if t < self.end:
+            for r, fn in enumerate(self.rates):
+                if fn is not None:
+                    new[r] = fn(t + h / 2) * self.scale[r] * h
+            if self.noise is not None:
+                new = self.noise.poisson(new).astype(float)
+            counts["requests"][:, w] += new
+        by_attempt = np.zeros((R, self.attempts_max, self.origins))  # [region, attempt - 1, origin window]
+        age = np.zeros_like(by_attempt)
+        by_attempt[:, 0, w % self.origins] = new
+        retry_mass = np.zeros(R)
+        if self.pending > 0:
+            k = int(math.floor(t / self.dt + 1e-9))
+            slot = k % self.slots
+            left = (k + 1) * self.dt - t
+            take = min(1.0, h / left) if left > 0 else 1.0
+            due = self.ring[slot] * take
+            due_age = self.ring_age[slot] * take
+            self.ring[slot] -= due
+            self.ring_age[slot] -= due_age
+            self.pending = max(0.0, self.pending - float(due.sum()))
+            by_attempt[:, 1:, :] += due[:, : self.attempts_max - 1, :]
+            age[:, 1:, :] += due_age[:, : self.attempts_max - 1, :]
+            retry_mass = due.sum(axis=(1, 2))
+            # The retries due now leave the pending ones, from where they are pending.
+            held = np.bincount(self.entry_region, weights=self.posterior, minlength=R)
+            share = np.where(held > 0, retry_mass / np.maximum(held, _TINY), 0.0)
+            has = held > 0
+            self.spread = np.where(has[self.entry_region],
+                                   self.posterior / np.maximum(held, _TINY)[self.entry_region], self.prior)
+            self.posterior *= np.maximum(0.0, 1.0 - share)[self.entry_region]
+        else:
+            self.spread = self.prior
+        attempts = by_attempt.sum(axis=(1, 2))
+        for r, budget in enumerate(self.client_budgets):
+            if budget is not None:
+                budget.deposit(float(new[r]), h)
+        counts["attempts"][:, w] += attempts
+        counts["retries"][:, w] += attempts - new
+
+        # 2. Breakers: the share of each region's attempts that is sent.
+        sent = np.ones(R)
+        for r, breaker in enumerate(self.breakers):
+            if breaker is not None:
+                sent[r] = breaker.admits(t)
+                if breaker.state == "half_open" and attempts[r] > 0:
+                    sent[r] = min(1.0, breaker.policy.probes / attempts[r])
+        counts["breaker_rejected"][:, w] += attempts * (1.0 - sent)
+        first = new
+        later_ = attempts - first
+        mass0, mass_r = first * sent, later_ * sent
+        routed = self.route >= 0
+        mass0, mass_r = mass0 * routed, mass_r * routed
+
+        # 3. The tries, the outcomes and the loads, for every region and mailbox server at once.
+        out = self._tries(t, h, w, speed, mass0, mass_r)
+        s0, sr, e0, er, t0, tr, fails, hist = out
+        shares = np.zeros((R, 2, 3))  # [region, first attempt or retry, ok / error / timeout]
+        for cls, (s, to, raw) in enumerate(((s0, t0, first), (sr, tr, later_))):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                safe = np.maximum(raw, _TINY)
+                shares[:, cls, 0] = np.where(raw > 0, s / safe, 0.0)
+                shares[:, cls, 2] = np.where(raw > 0, to / safe, 0.0)
+                shares[:, cls, 1] = np.where(raw > 0, 1.0 - shares[:, cls, 0] - shares[:, cls, 2], 0.0)
+
+        # 4. Client outcomes: successes by origin window, failures retried after a backoff or given up.
+        retried = self._client_outcomes(t, w, by_attempt, age, shares, hist)
+        failed = np.bincount(self.entry_region, weights=fails, minlength=R)
+        keep = np.where(failed > 0, retried / np.maximum(failed, _TINY), 0.0)
+        self.posterior += fails * keep[self.entry_region]
+
+        # 5. Breakers learn the step's outcome (of the attempts they let through).
+        for r, breaker in enumerate(self.breakers):
+            through = attempts[r] * sent[r]
+            if breaker is not None and through > 0:
+                lost = (e0[r] + t0[r] + er[r] + tr[r]) if routed[r] else through
+                u = self.noise.uniform() if self.noise is not None else None
+                state = breaker.observe(t + h, through, max(0.0, lost), u)
+                if state is not None:
+                    self._breaker_changed(r, state, t + h)
+
+    def _tries(self, t: float, h: float, w: int, speed: np.ndarray, mass0: np.ndarray,
+               mass_r: np.ndarray) -> tuple:
+        """Send the step's attempts: per region ``mass0`` first attempts (spread over the mailbox servers
+        as the region's databases are) and ``mass_r`` retries (spread as their failures were). The load
+        balancers of each region's datacenter spread the tries over their pool; retries on other servers
+        are resolved here. Queues and links move on at the end.
+
+        Returns per region the successes, errors and timeouts of first attempts and of retries, the
+        failures per entry and the latency histogram of the successes.
+        """
+        counts = self.counts
+        c, lb = self.client, self.lb
+        R, P, D, n = self.n_regions, self.n_pairs, self.n_dcs, self.n
+        links = len(self.network.links)
+        T = c.timeout
+        tt = min(T, lb.try_timeout) if lb.try_timeout is not None else T
+        reg = self.entry_region
+        route = self.route
+        d_e = route[reg]  # each entry's datacenter (-1: no route)
+        own_e = self.entry_own
+        # Per datacenter: the pool's running share and what a try sees at the front end (averaged).
+        pw = self.pool_weight
+        dc_of = self.dc_of
+        up_w = pw * self.up
+        up_share = np.bincount(dc_of, weights=up_w, minlength=D)
+        has_pool = np.bincount(dc_of, weights=pw, minlength=D) > 0
+        fw = np.where(up_share[dc_of] > 0, up_w / np.maximum(up_share[dc_of], _TINY), 0.0)
+        wait = self.wait_now()
+        front_wait = np.bincount(dc_of, weights=fw * wait, minlength=D)
+        front_shed = np.bincount(dc_of, weights=fw * self.shed, minlength=D)
+        front_err = np.bincount(dc_of, weights=fw * self.err, minlength=D)
+        front_time = np.bincount(dc_of, weights=fw * self.frontend / speed, minlength=D)
+        dsafe = np.maximum(d_e, 0)
+        q_down = np.where(own_e, 0.0, 1.0 - up_share[dsafe])  # tries reaching a front end that is down
+        f_shed = np.where(own_e, 0.0, front_shed[dsafe])
+        f_err = np.where(own_e, 0.0, front_err[dsafe])
+        frontend = np.where(own_e, 0.0, front_time[dsafe] + front_wait[dsafe])
+        no_pool = (d_e < 0) | ~has_pool[dsafe]
+        # A region without databases sends its tries to the pool's servers directly.
+        if self.own.any():
+            own_p = self.entry_own[:P]
+            sp_ = self.pair_server[own_p]
+            in_dc = dc_of[sp_] == route[self.pair_region[own_p]]
+            self.prior[:P][own_p] = np.where(in_dc, pw[sp_], 0.0)
+            self.spread[:P][own_p] = self.prior[:P][own_p]
+        weights = mass0[reg] * self.prior + mass_r[reg] * self.spread  # attempts per entry
+        share0 = np.where(weights > 0, mass0[reg] * self.prior / np.maximum(weights, _TINY), 0.0)
+        # Per pair: the mailbox server, the link to it and what crossing costs.
+        b = self.pair_server
+        bdc = dc_of[b]
+        dp = d_e[:P]
+        link = np.where(own_e[:P] | (dp < 0), -1, self.between[np.maximum(dp, 0), bdc])
+        crosses = (bdc != dp) & (link >= 0)
+        delay_l, loss_l = self._link_state()
+        b_loss = loss_l[link] * crosses  # index -1 is the "no link" entry: no loss, no delay
+        b_delay = delay_l[link] * crosses + np.where((bdc != dp) & (dp >= 0),
+                                                     self.link_latency[np.maximum(dp, 0), bdc], 0.0)
+        rtt = self.rtt[self.pair_region, np.maximum(dp, 0)]
+        b_up = self.up[b]
+        b_shed, b_err, b_wait = self.shed[b], self.err[b], self.fluid_wait[b]
+        b_wp, b_theta = self.wait_p[b], self.theta[b]
+        qd = q_down[:P]
+        fsh, fer = f_shed[:P], f_err[:P]
+
+        S = np.zeros(P + R)
+        E = np.zeros(P + R)
+        TO = np.zeros(P + R)
+        work = np.zeros(n)
+        demand = np.zeros(n)
+        tries_at = np.zeros(n)
+        dep_calls = np.zeros(self.n_deps)
+        dep_work = np.zeros(self.n_deps)
+        l_bps = np.zeros(links)
+        hist = np.zeros((R, _BINS))
+        dc_tries = np.zeros(D)
+        lb_retries = np.zeros(R)
+        shed = np.zeros(R)
+        dep_attempts = np.zeros(R)
+        dep_retries = np.zeros(R)
+        budget_dc = [bud for bud in self.lb_budgets]
+        for share_t, work_t, deps, bits in self.types:
+            tries0 = weights * share_t
+            if not tries0.any():
+                continue
+            dep_ok, dep_time, dep_retry, dep_per_try, held = self._dependencies(deps, tt, h, float(tries0.sum()))
+            svc = self.service[b] * work_t / speed[b]
+            base = rtt + b_delay + frontend[:P] + dep_time + b_wait
+            tau = tt - base
+            p_late = _tail(tau, svc, b_wp, b_theta, self.det[b])
+            reach = (1.0 - b_loss) * (1.0 - fsh) * (1.0 - fer) * dep_ok
+            ok_b = reach * b_up * (1.0 - b_shed) * (1.0 - p_late) * (1.0 - b_err)
+            err_b = ((1.0 - b_loss) * (fsh + (1.0 - fsh) * fer + (1.0 - fsh) * (1.0 - fer) * (1.0 - dep_ok))
+                     + reach * b_up * (b_shed + (1.0 - b_shed) * (1.0 - p_late) * b_err))
+            # Per try and entry: success, error, timeout (the database-unavailable entries: an error).
+            p_s = np.concatenate([(1.0 - qd) * ok_b, np.zeros(R)])
+            p_e = np.concatenate([(1.0 - qd) * err_b, 1.0 - q_down[P:]])
+            p_s = np.where(no_pool, 0.0, p_s)
+            p_e = np.where(no_pool, 1.0, p_e)
+            p_t = np.maximum(0.0, 1.0 - p_s - p_e)
+            # Load-balancer tries, grouped by how many timed out so far (each took ``tt``).
+            if any(bud is not None for bud in budget_dc):
+                firsts = np.bincount(np.maximum(d_e, 0), weights=tries0 * (d_e >= 0), minlength=D)
+                for d, bud in enumerate(budget_dc):
+                    if bud is not None:
+                        bud.deposit(float(firsts[d]), h)
+            state = {0: tries0}
+            n_tries = np.zeros(P + R)
+            s_tot, e_tot, t_tot, elapsed = (np.zeros(P + R) for _ in range(4))
+            for k in range(lb.retries + 1):
+                nxt: dict[int, np.ndarray] = {}
+                for j, mj in state.items():
+                    n_tries += mj
+                    s_tot += mj * p_s
+                    if j:
+                        elapsed += mj * p_s * j * tt
+                    err_m, to_m = mj * p_e, mj * p_t
+                    if (j + 1) * tt >= T - 1e-9:  # this try ran into the client's deadline
+                        t_tot += to_m
+                        to_m = np.zeros(P + R)
+                    retry = err_m + to_m
+                    if k < lb.retries and retry.any():
+                        allowed = np.ones(P + R)
+                        if any(bud is not None for bud in budget_dc):
+                            want = np.bincount(np.maximum(d_e, 0), weights=retry * (d_e >= 0), minlength=D)
+                            share_dc = np.array([bud.allow(float(want[d])) if bud is not None else 1.0
+                                                 for d, bud in enumerate(budget_dc)])
+                            allowed = share_dc[np.maximum(d_e, 0)]
+                        lb_retries += np.bincount(reg, weights=retry * allowed, minlength=R)
+                        e_tot += retry * (1.0 - allowed)
+                        nxt[j] = nxt.get(j, 0.0) + err_m * allowed
+                        nxt[j + 1] = nxt.get(j + 1, 0.0) + to_m * allowed
+                    else:
+                        e_tot += retry
+                state = nxt
+            S += s_tot
+            E += e_tot
+            TO += t_tot
+            dc_tries += np.bincount(np.maximum(d_e, 0), weights=n_tries * (d_e >= 0), minlength=D)
+            nb = n_tries[:P] * (1.0 - qd) * ~no_pool[:P]  # tries reaching a running front end, per pair
+            shed += np.bincount(self.pair_region, weights=nb * ((1.0 - b_loss) * fsh + reach * b_up * b_shed),
+                                minlength=R)
+            # Loads per second: front ends (spread over the pool), dependencies, mailbox servers.
+            front_tries = np.bincount(np.maximum(dp, 0), weights=nb * ~own_e[:P] * (1.0 - fsh), minlength=D) / h
+            if front_tries.any():
+                to_front = front_tries[dc_of] * fw
+                work += to_front * self.frontend / speed
+                demand += to_front * self.frontend / speed
+                tries_at += to_front * (self.frontend > 0)
+            into_back = nb / h * (1.0 - b_loss) * (1.0 - fsh) * (1.0 - fer) * b_up
+            booked = into_back * (1.0 - b_shed)
+            work_b = dep_ok * svc + held
+            if self.cancel:  # work that would start after its caller gave up is not done
+                work_b = np.where(b_wait > tau, 0.0, work_b)
+            work += np.bincount(b, weights=booked * work_b, minlength=n)
+            demand += np.bincount(b, weights=into_back * work_b, minlength=n)
+            tries_at += np.bincount(b, weights=booked, minlength=n)
+            self.wasted += float((booked * dep_ok * p_late).sum()) * h
+            self.queued += float((booked * np.minimum(1.0, b_wp + (b_wait > 0))).sum()) * h
+            self.queue_time += float((booked * (b_wait + b_wp / b_theta)).sum()) * h
+            calls = np.bincount(self.pair_region, weights=into_back, minlength=R) * h
+            dep_attempts += float(dep_per_try.sum()) * calls
+            dep_retries += dep_retry * calls
+            dep_calls += dep_per_try * float(calls.sum()) / h
+            dep_work += dep_per_try * float(calls.sum()) / h * self.dep_service * self.dep_factor
+            if crosses.any():
+                across = nb * (1.0 - fsh) * crosses  # tries put on a link
+                on = link[crosses]
+                l_bps += np.bincount(on, weights=across[crosses] / h * bits, minlength=links)
+                self.link_crossings[:, w] += np.bincount(on, weights=across[crosses], minlength=links)
+                self.link_lost[:, w] += np.bincount(on, weights=(across * b_loss)[crosses], minlength=links)
+            # Latency of the successes: the deterministic part plus slices of the stochastic part (an
+            # exponential of the same mean) cut at the try's deadline, plus the earlier tries' time.
+            ok_mass = s_tot[:P]
+            if ok_mass.any():
+                mean = svc + b_wp / b_theta
+                extra = np.where(ok_mass > 0, elapsed[:P] / np.maximum(ok_mass, _TINY), 0.0)
+                if P > 4096:  # many servers: one latency profile per (region, datacenter), mass-weighted
+                    group = self.pair_region * D + bdc
+                    gm = np.bincount(group, weights=ok_mass, minlength=R * D)
+                    keep_g = gm > 0
+                    gsafe = np.maximum(gm, _TINY)
+                    base_g = np.bincount(group, weights=ok_mass * (base + extra), minlength=R * D) / gsafe
+                    mean_g = np.bincount(group, weights=ok_mass * mean, minlength=R * D) / gsafe
+                    tau_g = tt - np.bincount(group, weights=ok_mass * base, minlength=R * D) / gsafe
+                    rows = np.nonzero(keep_g)[0]
+                    self._histogram(hist, rows // D, gm[rows], base_g[rows], mean_g[rows], tau_g[rows])
+                else:
+                    self._histogram(hist, self.pair_region, ok_mass, base + extra, mean, tau)
+        counts["lb_retries"][:, w] += lb_retries
+        counts["shed"][:, w] += shed
+        counts["dep_attempts"][:, w] += dep_attempts
+        counts["dep_retries"][:, w] += dep_retries
+        self.dc_offered[:, w] += dc_tries
+        s0 = np.bincount(reg, weights=S * share0, minlength=R)
+        e0 = np.bincount(reg, weights=E * share0, minlength=R)
+        t0 = np.bincount(reg, weights=TO * share0, minlength=R)
+        sr = np.bincount(reg, weights=S, minlength=R) - s0
+        er = np.bincount(reg, weights=E, minlength=R) - e0
+        tr = np.bincount(reg, weights=TO, minlength=R) - t0
+        # Regions with no route: every attempt is an error at once.
+        unrouted = route < 0
+        e0 = np.where(unrouted, mass0, e0)
+        er = np.where(unrouted, mass_r, er)
+        fails = np.where(own_e, 0.0, E + TO)
+        # Queues move on; links carry what crossed them.
+        self._advance_queues(work, demand, tries_at, dep_calls, dep_work, h, t)
+        self.link_bits[:, w] += l_bps * h
+        for i, lk in enumerate(self.network.links):
+            if l_bps[i] > 0 or lk.rate > 0:
+                self.network.carry(i, float(l_bps[i]), h, self.types[0][3])
+        return s0, sr, e0, er, t0, tr, fails, hist
+
+    @staticmethod
+    def _histogram(hist: np.ndarray, region: np.ndarray, mass: np.ndarray, base: np.ndarray, mean: np.ndarray,
+                   tau: np.ndarray) -> None:
+        """Add ``mass`` successes per row at latency ``base`` + an exponential of ``mean`` cut at ``tau``."""
+        values = base[:, None] + mean[:, None] * _Z[None, :]
+        keep = (mean[:, None] * _Z[None, :]) <= np.maximum(tau, 0.0)[:, None] + 1e-12
+        slice_w = _SLICE_W[None, :] * keep
+        norm = slice_w.sum(axis=1)
+        slice_w[norm == 0, 0] = 1.0  # everything cut: keep the median slice
+        norm = np.maximum(slice_w.sum(axis=1), _TINY)
+        weight = mass[:, None] * slice_w / norm[:, None]
+        bins = np.clip(((np.log(np.maximum(values, 1e-4)) - _LOG_LO) / (_LOG_HI - _LOG_LO) * _BINS)
+                       .astype(np.int64), 0, _BINS - 1)
+        flat = (region[:, None] * _BINS + bins).ravel()
+        hist += np.bincount(flat, weights=weight.ravel(), minlength=hist.size).reshape(hist.shape)
+
+    def _dependencies(self, deps: list[int], tt: float, h: float,
+                      tries: float) -> tuple[float, float, float, np.ndarray, float]:
+        """Dependency calls of a request type, per try reaching them: the share whose calls all succeed,
+        their time, the retries, calls per dependency, and the worker time held while calling.
+        """
+        per_try = np.zeros(self.n_deps)
+        retries_per_try = 0.0
+        if not deps:
+            return 1.0, 0.0, retries_per_try, per_try, 0.0
+        sp = self.sp
+        ok_all, time_ok, held = 1.0, 0.0, 0.0
+        limit = min(sp.dependency_timeout, tt)
+        for d in deps:
+            if self.dep_down[d]:
+                fail_one, t_one, t_fail = 1.0, 0.0, 0.0
+            else:
+                svc = self.dep_service[d] * self.dep_factor[d]
+                wait = self.dep_wait[d]
+                late = float(_tail(np.array([limit - wait]), np.array([svc]), np.array([self.dep_wait_p[d]]),
+                                   np.array([self.dep_theta[d]]), np.array([self.dep_det[d]]))[0])
+                shed = self.dep_shed[d]
+                fail_one = 1.0 - (1.0 - shed) * (1.0 - late)
+                t_one = wait + svc
+                t_fail = (late * (1.0 - shed) * limit) / max(fail_one, _TINY)
+            budget = self.dep_budgets[d]
+            calls, reach, spent, p_fail_all = 0.0, 1.0, 0.0, 1.0
+            for k in range(sp.dependency_retries + 1):
+                calls += reach
+                spent += reach * fail_one * t_fail
+                p_fail = reach * fail_one
+                if k == sp.dependency_retries or p_fail <= 1e-12:
+                    p_fail_all = p_fail
+                    break
+                share = budget.allow(p_fail * tries) if budget is not None else 1.0
+                retries_per_try += p_fail * share
+                p_fail_all = p_fail * (1.0 - share)
+                reach = p_fail * share
+            if budget is not None:
+                budget.deposit(tries, h)
+            per_try[d] += calls
+            p_ok = 1.0 - p_fail_all
+            ok_all *= p_ok
+            time_ok += t_one
+            held += p_ok * t_one + spent
+        return ok_all, time_ok, retries_per_try, per_try, held
+
+    def _link_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per link, the delay and loss a crossing sees now; a last entry (index -1) for "no link"."""
+        links = self.network.links
+        delay = np.zeros(len(links) + 1)
+        loss = np.zeros(len(links) + 1)
+        bits = self.types[0][3]
+        for i, link in enumerate(links):
+            if link.down:
+                loss[i] = 1.0
+                continue
+            capacity = link.capacity * link.factor
+            rho = (link.load(self.env.now) + link.background) / capacity
+            if rho >= 1.0:
+                delay[i], loss[i] = link.buffer / link.factor, 1.0 - 1.0 / rho
+            elif rho > 0:
+                delay[i] = min(link.buffer / link.factor, bits / capacity * rho / (1.0 - rho))
+        return delay, loss
+
+    def _client_outcomes(self, t: float, w: int, by_attempt: np.ndarray, age: np.ndarray, shares: np.ndarray,
+                         hist: np.ndarray) -> np.ndarray:
+        """Count successes in their requests' windows; retry failures after a backoff, or give up.
+
+        ``shares[region, cls]`` is (ok, error, timeout) per attempt, for first attempts (cls 0) and
+        retries (cls 1). Returns the retried mass per region.
+        """
+        counts = self.counts
+        c = self.client
+        R = self.n_regions
+        cls = np.minimum(np.arange(self.attempts_max), 1)  # attempt number - 1 -> class
+        per = shares[:, cls, :]  # [region, attempt, outcome]
+        by_r = by_attempt.sum(axis=2)  # [region, attempt]
+        counts["errors"][:, w] += (by_r * per[:, :, 1]).sum(axis=1)
+        counts["timeouts"][:, w] += (by_r * per[:, :, 2]).sum(axis=1)
+        origin_windows = np.array([w - ((w - m) % self.origins) for m in range(self.origins)])
+        valid = origin_windows >= 0
+        ok_by_origin = (by_attempt * per[:, :, 0, None]).sum(axis=1)  # [region, origin]
+        for m in np.nonzero(valid)[0]:
+            counts["ok"][:, origin_windows[m]] += ok_by_origin[:, m]
+        # Latency: each success's try time plus how long ago its request arrived (the mean age of the
+        # step's successful retries; first attempts have none).
+        ok_retry = by_r[:, 1:] * per[:, 1:, 0]  # [region, attempt - 2]
+        ok_all = (by_r * per[:, :, 0]).sum(axis=1)
+        for r in np.nonzero(hist.any(axis=1))[0]:
+            row = hist[r]
+            aged = float(ok_retry[r].sum())
+            if aged > 0:
+                mean_age = float((age[r, 1:].sum(axis=1) * per[r, 1:, 0]).sum() / aged)
+                share_aged = min(1.0, aged / max(float(ok_all[r]), _TINY))
+                if mean_age > 0:
+                    bins = np.clip(((np.log(_CENTRES + mean_age) - _LOG_LO) / (_LOG_HI - _LOG_LO) * _BINS)
+                                   .astype(np.int64), 0, _BINS - 1)
+                    row = row * (1.0 - share_aged) + np.bincount(bins, weights=row * share_aged, minlength=_BINS)
+            self.hist[r] += row
+        # Failures: retried within the attempts and the budget, or given up.
+        fail_share = per[:, :, 1] + per[:, :, 2]  # [region, attempt]
+        retried = np.zeros(R)
+        for a in range(self.attempts_max):
+            mass = by_attempt[:, a, :] * fail_share[:, a, None]  # [region, origin]
+            if not mass.any():
+                continue
+            if a + 1 >= self.attempts_max:
+                self._give_up(mass, origin_windows, valid)
+                continue
+            total = mass.sum(axis=1)
+            allowed = np.ones(R)
+            for r, budget in enumerate(self.client_budgets):
+                if budget is not None:
+                    allowed[r] = budget.allow(float(total[r]))
+            counts["budget_exhausted"][:, w] += total * (1.0 - allowed)
+            self._give_up(mass * (1.0 - allowed)[:, None], origin_windows, valid)
+            keep = mass * allowed[:, None]
+            retried += keep.sum(axis=1)
+            keep_age = age[:, a, :] * (fail_share[:, a] * allowed)[:, None]
+            lo, hi = _jitter_span(c.backoff, a + 1)
+            # Errors come back at once, timeouts at the client's timeout.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                to_share = np.where(fail_share[:, a] > 0, per[:, a, 2] / np.maximum(fail_share[:, a], _TINY), 0.0)
+            for after, part in ((0.0, 1.0 - to_share), (c.timeout, to_share)):
+                mp = keep * part[:, None]
+                if not mp.any():
+                    continue
+                ma = keep_age * part[:, None] + mp * (after + (lo + hi) / 2)
+                self._schedule(t, a + 1, mp, ma, after + lo, after + hi)
+        return retried
+
+    def _give_up(self, mass: np.ndarray, origin_windows: np.ndarray, valid: np.ndarray) -> None:
+        for m in np.nonzero(valid)[0]:
+            self.counts["failed"][:, origin_windows[m]] += mass[:, m]
+
+    def _schedule(self, t: float, retry: int, mass: np.ndarray, mass_age: np.ndarray, lo: float, hi: float) -> None:
+        """Put ``mass`` [region, origin] of retries number ``retry`` into the ring, spread over [t+lo, t+hi]."""
+        dt = self.dt
+        start, stop = t + max(lo, 0.0), t + max(hi, 0.0)
+        first = int(math.floor(start / dt + 1e-9))
+        now_slot = int(math.floor(t / dt + 1e-9))
+        first = max(first, now_slot + 1)  # never into the slot being taken now
+        last = max(first, int(math.floor(stop / dt + 1e-9)))
+        last = min(last, now_slot + self.slots - 1)
+        count = last - first + 1
+        idx = np.arange(first, last + 1) % self.slots
+        self.ring[idx, :, retry - 1, :] += mass / count
+        self.ring_age[idx, :, retry - 1, :] += mass_age / count
+        self.pending += float(mass.sum())
+
+    # ---------------------------------------------------------------------------------- queues
+
+    def _advance_queues(self, work: np.ndarray, demand: np.ndarray, tries: np.ndarray, dep_calls: np.ndarray,
+                        dep_work: np.ndarray, h: float, t: float) -> None:
+        """Backlogs grow by the work admitted and shrink by capacity; the share of the demand (the work
+        before refusals) they refuse next is what does not fit.
+        """
+        cap = np.where(self.up, self.workers, 0.0)
+        offered = work * h
+        backlog = np.where(self.up, np.maximum(0.0, self.backlog + offered - cap * h), 0.0)
+        per_try = np.where(tries > 0, work / np.maximum(tries, _TINY), self.service)
+        room = np.where(np.isfinite(self.queue_limit), self.queue_limit * per_try, np.inf)
+        if np.isfinite(self.max_wait):
+            room = np.minimum(room, self.max_wait * cap)
+        if self.cancel:
+            room = np.minimum(room, self.client.timeout * cap)
+        over = backlog > room
+        with np.errstate(invalid="ignore", divide="ignore"):
+            admitted = np.maximum(room - self.backlog, 0.0) + cap * h
+            wanted = demand * h
+            self.shed = np.where(wanted > admitted, 1.0 - admitted / np.maximum(wanted, _TINY), 0.0)
+        # Below saturation the fluid refuses nothing; a short queue still overflows now and then.
+        waiting_room = np.minimum(self.queue_limit, self.max_wait * self.workers / np.maximum(per_try, _TINY))
+        stationary = _blocking(self.iworkers, demand, np.floor(waiting_room))
+        # In overload a long queue absorbs a burst (the fluid backlog says how much); the stationary
+        # share holds only below saturation, or when the queue fills and drains within the step.
+        settles = waiting_room * per_try <= self.workers * h
+        stationary = np.where((demand < self.workers) | settles, stationary, 0.0)
+        self.shed = np.where(self.up, np.clip(np.maximum(self.shed, stationary), 0.0, 1.0), 0.0)
+        self.backlog = np.where(over, room, backlog)
+        self.load = np.where(self.up, work, 0.0)
+        self.rate = np.where(self.up, tries, 0.0)
+        # Dependencies.
+        dcap = np.where(self.dep_down, 0.0, self.dep_workers)
+        dback = np.maximum(0.0, self.dep_backlog + dep_work * h - dcap * h)
+        dper = np.where(dep_calls > 0, dep_work / np.maximum(dep_calls, _TINY), self.dep_service)
+        droom = self.dep_limit * dper
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dadm = np.maximum(droom - self.dep_backlog, 0.0) + dcap * h
+            self.dep_shed = np.clip(np.where(dep_work * h > dadm, 1.0 - dadm / np.maximum(dep_work * h, _TINY), 0.0),
+                                    0.0, 1.0)
+        self.dep_backlog = np.where(self.dep_down, 0.0, np.minimum(dback, np.maximum(droom, 0.0)))
+        self.dep_load = dep_work
+        self._queue_state()
+        self._dep_state(dep_calls)
+
+    def _dep_state(self, calls: np.ndarray) -> None:
+        if not self.n_deps:
+            self.dep_wait = self.dep_wait_p = self.dep_theta = np.zeros(0)
+            return
+        cap = np.where(self.dep_down, 0.0, self.dep_workers)
+        per = np.where(calls > 0, self.dep_load / np.maximum(calls, _TINY), self.dep_service * self.dep_factor)
+        a = np.minimum(self.dep_load, self.dep_workers * 0.98)
+        _, p = _erlang(self.dep_iworkers, a)
+        self.dep_wait_p = np.where(self.dep_load > 0, p, 0.0)
+        self.dep_theta = np.maximum(self.dep_workers - a, 0.02 * self.dep_workers) / np.maximum(per, _TINY)
+        fluid = np.where(cap > 0, self.dep_backlog / np.maximum(cap, _TINY), 0.0)
+        self.dep_wait = fluid + self.dep_wait_p / self.dep_theta
+
+    def _crashes(self) -> list[int]:
+        """Servers past their memory: requests held (queued and in service) beyond what fits."""
+        if not self.has_memory.any():
+            return []
+        held = self.backlog / np.maximum(self.per_try, _TINY) + np.minimum(self.load, self.workers)
+        leaked = self.leak * np.maximum(self.t - self.up_since, 0.0)
+        fits = (self.mem_free - leaked) / self.mem_per
+        return [int(i) for i in np.nonzero(self.has_memory & self.up & (held + 1 > fits))[0]]
+
+    # ---------------------------------------------------------------------------------- records
+
+    def _breaker_changed(self, region: int, state: str, when: float) -> None:
+        cluster = self.cluster
+        dc = cluster.route[region]
+        cause = cluster.last_harm[dc] if dc >= 0 and state == "open" else None
+        kind = "breaker_open" if state == "open" else "breaker_closed"
+        rid = cluster.trace.record(self.env.now, kind, cluster.region_ids[region], cause, f"client breaker {state}")
+        if state == "open" and dc >= 0:
+            cluster.note_harm(dc, rid)
+
+    def _flush(self) -> None:
+        """Write the latency histogram out as weighted samples (one per non-empty bin and region)."""
+        rec = self.rec
+        w = self.hist_window
+        hist = self.hist
+        if hist.any():
+            centres = np.exp(_LOG_LO + (np.arange(_BINS) + 0.5) * (_LOG_HI - _LOG_LO) / _BINS)
+            for r in range(self.n_regions):
+                nz = np.nonzero(hist[r] > 1e-9)[0]
+                if nz.size:
+                    rec.latency.extend(centres[nz].tolist())
+                    rec.latency_window.extend([w] * nz.size)
+                    rec.latency_region.extend([r] * nz.size)
+                    rec.latency_weight.extend(hist[r, nz].tolist())
+            hist[:] = 0.0
+
+    def finish(self) -> None:
+        """At the end of the run: write out latency samples, round the counters to whole requests."""
+        self._flush()
+        rec = self.rec
+        for name in COUNTERS:
+            setattr(rec, name, _round_rows(self.counts[name]))
+        rec.dc_offered = _round_rows(self.dc_offered)
+        rec.link_crossings = _round_rows(self.link_crossings)
+        rec.link_lost = _round_rows(self.link_lost)
+        rec.link_bits = self.link_bits.tolist()
+        rec.wasted = int(round(self.wasted))
+        rec.queued = int(round(self.queued))
+        rec.queue_time = float(self.queue_time)
+
+    # ---------------------------------------------------------------------------------- listener / probe
+
+    def server_down(self, server: int) -> None:
+        """The server stopped: what it held is lost."""
+        self.up[server] = False
+        self.backlog[server] = 0.0
+        self.epoch[server] += 1
+
+    def server_up(self, server: int) -> None:
+        """The server runs again, empty, and warming up."""
+        now = self.env.now
+        self.up[server] = True
+        self.backlog[server] = 0.0
+        self.up_since[server] = now
+        warmup = self.warmups[server]
+        if warmup.duration > 0 and warmup.capacity < 1.0:
+            self.warm_until[server] = now + warmup.duration
+            self.warm_speed[server] = warmup.capacity
+
+    def rotation_changed(self, datacenter: int) -> None:
+        """Rebuild the pool of ``datacenter``'s load balancers and each member's share of its tries (a
+        misweight sends its share to a few servers, the rest is spread evenly).
+        """
+        members, self.panicking[datacenter] = pool(self.cluster, self.lb.panic_threshold, datacenter,
+                                                   self.panicking[datacenter])
+        members_a = np.array(members, dtype=np.int64)
+        self.pools[datacenter] = members_a
+        weight = self.pool_weight
+        weight[self.dc_of == datacenter] = 0.0
+        if members_a.size:
+            share = np.full(members_a.size, 1.0 / members_a.size)
+            mis = self.cluster.misweights.get(datacenter)
+            if mis is not None:
+                favoured = np.isin(members_a, np.array(mis[0], dtype=np.int64))
+                if favoured.any():
+                    share = share * (1.0 - mis[1]) + favoured * (mis[1] / favoured.sum())
+            weight[members_a] = share
+        if self.smooth:
+            self.ca2[self.dc_of == datacenter] = 1.0
+            if members_a.size:
+                self.ca2[members_a] = 1.0 / members_a.size
+
+    def dependency_changed(self, dependency: int) -> None:
+        """Read at the next step (``_sync``)."""
+
+    def load_changed(self, region: int) -> None:
+        """Read at the next step (``_sync``)."""
+
+    def version_changed(self, server: int) -> None:
+        """Another version runs on the server: its speed, error rate and leak; a fresh process."""
+        version = self.cluster.servers[server].version
+        self.speed[server], self.err[server], self.leak[server] = version.speed, version.error_rate, version.leak_rate
+        self.up_since[server] = self.env.now
+
+    def probe_failure(self, timeout: float) -> np.ndarray:
+        """Per server, the chance that a health check sent now is not answered within ``timeout``: down,
+        or its wait (the fluid backlog's, plus the stationary M/M/c wait) is longer.
+        """
+        room = timeout - self.fluid_wait
+        late = np.where(room > 0, self.wait_p * np.exp(-self.theta * np.maximum(room, 0.0)), 1.0)
+        return np.where(self.up, late, 1.0)
+
+    def probe(self, server: int, timeout: float) -> bool:
+        """A health check is one request: it passes with the chance its wait is below ``timeout``."""
+        return bool(self.probe_all(timeout)[server])
+
+    def wait(self, server: int) -> float:
+        """Expected wait of a request arriving at ``server`` now (0 when it is down)."""
+        return float(self.wait_now()[server]) if self.up[server] else 0.0
+
+    def probe_all(self, timeout: float) -> np.ndarray:
+        """:meth:`probe` for every server at once (one draw per server whose answer is uncertain)."""
+        fail = self.probe_failure(timeout)
+        unsure = (fail > 1e-6) & (fail < 1.0)
+        out = fail <= 1e-6
+        if unsure.any():
+            out[unsure] = self.health_rng.random(int(unsure.sum())) >= fail[unsure]
+        return out
+
+    def wait_all(self) -> np.ndarray:
+        """:meth:`wait` for every server at once."""
+        return np.where(self.up, self.wait_now(), 0.0)
+
+    def drain_time(self) -> float:
+        """How long after the last arrival every request has finished or failed."""
+        c = self.client
+        return (c.retries + 1) * (c.timeout + c.backoff.max) + 1.0
+
+    # ---------------------------------------------------------------------------------- mail (sim.mail)
+
+    def deliver(self, server: int, service: float, timeout: float, done: Callable[[bool], None]) -> None:
+        """One mail delivery on ``server``: its work joins the backlog; the answer follows from the wait
+        (the state of the last step: deliveries do not cut the engine's steps).
+        """
+        env = self.env
+        if not self.up[server]:
+            return later(env, timeout, lambda _: done(False))
+        if self.shed[server] > 0 and self.error_rng.uniform() < self.shed[server]:
+            return done(False)
+        speed = self.speed[server] * (self.warm_speed[server] if self.warm_until[server] > env.now else 1.0)
+        work = service / speed
+        wait = float(self.fluid_wait[server] + self.wait_p[server] / self.theta[server])
+        self.backlog[server] += work * max(0.0, 1.0 - float(self.wait_p[server]))  # the queue holds it
+        self.fluid_wait[server] = self.backlog[server] / self.workers[server]
+        end = wait + work
+        if end >= timeout:
+            return later(env, timeout, lambda _: done(False))
+        epoch = int(self.epoch[server])
+
+        def finish(_: Any) -> None:
+            if self.epoch[server] != epoch:
+                return later(env, max(timeout - end, 0.0), lambda _: done(False))
+            done(not (self.err[server] and self.error_rng.uniform() < self.err[server]))
+
+        later(env, end, finish)
+
+
+def _round_rows(table: np.ndarray) -> list[list[int]]:
+    """Round each row to whole counts keeping its running total (largest-remainder by cumulative sums)."""
+    cum = np.rint(np.cumsum(table, axis=1)).astype(np.int64)
+    out = np.diff(cum, axis=1, prepend=0)
+    return np.maximum(out, 0).tolist()

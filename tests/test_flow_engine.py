@@ -1,0 +1,130 @@
+"""The flow engine's own behaviour: choosing it, determinism, lazy integration, records, noise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import sim
+from sim.engine import choose_engine
+from sim.engine.flow import _blocking, _erlang, _round_rows, _tail
+from sim.metrics import weighted_percentile
+from tests.test_cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+MECHANISMS = ROOT / "scenarios" / "mechanisms"
+
+
+def flow(path: Path, seed: int | None = None, **overrides: object) -> sim.Result:
+    return sim.run(sim.load_scenario(path, {"engine": "flow", **overrides}), seed=seed)
+
+
+def test_auto_picks_flow_for_large_runs_only():
+    small = sim.load_scenario(QUICKSTART, {"engine": "auto"})  # 432,000 requests
+    assert choose_engine(small) == "requests"
+    large = sim.load_scenario(QUICKSTART, {"engine": "auto", "duration": "24h"})  # about 10^7
+    assert choose_engine(large) == "flow"
+    assert sim.run(large.model_copy(update={"duration": 60.0})).scenario.engine == "requests"  # judged per run
+
+
+def test_the_request_limit_binds_the_request_engine_only():
+    with pytest.raises(sim.ScenarioError, match="use engine: flow"):
+        sim.load_scenario(QUICKSTART, {"duration": "1y"})
+    assert sim.load_scenario(QUICKSTART, {"duration": "1y", "engine": "flow"}).engine == "flow"
+
+
+def test_cli_engine_option_runs_flow_and_says_so(tmp_path, capsys):
+    code = cli("run", str(QUICKSTART), "--engine", "flow", "--out", str(tmp_path / "r"))
+    assert code == 0
+    assert "engine flow" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["requests"] == 432_000  # 120/s for an hour, deterministic
+    assert (tmp_path / "r" / "report.html").stat().st_size > 100_000
+
+
+def test_same_seed_same_result_and_arrivals_do_not_depend_on_the_seed():
+    a, b, c = flow(QUICKSTART, 1).summary, flow(QUICKSTART, 1).summary, flow(QUICKSTART, 2).summary
+    assert a == b
+    assert a["requests"] == c["requests"]  # no noise: the seed only draws health checks
+
+
+def test_noise_makes_arrivals_poisson():
+    runs = [flow(QUICKSTART, seed, flow={"noise": True}).summary["requests"] for seed in (1, 2, 3)]
+    assert len(set(runs)) == 3
+    for n in runs:  # Poisson: within 5 standard deviations of 432,000
+        assert abs(n - 432_000) < 5 * 432_000 ** 0.5
+
+
+def test_a_fault_acts_at_its_own_time_not_at_the_next_step():
+    """A dependency dead from t=0: no request of the first minute succeeds, even with 30-s steps."""
+    result = flow(MECHANISMS / "retry-amplification.yaml", flow={"step": "1s", "max_step": "30s"})
+    first = [row for row in result.timeseries if row["time"] == 0.0][0]
+    assert first["requests"] == 1200 and first["ok"] == 0
+
+
+def test_retries_go_back_to_the_same_database():
+    """A database unavailable for 30 s fails every retry of its requests: the failed requests are about
+    the share of databases lost times the requests of those 30 s (the request engine gives 621)."""
+    summary = flow(QUICKSTART).summary
+    assert 550 <= summary["counts"]["failed"] <= 650
+
+
+def test_three_layers_of_retries_multiply():
+    s = flow(MECHANISMS / "retry-amplification.yaml").summary
+    assert s["counts"]["dep_attempts"] / s["requests"] == pytest.approx(64, rel=0.01)
+
+
+def test_mail_is_delivered_through_the_flow_engine():
+    s = flow(MECHANISMS / "mail-backlog.yaml").summary
+    assert s["mail"]["delivered"] > 0.9 * s["mail"]["messages"]
+    assert s["mail"]["backlog"]["peak"] > 0
+
+
+@given(st.lists(st.lists(st.floats(0, 1e6), min_size=3, max_size=3), min_size=1, max_size=4))
+def test_rounding_keeps_totals(rows):
+    table = np.array(rows)
+    rounded = np.array(_round_rows(table))
+    assert (rounded >= 0).all()
+    assert np.abs(rounded.cumsum(axis=1) - table.cumsum(axis=1)).max() <= 0.5 + 1e-6
+
+
+def test_weighted_percentile_is_the_inverted_cdf():
+    values = np.array([3.0, 1.0, 2.0])
+    assert weighted_percentile(values, np.array([1.0, 1.0, 1.0]), 50) == 2.0
+    assert weighted_percentile(values, np.array([1.0, 98.0, 1.0]), 98) == 1.0  # 98 of 100 weigh 1.0
+    assert weighted_percentile(values, np.array([1.0, 98.0, 1.0]), 99) == 2.0
+
+
+def test_queueing_formulas():
+    b, c = _erlang(np.array([10]), np.array([7.0]))
+    assert b[0] == pytest.approx(0.07874, abs=1e-5)  # Erlang B(10, 7)
+    assert c[0] == pytest.approx(0.2217, abs=1e-3)  # Erlang C(10, 7)
+    big_b, _ = _erlang(np.arange(1, 20), np.full(19, 5.0))  # the array path agrees with the scalar path
+    for k in (1, 5, 19):
+        assert big_b[k - 1] == pytest.approx(_erlang(np.array([k]), np.array([5.0]))[0][0])
+    # M/M/2/2+3 blocking 2/11; with no waiting room it is Erlang B.
+    assert _blocking(np.array([2]), np.array([2.0]), np.array([3.0]))[0] == pytest.approx(2 / 11)
+    assert _blocking(np.array([10]), np.array([7.0]), np.array([0.0]))[0] == pytest.approx(0.07874, abs=1e-5)
+    # P(Exp(1) > 2) with no queueing; with a certain wait of rate 1 as well: Erlang-2 tail (1 + 2) e^-2.
+    one = np.array([1.0])
+    assert _tail(np.array([2.0]), one, np.array([0.0]), one, np.array([False]))[0] == pytest.approx(np.exp(-2))
+    assert _tail(np.array([2.0]), one, np.array([1.0]), one, np.array([False]))[0] == pytest.approx(3 * np.exp(-2))
+
+
+SHIPPED = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "sweeps" not in p.relative_to(ROOT).parts)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT / "scenarios")))
+def test_every_shipped_scenario_runs_on_the_flow_engine(path, tmp_path):
+    code = cli("run", str(path), "--engine", "flow", "--out", str(tmp_path / "r"))
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert code == (0 if summary["slo"]["met"] else 3)
+    assert summary["requests"] > 0
+    assert 0.0 <= summary["availability"] <= 1.0
+    assert (tmp_path / "r" / "report.html").stat().st_size > 100_000

@@ -1,0 +1,102 @@
+"""The flow engine against the request engine on every scenario small enough for both.
+
+For each shipped small scenario (quickstart, every file in ``scenarios/mechanisms/``) both engines run
+over the same seeds (the flow engine's arrivals are deterministic; its seed only draws the health
+checks, which are single requests). They must agree on:
+
+- overall availability: the flow engine's mean within 0.5 percentage points of the request engine's;
+- the verdict: recovered or metastable, as the majority of each engine's seeds;
+- the root of the worst cascade: the same fault;
+- time to detect each fault: within one health-check sweep (3 intervals) plus the request engine's own
+  spread over its seeds.
+
+Where they disagree by design, :data:`KNOWN_GAPS` names the reason and the bound that still holds; those
+scenarios are checked against the wider bound (so a regression still fails) and stay listed in the
+issue until the model closes the gap.
+"""
+
+from __future__ import annotations
+
+import statistics
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import sim
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = sorted((ROOT / "scenarios" / "mechanisms").glob("*.yaml")) + [ROOT / "scenarios" / "quickstart.yaml"]
+SEEDS = (1, 2, 3, 4)
+TOLERANCE_PP = 0.5
+
+# Scenario -> (why the engines disagree, the largest difference in percentage points that still holds).
+KNOWN_GAPS: dict[str, tuple[str, float]] = {
+    "crash-under-overload.yaml": (
+        "overload with a short queue and crash under overload: the fluid queue sits exactly at its limit, "
+        "while the request engine's queue fluctuates below it, so more of its requests time out before "
+        "the crash and its servers crash at slightly different moments", 4.0),
+    "ejection-cascade.yaml": (
+        "a cascade set off by random health-check failures at 87% utilisation: whether and when the pool "
+        "collapses is random (the request engine's availability over four seeds: 57% to 86%, one seed "
+        "metastable); both engines draw the checks from the waits, but the means of a two-way outcome over "
+        "four seeds differ by up to twice their standard errors (about 7 pp each)", 20.0),
+    "failover-overload.yaml": (
+        "the survivor runs at 140%: its queue is pinned at the limit in the fluid model, while the request "
+        "engine's queue cycles through health-check ejections and refills and serves more requests just "
+        "inside the client timeout", 4.5),
+    "human-error.yaml": (
+        "one server carries 150% of its capacity for five minutes: the same pinned-queue effect as "
+        "failover-overload", 4.0),
+    "retry-storm.yaml": (
+        "a metastable retry storm: both stay down after the trigger; how much gets through while collapsed "
+        "depends on how the stochastic queue fluctuates around its limit", 2.5),
+}
+
+
+@cache
+def requests_run(path: str, seed: int) -> dict:
+    scenario = sim.load_scenario(path, {"engine": "requests"})
+    return sim.run(scenario, seed=seed).summary
+
+
+@cache
+def flow_run(path: str, seed: int) -> dict:
+    return sim.run(sim.load_scenario(path, {"engine": "flow"}), seed=seed).summary
+
+
+def _health_interval(path: str) -> float:
+    return sim.load_scenario(path).policies.load_balancer.health_check.interval
+
+
+@pytest.mark.parametrize("path", SMALL, ids=lambda p: p.name)
+def test_flow_agrees_with_requests(path: Path) -> None:
+    key = str(path)
+    runs = [requests_run(key, s) for s in SEEDS]
+    flows = [flow_run(key, s) for s in SEEDS]
+    mean = statistics.mean(r["availability"] for r in runs)
+    flow_mean = statistics.mean(r["availability"] for r in flows)
+    diff_pp = 100 * (flow_mean - mean)
+    reason, bound = KNOWN_GAPS.get(path.name, ("", TOLERANCE_PP))
+    assert abs(diff_pp) <= bound, f"{path.name}: flow {flow_mean:.5f} vs requests {mean:.5f} " \
+                                  f"({diff_pp:+.2f} pp, bound {bound} pp){'; known: ' + reason if reason else ''}"
+    if reason:  # a gap the model has closed leaves the list
+        assert abs(diff_pp) > TOLERANCE_PP, f"{path.name} now agrees within {TOLERANCE_PP} pp: drop it from KNOWN_GAPS"
+    def majority(summaries: list[dict]) -> bool:
+        return sum(r["recovery"]["recovered"] for r in summaries) * 2 > len(summaries)
+
+    assert majority(flows) == majority(runs), path.name
+    assert statistics.mode(r["worst_fault"] for r in flows) == statistics.mode(r["worst_fault"] for r in runs)
+    flow = flows[0]
+    if path.name == "ejection-cascade.yaml":
+        return  # detection is the random first ejection, see KNOWN_GAPS
+    slack = 3 * _health_interval(key)
+    for i, fault in enumerate(flow["faults"]):
+        detected = [r["faults"][i]["time_to_detect"] for r in runs]
+        if all(d is None for d in detected):
+            assert fault["time_to_detect"] is None, (path.name, fault["id"])
+            continue
+        known = [d for d in detected if d is not None]
+        spread = max(known) - min(known)
+        assert fault["time_to_detect"] is not None, (path.name, fault["id"])
+        assert abs(fault["time_to_detect"] - statistics.mean(known)) <= slack + spread, (path.name, fault["id"])
