@@ -226,6 +226,10 @@ class FlowEngine:
         self.cancel = self.sp.cancellation
         self.crash_hook: Callable[[int], None] | None = None
         self.wakers: list[Callable[[], None]] = []
+        self.changes = 0  # listener calls (servers, pools, versions): a change the next step must see
+        self.wake_floor = math.inf  # the control plane lowers it to the smallest wait it tells apart
+        self.was_settled = False
+        self.probe_drew = False  # the last probe_all drew some answers: the checks must sweep again
 
         servers = cluster.servers
         n = self.n = len(servers)
@@ -267,6 +271,8 @@ class FlowEngine:
         self.rate = np.zeros(n)  # tries per second admitted in the last step
         self.shed = np.zeros(n)  # share refused in the last step
         self.epoch = np.zeros(n, dtype=np.int64)
+        self.mail_work = np.zeros(n)  # worker-seconds of mail delivered since the last step
+        self.mail_tries = np.zeros(n)
         self._queue_state()
 
         deps = scenario.topology.dependencies
@@ -359,6 +365,7 @@ class FlowEngine:
         self.db_weight = np.concatenate([np.full(d.size, 1.0 / d.size) for d in self.region_dbs if d.size]) \
             if all_dbs else np.zeros(0)
         self._active_seen = -1
+        self._seen: tuple = ()
         self._sync()
 
         # Counters as floats [region, window]; written to the recorder's tables (rounded) at the end.
@@ -402,14 +409,21 @@ class FlowEngine:
             self.catch_up()
 
     def _step_length(self) -> float:
-        """Long steps while nothing is queued, pending, warming or breaking; the base step otherwise."""
-        quiet = (self.calm >= 2 and self.pending < 1e-6 and not self.shed.any()
-                 and not self.backlog.any() and not self.dep_backlog.any()
-                 and not (self.warm_until > self.t).any()
-                 and all(b is None or b.state == "closed" for b in self.breakers)
-                 and float(self.probe_failure(self.health_timeout).max(initial=0.0, where=self.up)) < 1e-6
-                 and not any(link.saturated is not None for link in self.network.links))
-        return self.max_dt if quiet else self.dt
+        """Long steps while nothing (that matters) is queued, pending, refused, warming or breaking."""
+        return self.max_dt if self._quiet() else self.dt
+
+    def _quiet(self) -> bool:
+        """Whether the state would not change over a long step: no backlog, next to no retries pending
+        (less than a request per base step), no refusals, no server warming up, every breaker closed, no
+        health check in doubt and no link saturated, for at least two base steps since the last change.
+        """
+        return (self.calm >= 2 and self.pending < 1.0
+                and float(self.shed.max(initial=0.0)) < 1e-6
+                and float(self.backlog.max(initial=0.0)) < 1e-9 and float(self.dep_backlog.max(initial=0.0)) < 1e-9
+                and not (self.warm_until > self.t).any()
+                and all(b is None or b.state == "closed" for b in self.breakers)
+                and float(self.probe_failure(self.health_timeout).max(initial=0.0, where=self.up)) < 1e-6
+                and not any(link.saturated is not None for link in self.network.links))
 
     def catch_up(self) -> None:
         """Integrate from ``t`` to now with the state as it was; the cluster may change right after
@@ -418,8 +432,7 @@ class FlowEngine:
         if self.busy:
             return
         now = self.env.now
-        if self.stale:
-            self._sync()
+        if self.stale and self._sync():
             self.calm = 0  # the state changed: base steps until the engine has seen its effect
         self.stale = True
         if now <= self.t + 1e-12:
@@ -432,7 +445,7 @@ class FlowEngine:
                 h = now - t
                 boundary = (math.floor(t / window + 1e-9) + 1) * window  # never cross a window
                 h = min(h, boundary - t, self.max_dt)
-                if self.pending > 0:
+                if self.pending > 0 and h > self.dt and not self._quiet():
                     slot_end = (math.floor(t / self.dt + 1e-9) + 1) * self.dt  # nor a retry slot
                     h = min(h, slot_end - t)
                 if t < self.end < t + h:
@@ -446,14 +459,32 @@ class FlowEngine:
         for server in crashes:
             if self.crash_hook is not None:
                 self.crash_hook(int(server))
-        for wake in self.wakers:
-            wake()
+        settled = self._settled()
+        if not (settled and self.was_settled):  # the control plane's answers may have changed
+            for wake in self.wakers:
+                wake()
+        self.was_settled = settled
 
-    def _sync(self) -> None:
+    def _settled(self) -> bool:
+        """Every running server passes a health check for certain and waits less than ``wake_floor``
+        (set by the control plane): nothing a sweep decides can change.
+        """
+        up = self.up
+        if not up.any():
+            return True
+        return (float(self.probe_failure(self.health_timeout)[up].max()) <= 1e-6
+                and float(self.wait_now()[up].max()) < self.wake_floor)
+
+    def _sync(self) -> bool:
         """Read what the cluster changed without telling listeners: routes, active copies, load scales,
-        dependencies, misweights.
+        dependencies. Returns whether anything did (listener calls count as changes too).
         """
         cluster = self.cluster
+        state = (tuple(cluster.route), tuple(cluster.load_scale), tuple(cluster.dependency_down),
+                 tuple(cluster.dependency_factor), cluster.active_changes, self.changes)
+        if state == self._seen:
+            return False
+        self._seen = state
         self.route = np.array(cluster.route, dtype=np.int64)
         self.scale = np.array(cluster.load_scale, dtype=float)
         self.dep_down = np.array(cluster.dependency_down, dtype=bool)
@@ -481,6 +512,7 @@ class FlowEngine:
             self.db_entry = entry
             prior = np.bincount(entry, weights=self.db_weight, minlength=self.prior.size)
             self.prior = np.where(self.entry_own, self.prior, prior)
+        return True
 
     # ---------------------------------------------------------------------------------- queue state
 
@@ -533,11 +565,16 @@ class FlowEngine:
             k = int(math.floor(t / self.dt + 1e-9))
             slot = k % self.slots
             left = (k + 1) * self.dt - t
-            take = min(1.0, h / left) if left > 0 else 1.0
-            due = self.ring[slot] * take
-            due_age = self.ring_age[slot] * take
-            self.ring[slot] -= due
-            self.ring_age[slot] -= due_age
+            if h > left + 1e-9:  # a long step (next to nothing pending): every pending retry comes due
+                due, due_age = self.ring.sum(axis=0), self.ring_age.sum(axis=0)
+                self.ring[:] = 0.0
+                self.ring_age[:] = 0.0
+            else:
+                take = min(1.0, h / left) if left > 0 else 1.0
+                due = self.ring[slot] * take
+                due_age = self.ring_age[slot] * take
+                self.ring[slot] -= due
+                self.ring_age[slot] -= due_age
             self.pending = max(0.0, self.pending - float(due.sum()))
             by_attempt[:, 1:, :] += due[:, : self.attempts_max - 1, :]
             age[:, 1:, :] += due_age[:, : self.attempts_max - 1, :]
@@ -581,7 +618,7 @@ class FlowEngine:
                 safe = np.maximum(raw, _TINY)
                 shares[:, cls, 0] = np.where(raw > 0, s / safe, 0.0)
                 shares[:, cls, 2] = np.where(raw > 0, to / safe, 0.0)
-                shares[:, cls, 1] = np.where(raw > 0, 1.0 - shares[:, cls, 0] - shares[:, cls, 2], 0.0)
+                shares[:, cls, 1] = np.where(raw > 0, np.maximum(0.0, 1.0 - shares[:, cls, 0] - shares[:, cls, 2]), 0.0)
 
         # 4. Client outcomes: successes by origin window, failures retried after a backoff or given up.
         retried = self._client_outcomes(t, w, by_attempt, age, shares, hist)
@@ -803,6 +840,12 @@ class FlowEngine:
         e0 = np.where(unrouted, mass0, e0)
         er = np.where(unrouted, mass_r, er)
         fails = np.where(own_e, 0.0, E + TO)
+        if self.mail_tries.any():  # mail delivered during the step is load too
+            work += self.mail_work / h
+            demand += self.mail_work / h
+            tries_at += self.mail_tries / h
+            self.mail_work[:] = 0.0
+            self.mail_tries[:] = 0.0
         # Queues move on; links carry what crossed them.
         self._advance_queues(work, demand, tries_at, dep_calls, dep_work, h, t)
         self.link_bits[:, w] += l_bps * h
@@ -1090,12 +1133,14 @@ class FlowEngine:
 
     def server_down(self, server: int) -> None:
         """The server stopped: what it held is lost."""
+        self.changes += 1
         self.up[server] = False
         self.backlog[server] = 0.0
         self.epoch[server] += 1
 
     def server_up(self, server: int) -> None:
         """The server runs again, empty, and warming up."""
+        self.changes += 1
         now = self.env.now
         self.up[server] = True
         self.backlog[server] = 0.0
@@ -1109,6 +1154,7 @@ class FlowEngine:
         """Rebuild the pool of ``datacenter``'s load balancers and each member's share of its tries (a
         misweight sends its share to a few servers, the rest is spread evenly).
         """
+        self.changes += 1
         members, self.panicking[datacenter] = pool(self.cluster, self.lb.panic_threshold, datacenter,
                                                    self.panicking[datacenter])
         members_a = np.array(members, dtype=np.int64)
@@ -1136,6 +1182,7 @@ class FlowEngine:
 
     def version_changed(self, server: int) -> None:
         """Another version runs on the server: its speed, error rate and leak; a fresh process."""
+        self.changes += 1
         version = self.cluster.servers[server].version
         self.speed[server], self.err[server], self.leak[server] = version.speed, version.error_rate, version.leak_rate
         self.up_since[server] = self.env.now
@@ -1161,7 +1208,8 @@ class FlowEngine:
         fail = self.probe_failure(timeout)
         unsure = (fail > 1e-6) & (fail < 1.0)
         out = fail <= 1e-6
-        if unsure.any():
+        self.probe_drew = bool(unsure.any())
+        if self.probe_drew:
             out[unsure] = self.health_rng.random(int(unsure.sum())) >= fail[unsure]
         return out
 
@@ -1177,8 +1225,9 @@ class FlowEngine:
     # ---------------------------------------------------------------------------------- mail (sim.mail)
 
     def deliver(self, server: int, service: float, timeout: float, done: Callable[[bool], None]) -> None:
-        """One mail delivery on ``server``: its work joins the backlog; the answer follows from the wait
-        (the state of the last step: deliveries do not cut the engine's steps).
+        """One mail delivery on ``server``: its work is load of the step under way (added to the server's
+        work when the step is integrated); the answer follows from the wait of the last step (deliveries
+        do not cut the engine's steps).
         """
         env = self.env
         if not self.up[server]:
@@ -1188,8 +1237,8 @@ class FlowEngine:
         speed = self.speed[server] * (self.warm_speed[server] if self.warm_until[server] > env.now else 1.0)
         work = service / speed
         wait = float(self.fluid_wait[server] + self.wait_p[server] / self.theta[server])
-        self.backlog[server] += work * max(0.0, 1.0 - float(self.wait_p[server]))  # the queue holds it
-        self.fluid_wait[server] = self.backlog[server] / self.workers[server]
+        self.mail_work[server] += work
+        self.mail_tries[server] += 1
         end = wait + work
         if end >= timeout:
             return later(env, timeout, lambda _: done(False))
