@@ -441,6 +441,19 @@ class Cluster:
         for listener in self.listeners:
             listener.load_changed(region)
 
+    # ---------------------------------------------------------------------------------- clients
+
+    def breaker_changed(self, region: int, state: str) -> None:
+        """The client breaker of ``region`` opened (``state`` "open") or closed. An opening is caused by
+        the latest harm in the region's datacenter, and is harm there itself.
+        """
+        dc = self.route[region]
+        cause = self.last_harm[dc] if dc >= 0 and state == "open" else None
+        kind = "breaker_open" if state == "open" else "breaker_closed"
+        rid = self.trace.record(self.now, kind, self.region_ids[region], cause, f"client breaker {state}")
+        if state == "open" and dc >= 0:
+            self.note_harm(dc, rid)
+
     # ---------------------------------------------------------------------------------- operators
 
     def drain(self, server: int, drained: bool, cause: int | None) -> None:

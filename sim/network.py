@@ -171,12 +171,7 @@ class Network:
         rho = (rate + state.background) / capacity
         state.rate = rate + bits / tau
         state.since = now
-        if rho >= 1.0:
-            if state.saturated is None:
-                self._saturate(state, rho)
-        elif state.saturated is not None and rho < RECOVERED_BELOW:
-            self._recover(state, rho)
-        return congestion(rho, bits / capacity, state.buffer / state.factor)
+        return self._seen(state, rho, bits, capacity)
 
     def carry(self, link: int, bps: float, dt: float, bits: float) -> tuple[float, float]:
         """A rate-based engine's step: ``bps`` bits/s cross ``link`` for the next ``dt`` seconds, in
@@ -194,6 +189,10 @@ class Network:
         keep = math.exp(-dt / state.averaging)
         state.rate = rate * keep + bps * (1.0 - keep)
         state.since = now + dt
+        return self._seen(state, rho, bits, capacity)
+
+    def _seen(self, state: LinkState, rho: float, bits: float, capacity: float) -> tuple[float, float]:
+        """Traffic saw utilisation ``rho``: note a saturation or a recovery; return its delay and loss."""
         if rho >= 1.0:
             if state.saturated is None:
                 self._saturate(state, rho)

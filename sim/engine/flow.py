@@ -43,6 +43,7 @@ from sim.cluster import Cluster
 from sim.engine.pools import pool
 from sim.engine.requests import later
 from sim.metrics import COUNTERS, Recorder
+from sim.network import congestion
 from sim.rng import Streams
 from sim.scenario import Backoff, Scenario
 from sim.workload import rate_function
@@ -634,7 +635,7 @@ class FlowEngine:
                 u = self.noise.uniform() if self.noise is not None else None
                 state = breaker.observe(t + h, through, max(0.0, lost), u)
                 if state is not None:
-                    self._breaker_changed(r, state, t + h)
+                    self.cluster.breaker_changed(r, state)
 
     def _tries(self, t: float, h: float, w: int, speed: np.ndarray, mass0: np.ndarray,
                mass_r: np.ndarray) -> tuple:
@@ -928,10 +929,7 @@ class FlowEngine:
                 continue
             capacity = link.capacity * link.factor
             rho = (link.load(self.env.now) + link.background) / capacity
-            if rho >= 1.0:
-                delay[i], loss[i] = link.buffer / link.factor, 1.0 - 1.0 / rho
-            elif rho > 0:
-                delay[i] = min(link.buffer / link.factor, bits / capacity * rho / (1.0 - rho))
+            delay[i], loss[i] = congestion(rho, bits / capacity, link.buffer / link.factor)
         return delay, loss
 
     def _client_outcomes(self, t: float, w: int, by_attempt: np.ndarray, age: np.ndarray, shares: np.ndarray,
@@ -1089,15 +1087,6 @@ class FlowEngine:
         return [int(i) for i in np.nonzero(self.has_memory & self.up & (held + 1 > fits))[0]]
 
     # ---------------------------------------------------------------------------------- records
-
-    def _breaker_changed(self, region: int, state: str, when: float) -> None:
-        cluster = self.cluster
-        dc = cluster.route[region]
-        cause = cluster.last_harm[dc] if dc >= 0 and state == "open" else None
-        kind = "breaker_open" if state == "open" else "breaker_closed"
-        rid = cluster.trace.record(self.env.now, kind, cluster.region_ids[region], cause, f"client breaker {state}")
-        if state == "open" and dc >= 0:
-            cluster.note_harm(dc, rid)
 
     def _flush(self) -> None:
         """Write the latency histogram out as weighted samples (one per non-empty bin and region)."""

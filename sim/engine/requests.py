@@ -549,15 +549,8 @@ class RequestEngine:
             self._breaker_changed(req.region, breaker.record(now, True))
 
     def _breaker_changed(self, region: int, state: str | None) -> None:
-        if state is None:
-            return
-        cluster = self.cluster
-        dc = cluster.route[region]
-        cause = cluster.last_harm[dc] if dc >= 0 and state == "open" else None
-        kind = "breaker_open" if state == "open" else "breaker_closed"
-        rid = cluster.trace.record(self.env.now, kind, cluster.region_ids[region], cause, f"client breaker {state}")
-        if state == "open" and dc >= 0:
-            cluster.note_harm(dc, rid)
+        if state is not None:
+            self.cluster.breaker_changed(region, state)
 
     # ---------------------------------------------------------------------------------- load balancer
 
