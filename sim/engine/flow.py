@@ -324,7 +324,6 @@ class FlowEngine:
         db = self.sp.dependency_budget
         self.dep_budgets = [_Budget(db.ratio, db.min_per_second) if db else None for _ in range(self.n_deps)]
 
-        self.pools: list[np.ndarray] = [np.zeros(0, np.int64)] * n_dcs
         self.panicking = [False] * n_dcs
         self.pool_weight = np.zeros(n)  # a server's share of its datacenter's tries (0: not in the pool)
         self.misweights: dict[int, tuple[np.ndarray, float]] = {}
@@ -394,7 +393,7 @@ class FlowEngine:
         self.calm = 0  # steps since the state last changed
         cluster.before_change.append(self.catch_up)
         self.network.before_change.append(self.catch_up)
-        self.steps = 0
+        self.steps = 0  # steps integrated (the benchmarks report it)
 
     # ---------------------------------------------------------------------------------- the clock
 
@@ -1147,7 +1146,6 @@ class FlowEngine:
         members, self.panicking[datacenter] = pool(self.cluster, self.lb.panic_threshold, datacenter,
                                                    self.panicking[datacenter])
         members_a = np.array(members, dtype=np.int64)
-        self.pools[datacenter] = members_a
         weight = self.pool_weight
         weight[self.dc_of == datacenter] = 0.0
         if members_a.size:
