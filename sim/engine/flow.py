@@ -683,8 +683,18 @@ class FlowEngine:
             self.spread[:P][own_p] = self.prior[:P][own_p]
         weights = mass0[reg] * self.prior + mass_r[reg] * self.spread  # attempts per entry
         share0 = np.where(weights > 0, mass0[reg] * self.prior / np.maximum(weights, _TINY), 0.0)
+        # Only the pairs that carry attempts in this step (the active copies, and where retries wait),
+        # and every region's "database unavailable" entry.
+        all_pairs = P
+        live = np.flatnonzero(weights[:P] > 0)
+        sel = np.concatenate([live, np.arange(P, P + R)])
+        P = live.size
+        reg, d_e, own_e, q_down = reg[sel], d_e[sel], own_e[sel], q_down[sel]
+        f_shed, f_err, frontend, no_pool = f_shed[sel], f_err[sel], frontend[sel], no_pool[sel]
+        weights, share0 = weights[sel], share0[sel]
+        pair_region = self.pair_region[live]
         # Per pair: the mailbox server, the link to it and what crossing costs.
-        b = self.pair_server
+        b = self.pair_server[live]
         bdc = dc_of[b]
         dp = d_e[:P]
         link = np.where(own_e[:P] | (dp < 0), -1, self.between[np.maximum(dp, 0), bdc])
@@ -693,7 +703,7 @@ class FlowEngine:
         b_loss = loss_l[link] * crosses  # index -1 is the "no link" entry: no loss, no delay
         b_delay = delay_l[link] * crosses + np.where((bdc != dp) & (dp >= 0),
                                                      self.link_latency[np.maximum(dp, 0), bdc], 0.0)
-        rtt = self.rtt[self.pair_region, np.maximum(dp, 0)]
+        rtt = self.rtt[pair_region, np.maximum(dp, 0)]
         b_up = self.up[b]
         b_shed, b_err, b_wait = self.shed[b], self.err[b], self.fluid_wait[b]
         b_wp, b_theta = self.wait_p[b], self.theta[b]
@@ -775,7 +785,7 @@ class FlowEngine:
             TO += t_tot
             dc_tries += np.bincount(np.maximum(d_e, 0), weights=n_tries * (d_e >= 0), minlength=D)
             nb = n_tries[:P] * (1.0 - qd) * ~no_pool[:P]  # tries reaching a running front end, per pair
-            shed += np.bincount(self.pair_region, weights=nb * ((1.0 - b_loss) * fsh + reach * b_up * b_shed),
+            shed += np.bincount(pair_region, weights=nb * ((1.0 - b_loss) * fsh + reach * b_up * b_shed),
                                 minlength=R)
             # Loads per second: front ends (spread over the pool), dependencies, mailbox servers.
             front_tries = np.bincount(np.maximum(dp, 0), weights=nb * ~own_e[:P] * (1.0 - fsh), minlength=D) / h
@@ -795,7 +805,7 @@ class FlowEngine:
             self.wasted += float((booked * dep_ok * p_late).sum()) * h
             self.queued += float((booked * np.minimum(1.0, b_wp + (b_wait > 0))).sum()) * h
             self.queue_time += float((booked * (b_wait + b_wp / b_theta)).sum()) * h
-            calls = np.bincount(self.pair_region, weights=into_back, minlength=R) * h
+            calls = np.bincount(pair_region, weights=into_back, minlength=R) * h
             dep_attempts += float(dep_per_try.sum()) * calls
             dep_retries += dep_retry * calls
             dep_calls += dep_per_try * float(calls.sum()) / h
@@ -813,7 +823,7 @@ class FlowEngine:
                 mean = svc + b_wp / b_theta
                 extra = np.where(ok_mass > 0, elapsed[:P] / np.maximum(ok_mass, _TINY), 0.0)
                 if P > 4096:  # many servers: one latency profile per (region, datacenter), mass-weighted
-                    group = self.pair_region * D + bdc
+                    group = pair_region * D + bdc
                     gm = np.bincount(group, weights=ok_mass, minlength=R * D)
                     keep_g = gm > 0
                     gsafe = np.maximum(gm, _TINY)
@@ -823,7 +833,7 @@ class FlowEngine:
                     rows = np.nonzero(keep_g)[0]
                     self._histogram(hist, rows // D, gm[rows], base_g[rows], mean_g[rows], tau_g[rows])
                 else:
-                    self._histogram(hist, self.pair_region, ok_mass, base + extra, mean, tau)
+                    self._histogram(hist, pair_region, ok_mass, base + extra, mean, tau)
         counts["lb_retries"][:, w] += lb_retries
         counts["shed"][:, w] += shed
         counts["dep_attempts"][:, w] += dep_attempts
@@ -839,7 +849,8 @@ class FlowEngine:
         unrouted = route < 0
         e0 = np.where(unrouted, mass0, e0)
         er = np.where(unrouted, mass_r, er)
-        fails = np.where(own_e, 0.0, E + TO)
+        fails = np.zeros(all_pairs + R)
+        fails[sel] = np.where(own_e, 0.0, E + TO)
         if self.mail_tries.any():  # mail delivered during the step is load too
             work += self.mail_work / h
             demand += self.mail_work / h
