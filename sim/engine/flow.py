@@ -221,6 +221,7 @@ class FlowEngine:
         self.noise = np.random.default_rng(streams.generator("flow").integers(2**63)) if settings.noise else None
         self.error_rng = streams.stream("errors")
         self.health_rng = streams.generator("flow/health")  # a health check's wait is a draw
+        self.memory_rng = streams.generator("flow/memory")  # so is the burst that runs a server out of memory
         self.health_timeout = scenario.policies.load_balancer.health_check.timeout
         policies = scenario.policies
         self.client, self.lb, self.sp = policies.client, policies.load_balancer, policies.server
@@ -438,6 +439,7 @@ class FlowEngine:
         if now <= self.t + 1e-12:
             return
         self.busy = True
+        h = 0.0
         try:
             window = self.rec.window
             while self.t < now - 1e-12:
@@ -453,7 +455,7 @@ class FlowEngine:
                 self._step(t, max(h, 1e-9))
                 self.t = t + h
                 self.calm += 1
-            crashes = self._crashes()
+            crashes = self._crashes(h)
         finally:
             self.busy = False
         for server in crashes:
@@ -1087,14 +1089,40 @@ class FlowEngine:
         fluid = np.where(cap > 0, self.dep_backlog / np.maximum(cap, _TINY), 0.0)
         self.dep_wait = fluid + self.dep_wait_p / self.dep_theta
 
-    def _crashes(self) -> list[int]:
-        """Servers past their memory: requests held (queued and in service) beyond what fits."""
+    def _crashes(self, h: float) -> list[int]:
+        """Servers that run out of memory in the last step (of length ``h``).
+
+        A server crashes when an arriving request finds more requests held (queued and in service) than
+        fit beside what its version leaked. Certain when the mean number held is past that; below it, a
+        burst can still get there: arrivals see the stationary number in system (PASTA), so the expected
+        number of arrivals that find at least ``limit`` is ``rate · h · P(N ≥ limit)`` (M/M/c: the Poisson
+        tail below c workers, C ρ^(limit − c) above), and the crash is drawn with probability
+        ``1 − exp(−expected)`` from the stream ``flow/memory``.
+        """
         if not self.has_memory.any():
             return []
-        held = self.backlog / np.maximum(self.per_try, _TINY) + np.minimum(self.load, self.workers)
+        queued = self.backlog / np.maximum(self.per_try, _TINY)
+        held = queued + np.minimum(self.load, self.workers)
         leaked = self.leak * np.maximum(self.t - self.up_since, 0.0)
         fits = (self.mem_free - leaked) / self.mem_per
-        return [int(i) for i in np.nonzero(self.has_memory & self.up & (held + 1 > fits))[0]]
+        mem = self.has_memory & self.up
+        certain = mem & (held + 1 > fits)
+        # Only below saturation: at or above it the queue is the fluid backlog, already counted.
+        near = np.nonzero(mem & ~certain & (self.rate > 0) & (self.load < 0.95 * self.workers))[0]
+        crash = certain.copy()
+        if near.size:
+            c = self.workers[near]
+            a = self.load[near]
+            limit = fits[near] - 1.0 - queued[near]  # beyond the fluid queue already there
+            rho = a / c
+            above = self.wait_p[near] * rho ** np.maximum(limit - c, 0.0)
+            below = np.array([0.5 * math.erfc((lim - 0.5 - ai) / math.sqrt(2.0 * max(ai, _TINY)))
+                              for lim, ai in zip(limit.tolist(), a.tolist(), strict=True)])
+            p = np.where(limit >= c, above, np.maximum(below, self.wait_p[near]))
+            expected = self.rate[near] * h * p
+            draw = self.memory_rng.random(near.size) < 1.0 - np.exp(-expected)
+            crash[near] = draw
+        return [int(i) for i in np.nonzero(crash)[0]]
 
     # ---------------------------------------------------------------------------------- records
 
