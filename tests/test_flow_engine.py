@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim.engine import choose_engine
-from sim.engine.flow import _blocking, _erlang, _round_rows, _tail
+from sim.engine.flow import _blocking, _Budget, _erlang, _round_rows, _tail
 from sim.metrics import weighted_percentile
 from tests.test_cli import cli
 
@@ -84,6 +84,36 @@ def test_mail_is_delivered_through_the_flow_engine():
     s = flow(MECHANISMS / "mail-backlog.yaml").summary
     assert s["mail"]["delivered"] > 0.9 * s["mail"]["messages"]
     assert s["mail"]["backlog"]["peak"] > 0
+
+
+@pytest.mark.parametrize(
+    "defence",
+    [
+        {"client": {"budget": {"ratio": "10%", "min_per_second": 1}}},
+        {"server": {"cancellation": True}},
+        {"client": {"breaker": {"error_threshold": "50%", "open_time": "10s"}}},
+    ],
+    ids=["retry-budget", "cancellation", "circuit-breaker"],
+)
+def test_the_defences_stop_the_retry_storm_here_too(defence):
+    """The metastable storm of retry-storm.yaml stays down without a defence and recovers with any of
+    the three, on the flow engine as on the request engine (tests/test_mechanisms.py)."""
+    path = MECHANISMS / "retry-storm.yaml"
+    assert flow(path).summary["recovery"]["metastable"]
+    policies = sim.load_scenario(path).policies.model_dump()
+    for layer, settings in defence.items():
+        policies[layer].update(settings)
+    s = flow(path, policies=policies).summary
+    assert s["recovery"]["recovered"] and s["recovery"]["time_to_recover"] <= 180
+
+
+def test_a_budget_pays_what_it_holds_and_no_more():
+    budget = _Budget(ratio=0.1, rate=0.0)
+    budget.deposit(first_tries=5.0, dt=1.0)  # 0.5 of a token
+    assert budget.allow(2.0) == pytest.approx(0.25)  # half a token pays for a quarter of two retries
+    assert budget.allow(1.0) == 0.0
+    budget.deposit(first_tries=100.0, dt=1.0)  # capped at ten first tries' worth plus one
+    assert budget.tokens == pytest.approx(budget.cap)
 
 
 @given(st.lists(st.lists(st.floats(0, 1e6), min_size=3, max_size=3), min_size=1, max_size=4))

@@ -153,7 +153,7 @@ class _Budget:
         """Take tokens for up to ``retries`` retries; return the share that may go."""
         if retries <= 0:
             return 1.0
-        paid = min(retries, math.floor(self.tokens + 1e-9) if self.tokens < retries else retries)
+        paid = min(retries, max(self.tokens, 0.0))  # a fluid pays fractions of a token
         self.tokens -= paid
         return paid / retries
 
@@ -1040,7 +1040,7 @@ class FlowEngine:
         cap = np.where(self.up, self.workers, 0.0)
         offered = work * h
         backlog = np.where(self.up, np.maximum(0.0, self.backlog + offered - cap * h), 0.0)
-        per_try = np.where(tries > 0, work / np.maximum(tries, _TINY), self.service)
+        per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, _TINY), self.service), _TINY)
         room = np.where(np.isfinite(self.queue_limit), self.queue_limit * per_try, np.inf)
         if np.isfinite(self.max_wait):
             room = np.minimum(room, self.max_wait * cap)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from sim.cluster import Cluster
 
 __all__ = ["pool"]
@@ -15,9 +17,8 @@ def pool(cluster: Cluster, panic_threshold: float, dc: int, panicking: bool) -> 
     that operators have not drained. Entering or leaving panic (``panicking`` is the state before) is
     recorded in the trace; panic counts as harm in the datacenter.
     """
-    servers = cluster.servers
-    members = cluster.servers_of_dc[dc]
-    healthy = [i for i in members if servers[i].in_rotation]
+    members = np.asarray(cluster.servers_of_dc[dc], dtype=np.int64)
+    healthy = members[cluster.rotation_mask[members]].tolist()
     panic = panic_threshold > 0 and len(healthy) < panic_threshold * len(members)
     if panic != panicking:
         kind = "panic" if panic else "panic_over"
@@ -27,5 +28,5 @@ def pool(cluster: Cluster, panic_threshold: float, dc: int, panicking: bool) -> 
         if panic:
             cluster.note_harm(dc, rid)
     if panic:
-        return [i for i in members if not servers[i].drained], True
+        return members[~cluster.drained_mask[members]].tolist(), True
     return healthy, False
