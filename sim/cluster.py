@@ -190,6 +190,7 @@ class Cluster:
                 self.servers[s].databases.append(i)
         self.active = [c[0] for c in self.copies]  # server holding the active copy, -1 if none; see activate()
         self.active_changes = 0  # counts changes to ``active``, so engines notice them without a scan
+        self.active_log: list[int] = []  # the databases whose active copy changed, in order (see activate())
         # databases_of_region() for every region, in one pass over the databases (the same lists)
         self.region_databases: list[list[int]] = [[] for _ in self.region_ids]
         for i, db in enumerate(self.database_ids):
@@ -391,11 +392,12 @@ class Cluster:
 
     def activate(self, db: int, server: int) -> None:
         """The copy of ``db`` on ``server`` is now the active one (-1: none is). The failover controller
-        records why; this only changes the state and lets engines notice (``active_changes``).
+        records why; this only changes the state and lets engines notice (``active_changes``, ``active_log``).
         """
         self.changing()
         self.active[db] = server
         self.active_changes += 1
+        self.active_log.append(db)
 
     # ---------------------------------------------------------------------------------- dependencies
 

@@ -363,8 +363,13 @@ class FlowEngine:
         self.all_dbs = np.concatenate(all_dbs) if all_dbs else np.zeros(0, np.int64)
         self.all_db_region = np.concatenate([np.full(d.size, r) for r, d in enumerate(self.region_dbs) if d.size]) \
             if all_dbs else np.zeros(0, np.int64)
-        self.db_weight = np.concatenate([np.full(d.size, 1.0 / d.size) for d in self.region_dbs if d.size]) \
-            if all_dbs else np.zeros(0)
+        self.region_db_weight = np.array([1.0 / d.size if d.size else 0.0 for d in self.region_dbs])
+        self.entry_of = np.full((n_regions, n), -1, dtype=np.int64)  # (region, server) -> its entry
+        self.entry_of[self.pair_region, self.pair_server] = np.arange(P)
+        self.db_count = np.zeros(P + n_regions, dtype=np.int64)  # databases pointing at each entry
+        self.db_order = np.argsort(self.all_dbs, kind="stable")  # where each database sits in all_dbs
+        self.db_start = np.searchsorted(self.all_dbs[self.db_order], np.arange(len(cluster.active) + 1))
+        self._log_read = 0
         self._active_seen = -1
         self._seen: tuple = ()
         self._sync()
@@ -433,11 +438,12 @@ class FlowEngine:
         if self.busy:
             return
         now = self.env.now
+        if now <= self.t + 1e-12:  # nothing to integrate: the state is read before the next step
+            self.stale = True
+            return
         if self.stale and self._sync():
             self.calm = 0  # the state changed: base steps until the engine has seen its effect
         self.stale = True
-        if now <= self.t + 1e-12:
-            return
         self.busy = True
         h = 0.0
         try:
@@ -493,28 +499,50 @@ class FlowEngine:
         self.dep_factor = np.array(cluster.dependency_factor, dtype=float)
         if cluster.active_changes != self._active_seen and self.all_dbs.size:
             self._active_seen = cluster.active_changes
-            act = np.array(cluster.active, dtype=np.int64)[self.all_dbs]
-            region = self.all_db_region
-            entry = np.full(act.size, self.n_pairs) + region  # unavailable, unless an active copy is found
-            lo, hi = self.offset[region], self.offset[region + 1]
-            servers = self.pair_server
-            pos = lo.copy()
-            for r in range(self.n_regions):  # search each region's sorted servers
-                mine = region == r
-                if mine.any():
-                    pos[mine] = lo[mine] + np.searchsorted(servers[lo[mine][0]:hi[mine][0]], np.maximum(act[mine], 0))
-            entry = np.where(act >= 0, pos, entry)
-            old = self.db_entry
-            if old is not None and self.posterior[~self.entry_own].any():  # pending retries move with databases
-                per = np.bincount(old, minlength=self.posterior.size)
-                per_db = self.posterior[old] / np.maximum(per[old], 1)
-                moved = np.bincount(entry, weights=per_db, minlength=self.posterior.size)
-                self.posterior = np.where(self.entry_own, self.posterior, moved)
-                self.spread = np.where(self.entry_own, self.spread, 0.0)
-            self.db_entry = entry
-            prior = np.bincount(entry, weights=self.db_weight, minlength=self.prior.size)
-            self.prior = np.where(self.entry_own, self.prior, prior)
+            self._move_databases()
         return True
+
+    def _move_databases(self) -> None:
+        """Point the databases whose active copy moved since the last call (``Cluster.active_log``) at
+        their new entries: first attempts follow them (``prior``), and so do the client retries pending
+        for them (``posterior``: an entry's pending retries are split evenly over its databases).
+        """
+        log = self.cluster.active_log
+        if self.db_entry is None:
+            at = np.arange(self.all_dbs.size)
+        else:
+            changed = np.unique(np.array(log[self._log_read:], dtype=np.int64))
+            lo, hi = self.db_start[changed], self.db_start[changed + 1]
+            at = self.db_order[np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist(),
+                                                                                strict=True)])] \
+                if changed.size else np.zeros(0, np.int64)
+        self._log_read = len(log)
+        if not at.size:
+            return
+        region = self.all_db_region[at]
+        act = np.array(self.cluster.active, dtype=np.int64)[self.all_dbs[at]] if self.db_entry is None \
+            else np.array([self.cluster.active[d] for d in self.all_dbs[at].tolist()], dtype=np.int64)
+        entry = np.where(act >= 0, self.entry_of[region, np.maximum(act, 0)], -1)
+        entry = np.where(entry >= 0, entry, self.n_pairs + region)  # no active copy: unavailable
+        if self.db_entry is None:
+            self.db_entry = entry
+        else:
+            old = self.db_entry[at]
+            moving = old != entry
+            at, old, entry = at[moving], old[moving], entry[moving]
+            if not at.size:
+                return
+            if self.posterior[~self.entry_own].any():  # pending retries move with databases
+                per_db = self.posterior[old] / np.maximum(self.db_count[old], 1)
+                np.subtract.at(self.posterior, old, per_db)
+                np.add.at(self.posterior, entry, per_db)
+                np.maximum(self.posterior, 0.0, out=self.posterior)
+                self.spread = np.where(self.entry_own, self.spread, 0.0)
+            np.subtract.at(self.db_count, old, 1)
+            self.db_entry[at] = entry
+        np.add.at(self.db_count, entry, 1)
+        # A region's databases weigh the same: an entry's share of first attempts is count x weight.
+        self.prior = np.where(self.entry_own, self.prior, self.db_count * self.region_db_weight[self.entry_region])
 
     # ---------------------------------------------------------------------------------- queue state
 
