@@ -107,6 +107,53 @@ def test_the_defences_stop_the_retry_storm_here_too(defence):
     assert s["recovery"]["recovered"] and s["recovery"]["time_to_recover"] <= 180
 
 
+def _engines(monkeypatch) -> list:
+    """Record every flow engine built (to read its step count and classes)."""
+    from sim.engine.flow import FlowEngine
+
+    built: list = []
+    start = FlowEngine.start
+
+    def recording(self):
+        built.append(self)
+        start(self)
+
+    monkeypatch.setattr(FlowEngine, "start", recording)
+    return built
+
+
+@pytest.mark.parametrize("name", ["quickstart", "failover-overload", "ejection-cascade", "congested-link",
+                                  "slow-dependency", "human-error"])
+def test_servers_in_the_same_state_are_computed_once_without_changing_the_answer(name, monkeypatch):
+    from sim.engine.flow import FlowEngine
+
+    path = QUICKSTART if name == "quickstart" else MECHANISMS / f"{name}.yaml"
+    built = _engines(monkeypatch)
+    monkeypatch.setattr(FlowEngine, "lump_from", 10**9)
+    each = flow(path, 1).summary
+    monkeypatch.setattr(FlowEngine, "lump_from", 0)
+    lumped = flow(path, 1).summary
+    assert not built[0].lump and built[1].lump
+    assert built[1].classes < built[1].steps * built[1].n  # some servers were in the same state
+    assert lumped["availability"] == pytest.approx(each["availability"], abs=1e-9)
+    for key, value in each["counts"].items():
+        assert lumped["counts"][key] == pytest.approx(value, rel=1e-6, abs=1), key
+
+
+def test_long_steps_while_few_retries_are_pending_keep_the_answer(monkeypatch):
+    """A version that fails 0.5% of requests on every server keeps retries pending all the time: steps
+    still grow to 30 s (retries come due at under 1% of the attempts), with the answer of 1-s steps."""
+    built = _engines(monkeypatch)
+    flaky = [{"id": "flaky", "kind": "bad_update", "at": "5m", "target": {}, "effect": {"error_rate": "0.5%"},
+              "rollout": {"canary": "100%"}}]
+    fixed = flow(QUICKSTART, 1, faults=flaky, flow={"step": "1s", "max_step": "1s"}).summary
+    grown = flow(QUICKSTART, 1, faults=flaky, flow={"step": "1s", "max_step": "30s"}).summary
+    assert built[1].steps < built[0].steps / 10
+    assert fixed["counts"]["retries"] > 0.004 * fixed["requests"]
+    assert grown["counts"]["retries"] == pytest.approx(fixed["counts"]["retries"], rel=0.02)
+    assert grown["availability"] == pytest.approx(fixed["availability"], abs=1e-5)
+
+
 def test_a_budget_pays_what_it_holds_and_no_more():
     budget = _Budget(ratio=0.1, rate=0.0)
     budget.deposit(first_tries=5.0, dt=1.0)  # 0.5 of a token

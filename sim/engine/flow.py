@@ -59,6 +59,10 @@ _SLICE_W = np.array([0.2, 0.2, 0.2, 0.2, 0.1, 0.05, 0.03, 0.01, 0.005, 0.005])
 _Z = -np.log1p(-_SLICES)
 _CENTRES = np.exp(_LOG_LO + (np.arange(_BINS) + 0.5) * (_LOG_HI - _LOG_LO) / _BINS)
 _TINY = 1e-12
+# A long step may begin while client retries are pending if they come due at under this share of the
+# rate of attempts (pending / (timeout + longest backoff + longest step)): they come due within the
+# step (averaged over it, as new requests are), and those its failures schedule come due from its end.
+QUIET_RETRIES = 0.01
 
 
 def _erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,6 +123,22 @@ def _tail(tau: np.ndarray, mean: np.ndarray, wait_p: np.ndarray, theta: np.ndarr
         expo = (1.0 - wait_p) * a + wait_p * np.clip(both, 0.0, 1.0)
         det = np.where(tau < mean, 1.0, wait_p * np.exp(-theta * np.maximum(tau - mean, 0.0)))
     return np.clip(np.where(deterministic, det, expo), 0.0, 1.0)
+
+
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_ODD = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser: spreads the bits of unsigned 64-bit keys (wrapping arithmetic)."""
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """The float64 bit pattern of each element, as unsigned 64-bit integers."""
+    return np.ascontiguousarray(a, dtype=np.float64).view(np.uint64)
 
 
 def _jitter_span(policy: Backoff, retry: int) -> tuple[float, float]:
@@ -210,6 +230,7 @@ class FlowEngine:
     """Rate-based simulation. Implements :class:`~sim.cluster.Listener` and :class:`~sim.control.Probe`."""
 
     quiet_ok = True  # its state changes only at its steps: the control plane may sleep between changes
+    lump_from = 200  # from this many servers on, servers in the same state are computed once (_server_key)
 
     def __init__(
         self, env: simpy.Environment, scenario: Scenario, cluster: Cluster, streams: Streams, recorder: Recorder
@@ -276,6 +297,12 @@ class FlowEngine:
         self.mail_work = np.zeros(n)  # worker-seconds of mail delivered since the last step
         self.mail_tries = np.zeros(n)
         self._queue_state()
+        # Servers that differ in nothing a try depends on are computed once (see _server_key).
+        self.lump = n >= self.lump_from
+        self.classes = 0  # classes of servers in the same state, summed over the steps (/ steps: the mean)
+        self._static_key = _mix(_bits(self.dc_of) * _ODD + _bits(self.service)) + _bits(self.det)
+        self._queue_static = _mix(_mix(_bits(self.workers) * _ODD + _bits(self.service)) * _ODD
+                                  + _bits(self.queue_limit)) + _bits(self.cs2)
 
         deps = scenario.topology.dependencies
         self.n_deps = len(deps)
@@ -309,12 +336,16 @@ class FlowEngine:
         c = self.client
         self.attempts_max = c.retries + 1
         span = c.timeout + max(c.backoff.max, c.backoff.base) * 1.5 + self.dt
-        self.slots = int(math.ceil(span / self.dt)) + 2
+        self.slots = int(math.ceil((span + self.max_dt) / self.dt)) + 2  # a long step may jump a whole span
+        # Pending retries come due within a timeout and a backoff, or a long step and its backoff.
+        self.retry_span = c.timeout + max(c.backoff.max, c.backoff.base) + self.max_dt
         self.origins = int(math.ceil((c.retries + 1) * span / scenario.slo.window)) + 2
         shape = (self.slots, n_regions, max(c.retries, 1), self.origins)
         self.ring = np.zeros(shape)
         self.ring_age = np.zeros(shape)  # sum of (age x mass): a retry's request arrived that long ago
         self.pending = 0.0  # mass in the ring
+        self.traffic = self.retrying = 0.0  # attempts and retries per second in the last step
+        self.step_end = 0.0  # end of the step under way: retries are scheduled after it
 
         self.client_budgets = [_Budget(c.budget.ratio, c.budget.min_per_second) if c.budget else None
                                for _ in range(n_regions)]
@@ -419,11 +450,14 @@ class FlowEngine:
         return self.max_dt if self._quiet() else self.dt
 
     def _quiet(self) -> bool:
-        """Whether the state would not change over a long step: no backlog, next to no retries pending
-        (less than a request per base step), no refusals, no server warming up, every breaker closed, no
-        health check in doubt and no link saturated, for at least two base steps since the last change.
+        """Whether the state would not change over a long step: no backlog, next to no client retries
+        (less than one pending, or retries under ``QUIET_RETRIES`` of the attempts in the last step and
+        as few pending over the time they take to come due), no refusals, no server warming up, every breaker closed, no health check in doubt and no link
+        saturated, for at least two base steps since the last change.
         """
-        return (self.calm >= 2 and self.pending < 1.0
+        few_retries = self.pending < 1.0 or (self.retrying < QUIET_RETRIES * self.traffic
+                                              and self.pending < QUIET_RETRIES * self.traffic * self.retry_span)
+        return (self.calm >= 2 and few_retries
                 and float(self.shed.max(initial=0.0)) < 1e-6
                 and float(self.backlog.max(initial=0.0)) < 1e-9 and float(self.dep_backlog.max(initial=0.0)) < 1e-9
                 and not (self.warm_until > self.t).any()
@@ -546,20 +580,32 @@ class FlowEngine:
 
     # ---------------------------------------------------------------------------------- queue state
 
-    def _queue_state(self) -> None:
-        """Waits and stationary queue parameters of every server, from its backlog and last load."""
-        cap = np.where(self.up, self.workers, 0.0)
+    def _queue_state(self, ix: Any = slice(None), inv: Any = slice(None)) -> None:
+        """Waits and stationary queue parameters of every server, from its backlog and last load; computed
+        for the servers ``ix`` (one per class of servers in the same state) and handed to all by ``inv``.
+        """
+        up, workers, load, rate = self.up[ix], self.workers[ix], self.load[ix], self.rate[ix]
+        cap = np.where(up, workers, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            self.fluid_wait = np.where(cap > 0, self.backlog / np.maximum(cap, _TINY), 0.0)
-            per_try = np.where(self.rate > 0, self.load / np.maximum(self.rate, _TINY), self.service)
-        a = np.minimum(self.load, self.workers * 0.98)
-        _, self.wait_p = _erlang(self.iworkers, a)
-        self.wait_p = np.where(self.load > 0, self.wait_p, 0.0)
+            fluid_wait = np.where(cap > 0, self.backlog[ix] / np.maximum(cap, _TINY), 0.0)
+            per_try = np.where(rate > 0, load / np.maximum(rate, _TINY), self.service[ix])
+        a = np.minimum(load, workers * 0.98)
+        _, wait_p = _erlang(self.iworkers[ix], a)
+        wait_p = np.where(load > 0, wait_p, 0.0)
         # Allen-Cunneen: the wait scales with (ca^2 + cs^2) / 2, the squared coefficients of variation of
         # the arrivals and the service (1 and 1 for M/M/c).
-        variability = np.maximum((self.ca2 + self.cs2) / 2.0, 0.05)
-        self.theta = np.maximum(self.workers - a, 0.02 * self.workers) / np.maximum(per_try, _TINY) / variability
-        self.per_try = per_try
+        variability = np.maximum((self.ca2[ix] + self.cs2[ix]) / 2.0, 0.05)
+        theta = np.maximum(workers - a, 0.02 * workers) / np.maximum(per_try, _TINY) / variability
+        self.fluid_wait, self.wait_p, self.theta, self.per_try = fluid_wait[inv], wait_p[inv], theta[inv], per_try[inv]
+
+    def _server_key(self, speed: np.ndarray) -> np.ndarray:
+        """Per server, a 64-bit key of everything a try to it depends on: servers with equal keys are in
+        the same state (up to a hash collision, about one chance in 10^10 for 10^5 distinct states).
+        """
+        key = self._static_key
+        for a in (self.up, speed, self.err, self.shed, self.fluid_wait, self.wait_p, self.theta):
+            key = key * _ODD + _bits(a)
+        return _mix(key)  # keys of states a bit apart are far apart: adding a region cannot make them meet
 
     def wait_now(self) -> np.ndarray:
         """Expected wait of a try arriving now at each server (fluid backlog plus stationary wait)."""
@@ -569,6 +615,7 @@ class FlowEngine:
 
     def _step(self, t: float, h: float) -> None:
         self.steps += 1
+        self.step_end = t + h
         rec = self.rec
         w = min(int(t / rec.window + 1e-9), rec.n)
         if w != self.hist_window:
@@ -595,10 +642,12 @@ class FlowEngine:
             k = int(math.floor(t / self.dt + 1e-9))
             slot = k % self.slots
             left = (k + 1) * self.dt - t
-            if h > left + 1e-9:  # a long step (next to nothing pending): every pending retry comes due
-                due, due_age = self.ring.sum(axis=0), self.ring_age.sum(axis=0)
-                self.ring[:] = 0.0
-                self.ring_age[:] = 0.0
+            if h > left + 1e-9:  # a long step: every slot that starts before its end comes due
+                last = int(math.ceil((t + h) / self.dt - 1e-9)) - 1
+                idx = np.arange(k, last + 1) % self.slots
+                due, due_age = self.ring[idx].sum(axis=0), self.ring_age[idx].sum(axis=0)
+                self.ring[idx] = 0.0
+                self.ring_age[idx] = 0.0
             else:
                 take = min(1.0, h / left) if left > 0 else 1.0
                 due = self.ring[slot] * take
@@ -619,6 +668,8 @@ class FlowEngine:
         else:
             self.spread = self.prior
         attempts = by_attempt.sum(axis=(1, 2))
+        self.traffic = float(attempts.sum()) / h
+        self.retrying = float(attempts.sum() - new.sum()) / h
         for r, budget in enumerate(self.client_budgets):
             if budget is not None:
                 budget.deposit(float(new[r]), h)
@@ -684,8 +735,6 @@ class FlowEngine:
         tt = min(T, lb.try_timeout) if lb.try_timeout is not None else T
         reg = self.entry_region
         route = self.route
-        d_e = route[reg]  # each entry's datacenter (-1: no route)
-        own_e = self.entry_own
         # Per datacenter: the pool's running share and what a try sees at the front end (averaged).
         pw = self.pool_weight
         dc_of = self.dc_of
@@ -698,12 +747,14 @@ class FlowEngine:
         front_shed = np.bincount(dc_of, weights=fw * self.shed, minlength=D)
         front_err = np.bincount(dc_of, weights=fw * self.err, minlength=D)
         front_time = np.bincount(dc_of, weights=fw * self.frontend / speed, minlength=D)
-        dsafe = np.maximum(d_e, 0)
-        q_down = np.where(own_e, 0.0, 1.0 - up_share[dsafe])  # tries reaching a front end that is down
-        f_shed = np.where(own_e, 0.0, front_shed[dsafe])
-        f_err = np.where(own_e, 0.0, front_err[dsafe])
-        frontend = np.where(own_e, 0.0, front_time[dsafe] + front_wait[dsafe])
-        no_pool = (d_e < 0) | ~has_pool[dsafe]
+        # Per region (the datacenter it is routed to): what its tries meet at the front ends.
+        own_r = self.own
+        dsafe = np.maximum(route, 0)
+        q_down = np.where(own_r, 0.0, 1.0 - up_share[dsafe])  # tries reaching a front end that is down
+        f_shed = np.where(own_r, 0.0, front_shed[dsafe])
+        f_err = np.where(own_r, 0.0, front_err[dsafe])
+        frontend = np.where(own_r, 0.0, front_time[dsafe] + front_wait[dsafe])
+        no_pool = (route < 0) | ~has_pool[dsafe]
         # A region without databases sends its tries to the pool's servers directly.
         if self.own.any():
             own_p = self.entry_own[:P]
@@ -717,14 +768,27 @@ class FlowEngine:
         # and every region's "database unavailable" entry.
         all_pairs = P
         live = np.flatnonzero(weights[:P] > 0)
-        sel = np.concatenate([live, np.arange(P, P + R)])
-        P = live.size
-        reg, d_e, own_e, q_down = reg[sel], d_e[sel], own_e[sel], q_down[sel]
-        f_shed, f_err, frontend, no_pool = f_shed[sel], f_err[sel], frontend[sel], no_pool[sel]
-        weights, share0 = weights[sel], share0[sel]
-        pair_region = self.pair_region[live]
+        # Pairs whose server is in the same state see the same outcomes: one row per group of them (a
+        # region and a class of servers), carrying the group's attempts; loads and failures are handed
+        # back to the pairs in proportion to their attempts at the end.
+        live_w = weights[live]
+        b_all = self.pair_server[live]
+        key = _mix(self._server_key(speed)[b_all] + self.pair_region[live].astype(np.uint64))
+        _, rep, inv = np.unique(key, return_index=True, return_inverse=True) if self.lump \
+            else (None, np.arange(live.size), np.arange(live.size))
+        group_w = np.bincount(inv, weights=live_w)
+        group_m0 = np.bincount(inv, weights=live_w * share0[live])
+        sel = np.concatenate([live[rep], np.arange(P, P + R)])
+        P = rep.size
+        reg = reg[sel]
+        d_e, own_e, q_down = route[reg], own_r[reg], q_down[reg]  # d_e: each row's datacenter (-1: no route)
+        f_shed, f_err, frontend, no_pool = f_shed[reg], f_err[reg], frontend[reg], no_pool[reg]
+        weights = np.concatenate([group_w, weights[all_pairs:]])
+        share0 = np.concatenate([np.where(group_w > 0, group_m0 / np.maximum(group_w, _TINY), 0.0),
+                                 share0[all_pairs:]])
+        pair_region = self.pair_region[sel[:P]]
         # Per pair: the mailbox server, the link to it and what crossing costs.
-        b = self.pair_server[live]
+        b = self.pair_server[sel[:P]]
         bdc = dc_of[b]
         dp = d_e[:P]
         link = np.where(own_e[:P] | (dp < 0), -1, self.between[np.maximum(dp, 0), bdc])
@@ -743,9 +807,9 @@ class FlowEngine:
         S = np.zeros(P + R)
         E = np.zeros(P + R)
         TO = np.zeros(P + R)
-        work = np.zeros(n)
-        demand = np.zeros(n)
-        tries_at = np.zeros(n)
+        work_g = np.zeros(P)  # per group of pairs: the work, demand and tries it brings its servers
+        demand_g = np.zeros(P)
+        tries_g = np.zeros(P)
         dep_calls = np.zeros(self.n_deps)
         dep_work = np.zeros(self.n_deps)
         l_bps = np.zeros(links)
@@ -755,6 +819,7 @@ class FlowEngine:
         shed = np.zeros(R)
         dep_attempts = np.zeros(R)
         dep_retries = np.zeros(R)
+        front_dc = np.zeros(D)  # tries per second reaching each datacenter's front ends
         budget_dc = [bud for bud in self.lb_budgets]
         for share_t, work_t, deps, bits in self.types:
             tries0 = weights * share_t
@@ -820,18 +885,15 @@ class FlowEngine:
             # Loads per second: front ends (spread over the pool), dependencies, mailbox servers.
             front_tries = np.bincount(np.maximum(dp, 0), weights=nb * ~own_e[:P] * (1.0 - fsh), minlength=D) / h
             if front_tries.any():
-                to_front = front_tries[dc_of] * fw
-                work += to_front * self.frontend / speed
-                demand += to_front * self.frontend / speed
-                tries_at += to_front * (self.frontend > 0)
+                front_dc += front_tries
             into_back = nb / h * (1.0 - b_loss) * (1.0 - fsh) * (1.0 - fer) * b_up
             booked = into_back * (1.0 - b_shed)
             work_b = dep_ok * svc + held
             if self.cancel:  # work that would start after its caller gave up is not done
                 work_b = np.where(b_wait > tau, 0.0, work_b)
-            work += np.bincount(b, weights=booked * work_b, minlength=n)
-            demand += np.bincount(b, weights=into_back * work_b, minlength=n)
-            tries_at += np.bincount(b, weights=booked, minlength=n)
+            work_g += booked * work_b
+            demand_g += into_back * work_b
+            tries_g += booked
             self.wasted += float((booked * dep_ok * p_late).sum()) * h
             self.queued += float((booked * np.minimum(1.0, b_wp + (b_wait > 0))).sum()) * h
             self.queue_time += float((booked * (b_wait + b_wp / b_theta)).sum()) * h
@@ -879,8 +941,21 @@ class FlowEngine:
         unrouted = route < 0
         e0 = np.where(unrouted, mass0, e0)
         er = np.where(unrouted, mass_r, er)
+        # Back to the pairs: each carries its share of its group's attempts.
+        lost = np.where(own_e, 0.0, E + TO)
+        part = np.where(group_w > 0, 1.0 / np.maximum(group_w, _TINY), 0.0)[inv] * live_w
         fails = np.zeros(all_pairs + R)
-        fails[sel] = np.where(own_e, 0.0, E + TO)
+        fails[live] = lost[:P][inv] * part
+        fails[all_pairs:] = lost[P:]
+        work = np.bincount(b_all, weights=work_g[inv] * part, minlength=n)
+        demand = np.bincount(b_all, weights=demand_g[inv] * part, minlength=n)
+        tries_at = np.bincount(b_all, weights=tries_g[inv] * part, minlength=n)
+        if front_dc.any():
+            to_front = front_dc[dc_of] * fw
+            front_work = to_front * self.frontend / speed
+            work += front_work
+            demand += front_work
+            tries_at += to_front * (self.frontend > 0)
         if self.mail_tries.any():  # mail delivered during the step is load too
             work += self.mail_work / h
             demand += self.mail_work / h
@@ -1047,9 +1122,14 @@ class FlowEngine:
         """Put ``mass`` [region, origin] of retries number ``retry`` into the ring, spread over [t+lo, t+hi]."""
         dt = self.dt
         start, stop = t + max(lo, 0.0), t + max(hi, 0.0)
+        h = self.step_end - t
+        if h > dt + 1e-9:  # a long step's failures happened all through it: their retries come due from
+            start = max(start, self.step_end)  # its end on, as spread out as they would have been
+            stop = start + h + (hi - lo)
         first = int(math.floor(start / dt + 1e-9))
         now_slot = int(math.floor(t / dt + 1e-9))
-        first = max(first, now_slot + 1)  # never into the slot being taken now
+        taken = max(now_slot, int(math.ceil(self.step_end / dt - 1e-9)) - 1)  # slots this step has taken
+        first = max(first, taken + 1)  # never into a slot taken already (a long step's come due at its end)
         last = max(first, int(math.floor(stop / dt + 1e-9)))
         last = min(last, now_slot + self.slots - 1)
         count = last - first + 1
@@ -1065,31 +1145,42 @@ class FlowEngine:
         """Backlogs grow by the work admitted and shrink by capacity; the share of the demand (the work
         before refusals) they refuse next is what does not fit.
         """
-        cap = np.where(self.up, self.workers, 0.0)
+        ix: Any = slice(None)
+        inv: Any = slice(None)
+        if self.lump:  # servers in the same state that get the same load stay in the same state
+            key = self._queue_static
+            for arr in (self.up, self.backlog, work, demand, tries, self.ca2):
+                key = key * _ODD + _bits(arr)
+            _, ix, inv = np.unique(key, return_index=True, return_inverse=True)
+            self.classes += ix.size
+        up, workers, service, limit = self.up[ix], self.workers[ix], self.service[ix], self.queue_limit[ix]
+        work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.backlog[ix]
+        cap = np.where(up, workers, 0.0)
         offered = work * h
-        backlog = np.where(self.up, np.maximum(0.0, self.backlog + offered - cap * h), 0.0)
-        per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, _TINY), self.service), _TINY)
-        room = np.where(np.isfinite(self.queue_limit), self.queue_limit * per_try, np.inf)
+        backlog = np.where(up, np.maximum(0.0, backlog0 + offered - cap * h), 0.0)
+        per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, _TINY), service), _TINY)
+        room = np.where(np.isfinite(limit), limit * per_try, np.inf)
         if np.isfinite(self.max_wait):
             room = np.minimum(room, self.max_wait * cap)
         if self.cancel:
             room = np.minimum(room, self.client.timeout * cap)
         over = backlog > room
         with np.errstate(invalid="ignore", divide="ignore"):
-            admitted = np.maximum(room - self.backlog, 0.0) + cap * h
+            admitted = np.maximum(room - backlog0, 0.0) + cap * h
             wanted = demand * h
-            self.shed = np.where(wanted > admitted, 1.0 - admitted / np.maximum(wanted, _TINY), 0.0)
+            shed = np.where(wanted > admitted, 1.0 - admitted / np.maximum(wanted, _TINY), 0.0)
         # Below saturation the fluid refuses nothing; a short queue still overflows now and then.
-        waiting_room = np.minimum(self.queue_limit, self.max_wait * self.workers / np.maximum(per_try, _TINY))
-        stationary = _blocking(self.iworkers, demand, np.floor(waiting_room))
+        waiting_room = np.minimum(limit, self.max_wait * workers / np.maximum(per_try, _TINY))
+        stationary = _blocking(self.iworkers[ix], demand, np.floor(waiting_room))
         # In overload a long queue absorbs a burst (the fluid backlog says how much); the stationary
         # share holds only below saturation, or when the queue fills and drains within the step.
-        settles = waiting_room * per_try <= self.workers * h
-        stationary = np.where((demand < self.workers) | settles, stationary, 0.0)
-        self.shed = np.where(self.up, np.clip(np.maximum(self.shed, stationary), 0.0, 1.0), 0.0)
-        self.backlog = np.where(over, room, backlog)
-        self.load = np.where(self.up, work, 0.0)
-        self.rate = np.where(self.up, tries, 0.0)
+        settles = waiting_room * per_try <= workers * h
+        stationary = np.where((demand < workers) | settles, stationary, 0.0)
+        self.shed = np.where(up, np.clip(np.maximum(shed, stationary), 0.0, 1.0), 0.0)[inv]
+        self.backlog = np.where(over, room, backlog)[inv]
+        self.load = np.where(up, work, 0.0)[inv]
+        self.rate = np.where(up, tries, 0.0)[inv]
+        self._queue_state(ix, inv)
         # Dependencies.
         dcap = np.where(self.dep_down, 0.0, self.dep_workers)
         dback = np.maximum(0.0, self.dep_backlog + dep_work * h - dcap * h)
@@ -1101,7 +1192,6 @@ class FlowEngine:
                                     0.0, 1.0)
         self.dep_backlog = np.where(self.dep_down, 0.0, np.minimum(dback, np.maximum(droom, 0.0)))
         self.dep_load = dep_work
-        self._queue_state()
         self._dep_state(dep_calls)
 
     def _dep_state(self, calls: np.ndarray) -> None:
