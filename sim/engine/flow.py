@@ -74,6 +74,9 @@ def _erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if c.size <= 8:
         b = np.empty(c.size)
         for i, (ci, ai) in enumerate(zip(c.tolist(), a.tolist(), strict=True)):
+            if ci > ai + 9.0 * math.sqrt(max(ai, 0.0)) + 10.0:  # nine standard deviations of Poisson(a)
+                b[i] = 0.0  # short: the recursion would fall below 1e-15 long before k = c
+                continue
             x = 1.0
             for k in range(1, ci + 1):
                 x = ai * x / (k + ai * x)
@@ -230,7 +233,7 @@ class FlowEngine:
     """Rate-based simulation. Implements :class:`~sim.cluster.Listener` and :class:`~sim.control.Probe`."""
 
     quiet_ok = True  # its state changes only at its steps: the control plane may sleep between changes
-    lump_from = 200  # from this many servers on, servers in the same state are computed once (_server_key)
+    lump_from = 200  # from this many servers on, servers in the same state are computed once (_classes)
 
     def __init__(
         self, env: simpy.Environment, scenario: Scenario, cluster: Cluster, streams: Streams, recorder: Recorder
@@ -297,12 +300,16 @@ class FlowEngine:
         self.mail_work = np.zeros(n)  # worker-seconds of mail delivered since the last step
         self.mail_tries = np.zeros(n)
         self._queue_state()
-        # Servers that differ in nothing a try depends on are computed once (see _server_key).
+        # Servers in the same state are computed once (see _classes).
         self.lump = n >= self.lump_from
+        self.revision = 0  # counts changes to servers made outside the steps (listener calls, warm-ups ending)
+        self._cls_at = self._semi_at = -1
+        self.next_warm = math.inf  # the earliest end of a warm-up under way
         self.classes = 0  # classes of servers in the same state, summed over the steps (/ steps: the mean)
-        self._static_key = _mix(_bits(self.dc_of) * _ODD + _bits(self.service)) + _bits(self.det)
-        self._queue_static = _mix(_mix(_bits(self.workers) * _ODD + _bits(self.service)) * _ODD
-                                  + _bits(self.queue_limit)) + _bits(self.cs2)
+        static = np.zeros(n, dtype=np.uint64)
+        for a in (self.dc_of, self.det, self.service, self.workers, self.queue_limit, self.cs2, self.frontend):
+            static = _mix(static * _ODD + _bits(a))
+        self._static_key = static
 
         deps = scenario.topology.dependencies
         self.n_deps = len(deps)
@@ -452,18 +459,21 @@ class FlowEngine:
     def _quiet(self) -> bool:
         """Whether the state would not change over a long step: no backlog, next to no client retries
         (less than one pending, or retries under ``QUIET_RETRIES`` of the attempts in the last step and
-        as few pending over the time they take to come due), no refusals, no server warming up, every breaker closed, no health check in doubt and no link
-        saturated, for at least two base steps since the last change.
+        as few pending over the time they take to come due), no refusals, no server warming up, every
+        breaker closed, no health check in doubt and no link saturated, for at least two base steps
+        since the last change.
         """
+        self._end_warmups(self.t)
         few_retries = self.pending < 1.0 or (self.retrying < QUIET_RETRIES * self.traffic
                                               and self.pending < QUIET_RETRIES * self.traffic * self.retry_span)
-        return (self.calm >= 2 and few_retries
-                and float(self.shed.max(initial=0.0)) < 1e-6
-                and float(self.backlog.max(initial=0.0)) < 1e-9 and float(self.dep_backlog.max(initial=0.0)) < 1e-9
-                and not (self.warm_until > self.t).any()
+        if not (self.calm >= 2 and few_retries and float(self.dep_backlog.max(initial=0.0)) < 1e-9
+                and self.next_warm == math.inf
                 and all(b is None or b.state == "closed" for b in self.breakers)
-                and float(self.probe_failure(self.health_timeout).max(initial=0.0, where=self.up)) < 1e-6
-                and not any(link.saturated is not None for link in self.network.links))
+                and not any(link.saturated is not None for link in self.network.links)):
+            return False
+        ix = self._classes()[0]  # one server of each class stands for all
+        return (float(self.shed[ix].max(initial=0.0)) < 1e-6 and float(self.backlog[ix].max(initial=0.0)) < 1e-9
+                and float(self.probe_failure(self.health_timeout, ix).max(initial=0.0, where=self.up[ix])) < 1e-6)
 
     def catch_up(self) -> None:
         """Integrate from ``t`` to now with the state as it was; the cluster may change right after
@@ -511,11 +521,12 @@ class FlowEngine:
         """Every running server passes a health check for certain and waits less than ``wake_floor``
         (set by the control plane): nothing a sweep decides can change.
         """
-        up = self.up
+        ix = self._classes()[0]
+        up = self.up[ix]
         if not up.any():
             return True
-        return (float(self.probe_failure(self.health_timeout)[up].max()) <= 1e-6
-                and float(self.wait_now()[up].max()) < self.wake_floor)
+        return (float(self.probe_failure(self.health_timeout, ix)[up].max()) <= 1e-6
+                and float(self.wait_now(ix)[up].max()) < self.wake_floor)
 
     def _sync(self) -> bool:
         """Read what the cluster changed without telling listeners: routes, active copies, load scales,
@@ -598,18 +609,52 @@ class FlowEngine:
         theta = np.maximum(workers - a, 0.02 * workers) / np.maximum(per_try, _TINY) / variability
         self.fluid_wait, self.wait_p, self.theta, self.per_try = fluid_wait[inv], wait_p[inv], theta[inv], per_try[inv]
 
-    def _server_key(self, speed: np.ndarray) -> np.ndarray:
-        """Per server, a 64-bit key of everything a try to it depends on: servers with equal keys are in
-        the same state (up to a hash collision, about one chance in 10^10 for 10^5 distinct states).
-        """
-        key = self._static_key
-        for a in (self.up, speed, self.err, self.shed, self.fluid_wait, self.wait_p, self.theta):
-            key = key * _ODD + _bits(a)
-        return _mix(key)  # keys of states a bit apart are far apart: adding a region cannot make them meet
+    def _end_warmups(self, t: float) -> None:
+        """Warm-ups that have ended by ``t`` are forgotten (their servers join the classes of their peers)."""
+        if t < self.next_warm - 1e-12:
+            return
+        ended = (self.warm_until > 0.0) & (self.warm_until <= t + 1e-12)
+        self.warm_until[ended] = 0.0
+        going = self.warm_until[self.warm_until > 0.0]
+        self.next_warm = float(going.min()) if going.size else math.inf
+        self.revision += 1
 
-    def wait_now(self) -> np.ndarray:
-        """Expected wait of a try arriving now at each server (fluid backlog plus stationary wait)."""
-        return self.fluid_wait + self.wait_p / self.theta
+    def _classes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Servers in the same state, as (one server per class, each server's class, class sizes).
+
+        A class holds servers equal in everything a step reads of them (a 64-bit hash of it: a
+        collision, about one chance in 10^10 for 10^5 distinct states, would merge two). Servers equal
+        at one step that get equal loads stay equal: the step computes one server per class and hands
+        the result to all. Listener calls and warm-ups ending split classes (the key is taken again).
+        """
+        if self._cls_at != self.revision:
+            key = self._semi_key()
+            for a in (self.backlog, self.load, self.rate, self.shed):
+                key = key * _ODD + _bits(a)
+            self._set_classes(key)
+        return self._cls
+
+    def _semi_key(self) -> np.ndarray:
+        """The hash of what changes only when listeners are called (or a warm-up ends)."""
+        if self._semi_at != self.revision:
+            key = self._static_key
+            for a in (self.up, self.err, self.speed, self.warm_until, self.warm_speed, self.pool_weight, self.ca2):
+                key = key * _ODD + _bits(a)
+            self._semi, self._semi_at = _mix(key), self.revision
+        return self._semi
+
+    def _set_classes(self, key: np.ndarray) -> None:
+        if self.lump:
+            _, ix, inv = np.unique(key, return_index=True, return_inverse=True)
+        else:
+            ix = inv = np.arange(self.n)
+        self._cls = (ix, inv, np.bincount(inv, minlength=ix.size).astype(float))
+        self._cls_at = self.revision
+        self.classes += ix.size
+
+    def wait_now(self, ix: Any = slice(None)) -> np.ndarray:
+        """Expected wait of a try arriving now at each server ``ix`` (fluid backlog plus stationary wait)."""
+        return self.fluid_wait[ix] + self.wait_p[ix] / self.theta[ix]
 
     # ---------------------------------------------------------------------------------- one step
 
@@ -623,7 +668,7 @@ class FlowEngine:
             self.hist_window = w
         counts = self.counts
         R = self.n_regions
-        speed = self.speed * np.where(self.warm_until > t, self.warm_speed, 1.0)
+        self._end_warmups(t)
 
         # 1. Attempts: new requests, and the client retries that come due in [t, t + h).
         new = np.zeros(R)
@@ -691,7 +736,7 @@ class FlowEngine:
         mass0, mass_r = mass0 * routed, mass_r * routed
 
         # 3. The tries, the outcomes and the loads, for every region and mailbox server at once.
-        out = self._tries(t, h, w, speed, mass0, mass_r)
+        out = self._tries(t, h, w, mass0, mass_r)
         s0, sr, e0, er, t0, tr, fails, hist = out
         shares = np.zeros((R, 2, 3))  # [region, first attempt or retry, ok / error / timeout]
         for cls, (s, to, raw) in enumerate(((s0, t0, first), (sr, tr, later_))):
@@ -717,8 +762,7 @@ class FlowEngine:
                 if state is not None:
                     self.cluster.breaker_changed(r, state)
 
-    def _tries(self, t: float, h: float, w: int, speed: np.ndarray, mass0: np.ndarray,
-               mass_r: np.ndarray) -> tuple:
+    def _tries(self, t: float, h: float, w: int, mass0: np.ndarray, mass_r: np.ndarray) -> tuple:
         """Send the step's attempts: per region ``mass0`` first attempts (spread over the mailbox servers
         as the region's databases are) and ``mass_r`` retries (spread as their failures were). The load
         balancers of each region's datacenter spread the tries over their pool; retries on other servers
@@ -735,18 +779,20 @@ class FlowEngine:
         tt = min(T, lb.try_timeout) if lb.try_timeout is not None else T
         reg = self.entry_region
         route = self.route
+        # Per class of servers in the same state (one server stands for each, ``size`` of them).
+        ix, cls, size = self._classes()
+        speed_k = self.speed[ix] * np.where(self.warm_until[ix] > t, self.warm_speed[ix], 1.0)
         # Per datacenter: the pool's running share and what a try sees at the front end (averaged).
-        pw = self.pool_weight
+        pw, dc_k = self.pool_weight[ix], self.dc_of[ix]
         dc_of = self.dc_of
-        up_w = pw * self.up
-        up_share = np.bincount(dc_of, weights=up_w, minlength=D)
-        has_pool = np.bincount(dc_of, weights=pw, minlength=D) > 0
-        fw = np.where(up_share[dc_of] > 0, up_w / np.maximum(up_share[dc_of], _TINY), 0.0)
-        wait = self.wait_now()
-        front_wait = np.bincount(dc_of, weights=fw * wait, minlength=D)
-        front_shed = np.bincount(dc_of, weights=fw * self.shed, minlength=D)
-        front_err = np.bincount(dc_of, weights=fw * self.err, minlength=D)
-        front_time = np.bincount(dc_of, weights=fw * self.frontend / speed, minlength=D)
+        up_w = pw * self.up[ix]  # a server's share of the tries, if up
+        up_share = np.bincount(dc_k, weights=up_w * size, minlength=D)
+        has_pool = np.bincount(dc_k, weights=pw * size, minlength=D) > 0
+        fw = np.where(up_share[dc_k] > 0, up_w / np.maximum(up_share[dc_k], _TINY), 0.0) * size  # the class's
+        front_wait = np.bincount(dc_k, weights=fw * self.wait_now(ix), minlength=D)
+        front_shed = np.bincount(dc_k, weights=fw * self.shed[ix], minlength=D)
+        front_err = np.bincount(dc_k, weights=fw * self.err[ix], minlength=D)
+        front_time = np.bincount(dc_k, weights=fw * self.frontend[ix] / speed_k, minlength=D)
         # Per region (the datacenter it is routed to): what its tries meet at the front ends.
         own_r = self.own
         dsafe = np.maximum(route, 0)
@@ -760,7 +806,7 @@ class FlowEngine:
             own_p = self.entry_own[:P]
             sp_ = self.pair_server[own_p]
             in_dc = dc_of[sp_] == route[self.pair_region[own_p]]
-            self.prior[:P][own_p] = np.where(in_dc, pw[sp_], 0.0)
+            self.prior[:P][own_p] = np.where(in_dc, self.pool_weight[sp_], 0.0)
             self.spread[:P][own_p] = self.prior[:P][own_p]
         weights = mass0[reg] * self.prior + mass_r[reg] * self.spread  # attempts per entry
         share0 = np.where(weights > 0, mass0[reg] * self.prior / np.maximum(weights, _TINY), 0.0)
@@ -773,7 +819,7 @@ class FlowEngine:
         # back to the pairs in proportion to their attempts at the end.
         live_w = weights[live]
         b_all = self.pair_server[live]
-        key = _mix(self._server_key(speed)[b_all] + self.pair_region[live].astype(np.uint64))
+        key = cls[b_all] * R + self.pair_region[live]
         _, rep, inv = np.unique(key, return_index=True, return_inverse=True) if self.lump \
             else (None, np.arange(live.size), np.arange(live.size))
         group_w = np.bincount(inv, weights=live_w)
@@ -790,6 +836,7 @@ class FlowEngine:
         # Per pair: the mailbox server, the link to it and what crossing costs.
         b = self.pair_server[sel[:P]]
         bdc = dc_of[b]
+        speed_b = speed_k[cls[b]]
         dp = d_e[:P]
         link = np.where(own_e[:P] | (dp < 0), -1, self.between[np.maximum(dp, 0), bdc])
         crosses = (bdc != dp) & (link >= 0)
@@ -826,7 +873,7 @@ class FlowEngine:
             if not tries0.any():
                 continue
             dep_ok, dep_time, dep_retry, dep_per_try, held = self._dependencies(deps, tt, h, float(tries0.sum()))
-            svc = self.service[b] * work_t / speed[b]
+            svc = self.service[b] * work_t / speed_b
             base = rtt + b_delay + frontend[:P] + dep_time + b_wait
             tau = tt - base
             p_late = _tail(tau, svc, b_wp, b_theta, self.det[b])
@@ -950,12 +997,12 @@ class FlowEngine:
         work = np.bincount(b_all, weights=work_g[inv] * part, minlength=n)
         demand = np.bincount(b_all, weights=demand_g[inv] * part, minlength=n)
         tries_at = np.bincount(b_all, weights=tries_g[inv] * part, minlength=n)
-        if front_dc.any():
-            to_front = front_dc[dc_of] * fw
-            front_work = to_front * self.frontend / speed
+        if front_dc.any():  # per server of each class
+            to_front = front_dc[dc_k] * np.where(size > 0, fw / np.maximum(size, 1.0), 0.0)
+            front_work = (to_front * self.frontend[ix] / speed_k)[cls]
             work += front_work
             demand += front_work
-            tries_at += to_front * (self.frontend > 0)
+            tries_at += (to_front * (self.frontend[ix] > 0))[cls]
         if self.mail_tries.any():  # mail delivered during the step is load too
             work += self.mail_work / h
             demand += self.mail_work / h
@@ -1145,14 +1192,12 @@ class FlowEngine:
         """Backlogs grow by the work admitted and shrink by capacity; the share of the demand (the work
         before refusals) they refuse next is what does not fit.
         """
-        ix: Any = slice(None)
-        inv: Any = slice(None)
-        if self.lump:  # servers in the same state that get the same load stay in the same state
-            key = self._queue_static
-            for arr in (self.up, self.backlog, work, demand, tries, self.ca2):
-                key = key * _ODD + _bits(arr)
-            _, ix, inv = np.unique(key, return_index=True, return_inverse=True)
-            self.classes += ix.size
+        # Servers in the same state that get the same load stay in the same state (see _classes).
+        key = self._semi_key()
+        for arr in (self.backlog, work, demand, tries):
+            key = key * _ODD + _bits(arr)
+        self._set_classes(key)
+        ix, inv, _ = self._cls
         up, workers, service, limit = self.up[ix], self.workers[ix], self.service[ix], self.queue_limit[ix]
         work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.backlog[ix]
         cap = np.where(up, workers, 0.0)
@@ -1279,6 +1324,7 @@ class FlowEngine:
     def server_down(self, server: int) -> None:
         """The server stopped: what it held is lost."""
         self.changes += 1
+        self.revision += 1
         self.up[server] = False
         self.backlog[server] = 0.0
         self.epoch[server] += 1
@@ -1286,6 +1332,7 @@ class FlowEngine:
     def server_up(self, server: int) -> None:
         """The server runs again, empty, and warming up."""
         self.changes += 1
+        self.revision += 1
         now = self.env.now
         self.up[server] = True
         self.backlog[server] = 0.0
@@ -1294,12 +1341,14 @@ class FlowEngine:
         if warmup.duration > 0 and warmup.capacity < 1.0:
             self.warm_until[server] = now + warmup.duration
             self.warm_speed[server] = warmup.capacity
+            self.next_warm = min(self.next_warm, now + warmup.duration)
 
     def rotation_changed(self, datacenter: int) -> None:
         """Rebuild the pool of ``datacenter``'s load balancers and each member's share of its tries (a
         misweight sends its share to a few servers, the rest is spread evenly).
         """
         self.changes += 1
+        self.revision += 1
         members, self.panicking[datacenter] = pool(self.cluster, self.lb.panic_threshold, datacenter,
                                                    self.panicking[datacenter])
         members_a = np.array(members, dtype=np.int64)
@@ -1327,17 +1376,18 @@ class FlowEngine:
     def version_changed(self, server: int) -> None:
         """Another version runs on the server: its speed, error rate and leak; a fresh process."""
         self.changes += 1
+        self.revision += 1
         version = self.cluster.servers[server].version
         self.speed[server], self.err[server], self.leak[server] = version.speed, version.error_rate, version.leak_rate
         self.up_since[server] = self.env.now
 
-    def probe_failure(self, timeout: float) -> np.ndarray:
-        """Per server, the chance that a health check sent now is not answered within ``timeout``: down,
-        or its wait (the fluid backlog's, plus the stationary M/M/c wait) is longer.
+    def probe_failure(self, timeout: float, ix: Any = slice(None)) -> np.ndarray:
+        """Per server (of ``ix``), the chance that a health check sent now is not answered within
+        ``timeout``: down, or its wait (the fluid backlog's, plus the stationary M/M/c wait) is longer.
         """
-        room = timeout - self.fluid_wait
-        late = np.where(room > 0, self.wait_p * np.exp(-self.theta * np.maximum(room, 0.0)), 1.0)
-        return np.where(self.up, late, 1.0)
+        room = timeout - self.fluid_wait[ix]
+        late = np.where(room > 0, self.wait_p[ix] * np.exp(-self.theta[ix] * np.maximum(room, 0.0)), 1.0)
+        return np.where(self.up[ix], late, 1.0)
 
     def probe(self, server: int, timeout: float) -> bool:
         """A health check is one request: it passes with the chance its wait is below ``timeout``."""
