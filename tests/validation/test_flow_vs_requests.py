@@ -1,8 +1,9 @@
 """The flow engine against the request engine on every scenario small enough for both.
 
-For each shipped small scenario (quickstart, every file in ``scenarios/mechanisms/``) both engines run
-over the same seeds (the flow engine's arrivals are deterministic; its seed only draws the health
-checks, which are single requests). They must agree on:
+For each shipped small scenario (quickstart, Monday morning, every file in ``scenarios/mechanisms/``)
+both engines run over the same seeds (the flow engine's arrivals are deterministic; its seed only draws
+the health checks, which are single requests, and the bursts that run a server out of memory). They
+must agree on:
 
 - overall availability: the flow engine's mean within 0.5 percentage points of the request engine's;
 - the verdict: recovered or metastable, as the majority of each engine's seeds;
@@ -26,7 +27,8 @@ import pytest
 import sim
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = sorted((ROOT / "scenarios" / "mechanisms").glob("*.yaml")) + [ROOT / "scenarios" / "quickstart.yaml"]
+SMALL = sorted((ROOT / "scenarios" / "mechanisms").glob("*.yaml")) + [ROOT / "scenarios" / "quickstart.yaml",
+                                                                       ROOT / "scenarios" / "monday-morning.yaml"]
 SEEDS = (1, 2, 3, 4)
 TOLERANCE_PP = 0.5
 
@@ -51,6 +53,12 @@ KNOWN_GAPS: dict[str, tuple[str, float]] = {
     "human-error.yaml": (
         "one server carries 150% of its capacity for five minutes: the same pinned-queue effect as "
         "failover-overload", 4.0),
+    "monday-morning.yaml": (
+        "the new version leaks memory: in the fluid, servers updated together hold the same number of "
+        "requests and run out of memory at the same step (six at once on seed 3), while the request "
+        "engine's queues fluctuate and its servers crash one by one; over seeds 1-4 the flow engine's "
+        "availability ranges 87.7-94.1% against 93.2-94.3% (means 91.2% and 93.8%), and its alert on the "
+        "rollout fires 400-550 s earlier", 5.0),
     "retry-storm.yaml": (
         "a metastable retry storm: both stay down after the trigger; how much gets through while collapsed "
         "depends on how the stochastic queue fluctuates around its limit", 2.5),
@@ -91,8 +99,8 @@ def test_flow_agrees_with_requests(path: Path) -> None:
     assert majority(flows) == majority(runs), path.name
     assert statistics.mode(r["worst_fault"] for r in flows) == statistics.mode(r["worst_fault"] for r in runs)
     flow = flows[0]
-    if path.name == "ejection-cascade.yaml":
-        return  # detection is the random first ejection, see KNOWN_GAPS
+    if path.name in ("ejection-cascade.yaml", "monday-morning.yaml"):
+        return  # detection follows the random first ejection or the crashes that differ, see KNOWN_GAPS
     slack = 3 * _health_interval(key)
     for i, fault in enumerate(flow["faults"]):
         detected = [r["faults"][i]["time_to_detect"] for r in runs]
