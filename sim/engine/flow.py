@@ -144,6 +144,19 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64).view(np.uint64)
 
 
+def _poisson_share(x: float, a: float, c: int) -> float:
+    """P(N = x | N < c) for N ~ Poisson(a) (x real, 0 <= x < c): the M/M/c number in system below c
+    workers, up to the factor P(N < c)."""
+    if x < 0.0 or x >= c:
+        return 0.0
+    if a <= 0.0:
+        return 1.0 if x < 1.0 else 0.0
+    log_a = math.log(a)
+    pmf = math.exp(x * log_a - a - math.lgamma(x + 1.0))
+    cdf = math.fsum(math.exp(k * log_a - a - math.lgamma(k + 1.0)) for k in range(c))
+    return min(1.0, pmf / cdf) if cdf > 0.0 else 0.0
+
+
 def _jitter_span(policy: Backoff, retry: int) -> tuple[float, float]:
     """The interval a retry's backoff is drawn from (uniformly), before retry number ``retry``."""
     if policy.kind == "none":
@@ -1257,10 +1270,11 @@ class FlowEngine:
 
         A server crashes when an arriving request finds more requests held (queued and in service) than
         fit beside what its version leaked. Certain when the mean number held is past that; below it, a
-        burst can still get there: arrivals see the stationary number in system (PASTA), so the expected
-        number of arrivals that find at least ``limit`` is ``rate · h · P(N ≥ limit)`` (M/M/c: the Poisson
-        tail below c workers, C ρ^(limit − c) above), and the crash is drawn with probability
-        ``1 − exp(−expected)`` from the stream ``flow/memory``.
+        burst can still get there: the crash is the first arrival to find ``limit`` held, so its rate is
+        the rate at which the number in system crosses up into ``limit``, ``rate · P(N = limit − 1)``
+        with the stationary M/M/c distribution (arrivals see it, PASTA: below c workers the Poisson
+        shape scaled to 1 − C, above it C (1 − ρ) ρ^k), and the crash is drawn with probability
+        ``1 − exp(−rate · h · P)`` from the stream ``flow/memory``.
         """
         if not self.has_memory.any():
             return []
@@ -1277,11 +1291,16 @@ class FlowEngine:
             c = self.workers[near]
             a = self.load[near]
             limit = fits[near] - 1.0 - queued[near]  # beyond the fluid queue already there
-            rho = a / c
-            above = self.wait_p[near] * rho ** np.maximum(limit - c, 0.0)
-            below = np.array([0.5 * math.erfc((lim - 0.5 - ai) / math.sqrt(2.0 * max(ai, _TINY)))
-                              for lim, ai in zip(limit.tolist(), a.tolist(), strict=True)])
-            p = np.where(limit >= c, above, np.maximum(below, self.wait_p[near]))
+            rho = np.minimum(a / c, 0.999999)
+            erlang_c = self.wait_p[near]
+            # The first arrival to find ``limit`` held is the crash: the rate of up-crossings of that level,
+            # arrivals x P(N = limit - 1), not arrivals x P(N >= limit) (an excursion above the level is
+            # seen by many arrivals, but crashes once).
+            x = limit - 1.0
+            above = erlang_c * (1.0 - rho) * rho ** np.maximum(x - c, 0.0)  # P(N = c + k) = C (1 - rho) rho^k
+            below = np.array([_poisson_share(xi, ai, int(ci)) for xi, ai, ci in
+                              zip(x.tolist(), a.tolist(), c.tolist(), strict=True)]) * (1.0 - erlang_c)
+            p = np.where(x < 0.0, 1.0, np.where(x >= c, above, below))
             expected = self.rate[near] * h * p
             draw = self.memory_rng.random(near.size) < 1.0 - np.exp(-expected)
             crash[near] = draw

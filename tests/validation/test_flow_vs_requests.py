@@ -53,15 +53,18 @@ KNOWN_GAPS: dict[str, tuple[str, float]] = {
     "human-error.yaml": (
         "one server carries 150% of its capacity for five minutes: the same pinned-queue effect as "
         "failover-overload", 4.0),
-    "monday-morning.yaml": (
-        "the new version leaks memory: in the fluid, servers updated together hold the same number of "
-        "requests and run out of memory at the same step (six at once on seed 3), while the request "
-        "engine's queues fluctuate and its servers crash one by one; over seeds 1-4 the flow engine's "
-        "availability ranges 87.7-94.1% against 93.2-94.3% (means 91.2% and 93.8%), and its alert on the "
-        "rollout fires 400-550 s earlier", 5.0),
     "retry-storm.yaml": (
         "a metastable retry storm: both stay down after the trigger; how much gets through while collapsed "
         "depends on how the stochastic queue fluctuates around its limit", 2.5),
+}
+
+
+# Scenario -> (why detection differs by more than a health-check sweep, the difference that still holds).
+DETECTION_GAPS: dict[str, tuple[str, float]] = {
+    "monday-morning.yaml": (
+        "the rollout's alert (error rate over 2%, checked each minute) fires 3-7 minutes earlier on the "
+        "flow engine (2,080-2,315 s over seeds 1-4, against 2,450-2,520 s): its error rate crosses 2% "
+        "sooner; availability agrees (-0.23 pp), why the error rate leads is not established yet", 600.0),
 }
 
 
@@ -99,9 +102,9 @@ def test_flow_agrees_with_requests(path: Path) -> None:
     assert majority(flows) == majority(runs), path.name
     assert statistics.mode(r["worst_fault"] for r in flows) == statistics.mode(r["worst_fault"] for r in runs)
     flow = flows[0]
-    if path.name in ("ejection-cascade.yaml", "monday-morning.yaml"):
-        return  # detection follows the random first ejection or the crashes that differ, see KNOWN_GAPS
-    slack = 3 * _health_interval(key)
+    if path.name == "ejection-cascade.yaml":
+        return  # detection is the random first ejection, see KNOWN_GAPS
+    reason, slack = DETECTION_GAPS.get(path.name, ("", 3 * _health_interval(key)))
     for i, fault in enumerate(flow["faults"]):
         detected = [r["faults"][i]["time_to_detect"] for r in runs]
         if all(d is None for d in detected):
@@ -110,4 +113,4 @@ def test_flow_agrees_with_requests(path: Path) -> None:
         known = [d for d in detected if d is not None]
         spread = max(known) - min(known)
         assert fault["time_to_detect"] is not None, (path.name, fault["id"])
-        assert abs(fault["time_to_detect"] - statistics.mean(known)) <= slack + spread, (path.name, fault["id"])
+        assert abs(fault["time_to_detect"] - statistics.mean(known)) <= slack + spread, (path.name, fault["id"], reason)
