@@ -403,7 +403,6 @@ class FlowEngine:
         self.pair_region = np.array(pair_region, dtype=np.int64)
         self.pair_server = np.array(pair_server, dtype=np.int64)
         P = self.n_pairs = len(pair_server)
-        self.offset = np.searchsorted(self.pair_region, np.arange(n_regions + 1))
         self.entry_region = np.concatenate([self.pair_region, np.arange(n_regions)])
         self.entry_own = self.own[self.entry_region]
         self.prior = np.zeros(P + n_regions)
