@@ -407,7 +407,12 @@ class FlowEngine:
         self.entry_own = self.own[self.entry_region]
         self.prior = np.zeros(P + n_regions)
         self.posterior = np.zeros(P + n_regions)
-        self.spread = np.zeros(P + n_regions)
+        # The entries a step looks at: pairs that have held a database's active copy (only they can
+        # carry first attempts or pending retries), a region's own pairs, and the unavailable entries.
+        self.in_sup = np.zeros(P + n_regions, dtype=bool)
+        self.in_sup[P:] = True
+        self.in_sup[:P] = self.own[self.pair_region]
+        self._support()
         self.db_entry: np.ndarray | None = None  # per database of every region (concatenated): its entry
         all_dbs = [d for d in self.region_dbs if d.size]
         self.all_dbs = np.concatenate(all_dbs) if all_dbs else np.zeros(0, np.int64)
@@ -559,6 +564,13 @@ class FlowEngine:
             self._move_databases()
         return True
 
+    def _support(self) -> None:
+        self.sup = np.flatnonzero(self.in_sup)  # pairs first (sorted), then the R unavailable entries
+        self.sup_pairs = self.sup.size - self.n_regions
+        self.sup_region = self.entry_region[self.sup]
+        self.sup_own = self.entry_own[self.sup]
+        self.spread = self.prior[self.sup]  # where the retries due in the step go, per entry of sup
+
     def _move_databases(self) -> None:
         """Point the databases whose active copy moved since the last call (``Cluster.active_log``) at
         their new entries: first attempts follow them (``prior``), and so do the client retries pending
@@ -594,12 +606,14 @@ class FlowEngine:
                 np.subtract.at(self.posterior, old, per_db)
                 np.add.at(self.posterior, entry, per_db)
                 np.maximum(self.posterior, 0.0, out=self.posterior)
-                self.spread = np.where(self.entry_own, self.spread, 0.0)
             np.subtract.at(self.db_count, old, 1)
             self.db_entry[at] = entry
         np.add.at(self.db_count, entry, 1)
         # A region's databases weigh the same: an entry's share of first attempts is count x weight.
         self.prior = np.where(self.entry_own, self.prior, self.db_count * self.region_db_weight[self.entry_region])
+        if not self.in_sup[entry].all():
+            self.in_sup[entry] = True
+            self._support()
 
     # ---------------------------------------------------------------------------------- queue state
 
@@ -716,14 +730,15 @@ class FlowEngine:
             age[:, 1:, :] += due_age[:, : self.attempts_max - 1, :]
             retry_mass = due.sum(axis=(1, 2))
             # The retries due now leave the pending ones, from where they are pending.
-            held = np.bincount(self.entry_region, weights=self.posterior, minlength=R)
+            sup, er = self.sup, self.sup_region
+            post = self.posterior[sup]
+            held = np.bincount(er, weights=post, minlength=R)
             share = np.where(held > 0, retry_mass / np.maximum(held, _TINY), 0.0)
             has = held > 0
-            self.spread = np.where(has[self.entry_region],
-                                   self.posterior / np.maximum(held, _TINY)[self.entry_region], self.prior)
-            self.posterior *= np.maximum(0.0, 1.0 - share)[self.entry_region]
+            self.spread = np.where(has[er], post / np.maximum(held, _TINY)[er], self.prior[sup])
+            self.posterior[sup] = post * np.maximum(0.0, 1.0 - share)[er]
         else:
-            self.spread = self.prior
+            self.spread = self.prior[self.sup]
         attempts = by_attempt.sum(axis=(1, 2))
         self.traffic = float(attempts.sum()) / h
         self.retrying = float(attempts.sum() - new.sum()) / h
@@ -760,9 +775,9 @@ class FlowEngine:
 
         # 4. Client outcomes: successes by origin window, failures retried after a backoff or given up.
         retried = self._client_outcomes(t, w, by_attempt, age, shares, hist)
-        failed = np.bincount(self.entry_region, weights=fails, minlength=R)
+        failed = np.bincount(self.sup_region, weights=fails, minlength=R)  # ``fails`` is per entry of sup
         keep = np.where(failed > 0, retried / np.maximum(failed, _TINY), 0.0)
-        self.posterior += fails * keep[self.entry_region]
+        self.posterior[self.sup] += fails * keep[self.sup_region]
 
         # 5. Breakers learn the step's outcome (of the attempts they let through).
         for r, breaker in enumerate(self.breakers):
@@ -781,7 +796,7 @@ class FlowEngine:
         are resolved here. Queues and links move on at the end.
 
         Returns per region the successes, errors and timeouts of first attempts and of retries, the
-        failures per entry and the latency histogram of the successes.
+        failures per entry of the support (``sup``) and the latency histogram of the successes.
         """
         counts = self.counts
         c, lb = self.client, self.lb
@@ -813,37 +828,40 @@ class FlowEngine:
         f_err = np.where(own_r, 0.0, front_err[dsafe])
         frontend = np.where(own_r, 0.0, front_time[dsafe] + front_wait[dsafe])
         no_pool = (route < 0) | ~has_pool[dsafe]
-        # A region without databases sends its tries to the pool's servers directly.
+        # Attempts per entry of the support (``sup``: the pairs that can carry any, then the unavailable
+        # entries). A region without databases sends its tries to the pool's servers directly.
+        sup, er, Ps = self.sup, self.sup_region, self.sup_pairs
+        spread = self.spread
         if self.own.any():
             own_p = self.entry_own[:P]
             sp_ = self.pair_server[own_p]
             in_dc = dc_of[sp_] == route[self.pair_region[own_p]]
             self.prior[:P][own_p] = np.where(in_dc, self.pool_weight[sp_], 0.0)
-            self.spread[:P][own_p] = self.prior[:P][own_p]
-        weights = mass0[reg] * self.prior + mass_r[reg] * self.spread  # attempts per entry
-        share0 = np.where(weights > 0, mass0[reg] * self.prior / np.maximum(weights, _TINY), 0.0)
+            spread = np.where(self.sup_own, self.prior[sup], spread)
+        prior = self.prior[sup]
+        weights = mass0[er] * prior + mass_r[er] * spread
+        share0 = np.where(weights > 0, mass0[er] * prior / np.maximum(weights, _TINY), 0.0)
         # Only the pairs that carry attempts in this step (the active copies, and where retries wait),
         # and every region's "database unavailable" entry.
-        all_pairs = P
-        live = np.flatnonzero(weights[:P] > 0)
+        live_at = np.flatnonzero(weights[:Ps] > 0)  # where in sup
+        live = sup[live_at]
         # Pairs whose server is in the same state see the same outcomes: one row per group of them (a
         # region and a class of servers), carrying the group's attempts; loads and failures are handed
         # back to the pairs in proportion to their attempts at the end.
-        live_w = weights[live]
+        live_w = weights[live_at]
         b_all = self.pair_server[live]
         key = cls[b_all] * R + self.pair_region[live]
         _, rep, inv = np.unique(key, return_index=True, return_inverse=True) if self.lump \
             else (None, np.arange(live.size), np.arange(live.size))
         group_w = np.bincount(inv, weights=live_w)
-        group_m0 = np.bincount(inv, weights=live_w * share0[live])
+        group_m0 = np.bincount(inv, weights=live_w * share0[live_at])
         sel = np.concatenate([live[rep], np.arange(P, P + R)])
         P = rep.size
         reg = reg[sel]
         d_e, own_e, q_down = route[reg], own_r[reg], q_down[reg]  # d_e: each row's datacenter (-1: no route)
         f_shed, f_err, frontend, no_pool = f_shed[reg], f_err[reg], frontend[reg], no_pool[reg]
-        weights = np.concatenate([group_w, weights[all_pairs:]])
-        share0 = np.concatenate([np.where(group_w > 0, group_m0 / np.maximum(group_w, _TINY), 0.0),
-                                 share0[all_pairs:]])
+        weights = np.concatenate([group_w, weights[Ps:]])
+        share0 = np.concatenate([np.where(group_w > 0, group_m0 / np.maximum(group_w, _TINY), 0.0), share0[Ps:]])
         pair_region = self.pair_region[sel[:P]]
         # Per pair: the mailbox server, the link to it and what crossing costs.
         b = self.pair_server[sel[:P]]
@@ -1003,9 +1021,9 @@ class FlowEngine:
         # Back to the pairs: each carries its share of its group's attempts.
         lost = np.where(own_e, 0.0, E + TO)
         part = np.where(group_w > 0, 1.0 / np.maximum(group_w, _TINY), 0.0)[inv] * live_w
-        fails = np.zeros(all_pairs + R)
-        fails[live] = lost[:P][inv] * part
-        fails[all_pairs:] = lost[P:]
+        fails = np.zeros(sup.size)  # per entry of sup
+        fails[live_at] = lost[:P][inv] * part
+        fails[Ps:] = lost[P:]
         work = np.bincount(b_all, weights=work_g[inv] * part, minlength=n)
         demand = np.bincount(b_all, weights=demand_g[inv] * part, minlength=n)
         tries_at = np.bincount(b_all, weights=tries_g[inv] * part, minlength=n)
