@@ -189,7 +189,6 @@ class Cluster:
             for s in copies:
                 self.servers[s].databases.append(i)
         self.active = [c[0] for c in self.copies]  # server holding the active copy, -1 if none; see activate()
-        self.active_changes = 0  # counts changes to ``active``, so engines notice them without a scan
         self.active_log: list[int] = []  # the databases whose active copy changed, in order (see activate())
         # databases_of_region() for every region, in one pass over the databases (the same lists)
         self.region_databases: list[list[int]] = [[] for _ in self.region_ids]
@@ -392,11 +391,11 @@ class Cluster:
 
     def activate(self, db: int, server: int) -> None:
         """The copy of ``db`` on ``server`` is now the active one (-1: none is). The failover controller
-        records why; this only changes the state and lets engines notice (``active_changes``, ``active_log``).
+        records why; this only changes the state and lets engines notice (``active_log``, read from where
+        they left off).
         """
         self.changing()
         self.active[db] = server
-        self.active_changes += 1
         self.active_log.append(db)
 
     # ---------------------------------------------------------------------------------- dependencies

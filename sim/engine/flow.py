@@ -385,8 +385,8 @@ class FlowEngine:
         # region's databases (or, for a region without databases, every server of its datacenters: the
         # picked server does the mailbox work), then one "database unavailable" entry per region. Per
         # entry: the share of the region's first attempts that go there (``prior``), the client retries
-        # pending there (``posterior``: a retry goes to the same database as its request) and where the
-        # retries due in the current step go (``spread``).
+        # pending there (``posterior``: a retry goes to the same database as its request); per entry of
+        # the support (``sup``, see _support): where the retries due in the current step go (``spread``).
         pair_region: list[int] = []
         pair_server: list[int] = []
         self.own = np.zeros(n_regions, dtype=bool)
@@ -425,7 +425,6 @@ class FlowEngine:
         self.db_order = np.argsort(self.all_dbs, kind="stable")  # where each database sits in all_dbs
         self.db_start = np.searchsorted(self.all_dbs[self.db_order], np.arange(len(cluster.active) + 1))
         self._log_read = 0
-        self._active_seen = -1
         self._seen: tuple = ()
         self._sync()
 
@@ -551,7 +550,7 @@ class FlowEngine:
         """
         cluster = self.cluster
         state = (tuple(cluster.route), tuple(cluster.load_scale), tuple(cluster.dependency_down),
-                 tuple(cluster.dependency_factor), cluster.active_changes, self.changes)
+                 tuple(cluster.dependency_factor), len(cluster.active_log), self.changes)
         if state == self._seen:
             return False
         self._seen = state
@@ -559,8 +558,7 @@ class FlowEngine:
         self.scale = np.array(cluster.load_scale, dtype=float)
         self.dep_down = np.array(cluster.dependency_down, dtype=bool)
         self.dep_factor = np.array(cluster.dependency_factor, dtype=float)
-        if cluster.active_changes != self._active_seen and self.all_dbs.size:
-            self._active_seen = cluster.active_changes
+        if (self.db_entry is None or len(cluster.active_log) != self._log_read) and self.all_dbs.size:
             self._move_databases()
         return True
 
