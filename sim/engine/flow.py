@@ -63,6 +63,9 @@ _TINY = 1e-12
 # rate of attempts (pending / (timeout + longest backoff + longest step)): they come due within the
 # step (averaged over it, as new requests are), and those its failures schedule come due from its end.
 QUIET_RETRIES = 0.01
+# Classes that stand (every class got one load) are taken again from scratch after this many steps, so
+# that classes which have come to agree merge.
+_REUSE = 32
 
 
 def _erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -317,6 +320,8 @@ class FlowEngine:
         self.lump = n >= self.lump_from
         self.revision = 0  # counts changes to servers made outside the steps (listener calls, warm-ups ending)
         self._cls_at = self._semi_at = -1
+        self._reuse = 0  # steps the classes have stood since they were last taken
+        self._groups: tuple = ()  # the last grouping of pairs (see _tries), and what it was taken from
         self.next_warm = math.inf  # the earliest end of a warm-up under way
         self.classes = 0  # classes of servers in the same state, summed over the steps (/ steps: the mean)
         static = np.zeros(n, dtype=np.uint64)
@@ -674,7 +679,7 @@ class FlowEngine:
             ix = inv = np.arange(self.n)
         self._cls = (ix, inv, np.bincount(inv, minlength=ix.size).astype(float))
         self._cls_at = self.revision
-        self.classes += ix.size
+        self._reuse = 0
 
     def wait_now(self, ix: Any = slice(None)) -> np.ndarray:
         """Expected wait of a try arriving now at each server ``ix`` (fluid backlog plus stationary wait)."""
@@ -848,9 +853,14 @@ class FlowEngine:
         # back to the pairs in proportion to their attempts at the end.
         live_w = weights[live_at]
         b_all = self.pair_server[live]
-        key = cls[b_all] * R + self.pair_region[live]
-        _, rep, inv = np.unique(key, return_index=True, return_inverse=True) if self.lump \
-            else (None, np.arange(live.size), np.arange(live.size))
+        cached = self._groups
+        if cached and cached[0] is self._cls and cached[1] is sup and np.array_equal(cached[2], live_at):
+            rep, inv = cached[3], cached[4]  # the same classes and pairs: the same groups
+        else:
+            key = cls[b_all] * R + self.pair_region[live]
+            _, rep, inv = np.unique(key, return_index=True, return_inverse=True) if self.lump \
+                else (None, np.arange(live.size), np.arange(live.size))
+            self._groups = (self._cls, sup, live_at, rep, inv)
         group_w = np.bincount(inv, weights=live_w)
         group_m0 = np.bincount(inv, weights=live_w * share0[live_at])
         sel = np.concatenate([live[rep], np.arange(P, P + R)])
@@ -1220,12 +1230,19 @@ class FlowEngine:
         """Backlogs grow by the work admitted and shrink by capacity; the share of the demand (the work
         before refusals) they refuse next is what does not fit.
         """
-        # Servers in the same state that get the same load stay in the same state (see _classes).
-        key = self._semi_key()
-        for arr in (self.backlog, work, demand, tries):
-            key = key * _ODD + _bits(arr)
-        self._set_classes(key)
+        # Servers in the same state that get the same load stay in the same state (see _classes): when
+        # every class got one load, its servers still agree and the classes stand (hashing and sorting
+        # all servers again would find the same ones, or merge two that have come to agree).
+        if not (self.lump and self._cls_at == self.revision and self._reuse < _REUSE
+                and all(np.array_equal(a, a[self._cls[0]][self._cls[1]]) for a in (work, demand, tries))):
+            key = self._semi_key()
+            for arr in (self.backlog, work, demand, tries):
+                key = key * _ODD + _bits(arr)
+            self._set_classes(key)
+        else:
+            self._reuse += 1
         ix, inv, _ = self._cls
+        self.classes += ix.size
         up, workers, service, limit = self.up[ix], self.workers[ix], self.service[ix], self.queue_limit[ix]
         work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.backlog[ix]
         cap = np.where(up, workers, 0.0)
