@@ -1454,17 +1454,20 @@ class FlowEngine:
 
     def probe_all(self, timeout: float) -> np.ndarray:
         """:meth:`probe` for every server at once (one draw per server whose answer is uncertain)."""
-        fail = self.probe_failure(timeout)
+        ix, inv, _ = self._classes()  # one server of each class answers for all
+        fail = self.probe_failure(timeout, ix)
         unsure = (fail > 1e-6) & (fail < 1.0)
-        out = fail <= 1e-6
+        out = (fail <= 1e-6)[inv]
         self.probe_drew = bool(unsure.any())
         if self.probe_drew:
+            unsure, fail = unsure[inv], fail[inv]
             out[unsure] = self.health_rng.random(int(unsure.sum())) >= fail[unsure]
         return out
 
     def wait_all(self) -> np.ndarray:
         """:meth:`wait` for every server at once."""
-        return np.where(self.up, self.wait_now(), 0.0)
+        ix, inv, _ = self._classes()
+        return np.where(self.up[ix], self.wait_now(ix), 0.0)[inv]
 
     def drain_time(self) -> float:
         """How long after the last arrival every request has finished or failed."""
