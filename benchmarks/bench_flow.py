@@ -113,25 +113,33 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         # Where the run's time goes: building the model (until the flow engine's first step), the flow
         # engine's steps, and the rest of the loop (faults, health checks, failovers, records, SimPy).
         **({"setup_seconds": clock["first"] - loaded, "engine_seconds": clock["engine"],
-            "loop_seconds": ran - clock["first"] - clock["engine"]} if clock["first"] else {}),
+            "answers_seconds": clock["answers"],
+            "loop_seconds": ran - clock["first"] - clock["engine"] - clock["answers"]} if clock["first"] else {}),
         **_figures(result),
     }
 
 
 def _time_engine_steps() -> dict[str, float]:
-    """Time spent in the flow engine's steps (``FlowEngine.catch_up``), and when the first began."""
+    """Time spent in the flow engine's steps (``FlowEngine.catch_up``) and in its answers to the control
+    plane's sweeps (``probe_all``, ``wait_all``), and when the first step began."""
     from sim.engine.flow import FlowEngine
 
-    clock = {"engine": 0.0, "first": 0.0}
-    catch_up = FlowEngine.catch_up
+    clock = {"engine": 0.0, "answers": 0.0, "first": 0.0}
 
-    def timed(self: Any) -> None:
-        t = time.perf_counter()
-        clock["first"] = clock["first"] or t
-        catch_up(self)
-        clock["engine"] += time.perf_counter() - t
+    def timed(method: Any, bucket: str) -> Any:
+        def run(self: Any, *args: Any) -> Any:
+            t = time.perf_counter()
+            if bucket == "engine":
+                clock["first"] = clock["first"] or t
+            try:
+                return method(self, *args)
+            finally:
+                clock[bucket] += time.perf_counter() - t
+        return run
 
-    FlowEngine.catch_up = timed  # type: ignore[method-assign]
+    FlowEngine.catch_up = timed(FlowEngine.catch_up, "engine")  # type: ignore[method-assign]
+    FlowEngine.probe_all = timed(FlowEngine.probe_all, "answers")  # type: ignore[method-assign]
+    FlowEngine.wait_all = timed(FlowEngine.wait_all, "answers")  # type: ignore[method-assign]
     return clock
 
 
@@ -340,6 +348,7 @@ def _split(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     note = (lambda x: f"x {scale:,.4g}: {secs(x * scale)}") if scale != 1.0 else (lambda x: "")
     return [("  building the model", secs(r["setup_seconds"]), ""),
             ("  the flow engine's steps", secs(r["engine_seconds"]), note(r["engine_seconds"])),
+            ("  its answers to health checks", secs(r["answers_seconds"]), note(r["answers_seconds"])),
             ("  the rest: faults, checks, failovers", secs(r["loop_seconds"]),
              note(r["loop_seconds"]))]
 
