@@ -1331,8 +1331,11 @@ class FlowEngine:
             erlang_c = self.wait_p[near]
             x = m - 1.0
             above = erlang_c * (1.0 - rho) * rho ** np.maximum(x - c, 0.0)  # P(N = c + k) = C (1 - rho) rho^k
-            below = np.array([_poisson_share(xi, ai, int(ci)) for xi, ai, ci in
-                              zip(x.tolist(), a.tolist(), c.tolist(), strict=True)]) * (1.0 - erlang_c)
+            below = np.zeros(near.size)
+            few = np.flatnonzero((x >= 0.0) & (x < c))  # the level is below the workers: the Poisson part
+            below[few] = [_poisson_share(xi, ai, int(ci)) for xi, ai, ci in
+                          zip(x[few].tolist(), a[few].tolist(), c[few].tolist(), strict=True)]
+            below *= 1.0 - erlang_c
             lam = self.rate[near]
             departures = np.minimum(np.maximum(m, 0.0), c) / np.maximum(self.per_try[near], _TINY)
             next_arrival = lam / np.maximum(lam + departures, _TINY)
