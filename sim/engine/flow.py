@@ -657,10 +657,7 @@ class FlowEngine:
         the result to all. Listener calls and warm-ups ending split classes (the key is taken again).
         """
         if self._cls_at != self.revision:
-            key = self._semi_key()
-            for a in (self.backlog, self.load, self.rate, self.shed):
-                key = key * _ODD + _bits(a)
-            self._set_classes(key)
+            self._set_classes(self.backlog, self.load, self.rate, self.shed)
         return self._cls
 
     def _semi_key(self) -> np.ndarray:
@@ -672,8 +669,12 @@ class FlowEngine:
             self._semi, self._semi_at = _mix(key), self.revision
         return self._semi
 
-    def _set_classes(self, key: np.ndarray) -> None:
+    def _set_classes(self, *state: np.ndarray) -> None:
+        """Take the classes from what listeners change (``_semi_key``) and the per-server ``state``."""
         if self.lump:
+            key = self._semi_key()
+            for a in state:
+                key = key * _ODD + _bits(a)
             _, ix, inv = np.unique(key, return_index=True, return_inverse=True)
         else:
             ix = inv = np.arange(self.n)
@@ -1235,10 +1236,7 @@ class FlowEngine:
         # all servers again would find the same ones, or merge two that have come to agree).
         if not (self.lump and self._cls_at == self.revision and self._reuse < _REUSE
                 and all(np.array_equal(a, a[self._cls[0]][self._cls[1]]) for a in (work, demand, tries))):
-            key = self._semi_key()
-            for arr in (self.backlog, work, demand, tries):
-                key = key * _ODD + _bits(arr)
-            self._set_classes(key)
+            self._set_classes(self.backlog, work, demand, tries)
         else:
             self._reuse += 1
         ix, inv, _ = self._cls
