@@ -2,10 +2,14 @@
 
 For each shipped small scenario (quickstart, Monday morning, every file in ``scenarios/mechanisms/``)
 both engines run over the same seeds (the flow engine's arrivals are deterministic; its seed only draws
-the health checks, which are single requests, and the bursts that run a server out of memory). They
-must agree on:
+the health checks, which are single requests, and the bursts that run a server out of memory; the faults
+draw from the same streams on both). They must agree on:
 
-- overall availability: the flow engine's mean within 0.5 percentage points of the request engine's;
+- overall availability, as a paired comparison: per seed the difference flow − requests, and their mean
+  within 0.5 percentage points plus four standard errors of that mean (the tolerance of the other
+  validation tests, ``queueing.Estimate``). Four standard errors must stay below the gap the comparison
+  has to resolve (2.5 pp; wider where a scenario is too noisy for the seeds the suite affords, named with
+  the reason in :data:`NOISY`), so that a pass still says something;
 - the verdict: recovered or metastable, as the majority of each engine's seeds;
 - the root of the worst cascade: the same fault;
 - time to detect each fault: within one health-check sweep (3 intervals) plus the request engine's own
@@ -14,13 +18,18 @@ must agree on:
   engine's spread.
 
 Where they disagree by design, :data:`KNOWN_GAPS` names the reason and the bound that still holds; those
-scenarios are checked against the wider bound (so a regression still fails) and stay listed in the
-issue until the model closes the gap.
+scenarios are checked against the wider bound plus four standard errors (so a regression still fails), and
+an entry must leave the list once the engines agree (mean difference plus two standard errors within
+0.5 pp).
+
+``python tests/validation/test_flow_vs_requests.py [SEEDS]`` prints the paired table (default seeds 1-8).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -33,6 +42,27 @@ SMALL = sorted((ROOT / "scenarios" / "mechanisms").glob("*.yaml")) + [ROOT / "sc
                                                                        ROOT / "scenarios" / "monday-morning.yaml"]
 SEEDS = (1, 2, 3, 4)
 TOLERANCE_PP = 0.5
+RESOLVES_PP = 2.5  # the gap a comparison must be able to see: four standard errors stay below it
+MORE_SEEDS = tuple(range(1, 9))
+
+# Scenario -> (seeds, the gap the comparison resolves, why) where the defaults do not fit. Each gap is
+# about twice the four standard errors measured over those seeds, so another draw of the noise (a new
+# library version) does not fail the sharpness check.
+NOISY: dict[str, tuple[tuple[int, ...], float, str]] = {
+    "adaptive-lifo.yaml": (MORE_SEEDS, RESOLVES_PP, "the request engine's spread is 0.8 pp a seed; runs are cheap"),
+    "human-error.yaml": (MORE_SEEDS, RESOLVES_PP, "the request engine's spread is 0.6 pp a seed; runs are cheap"),
+    "retry-storm.yaml": (MORE_SEEDS, RESOLVES_PP, "the request engine's spread is 1.1-1.5 pp a seed; runs are cheap"),
+    "slow-dependency.yaml": (
+        SEEDS, 4.0, "the request engine's spread is 1.1-1.6 pp a seed and a run costs 4 s: four standard "
+        "errors are 2.2 pp over seeds 1-4"),
+    "monday-morning.yaml": (
+        SEEDS, 5.0, "the flow engine's spread is 1.3-1.6 pp a seed (which servers run out of memory, and when) "
+        "and a request-engine run costs 30 s: four standard errors are 2.6 pp over seeds 1-4"),
+    "ejection-cascade.yaml": (
+        MORE_SEEDS, 60.0, "whether and when the pool collapses is random (57% to 89% on the request engine, 68% "
+        "to 100% on the flow engine over seeds 1-8): the mean of a two-way outcome, which four standard errors "
+        "pin only to about 31 pp over 8 seeds"),
+}
 
 # Scenario -> (why the engines disagree, the largest difference in percentage points that still holds).
 KNOWN_GAPS: dict[str, tuple[str, float]] = {
@@ -43,11 +73,6 @@ KNOWN_GAPS: dict[str, tuple[str, float]] = {
         "overload with a short queue and crash under overload: the fluid queue sits exactly at its limit, "
         "while the request engine's queue fluctuates below it, so more of its requests time out before "
         "the crash and its servers crash at slightly different moments", 4.0),
-    "ejection-cascade.yaml": (
-        "a cascade set off by random health-check failures at 87% utilisation: whether and when the pool "
-        "collapses is random (the request engine's availability over four seeds: 57% to 86%, one seed "
-        "metastable); both engines draw the checks from the waits, but the means of a two-way outcome over "
-        "four seeds differ by up to twice their standard errors (about 7 pp each)", 20.0),
     "failover-overload.yaml": (
         "the survivor runs at 140%: its queue is pinned at the limit in the fluid model, while the request "
         "engine's queue cycles through health-check ejections and refills and serves more requests just "
@@ -96,19 +121,34 @@ def _health_interval(path: str) -> float:
     return sim.load_scenario(path).policies.load_balancer.health_check.interval
 
 
+def paired(path: Path) -> tuple[list[dict], list[dict], float, float]:
+    """Both engines' summaries over the scenario's seeds, and the mean and standard error of the paired
+    differences of availability (flow − requests, in percentage points)."""
+    seeds = NOISY.get(path.name, (SEEDS,))[0]
+    runs = [requests_run(str(path), s) for s in seeds]
+    flows = [flow_run(str(path), s) for s in seeds]
+    diffs = [100 * (f["availability"] - r["availability"]) for f, r in zip(flows, runs, strict=True)]
+    return runs, flows, statistics.mean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
+
+
 @pytest.mark.parametrize("path", SMALL, ids=lambda p: p.name)
 def test_flow_agrees_with_requests(path: Path) -> None:
     key = str(path)
-    runs = [requests_run(key, s) for s in SEEDS]
-    flows = [flow_run(key, s) for s in SEEDS]
-    mean = statistics.mean(r["availability"] for r in runs)
-    flow_mean = statistics.mean(r["availability"] for r in flows)
-    diff_pp = 100 * (flow_mean - mean)
+    runs, flows, diff_pp, se_pp = paired(path)
+    resolves = NOISY.get(path.name, (SEEDS, RESOLVES_PP))[1]
     reason, bound = KNOWN_GAPS.get(path.name, ("", TOLERANCE_PP))
-    assert abs(diff_pp) <= bound, f"{path.name}: flow {flow_mean:.5f} vs requests {mean:.5f} " \
-                                  f"({diff_pp:+.2f} pp, bound {bound} pp){'; known: ' + reason if reason else ''}"
+    allowed = bound + 4 * se_pp
+    assert abs(diff_pp) <= allowed, (
+        f"{path.name}: flow − requests {diff_pp:+.2f} pp (SE {se_pp:.2f} over {len(runs)} paired seeds), "
+        f"more than {bound} pp + 4 SE = {allowed:.2f} pp{'; known: ' + reason if reason else ''}")
+    assert 4 * se_pp < resolves, (
+        f"{path.name}: 4 SE = {4 * se_pp:.2f} pp is not below the gap this comparison must resolve "
+        f"({resolves} pp): run more seeds")
     if reason:  # a gap the model has closed leaves the list
-        assert abs(diff_pp) > TOLERANCE_PP, f"{path.name} now agrees within {TOLERANCE_PP} pp: drop it from KNOWN_GAPS"
+        assert abs(diff_pp) + 2 * se_pp > TOLERANCE_PP, (
+            f"{path.name} now agrees within {TOLERANCE_PP} pp ({diff_pp:+.2f} ± {2 * se_pp:.2f}): drop it "
+            "from KNOWN_GAPS")
+
     def majority(summaries: list[dict]) -> bool:
         return sum(r["recovery"]["recovered"] for r in summaries) * 2 > len(summaries)
 
@@ -116,7 +156,7 @@ def test_flow_agrees_with_requests(path: Path) -> None:
     assert statistics.mode(r["worst_fault"] for r in flows) == statistics.mode(r["worst_fault"] for r in runs)
     flow = flows[0]
     if path.name == "ejection-cascade.yaml":
-        return  # detection and recovery follow the random first ejection, see KNOWN_GAPS
+        return  # detection and recovery follow the random first ejection, see NOISY
     why, slack, late = TIMING_GAPS.get(path.name, ("", 3 * _health_interval(key), 0.0))
     # Recovery, per fault: never on both, or within one SLO window plus the request engine's spread.
     window = sim.load_scenario(key).slo.window
@@ -139,3 +179,12 @@ def test_flow_agrees_with_requests(path: Path) -> None:
         spread = max(known) - min(known)
         assert fault["time_to_detect"] is not None, (path.name, fault["id"])
         assert abs(fault["time_to_detect"] - statistics.mean(known)) <= slack + spread, (path.name, fault["id"], why)
+
+
+if __name__ == "__main__":  # the paired table behind NOISY and KNOWN_GAPS
+    seeds = tuple(int(x) for x in sys.argv[1].split(",")) if len(sys.argv) > 1 else MORE_SEEDS
+    for scenario in SMALL:
+        NOISY[scenario.name] = (seeds, RESOLVES_PP, "")
+        _, _, d, se = paired(scenario)
+        print(f"{scenario.name:28s} flow − requests {d:+7.3f} pp   SE {se:6.3f}   4 SE {4 * se:6.3f}   "
+              f"over seeds {seeds[0]}-{seeds[-1]}", flush=True)
