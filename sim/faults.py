@@ -22,7 +22,7 @@ import simpy
 from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
 from sim.spec import Id, Model, Target
-from sim.units import Bandwidth, Duration, Percent, Size, parse_duration, parse_percent
+from sim.units import Bandwidth, Duration, Percent, Size, duration_range, parse_duration, parse_percent
 
 if TYPE_CHECKING:
     from sim.cluster import Cluster
@@ -170,7 +170,7 @@ class DependencySlowdown(FaultSpec):
 
     kind: Literal["dependency_slowdown"]
     targets: ClassVar[str] = "dependency"
-    factor: float = Field(gt=1.0, description="service-time multiplier while the fault lasts")
+    factor: float = Field(gt=1.0, le=1000.0, description="service-time multiplier while the fault lasts")
 
     def start(self, cluster: Cluster, target: int, cause: int) -> None:
         cluster.dependency_slow(target, self.factor, cause)
@@ -395,7 +395,9 @@ class Detection(Model):
     )
     alpha: float = Field(0.3, gt=0.0, le=1.0, description="ewma: weight of the newest value")
     k: float = Field(4.0, gt=0.0, le=100.0, description="ewma: band half-width in standard deviations")
-    check_interval: Duration = Field(30.0, gt=0, description="how often the metric is evaluated")
+    check_interval: Annotated[float, *duration_range(1.0)] = Field(
+        30.0, description="how often the metric is evaluated (each check computes every region's metric)"
+    )
     reaction_time: Duration = Field(300.0, description="from the alert to the rollout halted")
     rollback: bool = Field(True, description="after the halt, restore the good version on every updated server")
     rollback_time: Duration = Field(300.0, description="from the halt to the good version running everywhere")

@@ -24,7 +24,9 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import os
 import re
+import stat
 import types
 import typing
 from dataclasses import dataclass
@@ -36,8 +38,17 @@ from pydantic import BaseModel, ValidationError
 
 from sim.errors import Problem, ScenarioError, format_path, show_value
 from sim.scenario import Scenario, check_references
+from sim.units import show
 
-__all__ = ["load_scenario", "parse_scenario", "scenario_hash", "MAX_FILE_BYTES", "MAX_NODES", "MAX_DEPTH"]
+__all__ = [
+    "load_scenario",
+    "parse_scenario",
+    "read_bounded",
+    "scenario_hash",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "MAX_DEPTH",
+]
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 """A scenario file may be at most this large (a real one is a few kilobytes)."""
@@ -61,24 +72,13 @@ _PLAIN_DATA = "scenarios hold plain data: mappings, lists, strings, numbers, tru
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
     """Read and validate a scenario file; raise :class:`ScenarioError` listing every problem.
 
-    ``overrides`` replaces top-level fields before validation (the CLI's ``--engine``).
+    ``overrides`` replaces top-level fields before validation (the CLI's ``--engine``). At most
+    :data:`MAX_FILE_BYTES` are read, whatever the file says its size is (see :func:`read_bounded`).
     """
-    path = Path(path)
     name = str(path)
+    data = read_bounded(path)
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ScenarioError(
-            [Problem(name, 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
-        ) from None
-    if size > MAX_FILE_BYTES:
-        raise ScenarioError([_too_large(name, size)])
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ScenarioError(
-            [Problem(name, 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
-        ) from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(
             [
@@ -92,6 +92,64 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
             ]
         ) from None
     return parse_scenario(text, name, overrides)
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_bounded(path: str | Path) -> bytes:
+    """Read at most :data:`MAX_FILE_BYTES` of a scenario file, or raise :class:`ScenarioError` saying why not.
+
+    A regular file or a pipe (``/dev/stdin``, ``<(generate-scenario)``, a named FIFO) is read, never more
+    than one byte past the limit whatever its size claims (a pipe has none); a device (``/dev/zero``,
+    ``/dev/urandom``, a terminal), a directory or a socket is refused before it is opened. Pipes are
+    accepted because generating a scenario into one is a fair use; a FIFO is opened without waiting for
+    a writer, and reads as empty if it has none.
+    """
+    name = str(path)
+
+    def fail(message: str) -> ScenarioError:
+        return ScenarioError([Problem(name, 1, 1, "", message)])
+
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot read the file: {getattr(exc, 'strerror', None) or exc}") from None
+    if kind not in (stat.S_IFREG, stat.S_IFIFO):
+        what = _KINDS.get(kind, "not a regular file")
+        raise fail(f"not a scenario file (got {what}, expected a regular file or a pipe)")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # no wait for a FIFO's writer
+    except OSError as exc:
+        raise fail(f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
+            raise ScenarioError([_too_large(name, info.st_size)])
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):  # replaced since the check
+            raise fail("not a scenario file (expected a regular file or a pipe)")
+        if stat.S_ISFIFO(info.st_mode):
+            os.set_blocking(fd, True)  # a pipe with a writer: wait for what it writes
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise fail(f"cannot read the file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError([_too_large(name, size, more=True)])
+    return b"".join(chunks)
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -254,10 +312,9 @@ class _Fail:
         return ScenarioError([Problem(self.filename, line, col, "", f"invalid YAML: {problem}")])
 
 
-def _too_large(filename: str, size: int) -> Problem:
-    return Problem(
-        filename, 1, 1, "", f"file too large (got {size:,} bytes, expected at most {MAX_FILE_BYTES:,})"
-    )
+def _too_large(filename: str, size: int, more: bool = False) -> Problem:
+    got = f"more than {MAX_FILE_BYTES:,} bytes" if more else f"{size:,} bytes"
+    return Problem(filename, 1, 1, "", f"file too large (got {got}, expected at most {MAX_FILE_BYTES:,})")
 
 
 # What YAML 1.1 allows in a stream (tab, line breaks, printable Unicode); no lone surrogates.
@@ -422,7 +479,7 @@ def _construct(root: yaml.Node, fail: _Fail) -> Any:
             try:
                 yaml.SafeLoader("").construct_object(node)
             except (yaml.YAMLError, ValueError, TypeError, OverflowError):
-                raise fail.at(node, f"not a valid {_short_tag(node.tag)} (got {node.value!r})") from None
+                raise fail.at(node, f"not a valid {_short_tag(node.tag)} (got {show_value(node.value)})") from None
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
         elif isinstance(node, yaml.MappingNode):
@@ -719,7 +776,7 @@ def _describe(errors: list[_Error]) -> str:
 def _what_expected(err: _Error) -> tuple[str, str, str, str]:
     """Return (what is wrong, given, expected, hint); with no ``expected``, ``what`` says it all."""
     kind, ctx, value = err.type, err.ctx, err.input
-    got = show_value(value)
+    got = show(value)
     if kind in ("value_error", "assertion_error"):
         msg = re.sub(r"^(Value error|Assertion failed), ", "", err.msg)
         return msg, got, "", ""

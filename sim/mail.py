@@ -46,6 +46,7 @@ queued messages take a few hundred megabytes. ``limits.max_requests`` bounds the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -76,8 +77,13 @@ def retry_delay(retry: MailRetry, failures: int) -> float:
 
     >>> [retry_delay(MailRetry(first=60, multiplier=2, max=300), k) for k in (1, 2, 3, 4)]
     [60.0, 120.0, 240.0, 300.0]
+    >>> retry_delay(MailRetry(first=60, multiplier=2, max=300), 5000)  # past the cap, never past a float
+    300.0
     """
-    return min(retry.max, retry.first * retry.multiplier ** (failures - 1))
+    k = failures - 1
+    if retry.multiplier > 1.0 and k * math.log(retry.multiplier) > math.log(retry.max / retry.first) + 1.0:
+        return float(retry.max)  # the power would only be capped (and could overflow a float)
+    return min(retry.max, retry.first * retry.multiplier**k)
 
 
 class _Message:

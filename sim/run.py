@@ -8,13 +8,13 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.control import Failover, HealthChecker, Monitor, OverloadMonitor, Restarter, TrafficManager
-from sim.engine import ENGINES, choose_engine
+from sim.engine import ENGINES
 from sim.faults import inject
 from sim.mail import MailSenders
 from sim.metrics import Recorder, summarize
 from sim.result import Result
 from sim.rng import Streams
-from sim.scenario import Scenario
+from sim.scenario import Scenario, choose_engine
 from sim.topology import build_topology
 from sim.trace import Trace
 
@@ -36,9 +36,8 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
     True
     """
     seed = scenario.seed if seed is None else seed
-    engine_name = choose_engine(scenario)
-    if engine_name != scenario.engine:
-        scenario = scenario.model_copy(update={"engine": engine_name})
+    if scenario.engine == "auto":  # validation resolves it at the edge; a copy made with engine="auto" is not
+        scenario = scenario.model_copy(update={"engine": choose_engine(scenario)})
     env = simpy.Environment()
     streams = Streams(seed)
     trace = Trace()

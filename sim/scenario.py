@@ -11,8 +11,11 @@ that holds it, so the loader can point at the line.
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,9 +26,9 @@ from pydantic import (
     model_validator,
 )
 
-from sim.faults import Fault
+from sim.faults import FAULT_KINDS, Fault, TrafficSurge
 from sim.spec import Id, Mode, Model, Target
-from sim.units import Bandwidth, Duration, Percent, Rate, Size, format_duration
+from sim.units import Bandwidth, Duration, Percent, Rate, Size, duration_range, format_duration
 
 __all__ = [
     "Scenario",
@@ -56,7 +59,40 @@ __all__ = [
     "Slo",
     "Limits",
     "check_references",
+    "expected_load",
+    "ExpectedLoad",
 ]
+
+HOUR = 3600.0
+DAY = 86400.0
+YEAR = 365 * DAY
+MAX_COUNT = 1_000_000_000
+"""The most servers in one group, and the highest ``limits.max_servers``; the limit binds first."""
+MAX_WORKERS = 10_000
+"""The most workers of one server or dependency: the flow engine's queue formulas loop over them."""
+MAX_QUEUE = 1_000_000_000
+"""The longest queue limit (waiting requests, held messages) a scenario may write."""
+MAX_FACTOR = 1000.0
+"""The largest multiplier on work, traffic or a profile a scenario may write."""
+
+ShortDuration = Annotated[float, *duration_range(0.0, HOUR)]
+"""A time a request or a check takes or waits: at most an hour."""
+PositiveShortDuration = Annotated[float, *duration_range(0.0, HOUR, above=True)]
+WorkDuration = Annotated[float, *duration_range(1e-6, HOUR)]
+"""Work a request puts on a worker: from 1us (shorter vanishes against the clock late in a run) to 1h."""
+DayDuration = Annotated[float, *duration_range(0.0, DAY)]
+PositiveDayDuration = Annotated[float, *duration_range(0.0, DAY, above=True)]
+PositiveMonthDuration = Annotated[float, *duration_range(0.0, 30 * DAY, above=True)]
+MailDelay = Annotated[float, *duration_range(1.0, 30 * DAY)]
+"""A sender's retry delay: at least a second (each retry is a delivery attempt)."""
+CheckInterval = Annotated[float, *duration_range(0.1, HOUR)]
+"""Between health checks: at least 100ms (each round sweeps every server)."""
+Window = Annotated[float, *duration_range(1.0, 7 * DAY)]
+"""An SLO window: at least a second (each window is a row of counters; flow steps never cross one)."""
+Step = Annotated[float, *duration_range(0.001, HOUR)]
+MaxStep = Annotated[float, *duration_range(0.001, DAY)]
+RunDuration = Annotated[float, *duration_range(0.0, YEAR, above=True)]
+"""How long a run simulates: more than 0, at most a year."""
 
 # --------------------------------------------------------------------------------------------- topology
 
@@ -71,8 +107,8 @@ class ServiceTime(Model):
     """How long one request occupies a worker: ``20ms`` is shorthand for exponential with mean 20 ms."""
 
     distribution: Literal["exponential", "deterministic", "lognormal"] = "exponential"
-    mean: Duration = Field(gt=0)
-    cv: float = Field(1.0, gt=0, description="coefficient of variation (std/mean), lognormal only")
+    mean: WorkDuration
+    cv: float = Field(1.0, gt=0, le=100.0, description="coefficient of variation (std/mean), lognormal only")
 
 
 ServiceTimeField = Annotated[
@@ -82,15 +118,18 @@ ServiceTimeField = Annotated[
         {
             "anyOf": [
                 {"type": "string", "description": "mean of an exponential service time, e.g. 20ms"},
-                {"type": "number"},
+                {"type": "number", "minimum": 1e-6, "maximum": HOUR},
                 {
                     "type": "object",
                     "additionalProperties": False,
                     "required": ["mean"],
                     "properties": {
                         "distribution": {"enum": ["exponential", "deterministic", "lognormal"]},
-                        "mean": {"type": ["string", "number"], "description": "duration, e.g. 20ms"},
-                        "cv": {"type": "number", "exclusiveMinimum": 0},
+                        "mean": {
+                            "anyOf": [{"type": "string"}, {"type": "number", "minimum": 1e-6, "maximum": HOUR}],
+                            "description": "duration, e.g. 20ms (1us to 1h)",
+                        },
+                        "cv": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
                     },
                 },
             ],
@@ -105,7 +144,7 @@ class Memory(Model):
 
     limit: Size = Field(gt=0)
     base: Size = 0.0
-    per_request: Size = Field(gt=0)
+    per_request: Size = Field(ge=1.0, description="bytes each request held takes (at least 1B)")
 
     @model_validator(mode="after")
     def _room(self) -> Memory:
@@ -129,13 +168,15 @@ class ServerGroup(Model):
     """A pool of identical mailbox servers; server ids are ``<id>-<n>`` (``mbx-eu-01``)."""
 
     id: Id
-    count: int = Field(ge=1)
-    workers: int = Field(4, ge=1, description="requests served at once")
+    count: int = Field(ge=1, le=MAX_COUNT)
+    workers: int = Field(4, ge=1, le=MAX_WORKERS, description="requests served at once")
     service_time: ServiceTimeField
-    frontend_time: Duration = Field(
-        0.0, description="proxy work when this server fronts a request whose mailbox lives elsewhere"
+    frontend_time: ShortDuration = Field(
+        0.0, description="proxy work when this server fronts a request whose mailbox lives elsewhere (0, or 1us to 1h)"
     )
-    queue_limit: int | None = Field(100, ge=0, description="waiting requests beyond the workers; null: none")
+    queue_limit: int | None = Field(
+        100, ge=0, le=MAX_QUEUE, description="waiting requests beyond the workers; null: none"
+    )
     labels: dict[str, str] = Field(default_factory=dict)
     memory: Memory | None = Field(
         None, description="memory model: past its limit the server crashes (null: it never runs out)"
@@ -143,13 +184,22 @@ class ServerGroup(Model):
     restart_time: Duration = Field(120.0, description="from a crash under overload to the server running again")
     warmup: Warmup = Field(default_factory=lambda: Warmup(), description="reduced capacity after a restart")
 
+    @field_validator("frontend_time")
+    @classmethod
+    def _some_work_or_none(cls, value: float) -> float:
+        if 0.0 < value < 1e-6:
+            raise ValueError(
+                f"duration too short (got {format_duration(value)}, expected 0 or at least {format_duration(1e-6)})"
+            )
+        return value
+
 
 class Datacenter(Model):
     """A datacenter: a load-balancer tier in front of mailbox servers."""
 
     id: Id
     location: str = ""
-    load_balancers: int = Field(2, ge=1)
+    load_balancers: int = Field(2, ge=1, le=100)
     servers: list[ServerGroup] = Field(min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -158,8 +208,8 @@ class Region(Model):
     """Where users are, and the round-trip time from there to each datacenter that may serve them."""
 
     id: Id
-    users: int = Field(0, ge=0)
-    datacenters: dict[str, Duration] = Field(
+    users: int = Field(0, ge=0, le=100_000_000_000)
+    datacenters: dict[str, ShortDuration] = Field(
         min_length=1, description="datacenter id -> round-trip time; the nearest healthy one serves"
     )
 
@@ -172,18 +222,20 @@ class Link(Model):
 
     between: tuple[Id, Id]
     capacity: Bandwidth
-    latency: Duration = 0.0
-    buffer: Duration = Field(
+    latency: ShortDuration = 0.0
+    buffer: ShortDuration = Field(
         0.1, description="queueing delay of a full link: its buffers hold this much traffic at full capacity"
     )
-    averaging: Duration = Field(1.0, gt=0, description="time constant of the link's load estimate (bits/s)")
+    averaging: PositiveDayDuration = Field(
+        1.0, description="time constant of the link's load estimate (bits/s)"
+    )
 
 
 class CopyPlacement(Model):
     """How many copies of each database a datacenter holds."""
 
     datacenter: Id
-    copies: int = Field(1, ge=1)
+    copies: int = Field(1, ge=1, le=1000)
 
 
 class DatabaseGroup(Model):
@@ -195,7 +247,7 @@ class DatabaseGroup(Model):
     """
 
     id: Id
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=10 * MAX_COUNT)
     regions: list[Id] = Field(default_factory=list, description="whose users live here; empty: all")
     placement: list[CopyPlacement] = Field(min_length=1)
 
@@ -205,9 +257,9 @@ class Dependency(Model):
 
     id: Id
     kind: Literal["directory", "third_party", "other"] = "directory"
-    workers: int = Field(64, ge=1)
+    workers: int = Field(64, ge=1, le=MAX_WORKERS)
     service_time: ServiceTimeField
-    queue_limit: int | None = Field(1000, ge=0)
+    queue_limit: int | None = Field(1000, ge=0, le=MAX_QUEUE)
 
 
 class Topology(Model):
@@ -227,7 +279,7 @@ class RequestType(Model):
     """One kind of user request: its share of traffic, its cost, and what it calls on the way."""
 
     share: Percent
-    work: float = Field(1.0, gt=0, description="multiplier on the server's service time")
+    work: float = Field(1.0, ge=0.001, le=MAX_FACTOR, description="multiplier on the server's service time")
     dependencies: list[Id] = Field(default_factory=list)
     size: Size = Field(
         100e3, description="bytes the request and its answer put on an inter-datacenter link it crosses"
@@ -240,7 +292,7 @@ class RegionLoad(Model):
     peak: Rate
     profile: (
         Literal["flat", "diurnal", "monday_morning"]
-        | Annotated[list[tuple[Duration, Annotated[float, Field(ge=0)]]], Field(min_length=1)]
+        | Annotated[list[tuple[Duration, Annotated[float, Field(ge=0, le=MAX_FACTOR)]]], Field(min_length=1)]
     ) = Field(
         "flat", description="built-in shape, or [time-of-day, factor] points linearly interpolated"
     )
@@ -262,9 +314,9 @@ class MailRetry(Model):
     longer after each further failure, never more than ``max`` (no jitter: senders retry on schedule).
     """
 
-    first: Duration = Field(60.0, gt=0)
-    multiplier: float = Field(2.0, ge=1.0)
-    max: Duration = Field(1800.0, gt=0)
+    first: MailDelay = 60.0
+    multiplier: float = Field(2.0, ge=1.0, le=10.0)
+    max: MailDelay = 1800.0
 
     @model_validator(mode="after")
     def _max_not_below_first(self) -> MailRetry:
@@ -284,13 +336,18 @@ class Mail(Model):
     """
 
     regions: dict[Id, MailLoad] = Field(min_length=1)
-    work: float = Field(0.5, gt=0, description="multiplier on the mailbox server's service time per delivery")
-    retry: MailRetry = Field(default_factory=MailRetry)
-    give_up: Duration = Field(172800.0, gt=0, description="the sender's retry window (then lost: expired)")
-    queue_limit: int | None = Field(
-        1_000_000, ge=0, description="messages each region's senders hold for retry; null: no limit"
+    work: float = Field(
+        0.5, ge=0.001, le=MAX_FACTOR, description="multiplier on the mailbox server's service time per delivery"
     )
-    timeout: Duration = Field(30.0, gt=0, description="the sender waits this long for one delivery attempt")
+    retry: MailRetry = Field(default_factory=MailRetry)
+    give_up: PositiveMonthDuration = Field(
+        172800.0, description="the sender's retry window (then lost: expired)"
+    )
+    queue_limit: int | None = Field(
+        1_000_000, ge=0, le=MAX_QUEUE, description="messages each region's senders hold for retry; null: no limit"
+    )
+    timeout: PositiveShortDuration = Field(30.0, description="the sender waits this long for one delivery attempt")
+
 
 
 class Workload(Model):
@@ -318,9 +375,11 @@ class Backoff(Model):
     """
 
     kind: Literal["exponential", "none"] = "exponential"
-    base: Duration = 0.1
-    multiplier: float = Field(2.0, ge=1.0)
-    max: Duration = 10.0
+    base: DayDuration = 0.1
+    multiplier: float = Field(2.0, ge=1.0, le=100.0)
+    max: DayDuration = Field(
+        10.0, description="longest wait; with the client's timeout and retries it sets how long a run drains"
+    )
     jitter: Literal["none", "full", "equal", "decorrelated"] = "full"
 
 
@@ -330,7 +389,7 @@ class RetryBudget(Model):
     """
 
     ratio: Percent = 0.1
-    min_per_second: float = Field(10.0, ge=0)
+    min_per_second: float = Field(10.0, ge=0, le=1e9)
 
 
 class CircuitBreaker(Model):
@@ -339,20 +398,30 @@ class CircuitBreaker(Model):
     """
 
     error_threshold: Percent = 0.5
-    min_requests: int = Field(20, ge=1)
-    window: Duration = Field(10.0, gt=0)
-    open_time: Duration = Field(30.0, gt=0)
-    probes: int = Field(5, ge=1)
+    min_requests: int = Field(20, ge=1, le=1_000_000_000)
+    window: PositiveShortDuration = 10.0
+    open_time: PositiveDayDuration = 30.0
+    probes: int = Field(5, ge=1, le=1_000_000)
 
 
 class ClientPolicy(Model):
     """What a user's client does: wait ``timeout`` per attempt, retry up to ``retries`` times."""
 
-    timeout: Duration = Field(5.0, gt=0)
+    timeout: PositiveShortDuration = 5.0
     retries: int = Field(2, ge=0, le=20)
     backoff: Backoff = Field(default_factory=Backoff)
     budget: RetryBudget | None = Field(None, description="retry budget per region (null: unlimited retries)")
     breaker: CircuitBreaker | None = Field(None, description="circuit breaker per region (null: none)")
+
+    def drain_time(self) -> float:
+        """How long after the last arrival every request has certainly finished or failed (both engines
+        run this long past the scenario's duration): ``(retries + 1) × (timeout + backoff.max) + 1 s``.
+        ``limits.max_drain`` bounds it.
+
+        >>> ClientPolicy(timeout=2.0, retries=2).drain_time()
+        37.0
+        """
+        return (self.retries + 1) * (self.timeout + self.backoff.max) + 1.0
 
 
 def _no_backoff() -> Backoff:
@@ -362,21 +431,21 @@ def _no_backoff() -> Backoff:
 class ServerPolicy(Model):
     """What a mailbox server does: call dependencies with a timeout and retries; shed; cancel."""
 
-    dependency_timeout: Duration = Field(1.0, gt=0)
+    dependency_timeout: PositiveShortDuration = 1.0
     dependency_retries: int = Field(0, ge=0, le=20)
     dependency_backoff: Backoff = Field(default_factory=_no_backoff)
     dependency_budget: RetryBudget | None = None
     cancellation: bool = Field(
         False, description="deadline propagation: drop work whose caller has already given up"
     )
-    max_queue_wait: Duration | None = Field(
+    max_queue_wait: ShortDuration | None = Field(
         None, description="latency-based shedding: refuse a request that would wait longer (null: off)"
     )
-    lifo_when_waiting: Duration | None = Field(
+    lifo_when_waiting: ShortDuration | None = Field(
         None, description="adaptive LIFO: while the expected wait exceeds this, serve the newest first (null: FIFO)"
     )
-    overload_threshold: Duration = Field(
-        0.5, gt=0, description="a server whose queue wait exceeds this is overloaded (an event)"
+    overload_threshold: PositiveShortDuration = Field(
+        0.5, description="a server whose queue wait exceeds this is overloaded (an event)"
     )
 
 
@@ -384,10 +453,12 @@ class HealthCheck(Model):
     """Active health checks from the load balancer to each server."""
 
     enabled: bool = True
-    interval: Duration = Field(5.0, gt=0)
-    timeout: Duration = Field(1.0, gt=0)
-    unhealthy_threshold: int = Field(3, ge=1)
-    healthy_threshold: int = Field(2, ge=1)
+    interval: CheckInterval = Field(
+        5.0, description="time between checks of each server (at least 100ms: each check sweeps every server)"
+    )
+    timeout: PositiveShortDuration = 1.0
+    unhealthy_threshold: int = Field(3, ge=1, le=1000)
+    healthy_threshold: int = Field(2, ge=1, le=1000)
 
 
 class LoadBalancerPolicy(Model):
@@ -396,7 +467,7 @@ class LoadBalancerPolicy(Model):
     algorithm: str = "round_robin"
     health_check: HealthCheck = Field(default_factory=HealthCheck)
     retries: int = Field(0, ge=0, le=20, description="tries on other servers after an error or a try timeout")
-    try_timeout: Duration | None = Field(None, gt=0, description="per-try timeout (null: the client's)")
+    try_timeout: PositiveShortDuration | None = Field(None, description="per-try timeout (null: the client's)")
     backoff: Backoff = Field(default_factory=_no_backoff)
     budget: RetryBudget | None = None
     panic_threshold: Percent = Field(
@@ -415,7 +486,7 @@ class FailoverPolicy(Model):
         False, description="move a database back to its preferred copy when that server returns"
     )
     max_activations_per_minute: int | None = Field(
-        None, ge=1, description="rate-limited failover: database activations per minute (null: no limit)"
+        None, ge=1, le=1_000_000, description="rate-limited failover: database activations per minute (null: no limit)"
     )
 
 
@@ -438,31 +509,54 @@ class Slo(Model):
     """Service level objectives the run is judged against (exit code 3 when breached)."""
 
     availability: Percent = 0.999
-    latency_p99: Duration | None = None
-    window: Duration = Field(60.0, gt=0, description="availability is measured per window")
+    latency_p99: ShortDuration | None = None
+    window: Window = Field(
+        60.0, description="availability is measured per window (at least 1s: each window is a row of counters)"
+    )
 
 
 class Limits(Model):
     """What one run may ask for; larger scenarios fail fast, before anything is allocated."""
 
-    max_servers: int = Field(200_000, ge=1)
-    max_databases: int = Field(2_000_000, ge=1)
-    max_requests: float = Field(5e7, gt=0, description="expected user requests the request engine simulates")
+    max_servers: int = Field(200_000, ge=1, le=MAX_COUNT)
+    max_databases: int = Field(2_000_000, ge=1, le=10 * MAX_COUNT)
+    max_requests: float = Field(
+        5e7, gt=0, le=1e12,
+        description="requests the request engine simulates: the expected user requests, traffic surges "
+        "included, times the most tries the retry layers allow (see expected_load)",
+    )
+    max_workers: int = Field(
+        10_000_000, ge=1, le=1_000_000_000,
+        description="workers of all servers and dependencies together (the request engine holds each)",
+    )
+    max_fault_events: float = Field(
+        2e5, gt=0, le=1e9,
+        description="expected starts and ends of random faults (mtbf/mttr) over the run, all targets together "
+        "(each costs a change of the cluster; the planner's year has about 90,000)",
+    )
+    max_drain: PositiveMonthDuration = Field(
+        3600.0,
+        description="how long a run may go on after its duration for the requests under way to finish: "
+        "(client retries + 1) × (client timeout + backoff max)",
+    )
 
 
 class FlowSettings(Model):
     """How the flow engine (``engine: flow``) steps through time."""
 
-    step: Duration = Field(1.0, gt=0, description="time step while anything changes")
-    max_step: Duration = Field(
-        30.0, gt=0, description="longest step while nothing changes (adaptive steps); equal to step: fixed steps"
+    step: Step = Field(
+        1.0, description="time step while anything changes (at least 1ms)"
+    )
+    max_step: MaxStep = Field(
+        30.0, description="longest step while nothing changes (adaptive steps); equal to step: fixed steps"
     )
     noise: bool = Field(False, description="Poisson noise on arrivals (Monte Carlo); off: deterministic")
 
 
 ENGINE_AUTO_THRESHOLD = 2e6
-"""``engine: auto`` uses the flow engine above this many expected user requests (about 20 s of the
-request engine), the request engine below it."""
+"""``engine: auto`` uses the flow engine above this many expected user requests, traffic surges included
+(about 20 s of the request engine), or when the request engine's limits would refuse the run; the
+request engine otherwise."""
 
 
 class Scenario(Model):
@@ -470,8 +564,8 @@ class Scenario(Model):
 
     name: Id
     description: str = ""
-    seed: int = Field(0, ge=0)
-    duration: Duration = Field(gt=0)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    duration: RunDuration
     engine: Literal["requests", "flow", "auto"] = Field(
         "requests",
         description="how traffic moves: every request, rates per time step (flow), or by size (auto)",
@@ -484,10 +578,162 @@ class Scenario(Model):
     slo: Slo = Field(default_factory=Slo)
     limits: Limits = Field(default_factory=Limits)
 
+    @model_validator(mode="after")
+    def _resolve_auto(self) -> Scenario:
+        # At the edge: the limits are checked, and the run, its manifest and result rows recorded, with
+        # the engine that runs, never "auto".
+        if self.engine == "auto":
+            object.__setattr__(self, "engine", choose_engine(self))
+        return self
+
     def fault_id(self, index: int) -> str:
         """The id of fault ``index``: its own, or ``<kind>-<index>``."""
         fault = self.faults[index]
         return fault.id or f"{fault.kind}-{index}"
+
+
+def choose_engine(s: Scenario) -> str:
+    """The engine ``engine: auto`` stands for: the flow engine above :data:`ENGINE_AUTO_THRESHOLD` expected
+    user requests (traffic surges included), or when the request engine's limits (``max_requests``,
+    ``max_workers``) would refuse the run; the request engine otherwise. Other values are returned as they are.
+    """
+    if s.engine != "auto":
+        return s.engine
+    load = expected_load(s)
+    if load.users > ENGINE_AUTO_THRESHOLD or load.tries > s.limits.max_requests:
+        return "flow"
+    return "flow" if _total_workers(s.topology) > s.limits.max_workers else "requests"
+
+
+def _total_workers(topo: Topology) -> int:
+    return sum(g.count * g.workers for d in topo.datacenters for g in d.servers) + sum(
+        d.workers for d in topo.dependencies
+    )
+
+
+# ----------------------------------------------------------------------------------------- expected load
+
+
+@dataclass(frozen=True)
+class ExpectedLoad:
+    """What a run asks of an engine, from the numbers in the scenario (nothing is simulated).
+
+    ``base``: expected user requests without traffic surges; ``users``: with them (a scheduled surge
+    multiplies its regions' load over its interval; a random one by its expected factor, ``1 + (m - 1) ×
+    mttr / (mtbf + mttr)``, over the whole run; surges that overlap multiply). ``surges[i]``: the requests
+    fault ``i`` adds by itself. ``tries``: the most tries the retry layers allow for those requests, the
+    bound the request engine's work is judged by: client attempts ``users × (retries + 1)`` (or what its
+    retry budget pays for, if less), each sent by the load balancer up to ``retries + 1`` times (or its
+    budget), each try making its request type's dependency calls, each up to ``dependency_retries + 1``
+    times. A surge's mode (one, a count, a percentage of the regions) is taken as all the regions it may pick.
+    """
+
+    base: float
+    users: float
+    tries: float
+    surges: dict[int, float]
+
+    @property
+    def amplification(self) -> float:
+        """Tries per user request, at most."""
+        return self.tries / self.users if self.users > 0 else 1.0
+
+
+def expected_load(s: Scenario) -> ExpectedLoad:
+    """Expected user requests of ``s`` (traffic surges included) and the most tries they can make.
+
+    Exact for the piecewise-linear profiles; quick however long the run (nothing is stepped through).
+
+    >>> from sim.loader import parse_scenario
+    >>> from sim.topology import EXAMPLE
+    >>> load = expected_load(parse_scenario(EXAMPLE))
+    >>> load.users == load.base, load.amplification
+    (True, 3.0)
+    """
+    duration, regions = s.duration, s.workload.regions
+    region_ids = [r.id for r in s.topology.regions]
+    scheduled: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in regions}
+    random: dict[str, list[tuple[float, int]]] = {name: [] for name in regions}  # (expected factor, fault)
+    for i, fault in enumerate(s.faults):
+        if not isinstance(fault, TrafficSurge):
+            continue
+        for name in fault.target.ids or region_ids:
+            if name not in regions:
+                continue
+            if fault.at is not None:
+                end = duration if fault.duration is None else min(duration, fault.at + fault.duration)
+                if end > fault.at:
+                    scheduled[name].append((fault.at, end, fault.multiplier, i))
+            elif fault.mtbf is not None and fault.mttr is not None:
+                up = fault.mttr / (fault.mtbf + fault.mttr)
+                random[name].append((1.0 + (fault.multiplier - 1.0) * up, i))
+    base = users = 0.0
+    surges: dict[int, float] = {}
+    for name, load in regions.items():
+        area = _Area(load)
+        steady = math.prod(f for f, _ in random[name])
+        cuts = sorted({0.0, duration, *(t for a, b, _, _ in scheduled[name] for t in (a, b))})
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            piece = area(a, b)
+            active = [(m, i) for lo, hi, m, i in scheduled[name] if lo <= a and b <= hi]
+            base += piece
+            users += piece * steady * math.prod(m for m, _ in active)
+            for m, i in active:
+                surges[i] = surges.get(i, 0.0) + piece * (m - 1.0)
+            for f, i in random[name]:
+                surges[i] = surges.get(i, 0.0) + piece * (f - 1.0)
+    return ExpectedLoad(base, users, users * _amplification(s, users), surges)
+
+
+def _amplification(s: Scenario, users: float) -> float:
+    """The most tries per user request the client, load-balancer and dependency layers allow."""
+    if users <= 0:
+        return 1.0
+    p, duration = s.policies, s.duration
+
+    def layer(first: float, retries: int, budget: RetryBudget | None, holders: int) -> float:
+        most = first * (retries + 1)
+        if budget is None:
+            return most
+        burst = 10.0 * budget.min_per_second + max(1.0, 10.0 * budget.ratio)
+        paid = first * (1.0 + budget.ratio) + holders * (budget.min_per_second * duration + burst)
+        return min(most, max(first, paid))
+
+    attempts = layer(users, p.client.retries, p.client.budget, len(s.workload.regions))
+    tries = layer(attempts, p.load_balancer.retries, p.load_balancer.budget, len(s.topology.datacenters))
+    calls = sum(r.share * len(r.dependencies) for r in s.workload.requests.values())
+    return tries * (1.0 + calls * (p.server.dependency_retries + 1)) / users
+
+
+class _Area:
+    """``area(a, b)``: the requests a region offers between ``a`` and ``b`` seconds into the run, exactly
+    (its profile is piecewise linear over a day).
+    """
+
+    def __init__(self, load: RegionLoad):
+        from sim.workload import DAY as day
+        from sim.workload import profile_points
+
+        self.points = profile_points(load)
+        self.cum = [0.0]
+        for (t0, f0), (t1, f1) in zip(self.points, self.points[1:], strict=False):
+            self.cum.append(self.cum[-1] + (t1 - t0) * (f0 + f1) / 2.0)
+        self.day, self.peak, self.start = day, load.peak, load.start
+
+    def _upto(self, x: float) -> float:
+        """The integral of the profile's factor from the start of a day to ``x`` seconds into it."""
+        times = [t for t, _ in self.points]
+        i = min(max(bisect.bisect_right(times, x) - 1, 0), len(times) - 2)
+        (t0, f0), (t1, f1) = self.points[i], self.points[i + 1]
+        fx = f0 + (f1 - f0) * (x - t0) / (t1 - t0) if t1 > t0 else f0
+        return self.cum[i] + (x - t0) * (f0 + fx) / 2.0
+
+    def _total(self, y: float) -> float:
+        days, x = divmod(y, self.day)
+        return days * self.cum[-1] + self._upto(x)
+
+    def __call__(self, a: float, b: float) -> float:
+        return self.peak * (self._total(self.start + b) - self._total(self.start + a))
 
 
 # --------------------------------------------------------------------------------------------- references
@@ -716,6 +962,48 @@ def check_references(s: Scenario) -> list[Problem]:
     return problems
 
 
+def _fault_events(s: Scenario) -> dict[int, float]:
+    """Expected starts and ends of each random fault (``mtbf``/``mttr``) over the run, per fault index.
+
+    Each target fails about ``duration / (mtbf + mttr)`` times; the targets are counted from the filters
+    without listing them (at most the entities of the kind the fault targets; ``ids`` count as given).
+    """
+    topo = s.topology
+    servers = {g.id: (d.id, g.count) for d in topo.datacenters for g in d.servers}
+    totals = {
+        "datacenter": len(topo.datacenters),
+        "dependency": len(topo.dependencies),
+        "region": len(topo.regions),
+        "link": 1,
+    }
+    out: dict[int, float] = {}
+    for i, fault in enumerate(s.faults):
+        if fault.mtbf is None or fault.mttr is None or fault.mtbf + fault.mttr <= 0:
+            continue
+        target, kind = fault.target, FAULT_KINDS[fault.kind].targets
+        if kind == "server":
+            if target.ids:
+                count = len(target.ids)
+            else:
+                count = sum(
+                    n
+                    for g, (dc, n) in servers.items()
+                    if (not target.groups or g in target.groups)
+                    and (not target.datacenters or dc in target.datacenters)
+                )
+        else:
+            count = len(set(target.ids) | set(target.datacenters)) or totals[kind]
+        mode = target.mode
+        if mode.kind == "one":
+            count = min(count, 1)
+        elif mode.kind == "count":
+            count = min(count, int(mode.value))
+        elif mode.kind == "percent":
+            count = min(count, max(1, round(mode.value * count)))
+        out[i] = 2.0 * count * s.duration / (fault.mtbf + fault.mttr)
+    return out
+
+
 def _link_target(i: int, target: Target, links: list[Link], dcs: list[str]) -> list[Problem]:
     """Check a link fault's target: its two ends, ``target: {datacenters: [a, b]}``, and nothing else."""
     from sim.network import link_name
@@ -751,8 +1039,6 @@ def _link_target(i: int, target: Target, links: list[Link], dcs: list[str]) -> l
 
 
 def _size_problems(s: Scenario) -> list[Problem]:
-    from sim.workload import expected_requests
-
     topo, limits = s.topology, s.limits
     problems: list[Problem] = []
     servers = sum(g.count for d in topo.datacenters for g in d.servers)
@@ -773,18 +1059,18 @@ def _size_problems(s: Scenario) -> list[Problem]:
                 f"{limits.max_databases:,})",
             )
         )
-    # At most 10,000 steps however long the run, so that the estimate itself is quick.
-    requests = expected_requests(s, step=max(60.0, s.duration / 10_000))
-    if s.engine == "requests" and requests > limits.max_requests:
+    workers = _total_workers(topo)
+    if s.engine == "requests" and workers > limits.max_workers and servers <= limits.max_servers:
         problems.append(
             (
-                ("workload",),
-                f"too many user requests to simulate in memory (got about {requests:.3g} over "
-                f"{format_duration(s.duration)}, expected at most limits.max_requests = "
-                f"{limits.max_requests:.3g}); "
-                "use engine: flow, shorten duration or lower the peak",
+                ("topology", "datacenters"),
+                f"too many workers for the request engine (got {workers:,} over all servers and dependencies, "
+                f"expected at most limits.max_workers = {limits.max_workers:,}); use engine: flow or fewer "
+                "workers",
             )
         )
+    if s.engine == "requests":
+        problems += _request_problems(s)
     mail = s.workload.mail
     messages = sum(m.rate for m in mail.regions.values()) * s.duration if mail is not None else 0.0
     if messages > limits.max_requests:
@@ -796,4 +1082,95 @@ def _size_problems(s: Scenario) -> list[Problem]:
                 f"{limits.max_requests:.3g}); shorten duration or lower the rates",
             )
         )
+    events = _fault_events(s)
+    if sum(events.values()) > limits.max_fault_events:
+        i = max(events, key=lambda k: events[k])
+        problems.append(
+            (
+                ("faults", i, "mtbf"),
+                f"random faults start and end too often for one run (got about {sum(events.values()):.3g} "
+                f"times over {format_duration(s.duration)}, {events[i]:.3g} of them this fault's; expected at "
+                f"most limits.max_fault_events = {limits.max_fault_events:.3g}); use a longer mtbf or mttr, "
+                "or fewer targets",
+            )
+        )
+    drain = _drain_problems(s)
+    problems += drain
+    if s.engine == "flow" and not drain:
+        problems += _ring_problems(s)
     return problems
+
+
+def _ring_problems(s: Scenario) -> list[Problem]:
+    """The flow engine holds pending client retries per step ahead and per window of origin."""
+    from sim.engine.flow import RING_CELLS, retry_ring
+
+    client = s.policies.client
+    step = s.flow.step
+    slots, origins = retry_ring(client, step, max(step, s.flow.max_step), s.slo.window)
+    regions, retries = len(s.topology.regions), max(client.retries, 1)
+    cells = slots * regions * retries * origins
+    if cells <= RING_CELLS:
+        return []
+    return [
+        (
+            ("policies", "client", "backoff"),
+            f"the flow engine cannot hold the client retries this backoff leaves pending (got {cells:,} cells: "
+            f"{slots:,} steps of {format_duration(step)} ahead × {origins:,} windows of "
+            f"{format_duration(s.slo.window)} × {regions} region{'s' if regions != 1 else ''} × {retries} "
+            f"retr{'ies' if retries != 1 else 'y'}; expected at most "
+            f"{RING_CELLS:,}); use a shorter backoff, or a longer flow.step or slo.window",
+        )
+    ]
+
+
+def _request_problems(s: Scenario) -> list[Problem]:
+    """The request engine simulates every try: their worst-case count must fit ``limits.max_requests``."""
+    load, limit = expected_load(s), s.limits.max_requests
+    if load.tries <= limit:
+        return []
+    tries = load.amplification
+
+    def got(users: float, part: str = "") -> str:
+        text = f"{users:.3g} user requests over {format_duration(s.duration)}{part}"
+        return f"got about {users * tries:.3g} tries: {text}, each tried up to {tries:.3g} times" if tries > 1 else (
+            f"got about {text}"
+        )
+
+    expected = f"expected at most limits.max_requests = {limit:.3g}"
+    if load.base * tries > limit or not load.surges:
+        what = "requests" if tries > 1 else "user requests"
+        return [
+            (
+                ("workload",),
+                f"too many {what} to simulate in memory ({got(load.base)}; {expected}); use engine: flow, "
+                "shorten duration or lower the peak",
+            )
+        ]
+    i = max(load.surges, key=lambda k: load.surges[k])
+    return [
+        (
+            ("faults", i, "multiplier"),
+            f"the traffic surge '{s.fault_id(i)}' makes too many requests to simulate in memory "
+            f"({got(load.users, f', {load.surges[i]:.3g} of them from this surge')}; {expected}); "
+            "use engine: flow, a smaller multiplier or a shorter surge",
+        )
+    ]
+
+
+def _drain_problems(s: Scenario) -> list[Problem]:
+    """After its duration a run goes on until the requests under way are finished: that must be bounded."""
+    client, limit = s.policies.client, s.limits.max_drain
+    drain = client.drain_time()
+    if drain <= limit:
+        return []
+    longest = ("backoff", "max") if client.backoff.max >= client.timeout else ("timeout",)
+    return [
+        (
+            ("policies", "client", *longest),
+            f"requests could be under way for too long after the run (got {format_duration(drain)}: "
+            f"(retries + 1) × (timeout + backoff.max) + 1s = {client.retries + 1} × "
+            f"({format_duration(client.timeout)} + {format_duration(client.backoff.max)}) + 1s; expected at "
+            f"most limits.max_drain = {format_duration(limit)}); lower the client's backoff.max, timeout or retries",
+        )
+    ]

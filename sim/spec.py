@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from sim.errors import show_value
+from sim.units import parse_percent, show
 
 __all__ = ["Id", "Model", "Mode", "ModeField", "Target"]
 
@@ -33,18 +33,17 @@ class Mode(Model):
 
 
 _MODE_EXPECTED = "all, one, {count: N} with N ≥ 1, or {percent: P%}"
+_MOST = 1_000_000_000  # a count of targets: more than any scenario holds
 
 
 def _parse_mode(value: Any) -> Any:
-    from sim.units import parse_percent
-
     if isinstance(value, Mode):
         return value
     if value in ("all", "one"):
         return {"kind": value}
     if isinstance(value, dict) and len(value) == 1:
         ((key, number),) = value.items()
-        if key == "count" and isinstance(number, int) and not isinstance(number, bool) and number >= 1:
+        if key == "count" and isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= _MOST:
             return {"kind": "count", "value": number}
         if key == "percent":
             return {"kind": "percent", "value": parse_percent(number)}
@@ -54,8 +53,8 @@ def _parse_mode(value: Any) -> Any:
 def _show_mode(value: Any) -> str:
     if isinstance(value, dict) and len(value) == 1:
         ((key, number),) = value.items()
-        return f"{{{key}: {show_value(number)}}}"
-    return show_value(value)
+        return f"{{{key}: {show(number)}}}"
+    return show(value)
 
 
 def _dump_mode(mode: Mode) -> Any:
@@ -77,13 +76,13 @@ ModeField = Annotated[
                 {"enum": ["all", "one"]},
                 {
                     "type": "object",
-                    "properties": {"count": {"type": "integer", "minimum": 1}},
+                    "properties": {"count": {"type": "integer", "minimum": 1, "maximum": _MOST}},
                     "required": ["count"],
                     "additionalProperties": False,
                 },
                 {
                     "type": "object",
-                    "properties": {"percent": {"type": ["string", "number"]}},
+                    "properties": {"percent": {"type": ["string", "number"], "minimum": 0, "maximum": 1}},
                     "required": ["percent"],
                     "additionalProperties": False,
                 },

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -33,7 +34,22 @@ __all__ = [
     "Bandwidth",
     "Rate",
     "Size",
+    "duration_range",
+    "MAX_DURATION",
+    "MAX_RATE",
+    "MAX_BANDWIDTH",
+    "MAX_SIZE",
 ]
+
+MAX_DURATION = 100 * 365 * 86400.0
+"""The longest duration a scenario may write anywhere (100y): far beyond any run, and small enough that
+sums and products of durations stay finite."""
+MAX_RATE = 1e9
+"""The highest rate (1G/s): a billion requests or messages a second, more than any mail service sees."""
+MAX_BANDWIDTH = 1e15
+"""The highest bandwidth (1000Tbps)."""
+MAX_SIZE = 1e15
+"""The largest size (1000TB)."""
 
 _DURATION_UNITS = {
     "us": 1e-6,
@@ -60,8 +76,20 @@ _BANDWIDTH_EXAMPLES = "a bandwidth such as 400Mbps or 10Gbps"
 _RATE_EXAMPLES = "a rate such as 500/s, 30k/min or 2M/h"
 
 
+def show(value: Any) -> str:
+    """:func:`~sim.errors.show_value`, with a whole number too long to read given by its length.
+
+    >>> show(10**400), show(12)
+    ('a 401-digit number', '12')
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 70:
+        digits = len(str(abs(value))) if value.bit_length() < 14_000 else int(value.bit_length() * 0.30103) + 1
+        return f"a {digits}-digit number"
+    return show_value(value)
+
+
 def _bad(what: str, value: Any, expected: str) -> ValueError:
-    return ValueError(f"{what} (got {show_value(value)}, expected {expected})")
+    return ValueError(f"{what} (got {show(value)}, expected {expected})")
 
 
 def _number(value: Any, noun: str, expected: str) -> float | None:
@@ -70,7 +98,11 @@ def _number(value: Any, noun: str, expected: str) -> float | None:
         raise _bad(f"not {noun}", value, expected)
     if isinstance(value, str):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int past 1.8e308
+        what = "duration too long" if noun == "a duration" else f"{noun.split()[-1]} too large"
+        raise _bad(what, value, f"a finite value: {expected}") from None
     if math.isnan(number) or math.isinf(number):
         raise _bad(f"not {noun}", value, f"a finite value: {expected}")
     return number
@@ -225,16 +257,90 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
-def _unit(parser: Any, pattern_doc: str, examples: list[Any]) -> list[Any]:
+def _within(
+    parser: Callable[[Any], float], low: float, high: float, above: bool, words: tuple[str, str],
+    shown: Callable[[float], str],
+) -> Callable[[Any], float]:
+    """Wrap ``parser`` so that the value must lie in [low, high] (or (low, high] with ``above``)."""
+
+    def parse(value: Any) -> float:
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1000 and value > high:
+            # past what a float holds: say the range rather than "not a finite value"
+            raise _bad(words[1], value, f"at most {shown(high)}")
+        number = parser(value)
+        if number > high:
+            raise _bad(words[1], value, f"at most {shown(high)}")
+        if number < low or (above and number == low):
+            raise _bad(words[0], value, f"{'more than' if above else 'at least'} {shown(low)}")
+        return number
+
+    return parse
+
+
+def _unit(
+    parser: Callable[[Any], float], pattern_doc: str, examples: list[Any], low: float, high: float,
+    above: bool = False, words: tuple[str, str] = ("too small", "too large"),
+    shown: Callable[[float], str] = lambda x: f"{x:g}",
+) -> list[Any]:
+    bound = {"exclusiveMinimum" if above else "minimum": low, "maximum": high}
     schema = {
-        "anyOf": [{"type": "string", "description": pattern_doc}, {"type": "number"}],
+        "anyOf": [{"type": "string", "description": pattern_doc}, {"type": "number", **bound}],
         "examples": examples,
     }
-    return [BeforeValidator(parser), WithJsonSchema(schema), PlainSerializer(float, return_type=float)]
+    return [
+        BeforeValidator(_within(parser, low, high, above, words, shown)),
+        WithJsonSchema(schema),
+        PlainSerializer(float, return_type=float),
+    ]
 
 
-Duration = Annotated[float, *_unit(parse_duration, "duration: 250ms, 30s, 5m, 2h, 1d", ["30s", "5m"])]
-Percent = Annotated[float, *_unit(parse_percent, "percentage: 30%, 99.9%", ["99.9%"])]
-Bandwidth = Annotated[float, *_unit(parse_bandwidth, "bandwidth: 400Mbps, 10Gbps", ["10Gbps"])]
-Rate = Annotated[float, *_unit(parse_rate, "rate: 500/s, 30k/min, 2M/h", ["500/s"])]
-Size = Annotated[float, *_unit(parse_size, "size: 512MB, 16GB, 4GiB", ["16GB"])]
+def duration_range(low: float = 0.0, high: float = MAX_DURATION, *, above: bool = False) -> list[Any]:
+    """What makes a duration field: parse it, then require ``low`` ≤ it ≤ ``high`` seconds (``low`` < it with
+    ``above``), said in the person's units; the JSON Schema carries the range for bare numbers. Use it as
+    ``Annotated[float, *duration_range(1.0, 3600.0)]``.
+
+    >>> from pydantic import TypeAdapter, ValidationError
+    >>> window = TypeAdapter(Annotated[float, *duration_range(1.0, 3600.0)])
+    >>> window.validate_python("30s")
+    30.0
+    >>> try:
+    ...     window.validate_python("2h")
+    ... except ValidationError as e:
+    ...     print(e.errors()[0]["msg"])
+    Value error, duration too long (got '2h', expected at most 1h)
+    """
+    return _unit(parse_duration, "duration: 250ms, 30s, 5m, 2h, 1d", ["30s", "5m"], low, high, above,
+                 ("duration too short", "duration too long"), format_duration)
+
+
+def _rate_text(x: float) -> str:
+    return f"{x / 1e9:g}G/s" if x >= 1e9 else f"{x:g}/s"
+
+
+def _si(unit: str) -> Callable[[float], str]:
+    def text(x: float) -> str:
+        for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):  # as the parsers read them
+            if x >= scale:
+                return f"{x / scale:g}{prefix}{unit}"
+        return f"{x:g}{unit}"
+
+    return text
+
+
+Duration = Annotated[float, *duration_range()]
+Percent = Annotated[float, *_unit(parse_percent, "percentage: 30%, 99.9%", ["99.9%"], 0.0, 1.0)]
+Bandwidth = Annotated[
+    float,
+    *_unit(parse_bandwidth, "bandwidth: 400Mbps, 10Gbps", ["10Gbps"], 1.0, MAX_BANDWIDTH, False,
+           ("bandwidth too small", "bandwidth too large"), _si("bps")),
+]
+Rate = Annotated[
+    float,
+    *_unit(parse_rate, "rate: 500/s, 30k/min, 2M/h", ["500/s"], 0.0, MAX_RATE, False,
+           ("rate too low", "rate too large"), _rate_text),
+]
+Size = Annotated[
+    float,
+    *_unit(parse_size, "size: 512MB, 16GB, 4GiB", ["16GB"], 0.0, MAX_SIZE, False,
+           ("size too small", "size too large"), _si("B")),
+]

@@ -71,7 +71,7 @@ def scenario() -> sim.Scenario:
             },
         ],
         "slo": {"availability": "99.9%", "window": "1m"},
-        "limits": {"max_requests": 1e9},
+        "engine": "flow",  # a day of 10,000 servers, as the flow engine would run it
     }
     return sim.parse_scenario(yaml.safe_dump(data, sort_keys=False), "synthetic.yaml")
 
@@ -232,7 +232,7 @@ def result() -> StoredResult:
         "manifest": {
             "scenario": sc.name,
             "seed": 1,
-            "engine": "requests",
+            "engine": "flow",
             "duration": DAY,
             "version": "synthetic",
         },

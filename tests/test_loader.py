@@ -836,8 +836,9 @@ def test_too_many_databases_and_requests():
     assert found == [
         "t.yaml:17:5: topology.databases: too many databases for one run (got 3,000,000, expected at most "
         "limits.max_databases = 2,000,000)",
-        "t.yaml:21:3: workload: too many user requests to simulate in memory (got about 1.58e+12 over 365d, "
-        "expected at most limits.max_requests = 5e+07); use engine: flow, shorten duration or lower the peak",
+        "t.yaml:21:3: workload: too many requests to simulate in memory (got about 4.73e+12 tries: 1.58e+12 "
+        "user requests over 365d, each tried up to 3 times; expected at most limits.max_requests = 5e+07); "
+        "use engine: flow, shorten duration or lower the peak",
     ]
 
 

@@ -7,20 +7,8 @@ changing) and :class:`sim.control.Probe` (answer health checks), plus ``start()`
 
 from sim.engine.flow import FlowEngine
 from sim.engine.requests import RequestEngine
-from sim.scenario import ENGINE_AUTO_THRESHOLD, Scenario
+from sim.scenario import choose_engine
 
 __all__ = ["ENGINES", "RequestEngine", "FlowEngine", "choose_engine"]
 
 ENGINES = {"requests": RequestEngine, "flow": FlowEngine}
-
-
-def choose_engine(scenario: Scenario) -> str:
-    """The engine a scenario runs on: its ``engine``, or for ``auto`` the flow engine above
-    :data:`~sim.scenario.ENGINE_AUTO_THRESHOLD` expected user requests.
-    """
-    if scenario.engine != "auto":
-        return scenario.engine
-    from sim.workload import expected_requests
-
-    expected = expected_requests(scenario, step=max(60.0, scenario.duration / 10_000))
-    return "flow" if expected > ENGINE_AUTO_THRESHOLD else "requests"

@@ -45,7 +45,7 @@ from sim.engine.requests import later
 from sim.metrics import COUNTERS, Recorder
 from sim.network import congestion
 from sim.rng import Streams
-from sim.scenario import Backoff, Scenario
+from sim.scenario import Backoff, ClientPolicy, Scenario
 from sim.workload import rate_function
 
 __all__ = ["FlowEngine"]
@@ -149,7 +149,8 @@ def _bits(a: np.ndarray) -> np.ndarray:
 
 def _poisson_share(x: float, a: float, c: int) -> float:
     """P(N = x | N < c) for N ~ Poisson(a) (x real, 0 <= x < c): the M/M/c number in system below c
-    workers, up to the factor P(N < c)."""
+    workers, up to the factor P(N < c).
+    """
     if x < 0.0 or x >= c:
         return 0.0
     if a <= 0.0:
@@ -173,6 +174,29 @@ def _jitter_span(policy: Backoff, retry: int) -> tuple[float, float]:
         previous = min(policy.max, policy.base * policy.multiplier ** (retry - 2)) if retry > 1 else policy.base
         return policy.base, max(policy.base, min(policy.max, 3 * previous))
     return exp, exp
+
+
+RING_CELLS = 10_000_000
+"""The most cells the client-retry ring may hold (slots × regions × retries × origin windows; two float
+arrays of that size): the loader refuses a flow run that would need more."""
+
+
+def retry_ring(client: ClientPolicy, dt: float, max_dt: float, window: float) -> tuple[int, int]:
+    """Size of the client-retry ring: (slots of ``dt`` ahead, origin windows), enough for what can be pending.
+
+    A retry is scheduled at most ``reach`` ahead: its timeout, the longest backoff its jitter can draw and,
+    from a long step, two steps. The slots cover that (or the earlier sizing by ``backoff.max``, which
+    a short exponential series may never reach, if smaller: either way nothing is clamped, so the answer
+    is the same); a request lives for at most its retries' spans, which the origin windows cover.
+    ``limits.max_drain`` bounds both, and the loader checks their product (:data:`RING_CELLS`).
+    """
+    b = client.backoff
+    longest = max((_jitter_span(b, k)[1] for k in range(1, client.retries + 1)), default=0.0)
+    reach = max(client.timeout + longest, max_dt) + max_dt + longest + 2 * dt
+    span = client.timeout + max(b.max, b.base) * 1.5 + dt
+    slots = int(math.ceil(min(span + max_dt, reach) / dt)) + 2  # a long step may jump a whole span
+    origins = int(math.ceil((client.retries + 1) * span / window)) + 2
+    return slots, origins
 
 
 class _Budget:
@@ -360,11 +384,9 @@ class FlowEngine:
         # Client retries waiting for their backoff: [slot, region, retry number - 1, origin window mod M].
         c = self.client
         self.attempts_max = c.retries + 1
-        span = c.timeout + max(c.backoff.max, c.backoff.base) * 1.5 + self.dt
-        self.slots = int(math.ceil((span + self.max_dt) / self.dt)) + 2  # a long step may jump a whole span
+        self.slots, self.origins = retry_ring(c, self.dt, self.max_dt, scenario.slo.window)
         # Pending retries come due within a timeout and a backoff, or a long step and its backoff.
         self.retry_span = c.timeout + max(c.backoff.max, c.backoff.base) + self.max_dt
-        self.origins = int(math.ceil((c.retries + 1) * span / scenario.slo.window)) + 2
         shape = (self.slots, n_regions, max(c.retries, 1), self.origins)
         self.ring = np.zeros(shape)
         self.ring_age = np.zeros(shape)  # sum of (age x mass): a retry's request arrived that long ago
@@ -1033,9 +1055,10 @@ class FlowEngine:
         fails = np.zeros(sup.size)  # per entry of sup
         fails[live_at] = lost[:P][inv] * part
         fails[Ps:] = lost[P:]
-        work = np.bincount(b_all, weights=work_g[inv] * part, minlength=n)
-        demand = np.bincount(b_all, weights=demand_g[inv] * part, minlength=n)
-        tries_at = np.bincount(b_all, weights=tries_g[inv] * part, minlength=n)
+        # (float even with no pair carrying attempts: numpy counts an empty input in integers)
+        work = np.bincount(b_all, weights=work_g[inv] * part, minlength=n).astype(float, copy=False)
+        demand = np.bincount(b_all, weights=demand_g[inv] * part, minlength=n).astype(float, copy=False)
+        tries_at = np.bincount(b_all, weights=tries_g[inv] * part, minlength=n).astype(float, copy=False)
         if front_dc.any():  # per server of each class
             to_front = front_dc[dc_k] * np.where(size > 0, fw / np.maximum(size, 1.0), 0.0)
             front_work = (to_front * self.frontend[ix] / speed_k)[cls]
@@ -1471,9 +1494,10 @@ class FlowEngine:
         return np.where(self.up[ix], self.wait_now(ix), 0.0)[inv]
 
     def drain_time(self) -> float:
-        """How long after the last arrival every request has finished or failed."""
-        c = self.client
-        return (c.retries + 1) * (c.timeout + c.backoff.max) + 1.0
+        """How long after the last arrival every request has certainly finished or failed
+        (:meth:`~sim.scenario.ClientPolicy.drain_time`, which ``limits.max_drain`` bounds).
+        """
+        return self.client.drain_time()
 
     # ---------------------------------------------------------------------------------- mail (sim.mail)
 

@@ -206,7 +206,7 @@ class Station:
         pending = self.pending  # only unfinished requests, so it stays as small as the queue
         if pending and pending[0] <= now:
             _heapreplace(pending, end)
-            while pending[0] <= now:
+            while pending and pending[0] <= now:
                 _heappop(pending)
         else:
             _heappush(pending, end)
@@ -869,9 +869,10 @@ class RequestEngine:
         """Nothing to write out: the recorder's tables are final."""
 
     def drain_time(self) -> float:
-        """How long after the last arrival every request has certainly finished or failed."""
-        c = self.client
-        return (c.retries + 1) * (c.timeout + c.backoff.max) + 1.0
+        """How long after the last arrival every request has certainly finished or failed
+        (:meth:`~sim.scenario.ClientPolicy.drain_time`, which ``limits.max_drain`` bounds).
+        """
+        return self.client.drain_time()
 
     # ---------------------------------------------------------------------------------- mail (sim.mail)
 
