@@ -4,6 +4,10 @@ The engine increments plain integer tables in a :class:`Recorder` (no objects pe
 control-plane state is sampled once per window. :func:`summarize` turns the tables and the event log
 into the numbers of ``summary.json``: availability, nines, downtime, latency, counts, per region, per
 fault.
+
+With no user requests (a ``peak: 0/s`` workload, a run shorter than the first arrival) availability and
+nines are ``None`` (``null`` in JSON): there is nothing to judge, so no availability objective is
+breached; the same holds per region and per window.
 """
 
 from __future__ import annotations
@@ -166,14 +170,27 @@ class MailRecorder:
         return ends, peaks
 
 
-def nines(availability: float, requests: int) -> float:
-    """``-log10(1 - availability)``, capped by what ``requests`` samples can show."""
-    floor = 1.0 / (requests + 1) if requests else 1.0
-    return round(-math.log10(max(1.0 - availability, floor)), 3)
+def nines(availability: float | None, requests: int) -> float | None:
+    """``-log10(1 - availability)``, capped by what ``requests`` samples can show; ``None`` with no requests.
+
+    Never ``-0.0``: an availability of 0 has 0 nines.
+
+    >>> nines(0.999, 10_000), nines(1.0, 99), nines(0.0, 5), nines(None, 0)
+    (3.0, 2.0, 0.0, None)
+    """
+    if availability is None or not requests:
+        return None
+    floor = 1.0 / (requests + 1)
+    return round(-math.log10(max(1.0 - availability, floor)), 3) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def _ratio(num: float, den: float) -> float:
     return num / den if den else 1.0
+
+
+def _availability(ok: int, requests: int) -> float | None:
+    """Share of ``requests`` that succeeded; ``None`` when there were none (nothing to judge)."""
+    return ok / requests if requests else None
 
 
 def _percentile(values: np.ndarray, q: float, weights: np.ndarray | None = None) -> float | None:
@@ -220,7 +237,7 @@ def summarize(
     req = np.array(rec.requests, dtype=np.int64)[:, :n]
     ok = np.array(rec.ok, dtype=np.int64)[:, :n]
     total_req, total_ok = int(req.sum()), int(ok.sum())
-    availability = _ratio(total_ok, total_req)
+    availability = _availability(total_ok, total_req)
     per_window = np.where(req.sum(0) > 0, ok.sum(0) / np.maximum(req.sum(0), 1), 1.0)
     breached = per_window < slo.availability
     downtime_minutes = float(breached.sum() * rec.window / 60.0)
@@ -237,15 +254,16 @@ def summarize(
         r_lat = lat[mine] if lat.size else lat
         r_weight = lat_weight[mine] if lat_weight is not None else None
         regions[name] = {
-            "availability": _ratio(r_ok, r_req),
-            "nines": nines(_ratio(r_ok, r_req), r_req),
+            "availability": _availability(r_ok, r_req),
+            "nines": nines(_availability(r_ok, r_req), r_req),
             "requests": r_req,
             "succeeded": r_ok,
             "downtime_minutes": float((r_window < slo.availability).sum() * rec.window / 60.0),
-            "latency_p50": _percentile(r_lat, 50, r_weight),
-            "latency_p99": _percentile(r_lat, 99, r_weight),
+            "latency_p50": _percentile(r_lat, 50, r_weight) if r_req else None,
+            "latency_p99": _percentile(r_lat, 99, r_weight) if r_req else None,
         }
-    worst_region = min(regions, key=lambda k: (regions[k]["availability"], k)) if regions else None
+    judged = [k for k in regions if regions[k]["availability"] is not None]  # regions with requests
+    worst_region = min(judged, key=lambda k: (regions[k]["availability"], k)) if judged else None
 
     counts = {name: int(table(name).sum()) for name in COUNTERS if name not in ("requests", "ok")}
     events = trace.records
@@ -277,10 +295,15 @@ def summarize(
         max(faults, key=lambda f: (f["downtime_minutes"], blamed[f["id"]], f["events"], f["id"]))["id"]
         if faults else None
     )
+    if not total_req:  # the flow engine's latency bins hold fractions of requests its counts rounded away
+        lat, lat_weight = lat[:0], None
     p99 = _percentile(lat, 99, lat_weight)
     mean = (float(np.average(lat, weights=lat_weight)) if lat_weight is not None and lat_weight.sum() > 0
             else float(lat.mean()) if lat.size and lat_weight is None else None)
-    latency_ok = slo.latency_p99 is None or (p99 is not None and p99 <= slo.latency_p99)
+    # Judged on what exists: no requests breach no availability objective, and no latency samples breach
+    # no latency objective unless there were requests (then every one of them failed).
+    availability_ok = availability is None or availability >= slo.availability
+    latency_ok = slo.latency_p99 is None or (p99 <= slo.latency_p99 if p99 is not None else not total_req)
     return {
         "availability": availability,
         "nines": nines(availability, total_req),
@@ -304,9 +327,9 @@ def summarize(
             "availability": slo.availability,
             "latency_p99": slo.latency_p99,
             "window": rec.window,
-            "availability_met": availability >= slo.availability,
+            "availability_met": availability_ok,
             "latency_met": latency_ok,
-            "met": availability >= slo.availability and latency_ok,
+            "met": availability_ok and latency_ok,
         },
         **({"mail": mail_summary(rec.mail, cluster.region_ids)} if rec.mail is not None else {}),
     }

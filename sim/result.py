@@ -23,9 +23,10 @@ class Headline:
     summary: dict[str, Any]
 
     @property
-    def availability(self) -> float:
-        """Share of user requests that succeeded."""
-        return float(self.summary["availability"])
+    def availability(self) -> float | None:
+        """Share of user requests that succeeded; ``None`` when there were none (nothing to judge)."""
+        value = self.summary["availability"]
+        return None if value is None else float(value)
 
     @property
     def slo_met(self) -> bool:
@@ -186,7 +187,8 @@ class Result(Headline):
         """Write ``summary.json``, ``events.jsonl``, the CSV series and ``report.html``; return the folder.
 
         The default folder is ``reports/<scenario name>``. The folder is replaced as a whole: a reader
-        sees the old report or the new one, never half of each.
+        sees the old report or the new one, never half of each. Only a new or empty folder, or an earlier
+        run's output, is written: anything else raises :class:`sim.report.files.OutputError`.
         """
         from sim.report import write_report
 

@@ -102,5 +102,5 @@ def test_a_corrupt_file_is_named(stored, tmp_path):
         if path.is_file():
             (tmp_path / path.name).write_bytes(path.read_bytes())
     (tmp_path / "scenario.json").write_text('{"name": 1}')
-    with pytest.raises(ResultsError, match=r"scenario\.json: cannot read it"):
+    with pytest.raises(ResultsError, match=r"scenario\.json:1:1: missing required field 'duration'"):
         load_results(tmp_path)

@@ -57,7 +57,8 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
     lat = s.get("latency", {})
     rows = [
         ("SLO", f"{'met' if h.slo_met else '**breached**'} ({goals})"),
-        ("Availability", f"{pct(h.availability)} ({h.nines:.2f} nines)"),
+        ("Availability", "— (no requests)" if h.availability is None or h.nines is None
+         else f"{pct(h.availability)} ({h.nines:.2f} nines)"),
         ("Downtime", f"{h.downtime_minutes:,.1f} min in {span(slo['window'])} windows below the objective"),
         (
             "Users affected",

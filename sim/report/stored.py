@@ -6,6 +6,15 @@ reads them into a :class:`StoredResult` with the attributes the report renderers
 :class:`~sim.result.Result` (``scenario``, ``seed``, ``summary``, ``events``, the series and ``graph``),
 so both render the same page.
 
+Every file is checked on load, once, at the edge, like a scenario: ``scenario.json`` through the scenario
+loader (references included), the others against the models below. They are strict about the type of
+every key the reports read (a number stored as text, a ``null`` list, a missing key, a row with too few
+fields) and let any other key through, so the folders of older and newer versions still load. A folder
+that fails raises :class:`ResultsError` naming the file, the line or row, the field and the value::
+
+    reports/x/summary.json: faults: expected a list (got null)
+    reports/x/timeseries.csv:14: 5 fields, the header has 19
+
 >>> stored = load_results("reports/quickstart")          # doctest: +SKIP
 >>> from sim.report.html import render_html
 >>> render_html(stored) == render_html(sim.run(...))     # doctest: +SKIP
@@ -15,13 +24,17 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from sim.errors import CascadesimError, ScenarioError, format_path, show_value
+from sim.loader import parse_scenario
 from sim.result import Headline
 from sim.scenario import Scenario
 
@@ -32,26 +45,344 @@ REQUIRED_FILES = ("summary.json", "events.jsonl", "timeseries.csv", "datacenters
 _TEXT_COLUMNS = frozenset({"region", "datacenter", "link"})
 
 
-class ResultsError(ValueError):
-    """A results folder that cannot be read: the message names the folder and the file."""
+class ResultsError(CascadesimError, ValueError):
+    """A results folder that cannot be read: one line naming the file, the line or row, the field, the value."""
 
 
-def _number(text: str) -> int | float | None:
+# ------------------------------------------------------------------------------------------ the records
+
+
+class _Record(BaseModel):
+    """A stored record: the keys the reports read, with strict types; any other key is let through.
+
+    Strict: ``"0.99"`` is not a number, ``1.0`` not a count, ``0`` not a boolean. JSON holds no NaN
+    (``summary.json`` and ``events.jsonl`` are written without); a CSV may (``nan``).
+    """
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+
+
+class _Row(_Record):
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=True)
+
+
+class _Manifest(_Record):
+    scenario: str = ""
+    scenario_hash: str = ""
+    seed: int = 0
+    engine: str = ""
+    duration: float = 0.0
+    version: str = ""
+
+
+class _Latency(_Record):
+    p50: float | None
+    p99: float | None
+    mean: float | None = None
+
+
+class _Region(_Record):
+    availability: float | None  # None: the region had no requests
+    nines: float | None = None
+    requests: int = 0
+    downtime_minutes: float = 0.0
+    latency_p50: float | None = None
+    latency_p99: float | None = None
+
+
+class _BlastRadius(_Record):
+    users: int = 0
+    servers: int = 0
+    databases: int = 0
+    datacenters: int = 0
+
+
+class _Fault(_Record):
+    id: str
+    kind: str
+    occurrences: int = 0
+    start: float | None = None
+    end: float | None = None
+    downtime_minutes: float = 0.0
+    time_to_detect: float | None = None
+    time_to_recover: float | None = None
+    recovered: bool = True
+    affected: list[str] = []
+    affected_count: int = 0
+    blast_radius: _BlastRadius = _BlastRadius()
+    cascade_depth: int = 0
+
+
+class _Recovery(_Record):
+    last_fault_end: float | None = None
+    recovered: bool = True
+    metastable: bool = False
+    time_to_recover: float | None = None
+
+
+class _Slo(_Record):
+    availability: float
+    window: float
+    met: bool
+    latency_p99: float | None = None
+    availability_met: bool = True
+    latency_met: bool = True
+
+
+class _Summary(_Record):
+    """``summary.json`` as the reports read it (``mail`` and anything newer pass unchecked)."""
+
+    manifest: _Manifest = _Manifest()
+    availability: float | None  # None: no requests (see sim.metrics)
+    nines: float | None
+    downtime_minutes: float
+    requests: int
+    succeeded: int
+    amplification: float
+    latency: _Latency
+    counts: dict[str, int] = {}
+    regions: dict[str, _Region] = {}
+    worst_region: str | None = None
+    faults: list[_Fault] = []
+    worst_fault: str | None = None
+    recovery: _Recovery = _Recovery()
+    slo: _Slo
+
+
+class _Event(_Record):
+    """One line of ``events.jsonl``."""
+
+    id: int
+    time: float
+    kind: str
+    node: str
+    cause: int | None = None
+    fault: str | None = None
+    detail: str | None = None
+
+
+class _TimeseriesRow(_Row):
+    time: float
+    region: str
+    requests: int
+    ok: int
+    failed: int
+    attempts: int
+    retries: int
+    timeouts: int
+    shed: int
+    lb_retries: int = 0
+    availability: float | None
+    latency_p50: float | None
+    latency_p99: float | None
+
+
+class _DatacenterRow(_Row):
+    time: float
+    datacenter: str
+    offered: float
+    capacity: float
+    healthy: int
+    up: int
+    servers: int
+
+
+class _LinkRow(_Row):
+    time: float
+    link: str
+    capacity_bps: float
+    utilisation: float | None
+
+
+class _MailRow(_Row):
+    time: float
+    region: str
+
+
+# Per table: its row model (and a validator of a list of rows), the column naming its series (each series
+# has the same windows), and whether a run always writes at least one row.
+_TABLES: dict[str, tuple[type[_Row], TypeAdapter[Any], str, bool]] = {
+    "timeseries.csv": (_TimeseriesRow, TypeAdapter(list[_TimeseriesRow]), "region", True),
+    "datacenters.csv": (_DatacenterRow, TypeAdapter(list[_DatacenterRow]), "datacenter", True),
+    "links.csv": (_LinkRow, TypeAdapter(list[_LinkRow]), "link", False),
+    "mail.csv": (_MailRow, TypeAdapter(list[_MailRow]), "region", False),
+}
+
+_EXPECTED = {
+    "float_type": "expected a number",
+    "finite_number": "expected a finite number",
+    "int_type": "expected a whole number",
+    "string_type": "expected text",
+    "bool_type": "expected true or false",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+}
+
+
+def _problem(err: Any, skip: int = 0) -> str:
+    """One pydantic error as ``field: what is wrong (got value)``; ``skip`` leading parts of its path."""
+    loc = tuple(err["loc"])[skip:]
+    if err["type"] == "missing":
+        where, text = format_path(loc[:-1]), f"missing required field '{loc[-1]}'"
+    else:
+        where = format_path(loc)
+        text = f"{_EXPECTED.get(err['type'], str(err['msg']))} (got {show_value(err['input'])})"
+    return f"{where}: {text}" if where else text
+
+
+def _check(model: type[_Record], data: Any, where: str) -> None:
+    """Validate one record; raise a :class:`ResultsError` on its first problem."""
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        raise ResultsError(f"{where}: {_problem(exc.errors()[0])}{_more(exc)}") from None
+
+
+def _check_rows(adapter: TypeAdapter[Any], path: Path, rows: list[tuple[int, Any]]) -> None:
+    """Validate records read from numbered lines; the error names the line of the first bad one."""
+    try:
+        adapter.validate_python([row for _, row in rows])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        line = rows[int(err["loc"][0])][0]  # the error's path starts with the record's place in the list
+        raise ResultsError(f"{path}:{line}: {_problem(err, skip=1)}{_more(exc)}") from None
+
+
+def _more(exc: ValidationError) -> str:
+    n = exc.error_count() - 1
+    return f" (and {n} more problem{'s' if n > 1 else ''})" if n else ""
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ResultsError(f"{path}: cannot read it: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ResultsError(f"{path}: not UTF-8 text (byte {err.start} cannot be decoded)") from None
+
+
+def _json(text: str, path: Path, line: int | None = None) -> Any:
+    """Parse JSON; an error names the line (``line``: the line of a JSON Lines file) and the column."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        at = f"{path}:{line if line is not None else err.lineno}:{err.colno}"
+        raise ResultsError(f"{at}: not valid JSON: {err.msg}") from None
+    except (ValueError, RecursionError) as err:  # NaN or Infinity; nesting too deep to read
+        at = f"{path}:{line}" if line is not None else str(path)
+        raise ResultsError(f"{at}: not valid JSON: {err or 'nested too deeply'}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _scenario(path: Path) -> Scenario:
+    """``scenario.json`` through the scenario loader: the same checks, references included, as a run's."""
+    try:
+        return parse_scenario(_text(path), str(path))
+    except ScenarioError as err:
+        problems = err.problems
+        n = len(problems) - 1
+        more = f" (and {n} more problem{'s' if n > 1 else ''})" if n > 0 else ""
+        first = str(problems[0]) if problems else f"{path}: not a valid scenario"
+        raise ResultsError(f"{first}{more}") from None
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    data = _json(_text(path), path)
+    _check(_Summary, data, str(path))
+    return data
+
+
+_EVENTS = TypeAdapter(list[_Event])
+
+
+def _events(path: Path) -> list[dict[str, Any]]:
+    text = _text(path)
+    lines = text.splitlines()
+    numbered = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            numbered.append((n, _json(line, path, n)))
+        except ResultsError as err:
+            cut = n == len(lines) and not text.endswith("\n")
+            raise ResultsError(f"{err} (the last line is incomplete: was the file cut short?)" if cut
+                               else str(err)) from None
+    _check_rows(_EVENTS, path, numbered)
+    return [event for _, event in numbered]
+
+
+def _number(text: str) -> int | float | str | None:
+    """A CSV cell as a number (empty: ``None``); text that is no number stays text, for the check to name."""
     if text == "":
         return None
     try:
         return int(text)
     except ValueError:
-        return float(text)  # 'nan', 'inf' and exponents included
+        try:
+            return float(text)  # 'nan', 'inf' and exponents included
+        except ValueError:
+            return text
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line, row)`` per data row; a row with more or fewer fields than the header is an error."""
+    reader = csv.reader(_text(path).splitlines())
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        for raw in reader:
+            if not raw:
+                continue
+            if len(raw) != len(header):
+                raise ResultsError(f"{path}:{reader.line_num}: {len(raw)} fields, the header has {len(header)}")
+            yield reader.line_num, {
+                k: (v if k in _TEXT_COLUMNS else _number(v)) for k, v in zip(header, raw, strict=True)
+            }
+    except csv.Error as err:
+        raise ResultsError(f"{path}:{reader.line_num}: not valid CSV: {err}") from None
 
 
 def read_csv(path: Path) -> list[dict[str, Any]]:
     """A CSV table written by :func:`sim.report.files.csv_text`, with its numbers as numbers."""
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = []
-        for raw in csv.DictReader(f):
-            rows.append({k: (v if k in _TEXT_COLUMNS else _number(v)) for k, v in raw.items()})
-        return rows
+    return [row for _, row in _csv_rows(Path(path))]
+
+
+def _table(path: Path) -> list[dict[str, Any]]:
+    """A CSV table, checked: its columns, every row's types, and the same windows for every series."""
+    model, rows, key, required = _TABLES[path.name]
+    numbered = list(_csv_rows(path))
+    if not numbered:
+        if required:
+            raise ResultsError(f"{path}: no rows (a run writes one per window and {key})")
+        return []
+    header = numbered[0][1]
+    missing = [name for name, info in model.model_fields.items() if info.is_required() and name not in header]
+    if missing:
+        raise ResultsError(f"{path}:1: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    _check_rows(rows, path, numbered)
+    windows: dict[str, list[float]] = {}
+    for _, row in numbered:
+        windows.setdefault(row[key], []).append(row["time"])
+    (first, times), *others = windows.items()
+    for name, mine in others:
+        if sorted(mine) != sorted(times):
+            raise ResultsError(
+                f"{path}: {key} {show_value(name)} has {len(mine)} rows and {key} {show_value(first)} "
+                f"{len(times)}; every {key} has one row per window"
+                if len(mine) != len(times)
+                else f"{path}: {key} {show_value(name)} and {key} {show_value(first)} have different windows"
+            )
+    return [row for _, row in numbered]
 
 
 @dataclass
@@ -84,7 +415,8 @@ class StoredResult(Headline):
 def load_results(folder: str | Path) -> StoredResult:
     """Read a run's folder (as written by ``cascadesim run``) into a :class:`StoredResult`.
 
-    Raises :class:`ResultsError` naming the folder and what is missing or unreadable.
+    Every file is checked before anything is returned; raises :class:`ResultsError` naming the file, the
+    line or row, the field and the value of the first problem.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -92,21 +424,10 @@ def load_results(folder: str | Path) -> StoredResult:
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
         raise ResultsError(f"{folder}: not a run's results folder: missing {', '.join(missing)}")
-    current = ""
-    try:
-        current = "scenario.json"
-        scenario = Scenario.model_validate(json.loads((folder / current).read_text(encoding="utf-8")))
-        current = "summary.json"
-        summary = json.loads((folder / current).read_text(encoding="utf-8"))
-        current = "events.jsonl"
-        with (folder / current).open(encoding="utf-8") as f:
-            events = [json.loads(line) for line in f if line.strip()]
-        tables = {}
-        for name in ("timeseries.csv", "datacenters.csv", "links.csv", "mail.csv"):
-            current = name
-            tables[name] = read_csv(folder / name) if (folder / name).is_file() else []
-    except (OSError, ValueError) as err:  # pydantic's ValidationError and JSONDecodeError are ValueErrors
-        raise ResultsError(f"{folder / current}: cannot read it: {err}") from err
+    scenario = _scenario(folder / "scenario.json")
+    summary = _summary(folder / "summary.json")
+    events = _events(folder / "events.jsonl")
+    tables = {name: _table(folder / name) if (folder / name).is_file() else [] for name in _TABLES}
     return StoredResult(
         folder=folder,
         scenario=scenario,

@@ -92,8 +92,8 @@ def datacenter_of(G: nx.Graph, node: str) -> str | None:
 class Headline:
     """The numbers a reader wants first."""
 
-    availability: float
-    nines: float
+    availability: float | None  # None: no user requests, nothing to judge
+    nines: float | None
     downtime_minutes: float
     slo_met: bool
     worst_region: str | None
@@ -211,8 +211,8 @@ def _headline(result: RunRecords) -> Headline:
     recovered_at = last_bad + window if (recovered and last_bad is not None) else None
     worst = s.get("worst_region")
     return Headline(
-        availability=float(s["availability"]),
-        nines=float(s["nines"]),
+        availability=None if s["availability"] is None else float(s["availability"]),
+        nines=None if s["nines"] is None else float(s["nines"]),
         downtime_minutes=float(s["downtime_minutes"]),
         slo_met=bool(slo["met"]),
         worst_region=worst,

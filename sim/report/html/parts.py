@@ -54,9 +54,12 @@ def headline(s: dict, story: Story) -> str:
     goals = [f"availability ≥ {objective(slo['availability'])}"]
     if slo.get("latency_p99") is not None:
         goals.append(f"p99 latency ≤ {latency(slo['latency_p99'])}")
-    parts = [f"availability {pct(s['availability'])} "
-             f"{'≥' if slo.get('availability_met', s['availability'] >= slo['availability']) else '<'} "
-             f"{objective(slo['availability'])}"]
+    if s["availability"] is None:
+        parts = ["availability — (no requests)"]
+    else:
+        met_availability = slo.get("availability_met", s["availability"] >= slo["availability"])
+        parts = [f"availability {pct(s['availability'])} {'≥' if met_availability else '<'} "
+                 f"{objective(slo['availability'])}"]
     if slo.get("latency_p99") is not None:
         parts.append(f"p99 {latency(s['latency']['p99'])} {'≤' if slo.get('latency_met', True) else '>'} "
                      f"{latency(slo['latency_p99'])}")
@@ -87,7 +90,8 @@ def headline(s: dict, story: Story) -> str:
         kpi("availability", "Availability", pct(s["availability"]),
             f"{s['succeeded']:,} of {s['requests']:,} requests succeeded", s["availability"],
             "good" if slo.get("availability_met", True) else "bad"),
-        kpi("nines", "Nines", f"{s['nines']:.2f}", "−log₁₀(1 − availability)", s["nines"]),
+        kpi("nines", "Nines", "—" if s["nines"] is None else f"{s['nines']:.2f}",
+            "no requests" if s["nines"] is None else "−log₁₀(1 − availability)", s["nines"]),
         kpi("downtime", "Downtime", f"{s['downtime_minutes']:,.1f} min",
             f"{span(slo['window'])} windows below {objective(slo['availability'])}", s["downtime_minutes"],
             "bad" if s["downtime_minutes"] else ""),
@@ -146,6 +150,10 @@ def faults_table(s: dict) -> str:
                          "radius and how deep its cascade of causes went.", body)
 
 
+def _nines(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
 def regions_table(s: dict, order: list[str]) -> str:
     """Availability and latency per region, in the scenario's order."""
     rows = []
@@ -157,7 +165,7 @@ def regions_table(s: dict, order: list[str]) -> str:
         worst = ' class="worst"' if name == s.get("worst_region") else ""
         rows.append(
             f"<tr{worst}><td>{html.escape(name)}</td><td class=\"num\">{pct(r['availability'])}</td>"
-            f'<td class="num">{r.get("nines", 0):.2f}</td><td class="num">{r.get("requests", 0):,}</td>'
+            f'<td class="num">{_nines(r.get("nines"))}</td><td class="num">{r.get("requests", 0):,}</td>'
             f'<td class="num">{r.get("downtime_minutes", 0):,.1f}</td>'
             f'<td class="num">{latency(r.get("latency_p50"))}</td>'
             f'<td class="num">{latency(r.get("latency_p99"))}</td></tr>'
