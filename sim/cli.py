@@ -14,11 +14,12 @@ from typing import Any
 
 import click
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, printable
 from sim.experiments.commands import (
     capacity_command,
     compare_command,
     executor_options,
+    output_folder,
     percent_option,
     run_replications,
     sweep_command,
@@ -51,7 +52,8 @@ def format_summary(summary: dict[str, Any], report: Path | None) -> str:
         objectives += f", p99 ≤ {_ms(slo['latency_p99'])}"
     lines = [
         f"{m['scenario']}  (seed {m['seed']}, {format_duration(m['duration'])} simulated, engine {m['engine']})",
-        f"  availability  {_percent(summary['availability'])}  ({summary['nines']:.2f} nines)",
+        f"  availability  {_percent(summary['availability'])}  "
+        + ("(no requests)" if summary["nines"] is None else f"({summary['nines']:.2f} nines)"),
         f"  SLO           {verdict}  ({objectives})",
         f"  downtime      {summary['downtime_minutes']:.1f} min below the SLO "
         f"(per {format_duration(slo['window'])} window)",
@@ -75,7 +77,7 @@ def format_summary(summary: dict[str, Any], report: Path | None) -> str:
             f"  worst fault   {fault_id} ({f['kind']}): {f['downtime_minutes']:.1f} min below SLO, {detect}, {recover}"
         )
     if report is not None:
-        lines.append(f"  report        {report / 'report.html'}")
+        lines.append(f"  report        {printable(report / 'report.html')}")
     return "\n".join(lines)
 
 
@@ -133,16 +135,25 @@ def run(scenario: str, seed: int | None, out: str | None, no_report: bool, png: 
         run_replications(model, seed, replications, until_ci, max_replications, out, no_report, resume, jobs,
                          dask_scheduler, dask_local)
         return
-    with _progress() as progress:
-        result = run_scenario(model, seed=seed, progress=progress)
-    folder = None
-    if not no_report:
-        from sim.report import write_report
-
-        target = Path(out) if out else Path("reports") / result.scenario.name
-        folder = write_report(result, target, png=png, notify=lambda line: click.echo(line, err=True))
+    target = None if no_report else Path(out) if out else Path("reports") / model.name
+    with output_folder(target, "run"):  # checked and locked before the run: refused now, not after it
+        with _progress() as progress:
+            result = run_scenario(model, seed=seed, progress=progress)
+        folder = None if target is None else _write_run(result, target, png)
     click.echo(format_summary(result.summary, folder))
     sys.exit(EXIT_OK if result.slo_met else EXIT_SLO)
+
+
+def _write_run(result: Any, target: Path, png: bool) -> Path:
+    """Write the run's folder; a failed write (a full disk) is one line and exit 1, the old folder kept."""
+    from sim.report import write_report
+    from sim.report.files import OutputError
+
+    try:
+        return write_report(result, target, png=png, notify=lambda line: click.echo(printable(line), err=True))
+    except OutputError as err:
+        click.echo(f"cascadesim: {printable(err)}", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 @cli.command()
@@ -158,7 +169,7 @@ def validate(scenarios: tuple[str, ...]) -> None:
             for problem in err.problems:
                 click.echo(str(problem), err=True)
         else:
-            click.echo(f"{path}: ok")
+            click.echo(f"{printable(path)}: ok")
     sys.exit(EXIT_INVALID if bad else EXIT_OK)
 
 
@@ -178,12 +189,12 @@ def report(results: str, png: bool) -> None:
     from sim.report import ResultsError, rebuild_report
 
     try:
-        folder = rebuild_report(results, png=png, notify=lambda line: click.echo(line, err=True))
+        folder = rebuild_report(results, png=png, notify=lambda line: click.echo(printable(line), err=True))
     except ResultsError as err:
-        click.echo(f"cascadesim report: {err}", err=True)
+        click.echo(f"cascadesim report: {printable(err)}", err=True)
         sys.exit(EXIT_INVALID)
-    click.echo(f"report  {folder / 'report.html'}")
-    click.echo(f"        {folder / 'report.md'}")
+    click.echo(f"report  {printable(folder / 'report.html')}")
+    click.echo(f"        {printable(folder / 'report.md')}")
 
 
 cli.add_command(compare_command)
@@ -218,7 +229,14 @@ class _progress:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning unexpected errors into exit code 1 with a one-line message."""
+    """Entry point: run the CLI, turning unexpected errors into exit code 1 with a one-line message.
+
+    The current folder is taken off ``sys.path`` first: the runs' worker processes import with this
+    process's path, and a scenario folder must never run code.
+    """
+    from sim.experiments.executors import forget_working_directory
+
+    forget_working_directory()
     try:
         code = cli.main(args=argv, prog_name="cascadesim", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
@@ -226,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(EXIT_ERROR)
     except click.ClickException as exc:
+        exc.message = printable(exc.message)  # it may quote a file name or an option someone typed
         exc.show()
         sys.exit(EXIT_INVALID if isinstance(exc, click.UsageError) else EXIT_ERROR)
     except KeyboardInterrupt:
@@ -236,6 +255,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # anything else is our bug: say so, briefly
         if os.environ.get("CASCADESIM_DEBUG"):
             traceback.print_exc()
-        click.echo(f"cascadesim: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"cascadesim: internal error: {type(exc).__name__}: {printable(exc)}", err=True)
         click.echo("set CASCADESIM_DEBUG=1 for the traceback", err=True)
         sys.exit(EXIT_ERROR)

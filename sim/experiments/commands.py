@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from sim.errors import ScenarioError
+from sim.errors import Problem, ScenarioError, printable, show_value
 
 __all__ = [
     "executor_options",
@@ -20,6 +21,7 @@ __all__ = [
     "sweep_command",
     "capacity_command",
     "percent_option",
+    "output_folder",
 ]
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_SLO = 0, 1, 2, 3
@@ -122,17 +124,47 @@ def _fail(err: ScenarioError) -> None:
 
 
 def _store_error(exc: Exception) -> None:
-    click.echo(f"cascadesim: {exc}", err=True)
+    click.echo(f"cascadesim: {printable(exc)}", err=True)
     sys.exit(EXIT_INVALID)
 
 
+def _results_line(folder: Path) -> str:
+    runs, where = printable(folder / "runs"), printable(folder)
+    return f'  results       {runs}  (sim.load_results("{where}") gives a DataFrame)'
+
+
 def _run_failed(exc: Exception, out: Path | None) -> None:
-    click.echo(f"cascadesim: {exc}", err=True)
+    click.echo(f"cascadesim: {printable(exc)}", err=True)
     if out is not None:
         click.echo(
-            f"runs finished before it are kept in {out}; run again with --resume to complete", err=True
+            f"runs finished before it are kept in {printable(out)}; run again with --resume to complete",
+            err=True,
         )
     sys.exit(EXIT_ERROR)
+
+
+@contextmanager
+def output_folder(folder: Path | None, kind: str) -> Iterator[None]:
+    """Hold the output ``folder`` of a ``kind`` command (``run``, ``replications``, ``compare``,
+    ``sweep``) while the body runs.
+
+    Entered before anything runs: a folder that is not cascadesim's, holds another command's output, cannot
+    be written, or is being written by another cascadesim process is refused here (exit 2, nothing run);
+    otherwise it is made if missing and locked until the command ends (:class:`sim.report.files.OutputFolder`).
+    None: the command writes nothing.
+    """
+    if folder is None:
+        yield
+        return
+    from sim.report.files import OutputError, OutputFolder
+
+    try:
+        claim = OutputFolder(folder, kind)
+    except OutputError as exc:
+        _store_error(exc)
+        return
+    with claim:
+        yield
 
 
 def run_replications(
@@ -151,39 +183,40 @@ def run_replications(
     """``cascadesim run SCENARIO --replications N [--until-ci W]``: intervals over replications."""
     from sim.experiments.executors import RunFailed
     from sim.experiments.replicate import replicate
-    from sim.experiments.store import StoreError, atomic_write
+    from sim.experiments.store import StoreError
     from sim.experiments.text import format_replications
-    from sim.report.files import to_json
+    from sim.report.files import OutputError, to_json, write_files
 
     n = replications or (10 if until_ci is not None else 30)
     folder = None if no_report else Path(out) if out else Path("reports") / f"{model.name}-replications"
     if resume and folder is None:
         raise click.UsageError("--resume needs the results folder; drop --no-report")
-    runner = _executor(jobs, dask_scheduler, dask_local)
-    try:
-        with runner, _bar() as progress:
-            reps = replicate(
-                model,
-                n,
-                seed=seed,
-                until_ci=until_ci,
-                max_replications=max_replications,
-                executor=runner,
-                out=folder / "runs" if folder else None,
-                resume=resume,
-                progress=progress,
-            )
-    except (StoreError, ValueError) as exc:
-        _store_error(exc)
-        return
-    except RunFailed as exc:
-        _run_failed(exc, folder)
-        return
-    if folder is not None:
-        atomic_write(folder / "intervals.json", to_json(reps.summary()).encode())
+    with output_folder(folder, "replications"):
+        runner = _executor(jobs, dask_scheduler, dask_local)
+        try:
+            with runner, _bar() as progress:
+                reps = replicate(
+                    model,
+                    n,
+                    seed=seed,
+                    until_ci=until_ci,
+                    max_replications=max_replications,
+                    executor=runner,
+                    out=folder / "runs" if folder else None,
+                    resume=resume,
+                    progress=progress,
+                )
+            if folder is not None:
+                write_files(folder, {"intervals.json": to_json(reps.summary())})
+        except (StoreError, ValueError) as exc:
+            _store_error(exc)
+            return
+        except (RunFailed, OutputError) as exc:
+            _run_failed(exc, folder)
+            return
     click.echo(format_replications(reps, runner.description))
     if folder is not None:
-        click.echo(f'  results       {folder / "runs"}  (sim.load_results("{folder}") gives a DataFrame)')
+        click.echo(_results_line(folder))
     iv = reps.intervals.get("availability")
     below = iv is not None and iv.high is not None and iv.high < model.slo.availability
     sys.exit(EXIT_SLO if below else EXIT_OK)
@@ -233,8 +266,10 @@ def compare_command(
     from sim.experiments.compare import compare, layout_names
     from sim.experiments.executors import RunFailed
     from sim.experiments.store import StoreError
+    from sim.experiments.sweep import NAME_RULE, valid_name
     from sim.experiments.text import format_comparison
     from sim.loader import load_scenario
+    from sim.report.files import OutputError
 
     if len(layouts) < 2:
         raise click.UsageError("compare needs at least two layout files")
@@ -244,6 +279,10 @@ def compare_command(
             models.append(load_scenario(path))
         except ScenarioError as err:
             problems += err.problems
+        stem = Path(path).stem
+        if not valid_name(stem):  # a layout is named after its file: its folder, results and report
+            name = f"not a valid layout name (got {show_value(stem)} from the file name, expected {NAME_RULE})"
+            problems.append(Problem(path, 1, 1, "", f"{name}; rename the file"))
     if problems:
         _fail(ScenarioError(problems))
         return
@@ -251,29 +290,33 @@ def compare_command(
     folder = None if no_report else Path(out) if out else Path("reports") / f"compare-{'-vs-'.join(names)}"
     if resume and folder is None:
         raise click.UsageError("--resume needs the results folder; drop --no-report")
-    runner = _executor(jobs, dask_scheduler, dask_local)
-    try:
-        with runner, _bar() as progress:
-            result = compare(
-                dict(zip(names, models, strict=True)),
-                replications,
-                seed=seed,
-                executor=runner,
-                out=folder / "runs" if folder else None,
-                resume=resume,
-                progress=progress,
-                max_utilisation=max_utilisation,
-            )
-    except (StoreError, ValueError) as exc:
-        _store_error(exc)
-        return
-    except RunFailed as exc:
-        _run_failed(exc, folder)
-        return
-    click.echo(format_comparison(result))
-    if folder is not None:
-        result.write_report(folder)
-        click.echo(f"  report        {folder / 'report.html'}")
+    with output_folder(folder, "compare"):
+        runner = _executor(jobs, dask_scheduler, dask_local)
+        try:
+            with runner, _bar() as progress:
+                result = compare(
+                    dict(zip(names, models, strict=True)),
+                    replications,
+                    seed=seed,
+                    executor=runner,
+                    out=folder / "runs" if folder else None,
+                    resume=resume,
+                    progress=progress,
+                    max_utilisation=max_utilisation,
+                )
+        except (StoreError, ValueError) as exc:
+            _store_error(exc)
+            return
+        except (RunFailed, OutputError) as exc:
+            _run_failed(exc, folder)
+            return
+        click.echo(format_comparison(result))
+        if folder is not None:
+            try:
+                result.write_report(folder)
+            except OutputError as exc:
+                _run_failed(exc, folder)
+            click.echo(f"  report        {printable(folder / 'report.html')}")
     sys.exit(EXIT_OK)
 
 
@@ -306,6 +349,7 @@ def sweep_command(
     from sim.experiments.store import StoreError
     from sim.experiments.sweep import load_sweep, run_sweep
     from sim.experiments.text import format_sweep
+    from sim.report.files import OutputError
 
     try:
         sweep = load_sweep(sweep_file)
@@ -316,21 +360,25 @@ def sweep_command(
         click.echo(format_sweep(None, sweep))
         sys.exit(EXIT_OK)
     folder = Path(out) if out else Path("reports") / sweep.name
-    runner = _executor(jobs, dask_scheduler, dask_local)
-    try:
-        with runner, _bar() as progress:
-            result = run_sweep(sweep, executor=runner, out=folder / "runs", resume=resume, progress=progress)
-    except (StoreError, ValueError) as exc:
-        _store_error(exc)
-        return
-    except RunFailed as exc:
-        _run_failed(exc, folder / "runs")
-        return
-    click.echo(format_sweep(result, sweep))
-    click.echo(f'  results       {folder / "runs"}  (sim.load_results("{folder}") gives a DataFrame)')
-    if not no_report:
-        result.write_report(folder)
-        click.echo(f"  report        {folder / 'report.html'}")
+    with output_folder(folder, "sweep"):
+        runner = _executor(jobs, dask_scheduler, dask_local)
+        try:
+            with runner, _bar() as progress:
+                result = run_sweep(sweep, executor=runner, out=folder / "runs", resume=resume, progress=progress)
+        except (StoreError, ValueError) as exc:
+            _store_error(exc)
+            return
+        except (RunFailed, OutputError) as exc:
+            _run_failed(exc, folder / "runs")
+            return
+        click.echo(format_sweep(result, sweep))
+        click.echo(_results_line(folder))
+        if not no_report:
+            try:
+                result.write_report(folder)
+            except OutputError as exc:
+                _run_failed(exc, folder / "runs")
+            click.echo(f"  report        {printable(folder / 'report.html')}")
     sys.exit(EXIT_OK)
 
 

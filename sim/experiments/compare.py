@@ -21,7 +21,7 @@ from sim.experiments.capacity import CapacityReport, capacity
 from sim.experiments.executors import Executor
 from sim.experiments.metrics import Metric, metric_names
 from sim.experiments.plan import Experiment, Point
-from sim.experiments.replicate import open_sink, resolve_executor, resolve_metrics
+from sim.experiments.replicate import close_sink, open_sink, resolve_executor, resolve_metrics
 from sim.experiments.runner import Progress, run_experiment
 from sim.experiments.stats import Interval, mean_interval, paired_interval
 from sim.scenario import Scenario
@@ -245,11 +245,12 @@ def compare(
     root = models[0].seed if seed is None else seed
     points = [Point(i, s, {"layout": n}) for i, (n, s) in enumerate(zip(names, models, strict=True))]
     experiment = Experiment("compare", " vs ".join(names), points, chosen, root, {"layout": "str"})
-    sink = open_sink(experiment, out, resume)
     runner, own = resolve_executor(executor)
+    sink = open_sink(experiment, out, resume)
     try:
         rows = run_experiment(experiment, range(replications), sink, runner, progress)
     finally:
+        close_sink(sink)
         if own:
             runner.close()
     caps = {n: capacity(s, max_utilisation) for n, s in zip(names, models, strict=True)}

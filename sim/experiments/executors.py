@@ -14,25 +14,41 @@ yield ``(task, result)`` as runs finish, in any order. Which executor ran a run 
 A run that raises is not retried (it would raise again: runs are deterministic); the experiment stops
 with :class:`RunFailed`, naming the run. Runs already finished stay in the results store.
 
+Workers never import from the current folder (a scenario repository, a downloads folder): a new Python
+process puts its current folder first on ``sys.path``, so ours are started with ``PYTHONSAFEPATH=1``,
+and then import with exactly this process's ``sys.path`` — which the command line cleans first
+(:func:`forget_working_directory`).
+
 Subclasses implement :meth:`Executor.map` and, if they hold resources, :meth:`Executor.close`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sys
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import ProcessPoolExecutor as _Pool
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 from sim.errors import CascadesimError
 from sim.experiments.plan import Task
 
-__all__ = ["Executor", "InProcess", "ProcessPool", "Dask", "RunFailed", "make_executor"]
+__all__ = [
+    "Executor",
+    "InProcess",
+    "ProcessPool",
+    "Dask",
+    "RunFailed",
+    "make_executor",
+    "forget_working_directory",
+]
 
 Work = Callable[[Task], dict[str, Any]]
 
@@ -93,13 +109,52 @@ class InProcess(Executor):
             yield task, result
 
 
+def forget_working_directory() -> None:
+    """Take the current folder off ``sys.path``, where ``python -m`` and ``python -c`` put it.
+
+    Worker processes import with this process's ``sys.path``: with the current folder on it, a
+    ``numbers.py`` or ``yaml.py`` lying there would run in every worker. The folder cascadesim itself
+    is imported from stays (a source checkout, run in place, is the code being run).
+    """
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the folder was removed: nothing can be imported from it
+        return
+    own = Path(__file__).resolve().parents[2]
+    sys.path[:] = [
+        p for p in sys.path if not isinstance(p, str) or here == own or Path(p or ".").resolve() != here
+    ]
+
+
+@contextlib.contextmanager
+def _safe_path() -> Iterator[None]:
+    """Python processes started inside the block do not put their current folder on ``sys.path``."""
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        _restore_safe_path(before)
+
+
+def _restore_safe_path(before: str | None) -> None:
+    if before is None:
+        os.environ.pop("PYTHONSAFEPATH", None)
+    else:
+        os.environ["PYTHONSAFEPATH"] = before
+
+
 def _context() -> Any:
     """Worker processes start from a fork server that has imported cascadesim once (fast, and safe in a
     parent that runs threads — a progress bar, a Dask client); where there is none, they are spawned.
+    Call it, and start the workers, inside :func:`_safe_path`.
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["sim.experiments.runner"])
+        forkserver.ensure_running()  # now, while PYTHONSAFEPATH is set (it is started once per process)
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
@@ -122,7 +177,8 @@ class ProcessPool(Executor):
 
     def _get_pool(self) -> _Pool:
         if self._pool is None:
-            self._pool = _Pool(max_workers=self.workers, mp_context=_context())
+            with _safe_path():
+                self._pool = _Pool(max_workers=self.workers, mp_context=_context())
         return self._pool
 
     def map(self, fn: Work, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict[str, Any]]]:
@@ -139,7 +195,8 @@ class ProcessPool(Executor):
                 while pending and len(inflight) < window:
                     task = pending.popleft()
                     try:
-                        inflight[pool.submit(fn, task)] = task
+                        with _safe_path():  # a submit may start a worker (spawned, without a fork server)
+                            inflight[pool.submit(fn, task)] = task
                     except BrokenProcessPool:
                         pending.appendleft(task)
                         broken = True
@@ -201,25 +258,31 @@ class Dask(Executor):
     """Runs on a Dask cluster: ``address`` of a running scheduler, or ``local_workers`` processes here.
 
     Workers need cascadesim installed (the same version: the rows carry it). ``client`` uses a
-    ``distributed.Client`` you already have.
+    ``distributed.Client`` you already have. A local cluster's workers are started with
+    ``PYTHONSAFEPATH=1`` (see the module docstring).
     """
 
     def __init__(self, address: str | None = None, *, local_workers: int | None = None, client: Any = None):
+        import dask
         from distributed import Client, LocalCluster
 
         self._cluster = None
+        self._safe_path_before = os.environ.get("PYTHONSAFEPATH")
         self._own_client = client is None
         if client is not None:
             self.client = client
             where = "your Dask client"
         elif local_workers:
-            self._cluster = LocalCluster(
-                n_workers=local_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            )
+            # The nannies spawn the workers with PYTHONSAFEPATH set; to respawn one that dies, Dask sets it in
+            # this process again, until close().
+            with _safe_path(), dask.config.set({"distributed.nanny.pre-spawn-environ.PYTHONSAFEPATH": "1"}):
+                self._cluster = LocalCluster(
+                    n_workers=local_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                )
             self.client = Client(self._cluster)
             where = f"a local Dask cluster of {local_workers} worker{'s' if local_workers != 1 else ''}"
         elif address:
@@ -273,6 +336,7 @@ class Dask(Executor):
             self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+            _restore_safe_path(self._safe_path_before)
 
 
 def make_executor(

@@ -30,6 +30,7 @@ __all__ = [
     "resolve_metrics",
     "resolve_executor",
     "open_sink",
+    "close_sink",
     "MAX_REPLICATIONS",
 ]
 
@@ -64,12 +65,20 @@ def resolve_executor(executor: Executor | str | int | None) -> tuple[Executor, b
 
 
 def open_sink(experiment: Experiment, out: str | Path | None, resume: bool) -> Sink:
-    """The results store at ``out``, or rows in memory when there is no folder."""
+    """The results store at ``out``, locked for this writer until :func:`close_sink` (rows in memory when
+    there is no folder).
+    """
     if out is None:
         if resume:
             raise ValueError("resume needs a results folder (out)")
         return MemoryStore(experiment)
-    return ResultStore.create(out, experiment, resume=resume)
+    return ResultStore.create(out, experiment, resume=resume, lock=True)
+
+
+def close_sink(sink: Sink) -> None:
+    """Let another writer have the results folder of ``sink`` (rows in memory need nothing)."""
+    if isinstance(sink, ResultStore):
+        sink.close()
 
 
 @dataclass
@@ -161,8 +170,8 @@ def replicate(
         root,
         info={"until_ci": until_ci, "ci_metric": ci_metric},
     )
-    sink = open_sink(experiment, out, resume)
     runner, own = resolve_executor(executor)
+    sink = open_sink(experiment, out, resume)
     n = min(replications, max_replications) if until_ci is not None else replications
     stopped = ""
     try:
@@ -185,6 +194,7 @@ def replicate(
             rows = run_experiment(experiment, range(n_next), sink, runner, progress)
             n = n_next
     finally:
+        close_sink(sink)
         if own:
             runner.close()
     store = Path(out) if out is not None else None

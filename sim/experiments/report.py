@@ -3,22 +3,21 @@
 Built from the experiment's rows and intervals only, in the frame every report shares
 (:mod:`sim.report.page`: plotly.js once, each figure a JSON block, names escaped) and its visual language
 (:mod:`sim.report.style`). Figures are written as plotly JSON (plain dicts), so this module does not
-import plotly.
+import plotly. Every name and value from the files goes into a figure through :func:`_plain`.
 """
 
 from __future__ import annotations
 
 import html
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.experiments.metrics import Metric
 from sim.experiments.stats import Interval, mean_interval
-from sim.experiments.store import atomic_write
 from sim.experiments.text import fmt, fmt_interval
-from sim.report.files import to_json
+from sim.report.files import check_output_folder, to_json, write_files
 from sim.report.page import figure_section, plotly_page, table
 from sim.report.style import FONT, SERIES_COLORS, span
 
@@ -47,7 +46,18 @@ def _scale(metric: Metric) -> tuple[float, str]:
 
 def _axis_title(metric: Metric) -> str:
     factor, unit = _scale(metric)
-    return f"{metric.label} ({unit})" if unit else metric.label
+    return _plain(f"{metric.label} ({unit})" if unit else metric.label)
+
+
+def _plain(value: Any) -> str:
+    """``value`` as text in a figure. plotly draws ``<a href>``, ``<b>`` and ``<br>`` in trace names, ticks,
+    titles and hover text; written as entities (which plotly shows as the characters) they are only text.
+    Quotes stay: outside a tag they are harmless, and plotly would show ``&quot;`` as it is.
+
+    >>> _plain('<a href="javascript:alert(1)">x</a> & <b>')
+    '&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt; &amp; &lt;b&gt;'
+    """
+    return html.escape(str(value), quote=False)
 
 
 # ------------------------------------------------------------------------------------------ page
@@ -96,11 +106,12 @@ def _header(title: str, subtitle: str, meta: list[str]) -> str:
     )
 
 
-def _write(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        atomic_write(directory / name, text.encode("utf-8"))
-    return directory
+def _write(directory: Path, kind: str, files: Callable[[], dict[str, str]]) -> Path:
+    """Write ``files()`` into ``directory``, all or nothing, if it is new, empty or ``kind`` output (checked
+    before they are rendered). Raises :class:`sim.report.files.OutputError` otherwise, or when writing fails.
+    """
+    check_output_folder(directory, kind)
+    return write_files(directory, files())
 
 
 # ------------------------------------------------------------------------------------------ comparison
@@ -246,7 +257,7 @@ def _distribution_figure(cmp: Comparison, metric: str) -> dict[str, Any]:
         traces.append(
             {
                 "type": "box",
-                "name": name,
+                "name": _plain(name),
                 "y": values,
                 "boxpoints": "all",
                 "jitter": 0.35,
@@ -273,7 +284,7 @@ def _distribution_figure(cmp: Comparison, metric: str) -> dict[str, Any]:
                 {
                     "type": "scatter",
                     "mode": "markers",
-                    "x": [name],
+                    "x": [_plain(name)],
                     "y": [iv.mean * 100],
                     "error_y": {**err, "thickness": 2, "width": 10, "color": "#24292f"},
                     "marker": {"symbol": "diamond", "size": 10, "color": "#24292f"},
@@ -292,7 +303,7 @@ def _downtime_figure(cmp: Comparison) -> dict[str, Any]:
     text = [f"{m:,.0f} min/yr" if m is not None else "—" for m in means]
     trace = {
         "type": "bar",
-        "x": cmp.layouts,
+        "x": [_plain(n) for n in cmp.layouts],
         "y": means,
         "text": text,
         "textposition": "outside",
@@ -317,7 +328,7 @@ def _downtime_figure(cmp: Comparison) -> dict[str, Any]:
 
 def _differences_figure(cmp: Comparison, metrics: list[Metric]) -> dict[str, Any]:
     traces = []
-    labels = [m.name for m in metrics]
+    labels = [_plain(m.name) for m in metrics]
     for i, name in enumerate(cmp.layouts[1:], start=1):
         xs, lo, hi = [], [], []
         for m in metrics:
@@ -335,7 +346,7 @@ def _differences_figure(cmp: Comparison, metrics: list[Metric]) -> dict[str, Any
             {
                 "type": "scatter",
                 "mode": "markers",
-                "name": f"{name} − {cmp.baseline}",
+                "name": _plain(f"{name} − {cmp.baseline}"),
                 "x": xs,
                 "y": labels,
                 "marker": {"size": 9, "color": SERIES_COLORS[i % len(SERIES_COLORS)]},
@@ -449,9 +460,11 @@ def _need(need: dict[str, Any]) -> str:
 
 
 def write_comparison_report(cmp: Comparison, directory: Path) -> Path:
-    """Write ``comparison.json`` and ``report.html`` into ``directory`` (each file atomically)."""
+    """Write ``comparison.json`` and ``report.html`` into ``directory`` (both or neither)."""
     return _write(
-        directory, {"comparison.json": to_json(cmp.summary()), "report.html": render_comparison(cmp)}
+        directory,
+        "compare",
+        lambda: {"comparison.json": to_json(cmp.summary()), "report.html": render_comparison(cmp)},
     )
 
 
@@ -556,7 +569,7 @@ def _line_figure(result: SweepResult, m: Metric, p: Parameter) -> dict[str, Any]
     if len(others) == 1 and _few(result, others[0].path):
         q = others[0]
         groups = list(dict.fromkeys(r[q.path] for r in result.rows))
-        series = [(f"{q.path} = {g}", [r for r in rows if r[q.path] == g]) for g in groups]
+        series = [(_plain(f"{q.path} = {g}"), [r for r in rows if r[q.path] == g]) for g in groups]
     else:
         series = [("all runs" if not others else "pooled", rows)]
     for i, (name, subset) in enumerate(series):
@@ -570,7 +583,7 @@ def _line_figure(result: SweepResult, m: Metric, p: Parameter) -> dict[str, Any]
                 "type": "scatter",
                 "mode": "lines+markers",
                 "name": name,
-                "x": xs if p.numeric else [str(x) for x in xs],
+                "x": xs if p.numeric else [_plain(x) for x in xs],
                 "y": ys,
                 "line": {"color": SERIES_COLORS[i % len(SERIES_COLORS)], "width": 2},
                 "error_y": {
@@ -585,7 +598,7 @@ def _line_figure(result: SweepResult, m: Metric, p: Parameter) -> dict[str, Any]
         )
     layout = _layout(
         340,
-        xaxis={"title": {"text": p.path}, **({} if p.numeric else {"type": "category"})},
+        xaxis={"title": {"text": _plain(p.path)}, **({} if p.numeric else {"type": "category"})},
         yaxis={"title": {"text": _axis_title(m)}},
         showlegend=len(series) > 1,
     )
@@ -627,19 +640,19 @@ def _heatmap(rows: list[dict[str, Any]], m: Metric, p: Parameter, q: Parameter) 
     reverse = m.better == "lower"
     trace = {
         "type": "heatmap",
-        "x": [str(x) for x in xs],
-        "y": [str(y) for y in ys],
+        "x": [_plain(x) for x in xs],
+        "y": [_plain(y) for y in ys],
         "z": z,
         "text": text,
-        "hovertemplate": f"{p.path}=%{{x}}<br>{q.path}=%{{y}}<br>%{{text}}<extra></extra>",
+        "hovertemplate": f"{_plain(p.path)}=%{{x}}<br>{_plain(q.path)}=%{{y}}<br>%{{text}}<extra></extra>",
         "colorscale": "RdYlGn",
         "reversescale": reverse,
         "colorbar": {"title": {"text": _axis_title(m)}},
     }
     layout = _layout(
         380,
-        xaxis={"title": {"text": p.path}, "type": "category"},
-        yaxis={"title": {"text": q.path}, "type": "category"},
+        xaxis={"title": {"text": _plain(p.path)}, "type": "category"},
+        yaxis={"title": {"text": _plain(q.path)}, "type": "category"},
     )
     return {"data": [trace], "layout": layout}
 
@@ -674,22 +687,22 @@ def _metastability_figure(
         text.append(t_row)
     trace = {
         "type": "heatmap",
-        "x": [str(x) for x in xs],
-        "y": [str(y) for y in ys],
+        "x": [_plain(x) for x in xs],
+        "y": [_plain(y) for y in ys],
         "z": z,
         "text": text,
         "texttemplate": "%{text}",
         "zmin": 0,
         "zmax": 1,
         "colorscale": "RdYlGn",
-        "hovertemplate": f"{length}=%{{x}}<br>{size}=%{{y}}<br>recovered in %{{z:.0%}} of runs<br>"
+        "hovertemplate": f"{_plain(length)}=%{{x}}<br>{_plain(size)}=%{{y}}<br>recovered in %{{z:.0%}} of runs<br>"
         "mean time to recover %{text}<extra></extra>",
         "colorbar": {"title": {"text": "share recovered"}, "tickformat": ".0%"},
     }
     layout = _layout(
         420,
-        xaxis={"title": {"text": f"trigger duration ({length})"}, "type": "category"},
-        yaxis={"title": {"text": f"trigger size ({size})"}, "type": "category"},
+        xaxis={"title": {"text": _plain(f"trigger duration ({length})")}, "type": "category"},
+        yaxis={"title": {"text": _plain(f"trigger size ({size})")}, "type": "category"},
     )
     return {"data": [trace], "layout": layout}
 
@@ -710,5 +723,7 @@ def _points_table(result: SweepResult, metrics: list[Metric]) -> str:
 
 
 def write_sweep_report(result: SweepResult, directory: Path) -> Path:
-    """Write ``sweep.json`` and ``report.html`` into ``directory`` (each file atomically)."""
-    return _write(directory, {"sweep.json": to_json(result.summary()), "report.html": render_sweep(result)})
+    """Write ``sweep.json`` and ``report.html`` into ``directory`` (both or neither)."""
+    return _write(
+        directory, "sweep", lambda: {"sweep.json": to_json(result.summary()), "report.html": render_sweep(result)}
+    )

@@ -5,6 +5,7 @@ A store is a folder::
     manifest.json            what experiment the rows belong to, and the column types
     rows/<run id>.parquet    one finished run each, written the moment it finished
     chunk-<n>.parquet        rows gathered into chunks (``compact``), the row files then removed
+    .cascadesim.lock         while an experiment writes it (``create(..., lock=True)``): one writer at a time
 
 Every file is written beside its final name (a dot-file), flushed to disk and renamed into place, so a
 reader — or a sweep resumed after a kill at any point — sees whole files only. A row file and a chunk may
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.errors import CascadesimError
+from sim.report.files import LOCK_FILE, FolderLock, OutputError, check_output_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +49,7 @@ _CHUNK = re.compile(r"^chunk-(\d+)\.parquet$")
 
 
 class StoreError(CascadesimError):
-    """The folder is not a results store, or holds the results of another experiment."""
+    """The folder is not a results store, holds another experiment's results, or another process writes it."""
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -99,15 +101,24 @@ class ResultStore:
         self.columns: list[tuple[str, ColumnKind]] = [(c, k) for c, k in manifest["columns"]]
         self.schema = _schema(self.columns)
         self.rows_dir = self.path / "rows"
+        self.lock: FolderLock | None = None
 
     # ------------------------------------------------------------------------------------------ opening
 
     @classmethod
-    def create(cls, path: str | Path, experiment: Experiment, resume: bool = False) -> ResultStore:
+    def create(
+        cls, path: str | Path, experiment: Experiment, resume: bool = False, lock: bool = False
+    ) -> ResultStore:
         """The store for ``experiment`` at ``path``.
 
         With ``resume`` an existing store is kept — it must hold this same experiment — and its runs are
-        not run again. Without, whatever was at ``path`` is replaced by an empty store.
+        not run again. Without, a store at ``path`` is emptied for this experiment. Only a new or empty
+        folder or a results store (holding nothing but a store's files) is written: anything else raises
+        :class:`StoreError`, and nothing is deleted.
+
+        With ``lock`` the folder is locked until :meth:`close` (:class:`sim.report.files.FolderLock`):
+        another process — or another locked ``create`` in this one — gets :class:`StoreError` instead of
+        replacing the store under this one.
         """
         path = Path(path)
         manifest = {
@@ -120,27 +131,49 @@ class ResultStore:
             "metrics": [m.name for m in experiment.metrics],
             "params": list(experiment.param_kinds),
         }
-        if resume and (path / "manifest.json").exists():
-            store = cls.open(path)
-            if store.manifest.get("fingerprint") != manifest["fingerprint"]:
-                raise StoreError(
-                    f"{path} holds the results of another experiment ({store.manifest.get('kind')} "
-                    f"'{store.manifest.get('name')}': its scenario, parameters, metrics or root seed "
-                    "differ); "
-                    "run without --resume to replace them, or choose another --out"
-                )
-            store.rows_dir.mkdir(exist_ok=True)
-            return store
-        if path.exists():
-            if not path.is_dir():
-                raise StoreError(f"{path} is a file, not a results folder")
-            if any(path.iterdir()) and not (path / "manifest.json").exists():
-                raise StoreError(f"{path} is not empty and holds no results store; choose another folder")
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
-        (path / "rows").mkdir()
-        atomic_write(path / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
-        return cls(path, manifest)
+        held = None
+        try:
+            real = check_output_folder(path, "results")
+            if lock:
+                real.mkdir(parents=True, exist_ok=True)
+                held = FolderLock(real, path)
+                check_output_folder(path, "results")  # again, now that no other writer can change it
+            if resume and (path / "manifest.json").exists():
+                store = cls.open(path)
+                if store.manifest.get("fingerprint") != manifest["fingerprint"]:
+                    raise StoreError(
+                        f"{path} holds the results of another experiment ({store.manifest.get('kind')} "
+                        f"'{store.manifest.get('name')}': its scenario, parameters, metrics or root seed "
+                        "differ); "
+                        "run without --resume to replace them, or choose another --out"
+                    )
+                store.rows_dir.mkdir(exist_ok=True)
+            else:
+                real.mkdir(parents=True, exist_ok=True)
+                _empty(real)
+                (path / "rows").mkdir()
+                atomic_write(path / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+                store = cls(path, manifest)
+        except OutputError as exc:
+            if held is not None:
+                held.release()
+            raise StoreError(str(exc)) from None
+        except OSError as exc:
+            if held is not None:
+                held.release()
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}; choose another --out") from None
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
+        store.lock = held
+        return store
+
+    def close(self) -> None:
+        """Release the folder's lock, if this store holds one; the store can still be read."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     @classmethod
     def open(cls, path: str | Path) -> ResultStore:
@@ -159,9 +192,15 @@ class ResultStore:
     # ------------------------------------------------------------------------------------------ writing
 
     def write(self, row: dict[str, Any]) -> None:
-        """Store one finished run now, as its own file (all or nothing)."""
+        """Store one finished run now, as its own file (all or nothing).
+
+        Raises :class:`~sim.report.files.OutputError` when the file cannot be written (a full disk).
+        """
         table = pa.Table.from_pylist([{name: row.get(name) for name, _ in self.columns}], schema=self.schema)
-        atomic_write(self.rows_dir / f"{row['run_id']}.parquet", _parquet_bytes(table))
+        try:
+            atomic_write(self.rows_dir / f"{row['run_id']}.parquet", _parquet_bytes(table))
+        except OSError as exc:
+            raise OutputError(f"cannot store a run in {self.path}: {exc.strerror or exc}") from None
 
     def compact(self) -> int:
         """Gather the row files into a new chunk; return how many rows it holds (0: nothing to do)."""
@@ -180,7 +219,10 @@ class ResultStore:
                 max((int(m.group(1)) for f in self.path.iterdir() if (m := _CHUNK.match(f.name))), default=0)
                 + 1
             )
-            atomic_write(self.path / f"chunk-{n:06d}.parquet", _parquet_bytes(table))
+            try:
+                atomic_write(self.path / f"chunk-{n:06d}.parquet", _parquet_bytes(table))
+            except OSError as exc:  # the row files stay: nothing is lost
+                raise OutputError(f"cannot write a chunk in {self.path}: {exc.strerror or exc}") from None
             _fsync_dir(self.path)
         for f in loose:
             f.unlink(missing_ok=True)
@@ -236,6 +278,24 @@ class ResultStore:
 
     def __len__(self) -> int:
         return len(self.done())
+
+
+def _empty(folder: Path) -> None:
+    """Remove everything in ``folder`` (a results store) but its lock file; never the current folder."""
+    try:
+        cwd: Path | None = Path.cwd().resolve()
+    except OSError:
+        cwd = None
+    for entry in folder.iterdir():
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            if cwd is not None and (entry.resolve() == cwd or entry.resolve() in cwd.parents):
+                _empty(entry)
+            else:
+                shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _dedupe(table: pa.Table) -> pa.Table:

@@ -47,11 +47,11 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
-from sim.errors import Problem, ScenarioError, format_path, show_value
+from sim.errors import Problem, ScenarioError, format_path, printable, show_value
 from sim.experiments.executors import Executor
 from sim.experiments.metrics import DEFAULT_METRICS, Metric, metric_names, unknown_metric
 from sim.experiments.plan import ColumnKind, Experiment, Point
-from sim.experiments.replicate import open_sink, resolve_executor
+from sim.experiments.replicate import close_sink, open_sink, resolve_executor
 from sim.experiments.runner import Progress, run_experiment
 from sim.experiments.stats import Interval, mean_interval
 from sim.loader import (
@@ -69,6 +69,7 @@ from sim.loader import (
     _too_large,
     load_scenario,
     parse_scenario,
+    read_bounded,
 )
 from sim.scenario import Scenario, check_references
 
@@ -87,6 +88,8 @@ __all__ = [
     "assign",
     "DESIGNS",
     "MAX_RUNS",
+    "NAME_RULE",
+    "valid_name",
 ]
 
 DESIGNS = ("grid", "random", "latin_hypercube")
@@ -117,7 +120,19 @@ _RESERVED = {
     "version",
     "name",
 }
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+NAME_RULE = "letters, digits and _ . : - starting with a letter or digit, at most 64"
+"""What a sweep's name, a value's label and a compared layout's name may hold (the rule of scenario ids)."""
+
+
+def valid_name(value: Any) -> bool:
+    r"""Whether ``value`` may name a sweep, a labelled value or a layout: it becomes a folder, a file name,
+    a value in the results and text in reports and on the terminal, so it follows the rule of scenario ids.
+
+    >>> valid_name("retry-storm.v2"), valid_name("two-dc\n"), valid_name("../x"), valid_name("a b")
+    (True, False, False, False)
+    """
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 Loc = tuple[Any, ...]
 Segment = str | int
@@ -139,6 +154,8 @@ def parse_path(text: str) -> tuple[Segment, ...]:
         raise ValueError(
             f"not a path (got {show_value(text)}, expected dotted names such as policies.client.retries)"
         )
+    if printable(text) != text:  # a path names a results column and report axes
+        raise ValueError(f"not a path (got {show_value(text)}: control characters are not allowed)")
     out: list[Segment] = []
     pos = 0
     while pos < len(text):
@@ -375,12 +392,9 @@ def _read(text: str, filename: str) -> tuple[Any, _Locator, list[Problem]]:
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file; raise :class:`~sim.errors.ScenarioError` listing every problem."""
     path = Path(path)
+    data = read_bounded(path)  # at most the scenario size limit, whatever the file claims to be
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ScenarioError(
-            [Problem(str(path), 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
-        ) from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(
             [Problem(str(path), 1, 1, "", f"not UTF-8 text (byte {exc.start} cannot be decoded)")]
@@ -413,12 +427,9 @@ def parse_sweep(text: str, filename: str = "<string>", directory: str | Path = "
             hint = f"did you mean '{close[0]}'? " if close else ""
             check.at((key,), f"unknown field '{key}' ({hint}allowed: {', '.join(_FIELDS)})", key=True)
     name = data.get("name", Path(filename).stem)
-    if not isinstance(name, str) or not _NAME.match(name):
-        check.at(
-            ("name",),
-            f"not a valid name (got {show_value(name)}, expected letters, digits and _ . : - "
-            "starting with a letter or digit, at most 64)",
-        )
+    if not valid_name(name):
+        hint = "" if "name" in data else "; without a name: field, the sweep is named after its file"
+        check.at(("name",), f"not a valid name (got {show_value(name)}, expected {NAME_RULE}){hint}")
         name = "sweep"
     description = data.get("description", "")
     if not isinstance(description, str):
@@ -682,10 +693,10 @@ def _parameter(
             return None
         labelled_levels: list[Level] = []
         for label, v in labelled.items():
-            if not isinstance(label, str) or not _NAME.match(label):
+            if not valid_name(label):
                 check.at(
                     (*loc, "values", label),
-                    f"not a valid label (got {show_value(label)}, expected letters, digits and _ . : -)",
+                    f"not a valid label (got {show_value(label)}, expected {NAME_RULE})",
                     key=True,
                 )
                 return None
@@ -926,11 +937,12 @@ def run_sweep(
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
     experiment = sweep.experiment()
-    sink = open_sink(experiment, out, resume)
     runner, own = resolve_executor(executor)
+    sink = open_sink(experiment, out, resume)
     try:
         rows = run_experiment(experiment, range(sweep.replications), sink, runner, progress)
     finally:
+        close_sink(sink)
         if own:
             runner.close()
     return SweepResult(sweep, rows, store=Path(out) if out else None)

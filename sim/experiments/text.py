@@ -1,10 +1,15 @@
-"""Numbers with their intervals as people read them, and the terminal summaries of experiments."""
+"""Numbers with their intervals as people read them, and the terminal summaries of experiments.
+
+Names and values from the files are shown with :func:`~sim.errors.printable`: no control character of
+theirs reaches the terminal.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
+from sim.errors import printable
 from sim.experiments.metrics import Metric
 from sim.experiments.stats import Interval
 
@@ -110,8 +115,8 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
 def format_replications(reps: Replications, where: str = "") -> str:
     """The one-screen summary of replications: each metric's mean and interval."""
     head = (
-        f"{reps.scenario.name}  ({reps.n} replications, root seed {reps.root_seed}, engine "
-        f"{reps.scenario.engine}{', ' + where if where else ''})"
+        f"{printable(reps.scenario.name)}  ({reps.n} replications, root seed {reps.root_seed}, engine "
+        f"{reps.scenario.engine}{', ' + printable(where) if where else ''})"
     )
     rows = [["metric", "mean", f"{reps.confidence * 100:.0f}% interval"]]
     for m in reps.metrics:
@@ -128,11 +133,12 @@ def format_replications(reps: Replications, where: str = "") -> str:
 
 def format_comparison(cmp: Comparison) -> str:
     """Winners per metric, with the paired difference to the runner-up."""
+    names = {n: printable(n) for n in cmp.layouts}
     lines = [
-        f"{' vs '.join(cmp.layouts)}  ({cmp.replications} replications each, root seed {cmp.root_seed}, "
+        f"{' vs '.join(names.values())}  ({cmp.replications} replications each, root seed {cmp.root_seed}, "
         "same failures in every layout)"
     ]
-    rows = [["metric", *cmp.layouts, "wins", "winner − runner-up"]]
+    rows = [["metric", *names.values(), "wins", "winner − runner-up"]]
     for m in cmp.metrics:
         if m.kind == "str":
             continue
@@ -143,7 +149,7 @@ def format_comparison(cmp: Comparison) -> str:
         elif w.layout is None:
             wins, diff = "tie", ""
         else:
-            wins = f"{w.layout}{' *' if w.significant else ' (n.s.)'}"
+            wins = f"{names[w.layout]}{' *' if w.significant else ' (n.s.)'}"
             diff = fmt_interval(m, w.difference, diff=True) if w.difference else ""
         rows.append([m.name, *cells, wins, diff])
     lines += _table(rows)
@@ -151,14 +157,14 @@ def format_comparison(cmp: Comparison) -> str:
         "  * significant: the paired 95% interval of the difference excludes zero; n.s.: it does not"
     )
     for name, rep in cmp.capacity.items():
-        lost = [x.lost[0] for x in rep.losses if not x.absorbed]
+        lost = [printable(x.lost[0]) for x in rep.losses if not x.absorbed]
         verdict = (
             "every datacenter's users can be absorbed"
             if not lost
             else f"cannot absorb the loss of {', '.join(lost)}"
         )
         lines.append(
-            f"  capacity      {name}: {verdict} (N+1 {'yes' if rep.n_plus_1 else 'no'}, "
+            f"  capacity      {printable(name)}: {verdict} (N+1 {'yes' if rep.n_plus_1 else 'no'}, "
             f"N+2 {'yes' if rep.n_plus_2 else 'no'})"
         )
     return "\n".join(lines)
@@ -167,11 +173,12 @@ def format_comparison(cmp: Comparison) -> str:
 def format_sweep(result: SweepResult | None, sweep: Sweep) -> str:
     """What a sweep is (and, once run, its best and worst points on its first metric)."""
     params = ", ".join(
-        f"{p.path} ({len(p.levels)} values)" if sweep.design == "grid" else p.path for p in sweep.parameters
+        printable(f"{p.path} ({len(p.levels)} values)" if sweep.design == "grid" else p.path)
+        for p in sweep.parameters
     )
     lines = [
-        f"{sweep.name}  ({sweep.design} design over {params}; {len(sweep.points)} points × "
-        f"{sweep.replications} replications = {sweep.runs} runs; base {sweep.base_file.name})"
+        f"{printable(sweep.name)}  ({sweep.design} design over {params}; {len(sweep.points)} points × "
+        f"{sweep.replications} replications = {sweep.runs} runs; base {printable(sweep.base_file.name)})"
     ]
     if result is None:
         return "\n".join(lines)
@@ -186,5 +193,5 @@ def format_sweep(result: SweepResult | None, sweep: Sweep) -> str:
             sign = -1.0 if first.better == "lower" else 1.0
             scored.sort(key=lambda t: sign * float(t[0].mean or 0.0))
             for label, (iv, p) in (("worst", scored[0]), ("best", scored[-1])):
-                lines.append(f"  {label:<5} {first.name} {fmt_interval(first, iv)} at {p.label()}")
+                lines.append(f"  {label:<5} {first.name} {fmt_interval(first, iv)} at {printable(p.label())}")
     return "\n".join(lines)

@@ -172,3 +172,40 @@ def test_sweep_report_draws(browser, tmp_path):
     )
     folder = run_sweep(sweep, executor=InProcess()).write_report(tmp_path / "sweep")
     open_report(browser, folder / "report.html", tmp_path / "sweep.png").page.close()
+
+
+# Names and values with plotly markup, in every experiment report: drawn as text, never as a link.
+SVG_LINKS = "() => document.querySelectorAll('svg a').length"
+MARKUP_TEXT = """() => Array.from(document.querySelectorAll('svg text'))
+  .filter(t => t.textContent.includes('javascript:alert')).length"""
+
+
+def check_markup_is_text(opened: Opened, texts: tuple[str, ...]) -> None:
+    page = opened.page
+    assert page.evaluate(SVG_LINKS) == 0  # plotly made no <a> of a name or a value
+    shown = page.locator("main").inner_text()
+    for text in texts:
+        assert text in shown, text  # drawn as the characters someone wrote
+    assert page.evaluate(MARKUP_TEXT) > 0
+    page.locator("svg text", has_text="javascript:alert").first.click(force=True)
+    page.wait_for_timeout(200)
+    assert not opened.dialogs, opened.dialogs
+
+
+def test_hostile_layout_names_are_text_in_the_comparison_report(browser, tmp_path):
+    from tests.hostile.test_report_markup import HOSTILE, comparison_of_hostile_layouts
+
+    folder = comparison_of_hostile_layouts().write_report(tmp_path / "compare")
+    opened = open_report(browser, folder / "report.html", tmp_path / "hostile-compare.png")
+    check_markup_is_text(opened, HOSTILE)
+    opened.page.close()
+
+
+def test_hostile_sweep_values_are_text_in_the_sweep_report(browser, tmp_path):
+    from tests.hostile.test_report_markup import HOSTILE, sweep_of_hostile_values
+
+    (tmp_path / "in").mkdir()
+    folder = sweep_of_hostile_values(tmp_path / "in").write_report(tmp_path / "sweep")
+    opened = open_report(browser, folder / "report.html", tmp_path / "hostile-sweep.png")
+    check_markup_is_text(opened, HOSTILE)
+    opened.page.close()
