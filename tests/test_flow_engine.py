@@ -205,5 +205,11 @@ def test_every_shipped_scenario_runs_on_the_flow_engine(path, tmp_path):
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert code == (0 if summary["slo"]["met"] else 3)
     assert summary["requests"] > 0
-    assert 0.0 <= summary["availability"] <= 1.0
+    # The fluid counters add up as whole requests do: every request succeeded or failed, every attempt
+    # is a first try or a retry, and the regions share out the totals.
+    counts, regions = summary["counts"], summary["regions"].values()
+    assert summary["succeeded"] + counts["failed"] == summary["requests"]
+    assert counts["attempts"] == summary["requests"] + counts["retries"]
+    assert sum(r["requests"] for r in regions) == summary["requests"]
+    assert summary["availability"] == pytest.approx(summary["succeeded"] / summary["requests"], abs=1e-12)
     assert (tmp_path / "r" / "report.html").stat().st_size > 100_000
