@@ -36,8 +36,8 @@ class Probe(Protocol):
     """What the control plane asks of an engine: would a health check be answered in time, and how long
     would a new request wait? Per server, and for every server at once (the sweeps use the vectors).
 
-    Quiet sweeps (optional). An engine whose answers change only when its state changes (not as the
-    clock runs) sets ``quiet_ok = True`` and keeps a list ``wakers``: the health checks and the overload
+    Quiet sweeps. An engine whose answers change only when its state changes (not as the clock runs)
+    sets ``quiet_ok = True``; every engine keeps a list ``wakers``: the health checks and the overload
     monitor append their ``wake`` to it (and to :attr:`Cluster.wakers`). The engine calls every waker
     (no argument) after any change of its state that can alter an answer of ``probe_all`` or
     ``wait_all`` (once per step of its own is enough; a call costs O(1)). It may skip the calls when,
@@ -49,9 +49,15 @@ class Probe(Protocol):
     flagged: ``probe_all`` sets ``probe_drew = True`` when it drew any (False otherwise), and the
     health checks then sweep every server at every interval until it draws none. While nothing
     changes, a sweeping process sleeps; its sweeps run at multiples of their interval, after every
-    other event of the same instant. The request engine's answers change as the clock runs, so it has
-    no ``quiet_ok`` and is swept every interval, as it always was.
+    other event of the same instant. The request engine's answers change as the clock runs, so it keeps
+    ``quiet_ok = False`` and is swept every interval, as it always was. :class:`sim.engine.base.EngineBase`
+    declares these four attributes with those defaults.
     """
+
+    quiet_ok: bool
+    wakers: list[Callable[[], None]]
+    wake_floor: float
+    probe_drew: bool
 
     def probe(self, server: int, timeout: float) -> bool:
         """Whether a health check sent to ``server`` now would be answered within ``timeout``."""
@@ -125,16 +131,15 @@ class _Sweeps:
         self.sweeping = False
         self.acting: int | None = None  # the server this sweep is changing (its wake is expected)
 
-    def _start(self, cluster: Cluster, engine: object | None = None, floor: float | None = None) -> None:
+    def _start(self, cluster: Cluster, engine: Probe | None = None, floor: float | None = None) -> None:
         if not self.quiet:
             self.env.process(self._run())
             return
         cluster.wakers.append(self.wake)
-        wakers = getattr(engine, "wakers", None)
-        if wakers is not None:
-            wakers.append(self.wake)
-        if floor is not None:
-            engine.wake_floor = min(getattr(engine, "wake_floor", math.inf), floor)  # type: ignore[union-attr]
+        if engine is not None:
+            engine.wakers.append(self.wake)
+            if floor is not None:
+                engine.wake_floor = min(engine.wake_floor, floor)
         self._book(1)
 
     def _sweep(self, k: int, dirty: set[int] | None) -> int | None:
@@ -211,12 +216,12 @@ class HealthChecker(_Sweeps):
         self.passed = np.ones(n, dtype=bool)  # the latest answer of each server
         self.since = np.ones(n, dtype=np.int64)  # index of the sweep its streak of that answer began at
         self.pending: dict[int, int] = {}  # quiet: pending server -> the sweep its decision is due at
-        super().__init__(env, policy.interval, 0, bool(getattr(engine, "quiet_ok", False)))
+        super().__init__(env, policy.interval, 0, engine.quiet_ok)
         if policy.enabled:
             self._start(cluster, engine, policy.timeout)
 
     def _drew(self) -> None:
-        if getattr(self.engine, "probe_drew", False):  # random answers: the next sweep draws again, for all
+        if self.engine.probe_drew:  # random answers: the next sweep draws again, for all
             self.dirty_all = True
 
     @property
@@ -385,14 +390,14 @@ class TrafficManager(_Sweeps):
 
     CHECK_INTERVAL = 5.0
 
-    def __init__(self, env: simpy.Environment, cluster: Cluster, policy: FailoverPolicy, engine: object = None):
+    def __init__(self, env: simpy.Environment, cluster: Cluster, policy: FailoverPolicy, engine: Probe | None = None):
         self.cluster, self.policy = cluster, policy
         n = len(cluster.datacenter_ids)
         self.serving = [True] * n  # what the traffic manager believes
         self.changed_since: list[float | None] = [None] * n
-        if engine is None:
-            engine = next((x for x in cluster.listeners if getattr(x, "quiet_ok", False)), None)
-        super().__init__(env, self.CHECK_INTERVAL, 1, bool(getattr(engine, "quiet_ok", False)))
+        # Without ``engine``: quiet if a listener is a quiet engine (the other listeners are not engines).
+        quiet = engine.quiet_ok if engine is not None else any(getattr(x, "quiet_ok", False) for x in cluster.listeners)
+        super().__init__(env, self.CHECK_INTERVAL, 1, quiet)
         self._start(cluster)
 
     def wake(self, server: int | None = None) -> None:
@@ -476,7 +481,7 @@ class OverloadMonitor(_Sweeps):
         self.overloaded = np.zeros(n, dtype=bool)  # marked overloaded (``Server.overload_event`` set)
         self.up_seen = np.ones(n, dtype=bool)  # whether each server was up when last looked at
         self.pending: dict[int, int] = {}  # quiet: hot server not yet marked -> the sweep it is due at
-        super().__init__(env, interval, 2, bool(getattr(engine, "quiet_ok", False)))
+        super().__init__(env, interval, 2, engine.quiet_ok)
         self._start(cluster, engine, threshold / 2)
 
     def wake(self, server: int | None = None) -> None:

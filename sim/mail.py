@@ -53,10 +53,10 @@ from typing import Any, Protocol
 import simpy
 
 from sim.cluster import Cluster
-from sim.engine.requests import later, make_sampler
 from sim.metrics import MailRecorder
 from sim.rng import Streams
 from sim.scenario import Mail, MailRetry, Scenario
+from sim.schedule import later, make_sampler
 from sim.units import format_duration
 
 __all__ = ["Deliverer", "MailSenders", "retry_delay", "QUEUE_FULL", "EXPIRED"]

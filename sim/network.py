@@ -157,6 +157,16 @@ class Network:
         offered = state.load(self.env.now) + state.background
         return offered / capacity if capacity > 0 else math.inf
 
+    def conditions(self, link: int, bits: float) -> tuple[float, float]:
+        """The extra delay and the loss probability a crossing of ``bits`` would see now, from the
+        utilisation (:meth:`utilisation`), without putting anything on the link (what :meth:`cross` returns).
+        """
+        state = self.links[link]
+        if state.down:
+            return 0.0, 1.0
+        capacity = state.effective_capacity
+        return congestion(self.utilisation(link), bits / capacity, state.buffer / state.factor)
+
     # ---------------------------------------------------------------------------------- traffic
 
     def cross(self, link: int, bits: float) -> tuple[float, float]:

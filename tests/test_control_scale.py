@@ -173,6 +173,7 @@ class FakeEngine:
     """
 
     quiet_ok = True
+    wake_floor = math.inf  # the control plane lowers it (sim.engine.base.EngineBase declares it so)
 
     def __init__(self, n: int, use_floor: bool):
         self.waits = np.zeros(n)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim.engine import choose_engine
-from sim.engine.flow import _blocking, _Budget, _erlang, _round_rows, _tail
+from sim.engine.flow import _round_rows
 from sim.metrics import weighted_percentile
 from tests.test_cli import cli
 
@@ -156,15 +156,6 @@ def test_long_steps_while_few_retries_are_pending_keep_the_answer(monkeypatch):
     assert grown["availability"] == pytest.approx(fixed["availability"], abs=1e-5)
 
 
-def test_a_budget_pays_what_it_holds_and_no_more():
-    budget = _Budget(ratio=0.1, rate=0.0)
-    budget.deposit(first_tries=5.0, dt=1.0)  # 0.5 of a token
-    assert budget.allow(2.0) == pytest.approx(0.25)  # half a token pays for a quarter of two retries
-    assert budget.allow(1.0) == 0.0
-    budget.deposit(first_tries=100.0, dt=1.0)  # capped at ten first tries' worth plus one
-    assert budget.tokens == pytest.approx(budget.cap)
-
-
 @given(st.lists(st.lists(st.floats(0, 1e6), min_size=3, max_size=3), min_size=1, max_size=4))
 def test_rounding_keeps_totals(rows):
     table = np.array(rows)
@@ -178,22 +169,6 @@ def test_weighted_percentile_is_the_inverted_cdf():
     assert weighted_percentile(values, np.array([1.0, 1.0, 1.0]), 50) == 2.0
     assert weighted_percentile(values, np.array([1.0, 98.0, 1.0]), 98) == 1.0  # 98 of 100 weigh 1.0
     assert weighted_percentile(values, np.array([1.0, 98.0, 1.0]), 99) == 2.0
-
-
-def test_queueing_formulas():
-    b, c = _erlang(np.array([10]), np.array([7.0]))
-    assert b[0] == pytest.approx(0.07874, abs=1e-5)  # Erlang B(10, 7)
-    assert c[0] == pytest.approx(0.2217, abs=1e-3)  # Erlang C(10, 7)
-    big_b, _ = _erlang(np.arange(1, 20), np.full(19, 5.0))  # the array path agrees with the scalar path
-    for k in (1, 5, 19):
-        assert big_b[k - 1] == pytest.approx(_erlang(np.array([k]), np.array([5.0]))[0][0])
-    # M/M/2/2+3 blocking 2/11; with no waiting room it is Erlang B.
-    assert _blocking(np.array([2]), np.array([2.0]), np.array([3.0]))[0] == pytest.approx(2 / 11)
-    assert _blocking(np.array([10]), np.array([7.0]), np.array([0.0]))[0] == pytest.approx(0.07874, abs=1e-5)
-    # P(Exp(1) > 2) with no queueing; with a certain wait of rate 1 as well: Erlang-2 tail (1 + 2) e^-2.
-    one = np.array([1.0])
-    assert _tail(np.array([2.0]), one, np.array([0.0]), one, np.array([False]))[0] == pytest.approx(np.exp(-2))
-    assert _tail(np.array([2.0]), one, np.array([1.0]), one, np.array([False]))[0] == pytest.approx(3 * np.exp(-2))
 
 
 SHIPPED = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "sweeps" not in p.relative_to(ROOT).parts)

@@ -32,7 +32,6 @@ cross a metrics window.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -40,12 +39,15 @@ import numpy as np
 import simpy
 
 from sim.cluster import Cluster
+from sim.engine.base import EngineBase, request_types
 from sim.engine.pools import pool
-from sim.engine.requests import later
 from sim.metrics import COUNTERS, Recorder
-from sim.network import congestion
+from sim.policies import BALANCERS, Breaker, Budget, backoff_span
+from sim.policies.balancers import PoolLoad
+from sim.queueing import allen_cunneen, blocking, poisson_share, response_tail
 from sim.rng import Streams
-from sim.scenario import Backoff, ClientPolicy, Scenario
+from sim.scenario import ClientPolicy, Scenario
+from sim.schedule import later
 from sim.workload import rate_function
 
 __all__ = ["FlowEngine"]
@@ -68,69 +70,6 @@ QUIET_RETRIES = 0.01
 _REUSE = 32
 
 
-def _erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Erlang B and Erlang C for ``c`` servers (integers >= 1) and offered load ``a`` (< c for C).
-
-    The recursion B(k) = a B(k-1) / (k + a B(k-1)) runs over arrays up to the largest ``c``, or per
-    element in plain Python for a few large pools (a directory with hundreds of workers).
-    """
-    if c.size <= 8:
-        b = np.empty(c.size)
-        for i, (ci, ai) in enumerate(zip(c.tolist(), a.tolist(), strict=True)):
-            if ci > ai + 9.0 * math.sqrt(max(ai, 0.0)) + 10.0:  # nine standard deviations of Poisson(a)
-                b[i] = 0.0  # short: the recursion would fall below 1e-15 long before k = c
-                continue
-            x = 1.0
-            for k in range(1, ci + 1):
-                x = ai * x / (k + ai * x)
-                if x < 1e-15:  # B decreases with k: nothing left to lose
-                    x = 0.0
-                    break
-            b[i] = x
-    else:
-        b = np.ones_like(a)
-        for k in range(1, (int(c.max()) if c.size else 0) + 1):
-            nb = a * b / (k + a * b)
-            b = np.where(k <= c, nb, b)
-    rho = np.minimum(a / c, 0.999999)
-    erlang_c = b / (1.0 - rho * (1.0 - b))
-    return b, np.clip(erlang_c, 0.0, 1.0)
-
-
-def _blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """M/M/c/(c+q): the share of arrivals that find ``q`` waiting and every worker busy, at offered
-    load ``a`` (any size; ``q`` may be infinite).
-    """
-    erlang_b, _ = _erlang(c, a)
-    rho = a / np.maximum(c, 1)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        qf = np.where(np.isfinite(q), q, 0.0)
-        geo = np.where(np.abs(rho - 1.0) < 1e-9, qf, rho * (1.0 - rho ** qf) / np.where(np.abs(rho - 1.0) < 1e-9,
-                                                                                        1.0, 1.0 - rho))
-        block = erlang_b * rho ** qf / (1.0 + erlang_b * geo)
-    infinite = ~np.isfinite(q)
-    return np.where(infinite, np.where(rho > 1.0, 1.0 - 1.0 / np.maximum(rho, _TINY), 0.0),
-                    np.nan_to_num(np.clip(block, 0.0, 1.0), nan=1.0 - 1.0 / np.maximum(rho, 1.0)))
-
-
-def _tail(tau: np.ndarray, mean: np.ndarray, wait_p: np.ndarray, theta: np.ndarray,
-          deterministic: np.ndarray) -> np.ndarray:
-    """P(Wq + S > tau): Wq is 0 with probability 1 - ``wait_p``, else exponential with rate ``theta``;
-    S is exponential with ``mean`` (or exactly ``mean`` where ``deterministic``).
-    """
-    tau = np.maximum(tau, 0.0)
-    mu = 1.0 / np.maximum(mean, _TINY)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        a = np.exp(-mu * tau)
-        diff = theta - mu
-        close = np.abs(diff) < 1e-9 * np.maximum(mu, 1.0)
-        both = np.where(close, (1.0 + mu * tau) * a,
-                        (theta * a - mu * np.exp(-theta * tau)) / np.where(close, 1.0, diff))
-        expo = (1.0 - wait_p) * a + wait_p * np.clip(both, 0.0, 1.0)
-        det = np.where(tau < mean, 1.0, wait_p * np.exp(-theta * np.maximum(tau - mean, 0.0)))
-    return np.clip(np.where(deterministic, det, expo), 0.0, 1.0)
-
-
 _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _ODD = np.uint64(0x9E3779B97F4A7C15)
 
@@ -145,35 +84,6 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def _bits(a: np.ndarray) -> np.ndarray:
     """The float64 bit pattern of each element, as unsigned 64-bit integers."""
     return np.ascontiguousarray(a, dtype=np.float64).view(np.uint64)
-
-
-def _poisson_share(x: float, a: float, c: int) -> float:
-    """P(N = x | N < c) for N ~ Poisson(a) (x real, 0 <= x < c): the M/M/c number in system below c
-    workers, up to the factor P(N < c).
-    """
-    if x < 0.0 or x >= c:
-        return 0.0
-    if a <= 0.0:
-        return 1.0 if x < 1.0 else 0.0
-    log_a = math.log(a)
-    pmf = math.exp(x * log_a - a - math.lgamma(x + 1.0))
-    cdf = math.fsum(math.exp(k * log_a - a - math.lgamma(k + 1.0)) for k in range(c))
-    return min(1.0, pmf / cdf) if cdf > 0.0 else 0.0
-
-
-def _jitter_span(policy: Backoff, retry: int) -> tuple[float, float]:
-    """The interval a retry's backoff is drawn from (uniformly), before retry number ``retry``."""
-    if policy.kind == "none":
-        return 0.0, 0.0
-    exp = min(policy.max, policy.base * policy.multiplier ** (retry - 1))
-    if policy.jitter == "full":
-        return 0.0, exp
-    if policy.jitter == "equal":
-        return exp / 2, exp
-    if policy.jitter == "decorrelated":
-        previous = min(policy.max, policy.base * policy.multiplier ** (retry - 2)) if retry > 1 else policy.base
-        return policy.base, max(policy.base, min(policy.max, 3 * previous))
-    return exp, exp
 
 
 RING_CELLS = 10_000_000
@@ -191,7 +101,7 @@ def retry_ring(client: ClientPolicy, dt: float, max_dt: float, window: float) ->
     ``limits.max_drain`` bounds both, and the loader checks their product (:data:`RING_CELLS`).
     """
     b = client.backoff
-    longest = max((_jitter_span(b, k)[1] for k in range(1, client.retries + 1)), default=0.0)
+    longest = max((backoff_span(b, k)[1] for k in range(1, client.retries + 1)), default=0.0)
     reach = max(client.timeout + longest, max_dt) + max_dt + longest + 2 * dt
     span = client.timeout + max(b.max, b.base) * 1.5 + dt
     slots = int(math.ceil(min(span + max_dt, reach) / dt)) + 2  # a long step may jump a whole span
@@ -199,78 +109,8 @@ def retry_ring(client: ClientPolicy, dt: float, max_dt: float, window: float) ->
     return slots, origins
 
 
-class _Budget:
-    """A retry budget for rates: the token bucket of :class:`sim.policies.retries.Budget`, filled by
-    first tries and time, emptied by retries; :meth:`allow` says what share of the retries it pays for.
-    """
-
-    def __init__(self, ratio: float, rate: float):
-        self.ratio, self.rate = ratio, rate
-        self.cap = 10.0 * rate + max(1.0, 10.0 * ratio)
-        self.tokens = 0.0
-
-    def deposit(self, first_tries: float, dt: float) -> None:
-        self.tokens = min(self.cap, self.tokens + self.ratio * first_tries + self.rate * dt)
-
-    def allow(self, retries: float) -> float:
-        """Take tokens for up to ``retries`` retries; return the share that may go."""
-        if retries <= 0:
-            return 1.0
-        paid = min(retries, max(self.tokens, 0.0))  # a fluid pays fractions of a token
-        self.tokens -= paid
-        return paid / retries
-
-
-class _Breaker:
-    """A client circuit breaker for rates: the states of :class:`sim.policies.breaker.Breaker`, judged
-    on the attempts and failures of each step.
-    """
-
-    def __init__(self, policy: Any):
-        self.policy = policy
-        self.state = "closed"
-        self.opened_at = 0.0
-        self.steps: deque[tuple[float, float, float]] = deque()  # (time, attempts, failures)
-
-    def observe(self, now: float, attempts: float, failures: float, noise: float | None) -> str | None:
-        """Note a step's outcome; return the new state if it changed."""
-        p = self.policy
-        if self.state == "half_open":
-            share_ok = 1.0 - failures / attempts if attempts > 0 else 1.0
-            passed = share_ok ** p.probes
-            if (noise if noise is not None else 0.5) < passed:
-                self.state = "closed"
-                self.steps.clear()
-                return "closed"
-            return self._open(now)
-        if self.state != "closed":
-            return None
-        self.steps.append((now, attempts, failures))
-        while self.steps and self.steps[0][0] <= now - p.window:
-            self.steps.popleft()
-        total = sum(s[1] for s in self.steps)
-        failed = sum(s[2] for s in self.steps)
-        if total >= p.min_requests and failed > 0 and failed >= p.error_threshold * total:
-            return self._open(now)
-        return None
-
-    def admits(self, now: float) -> float:
-        """The share of attempts sent now (0 while open; the probes' share when half-open is decided
-        by the caller, which knows the attempts).
-        """
-        if self.state == "open" and now - self.opened_at >= self.policy.open_time:
-            self.state = "half_open"
-        return 0.0 if self.state == "open" else 1.0
-
-    def _open(self, now: float) -> str:
-        self.state = "open"
-        self.opened_at = now
-        self.steps.clear()
-        return "open"
-
-
-class FlowEngine:
-    """Rate-based simulation. Implements :class:`~sim.cluster.Listener` and :class:`~sim.control.Probe`."""
+class FlowEngine(EngineBase):
+    """Rate-based simulation: an :class:`~sim.engine.base.Engine` whose answers change only at its steps."""
 
     quiet_ok = True  # its state changes only at its steps: the control plane may sleep between changes
     lump_from = 200  # from this many servers on, servers in the same state are computed once (_classes)
@@ -278,7 +118,7 @@ class FlowEngine:
     def __init__(
         self, env: simpy.Environment, scenario: Scenario, cluster: Cluster, streams: Streams, recorder: Recorder
     ):
-        self.env, self.scenario, self.cluster, self.rec = env, scenario, cluster, recorder
+        super().__init__(env, scenario, cluster, streams, recorder)
         settings = scenario.flow
         self.dt = settings.step
         self.max_dt = max(settings.step, settings.max_step)
@@ -290,16 +130,11 @@ class FlowEngine:
         policies = scenario.policies
         self.client, self.lb, self.sp = policies.client, policies.load_balancer, policies.server
         self.cancel = self.sp.cancellation
-        self.crash_hook: Callable[[int], None] | None = None
-        self.wakers: list[Callable[[], None]] = []
         self.changes = 0  # listener calls (servers, pools, versions): a change the next step must see
-        self.wake_floor = math.inf  # the control plane lowers it to the smallest wait it tells apart
         self.was_settled = False
-        self.probe_drew = False  # the last probe_all drew some answers: the checks must sweep again
 
         servers = cluster.servers
         n = self.n = len(servers)
-        groups = {g.id: g for d in scenario.topology.datacenters for g in d.servers}
         self.workers = np.array([s.workers for s in servers], dtype=float)
         self.iworkers = np.array([s.workers for s in servers], dtype=np.int64)
         self.service = np.array([s.service.mean for s in servers])
@@ -307,23 +142,26 @@ class FlowEngine:
         self.cs2 = np.array([0.0 if s.service.distribution == "deterministic"
                              else s.service.cv ** 2 if s.service.distribution == "lognormal" else 1.0
                              for s in servers])
-        self.ca2 = np.ones(n)  # arrivals: Poisson, unless a balancer spreads them evenly (rotation_changed)
-        # Balancers that take turns or pick the least busy make a server's arrivals regular: with k servers
-        # in the pool, about an Erlang-k stream (ca^2 = 1/k). Only when the balancer decides where the
-        # work goes, i.e. no region has mailbox databases (otherwise a database's server is given).
-        self.smooth = (scenario.policies.load_balancer.algorithm != "random"
-                       and not any(cluster.region_databases))
+        # The balancer decides where the work goes when no region has mailbox databases (otherwise a
+        # database's server is given and arrivals are Poisson): then its fluid view gives the waits, from
+        # each server's pool (rotation_changed). ``ca2``, 1/k in a pool of k unless the balancer picks at
+        # random, is part of the classes' key.
+        self.balancer = BALANCERS[scenario.policies.load_balancer.algorithm]
+        self.balanced = not any(cluster.region_databases)
+        self.in_pool = np.zeros(n, dtype=bool)
+        self.pool_size = np.ones(n)
+        self.ca2 = np.ones(n)
+        self.smooth = self.balanced and scenario.policies.load_balancer.algorithm != "random"
         self.frontend = np.array([s.frontend_time for s in servers])
         limit = [s.queue_limit for s in servers]
         self.queue_limit = np.array([np.inf if q is None else q for q in limit], dtype=float)
         max_wait = self.sp.max_queue_wait
         self.max_wait = np.inf if max_wait is None else max_wait
         self.dc_of = np.array([s.datacenter for s in servers], dtype=np.int64)
-        memory = [groups[s.group].memory for s in servers]
+        memory = [g.memory for g in self.groups]
         self.has_memory = np.array([m is not None for m in memory])
         self.mem_free = np.array([(m.limit - m.base) if m else np.inf for m in memory])
         self.mem_per = np.array([m.per_request if m else 1.0 for m in memory])
-        self.warmups = [groups[s.group].warmup for s in servers]
         # State, per server.
         self.up = np.ones(n, dtype=bool)
         self.speed = np.ones(n)
@@ -367,11 +205,7 @@ class FlowEngine:
         self.dep_factor = np.ones(self.n_deps)
         self._dep_state(np.zeros(self.n_deps))
 
-        dep_index = {d.id: i for i, d in enumerate(deps)}
-        self.types = [
-            (rt.share, rt.work, [dep_index[d] for d in rt.dependencies], 8 * rt.size)
-            for rt in scenario.workload.requests.values()
-        ]
+        self.types = request_types(scenario)
         n_regions, n_dcs = len(cluster.region_ids), len(cluster.datacenter_ids)
         self.n_regions, self.n_dcs = n_regions, n_dcs
         loads = [scenario.workload.regions.get(r) for r in cluster.region_ids]
@@ -394,14 +228,13 @@ class FlowEngine:
         self.traffic = self.retrying = 0.0  # attempts and retries per second in the last step
         self.step_end = 0.0  # end of the step under way: retries are scheduled after it
 
-        self.client_budgets = [_Budget(c.budget.ratio, c.budget.min_per_second) if c.budget else None
-                               for _ in range(n_regions)]
-        self.breakers = [_Breaker(c.breaker) if c.breaker else None for _ in range(n_regions)]
+        # The policies' fluid views (Budget.fill / allow, Breaker.admits / observe).
+        self.client_budgets = [Budget(c.budget) if c.budget else None for _ in range(n_regions)]
+        self.breakers = [Breaker(c.breaker) if c.breaker else None for _ in range(n_regions)]
         lb = self.lb
-        self.lb_budgets = [_Budget(lb.budget.ratio, lb.budget.min_per_second) if lb.budget else None
-                           for _ in range(n_dcs)]
+        self.lb_budgets = [Budget(lb.budget) if lb.budget else None for _ in range(n_dcs)]
         db = self.sp.dependency_budget
-        self.dep_budgets = [_Budget(db.ratio, db.min_per_second) if db else None for _ in range(self.n_deps)]
+        self.dep_budgets = [Budget(db) if db else None for _ in range(self.n_deps)]
 
         self.panicking = [False] * n_dcs
         self.pool_weight = np.zeros(n)  # a server's share of its datacenter's tries (0: not in the pool)
@@ -556,8 +389,7 @@ class FlowEngine:
                 self.crash_hook(int(server))
         settled = self._settled()
         if not (settled and self.was_settled):  # the control plane's answers may have changed
-            for wake in self.wakers:
-                wake()
+            self.wake()
         self.was_settled = settled
 
     def _settled(self) -> bool:
@@ -651,14 +483,26 @@ class FlowEngine:
         with np.errstate(divide="ignore", invalid="ignore"):
             fluid_wait = np.where(cap > 0, self.backlog[ix] / np.maximum(cap, _TINY), 0.0)
             per_try = np.where(rate > 0, load / np.maximum(rate, _TINY), self.service[ix])
-        a = np.minimum(load, workers * 0.98)
-        _, wait_p = _erlang(self.iworkers[ix], a)
-        wait_p = np.where(load > 0, wait_p, 0.0)
-        # Allen-Cunneen: the wait scales with (ca^2 + cs^2) / 2, the squared coefficients of variation of
-        # the arrivals and the service (1 and 1 for M/M/c).
-        variability = np.maximum((self.ca2[ix] + self.cs2[ix]) / 2.0, 0.05)
-        theta = np.maximum(workers - a, 0.02 * workers) / np.maximum(per_try, _TINY) / variability
+        if self.balanced:  # the balancer's fluid view: how it spreads the waits
+            shared, serving = self._pool_load()
+            wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared[ix], workers, self.iworkers[ix], per_try,
+                                                              self.cs2[ix], self.pool_size[ix], serving[ix]))
+        else:  # the databases decide: Poisson arrivals
+            wait_p, theta = allen_cunneen(load, workers, self.iworkers[ix], per_try, self.ca2[ix], self.cs2[ix])
         self.fluid_wait, self.wait_p, self.theta, self.per_try = fluid_wait[inv], wait_p[inv], theta[inv], per_try[inv]
+
+    def _pool_load(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per server: the load it would carry at its pool's utilisation (the running members' load over
+        their workers; its own load outside a pool) and the running members of its pool (at least 1).
+        """
+        running = self.in_pool & self.up
+        dcs = len(self.cluster.datacenter_ids)
+        load = np.bincount(self.dc_of, weights=np.where(running, self.load, 0.0), minlength=dcs)
+        workers = np.bincount(self.dc_of, weights=np.where(running, self.workers, 0.0), minlength=dcs)
+        serving = np.bincount(self.dc_of, weights=running, minlength=dcs)
+        rho = np.where(workers > 0, load / np.maximum(workers, _TINY), 0.0)[self.dc_of]
+        shared = np.where(self.in_pool & (workers[self.dc_of] > 0), rho * self.workers, self.load)
+        return shared, np.where(self.in_pool, np.maximum(serving[self.dc_of], 1.0), 1.0)
 
     def _end_warmups(self, t: float) -> None:
         """Warm-ups that have ended by ``t`` are forgotten (their servers join the classes of their peers)."""
@@ -770,7 +614,7 @@ class FlowEngine:
         self.retrying = float(attempts.sum() - new.sum()) / h
         for r, budget in enumerate(self.client_budgets):
             if budget is not None:
-                budget.deposit(float(new[r]), h)
+                budget.fill(float(new[r]), h)
         counts["attempts"][:, w] += attempts
         counts["retries"][:, w] += attempts - new
 
@@ -937,7 +781,7 @@ class FlowEngine:
             svc = self.service[b] * work_t / speed_b
             base = rtt + b_delay + frontend[:P] + dep_time + b_wait
             tau = tt - base
-            p_late = _tail(tau, svc, b_wp, b_theta, self.det[b])
+            p_late = response_tail(tau, svc, b_wp, b_theta, self.det[b])
             reach = (1.0 - b_loss) * (1.0 - fsh) * (1.0 - fer) * dep_ok
             ok_b = reach * b_up * (1.0 - b_shed) * (1.0 - p_late) * (1.0 - b_err)
             err_b = ((1.0 - b_loss) * (fsh + (1.0 - fsh) * fer + (1.0 - fsh) * (1.0 - fer) * (1.0 - dep_ok))
@@ -953,7 +797,7 @@ class FlowEngine:
                 firsts = np.bincount(np.maximum(d_e, 0), weights=tries0 * (d_e >= 0), minlength=D)
                 for d, bud in enumerate(budget_dc):
                     if bud is not None:
-                        bud.deposit(float(firsts[d]), h)
+                        bud.fill(float(firsts[d]), h)
             state = {0: tries0}
             n_tries = np.zeros(P + R)
             s_tot, e_tot, t_tot, elapsed = (np.zeros(P + R) for _ in range(4))
@@ -1076,7 +920,7 @@ class FlowEngine:
         self.link_bits[:, w] += l_bps * h
         for i, lk in enumerate(self.network.links):
             if l_bps[i] > 0 or lk.rate > 0:
-                self.network.carry(i, float(l_bps[i]), h, self.types[0][3])
+                self.network.carry(i, float(l_bps[i]), h, self.types[0].bits)
         return s0, sr, e0, er, t0, tr, fails, hist
 
     @staticmethod
@@ -1095,7 +939,7 @@ class FlowEngine:
         flat = (region[:, None] * _BINS + bins).ravel()
         hist += np.bincount(flat, weights=weight.ravel(), minlength=hist.size).reshape(hist.shape)
 
-    def _dependencies(self, deps: list[int], tt: float, h: float,
+    def _dependencies(self, deps: tuple[int, ...], tt: float, h: float,
                       tries: float) -> tuple[float, float, float, np.ndarray, float]:
         """Dependency calls of a request type, per try reaching them: the share whose calls all succeed,
         their time, the retries, calls per dependency, and the worker time held while calling.
@@ -1113,7 +957,7 @@ class FlowEngine:
             else:
                 svc = self.dep_service[d] * self.dep_factor[d]
                 wait = self.dep_wait[d]
-                late = float(_tail(np.array([limit - wait]), np.array([svc]), np.array([self.dep_wait_p[d]]),
+                late = float(response_tail(np.array([limit - wait]), np.array([svc]), np.array([self.dep_wait_p[d]]),
                                    np.array([self.dep_theta[d]]), np.array([self.dep_det[d]]))[0])
                 shed = self.dep_shed[d]
                 fail_one = 1.0 - (1.0 - shed) * (1.0 - late)
@@ -1133,7 +977,7 @@ class FlowEngine:
                 p_fail_all = p_fail * (1.0 - share)
                 reach = p_fail * share
             if budget is not None:
-                budget.deposit(tries, h)
+                budget.fill(tries, h)
             per_try[d] += calls
             p_ok = 1.0 - p_fail_all
             ok_all *= p_ok
@@ -1146,14 +990,9 @@ class FlowEngine:
         links = self.network.links
         delay = np.zeros(len(links) + 1)
         loss = np.zeros(len(links) + 1)
-        bits = self.types[0][3]
-        for i, link in enumerate(links):
-            if link.down:
-                loss[i] = 1.0
-                continue
-            capacity = link.capacity * link.factor
-            rho = (link.load(self.env.now) + link.background) / capacity
-            delay[i], loss[i] = congestion(rho, bits / capacity, link.buffer / link.factor)
+        bits = self.types[0].bits
+        for i in range(len(links)):
+            delay[i], loss[i] = self.network.conditions(i, bits)
         return delay, loss
 
     def _client_outcomes(self, t: float, w: int, by_attempt: np.ndarray, age: np.ndarray, shares: np.ndarray,
@@ -1211,7 +1050,7 @@ class FlowEngine:
             keep = mass * allowed[:, None]
             retried += keep.sum(axis=1)
             keep_age = age[:, a, :] * (fail_share[:, a] * allowed)[:, None]
-            lo, hi = _jitter_span(c.backoff, a + 1)
+            lo, hi = backoff_span(c.backoff, a + 1)
             # Errors come back at once, timeouts at the client's timeout.
             with np.errstate(invalid="ignore", divide="ignore"):
                 to_share = np.where(fail_share[:, a] > 0, per[:, a, 2] / np.maximum(fail_share[:, a], _TINY), 0.0)
@@ -1282,7 +1121,7 @@ class FlowEngine:
             shed = np.where(wanted > admitted, 1.0 - admitted / np.maximum(wanted, _TINY), 0.0)
         # Below saturation the fluid refuses nothing; a short queue still overflows now and then.
         waiting_room = np.minimum(limit, self.max_wait * workers / np.maximum(per_try, _TINY))
-        stationary = _blocking(self.iworkers[ix], demand, np.floor(waiting_room))
+        stationary = blocking(self.iworkers[ix], demand, np.floor(waiting_room))
         # In overload a long queue absorbs a burst (the fluid backlog says how much); the stationary
         # share holds only below saturation, or when the queue fills and drains within the step.
         settles = waiting_room * per_try <= workers * h
@@ -1311,10 +1150,9 @@ class FlowEngine:
             return
         cap = np.where(self.dep_down, 0.0, self.dep_workers)
         per = np.where(calls > 0, self.dep_load / np.maximum(calls, _TINY), self.dep_service * self.dep_factor)
-        a = np.minimum(self.dep_load, self.dep_workers * 0.98)
-        _, p = _erlang(self.dep_iworkers, a)
-        self.dep_wait_p = np.where(self.dep_load > 0, p, 0.0)
-        self.dep_theta = np.maximum(self.dep_workers - a, 0.02 * self.dep_workers) / np.maximum(per, _TINY)
+        poisson = np.ones(self.n_deps)  # M/M/c: Poisson calls, exponential service
+        self.dep_wait_p, self.dep_theta = allen_cunneen(self.dep_load, self.dep_workers, self.dep_iworkers, per,
+                                                        poisson, poisson)
         fluid = np.where(cap > 0, self.dep_backlog / np.maximum(cap, _TINY), 0.0)
         self.dep_wait = fluid + self.dep_wait_p / self.dep_theta
 
@@ -1354,7 +1192,7 @@ class FlowEngine:
             above = erlang_c * (1.0 - rho) * rho ** np.maximum(x - c, 0.0)  # P(N = c + k) = C (1 - rho) rho^k
             below = np.zeros(near.size)
             few = np.flatnonzero((x >= 0.0) & (x < c))  # the level is below the workers: the Poisson part
-            below[few] = [_poisson_share(xi, ai, int(ci)) for xi, ai, ci in
+            below[few] = [poisson_share(xi, ai, int(ci)) for xi, ai, ci in
                           zip(x[few].tolist(), a[few].tolist(), c[few].tolist(), strict=True)]
             below *= 1.0 - erlang_c
             lam = self.rate[near]
@@ -1416,11 +1254,10 @@ class FlowEngine:
         self.up[server] = True
         self.backlog[server] = 0.0
         self.up_since[server] = now
-        warmup = self.warmups[server]
-        if warmup.duration > 0 and warmup.capacity < 1.0:
-            self.warm_until[server] = now + warmup.duration
-            self.warm_speed[server] = warmup.capacity
-            self.next_warm = min(self.next_warm, now + warmup.duration)
+        warm = self.warm_up(server)
+        if warm is not None:
+            self.warm_until[server], self.warm_speed[server] = warm
+            self.next_warm = min(self.next_warm, warm[0])
 
     def rotation_changed(self, datacenter: int) -> None:
         """Rebuild the pool of ``datacenter``'s load balancers and each member's share of its tries (a
@@ -1441,6 +1278,10 @@ class FlowEngine:
                 if favoured.any():
                     share = share * (1.0 - mis[1]) + favoured * (mis[1] / favoured.sum())
             weight[members_a] = share
+        if self.balanced:
+            here = self.dc_of == datacenter
+            self.pool_size[here], self.in_pool[here] = 1.0, False
+            self.pool_size[members_a], self.in_pool[members_a] = members_a.size, True
         if self.smooth:
             self.ca2[self.dc_of == datacenter] = 1.0
             if members_a.size:
@@ -1492,12 +1333,6 @@ class FlowEngine:
         """:meth:`wait` for every server at once."""
         ix, inv, _ = self._classes()
         return np.where(self.up[ix], self.wait_now(ix), 0.0)[inv]
-
-    def drain_time(self) -> float:
-        """How long after the last arrival every request has certainly finished or failed
-        (:meth:`~sim.scenario.ClientPolicy.drain_time`, which ``limits.max_drain`` bounds).
-        """
-        return self.client.drain_time()
 
     # ---------------------------------------------------------------------------------- mail (sim.mail)
 

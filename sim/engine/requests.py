@@ -17,7 +17,7 @@ recursion for FIFO G/G/c, exact as long as nothing interrupts it). Each step of 
 schedules one event: the end of its stage, or the timeout of the innermost layer waiting for it if the
 stage would end too late. A crash bumps the server's epoch; stages booked under an older epoch are
 lost when they come due. Each attempt carries a generation number, so events made stale by a retry
-or a timeout are ignored. Events are bare callbacks on SimPy's own queue (see :func:`later`).
+or a timeout are ignored. Events are bare callbacks on SimPy's own queue (see :func:`sim.schedule.later`).
 
 Deadline propagation (``server.cancellation``) is exact in this scheme: a request that would start
 after its caller's deadline is dropped without using a worker, and one that would run past it stops
@@ -35,36 +35,21 @@ import numpy as np
 import simpy
 
 from sim.cluster import Cluster
+from sim.engine.base import EngineBase, request_types
 from sim.engine.pools import pool
 from sim.metrics import Recorder
-from sim.policies import BALANCERS, backoff_delay
-from sim.policies.breaker import Breaker
-from sim.policies.retries import Budget
-from sim.rng import Stream, Streams
-from sim.scenario import Memory, Scenario, ServiceTime
+from sim.policies import BALANCERS, Breaker, Budget, backoff_delay
+from sim.rng import Streams
+from sim.scenario import Memory, Scenario
+from sim.schedule import later, make_sampler
 from sim.workload import peak_rate, rate_function
 
-__all__ = ["RequestEngine", "Station", "later"]
+__all__ = ["RequestEngine", "Station", "EventStation"]
 
 _heappush, _heappop, _heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
 _NORMAL = simpy.events.NORMAL
 _INF = float("inf")
 OK, ERROR, TIMEOUT = "ok", "error", "timeout"
-
-
-class _Call:
-    """The lightest thing SimPy's loop can process: an already-triggered event with one callback.
-
-    ``Environment.step`` needs only ``callbacks`` and ``_ok`` of what it pops; skipping the
-    ``Timeout`` constructor makes scheduling about a third cheaper on the engine's hot path.
-    """
-
-    __slots__ = ("callbacks", "_ok", "_value")
-
-    def __init__(self, fn: Callable[[Any], None]):
-        self.callbacks = [fn]
-        self._ok = True
-        self._value = None
 
 
 class _Step:
@@ -88,22 +73,6 @@ class _Step:
     def __call__(self, _: Any) -> None:
         if self.attempt.gen == self.gen:
             self.fn(*self.args)
-
-
-def later(env: simpy.Environment, delay: float, fn: Callable[[Any], None]) -> None:
-    """Call ``fn(event)`` after ``delay``, in SimPy's (time, priority, insertion) order."""
-    env.schedule(_Call(fn), _NORMAL, delay)  # type: ignore[arg-type]
-
-
-def make_sampler(service: ServiceTime, rng: Stream) -> Callable[[], float]:
-    """A function drawing one service time."""
-    mean = service.mean
-    if service.distribution == "deterministic":
-        return lambda: mean
-    if service.distribution == "lognormal":
-        return lambda: rng.lognormal(mean, service.cv)
-    exponential = rng.exponential
-    return lambda: exponential(mean)
 
 
 class Station:
@@ -359,16 +328,15 @@ class _Attempt:
         self.held = 0.0  # time spent waiting on dependencies, which holds a server worker
 
 
-class RequestEngine:
-    """Per-request simulation. Implements :class:`~sim.cluster.Listener` and :class:`~sim.control.Probe`."""
+class RequestEngine(EngineBase):
+    """Per-request simulation: an :class:`~sim.engine.base.Engine` swept every interval (its answers change
+    as the clock runs).
+    """
 
     def __init__(
         self, env: simpy.Environment, scenario: Scenario, cluster: Cluster, streams: Streams, recorder: Recorder
     ):
-        self.env = env
-        self.scenario = scenario
-        self.cluster = cluster
-        self.rec = recorder
+        super().__init__(env, scenario, cluster, streams, recorder)
         self.streams = streams
         policies = scenario.policies
         self.client = policies.client
@@ -377,18 +345,17 @@ class RequestEngine:
         self.cancel = policies.server.cancellation
         self.max_wait = policies.server.max_queue_wait if policies.server.max_queue_wait is not None else _INF
         service_rng = streams.stream("service")
-        groups = {g.id: g for d in scenario.topology.datacenters for g in d.servers}
+        groups = self.groups
         lifo = policies.server.lifo_when_waiting
         self.stations: list[Station] = [
             Station(env, s.index, s.id, s.workers, s.queue_limit, make_sampler(s.service, service_rng),
-                    s.datacenter, s.frontend_time, groups[s.group].memory)
+                    s.datacenter, s.frontend_time, groups[s.index].memory)
             if lifo is None else
             EventStation(env, s.index, s.id, s.workers, s.queue_limit, make_sampler(s.service, service_rng),
-                         s.datacenter, s.frontend_time, groups[s.group].memory, lifo_after=lifo,
+                         s.datacenter, s.frontend_time, groups[s.index].memory, lifo_after=lifo,
                          mean_service=s.service.mean, cancel=self.cancel)
             for s in cluster.servers
         ]
-        self.warmups = [groups[s.group].warmup for s in cluster.servers]
         self.dependencies = [
             Station(env, i, d.id, d.workers, d.queue_limit, make_sampler(d.service_time, service_rng))
             for i, d in enumerate(scenario.topology.dependencies)
@@ -399,14 +366,12 @@ class RequestEngine:
         self.panicking = [False] * len(cluster.datacenter_ids)
         for dc in range(len(cluster.datacenter_ids)):
             self.rotation_changed(dc)
-        dep_index = {d.id: i for i, d in enumerate(scenario.topology.dependencies)}
         # (cumulative share, work, deps, bits on a link)
         self.request_types: list[tuple[float, float, tuple[int, ...], float]] = []
         acc = 0.0
-        for rt in scenario.workload.requests.values():
+        for rt in request_types(scenario):
             acc += rt.share
-            deps = tuple(dep_index[d] for d in rt.dependencies)
-            self.request_types.append((acc, rt.work, deps, 8 * rt.size))
+            self.request_types.append((acc, rt.work, rt.deps, rt.bits))
         self.routing_rng = streams.stream("routing")
         self.retry_rng = streams.stream("retries")
         self.error_rng = streams.stream("errors")
@@ -421,7 +386,6 @@ class RequestEngine:
         self.dep_budgets = [Budget(sp.dependency_budget) if sp.dependency_budget else None
                             for _ in self.dependencies]
         self.arrival_gen = [0] * n_regions
-        self.crash_hook: Callable[[int], None] | None = None  # set by the control plane
 
     # ---------------------------------------------------------------------------------- arrivals
 
@@ -805,12 +769,10 @@ class RequestEngine:
     def server_up(self, server: int) -> None:
         """The server is running again, empty, and warming up."""
         station = self.stations[server]
-        now = self.env.now
-        station.restart(now)
-        warmup = self.warmups[server]
-        if warmup.duration > 0 and warmup.capacity < 1.0:
-            station.warm_until = now + warmup.duration
-            station.warm_speed = warmup.capacity
+        station.restart(self.env.now)
+        warm = self.warm_up(server)
+        if warm is not None:
+            station.warm_until, station.warm_speed = warm
 
     def rotation_changed(self, datacenter: int) -> None:
         """Rebuild the load balancers' pool for ``datacenter`` (all servers in panic mode)."""
@@ -864,15 +826,6 @@ class RequestEngine:
         up = np.fromiter([s.up for s in stations], bool, len(stations))
         free = np.fromiter([s.free[0] for s in stations], float, len(stations))
         return up, np.maximum(free - now, 0.0)
-
-    def finish(self) -> None:
-        """Nothing to write out: the recorder's tables are final."""
-
-    def drain_time(self) -> float:
-        """How long after the last arrival every request has certainly finished or failed
-        (:meth:`~sim.scenario.ClientPolicy.drain_time`, which ``limits.max_drain`` bounds).
-        """
-        return self.client.drain_time()
 
     # ---------------------------------------------------------------------------------- mail (sim.mail)
 

@@ -1,10 +1,54 @@
-"""Pluggable policies, one registry per family.
+"""Pluggable policies, one definition each, used by both engines; one registry per family.
 
 - :mod:`sim.policies.balancers` — load-balancer algorithms, ``BALANCERS[name]``;
-- :mod:`sim.policies.retries` — backoff jitter, ``JITTERS[name]``.
+- :mod:`sim.policies.retries` — backoff jitter, ``JITTERS[name]``, and retry budgets;
+- :mod:`sim.policies.breaker` — client circuit breakers.
+
+Each offers a per-request view (the request engine) and a per-step fluid view (the flow engine). A
+registry entry says whether it has the fluid view (``supports_flow``); :func:`unsupported_on_flow`
+lists what a scenario uses that the flow engine cannot run.
 """
 
-from sim.policies.balancers import BALANCERS, Balancer, register_balancer
-from sim.policies.retries import JITTERS, backoff_delay, register_jitter
+from __future__ import annotations
 
-__all__ = ["BALANCERS", "Balancer", "register_balancer", "JITTERS", "backoff_delay", "register_jitter"]
+from typing import TYPE_CHECKING
+
+from sim.policies.balancers import BALANCERS, Balancer, register_balancer
+from sim.policies.breaker import Breaker
+from sim.policies.retries import JITTERS, Budget, Jitter, backoff_delay, backoff_span, register_jitter
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
+
+__all__ = ["BALANCERS", "Balancer", "register_balancer", "JITTERS", "Jitter", "backoff_delay", "backoff_span",
+           "register_jitter", "Budget", "Breaker", "unsupported_on_flow"]
+
+
+def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    """What ``scenario`` uses that has no fluid view, as (field path, message): the flow engine cannot run
+    it. Names missing from a registry are left to the reference checks. The flow engine reads the load
+    balancer's algorithm and the client's backoff (load-balancer and dependency retries are resolved
+    within a step, whatever their jitter).
+
+    >>> from sim.loader import parse_scenario
+    >>> from sim.topology import EXAMPLE
+    >>> unsupported_on_flow(parse_scenario(EXAMPLE))
+    []
+    """
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    policies = scenario.policies
+    algorithm = policies.load_balancer.algorithm
+    balancer = BALANCERS.get(algorithm)
+    if balancer is not None and not balancer.supports_flow:
+        usable = ", ".join(sorted(name for name, cls in BALANCERS.items() if cls.supports_flow))
+        problems.append((("policies", "load_balancer", "algorithm"),
+                         f"load-balancer algorithm '{algorithm}' has no fluid view, so the flow engine cannot "
+                         f"run it: use engine: requests, or one of {usable}"))
+    jitter_name = policies.client.backoff.jitter
+    jitter = JITTERS.get(jitter_name)
+    if policies.client.backoff.kind != "none" and jitter is not None and not jitter.supports_flow:
+        usable = ", ".join(sorted(name for name, j in JITTERS.items() if j.supports_flow))
+        problems.append((("policies", "client", "backoff", "jitter"),
+                         f"jitter '{jitter_name}' has no fluid view (no span to spread retries over), so the "
+                         f"flow engine cannot run it: use engine: requests, or one of {usable}"))
+    return problems

@@ -1,21 +1,41 @@
-"""Load-balancer algorithms.
+"""Load-balancer algorithms, each with two views.
 
-A balancer picks one server out of the pool the load balancer currently sends traffic to. Subclasses
-override :meth:`Balancer.pick` and nothing else; register them with :func:`register_balancer` under the
-name a scenario uses in ``policies.load_balancer.algorithm``.
+Per request (the request engine), a balancer picks one server out of the pool the load balancer
+currently sends traffic to (:meth:`Balancer.pick`). A *pool* is a list of objects with an
+``outstanding()`` method (requests sent to the server and not yet answered); the balancer must not
+change it.
 
-A *pool* is a list of objects with an ``outstanding()`` method (requests sent to the server and not
-yet answered); the balancer must not change it.
+Per step (the flow engine), when the balancer decides where the work goes (no mailbox databases), its
+fluid view says how long a try waits at a server of the pool: :meth:`Balancer.fluid_wait` turns the
+load into the probability that a try waits and the rate of its wait (exponential). Tries are spread
+evenly over the pool; what differs is the spread of the waits:
+
+- ``random``: Poisson arrivals at each server, at its own load (M/M/c, Allen–Cunneen for the service);
+- ``round_robin``: every k-th try of a pool of k, about Erlang-k arrivals (``ca2 = 1/k``), at its own load;
+- ``power_of_two``: the supermarket model, JSQ(2) (:func:`sim.queueing.supermarket`), at the pool's
+  utilisation (it evens the queues out);
+- ``least_outstanding``: the shortest queue of all, about one M/M/(n c) queue for the n running servers
+  of the pool (:func:`sim.queueing.pooled_wait`), at the pool's utilisation.
+
+Subclasses override :meth:`Balancer.pick` and, to run on the flow engine, :meth:`Balancer.fluid_wait`
+(setting :attr:`Balancer.supports_flow`); register them with :func:`register_balancer` under the name a
+scenario uses in ``policies.load_balancer.algorithm``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from sim.rng import Stream
+import numpy as np
 
-__all__ = ["Balancer", "BALANCERS", "register_balancer", "Backend"]
+from sim.queueing import allen_cunneen, pooled_wait, supermarket_wait
+
+if TYPE_CHECKING:
+    from sim.rng import Stream
+
+__all__ = ["Balancer", "BALANCERS", "register_balancer", "Backend", "PoolLoad"]
 
 
 class Backend(Protocol):
@@ -26,8 +46,26 @@ class Backend(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class PoolLoad:
+    """What the flow engine knows of servers in a balancer's pool: arrays, one element per server."""
+
+    load: np.ndarray  # erlangs offered to the server in the last step (worker-seconds per second)
+    shared: np.ndarray  # erlangs it would carry at its pool's utilisation (of the running members)
+    workers: np.ndarray  # workers, as floats
+    iworkers: np.ndarray  # workers, as integers
+    per_try: np.ndarray  # mean work of a try, seconds
+    cs2: np.ndarray  # squared coefficient of variation of the service time
+    members: np.ndarray  # servers in its pool (1 outside a pool)
+    serving: np.ndarray  # running servers in its pool (at least 1)
+
+
 class Balancer:
-    """Base class: pick the server for the next request. Override :meth:`pick`."""
+    """Base class: pick the server for the next request. Override :meth:`pick`; for the flow engine,
+    :meth:`fluid_wait` too, and set ``supports_flow = True``.
+    """
+
+    supports_flow: ClassVar[bool] = False
 
     def __init__(self, rng: Stream):
         self.rng = rng
@@ -35,6 +73,13 @@ class Balancer:
     def pick(self, pool: Sequence[Backend]) -> Backend:
         """Return one member of the non-empty ``pool``."""
         raise NotImplementedError
+
+    @classmethod
+    def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
+        """Per server, (P(a try waits), rate of the exponential wait of those who wait), at its load, with
+        tries spread evenly over its pool by this balancer.
+        """
+        raise NotImplementedError(f"the {cls.__name__} balancer has no fluid view: the flow engine cannot run it")
 
 
 BALANCERS: dict[str, type[Balancer]] = {}
@@ -52,7 +97,9 @@ def register_balancer(name: str) -> Callable[[type[Balancer]], type[Balancer]]:
 
 @register_balancer("round_robin")
 class RoundRobin(Balancer):
-    """Each server in turn."""
+    """Each server in turn. Fluid: a server of a pool of k sees every k-th try, about an Erlang-k stream."""
+
+    supports_flow = True
 
     def __init__(self, rng: Stream):
         super().__init__(rng)
@@ -63,18 +110,34 @@ class RoundRobin(Balancer):
         self.next = i + 1
         return pool[i]
 
+    @classmethod
+    def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
+        s = servers
+        return allen_cunneen(s.load, s.workers, s.iworkers, s.per_try, 1.0 / s.members, s.cs2)
+
 
 @register_balancer("random")
 class Random(Balancer):
-    """A server chosen uniformly at random."""
+    """A server chosen uniformly at random. Fluid: Poisson arrivals at each server."""
+
+    supports_flow = True
 
     def pick(self, pool: Sequence[Backend]) -> Backend:
         return pool[int(self.rng.uniform() * len(pool))]
 
+    @classmethod
+    def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
+        s = servers
+        return allen_cunneen(s.load, s.workers, s.iworkers, s.per_try, np.ones_like(s.load), s.cs2)
+
 
 @register_balancer("least_outstanding")
 class LeastOutstanding(Balancer):
-    """The server with the fewest outstanding requests; ties go round-robin."""
+    """The server with the fewest outstanding requests; ties go round-robin. Fluid: joining the shortest
+    queue of all keeps every worker of the pool busy before anyone waits: about one M/M/(n c) queue.
+    """
+
+    supports_flow = True
 
     def __init__(self, rng: Stream):
         super().__init__(rng)
@@ -93,10 +156,19 @@ class LeastOutstanding(Balancer):
                 best, best_load = server, load
         return best
 
+    @classmethod
+    def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
+        s = servers
+        return pooled_wait(s.shared, s.workers, s.iworkers, s.per_try, s.serving, s.cs2)
+
 
 @register_balancer("power_of_two")
 class PowerOfTwo(Balancer):
-    """Two servers at random, the less loaded of them (Mitzenmacher's power of two choices)."""
+    """Two servers at random, the less loaded of them (Mitzenmacher's power of two choices). Fluid: the
+    supermarket model's fixed point for d = 2 (a large pool; a small one waits longer).
+    """
+
+    supports_flow = True
 
     def pick(self, pool: Sequence[Backend]) -> Backend:
         n = len(pool)
@@ -106,3 +178,8 @@ class PowerOfTwo(Balancer):
         a = pool[int(u() * n)]
         b = pool[int(u() * n)]
         return b if b.outstanding() < a.outstanding() else a
+
+    @classmethod
+    def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
+        s = servers
+        return supermarket_wait(s.shared, s.workers, s.iworkers, s.per_try, np.full(s.load.shape, 2), s.cs2)

@@ -1,75 +1,170 @@
-"""Backoff between retries: exponential growth, then jitter.
+"""Backoff between retries (exponential growth, then jitter) and retry budgets, each with two views.
 
-A jitter is a function ``(exponential_delay, previous_delay, base, cap, u) -> delay`` where ``u`` is a
-uniform variate in [0, 1); register new ones with :func:`register_jitter`. The names follow the AWS
-Architecture Blog's "Exponential Backoff and Jitter": ``none``, ``full``, ``equal``, ``decorrelated``.
+Per request (the request engine): :func:`backoff_delay` draws one delay; :meth:`Budget.deposit` and
+:meth:`Budget.withdraw` move whole tokens. Per step (the flow engine): :func:`backoff_span` is the
+interval a retry's delay is spread over, uniformly; :meth:`Budget.fill` and :meth:`Budget.allow` move
+fractions of tokens for a step's first tries and retries.
+
+A jitter is a :class:`Jitter` registered with :func:`register_jitter` under the name
+``backoff.jitter`` uses. The names follow the AWS Architecture Blog's "Exponential Backoff and Jitter":
+``none``, ``full``, ``equal``, ``decorrelated``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
-from sim.scenario import Backoff, RetryBudget
+if TYPE_CHECKING:
+    from sim.scenario import Backoff, RetryBudget
 
-__all__ = ["JITTERS", "register_jitter", "backoff_delay", "Budget"]
+__all__ = ["Jitter", "JITTERS", "register_jitter", "backoff_delay", "backoff_span", "Budget"]
 
-Jitter = Callable[[float, float, float, float, float], float]
+JitterFunction = Callable[[float, float, float, float, float], float]
+
+
+class Jitter:
+    """How a backoff is spread. Override :meth:`draw` (the request engine) and, for the flow engine,
+    :meth:`span` (and leave :attr:`supports_flow` True).
+
+    Both take ``exp``, the exponential delay before jitter (``min(cap, base * multiplier**(k-1))`` before
+    retry ``k``), ``previous``, the delay before the previous retry (``base`` before the first), and the
+    policy's ``base`` and ``cap`` (``max``).
+    """
+
+    supports_flow: ClassVar[bool] = True
+
+    def draw(self, exp: float, previous: float, base: float, cap: float, u: float) -> float:
+        """One delay, from the uniform variate ``u`` in [0, 1)."""
+        raise NotImplementedError
+
+    def span(self, exp: float, previous: float, base: float, cap: float) -> tuple[float, float]:
+        """The interval (low, high) the flow engine spreads the delays over, uniformly."""
+        raise NotImplementedError
+
+
+class _FromFunction(Jitter):
+    """A jitter registered as a plain function: per request only (the flow engine cannot spread it)."""
+
+    supports_flow = False
+
+    def __init__(self, fn: JitterFunction):
+        self.fn = fn
+
+    def draw(self, exp: float, previous: float, base: float, cap: float, u: float) -> float:
+        return self.fn(exp, previous, base, cap, u)
+
+
 JITTERS: dict[str, Jitter] = {}
 
 
-def register_jitter(name: str) -> Callable[[Jitter], Jitter]:
-    """Decorator: make a jitter available as ``backoff.jitter: name``."""
+def register_jitter(name: str) -> Callable[[type[Jitter] | JitterFunction], type[Jitter] | JitterFunction]:
+    """Decorator: make a jitter available as ``backoff.jitter: name``.
 
-    def add(fn: Jitter) -> Jitter:
-        JITTERS[name] = fn
-        return fn
+    Decorate a :class:`Jitter` subclass (both engines), or a function ``(exp, previous, base, cap, u) ->
+    delay`` (the request engine only; :func:`sim.policies.unsupported_on_flow` says so).
+    """
+
+    def add(obj: type[Jitter] | JitterFunction) -> type[Jitter] | JitterFunction:
+        JITTERS[name] = obj() if isinstance(obj, type) else _FromFunction(obj)
+        return obj
 
     return add
 
 
 @register_jitter("none")
-def _none(exp: float, prev: float, base: float, cap: float, u: float) -> float:
-    return exp
+class NoJitter(Jitter):
+    """The exponential delay itself."""
+
+    def draw(self, exp: float, previous: float, base: float, cap: float, u: float) -> float:
+        return exp
+
+    def span(self, exp: float, previous: float, base: float, cap: float) -> tuple[float, float]:
+        return exp, exp
 
 
 @register_jitter("full")
-def _full(exp: float, prev: float, base: float, cap: float, u: float) -> float:
-    return u * exp
+class FullJitter(Jitter):
+    """Uniform between 0 and the exponential delay."""
+
+    def draw(self, exp: float, previous: float, base: float, cap: float, u: float) -> float:
+        return u * exp
+
+    def span(self, exp: float, previous: float, base: float, cap: float) -> tuple[float, float]:
+        return 0.0, exp
 
 
 @register_jitter("equal")
-def _equal(exp: float, prev: float, base: float, cap: float, u: float) -> float:
-    return exp / 2 + u * exp / 2
+class EqualJitter(Jitter):
+    """Half the exponential delay, plus uniform up to the other half."""
+
+    def draw(self, exp: float, previous: float, base: float, cap: float, u: float) -> float:
+        return exp / 2 + u * exp / 2
+
+    def span(self, exp: float, previous: float, base: float, cap: float) -> tuple[float, float]:
+        return exp / 2, exp
 
 
 @register_jitter("decorrelated")
-def _decorrelated(exp: float, prev: float, base: float, cap: float, u: float) -> float:
-    high = max(base, 3 * prev)
-    return min(cap, base + u * (high - base))
+class DecorrelatedJitter(Jitter):
+    """Uniform between ``base`` and three times the previous delay, capped. The flow engine takes the
+    previous exponential delay for the previous delay (it keeps no per-request draws).
+    """
+
+    def draw(self, exp: float, previous: float, base: float, cap: float, u: float) -> float:
+        high = max(base, 3 * previous)
+        return min(cap, base + u * (high - base))
+
+    def span(self, exp: float, previous: float, base: float, cap: float) -> tuple[float, float]:
+        return base, max(base, min(cap, 3 * previous))
+
+
+def _exponential(policy: Backoff, retry: int) -> float:
+    return min(policy.max, policy.base * policy.multiplier ** (retry - 1))
 
 
 def backoff_delay(policy: Backoff, retry: int, previous: float, u: float) -> float:
     """Delay before retry number ``retry`` (1 for the first retry), given the previous delay.
 
-    >>> from sim.scenario import Backoff, RetryBudget
+    >>> from sim.scenario import Backoff
     >>> backoff_delay(Backoff(base=0.1, multiplier=2, max=1, jitter="none"), 3, 0.0, 0.5)
     0.4
     """
     if policy.kind == "none":
         return 0.0
-    exp = min(policy.max, policy.base * policy.multiplier ** (retry - 1))
-    return JITTERS[policy.jitter](exp, previous or policy.base, policy.base, policy.max, u)
+    return JITTERS[policy.jitter].draw(_exponential(policy, retry), previous or policy.base, policy.base,
+                                       policy.max, u)
+
+
+def backoff_span(policy: Backoff, retry: int) -> tuple[float, float]:
+    """The interval a rate of retries number ``retry`` is spread over (uniformly) after their failure:
+    the fluid view of :func:`backoff_delay`.
+
+    >>> from sim.scenario import Backoff
+    >>> backoff_span(Backoff(base=0.1, multiplier=2, max=1, jitter="equal"), 3)
+    (0.2, 0.4)
+    """
+    if policy.kind == "none":
+        return 0.0, 0.0
+    previous = _exponential(policy, retry - 1) if retry > 1 else policy.base
+    return JITTERS[policy.jitter].span(_exponential(policy, retry), previous, policy.base, policy.max)
 
 
 class Budget:
     """A retry budget as a token bucket: each first try deposits ``ratio`` of a token, time deposits
-    ``min_per_second``; a retry takes a whole token or is not sent. The bucket holds at most ten
-    seconds' worth of the minimum plus ``10 * ratio`` tokens (a short burst of retries).
+    ``min_per_second``; the bucket holds at most ten seconds' worth of the minimum plus ``10 * ratio``
+    tokens (a short burst of retries).
+
+    Per request, a retry takes a whole token or is not sent (:meth:`deposit`, :meth:`withdraw`). Per
+    step, a fluid of retries takes what there is, fractions included (:meth:`fill`, :meth:`allow`).
+    An object serves one engine: the two views share the bucket's state.
 
     >>> from sim.scenario import RetryBudget
     >>> b = Budget(RetryBudget(ratio=0.5, min_per_second=0))
     >>> b.deposit(); b.deposit(); b.withdraw(0.0), b.withdraw(0.0)
     (True, False)
+    >>> b.fill(3.0, 1.0); b.allow(2.0)
+    0.75
     """
 
     __slots__ = ("ratio", "rate", "cap", "tokens", "updated")
@@ -94,3 +189,15 @@ class Budget:
             self.tokens -= 1.0
             return True
         return False
+
+    def fill(self, first_tries: float, dt: float) -> None:
+        """A step of ``dt`` seconds sent ``first_tries`` first tries."""
+        self.tokens = min(self.cap, self.tokens + self.ratio * first_tries + self.rate * dt)
+
+    def allow(self, retries: float) -> float:
+        """Take tokens for up to ``retries`` retries of a step; return the share that may go."""
+        if retries <= 0:
+            return 1.0
+        paid = min(retries, max(self.tokens, 0.0))  # a fluid pays fractions of a token
+        self.tokens -= paid
+        return paid / retries

@@ -22,7 +22,8 @@ scenarios are checked against the wider bound plus four standard errors (so a re
 an entry must leave the list once the engines agree (mean difference plus two standard errors within
 0.5 pp).
 
-``python tests/validation/test_flow_vs_requests.py [SEEDS]`` prints the paired table (default seeds 1-8).
+``python tests/validation/test_flow_vs_requests.py [SEEDS]`` prints the paired table (by default on the
+seeds the test uses), as in the README.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pathlib import Path
 import pytest
 
 import sim
+
+pytestmark = pytest.mark.slow  # about 330 CPU-seconds: Monday morning alone is 4 request-engine runs of 30 s
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = sorted((ROOT / "scenarios" / "mechanisms").glob("*.yaml")) + [ROOT / "scenarios" / "quickstart.yaml",
@@ -72,7 +75,10 @@ KNOWN_GAPS: dict[str, tuple[str, float]] = {
     "crash-under-overload.yaml": (
         "overload with a short queue and crash under overload: the fluid queue sits exactly at its limit, "
         "while the request engine's queue fluctuates below it, so more of its requests time out before "
-        "the crash and its servers crash at slightly different moments", 4.0),
+        "the crash and its servers crash at slightly different moments. Its balancer, least_outstanding, "
+        "sends the request engine's tries to the servers that crashed or just restarted (nothing "
+        "outstanding); the flow engine spreads them evenly over one pooled queue (+4.5 pp over seeds 1-4, "
+        "+3.6 pp while it treated the balancer as round robin)", 5.0),
     "failover-overload.yaml": (
         "the survivor runs at 140%: its queue is pinned at the limit in the fluid model, while the request "
         "engine's queue cycles through health-check ejections and refills and serves more requests just "
@@ -181,10 +187,14 @@ def test_flow_agrees_with_requests(path: Path) -> None:
         assert abs(fault["time_to_detect"] - statistics.mean(known)) <= slack + spread, (path.name, fault["id"], why)
 
 
-if __name__ == "__main__":  # the paired table behind NOISY and KNOWN_GAPS
-    seeds = tuple(int(x) for x in sys.argv[1].split(",")) if len(sys.argv) > 1 else MORE_SEEDS
+if __name__ == "__main__":  # the paired table behind NOISY and KNOWN_GAPS, on the test's seeds or on SEEDS
+    chosen = tuple(int(x) for x in sys.argv[1].split(",")) if len(sys.argv) > 1 else None
+    print("| scenario | seeds | flow − requests (pp) | SE (pp) | bound + 4 SE (pp) |\n|---|---|---|---|---|")
     for scenario in SMALL:
-        NOISY[scenario.name] = (seeds, RESOLVES_PP, "")
+        if chosen:
+            NOISY[scenario.name] = (chosen, RESOLVES_PP, "")
+        seeds = NOISY.get(scenario.name, (SEEDS,))[0]
         _, _, d, se = paired(scenario)
-        print(f"{scenario.name:28s} flow − requests {d:+7.3f} pp   SE {se:6.3f}   4 SE {4 * se:6.3f}   "
-              f"over seeds {seeds[0]}-{seeds[-1]}", flush=True)
+        bound = KNOWN_GAPS.get(scenario.name, ("", TOLERANCE_PP))[1]
+        print(f"| {scenario.stem} | {seeds[0]}-{seeds[-1]} | {d:+.2f} | {se:.2f} | {bound + 4 * se:.2f}"
+              f"{' (known gap)' if scenario.name in KNOWN_GAPS else ''} |", flush=True)

@@ -1,0 +1,181 @@
+"""One definition per policy, two views: per request (the request engine) and per step (the flow engine)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import simpy
+
+from sim.cluster import Cluster
+from sim.engine import ENGINES, EngineBase
+from sim.metrics import Recorder
+from sim.policies import (
+    BALANCERS,
+    JITTERS,
+    Balancer,
+    Breaker,
+    Budget,
+    backoff_delay,
+    backoff_span,
+    register_jitter,
+    unsupported_on_flow,
+)
+from sim.policies.balancers import PoolLoad
+from sim.queueing import allen_cunneen
+from sim.rng import Streams
+from sim.scenario import Backoff, CircuitBreaker, RetryBudget
+from sim.topology import build_topology
+from sim.trace import Trace
+from tests.conftest import scenario_from
+
+# ------------------------------------------------------------------------------ retry budget
+
+
+def test_a_budget_pays_what_it_holds_and_no_more():
+    budget = Budget(RetryBudget(ratio=0.1, min_per_second=0))
+    budget.fill(first_tries=5.0, dt=1.0)  # 0.5 of a token
+    assert budget.allow(2.0) == pytest.approx(0.25)  # half a token pays for a quarter of two retries
+    assert budget.allow(1.0) == 0.0
+    budget.fill(first_tries=100.0, dt=1.0)  # capped at ten first tries' worth plus one
+    assert budget.tokens == pytest.approx(budget.cap)
+
+
+def test_both_views_of_a_budget_hold_the_same_bucket():
+    policy = RetryBudget(ratio=0.2, min_per_second=1.0)
+    per_request, fluid = Budget(policy), Budget(policy)
+    for _ in range(10):
+        per_request.deposit()
+    fluid.fill(10.0, 0.0)
+    assert per_request.tokens == pytest.approx(fluid.tokens) == pytest.approx(2.0)
+    per_request.withdraw(3.0)  # three seconds of the minimum, then one token taken
+    fluid.fill(0.0, 3.0)
+    assert fluid.allow(1.0) == 1.0
+    assert per_request.tokens == pytest.approx(fluid.tokens) == pytest.approx(4.0)
+    assert per_request.cap == fluid.cap == pytest.approx(10.0 + 2.0)
+
+
+# ------------------------------------------------------------------------------ circuit breaker
+
+POLICY = CircuitBreaker(error_threshold=0.5, min_requests=10, window=10, open_time=5, probes=2)
+
+
+def test_the_fluid_breaker_opens_waits_and_probes():
+    b = Breaker(POLICY)
+    assert b.observe(1.0, 8.0, 8.0, None) is None  # not enough attempts yet
+    assert b.observe(2.0, 4.0, 0.0, None) == "open"  # 12 attempts, 8 failed
+    assert b.admits(3.0) == 0.0 and b.state == "open"
+    assert b.admits(7.0) == 1.0 and b.state == "half_open"
+    # Half-open: both probes succeed with (1 - 0.5)^2 = 0.25; the median draw (no noise) says no.
+    assert b.observe(8.0, 2.0, 1.0, None) == "open"
+    b.admits(13.0)
+    assert b.observe(14.0, 2.0, 1.0, 0.2) == "closed"  # a draw below 0.25 closes it
+    assert b.observe(30.0, 10.0, 4.0, None) is None  # the window forgot the old steps
+
+
+def test_the_per_request_breaker_is_the_same_state_machine():
+    b = Breaker(POLICY)
+    for k in range(10):
+        state = b.record(0.1 * k, False)
+    assert state == "open" and not b.allow(1.0)
+    assert b.allow(6.0) and b.allow(6.0) and not b.allow(6.0)  # two probes, half-open
+    assert b.record(6.1, True) is None and b.record(6.2, True) == "closed"
+
+
+# ------------------------------------------------------------------------------ jitter
+
+
+@pytest.mark.parametrize(("jitter", "retry", "span"), [
+    ("none", 3, (0.4, 0.4)),
+    ("full", 3, (0.0, 0.4)),
+    ("equal", 3, (0.2, 0.4)),
+    ("decorrelated", 3, (0.1, 0.6)),  # base, then three times the previous exponential delay (0.2)
+    ("decorrelated", 1, (0.1, 0.3)),
+    ("full", 6, (0.0, 1.0)),  # capped
+])
+def test_backoff_span_is_the_interval_the_flow_engine_spreads_over(jitter, retry, span):
+    assert backoff_span(Backoff(base=0.1, multiplier=2, max=1, jitter=jitter), retry) == pytest.approx(span)
+
+
+def test_no_backoff_spans_nothing():
+    assert backoff_span(Backoff(kind="none"), 2) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("jitter", sorted(JITTERS))
+def test_every_draw_falls_in_the_span(jitter):
+    policy = Backoff(base=0.1, multiplier=2, max=1, jitter=jitter)
+    for retry in range(1, 7):
+        previous = min(policy.max, policy.base * policy.multiplier ** (retry - 2)) if retry > 1 else policy.base
+        lo, hi = backoff_span(policy, retry)
+        for u in np.linspace(0.0, 0.999, 7):
+            assert lo - 1e-12 <= backoff_delay(policy, retry, previous, float(u)) <= hi + 1e-12
+
+
+# ------------------------------------------------------------------------------ balancers
+
+
+def _pool(load: float, pool: float, n: int = 1) -> PoolLoad:
+    same = np.full(n, load)
+    return PoolLoad(same, same, np.full(n, 4.0), np.full(n, 4), np.full(n, 0.1), np.ones(n), np.full(n, pool),
+                    np.full(n, pool))
+
+
+def test_random_is_poisson_and_round_robin_of_one_is_random():
+    wait_p, theta = BALANCERS["random"].fluid_wait(_pool(3.2, 10))
+    poisson = allen_cunneen(np.array([3.2]), np.array([4.0]), np.array([4]), np.array([0.1]), np.ones(1), np.ones(1))
+    assert (wait_p, theta) == (poisson[0], poisson[1])
+    alone = BALANCERS["round_robin"].fluid_wait(_pool(3.2, 1))
+    assert alone[0] == wait_p and alone[1] == theta
+
+
+def test_the_balancers_order_the_waits_of_a_loaded_pool():
+    mean = {name: float(p[0] / t[0]) for name in BALANCERS for p, t in [BALANCERS[name].fluid_wait(_pool(3.6, 100))]}
+    assert mean["least_outstanding"] < mean["power_of_two"] < mean["round_robin"] < mean["random"]
+    assert mean["power_of_two"] < 0.5 * mean["round_robin"]
+
+
+def test_every_shipped_balancer_and_jitter_runs_on_both_engines():
+    assert all(cls.supports_flow for cls in BALANCERS.values())
+    assert all(j.supports_flow for j in JITTERS.values())
+
+
+def test_what_has_no_fluid_view_is_reported_with_its_field(monkeypatch):
+    class Sticky(Balancer):
+        def pick(self, pool):
+            return pool[0]
+
+    monkeypatch.setitem(BALANCERS, "sticky", Sticky)
+    monkeypatch.setitem(JITTERS, "my-jitter", JITTERS["full"])
+    register_jitter("my-jitter")(lambda exp, previous, base, cap, u: exp)  # a plain function: per request only
+    scenario = scenario_from({"policies": {"load_balancer": {"algorithm": "sticky"}}})
+    client = scenario.policies.client
+    custom = client.model_copy(update={"backoff": client.backoff.model_copy(update={"jitter": "my-jitter"})})
+    scenario = scenario.model_copy(update={"policies": scenario.policies.model_copy(update={"client": custom})})
+    problems = unsupported_on_flow(scenario)
+    assert [path for path, _ in problems] == [("policies", "load_balancer", "algorithm"),
+                                              ("policies", "client", "backoff", "jitter")]
+    assert problems[0][1].startswith("load-balancer algorithm 'sticky' has no fluid view, so the flow engine "
+                                     "cannot run it: use engine: requests, or one of least_outstanding, ")
+    assert "jitter 'my-jitter' has no fluid view" in problems[1][1]
+    assert backoff_delay(custom.backoff, 2, 0.1, 0.5) == pytest.approx(0.2)  # the request engine can use it
+    assert unsupported_on_flow(scenario_from()) == []
+
+
+# ------------------------------------------------------------------------------ both engines, one seam
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_both_engines_use_the_same_policy_classes_and_declare_the_seam(name):
+    scenario = scenario_from({"policies": {
+        "client": {"budget": {"ratio": 0.1}, "breaker": {"error_threshold": 0.5}},
+        "load_balancer": {"budget": {"ratio": 0.2}},
+    }})
+    env = simpy.Environment()
+    cluster = Cluster(env, scenario, build_topology(scenario), Trace())
+    engine = ENGINES[name](env, scenario, cluster, Streams(1), Recorder(scenario, cluster))
+    assert isinstance(engine, EngineBase)
+    assert isinstance(engine.client_budgets[0], Budget) and isinstance(engine.lb_budgets[0], Budget)
+    assert isinstance(engine.breakers[0], Breaker)
+    assert engine.quiet_ok == (name == "flow")
+    assert engine.wakers == [] and engine.wake_floor == float("inf") and engine.probe_drew is False
+    assert engine.crash_hook is None
+    assert engine.drain_time() == scenario.policies.client.drain_time()
