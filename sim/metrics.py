@@ -2,8 +2,10 @@
 
 The engine increments plain integer tables in a :class:`Recorder` (no objects per request); the
 control-plane state is sampled once per window. :func:`summarize` turns the tables and the event log
-into the numbers of ``summary.json``: availability, nines, downtime, latency, counts, per region, per
-fault.
+into a :class:`~sim.summary.Summary` (its :meth:`~sim.summary.Summary.as_dict` is ``summary.json``):
+availability, nines, downtime, users affected, latency, counts, per region, per fault. It reads and
+never writes: the SLO breach and recovery events go into the log in a step of their own,
+:func:`record_slo_events`, which :func:`sim.run.run` takes once, before summing up.
 
 With no user requests (a ``peak: 0/s`` workload, a run shorter than the first arrival) availability and
 nines are ``None`` (``null`` in JSON): there is nothing to judge, so no availability objective is
@@ -12,6 +14,7 @@ breached; the same holds per region and per window.
 
 from __future__ import annotations
 
+import bisect
 import math
 from array import array
 from collections.abc import Callable, Generator
@@ -19,14 +22,31 @@ from collections.abc import Callable, Generator
 import numpy as np
 import simpy
 
-from sim.cascade import children, depth, recovery_after, slo_events
+from sim.cascade import HARM, children, depth, recovery_after, slo_events
 from sim.cluster import Cluster
 from sim.scenario import Scenario
+from sim.summary import (
+    BlastRadius,
+    FaultSummary,
+    Latency,
+    MailBacklog,
+    MailDelay,
+    MailLost,
+    MailRate,
+    MailRegion,
+    MailSummary,
+    Recovery,
+    RegionSummary,
+    Slo,
+    Summary,
+    distinct_users,
+)
 from sim.trace import Trace
 
 __all__ = [
-    "Recorder", "weighted_percentile", "latency_samples", "MailRecorder", "summarize", "mail_summary", "nines",
-    "COUNTERS", "MAIL_COUNTERS",
+    "Recorder", "weighted_percentile", "latency_samples", "MailRecorder", "summarize", "record_slo_events",
+    "mail_summary", "nines", "COUNTERS", "MAIL_COUNTERS", "fault_intervals", "active_faults", "attribute_windows",
+    "attribute_failures",
 ]
 
 # Per (region, window) counters the engine increments.
@@ -224,24 +244,54 @@ def latency_samples(rec: Recorder) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             np.frombuffer(rec.latency_region, dtype=np.int32), weights)
 
 
+def _tables(rec: Recorder) -> tuple[np.ndarray, np.ndarray]:
+    """User requests and successes per ``[region, window]`` over the run's windows (not the drain's)."""
+    return (np.array(rec.requests, dtype=np.int64)[:, : rec.n], np.array(rec.ok, dtype=np.int64)[:, : rec.n])
+
+
+def record_slo_events(scenario: Scenario, cluster: Cluster, rec: Recorder, trace: Trace) -> None:
+    """Append the ``slo_breach`` / ``slo_recovered`` events of each region to ``trace``, once.
+
+    The one step that writes them (:func:`sim.cascade.slo_events` with this run's windows and faults):
+    :func:`sim.run.run` takes it after the run and before :func:`summarize`, which reads them.
+    """
+    req, ok = _tables(rec)
+    region_avail = np.where(req > 0, ok / np.maximum(req, 1), 1.0)
+    active = dict(enumerate(active_faults(fault_intervals(trace, scenario.duration), rec.n, rec.window)))
+    slo_events(trace, cluster.region_ids, region_avail >= scenario.slo.availability, rec.window, active)
+
+
 def summarize(
     scenario: Scenario,
     cluster: Cluster,
     rec: Recorder,
     trace: Trace,
     seed: int,
-) -> dict:
-    """Compute the run's summary (the body of ``summary.json``)."""
+) -> Summary:
+    """The run's :class:`~sim.summary.Summary` (``Summary.as_dict()`` is the body of ``summary.json``).
+
+    Pure: it reads the scenario, the recorder's tables and the event log, and changes none of them. The
+    SLO breach and recovery events are not written here but by :func:`record_slo_events`, a step of its
+    own that :func:`sim.run.run` takes once, before this one; a fault's ``regions_breached`` and the
+    choice of ``worst_fault`` count the breaches the log holds (none, if that step was not taken).
+
+    Users affected (the model is :func:`sim.summary.distinct_users`): per region, the distinct users
+    among its ``users`` hit by its failed user requests (after the client's retries) over the run; the
+    run's figure is their sum. A fault's ``blast_radius.users`` is the same over the failed requests
+    attributed to it (:func:`attribute_failures`), so it never exceeds the run's figure. The manifest is
+    left empty: :class:`~sim.result.Result` fills it in.
+    """
     n = rec.n
     slo = scenario.slo
-    req = np.array(rec.requests, dtype=np.int64)[:, :n]
-    ok = np.array(rec.ok, dtype=np.int64)[:, :n]
+    req, ok = _tables(rec)
     total_req, total_ok = int(req.sum()), int(ok.sum())
     availability = _availability(total_ok, total_req)
     per_window = np.where(req.sum(0) > 0, ok.sum(0) / np.maximum(req.sum(0), 1), 1.0)
     breached = per_window < slo.availability
     downtime_minutes = float(breached.sum() * rec.window / 60.0)
     lat, _, lat_region, lat_weight = latency_samples(rec)
+    failed = req - ok
+    users = [int(r.users) for r in scenario.topology.regions]
 
     def table(name: str) -> np.ndarray:
         return np.array(getattr(rec, name), dtype=np.int64)
@@ -253,17 +303,19 @@ def summarize(
         mine = lat_region == r
         r_lat = lat[mine] if lat.size else lat
         r_weight = lat_weight[mine] if lat_weight is not None else None
-        regions[name] = {
-            "availability": _availability(r_ok, r_req),
-            "nines": nines(_availability(r_ok, r_req), r_req),
-            "requests": r_req,
-            "succeeded": r_ok,
-            "downtime_minutes": float((r_window < slo.availability).sum() * rec.window / 60.0),
-            "latency_p50": _percentile(r_lat, 50, r_weight) if r_req else None,
-            "latency_p99": _percentile(r_lat, 99, r_weight) if r_req else None,
-        }
-    judged = [k for k in regions if regions[k]["availability"] is not None]  # regions with requests
-    worst_region = min(judged, key=lambda k: (regions[k]["availability"], k)) if judged else None
+        regions[name] = RegionSummary(
+            availability=_availability(r_ok, r_req),
+            nines=nines(_availability(r_ok, r_req), r_req),
+            requests=r_req,
+            succeeded=r_ok,
+            downtime_minutes=float((r_window < slo.availability).sum() * rec.window / 60.0),
+            latency_p50=_percentile(r_lat, 50, r_weight) if r_req else None,
+            latency_p99=_percentile(r_lat, 99, r_weight) if r_req else None,
+            users=users[r],
+            users_affected=distinct_users(users[r], r_req - r_ok),
+        )
+    judged = [k for k in regions if regions[k].availability is not None]  # regions with requests
+    worst_region = min(judged, key=lambda k: (regions[k].availability, k)) if judged else None
 
     counts = {name: int(table(name).sum()) for name in COUNTERS if name not in ("requests", "ok")}
     events = trace.records
@@ -275,24 +327,23 @@ def summarize(
         counts[kind] = sum(1 for e in events if e.kind == kind)
     counts["link_lost"] = int(sum(sum(row) for row in rec.link_lost))  # tries lost on a link (no answer)
 
-    region_avail = np.where(req > 0, ok / np.maximum(req, 1), 1.0)
     intervals = fault_intervals(trace, scenario.duration)
-    active = {
-        w: [fid for fid, spans in intervals.items()
-            if any(a < (w + 1) * rec.window and b > w * rec.window for a, b in spans)]
-        for w in range(n)
-    }
-    slo_events(trace, cluster.region_ids, region_avail >= slo.availability, rec.window, active)
-    users = np.array([r.users for r in scenario.topology.regions], dtype=float)
-    faults = _fault_summaries(scenario, trace, breached, rec.window, region_avail, users)
+    owned = attribute_windows(intervals, breached, rec.window)
+    owner = attribute_failures(active_faults(intervals, n, rec.window), owned, rec.window, trace,
+                               np.nonzero(failed.sum(0))[0].tolist())
+    by_fault: dict[str, list[int]] = {}
+    for w, fid in owner.items():
+        by_fault.setdefault(fid, []).append(w)
+    fault_failed = {fid: failed[:, ws].sum(1) for fid, ws in by_fault.items()}
+    faults = _fault_summaries(scenario, trace, n, rec.window, intervals, owned, fault_failed, users)
     scheduled_ends = [b for i, f in enumerate(scenario.faults) if f.at is not None
                       for _, b in intervals.get(scenario.fault_id(i), [])]
     any_ends = [b for spans in intervals.values() for _, b in spans]
     last_end = max(scheduled_ends or any_ends or [0.0])
     recovered, recovery_time = recovery_after(~breached, last_end, rec.window) if any_ends else (True, 0.0)
-    blamed = {f["id"]: sum(1 for e in trace.records if e.kind == "slo_breach" and e.fault == f["id"]) for f in faults}
+    blamed = {f.id: sum(1 for e in trace.records if e.kind == "slo_breach" and e.fault == f.id) for f in faults}
     worst_fault = (
-        max(faults, key=lambda f: (f["downtime_minutes"], blamed[f["id"]], f["events"], f["id"]))["id"]
+        max(faults, key=lambda f: (f.downtime_minutes, blamed[f.id], f.events, f.id)).id
         if faults else None
     )
     if not total_req:  # the flow engine's latency bins hold fractions of requests its counts rounded away
@@ -304,38 +355,40 @@ def summarize(
     # no latency objective unless there were requests (then every one of them failed).
     availability_ok = availability is None or availability >= slo.availability
     latency_ok = slo.latency_p99 is None or (p99 <= slo.latency_p99 if p99 is not None else not total_req)
-    return {
-        "availability": availability,
-        "nines": nines(availability, total_req),
-        "downtime_minutes": downtime_minutes,
-        "requests": total_req,
-        "succeeded": total_ok,
-        "latency": {"p50": _percentile(lat, 50, lat_weight), "p99": p99, "mean": mean},
-        "amplification": _ratio(counts["attempts"], total_req),
-        "counts": counts,
-        "regions": regions,
-        "worst_region": worst_region,
-        "faults": faults,
-        "worst_fault": worst_fault,
-        "recovery": {
-            "last_fault_end": last_end if any_ends else None,
-            "recovered": recovered,
-            "metastable": not recovered,
-            "time_to_recover": recovery_time,
-        },
-        "slo": {
-            "availability": slo.availability,
-            "latency_p99": slo.latency_p99,
-            "window": rec.window,
-            "availability_met": availability_ok,
-            "latency_met": latency_ok,
-            "met": availability_ok and latency_ok,
-        },
-        **({"mail": mail_summary(rec.mail, cluster.region_ids)} if rec.mail is not None else {}),
-    }
+    return Summary(
+        availability=availability,
+        nines=nines(availability, total_req),
+        downtime_minutes=downtime_minutes,
+        requests=total_req,
+        succeeded=total_ok,
+        users=sum(users),
+        users_affected=sum(region.users_affected or 0 for region in regions.values()),
+        latency=Latency(p50=_percentile(lat, 50, lat_weight), p99=p99, mean=mean),
+        amplification=_ratio(counts["attempts"], total_req),
+        counts=counts,
+        regions=regions,
+        worst_region=worst_region,
+        faults=faults,
+        worst_fault=worst_fault,
+        recovery=Recovery(
+            last_fault_end=last_end if any_ends else None,
+            recovered=recovered,
+            metastable=not recovered,
+            time_to_recover=recovery_time,
+        ),
+        slo=Slo(
+            availability=slo.availability,
+            latency_p99=slo.latency_p99,
+            window=rec.window,
+            availability_met=availability_ok,
+            latency_met=latency_ok,
+            met=availability_ok and latency_ok,
+        ),
+        mail=mail_summary(rec.mail, cluster.region_ids) if rec.mail is not None else None,
+    )
 
 
-def mail_summary(mail: MailRecorder, region_ids: list[str]) -> dict:
+def mail_summary(mail: MailRecorder, region_ids: list[str]) -> MailSummary:
     """The ``mail`` section of the summary: what became of the messages, their delays, the backlog.
 
     Mail is not counted in ``availability``: a delayed message is not a failed request. Messages still
@@ -352,43 +405,39 @@ def mail_summary(mail: MailRecorder, region_ids: list[str]) -> dict:
     deliveries = np.array(mail.delivered, dtype=np.int64)[:, : mail.n].sum(0)
     busiest = int(deliveries.argmax())
     messages, delivered = total("arrived"), total("delivered")
-    lost = {"queue_full": total("lost_queue_full"), "expired": total("lost_expired")}
+    lost = MailLost(queue_full=total("lost_queue_full"), expired=total("lost_expired"))
     regions = {}
     for r, name in enumerate(region_ids):
         if total("arrived", r):
-            regions[name] = {
-                "messages": total("arrived", r),
-                "delivered": total("delivered", r),
-                "delayed": total("delayed", r),
-                "lost": total("lost_queue_full", r) + total("lost_expired", r),
-                "backlog_peak": max(mail.backlog_series(r)[1]),
-            }
-    return {
-        "counted_in_availability": False,
-        "messages": messages,
-        "delivered": delivered,
-        "delayed": total("delayed"),
-        "lost": lost,
-        "undelivered_at_end": messages - delivered - sum(lost.values()),
-        "attempts": total("attempts"),
-        "delay": {
-            "p50": _percentile(delays, 50),
-            "p99": _percentile(delays, 99),
-            "max": float(delays.max()) if delays.size else None,
-            "mean": float(delays.mean()) if delays.size else None,
-        },
-        "backlog": {
-            "peak": mail.peak,
-            "at": mail.peak_time if mail.peak else None,
-            "at_end": mail.total,
-        },
-        "delivery_rate": {
-            "peak": float(deliveries[busiest] / mail.window),
-            "at": busiest * mail.window,
-            "mean": float(deliveries.sum() / (mail.n * mail.window)),
-        },
-        "regions": regions,
-    }
+            regions[name] = MailRegion(
+                messages=total("arrived", r),
+                delivered=total("delivered", r),
+                delayed=total("delayed", r),
+                lost=total("lost_queue_full", r) + total("lost_expired", r),
+                backlog_peak=max(mail.backlog_series(r)[1]),
+            )
+    return MailSummary(
+        counted_in_availability=False,
+        messages=messages,
+        delivered=delivered,
+        delayed=total("delayed"),
+        lost=lost,
+        undelivered_at_end=messages - delivered - lost.queue_full - lost.expired,
+        attempts=total("attempts"),
+        delay=MailDelay(
+            p50=_percentile(delays, 50),
+            p99=_percentile(delays, 99),
+            max=float(delays.max()) if delays.size else None,
+            mean=float(delays.mean()) if delays.size else None,
+        ),
+        backlog=MailBacklog(peak=mail.peak, at=mail.peak_time if mail.peak else None, at_end=mail.total),
+        delivery_rate=MailRate(
+            peak=float(deliveries[busiest] / mail.window),
+            at=busiest * mail.window,
+            mean=float(deliveries.sum() / (mail.n * mail.window)),
+        ),
+        regions=regions,
+    )
 
 
 _REACTIONS = ("ejected", "failover", "traffic_shift", "alert")
@@ -401,6 +450,25 @@ def fault_intervals(trace: Trace, end_of_run: float) -> dict[str, list[tuple[flo
     for e in trace.records:
         if e.kind == "fault_start" and e.fault is not None:
             out.setdefault(e.fault, []).append((e.time, ends.get(e.id, end_of_run)))
+    return out
+
+
+def active_faults(intervals: dict[str, list[tuple[float, float]]], n: int, window: float) -> list[list[str]]:
+    """Per window ``w`` of ``n``, the faults with an occurrence overlapping ``[w·window, (w+1)·window)``.
+
+    In the order of ``intervals``; each occurrence costs the windows it spans, not all ``n``.
+
+    >>> active_faults({"a": [(30.0, 90.0)], "b": [(60.0, 200.0)]}, 4, 60.0)
+    [['a'], ['a', 'b'], ['b'], ['b']]
+    """
+    out: list[list[str]] = [[] for _ in range(n)]
+    for fid, spans in intervals.items():
+        hit: set[int] = set()
+        for a, b in spans:  # the range is widened by a window each side, then held to the exact test
+            lo, hi = max(0, int(a // window) - 1), min(n, math.ceil(b / window) + 1)
+            hit.update(w for w in range(lo, hi) if a < (w + 1) * window and b > w * window)
+        for w in sorted(hit):
+            out[w].append(fid)
     return out
 
 
@@ -424,26 +492,66 @@ def attribute_windows(
     return owned
 
 
+def attribute_failures(
+    active: list[list[str]],
+    owned: dict[str, list[int]],
+    window: float,
+    trace: Trace,
+    windows: list[int] | None = None,
+) -> dict[int, str]:
+    """Which one fault answers for the failed requests of each window; windows none answers for are left out.
+
+    The candidates are the faults a window's downtime goes to: those active during it (``active[w]``,
+    :func:`active_faults`), or, for a breached window with none active, the one whose aftermath it is
+    (``owned``, :func:`attribute_windows`). Of several, the failures go to the fault of the latest
+    harmful event (:data:`sim.cascade.HARM`) before the window's end — the heuristic that names a breach's
+    cause (:func:`sim.cascade.slo_events`) — so overlapping faults share the failures out instead of
+    each claiming them all. ``windows``: the windows to judge (default: all).
+
+    >>> from sim.trace import Trace
+    >>> log = Trace()
+    >>> a = log.record(0.0, "fault_start", "x", fault="a")
+    >>> b = log.record(70.0, "fault_start", "y", fault="b")
+    >>> spans = {"a": [(0.0, 120.0)], "b": [(70.0, 130.0)]}
+    >>> owned = {"a": [], "b": [3]}  # window 3 breached: the aftermath of b, which ended last
+    >>> attribute_failures(active_faults(spans, 4, 60.0), owned, 60.0, log)
+    {0: 'a', 1: 'b', 2: 'b', 3: 'b'}
+    """
+    aftermath = {w: fid for fid, ws in owned.items() for w in ws}
+    harm = sorted((e.time, e.id, e.fault) for e in trace.records if e.kind in HARM and e.fault is not None)
+    times = [t for t, _, _ in harm]
+    out: dict[int, str] = {}
+    for w in range(len(active)) if windows is None else windows:
+        candidates = active[w] or ([aftermath[w]] if w in aftermath else [])
+        if len(candidates) == 1:
+            out[w] = candidates[0]
+        elif candidates:
+            wanted = set(candidates)
+            k = bisect.bisect_left(times, (w + 1) * window)  # the harm before the window's end, latest first
+            out[w] = next((harm[i][2] for i in range(k - 1, -1, -1) if harm[i][2] in wanted), candidates[0])
+    return out
+
+
 def _fault_summaries(
     scenario: Scenario,
     trace: Trace,
-    breached: np.ndarray,
+    n: int,
     window: float,
-    region_avail: np.ndarray,
-    users: np.ndarray,
-) -> list[dict]:
+    intervals: dict[str, list[tuple[float, float]]],
+    owned: dict[str, list[int]],
+    fault_failed: dict[str, np.ndarray],
+    users: list[int],
+) -> list[FaultSummary]:
     """Per scenario fault: when it acted, what it hit (blast radius), how deep the cascade went, how
     long until detected and recovered.
 
-    Users affected is an estimate: per region, its users times the worst share of failed requests in
-    the windows the fault answers for.
+    ``owned[id]``: the breached windows it answers for (its downtime); ``fault_failed[id][r]``: the failed
+    requests of region ``r`` attributed to it (:func:`attribute_failures`); its users are
+    the distinct users among ``users[r]`` they hit (:func:`sim.summary.distinct_users`), summed over regions.
     """
     out = []
-    n = len(breached)
     events = trace.records
     kids = children(trace)
-    intervals = fault_intervals(trace, scenario.duration)
-    owned = attribute_windows(intervals, breached, window)
     for i in range(len(scenario.faults)):
         fid = scenario.fault_id(i)
         mine = [e for e in events if e.fault == fid]
@@ -453,37 +561,38 @@ def _fault_summaries(
                                                                  "link_down", "link_degraded")})
         roots = [e.id for e in mine if e.kind == "fault_start"]
         windows = owned.get(fid, [])
-        failed_share = (1.0 - region_avail[:, windows]).max(axis=1) if windows else np.zeros(len(users))
-        summary: dict = {
-            "id": fid,
-            "kind": scenario.faults[i].kind,
-            "occurrences": len(spans),
-            "start": spans[0][0] if spans else None,
-            "end": max(b for _, b in spans) if spans else None,
-            "downtime_minutes": 0.0,
-            "time_to_detect": None,
-            "time_to_recover": 0.0 if spans else None,
-            "recovered": True,
-            "affected": affected[:200],
-            "affected_count": len(affected),
-            "blast_radius": {
-                "servers": len({e.node for e in mine if e.kind in ("server_down", "ejected")}),
-                "databases": len({e.node for e in mine if e.kind == "database_unavailable"}),
-                "datacenters": len({e.node for e in mine if e.kind == "datacenter_down"}),
-                "regions_breached": len({e.node for e in mine if e.kind == "slo_breach"}),
-                "users": int(round(float((users * failed_share).sum()))),
-            },
-            "cascade_depth": max((depth(trace, r, kids) for r in roots), default=0),
-            "events": len(mine),
-        }
+        failures = fault_failed.get(fid)
+        detect, downtime, recovered, recover = None, 0.0, True, (0.0 if spans else None)
         if spans:
             first = spans[0][0]
             reactions = [e.time for e in mine if e.kind in _REACTIONS]
-            summary["time_to_detect"] = (min(reactions) - first) if reactions else None
-            summary["downtime_minutes"] = len(windows) * window / 60.0
+            detect = (min(reactions) - first) if reactions else None
+            downtime = len(windows) * window / 60.0
             if windows:
                 last = max(windows)
-                summary["recovered"] = last + 1 < n
-                summary["time_to_recover"] = (last + 1) * window - first if last + 1 < n else None
-        out.append(summary)
+                recovered = last + 1 < n
+                recover = (last + 1) * window - first if last + 1 < n else None
+        out.append(FaultSummary(
+            id=fid,
+            kind=scenario.faults[i].kind,
+            occurrences=len(spans),
+            start=spans[0][0] if spans else None,
+            end=max(b for _, b in spans) if spans else None,
+            downtime_minutes=downtime,
+            time_to_detect=detect,
+            time_to_recover=recover,
+            recovered=recovered,
+            affected=affected[:200],
+            affected_count=len(affected),
+            blast_radius=BlastRadius(
+                servers=len({e.node for e in mine if e.kind in ("server_down", "ejected")}),
+                databases=len({e.node for e in mine if e.kind == "database_unavailable"}),
+                datacenters=len({e.node for e in mine if e.kind == "datacenter_down"}),
+                regions_breached=len({e.node for e in mine if e.kind == "slo_breach"}),
+                users=0 if failures is None else sum(
+                    distinct_users(u, int(f)) for u, f in zip(users, failures.tolist(), strict=True)),
+            ),
+            cascade_depth=max((depth(trace, r, kids) for r in roots), default=0),
+            events=len(mine),
+        ))
     return out

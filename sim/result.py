@@ -2,64 +2,81 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from sim.cluster import Cluster
 from sim.metrics import COUNTERS, MAIL_COUNTERS, Recorder, latency_samples, weighted_percentile
 from sim.scenario import Scenario
+from sim.summary import Manifest, Summary
 from sim.trace import Trace
+from sim.version import VERSION
 
-__all__ = ["Result", "Headline"]
+__all__ = ["Result", "Headline", "Writer"]
+
+Writer = Callable[["Result", "str | Path | None"], Path]
+"""Writes a result's folder and returns it: ``writer(result, directory)`` (see :attr:`Result.writer`)."""
 
 
 class Headline:
-    """What every result says first, read from its summary (live runs and stored ones alike)."""
+    """What every result says first, read from its typed summary (live runs and stored ones alike).
 
+    ``stats`` is the run's :class:`~sim.summary.Summary`; ``summary`` its JSON form (``summary.json``).
+    """
+
+    stats: Summary
     summary: dict[str, Any]
 
     @property
     def availability(self) -> float | None:
         """Share of user requests that succeeded; ``None`` when there were none (nothing to judge)."""
-        value = self.summary["availability"]
-        return None if value is None else float(value)
+        return self.stats.availability
 
     @property
     def slo_met(self) -> bool:
         """Whether the run met every objective of the scenario's SLO."""
-        return bool(self.summary["slo"]["met"])
+        return self.stats.slo.met
 
 
 @dataclass
 class Result(Headline):
-    """What one run produced. Every table is a list of flat dicts: ``pandas.DataFrame(result.events)``."""
+    """What one run produced. Every table is a list of flat dicts: ``pandas.DataFrame(result.events)``.
+
+    ``stats`` is the typed summary (:class:`~sim.summary.Summary`, its manifest filled in here): what
+    every reader inside cascadesim reads. ``summary`` is the same as plain JSON-ready data
+    (``stats.as_dict()``), the body of ``summary.json``.
+    """
 
     scenario: Scenario
     seed: int
-    summary: dict[str, Any]
+    stats: Summary
     trace: Trace
     recorder: Recorder = field(repr=False)
     cluster: Cluster = field(repr=False)
+    summary: dict[str, Any] = field(init=False, repr=False)
+
+    writer: ClassVar[Writer | None] = None
+    """What :meth:`write_report` calls. The model never imports the report layer: ``sim/__init__.py``
+    plugs in :func:`sim.write_report` (which loads :mod:`sim.report` on first use)."""
 
     def __post_init__(self) -> None:
-        from sim import __version__
         from sim.loader import scenario_hash
 
-        self.summary = {
-            "manifest": {
-                "scenario": self.scenario.name,
-                "scenario_hash": scenario_hash(self.scenario),
-                "seed": self.seed,
-                "engine": self.scenario.engine,
-                "duration": self.scenario.duration,
-                "version": __version__,
-            },
-            **self.summary,
-        }
+        manifest = Manifest(
+            scenario=self.scenario.name,
+            scenario_hash=scenario_hash(self.scenario),
+            seed=self.seed,
+            engine=self.scenario.engine,
+            duration=self.scenario.duration,
+            version=VERSION,
+        )
+        self.stats = self.stats.model_copy(update={"manifest": manifest})
+        self.summary = self.stats.as_dict()
 
 
     @cached_property
@@ -188,8 +205,10 @@ class Result(Headline):
 
         The default folder is ``reports/<scenario name>``. The folder is replaced as a whole: a reader
         sees the old report or the new one, never half of each. Only a new or empty folder, or an earlier
-        run's output, is written: anything else raises :class:`sim.report.files.OutputError`.
+        run's output, is written: anything else raises :class:`sim.report.folders.OutputError`.
+        Same as ``sim.write_report(result, directory)``.
         """
-        from sim.report import write_report
-
-        return write_report(self, Path(directory) if directory else Path("reports") / self.scenario.name)
+        writer = Result.writer
+        if writer is None:  # pragma: no cover - importing anything of sim plugs it in
+            raise RuntimeError("no report writer plugged in (sim/__init__.py sets Result.writer)")
+        return writer(self, directory)

@@ -10,6 +10,7 @@ from sim.report.html.cascade import MAX_GROUPS_PER_ROOT, cascade_figure, cascade
 from sim.report.html.topology import node_states
 from sim.report.markdown import md_escape, render_markdown
 from sim.report.story import tell
+from sim.summary import Summary
 from tests.conftest import scenario_from
 from tests.test_report_stored import CASCADE
 
@@ -42,11 +43,13 @@ def test_headline_users_affected_and_recovery(run):
     h = tell(run).headline
     s = run.summary
     assert h.availability == s["availability"] and h.slo_met == s["slo"]["met"]
-    assert h.users_total == 1000
+    # Users affected is the summary's own field, not recomputed by the story.
+    assert (h.users_total, h.users_affected) == (1000, run.stats.users_affected) == (1000, s["users_affected"])
+    failed = s["requests"] - s["succeeded"]
+    assert failed > 0 and 0 < h.users_affected < min(failed, 1000)
     window = s["slo"]["window"]
     bad = [r for r in run.timeseries if r["requests"] and r["ok"] / r["requests"] < s["slo"]["availability"]]
     if bad:
-        assert h.users_affected == round(1000 * max(1 - r["ok"] / r["requests"] for r in bad))
         assert h.recovered_at == max(r["time"] for r in bad) + window
     amp = [(r["attempts"] / r["requests"], r["time"]) for r in run.timeseries if r["requests"]]
     assert (h.peak_amplification, h.peak_amplification_at) == max(amp, key=lambda a: (a[0], -a[1]))
@@ -127,7 +130,12 @@ def test_cascade_graph_is_capped_and_links_to_the_timeline(graph):
 
     class R:
         scenario = type("S", (), {"duration": 600.0})()
-        summary = {"faults": [{"id": "f", "blast_radius": {"users": 5}, "downtime_minutes": 1.0}]}
+        stats = Summary.from_dict({
+            "availability": 0.9, "nines": 1.0, "downtime_minutes": 1.0, "requests": 10, "succeeded": 9,
+            "amplification": 1.0, "latency": {"p50": None, "p99": None}, "slo": {"availability": 0.99, "window": 60.0,
+                                                                              "met": False},
+            "faults": [{"id": "f", "kind": "server_crash", "blast_radius": {"users": 5}, "downtime_minutes": 1.0}],
+        })
 
     R.events = events
     fig, stats = cascade_figure(R, graph, lambda eid: f"#ev-{eid}")
@@ -136,7 +144,7 @@ def test_cascade_graph_is_capped_and_links_to_the_timeline(graph):
     assert sum(len(t.x) for t in points) == MAX_GROUPS_PER_ROOT
     assert all(str(c).startswith("#ev-") for t in points for c in t.customdata)
     root = next(t for t in points if t.name == "fault")
-    assert "~5 users" in root.hovertext[0] and "impact: 200 events followed" in root.hovertext[0]
+    assert "~5 users affected" in root.hovertext[0] and "impact: 200 events followed" in root.hovertext[0]
 
 
 def test_node_states_pair_starts_and_ends():

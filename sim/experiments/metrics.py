@@ -1,26 +1,36 @@
 """Which numbers of a run's summary an experiment keeps, by dotted name.
 
-A metric is a path into ``summary.json`` (``availability``, ``latency.p99``, ``recovery.recovered``,
-``regions.europe.availability``, ``faults.burst.time_to_recover``, ``mail.delay.p99``) or one of two
-numbers derived from the fault list (``cascade_depth``: the deepest cascade of any fault;
-``users_affected``: the blast radius in users, summed over faults). Each has a type (the column type of
-the results store) and a direction (``higher`` or ``lower`` is better, or neither), which is how a
-comparison decides which layout wins.
+A metric is a path into the run's :class:`~sim.summary.Summary` — the fields of ``summary.json``
+(``availability``, ``users_affected``, ``latency.p99``, ``recovery.recovered``,
+``regions.europe.availability``, ``faults.burst.time_to_recover``, ``mail.delay.p99``) — or
+``cascade_depth``, derived from the fault list (the deepest cascade of any fault). ``users_affected`` is
+the summary's own figure (distinct users with a failed request, never more than the users there are;
+see :mod:`sim.summary`), not recomputed here. Each metric has a type (the column type of the results
+store) and a direction (``higher`` or ``lower`` is better, or neither), which is how a comparison decides
+which layout wins.
 
 The names a scenario offers are known before anything runs (:func:`metric_names`), so a sweep asking for
 ``latency.p95`` fails at once, with "did you mean".
 
->>> extract({"availability": 0.99, "latency": {"p99": 0.2}}, ["availability", "latency.p99"])
-{'availability': 0.99, 'latency.p99': 0.2}
+>>> import sim
+>>> from sim.topology import EXAMPLE
+>>> stats = sim.run(sim.parse_scenario(EXAMPLE), seed=1).stats
+>>> row = extract(stats, ["availability", "latency.p99", "users_affected", "cascade_depth"])
+>>> row["availability"] == stats.availability and row["users_affected"] == stats.users_affected
+True
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from sim.scenario import Scenario
+from sim.summary import Summary
 
 __all__ = ["Metric", "METRICS", "DEFAULT_METRICS", "metric", "metric_names", "unknown_metric", "extract"]
 
@@ -100,6 +110,7 @@ _REGION = [
     ("nines", "float", "higher", "number"),
     ("requests", "int", None, "count"),
     ("downtime_minutes", "float", "lower", "minutes"),
+    ("users_affected", "int", "lower", "count"),
     ("latency_p50", "float", "lower", "seconds"),
     ("latency_p99", "float", "lower", "seconds"),
 ]
@@ -195,33 +206,37 @@ def unknown_metric(name: str, known: dict[str, Metric] | list[str]) -> str:
     )
 
 
-def _lookup(summary: dict[str, Any], path: str) -> Any:
+def _lookup(summary: Summary, path: str) -> Any:
+    """The field at a dotted ``path`` of the typed summary (``faults.<id>`` and ``regions.<id>`` by id)."""
     parts = path.split(".")
+    node: Any
     if parts[0] == "faults" and len(parts) >= 3:
-        fault = next((f for f in summary.get("faults", []) if f.get("id") == parts[1]), None)
-        node: Any = fault
-        parts = parts[2:]
+        node, parts = summary.fault(parts[1]), parts[2:]
     elif parts[0] == "regions" and len(parts) >= 3:
-        node = summary.get("regions", {}).get(parts[1])
-        parts = parts[2:]
+        node, parts = summary.regions.get(parts[1]), parts[2:]
     else:
         node = summary
     for part in parts:
-        if not isinstance(node, dict):
+        if isinstance(node, BaseModel):
+            node = getattr(node, part, None)
+        elif isinstance(node, dict):  # counts, and keys a newer summary has that these models do not
+            node = node.get(part)
+        else:
             return None
-        node = node.get(part)
     return node
 
 
-def extract(summary: dict[str, Any], names: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """The values of the metrics ``names`` in a run's summary (``None`` where the run has no value)."""
+def extract(summary: Summary | Mapping[str, Any], names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The values of the metrics ``names`` in a run's summary (``None`` where the run has no value).
+
+    ``summary`` is the typed :class:`~sim.summary.Summary` (``Result.stats``) or its JSON form
+    (``Result.summary``), read through the same model.
+    """
+    stats = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
     out: dict[str, Any] = {}
-    faults = summary.get("faults", [])
     for name in names:
         if name == "cascade_depth":
-            out[name] = max((int(f.get("cascade_depth", 0)) for f in faults), default=0)
-        elif name == "users_affected":
-            out[name] = sum(int(f.get("blast_radius", {}).get("users", 0)) for f in faults)
+            out[name] = max((f.cascade_depth for f in stats.faults), default=0)
         else:
-            out[name] = _lookup(summary, name)
+            out[name] = _lookup(stats, name)
     return out

@@ -28,24 +28,24 @@ def md_escape(text: Any) -> str:
 
 
 def render_markdown(result: Any, story: Story | None = None) -> str:
-    """The Markdown report of ``result`` (a ``Result`` or a ``StoredResult``)."""
-    s = result.summary
+    """The Markdown report of ``result`` (a ``Result`` or a ``StoredResult``): read from its ``stats``."""
+    s = result.stats
     scenario = result.scenario
     story = story or tell(result)
     h = story.headline
-    slo = s["slo"]
+    slo = s.slo
     lines = [f"# {md_escape(scenario.name)}: {'SLO met' if h.slo_met else 'SLO breached'}", ""]
     if scenario.description.strip():
         lines += [md_escape(scenario.description.strip()), ""]
-    m = s.get("manifest", {})
+    m = s.manifest
     lines += [
-        f"seed {result.seed} · {span(scenario.duration)} simulated · engine {md_escape(m.get('engine', ''))} "
-        f"· cascadesim {md_escape(m.get('version', ''))}",
+        f"seed {result.seed} · {span(scenario.duration)} simulated · engine {md_escape(m.engine)} "
+        f"· cascadesim {md_escape(m.version)}",
         "",
     ]
-    goals = f"availability ≥ {objective(slo['availability'])}"
-    if slo.get("latency_p99") is not None:
-        goals += f", p99 ≤ {latency(slo['latency_p99'])}"
+    goals = f"availability ≥ {objective(slo.availability)}"
+    if slo.latency_p99 is not None:
+        goals += f", p99 ≤ {latency(slo.latency_p99)}"
     if not h.breached:
         recovery = "no window below the objective"
     elif h.recovered and h.recovered_at is not None:
@@ -54,16 +54,13 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
     else:
         recovery = "**no**: still below the objective at the end (metastable)"
     worst = h.worst_region
-    lat = s.get("latency", {})
+    lat = s.latency
     rows = [
         ("SLO", f"{'met' if h.slo_met else '**breached**'} ({goals})"),
         ("Availability", "— (no requests)" if h.availability is None or h.nines is None
          else f"{pct(h.availability)} ({h.nines:.2f} nines)"),
-        ("Downtime", f"{h.downtime_minutes:,.1f} min in {span(slo['window'])} windows below the objective"),
-        (
-            "Users affected",
-            f"~{h.users_affected:,} of {h.users_total:,} (estimate)" if h.users_total else "—",
-        ),
+        ("Downtime", f"{h.downtime_minutes:,.1f} min in {span(slo.window)} windows below the objective"),
+        ("Users affected", _users(h.users_affected, h.users_total)),
         ("Worst region", f"{md_escape(worst)} ({pct(h.worst_region_availability)})" if worst else "—"),
         (
             "Peak retry amplification",
@@ -72,11 +69,10 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
             else "—",
         ),
         ("Recovered", recovery),
-        ("Latency", f"p50 {latency(lat.get('p50'))}, p99 {latency(lat.get('p99'))}"),
+        ("Latency", f"p50 {latency(lat.p50)}, p99 {latency(lat.p99)}"),
         (
             "Requests",
-            f"{s['requests']:,} ({s.get('counts', {}).get('failed', 0):,} failed, "
-            f"{s.get('counts', {}).get('retries', 0):,} retries)",
+            f"{s.requests:,} ({s.counts.get('failed', 0):,} failed, {s.counts.get('retries', 0):,} retries)",
         ),
     ]
     lines += ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
@@ -94,21 +90,26 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
                 f"| {when} | {since} | {md_escape(ms.label)} | {md_escape(ms.text)}{event} | {cause} |"
             )
         lines.append("")
-    faults = s.get("faults", [])
-    if faults:
+    if s.faults:
         lines += [
             "## Faults",
             "",
-            "| Fault | Kind | Downtime | Detected after | Recovered after | Users (est.) | Cascade depth |",
+            "| Fault | Kind | Downtime | Detected after | Recovered after | Users affected (est.) | Cascade depth |",
             "|---|---|---|---|---|---|---|",
         ]
-        for f in faults:
-            rec = span(f.get("time_to_recover")) if f.get("recovered") else "**not recovered**"
+        for f in s.faults:
+            rec = span(f.time_to_recover) if f.recovered else "**not recovered**"
             lines.append(
-                f"| {md_escape(f['id'])} | {md_escape(f['kind'])} | {f.get('downtime_minutes', 0):,.1f} min | "
-                f"{span(f.get('time_to_detect'))} | {rec} | "
-                f"{f.get('blast_radius', {}).get('users', 0):,} | {f.get('cascade_depth', 0)} |"
+                f"| {md_escape(f.id)} | {md_escape(f.kind)} | {f.downtime_minutes:,.1f} min | "
+                f"{span(f.time_to_detect)} | {rec} | {f.blast_radius.users:,} | {f.cascade_depth} |"
             )
         lines.append("")
     lines += ["Every event, with its cause, is in `events.jsonl`; the figures are in `report.html`.", ""]
     return "\n".join(lines)
+
+
+def _users(affected: int | None, total: int | None) -> str:
+    """``~1,234 of 2,000,000 (distinct users with a failed request, estimated)``; ``—`` when not known."""
+    if affected is None or not total:
+        return "—"
+    return f"~{affected:,} of {total:,} (distinct users with a failed request, estimated)"

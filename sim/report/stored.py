@@ -3,14 +3,16 @@
 ``cascadesim run`` writes ``summary.json``, ``events.jsonl``, ``timeseries.csv``, ``datacenters.csv``,
 ``links.csv`` and ``mail.csv`` (when the scenario has them) and ``scenario.json``. :func:`load_results`
 reads them into a :class:`StoredResult` with the attributes the report renderers read from a live
-:class:`~sim.result.Result` (``scenario``, ``seed``, ``summary``, ``events``, the series and ``graph``),
-so both render the same page.
+:class:`~sim.result.Result` (``scenario``, ``seed``, ``stats`` and ``summary``, ``events``, the series
+and ``graph``), so both render the same page.
 
 Every file is checked on load, once, at the edge, like a scenario: ``scenario.json`` through the scenario
-loader (references included), the others against the models below. They are strict about the type of
-every key the reports read (a number stored as text, a ``null`` list, a missing key, a row with too few
-fields) and let any other key through, so the folders of older and newer versions still load. A folder
-that fails raises :class:`ResultsError` naming the file, the line or row, the field and the value::
+loader (references included), ``summary.json`` through the models of the run's own summary
+(:class:`sim.summary.Summary`, which becomes ``stats``), the others against the models below. They are
+strict about the type of every key the reports read (a number stored as text, a ``null`` list, a missing
+key, a row with too few fields) and let any other key through, so the folders of older and newer versions
+still load. A folder that fails raises :class:`ResultsError` naming the file, the line or row, the field
+and the value::
 
     reports/x/summary.json: faults: expected a list (got null)
     reports/x/timeseries.csv:14: 5 fields, the header has 19
@@ -37,6 +39,7 @@ from sim.errors import CascadesimError, ScenarioError, format_path, show_value
 from sim.loader import parse_scenario
 from sim.result import Headline
 from sim.scenario import Scenario
+from sim.summary import Summary
 
 __all__ = ["StoredResult", "load_results", "REQUIRED_FILES", "ResultsError"]
 
@@ -64,89 +67,6 @@ class _Record(BaseModel):
 
 class _Row(_Record):
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=True)
-
-
-class _Manifest(_Record):
-    scenario: str = ""
-    scenario_hash: str = ""
-    seed: int = 0
-    engine: str = ""
-    duration: float = 0.0
-    version: str = ""
-
-
-class _Latency(_Record):
-    p50: float | None
-    p99: float | None
-    mean: float | None = None
-
-
-class _Region(_Record):
-    availability: float | None  # None: the region had no requests
-    nines: float | None = None
-    requests: int = 0
-    downtime_minutes: float = 0.0
-    latency_p50: float | None = None
-    latency_p99: float | None = None
-
-
-class _BlastRadius(_Record):
-    users: int = 0
-    servers: int = 0
-    databases: int = 0
-    datacenters: int = 0
-
-
-class _Fault(_Record):
-    id: str
-    kind: str
-    occurrences: int = 0
-    start: float | None = None
-    end: float | None = None
-    downtime_minutes: float = 0.0
-    time_to_detect: float | None = None
-    time_to_recover: float | None = None
-    recovered: bool = True
-    affected: list[str] = []
-    affected_count: int = 0
-    blast_radius: _BlastRadius = _BlastRadius()
-    cascade_depth: int = 0
-
-
-class _Recovery(_Record):
-    last_fault_end: float | None = None
-    recovered: bool = True
-    metastable: bool = False
-    time_to_recover: float | None = None
-
-
-class _Slo(_Record):
-    availability: float
-    window: float
-    met: bool
-    latency_p99: float | None = None
-    availability_met: bool = True
-    latency_met: bool = True
-
-
-class _Summary(_Record):
-    """``summary.json`` as the reports read it (``mail`` and anything newer pass unchecked)."""
-
-    manifest: _Manifest = _Manifest()
-    availability: float | None  # None: no requests (see sim.metrics)
-    nines: float | None
-    downtime_minutes: float
-    requests: int
-    succeeded: int
-    amplification: float
-    latency: _Latency
-    counts: dict[str, int] = {}
-    regions: dict[str, _Region] = {}
-    worst_region: str | None = None
-    faults: list[_Fault] = []
-    worst_fault: str | None = None
-    recovery: _Recovery = _Recovery()
-    slo: _Slo
 
 
 class _Event(_Record):
@@ -231,10 +151,10 @@ def _problem(err: Any, skip: int = 0) -> str:
     return f"{where}: {text}" if where else text
 
 
-def _check(model: type[_Record], data: Any, where: str) -> None:
-    """Validate one record; raise a :class:`ResultsError` on its first problem."""
+def _check(model: type[BaseModel], data: Any, where: str) -> Any:
+    """Validate one record and return it as ``model``; raise a :class:`ResultsError` on its first problem."""
     try:
-        model.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ResultsError(f"{where}: {_problem(exc.errors()[0])}{_more(exc)}") from None
 
@@ -294,10 +214,10 @@ def _scenario(path: Path) -> Scenario:
         raise ResultsError(f"{first}{more}") from None
 
 
-def _summary(path: Path) -> dict[str, Any]:
+def _summary(path: Path) -> tuple[dict[str, Any], Summary]:
+    """``summary.json`` as stored, and typed (validated by the models of a live run's summary)."""
     data = _json(_text(path), path)
-    _check(_Summary, data, str(path))
-    return data
+    return data, _check(Summary, data, str(path))
 
 
 _EVENTS = TypeAdapter(list[_Event])
@@ -387,7 +307,11 @@ def _table(path: Path) -> list[dict[str, Any]]:
 
 @dataclass
 class StoredResult(Headline):
-    """The records of one run as stored in its folder; the report renderers accept it for a ``Result``."""
+    """The records of one run as stored in its folder; the report renderers accept it for a ``Result``.
+
+    ``summary`` is ``summary.json`` as stored; ``stats`` the same through :class:`sim.summary.Summary`
+    (built from ``summary`` when not given; ``pydantic.ValidationError`` if it does not fit).
+    """
 
     folder: Path
     scenario: Scenario
@@ -397,11 +321,17 @@ class StoredResult(Headline):
     datacenter_series: list[dict[str, Any]]
     link_series: list[dict[str, Any]] = field(default_factory=list)
     mail_series: list[dict[str, Any]] = field(default_factory=list)
+    stats: Summary = field(default=None, repr=False)  # type: ignore[assignment]  # None: built from summary
+
+    def __post_init__(self) -> None:
+        if self.stats is None:
+            self.stats = Summary.from_dict(self.summary)
 
     @property
     def seed(self) -> int:
         """The seed the run used (from the summary's manifest)."""
-        return int(self.summary.get("manifest", {}).get("seed", self.scenario.seed))
+        manifest = self.stats.manifest
+        return manifest.seed if "seed" in manifest.model_fields_set else self.scenario.seed
 
 
     @cached_property
@@ -425,13 +355,14 @@ def load_results(folder: str | Path) -> StoredResult:
     if missing:
         raise ResultsError(f"{folder}: not a run's results folder: missing {', '.join(missing)}")
     scenario = _scenario(folder / "scenario.json")
-    summary = _summary(folder / "summary.json")
+    summary, stats = _summary(folder / "summary.json")
     events = _events(folder / "events.jsonl")
     tables = {name: _table(folder / name) if (folder / name).is_file() else [] for name in _TABLES}
     return StoredResult(
         folder=folder,
         scenario=scenario,
         summary=summary,
+        stats=stats,
         events=events,
         timeseries=tables["timeseries.csv"],
         datacenter_series=tables["datacenters.csv"],

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import networkx as nx
 
+from sim.summary import Summary
+
 __all__ = [
     "Story",
     "Headline",
@@ -59,11 +61,13 @@ _MITIGATIONS = ("rollback", "rollout_halted", "weights_restored")
 class RunRecords(Protocol):
     """What the reports read: a live :class:`~sim.result.Result` or a stored one.
 
-    A :class:`~sim.report.stored.StoredResult` has ``graph``; a live result has ``cluster.graph``.
+    A :class:`~sim.report.stored.StoredResult` has ``graph``; a live result has ``cluster.graph``. Both
+    have ``stats``, the typed summary the reports read (``summary`` is its JSON form).
     """
 
     scenario: Any
     seed: int
+    stats: Summary
     summary: dict[str, Any]
     events: list[dict[str, Any]]
     timeseries: list[dict[str, Any]]
@@ -90,7 +94,9 @@ def datacenter_of(G: nx.Graph, node: str) -> str | None:
 
 @dataclass(frozen=True)
 class Headline:
-    """The numbers a reader wants first."""
+    """The numbers a reader wants first (``users_affected`` and ``users_total`` are the summary's
+    ``users_affected`` and ``users``; ``None`` in a summary written before they were counted).
+    """
 
     availability: float | None  # None: no user requests, nothing to judge
     nines: float | None
@@ -98,8 +104,8 @@ class Headline:
     slo_met: bool
     worst_region: str | None
     worst_region_availability: float | None
-    users_affected: int
-    users_total: int
+    users_affected: int | None
+    users_total: int | None
     peak_amplification: float | None
     peak_amplification_at: float | None
     recovered: bool
@@ -175,14 +181,11 @@ def _chain(by_id: dict[int, dict[str, Any]], e: dict[str, Any]) -> list[dict[str
 
 
 def _headline(result: RunRecords) -> Headline:
-    s = result.summary
-    slo = s["slo"]
-    target = float(slo["availability"])
-    users = {r.id: int(r.users or 0) for r in result.scenario.topology.regions}
+    s = result.stats
+    target = s.slo.availability
     by_time: dict[float, list[dict[str, Any]]] = {}
     for row in result.timeseries:
         by_time.setdefault(float(row["time"]), []).append(row)
-    worst_share: dict[str, float] = {}
     peak, peak_at = None, None
     breached = False
     last_bad: float | None = None
@@ -195,36 +198,29 @@ def _headline(result: RunRecords) -> Headline:
             amp = att / req
             if peak is None or amp > peak:
                 peak, peak_at = amp, t
-        if req and ok / req < target:  # a window below the objective: who felt it, and how badly
+        if req and ok / req < target:  # a window below the objective
             breached = True
             last_bad = t
-            for r in rows:
-                if r["requests"]:
-                    share = 1.0 - r["ok"] / r["requests"]
-                    worst_share[r["region"]] = max(worst_share.get(r["region"], 0.0), share)
-    affected = int(round(sum(users.get(r, 0) * share for r, share in worst_share.items())))
-    rec = s.get("recovery", {}) or {}
-    last_end = rec.get("last_fault_end")
-    ttr = rec.get("time_to_recover")
-    recovered = bool(rec.get("recovered", True))
-    window = float(slo.get("window") or 60.0)
+    recovered = s.recovery.recovered
+    window = s.slo.window or 60.0
     recovered_at = last_bad + window if (recovered and last_bad is not None) else None
-    worst = s.get("worst_region")
+    worst = s.worst_region
+    region = s.regions.get(worst) if worst else None
     return Headline(
-        availability=None if s["availability"] is None else float(s["availability"]),
-        nines=None if s["nines"] is None else float(s["nines"]),
-        downtime_minutes=float(s["downtime_minutes"]),
-        slo_met=bool(slo["met"]),
+        availability=s.availability,
+        nines=s.nines,
+        downtime_minutes=s.downtime_minutes,
+        slo_met=s.slo.met,
         worst_region=worst,
-        worst_region_availability=s.get("regions", {}).get(worst, {}).get("availability") if worst else None,
-        users_affected=affected,
-        users_total=sum(users.values()),
+        worst_region_availability=region.availability if region else None,
+        users_affected=s.users_affected,
+        users_total=s.users,
         peak_amplification=peak,
         peak_amplification_at=peak_at,
         recovered=recovered,
         recovered_at=recovered_at,
-        time_to_recover=ttr,
-        last_fault_end=last_end,
+        time_to_recover=s.recovery.time_to_recover,
+        last_fault_end=s.recovery.last_fault_end,
         breached=breached,
     )
 
@@ -235,7 +231,7 @@ def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
     head = _headline(result)
     events = sorted(result.events, key=lambda e: (float(e["time"]), e["id"]))
     by_id = {e["id"]: e for e in events}
-    kinds = {f["id"]: f.get("kind", "") for f in result.summary.get("faults", [])}
+    kinds = {f.id: f.kind for f in result.stats.faults}
 
     def first(pred: Any, after: float = float("-inf")) -> dict[str, Any] | None:
         return next((e for e in events if float(e["time"]) >= after and pred(e)), None)

@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 
 from sim.report.story import datacenter_of
 from sim.report.style import FONT, clock, span
+from sim.summary import FaultSummary
 
 __all__ = [
     "cascade_groups",
@@ -260,7 +261,7 @@ def cascade_figure(
     """
     events = result.events
     groups, roots = cascade_groups(events, G)
-    faults = {f["id"]: f for f in result.summary.get("faults", [])}
+    faults = {f.id: f for f in result.stats.faults}
     duration = float(result.scenario.duration) / 60
     shown_roots = roots[:MAX_ROOTS]
     drawn: list[int] = []  # in row order: a root, then its groups depth first, children by time
@@ -368,7 +369,7 @@ def cascade_figure(
     return fig, stats
 
 
-def _hover(g: Group, faults: dict[str, dict], hidden: int) -> str:
+def _hover(g: Group, faults: dict[str, FaultSummary], hidden: int) -> str:
     when = clock(g.first) + (f" – {clock(g.last)}" if g.last > g.first else "")
     nodes = [n for n, _ in g.nodes.most_common(4)]
     more = f" (+{len(g.nodes) - 4:,} more)" if len(g.nodes) > 4 else ""
@@ -392,11 +393,11 @@ def _hover(g: Group, faults: dict[str, dict], hidden: int) -> str:
     if g.parent is None:
         fault = faults.get(g.fault or "")
         if fault:
-            br = fault.get("blast_radius", {})
+            br = fault.blast_radius
             lines.append(
-                f"{fault.get('downtime_minutes', 0):.1f} min below the SLO; ~{br.get('users', 0):,} users; "
-                f"{br.get('servers', 0):,} servers; cascade depth {fault.get('cascade_depth', 0)}"
+                f"{fault.downtime_minutes:.1f} min below the SLO; ~{br.users:,} users affected; "
+                f"{br.servers:,} servers; cascade depth {fault.cascade_depth}"
             )
-            if fault.get("time_to_detect") is not None:
-                lines.append(f"detected after {span(fault['time_to_detect'])}")
+            if fault.time_to_detect is not None:
+                lines.append(f"detected after {span(fault.time_to_detect)}")
     return "<br>".join(lines)

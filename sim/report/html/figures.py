@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from sim.report.html.series import FaultShading, Series, time_layout
 from sim.report.style import DOWN, SERIES_COLORS, latency, objective
+from sim.summary import Summary
 
 __all__ = [
     "availability_figure",
@@ -36,9 +37,9 @@ _objective = objective
 _latency = latency
 
 
-def availability_figure(series: Series, s: dict, shading: FaultShading) -> go.Figure:
+def availability_figure(series: Series, s: Summary, shading: FaultShading) -> go.Figure:
     """Availability per window: all regions, each region, the windows below the objective."""
-    objective = float(s["slo"]["availability"]) * 100
+    objective = s.slo.availability * 100
     fig = go.Figure()
     ok, req = series.totals("ok"), series.totals("requests")
     overall = [float(o / r * 100) if r else None for o, r in zip(ok, req, strict=True)]
@@ -72,7 +73,7 @@ def availability_figure(series: Series, s: dict, shading: FaultShading) -> go.Fi
         fig.add_scatter(
             x=series.x(),
             y=below,
-            name=f"below {_objective(s['slo']['availability'])}",
+            name=f"below {_objective(s.slo.availability)}",
             mode="markers",
             marker=dict(color=DOWN, size=6, symbol="x"),
             hovertemplate="%{y:.3f}%",
@@ -80,13 +81,13 @@ def availability_figure(series: Series, s: dict, shading: FaultShading) -> go.Fi
     layout = _time_layout("availability (%)", 360, series.duration)
     layout["shapes"] = [
         *shading.shapes(legend=True, label=True),
-        {**_hline(objective, f"objective {_objective(s['slo']['availability'])}"), "name": "objective"},
+        {**_hline(objective, f"objective {_objective(s.slo.availability)}"), "name": "objective"},
     ]
     fig.update_layout(**layout)
     return fig
 
 
-def latency_figure(series: Series, s: dict, shading: FaultShading) -> go.Figure:
+def latency_figure(series: Series, s: Summary, shading: FaultShading) -> go.Figure:
     """p50 and p99 latency of successful requests per region, with the p99 objective."""
     fig = go.Figure()
     x = series.x(step=True)
@@ -106,7 +107,7 @@ def latency_figure(series: Series, s: dict, shading: FaultShading) -> go.Figure:
             )
     layout = _time_layout("latency (ms)", 300, series.duration)
     shapes = shading.shapes()
-    target = s["slo"].get("latency_p99")
+    target = s.slo.latency_p99
     if target is not None:
         y = target * 1000
         shapes.append(_hline(y, f"p99 objective {_latency(target)}"))
@@ -281,9 +282,9 @@ def healthy_figure(series: Series, shading: FaultShading) -> go.Figure:
     return fig
 
 
-def heatmap_figure(series: Series, s: dict, shading: FaultShading) -> go.Figure:
+def heatmap_figure(series: Series, s: Summary, shading: FaultShading) -> go.Figure:
     """Availability per region and time bucket: which region hurt, when, and how badly."""
-    target = float(s["slo"]["availability"]) * 100
+    target = s.slo.availability * 100
     names = list(series.regions)
     z = []
     for name in names:

@@ -8,22 +8,23 @@ from typing import Any
 from sim.report.page import table, table_section
 from sim.report.story import Story
 from sim.report.style import clock, latency, minutes, objective, pct, span
+from sim.summary import Summary
 
 __all__ = ["header", "headline", "faults_table", "regions_table", "kpi"]
 
 
 def header(result: Any) -> str:
     """Title, description and the run's identity (seed, duration, engine, version, scenario hash)."""
-    s, scenario = result.summary, result.scenario
-    m = s.get("manifest", {})
+    scenario = result.scenario
+    m = result.stats.manifest
     meta = [
         f"seed {html.escape(str(result.seed))}",
         f"duration {span(scenario.duration)}",
-        f"engine {html.escape(str(m.get('engine', scenario.engine)))}",
-        f"cascadesim {html.escape(str(m.get('version', '')))}",
+        f"engine {html.escape(m.engine if 'engine' in m.model_fields_set else scenario.engine)}",
+        f"cascadesim {html.escape(m.version)}",
     ]
-    if m.get("scenario_hash"):
-        meta.append(f"scenario hash {html.escape(str(m['scenario_hash'])[:12])}")
+    if m.scenario_hash:
+        meta.append(f"scenario hash {html.escape(m.scenario_hash[:12])}")
     description = (f'<p class="description">{html.escape(scenario.description.strip())}</p>'
                    if scenario.description.strip() else "")
     return (
@@ -41,37 +42,37 @@ def kpi(key: str, label: str, value: str, sub: str = "", data: Any = None, cls: 
             f'<div class="value">{value}</div>{sub_html}</div>')
 
 
-def headline(s: dict, story: Story) -> str:
+def headline(s: Summary, story: Story) -> str:
     """The verdict and the headline cards.
 
     Availability, nines, downtime, users affected, worst region, peak retry amplification, recovery,
     latency, requests and retries.
     """
-    slo = s["slo"]
+    slo = s.slo
     h = story.headline
-    met = bool(slo["met"])
-    word = "met" if met else "breached"
-    goals = [f"availability ≥ {objective(slo['availability'])}"]
-    if slo.get("latency_p99") is not None:
-        goals.append(f"p99 latency ≤ {latency(slo['latency_p99'])}")
-    if s["availability"] is None:
+    word = "met" if slo.met else "breached"
+    goals = [f"availability ≥ {objective(slo.availability)}"]
+    if slo.latency_p99 is not None:
+        goals.append(f"p99 latency ≤ {latency(slo.latency_p99)}")
+    if s.availability is None:
         parts = ["availability — (no requests)"]
     else:
-        met_availability = slo.get("availability_met", s["availability"] >= slo["availability"])
-        parts = [f"availability {pct(s['availability'])} {'≥' if met_availability else '<'} "
-                 f"{objective(slo['availability'])}"]
-    if slo.get("latency_p99") is not None:
-        parts.append(f"p99 {latency(s['latency']['p99'])} {'≤' if slo.get('latency_met', True) else '>'} "
-                     f"{latency(slo['latency_p99'])}")
+        met_availability = (slo.availability_met if "availability_met" in slo.model_fields_set
+                            else s.availability >= slo.availability)
+        parts = [f"availability {pct(s.availability)} {'≥' if met_availability else '<'} "
+                 f"{objective(slo.availability)}"]
+    if slo.latency_p99 is not None:
+        parts.append(f"p99 {latency(s.latency.p99)} {'≤' if slo.latency_met else '>'} "
+                     f"{latency(slo.latency_p99)}")
     verdict = (
         f'<div class="verdict {word}" id="kpi-slo" data-value="{word}"><strong>SLO {word}</strong>'
         f'<span>objective: {html.escape(" and ".join(goals))}</span>'
         f'<span class="muted">{html.escape("; ".join(parts))}</span></div>'
     )
-    counts = s.get("counts", {})
-    worst_region = s.get("worst_region")
-    region = s.get("regions", {}).get(worst_region, {}) if worst_region else {}
-    lat = s.get("latency", {})
+    counts = s.counts
+    worst_region = s.worst_region
+    region = s.regions.get(worst_region) if worst_region else None
+    lat = s.latency
     if not h.breached:
         recovery = ("no impact", "no window below the objective", "good")
     elif h.recovered:
@@ -83,67 +84,69 @@ def headline(s: dict, story: Story) -> str:
                     else "", "good")
     else:
         recovery = ("not recovered", "still below the objective at the end: metastable", "bad")
-    users_sub = (f"of {h.users_total:,} (estimate: users × worst failed share)"
-                 if h.users_total else "the scenario gives no user counts")
+    if h.users_affected is None:
+        users_value, users_sub = "—", "not counted in this summary"
+    else:
+        users_value = f"{h.users_affected:,}"
+        users_sub = (f"of {h.users_total:,} (distinct users with a failed request, estimated)"
+                     if h.users_total else "the scenario gives no user counts")
     amp = h.peak_amplification
     cards = [
-        kpi("availability", "Availability", pct(s["availability"]),
-            f"{s['succeeded']:,} of {s['requests']:,} requests succeeded", s["availability"],
-            "good" if slo.get("availability_met", True) else "bad"),
-        kpi("nines", "Nines", "—" if s["nines"] is None else f"{s['nines']:.2f}",
-            "no requests" if s["nines"] is None else "−log₁₀(1 − availability)", s["nines"]),
-        kpi("downtime", "Downtime", f"{s['downtime_minutes']:,.1f} min",
-            f"{span(slo['window'])} windows below {objective(slo['availability'])}", s["downtime_minutes"],
-            "bad" if s["downtime_minutes"] else ""),
-        kpi("users", "Users affected", f"{h.users_affected:,}", users_sub, h.users_affected,
+        kpi("availability", "Availability", pct(s.availability),
+            f"{s.succeeded:,} of {s.requests:,} requests succeeded", s.availability,
+            "good" if slo.availability_met else "bad"),
+        kpi("nines", "Nines", "—" if s.nines is None else f"{s.nines:.2f}",
+            "no requests" if s.nines is None else "−log₁₀(1 − availability)", s.nines),
+        kpi("downtime", "Downtime", f"{s.downtime_minutes:,.1f} min",
+            f"{span(slo.window)} windows below {objective(slo.availability)}", s.downtime_minutes,
+            "bad" if s.downtime_minutes else ""),
+        kpi("users", "Users affected", users_value, users_sub, h.users_affected,
             "bad" if h.users_affected else ""),
         kpi("worst-region", "Worst region", html.escape(worst_region) if worst_region else "—",
-            f"{pct(region['availability'])} available · {region.get('downtime_minutes', 0):,.1f} min down"
+            f"{pct(region.availability)} available · {region.downtime_minutes:,.1f} min down"
             if region else "", worst_region or ""),
         kpi("peak-amplification", "Peak retry amplification", f"{amp:.2f}×" if amp is not None else "—",
             (f"attempts per request at {clock(h.peak_amplification_at or 0.0)} · "
-             f"overall <span id=\"kpi-amplification\" data-value=\"{s['amplification']!r}\">"
-             f"{s['amplification']:.3f}×</span>") if amp is not None else "", amp),
+             f"overall <span id=\"kpi-amplification\" data-value=\"{s.amplification!r}\">"
+             f"{s.amplification:.3f}×</span>") if amp is not None else "", amp),
         kpi("recovered", "Recovered", recovery[0], recovery[1],
             "yes" if h.recovered else "no", recovery[2]),
-        kpi("latency", "Latency", f"p50 {latency(lat.get('p50'))}<br>p99 {latency(lat.get('p99'))}",
-            f"mean {latency(lat.get('mean'))}", None),
-        kpi("requests", "Requests", f"{s['requests']:,}",
-            f"{counts.get('failed', s['requests'] - s['succeeded']):,} failed · "
-            f"{counts.get('timeouts', 0):,} timeouts", s["requests"]),
+        kpi("latency", "Latency", f"p50 {latency(lat.p50)}<br>p99 {latency(lat.p99)}",
+            f"mean {latency(lat.mean)}", None),
+        kpi("requests", "Requests", f"{s.requests:,}",
+            f"{counts.get('failed', s.requests - s.succeeded):,} failed · "
+            f"{counts.get('timeouts', 0):,} timeouts", s.requests),
         kpi("retries", "Retries", f"{counts.get('retries', 0):,}",
             f"{counts.get('attempts', 0):,} attempts", counts.get("retries", 0)),
     ]
     return f'<section class="headline">{verdict}<div class="kpis">{"".join(cards)}</div></section>'
 
 
-def faults_table(s: dict) -> str:
+def faults_table(s: Summary) -> str:
     """Per injected fault: when, downtime, detection, recovery, blast radius and cascade depth."""
-    faults = s.get("faults", [])
-    if not faults:
+    if not s.faults:
         return table_section("Faults", "The scenario injects no faults.", "")
     rows = []
-    for f in faults:
-        affected = f.get("affected", [])
-        n = f.get("affected_count", len(affected))
-        shown = ", ".join(affected[:6]) + (f", … (+{n - 6})" if n > 6 else "")
-        worst = ' class="worst"' if f["id"] == s.get("worst_fault") else ""
-        br = f.get("blast_radius", {})
+    for f in s.faults:
+        n = f.affected_count if "affected_count" in f.model_fields_set else len(f.affected)
+        shown = ", ".join(f.affected[:6]) + (f", … (+{n - 6})" if n > 6 else "")
+        worst = ' class="worst"' if f.id == s.worst_fault else ""
+        br = f.blast_radius
         rows.append(
-            f"<tr{worst}><td>{html.escape(f['id'])}</td><td>{html.escape(f['kind'])}</td>"
-            f'<td class="num">{f.get("occurrences", 0)}</td>'
-            f'<td class="num">{minutes(f.get("start"))}</td><td class="num">{minutes(f.get("end"))}</td>'
-            f'<td class="num">{f.get("downtime_minutes", 0):,.1f}</td>'
-            f'<td class="num">{span(f.get("time_to_detect"))}</td>'
-            f'<td class="num">{span(f.get("time_to_recover"))}</td>'
-            f"<td>{'yes' if f.get('recovered') else '<strong>no</strong>'}</td>"
-            f'<td class="num">{br.get("users", 0):,}</td>'
-            f'<td class="num">{br.get("servers", 0):,} / {br.get("databases", 0):,} / {br.get("datacenters", 0):,}'
-            f'</td><td class="num">{f.get("cascade_depth", 0)}</td>'
+            f"<tr{worst}><td>{html.escape(f.id)}</td><td>{html.escape(f.kind)}</td>"
+            f'<td class="num">{f.occurrences}</td>'
+            f'<td class="num">{minutes(f.start)}</td><td class="num">{minutes(f.end)}</td>'
+            f'<td class="num">{f.downtime_minutes:,.1f}</td>'
+            f'<td class="num">{span(f.time_to_detect)}</td>'
+            f'<td class="num">{span(f.time_to_recover)}</td>'
+            f"<td>{'yes' if f.recovered else '<strong>no</strong>'}</td>"
+            f'<td class="num">{br.users:,}</td>'
+            f'<td class="num">{br.servers:,} / {br.databases:,} / {br.datacenters:,}'
+            f'</td><td class="num">{f.cascade_depth}</td>'
             f'<td><span class="num">{n}</span> {html.escape(shown)}</td></tr>'
         )
     body = table("faults", ("Fault", "Kind", "Times", "Start (min)", "End (min)", "Downtime (min)",
-                            "Detected after", "Recovered after", "Recovered", "Users (est.)",
+                            "Detected after", "Recovered after", "Recovered", "Users affected (est.)",
                             "Servers / DBs / DCs hit", "Depth", "Affected"), rows)
     return table_section("Faults", "Per injected fault: when it acted, the SLO windows it breached, how "
                          "long until the control plane reacted and until availability recovered, its blast "
@@ -154,21 +157,27 @@ def _nines(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}"
 
 
-def regions_table(s: dict, order: list[str]) -> str:
-    """Availability and latency per region, in the scenario's order."""
+def _count(x: int | None) -> str:
+    return "—" if x is None else f"{x:,}"
+
+
+def regions_table(s: Summary, order: list[str]) -> str:
+    """Availability, users affected (— where the scenario gives no user count) and latency per region."""
     rows = []
-    regions = s.get("regions", {})
+    regions = s.regions
     for name in [*order, *(r for r in regions if r not in order)]:
         r = regions.get(name)
         if r is None:
             continue
-        worst = ' class="worst"' if name == s.get("worst_region") else ""
+        worst = ' class="worst"' if name == s.worst_region else ""
         rows.append(
-            f"<tr{worst}><td>{html.escape(name)}</td><td class=\"num\">{pct(r['availability'])}</td>"
-            f'<td class="num">{_nines(r.get("nines"))}</td><td class="num">{r.get("requests", 0):,}</td>'
-            f'<td class="num">{r.get("downtime_minutes", 0):,.1f}</td>'
-            f'<td class="num">{latency(r.get("latency_p50"))}</td>'
-            f'<td class="num">{latency(r.get("latency_p99"))}</td></tr>'
+            f"<tr{worst}><td>{html.escape(name)}</td><td class=\"num\">{pct(r.availability)}</td>"
+            f'<td class="num">{_nines(r.nines)}</td><td class="num">{r.requests:,}</td>'
+            f'<td class="num">{r.downtime_minutes:,.1f}</td>'
+            f'<td class="num">{_count(r.users_affected) if r.users else "—"}</td>'
+            f'<td class="num">{latency(r.latency_p50)}</td>'
+            f'<td class="num">{latency(r.latency_p99)}</td></tr>'
         )
-    body = table("regions", ("Region", "Availability", "Nines", "Requests", "Downtime (min)", "p50", "p99"), rows)
+    body = table("regions", ("Region", "Availability", "Nines", "Requests", "Downtime (min)", "Users affected (est.)",
+                             "p50", "p99"), rows)
     return table_section("Regions", "Availability and latency as each region's users saw them.", body)

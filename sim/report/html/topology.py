@@ -180,7 +180,7 @@ def server_trace_index(fig: dict) -> int:
 def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
     """The topology, coloured by state, with a time slider (see the module docstring)."""
     duration = float(result.scenario.duration)
-    window = float(result.summary["slo"]["window"])
+    window = result.stats.slo.window
     states = node_states(result.events, duration)
     history = _History.of(result.events)
     kind_of = dict(G.nodes(data="kind"))
