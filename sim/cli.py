@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from sim.errors import ScenarioError, printable
+from sim.exits import EXIT_ERROR, EXIT_INVALID, EXIT_OK, EXIT_SLO, fail_invalid
 from sim.experiments.commands import (
     capacity_command,
     compare_command,
@@ -27,8 +28,6 @@ from sim.experiments.commands import (
 
 __all__ = ["main", "cli", "format_summary"]
 
-EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_SLO = 0, 1, 2, 3
-
 
 def _percent(x: float | None) -> str:
     return "n/a" if x is None else f"{x * 100:.3f}%"
@@ -40,41 +39,45 @@ def _ms(x: float | None) -> str:
     return f"{x * 1000:.0f} ms" if x < 10 else f"{x:.1f} s"
 
 
-def format_summary(summary: dict[str, Any], report: Path | None) -> str:
-    """The one-screen summary printed after a run."""
+def format_summary(summary: Any, report: Path | None) -> str:
+    """The one-screen summary printed after a run, from its typed summary (``Result.stats``, a
+    :class:`sim.summary.Summary`); a JSON-ready one (``Result.summary``) is read through the same model.
+    """
+    from sim.summary import Summary
     from sim.units import format_duration
 
-    m = summary["manifest"]
-    slo = summary["slo"]
-    verdict = "met" if slo["met"] else "BREACHED"
-    objectives = f"availability {_percent(slo['availability'])}"
-    if slo.get("latency_p99") is not None:
-        objectives += f", p99 ≤ {_ms(slo['latency_p99'])}"
+    s = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
+    m, slo = s.manifest, s.slo
+    verdict = "met" if slo.met else "BREACHED"
+    objectives = f"availability {_percent(slo.availability)}"
+    if slo.latency_p99 is not None:
+        objectives += f", p99 ≤ {_ms(slo.latency_p99)}"
     lines = [
-        f"{m['scenario']}  (seed {m['seed']}, {format_duration(m['duration'])} simulated, engine {m['engine']})",
-        f"  availability  {_percent(summary['availability'])}  "
-        + ("(no requests)" if summary["nines"] is None else f"({summary['nines']:.2f} nines)"),
+        f"{m.scenario}  (seed {m.seed}, {format_duration(m.duration)} simulated, engine {m.engine})",
+        f"  availability  {_percent(s.availability)}  "
+        + ("(no requests)" if s.nines is None else f"({s.nines:.2f} nines)"),
         f"  SLO           {verdict}  ({objectives})",
-        f"  downtime      {summary['downtime_minutes']:.1f} min below the SLO "
-        f"(per {format_duration(slo['window'])} window)",
-        f"  latency       p50 {_ms(summary['latency']['p50'])}   p99 {_ms(summary['latency']['p99'])}",
-        f"  requests      {summary['requests']:,}   failed {summary['counts']['failed']:,}   "
-        f"retries {summary['counts']['retries']:,}   amplification {summary['amplification']:.2f}x",
+        f"  downtime      {s.downtime_minutes:.1f} min below the SLO (per {format_duration(slo.window)} window)",
+        f"  latency       p50 {_ms(s.latency.p50)}   p99 {_ms(s.latency.p99)}",
+        f"  requests      {s.requests:,}   failed {s.counts['failed']:,}   "
+        f"retries {s.counts['retries']:,}   amplification {s.amplification:.2f}x",
     ]
-    worst = summary.get("worst_region")
+    if s.users and s.users_affected is not None:
+        lines.append(f"  users         {s.users_affected:,} of {s.users:,} affected "
+                     "(distinct users with a failed request, estimated)")
+    worst = s.worst_region
     if worst is not None:
-        lines.append(f"  worst region  {worst}  {_percent(summary['regions'][worst]['availability'])}")
-    fault_id = summary.get("worst_fault")
-    if fault_id is not None:
-        f = next(x for x in summary["faults"] if x["id"] == fault_id)
-        ttd = f["time_to_detect"]
+        lines.append(f"  worst region  {worst}  {_percent(s.regions[worst].availability)}")
+    f = s.fault(s.worst_fault) if s.worst_fault is not None else None
+    if f is not None:
+        ttd = f.time_to_detect
         detect = "not detected" if ttd is None else f"detected after {format_duration(ttd)}"
         recover = (
-            "not recovered by the end" if not f["recovered"]
-            else f"recovered after {format_duration(f['time_to_recover'] or 0)}"
+            "not recovered by the end" if not f.recovered
+            else f"recovered after {format_duration(f.time_to_recover or 0)}"
         )
         lines.append(
-            f"  worst fault   {fault_id} ({f['kind']}): {f['downtime_minutes']:.1f} min below SLO, {detect}, {recover}"
+            f"  worst fault   {f.id} ({f.kind}): {f.downtime_minutes:.1f} min below SLO, {detect}, {recover}"
         )
     if report is not None:
         lines.append(f"  report        {printable(report / 'report.html')}")
@@ -85,14 +88,6 @@ def _load(path: str, engine: str | None = None) -> Any:
     from sim.loader import load_scenario
 
     return load_scenario(path, {"engine": engine} if engine else None)
-
-
-def _fail_invalid(err: ScenarioError) -> None:
-    for problem in err.problems:
-        click.echo(str(problem), err=True)
-    n = len(err.problems)
-    click.echo(f"{n} problem{'s' if n != 1 else ''}; nothing was run or written.", err=True)
-    sys.exit(EXIT_INVALID)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,8 +124,7 @@ def run(scenario: str, seed: int | None, out: str | None, no_report: bool, png: 
     try:
         model = _load(scenario, engine)
     except ScenarioError as err:
-        _fail_invalid(err)
-        return
+        fail_invalid(err)
     if replications is not None or until_ci is not None:
         run_replications(model, seed, replications, until_ci, max_replications, out, no_report, resume, jobs,
                          dask_scheduler, dask_local)
@@ -140,14 +134,14 @@ def run(scenario: str, seed: int | None, out: str | None, no_report: bool, png: 
         with _progress() as progress:
             result = run_scenario(model, seed=seed, progress=progress)
         folder = None if target is None else _write_run(result, target, png)
-    click.echo(format_summary(result.summary, folder))
+    click.echo(format_summary(result.stats, folder))
     sys.exit(EXIT_OK if result.slo_met else EXIT_SLO)
 
 
 def _write_run(result: Any, target: Path, png: bool) -> Path:
     """Write the run's folder; a failed write (a full disk) is one line and exit 1, the old folder kept."""
     from sim.report import write_report
-    from sim.report.files import OutputError
+    from sim.report.folders import OutputError
 
     try:
         return write_report(result, target, png=png, notify=lambda line: click.echo(printable(line), err=True))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import networkx as nx
 import numpy as np
@@ -19,6 +19,7 @@ import simpy
 
 from sim.network import Network
 from sim.scenario import Scenario, ServiceTime
+from sim.software import GOOD, Version
 from sim.topology import (
     database_copies,
     datacenters_for_region,
@@ -26,9 +27,6 @@ from sim.topology import (
     paused_gc,
 )
 from sim.trace import Trace
-
-if TYPE_CHECKING:
-    from sim.control import Monitor
 
 __all__ = ["Cluster", "Server", "Listener", "Version", "GOOD"]
 
@@ -56,23 +54,6 @@ class Listener(Protocol):
 
     def version_changed(self, server: int) -> None:
         """Server ``server`` runs another software version (``Server.version``): a fresh process."""
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    """What the software a server runs does to it: ``speed`` (1 nominal; 0.5 takes twice as long),
-    ``error_rate`` (share of the requests it serves answered with an error), ``leak_rate`` (bytes of
-    memory lost per second of running).
-    """
-
-    name: str = "good"
-    speed: float = 1.0
-    error_rate: float = 0.0
-    leak_rate: float = 0.0
-
-
-GOOD = Version()
-"""The version every server runs at the start."""
 
 
 @dataclass(slots=True)
@@ -217,7 +198,6 @@ class Cluster:
         self.load_scale = [1.0] * len(self.region_ids)  # traffic multiplier (surges)
         self.misweights: dict[int, tuple[list[int], float]] = {}  # datacenter -> (servers, share)
         self.last_harm: list[int | None] = [None] * len(self.datacenter_ids)  # latest harmful event per dc
-        self.monitor: Monitor | None = None  # the control plane's metric alerts, for faults that are watched
         self.shift_event: list[int | None] = [None] * len(self.datacenter_ids)  # latest traffic shift in/out
         self.network = Network(env, trace, topo.links, self.datacenter_ids)  # inter-datacenter links
         self.network.load_cause = self.link_load_cause

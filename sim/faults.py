@@ -4,8 +4,13 @@ Each kind is one class: a pydantic model of its YAML (``kind: server_crash`` plu
 also says what it targets and what starting and ending it does to the :class:`~sim.cluster.Cluster`.
 Subclasses of :class:`FaultSpec` set ``kind`` (a ``Literal``) and ``targets``, and override
 :meth:`~FaultSpec.start` and :meth:`~FaultSpec.end` — or :meth:`~FaultSpec.inject` when the fault is a
-process of its own (a rollout). Adding a kind means adding one class here and listing it in
-:data:`Fault`; the scenario schema and the registry :data:`FAULT_KINDS` follow.
+process of its own (a rollout, :mod:`sim.rollout`). Adding a kind means adding one class here and listing
+it in :data:`Fault`; the scenario schema and the registry :data:`FAULT_KINDS` follow.
+
+A fault acts through a :class:`FaultContext` — the clock, the cluster, the random streams and the
+detection service (:class:`Watcher`) — handed to it by the run. Neither this module nor
+:mod:`sim.rollout` imports any of them, so the scenario models hold faults without importing what faults
+act on.
 
 Timing (``at``/``duration`` or ``mtbf``/``mttr``) and target selection are shared. Each fault draws
 from its own random streams (``fault/<fault id>``, and ``fault/<fault id>/<target>`` for the renewal
@@ -15,12 +20,14 @@ process of each target), so the same fault hits at the same times in every layou
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
 import simpy
 from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
+from sim.rollout import Rollout
 from sim.spec import Id, Model, Target
 from sim.units import Bandwidth, Duration, Percent, Size, duration_range, parse_duration, parse_percent
 
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
     from sim.rng import Streams
 
 __all__ = [
+    "FaultContext",
+    "Watcher",
     "FaultSpec",
     "Fault",
     "FAULT_KINDS",
@@ -48,6 +57,31 @@ __all__ = [
     "select_targets",
     "inject",
 ]
+
+
+class Watcher(Protocol):
+    """The detection service a watched fault reports to (the control plane's :class:`~sim.control.Monitor`)."""
+
+    def watch(self, detection: Detection, start: float, on_alert: Callable[[int, str], None]) -> None:
+        """Evaluate ``detection`` from now on, the values up to ``start`` being the baseline; call
+        ``on_alert(region, detail)`` once, when its detector fires.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    """What a fault acts through during a run; :func:`sim.run.run` builds one.
+
+    ``env``: the clock; ``cluster``: the state it changes (and the trace its events go to); ``streams``:
+    the random streams it draws from; ``monitor``: the detection service that watches a rollout (``None``
+    in a run without one: a fault that needs it says so).
+    """
+
+    env: simpy.Environment
+    cluster: Cluster
+    streams: Streams
+    monitor: Watcher | None = None
 
 
 def _seconds(value: float | None) -> str:
@@ -110,21 +144,18 @@ class FaultSpec(Model):
         """Return the names this fault uses beyond its ``target``, for the reference checks.
 
         Each is ``(path in the fault, kind, name)``, kind one of ``datacenter``, ``region`` or
-        ``dependency``; :func:`sim.scenario.check_references` reports those that do not exist.
+        ``dependency``; :func:`sim.validate.check_references` reports those that do not exist.
         """
         return []
 
-    def inject(
-        self, env: simpy.Environment, cluster: Cluster, streams: Streams, fault_id: str,
-        targets: list[tuple[int, str]],
-    ) -> None:
+    def inject(self, ctx: FaultContext, fault_id: str, targets: list[tuple[int, str]]) -> None:
         """Start the processes of this fault; the default applies the shared timing to start/end."""
         if self.at is not None:
-            env.process(_scheduled(env, cluster, self, fault_id, targets))
+            ctx.env.process(_scheduled(ctx, self, fault_id, targets))
         else:
             for index, name in targets:
-                own = streams.generator(f"fault/{fault_id}/{name}")  # same times per target in every layout
-                env.process(_renewal(env, cluster, self, fault_id, index, name, own))
+                own = ctx.streams.generator(f"fault/{fault_id}/{name}")  # same times per target in every layout
+                ctx.env.process(_renewal(ctx, self, fault_id, index, name, own))
 
 
 class ServerCrash(FaultSpec):
@@ -217,14 +248,11 @@ class LoadBalancerMisweight(FaultSpec):
     kind: Literal["lb_misweight"]
     share: Percent = Field(description="of each affected datacenter's requests, sent to the targets")
 
-    def inject(
-        self, env: simpy.Environment, cluster: Cluster, streams: Streams, fault_id: str,
-        targets: list[tuple[int, str]],
-    ) -> None:
+    def inject(self, ctx: FaultContext, fault_id: str, targets: list[tuple[int, str]]) -> None:
         """Applies to all targets together (weights are set per datacenter, not per server)."""
         group = [index for index, _ in targets]
         fault = _Misweight(self.share, group, self.at, self.duration)  # `at` is required (validated below)
-        env.process(_scheduled(env, cluster, fault, fault_id, [(-1, ", ".join(n for _, n in targets))]))
+        ctx.env.process(_scheduled(ctx, fault, fault_id, [(-1, ", ".join(n for _, n in targets))]))
 
     @model_validator(mode="after")
     def _scheduled_only(self) -> LoadBalancerMisweight:
@@ -453,14 +481,9 @@ class BadUpdate(FaultSpec):
         """Return the datacenters the rollout order names."""
         return [(("rollout", "order", j), "datacenter", name) for j, name in enumerate(self.rollout.order)]
 
-    def inject(
-        self, env: simpy.Environment, cluster: Cluster, streams: Streams, fault_id: str,
-        targets: list[tuple[int, str]],
-    ) -> None:
-        """Start the rollout (and its monitor, if detection is on)."""
-        from sim.rollout import Rollout  # the rollout needs the cluster, which needs the scenario models
-
-        Rollout(env, cluster, streams, self, fault_id, [index for index, _ in targets])
+    def inject(self, ctx: FaultContext, fault_id: str, targets: list[tuple[int, str]]) -> None:
+        """Start the rollout (and its watch by the monitor, if detection is on)."""
+        Rollout(ctx, self, fault_id, [index for index, _ in targets])
 
 
 Fault = Annotated[
@@ -537,16 +560,17 @@ def select_targets(cluster: Cluster, kind: str, target: Target, rng: Any) -> lis
     return [matches[i] for i in picked]
 
 
-def inject(env: simpy.Environment, cluster: Cluster, streams: Streams, fault: FaultSpec, fault_id: str) -> None:
+def inject(ctx: FaultContext, fault: FaultSpec, fault_id: str) -> None:
     """Select the targets of one scenario fault and start its processes."""
-    rng = streams.generator(f"fault/{fault_id}")
-    targets = select_targets(cluster, fault.targets, fault.target, rng)
-    fault.inject(env, cluster, streams, fault_id, targets)
+    rng = ctx.streams.generator(f"fault/{fault_id}")
+    targets = select_targets(ctx.cluster, fault.targets, fault.target, rng)
+    fault.inject(ctx, fault_id, targets)
 
 
 def _scheduled(
-    env: simpy.Environment, cluster: Cluster, fault: Any, fault_id: str, targets: list[tuple[int, str]]
+    ctx: FaultContext, fault: Any, fault_id: str, targets: list[tuple[int, str]]
 ) -> Generator[simpy.Event, None, None]:
+    env, cluster = ctx.env, ctx.cluster
     trace = cluster.trace
     assert fault.at is not None
     yield env.timeout(fault.at)
@@ -563,8 +587,7 @@ def _scheduled(
 
 
 def _renewal(
-    env: simpy.Environment,
-    cluster: Cluster,
+    ctx: FaultContext,
     fault: FaultSpec,
     fault_id: str,
     index: int,
@@ -572,6 +595,7 @@ def _renewal(
     rng: Any,
 ) -> Generator[simpy.Event, None, None]:
     """Alternating exponential up and down times for one target (an alternating renewal process)."""
+    env, cluster = ctx.env, ctx.cluster
     trace = cluster.trace
     assert fault.mtbf is not None and fault.mttr is not None
     while True:

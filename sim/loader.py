@@ -8,7 +8,7 @@ Loading is safe and bounded, in this order, so that a hostile or mistaken file f
 3. the node tree: node count with aliases expanded (billion laughs), tags (only plain data: no
    ``!!python/object``), keys that are not names, duplicate keys;
 4. the models (:class:`~sim.scenario.Scenario`): types, units, unknown keys, missing fields;
-5. :func:`~sim.scenario.check_references`: dangling references, duplicate ids, sizes over
+5. :func:`~sim.validate.check_references`: dangling references, duplicate ids, sizes over
    ``Scenario.limits`` — computed from the counts, nothing is allocated. When step 4 found problems,
    references are still checked on what remains once the failing parts are taken out, if that can
    be done without inventing anything (see :func:`_without`).
@@ -17,6 +17,9 @@ Every problem found is raised together as one :class:`~sim.errors.ScenarioError`
 line and column of the offending key or value::
 
     monday.yaml:41:9: faults[2].target.datacenters[0]: no datacenter 'eu-wset' (did you mean 'eu-west'?)
+
+Other YAML files of cascadesim (sweep files) are read the same way: :func:`read_yaml` gives their data
+with a :class:`Locator` that points a field path at its line.
 """
 
 from __future__ import annotations
@@ -37,13 +40,19 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import Problem, ScenarioError, format_path, show_value
-from sim.scenario import Scenario, check_references
+from sim.scenario import Scenario
 from sim.units import show
+from sim.validate import check_references
 
 __all__ = [
     "load_scenario",
     "parse_scenario",
     "read_bounded",
+    "read_yaml",
+    "scenario_data",
+    "validate_data",
+    "YamlFile",
+    "Locator",
     "scenario_hash",
     "MAX_FILE_BYTES",
     "MAX_NODES",
@@ -76,9 +85,20 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     :data:`MAX_FILE_BYTES` are read, whatever the file says its size is (see :func:`read_bounded`).
     """
     name = str(path)
-    data = read_bounded(path)
+    return parse_scenario(_decode(read_bounded(path), name), name, overrides)
+
+
+def scenario_data(path: str | Path) -> Any:
+    """The plain data of a scenario file, read as :func:`load_scenario` reads it (bounded, plain data
+    only), before the models see it: what a sweep varies.
+    """
+    name = str(path)
+    return read_yaml(_decode(read_bounded(path), name), name).data
+
+
+def _decode(data: bytes, name: str) -> str:
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(
             [
@@ -91,7 +111,6 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
                 )
             ]
         ) from None
-    return parse_scenario(text, name, overrides)
 
 
 _KINDS = {
@@ -167,32 +186,9 @@ def parse_scenario(text: str, filename: str = "<string>", overrides: dict[str, A
     x.yaml:1:1: missing required field 'workload'
     x.yaml:3:7: seed: too small (got -1, expected at least 0)
     """
-    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise ScenarioError([_too_large(filename, len(text.encode("utf-8", "surrogatepass")))])
-    fail = _Fail(filename)
-    _check_characters(text, fail)
-    _scan_events(text, fail)
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError as exc:  # pragma: no cover - the event scan has seen the same text
-        raise fail.yaml(exc, text) from None
-    if root is None:
-        raise fail.at(None, "the file is empty; expected a mapping of scenario fields")
-    if _count_nodes(root, MAX_NODES) > MAX_NODES:
-        raise fail.at(
-            root,
-            f"too many YAML nodes once aliases are expanded (more than {MAX_NODES:,}, "
-            "or an alias used inside itself)",
-        )
-    if not isinstance(root, yaml.MappingNode):
-        raise fail.at(root, f"expected a mapping of scenario fields (got {_node_kind(root)})")
-    problems, fatal = _check_tree(root, filename)
-    if fatal:
-        raise ScenarioError(problems)
-    data = _construct(root, fail)
+    data, locator, problems = read_yaml(text, filename)
     if overrides:
         data.update(overrides)
-    locator = _Locator(root, filename)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -213,6 +209,67 @@ def parse_scenario(text: str, filename: str = "<string>", overrides: dict[str, A
     if problems:
         raise ScenarioError(problems)
     return scenario
+
+
+def validate_data(data: Any, filename: str = "<data>") -> Scenario:
+    """Validate plain data (a scenario's data with some values changed) exactly as a file is validated.
+
+    The data is written out as YAML and read back, so every check and every message is the loader's;
+    the lines point into that text, so a caller quotes the problems' paths and messages. Raises
+    :class:`ScenarioError`, or :class:`ValueError` for data YAML cannot hold.
+    """
+    try:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None
+    return parse_scenario(text, filename)
+
+
+class YamlFile(typing.NamedTuple):
+    """A YAML file read by :func:`read_yaml`: its plain data, a :class:`Locator` for its lines, and the
+    problems found that do not stop reading (duplicate keys), for the caller to report with its own.
+    """
+
+    data: Any
+    locator: Locator
+    problems: list[Problem]
+
+
+def read_yaml(text: str, filename: str = "<string>", what: str = "scenario fields", hint: str = "") -> YamlFile:
+    r"""Read a YAML mapping safely and within bounds: steps 1 to 3 of the module docstring.
+
+    ``what`` names the mapping's fields in messages (``expected a mapping of sweep fields``); ``hint``
+    lists some when the file is empty. Raises :class:`ScenarioError` for anything that stops reading:
+    size, characters, syntax, depth, nodes, a tag that is not plain data, a key that is not a name.
+
+    >>> data, locator, problems = read_yaml("name: x\nseed: 2\n", "x.yaml")
+    >>> data, str(locator.at(("seed",), "too small")), problems
+    ({'name': 'x', 'seed': 2}, 'x.yaml:2:7: seed: too small', [])
+    """
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise ScenarioError([_too_large(filename, len(text.encode("utf-8", "surrogatepass")))])
+    fail = _Fail(filename)
+    _check_characters(text, fail)
+    _scan_events(text, fail)
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:  # pragma: no cover - the event scan has seen the same text
+        raise fail.yaml(exc, text) from None
+    if root is None:
+        raise fail.at(None, f"the file is empty; expected a mapping of {what}" + (f" ({hint})" if hint else ""))
+    if _count_nodes(root, MAX_NODES) > MAX_NODES:
+        raise fail.at(
+            root,
+            f"too many YAML nodes once aliases are expanded (more than {MAX_NODES:,}, "
+            "or an alias used inside itself)",
+        )
+    if not isinstance(root, yaml.MappingNode):
+        raise fail.at(root, f"expected a mapping of {what} (got {_node_kind(root)})")
+    problems, fatal = _check_tree(root, filename)
+    if fatal:
+        raise ScenarioError(problems)
+    data = _construct(root, fail)
+    return YamlFile(data, Locator(root, filename), problems)
 
 
 def _without(data: Any, errors: list[_Error]) -> tuple[Scenario | None, list[Loc]]:
@@ -490,8 +547,11 @@ def _construct(root: yaml.Node, fail: _Fail) -> Any:
 # --------------------------------------------------------------------------------------- locations
 
 
-class _Locator:
-    """Points a field path (as the models and :func:`check_references` give it) at a YAML key or value."""
+class Locator:
+    """Points a field path (as the models and :func:`check_references` give it) at a YAML key or value.
+
+    ``locator.at(path, message)`` is a :class:`~sim.errors.Problem` at that path's line and column.
+    """
 
     def __init__(self, root: yaml.Node, filename: str):
         self.root = root

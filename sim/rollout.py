@@ -4,9 +4,10 @@ This is the deploy system behind a ``bad_update`` fault (:class:`sim.faults.BadU
 canary wave goes out, then each later wave after ``bake_time`` (:func:`rollout_order`,
 :func:`wave_sizes`). A server that gets the bad version runs it (:meth:`sim.cluster.Cluster.set_version`:
 slower, erroring, leaking) and, if the effect says so, crashes at random or in a loop, restarting after
-its group's ``restart_time``. The control plane's :class:`~sim.control.Monitor` watches the metric
-from the start of the run (the baseline) and, when it alerts, the rollout halts ``reaction_time``
-later; with ``rollback``, every updated server runs the good version again ``rollback_time`` after that.
+its group's ``restart_time``. The detection service of the run (``FaultContext.monitor``: the control
+plane's :class:`~sim.control.Monitor`) watches the metric from the start of the run (the baseline) and,
+when it alerts, the rollout halts ``reaction_time`` later; with ``rollback``, every updated server runs
+the good version again ``rollback_time`` after that.
 
 Every event names its cause, so each leads back to the fault::
 
@@ -25,11 +26,11 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from sim.cluster import GOOD, Cluster, Version
+from sim.software import GOOD, Version
 
 if TYPE_CHECKING:
-    from sim.faults import BadUpdate, RolloutPlan
-    from sim.rng import Streams
+    from sim.cluster import Cluster
+    from sim.faults import BadUpdate, FaultContext, RolloutPlan
 
 __all__ = ["Rollout", "rollout_order", "wave_sizes"]
 
@@ -89,11 +90,9 @@ def wave_sizes(n: int, plan: RolloutPlan) -> list[int]:
 class Rollout:
     """One rollout of a bad version over ``targets`` (server indices); starts its processes at once."""
 
-    def __init__(
-        self, env: simpy.Environment, cluster: Cluster, streams: Streams, spec: BadUpdate, fault_id: str,
-        targets: list[int],
-    ):
-        self.env, self.cluster, self.streams, self.spec, self.fault_id = env, cluster, streams, spec, fault_id
+    def __init__(self, ctx: FaultContext, spec: BadUpdate, fault_id: str, targets: list[int]):
+        env, cluster = ctx.env, ctx.cluster
+        self.env, self.cluster, self.streams, self.spec, self.fault_id = env, cluster, ctx.streams, spec, fault_id
         effect = spec.effect
         self.version = Version(
             name=fault_id,
@@ -115,10 +114,10 @@ class Rollout:
         self.halted = False
         env.process(self._run())
         if spec.detection.enabled and targets:
-            if cluster.monitor is None:
+            if ctx.monitor is None:
                 raise RuntimeError(f"fault '{fault_id}': detection is on but the run has no monitor "
-                                   "(sim.run sets Cluster.monitor)")
-            cluster.monitor.watch(spec.detection, float(spec.at or 0.0), self._alert)
+                                   "(sim.run sets FaultContext.monitor)")
+            ctx.monitor.watch(spec.detection, float(spec.at or 0.0), self._alert)
 
     # ---------------------------------------------------------------------------------- waves
 

@@ -8,10 +8,10 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.control import Failover, HealthChecker, Monitor, OverloadMonitor, Restarter, TrafficManager
-from sim.engine import ENGINES
-from sim.faults import inject
+from sim.engine import ENGINES, Engine
+from sim.faults import FaultContext, inject
 from sim.mail import MailSenders
-from sim.metrics import Recorder, summarize
+from sim.metrics import Recorder, record_slo_events, summarize
 from sim.result import Result
 from sim.rng import Streams
 from sim.scenario import Scenario, choose_engine
@@ -44,7 +44,7 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
     graph = build_topology(scenario)
     cluster = Cluster(env, scenario, graph, trace)
     recorder = Recorder(scenario, cluster)
-    engine = ENGINES[scenario.engine](env, scenario, cluster, streams, recorder)
+    engine: Engine = ENGINES[scenario.engine](env, scenario, cluster, streams, recorder)
     failover = Failover(env, cluster, scenario.policies.failover)
     cluster.listeners = [failover, engine]
     policies = scenario.policies
@@ -53,9 +53,9 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
     OverloadMonitor(env, cluster, engine, policies.server.overload_threshold,
                     policies.load_balancer.health_check.interval)
     engine.crash_hook = Restarter(env, cluster).crash
-    cluster.monitor = Monitor(env, cluster, recorder)
+    faults = FaultContext(env, cluster, streams, monitor=Monitor(env, cluster, recorder))
     for i, fault in enumerate(scenario.faults):
-        inject(env, cluster, streams, fault, scenario.fault_id(i))
+        inject(faults, fault, scenario.fault_id(i))
     env.process(recorder.sample(env, cluster))
     engine.start()
     mail = MailSenders(env, scenario, cluster, streams, engine, recorder.mail) if recorder.mail else None
@@ -71,5 +71,6 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
     if mail is not None:
         mail.finish()
     engine.finish()
-    summary = summarize(scenario, cluster, recorder, trace, seed)
-    return Result(scenario=scenario, seed=seed, summary=summary, trace=trace, recorder=recorder, cluster=cluster)
+    record_slo_events(scenario, cluster, recorder, trace)  # the one step that writes them; the summary reads them
+    stats = summarize(scenario, cluster, recorder, trace, seed)  # pure: changes neither the log nor the recorder
+    return Result(scenario=scenario, seed=seed, stats=stats, trace=trace, recorder=recorder, cluster=cluster)

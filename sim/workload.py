@@ -1,8 +1,9 @@
 """Offered load over time: a region's peak rate shaped by a daily profile.
 
-A profile is a periodic, piecewise-linear factor over the day, at most 1 at its peak. The built-in
-shapes are ``flat``, ``diurnal`` (afternoon peak, night trough) and ``monday_morning`` (everyone signs in
-between 08:00 and 09:30 local time). ``RegionLoad.start`` says what local time the run starts at.
+A profile is a periodic, piecewise-linear factor over the day, at most 1 at its peak (:mod:`sim.profiles`
+holds the built-in shapes: ``flat``, ``diurnal`` with an afternoon peak and a night trough,
+``monday_morning`` with everyone signing in between 08:00 and 09:30 local time). ``RegionLoad.start``
+says what local time the run starts at.
 
 >>> from sim.scenario import RegionLoad
 >>> load = RegionLoad(peak=100.0, profile="monday_morning", start=8.75 * 3600)
@@ -15,38 +16,10 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 
+from sim.profiles import DAY, PROFILES, profile_points
 from sim.scenario import RegionLoad, Scenario
 
 __all__ = ["PROFILES", "profile_points", "rate_function", "peak_rate", "expected_requests"]
-
-DAY = 86400.0
-H = 3600.0
-
-PROFILES: dict[str, list[tuple[float, float]]] = {
-    "flat": [(0.0, 1.0), (DAY, 1.0)],
-    "diurnal": [
-        (0 * H, 0.20), (4 * H, 0.10), (8 * H, 0.50), (12 * H, 0.90),
-        (15 * H, 1.00), (19 * H, 0.70), (22 * H, 0.40), (24 * H, 0.20),
-    ],
-    "monday_morning": [
-        (0 * H, 0.15), (5 * H, 0.12), (7 * H, 0.45), (8 * H, 0.90), (8.75 * H, 1.00),
-        (9.5 * H, 0.90), (10.5 * H, 0.78), (13 * H, 0.72), (17 * H, 0.60), (20 * H, 0.35), (24 * H, 0.15),
-    ],
-}
-
-
-def profile_points(load: RegionLoad) -> list[tuple[float, float]]:
-    """The profile's (time of day, factor) points, sorted, closed over one day."""
-    if isinstance(load.profile, str):
-        return PROFILES[load.profile]
-    points = sorted((t % DAY, f) for t, f in load.profile)
-    first_t, first_f = points[0]
-    last_t, last_f = points[-1]
-    # Close the curve periodically so that the day wraps smoothly.
-    span = first_t + DAY - last_t
-    wrap = last_f + (first_f - last_f) * (DAY - last_t) / span if span > 0 else first_f
-    return [(0.0, wrap), *points, (DAY, wrap)] if points[0][0] > 0 else [*points, (DAY, first_f)]
-
 
 def rate_function(load: RegionLoad) -> Callable[[float], float]:
     """Return ``rate(t)`` in requests per second, ``t`` in seconds since the start of the run."""

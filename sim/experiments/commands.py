@@ -1,5 +1,5 @@
 """The experiment commands of ``cascadesim``: replications (``run --replications``), ``compare``,
-``sweep`` and ``capacity``. :mod:`sim.cli` registers them; exit codes are the CLI's.
+``sweep`` and ``capacity``. :mod:`sim.cli` registers them; both exit with the codes of :mod:`sim.exits`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from sim.errors import Problem, ScenarioError, printable, show_value
+from sim.exits import EXIT_ERROR, EXIT_INVALID, EXIT_OK, EXIT_SLO, fail_invalid
 
 __all__ = [
     "executor_options",
@@ -23,8 +24,6 @@ __all__ = [
     "percent_option",
     "output_folder",
 ]
-
-EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_SLO = 0, 1, 2, 3
 
 
 def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -117,12 +116,6 @@ class _bar:
             self.bar.close()
 
 
-def _fail(err: ScenarioError) -> None:
-    from sim.cli import _fail_invalid
-
-    _fail_invalid(err)
-
-
 def _store_error(exc: Exception) -> None:
     click.echo(f"cascadesim: {printable(exc)}", err=True)
     sys.exit(EXIT_INVALID)
@@ -150,13 +143,13 @@ def output_folder(folder: Path | None, kind: str) -> Iterator[None]:
 
     Entered before anything runs: a folder that is not cascadesim's, holds another command's output, cannot
     be written, or is being written by another cascadesim process is refused here (exit 2, nothing run);
-    otherwise it is made if missing and locked until the command ends (:class:`sim.report.files.OutputFolder`).
+    otherwise it is made if missing and locked until the command ends (:class:`sim.report.folders.OutputFolder`).
     None: the command writes nothing.
     """
     if folder is None:
         yield
         return
-    from sim.report.files import OutputError, OutputFolder
+    from sim.report.folders import OutputError, OutputFolder
 
     try:
         claim = OutputFolder(folder, kind)
@@ -185,7 +178,8 @@ def run_replications(
     from sim.experiments.replicate import replicate
     from sim.experiments.store import StoreError
     from sim.experiments.text import format_replications
-    from sim.report.files import OutputError, to_json, write_files
+    from sim.report.files import to_json, write_files
+    from sim.report.folders import OutputError
 
     n = replications or (10 if until_ci is not None else 30)
     folder = None if no_report else Path(out) if out else Path("reports") / f"{model.name}-replications"
@@ -269,7 +263,7 @@ def compare_command(
     from sim.experiments.sweep import NAME_RULE, valid_name
     from sim.experiments.text import format_comparison
     from sim.loader import load_scenario
-    from sim.report.files import OutputError
+    from sim.report.folders import OutputError
 
     if len(layouts) < 2:
         raise click.UsageError("compare needs at least two layout files")
@@ -284,8 +278,7 @@ def compare_command(
             name = f"not a valid layout name (got {show_value(stem)} from the file name, expected {NAME_RULE})"
             problems.append(Problem(path, 1, 1, "", f"{name}; rename the file"))
     if problems:
-        _fail(ScenarioError(problems))
-        return
+        fail_invalid(ScenarioError(problems))
     names = layout_names([Path(p).stem for p in layouts])
     folder = None if no_report else Path(out) if out else Path("reports") / f"compare-{'-vs-'.join(names)}"
     if resume and folder is None:
@@ -349,13 +342,12 @@ def sweep_command(
     from sim.experiments.store import StoreError
     from sim.experiments.sweep import load_sweep, run_sweep
     from sim.experiments.text import format_sweep
-    from sim.report.files import OutputError
+    from sim.report.folders import OutputError
 
     try:
         sweep = load_sweep(sweep_file)
     except ScenarioError as err:
-        _fail(err)
-        return
+        fail_invalid(err)
     if dry_run:
         click.echo(format_sweep(None, sweep))
         sys.exit(EXIT_OK)
@@ -400,8 +392,7 @@ def capacity_command(scenario: str, max_utilisation: float, as_json: bool) -> No
     try:
         model = load_scenario(scenario)
     except ScenarioError as err:
-        _fail(err)
-        return
+        fail_invalid(err)
     try:
         report = capacity(model, max_utilisation)
     except ValueError as exc:

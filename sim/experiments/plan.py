@@ -27,6 +27,7 @@ import numpy as np
 from sim.experiments.metrics import Metric
 from sim.loader import scenario_hash
 from sim.scenario import Scenario
+from sim.version import VERSION
 
 __all__ = ["Point", "Task", "Experiment", "replication_seed", "run_id", "ColumnKind"]
 
@@ -105,8 +106,6 @@ class Experiment:
 
     def tasks(self, replications: range | list[int]) -> list[Task]:
         """The runs of every point for these replication numbers, point by point."""
-        from sim import __version__
-
         names = tuple(m.name for m in self.metrics)
         seeds = {i: replication_seed(self.root_seed, i) for i in replications}
         out = []
@@ -120,7 +119,7 @@ class Experiment:
             for i in replications:
                 out.append(
                     Task(
-                        run_id(p.index, digest, seeds[i], __version__),
+                        run_id(p.index, digest, seeds[i], VERSION),
                         p.index,
                         i,
                         seeds[i],

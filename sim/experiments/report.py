@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from sim.experiments.metrics import Metric
 from sim.experiments.stats import Interval, mean_interval
 from sim.experiments.text import fmt, fmt_interval
-from sim.report.files import check_output_folder, to_json, write_files
+from sim.report.files import to_json, write_files
+from sim.report.folders import check_output_folder
 from sim.report.page import figure_section, plotly_page, table
 from sim.report.style import FONT, SERIES_COLORS, span
+from sim.version import VERSION
 
 if TYPE_CHECKING:
     from sim.experiments.capacity import CapacityReport
@@ -108,7 +110,7 @@ def _header(title: str, subtitle: str, meta: list[str]) -> str:
 
 def _write(directory: Path, kind: str, files: Callable[[], dict[str, str]]) -> Path:
     """Write ``files()`` into ``directory``, all or nothing, if it is new, empty or ``kind`` output (checked
-    before they are rendered). Raises :class:`sim.report.files.OutputError` otherwise, or when writing fails.
+    before they are rendered). Raises :class:`sim.report.folders.OutputError` otherwise, or when writing fails.
     """
     check_output_folder(directory, kind)
     return write_files(directory, files())
@@ -119,8 +121,6 @@ def _write(directory: Path, kind: str, files: Callable[[], dict[str, str]]) -> P
 
 def render_comparison(cmp: Comparison) -> str:
     """The comparison page: verdicts, differences, distributions, downtime per year, worst runs, capacity."""
-    from sim import __version__
-
     common, own = cmp.shared_faults()
     numeric = [m for m in cmp.metrics if m.kind != "str"]
     meta = [
@@ -128,7 +128,7 @@ def render_comparison(cmp: Comparison) -> str:
         f"{cmp.replications} replications each",
         f"root seed {cmp.root_seed}",
         f"baseline {cmp.baseline}",
-        f"cascadesim {__version__}",
+        f"cascadesim {VERSION}",
     ]
     crn = (
         f"The same failures hit every layout: faults {', '.join(common)} draw from the same random "
@@ -495,8 +495,6 @@ def _pooled(
 
 def render_sweep(result: SweepResult) -> str:
     """The sweep page: each metric against each parameter, heatmaps over pairs, the metastability map."""
-    from sim import __version__
-
     sweep = result.sweep
     rows = result.rows
     params = sweep.parameters
@@ -506,7 +504,7 @@ def render_sweep(result: SweepResult) -> str:
         f"{len(sweep.points)} points × {sweep.replications} replications = {len(rows)} runs",
         f"root seed {sweep.seed}",
         f"base {sweep.base_file.name}",
-        f"cascadesim {__version__}",
+        f"cascadesim {VERSION}",
     ]
     header = _header(sweep.name, sweep.description or f"A sweep of {sweep.base.name}.", meta)
     sections: list[str] = []

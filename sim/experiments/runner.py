@@ -17,7 +17,8 @@ import pyarrow as pa
 from sim.experiments.executors import Executor, ProcessPool
 from sim.experiments.metrics import extract
 from sim.experiments.plan import Experiment, Task
-from sim.experiments.store import _schema
+from sim.experiments.store import arrow_schema
+from sim.version import VERSION
 
 __all__ = ["execute", "run_experiment", "MemoryStore", "Sink", "Progress"]
 
@@ -38,11 +39,10 @@ def execute(task: Task) -> dict[str, Any]:
     Deterministic: the same task gives the same row in any process, on any machine with the same
     cascadesim version.
     """
-    from sim import __version__
     from sim.run import run
 
     scenario = _scenario(task.scenario_json)
-    summary = run(scenario, seed=task.seed).summary
+    stats = run(scenario, seed=task.seed).stats
     row: dict[str, Any] = {
         "run_id": task.run_id,
         "point": task.point,
@@ -50,9 +50,9 @@ def execute(task: Task) -> dict[str, Any]:
         "seed": task.seed,
     }
     row.update(task.columns)
-    row.update(extract(summary, task.metrics))
+    row.update(extract(stats, task.metrics))
     row["engine"] = scenario.engine
-    row["version"] = __version__
+    row["version"] = VERSION
     return row
 
 
@@ -72,7 +72,7 @@ class MemoryStore:
     """Rows kept in memory, for experiments run without an output folder."""
 
     def __init__(self, experiment: Experiment):
-        self.schema = _schema(experiment.columns())
+        self.schema = arrow_schema(experiment.columns())
         self.rows: dict[str, dict[str, Any]] = {}
 
     def write(self, row: dict[str, Any]) -> None:

@@ -30,14 +30,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.errors import CascadesimError
-from sim.report.files import LOCK_FILE, FolderLock, OutputError, check_output_folder
+from sim.report.folders import LOCK_FILE, FolderLock, OutputError, check_output_folder
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from sim.experiments.plan import ColumnKind, Experiment
 
-__all__ = ["ResultStore", "StoreError", "load_results", "atomic_write"]
+__all__ = ["ResultStore", "StoreError", "load_results", "atomic_write", "arrow_schema"]
 
 _TYPES: dict[str, pa.DataType] = {
     "float": pa.float64(),
@@ -79,7 +79,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _schema(columns: list[tuple[str, ColumnKind]]) -> pa.Schema:
+def arrow_schema(columns: list[tuple[str, ColumnKind]]) -> pa.Schema:
+    """The Arrow schema of rows with these ``(name, kind)`` columns (the store's files and the runner's rows)."""
     return pa.schema([pa.field(name, _TYPES[kind]) for name, kind in columns])
 
 
@@ -99,7 +100,7 @@ class ResultStore:
         self.path = Path(path)
         self.manifest = manifest
         self.columns: list[tuple[str, ColumnKind]] = [(c, k) for c, k in manifest["columns"]]
-        self.schema = _schema(self.columns)
+        self.schema = arrow_schema(self.columns)
         self.rows_dir = self.path / "rows"
         self.lock: FolderLock | None = None
 
@@ -116,7 +117,7 @@ class ResultStore:
         folder or a results store (holding nothing but a store's files) is written: anything else raises
         :class:`StoreError`, and nothing is deleted.
 
-        With ``lock`` the folder is locked until :meth:`close` (:class:`sim.report.files.FolderLock`):
+        With ``lock`` the folder is locked until :meth:`close` (:class:`sim.report.folders.FolderLock`):
         another process — or another locked ``create`` in this one — gets :class:`StoreError` instead of
         replacing the store under this one.
         """
@@ -194,7 +195,7 @@ class ResultStore:
     def write(self, row: dict[str, Any]) -> None:
         """Store one finished run now, as its own file (all or nothing).
 
-        Raises :class:`~sim.report.files.OutputError` when the file cannot be written (a full disk).
+        Raises :class:`~sim.report.folders.OutputError` when the file cannot be written (a full disk).
         """
         table = pa.Table.from_pylist([{name: row.get(name) for name, _ in self.columns}], schema=self.schema)
         try:

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 from pydantic import ValidationError
 
 from sim.errors import Problem, ScenarioError, format_path, printable, show_value
@@ -54,24 +53,9 @@ from sim.experiments.plan import ColumnKind, Experiment, Point
 from sim.experiments.replicate import close_sink, open_sink, resolve_executor
 from sim.experiments.runner import Progress, run_experiment
 from sim.experiments.stats import Interval, mean_interval
-from sim.loader import (
-    MAX_FILE_BYTES,
-    MAX_NODES,
-    _check_characters,
-    _check_tree,
-    _construct,
-    _count_nodes,
-    _Fail,
-    _Loader,
-    _Locator,
-    _node_kind,
-    _scan_events,
-    _too_large,
-    load_scenario,
-    parse_scenario,
-    read_bounded,
-)
-from sim.scenario import Scenario, check_references
+from sim.loader import Locator, load_scenario, read_bounded, read_yaml, scenario_data, validate_data
+from sim.scenario import Scenario
+from sim.validate import check_references
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -368,27 +352,6 @@ class Sweep:
         return small
 
 
-def _read(text: str, filename: str) -> tuple[Any, _Locator, list[Problem]]:
-    """The sweep file's data, safely, with the scenario loader's own checks and locator."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_FILE_BYTES:
-        raise ScenarioError([_too_large(filename, size)])
-    fail = _Fail(filename)
-    _check_characters(text, fail)
-    _scan_events(text, fail)
-    root = yaml.compose(text, Loader=_Loader)
-    if root is None:
-        raise fail.at(None, "the file is empty; expected a mapping of sweep fields (base, parameters, ...)")
-    if _count_nodes(root, MAX_NODES) > MAX_NODES:
-        raise fail.at(root, f"too many YAML nodes once aliases are expanded (more than {MAX_NODES:,})")
-    if not isinstance(root, yaml.MappingNode):
-        raise fail.at(root, f"expected a mapping of sweep fields (got {_node_kind(root)})")
-    problems, fatal = _check_tree(root, filename)
-    if fatal:
-        raise ScenarioError(problems)
-    return _construct(root, fail), _Locator(root, filename), problems
-
-
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file; raise :class:`~sim.errors.ScenarioError` listing every problem."""
     path = Path(path)
@@ -409,7 +372,7 @@ def _is_number(x: Any) -> bool:
 class _Checker:
     """Collects the problems of one sweep file, each at its line."""
 
-    def __init__(self, locator: _Locator, problems: list[Problem]):
+    def __init__(self, locator: Locator, problems: list[Problem]):
         self.locator = locator
         self.problems = problems
 
@@ -419,7 +382,8 @@ class _Checker:
 
 def parse_sweep(text: str, filename: str = "<string>", directory: str | Path = ".") -> Sweep:
     """Validate sweep YAML given as text; ``directory`` is where ``base`` is looked for."""
-    data, locator, problems = _read(text, filename)
+    # The sweep file's data, safely, with the scenario loader's own checks and locator.
+    data, locator, problems = read_yaml(text, filename, "sweep fields", "base, parameters, ...")
     check = _Checker(locator, problems)
     for key in data:
         if key not in _FIELDS:
@@ -484,7 +448,7 @@ def parse_sweep(text: str, filename: str = "<string>", directory: str | Path = "
         check.at(("base",), f"no scenario file '{base_name}' (looked for {base_file})")
         raise ScenarioError(check.problems)
     base = load_scenario(base_file)  # raises with the base file's own lines
-    base_data = yaml.safe_load(base_file.read_text(encoding="utf-8"))
+    base_data = scenario_data(base_file)
     base_label = str(base_file)
 
     seed = data.get("seed", base.seed)
@@ -572,10 +536,10 @@ def _scenario_problems(data: Any, label: str) -> str:
     except ValidationError:
         pass
     try:
-        parse_scenario(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), label)
+        validate_data(data, label)
     except ScenarioError as err:
         return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in err.problems)
-    except (yaml.YAMLError, ValueError, TypeError) as exc:  # pragma: no cover - data from YAML dumps back
+    except (ValueError, TypeError) as exc:  # pragma: no cover - data from YAML dumps back
         return f"cannot build the scenario ({exc})"
     return ""  # pragma: no cover - the fast check and the loader agree
 

@@ -362,7 +362,7 @@ def test_a_thousandfold_surge_on_quickstart_is_refused(tmp_path, capsys):
 
 
 def test_the_expected_load_counts_surges_over_their_duration_and_retries_at_their_most():
-    from sim.scenario import expected_load
+    from sim.sizing import expected_load
 
     text = edit(("slo: {window: 1m}", "slo: {window: 1m}\nfaults:\n"
                  "  - {id: a, kind: traffic_surge, at: 10m, duration: 10m, multiplier: 4}\n"

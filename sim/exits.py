@@ -1,0 +1,28 @@
+"""The exit codes of the ``cascadesim`` command, and how it stops on an invalid scenario.
+
+0 ok; 1 anything else (an internal error, a failed write); 2 an invalid scenario or usage, nothing run;
+3 the run finished but breached the scenario's SLO. :mod:`sim.cli` and :mod:`sim.experiments.commands`
+both exit through these.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import click
+
+from sim.errors import ScenarioError
+
+__all__ = ["EXIT_OK", "EXIT_ERROR", "EXIT_INVALID", "EXIT_SLO", "fail_invalid"]
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_SLO = 0, 1, 2, 3
+
+
+def fail_invalid(err: ScenarioError) -> NoReturn:
+    """Print every problem of ``err`` on stderr, say that nothing was run, and exit with :data:`EXIT_INVALID`."""
+    for problem in err.problems:
+        click.echo(str(problem), err=True)
+    n = len(err.problems)
+    click.echo(f"{n} problem{'s' if n != 1 else ''}; nothing was run or written.", err=True)
+    sys.exit(EXIT_INVALID)
