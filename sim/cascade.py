@@ -10,9 +10,10 @@ from collections import defaultdict
 
 import numpy as np
 
+from sim.events import FAULT_START, SLO_BREACH, SLO_RECOVERED, names
 from sim.trace import Record, Trace
 
-__all__ = ["children", "descendants", "depth", "chain", "roots", "recovery_after", "slo_events", "HARM"]
+__all__ = ["children", "descendants", "depth", "chain", "roots", "recovery_after", "slo_events"]
 
 
 def children(trace: Trace) -> dict[int, list[int]]:
@@ -27,7 +28,7 @@ def children(trace: Trace) -> dict[int, list[int]]:
 def roots(trace: Trace) -> list[Record]:
     """Events with no cause that started a chain: injected faults first."""
     kids = children(trace)
-    return [r for r in trace.records if r.cause is None and (r.kind == "fault_start" or r.id in kids)]
+    return [r for r in trace.records if r.cause is None and (r.kind == FAULT_START or r.id in kids)]
 
 
 def descendants(trace: Trace, root: int, kids: dict[int, list[int]] | None = None) -> list[int]:
@@ -96,8 +97,8 @@ def slo_events(
     """Append ``slo_breach`` / ``slo_recovered`` events per region to ``trace``.
 
     ``ok[r, w]`` says whether region ``r`` met the objective in window ``w``. A breach's cause is the
-    latest harmful event (:data:`HARM`) up to the end of that window belonging to a fault active in it
-    (``active_fault_at[w]``), so the breach hangs off the cascade that produced it.
+    latest harmful event (``names("harm")`` of :mod:`sim.events`) up to the end of that window belonging
+    to a fault active in it (``active_fault_at[w]``), so the breach hangs off the cascade that produced it.
     """
     records = list(trace.records)
     times = np.array([r.time for r in records]) if records else np.zeros(0)
@@ -109,20 +110,10 @@ def slo_events(
             if not ok[r, w] and not breached:
                 breached = True
                 cause = _latest_cause(records, times, t + window, active_fault_at.get(w, []))
-                breach_id = trace.record(t, "slo_breach", region, cause, "availability below the objective")
+                breach_id = trace.record(t, SLO_BREACH, region, cause, "availability below the objective")
             elif ok[r, w] and breached:
                 breached = False
-                trace.record(t, "slo_recovered", region, breach_id, "availability back above the objective")
-
-
-HARM = frozenset(
-    {
-        "fault_start", "server_down", "datacenter_down", "dependency_down", "database_unavailable", "ejected",
-        "overloaded", "crashed", "breaker_open", "link_saturated", "link_down", "traffic_shift", "updated",
-        "surge", "dependency_slow", "panic", "misweight",
-    }
-)
-"""Event kinds that can make users' requests fail (an SLO breach hangs off the latest of them)."""
+                trace.record(t, SLO_RECOVERED, region, breach_id, "availability back above the objective")
 
 
 def _latest_cause(records: list[Record], times: np.ndarray, before: float, faults: list[str]) -> int | None:
@@ -130,7 +121,8 @@ def _latest_cause(records: list[Record], times: np.ndarray, before: float, fault
         return None
     k = int(np.searchsorted(times, before, side="left"))
     wanted = set(faults)
+    harm = names("harm")
     for rec in reversed(records[:k]):
-        if rec.fault in wanted and rec.kind in HARM:
+        if rec.fault in wanted and rec.kind in harm:
             return rec.id
     return None

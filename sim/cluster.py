@@ -17,6 +17,25 @@ import networkx as nx
 import numpy as np
 import simpy
 
+from sim.events import (
+    BREAKER_CLOSED,
+    BREAKER_OPEN,
+    DATACENTER_DOWN,
+    DATACENTER_UP,
+    DEPENDENCY_DOWN,
+    DEPENDENCY_SLOW,
+    DEPENDENCY_SPEED_RESTORED,
+    DEPENDENCY_UP,
+    EJECTED,
+    MISWEIGHT,
+    READMITTED,
+    SERVER_DOWN,
+    SERVER_UP,
+    SURGE,
+    SURGE_END,
+    TRAFFIC_SHIFT,
+    WEIGHTS_RESTORED,
+)
 from sim.network import Network
 from sim.scenario import Scenario, ServiceTime
 from sim.software import GOOD, Version
@@ -167,8 +186,8 @@ class Cluster:
         for i, db in enumerate(self.database_ids):
             copies = [self.server_index[s] for s in database_copies(graph, db)]
             self.copies.append(copies)
-            for s in copies:
-                self.servers[s].databases.append(i)
+            for holder in copies:
+                self.servers[holder].databases.append(i)
         self.active = [c[0] for c in self.copies]  # server holding the active copy, -1 if none; see activate()
         self.active_log: list[int] = []  # the databases whose active copy changed, in order (see activate())
         # databases_of_region() for every region, in one pass over the databases (the same lists)
@@ -255,7 +274,7 @@ class Cluster:
             if s.in_rotation:
                 self.healthy_count[dc] -= 1
                 self._healthy_capacity[dc] = None
-            s.down_event = self.trace.record(self.now, "server_down", s.id, cause, detail)
+            s.down_event = self.trace.record(self.now, SERVER_DOWN, s.id, cause, detail)
             self.note_harm(s.datacenter, s.down_event)
             for listener in self.listeners:
                 listener.server_down(server)
@@ -273,7 +292,7 @@ class Cluster:
             if s.in_rotation:
                 self.healthy_count[dc] += 1
                 self._healthy_capacity[dc] = None
-            s.up_event = self.trace.record(self.now, "server_up", s.id, cause, detail)
+            s.up_event = self.trace.record(self.now, SERVER_UP, s.id, cause, detail)
             for listener in self.listeners:
                 listener.server_up(server)
             self.wake(server)
@@ -287,7 +306,7 @@ class Cluster:
             self._healthy_capacity[s.datacenter] = None
         s.in_rotation = in_rotation
         self.rotation_mask[server] = in_rotation
-        rid = self.trace.record(self.now, "readmitted" if in_rotation else "ejected", s.id, cause, detail)
+        rid = self.trace.record(self.now, READMITTED if in_rotation else EJECTED, s.id, cause, detail)
         s.rotation_event = rid
         if not in_rotation:
             self.note_harm(s.datacenter, rid)
@@ -302,7 +321,7 @@ class Cluster:
         """The whole datacenter goes dark: every server in it stops."""
         self.dc_down[dc] += 1
         if self.dc_down[dc] == 1:
-            rid = self.trace.record(self.now, "datacenter_down", self.datacenter_ids[dc], cause, detail)
+            rid = self.trace.record(self.now, DATACENTER_DOWN, self.datacenter_ids[dc], cause, detail)
             self.dc_down_event[dc] = rid
             for s in self.servers_of_dc[dc]:
                 self.server_down(s, rid, "datacenter down")
@@ -312,7 +331,7 @@ class Cluster:
         """The datacenter's power and network are back; its servers start again."""
         self.dc_down[dc] -= 1
         if self.dc_down[dc] == 0:
-            rid = self.trace.record(self.now, "datacenter_up", self.datacenter_ids[dc], cause, detail)
+            rid = self.trace.record(self.now, DATACENTER_UP, self.datacenter_ids[dc], cause, detail)
             for s in self.servers_of_dc[dc]:
                 self.server_up(s, rid, "datacenter up")
             self.wake()
@@ -360,7 +379,7 @@ class Cluster:
         self.route[region] = dc
         to = self.datacenter_ids[dc] if dc >= 0 else "nowhere"
         frm = self.datacenter_ids[old] if old >= 0 else "nowhere"
-        rid = self.trace.record(self.now, "traffic_shift", self.region_ids[region], cause, f"{frm} -> {to}. {detail}")
+        rid = self.trace.record(self.now, TRAFFIC_SHIFT, self.region_ids[region], cause, f"{frm} -> {to}. {detail}")
         if dc >= 0:
             self.note_harm(dc, rid)  # the users it brings are a load the datacenter did not have
         for moved in (old, dc):  # their mailboxes may now be reached over a link
@@ -387,7 +406,7 @@ class Cluster:
         self.dependency_down[dep] += 1 if down else -1
         after = self.dependency_down[dep]
         if (before == 0) != (after == 0):
-            kind = "dependency_down" if after else "dependency_up"
+            kind = DEPENDENCY_DOWN if after else DEPENDENCY_UP
             rid = self.trace.record(self.now, kind, self.dependency_ids[dep], cause, detail)
             if after:
                 for dc in range(len(self.datacenter_ids)):
@@ -399,7 +418,7 @@ class Cluster:
         """Multiply a dependency's service time by ``factor`` (a slowdown starts > 1, ends < 1)."""
         self.changing()
         self.dependency_factor[dep] *= factor
-        kind = "dependency_slow" if factor > 1 else "dependency_speed_restored"
+        kind = DEPENDENCY_SLOW if factor > 1 else DEPENDENCY_SPEED_RESTORED
         rid = self.trace.record(self.now, kind, self.dependency_ids[dep], cause,
                                 f"service time x{self.dependency_factor[dep]:.3g}")
         if factor > 1:
@@ -414,7 +433,7 @@ class Cluster:
         """Multiply a region's offered load by ``factor`` (a surge starts > 1, ends < 1)."""
         self.changing()
         self.load_scale[region] *= factor
-        kind = "surge" if factor > 1 else "surge_end"
+        kind = SURGE if factor > 1 else SURGE_END
         rid = self.trace.record(self.now, kind, self.region_ids[region], cause,
                                 f"offered load x{self.load_scale[region]:.3g}")
         if factor > 1 and self.route[region] >= 0:
@@ -430,7 +449,7 @@ class Cluster:
         """
         dc = self.route[region]
         cause = self.last_harm[dc] if dc >= 0 and state == "open" else None
-        kind = "breaker_open" if state == "open" else "breaker_closed"
+        kind = BREAKER_OPEN if state == "open" else BREAKER_CLOSED
         rid = self.trace.record(self.now, kind, self.region_ids[region], cause, f"client breaker {state}")
         if state == "open" and dc >= 0:
             self.note_harm(dc, rid)
@@ -460,7 +479,7 @@ class Cluster:
             else:
                 self.misweights.pop(dc, None)
             names = ", ".join(self.servers[i].id for i in members)
-            self.trace.record(self.now, "misweight" if share > 0 else "weights_restored",
+            self.trace.record(self.now, MISWEIGHT if share > 0 else WEIGHTS_RESTORED,
                               self.datacenter_ids[dc], cause, f"{share:.0%} of traffic to {names}")
             for listener in self.listeners:
                 listener.rotation_changed(dc)

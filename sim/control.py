@@ -23,6 +23,7 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.detect import Detector, EwmaBand, ThresholdRule
+from sim.events import CRASHED, DATABASE_UNAVAILABLE, FAILBACK, FAILOVER, FAILOVER_FAILED, OVERLOAD_CLEARED, OVERLOADED
 from sim.metrics import Recorder, weighted_percentile
 from sim.scenario import FailoverPolicy, HealthCheck
 
@@ -92,12 +93,12 @@ def _trigger_at(env: simpy.Environment, event: simpy.Event, at: float, priority:
     delay = max(at - now, 0.0)
     if now + delay != at and delay > 0:
         relay = env.event()
-        relay.callbacks.append(lambda _: _trigger_at(env, event, at, priority))  # type: ignore[union-attr]
+        relay.callbacks.append(lambda _: _trigger_at(env, event, at, priority))
         relay._ok, relay._value = True, None
         env.schedule(relay, simpy.events.URGENT, delay / 2)
         return
     event._ok, event._value = True, None  # what simpy.Timeout does, with a priority of our choice
-    env.schedule(event, priority, delay)
+    env.schedule(event, simpy.events.EventPriority(priority), delay)
 
 
 class _Sweeps:
@@ -160,7 +161,7 @@ class _Sweeps:
         self.booking += 1
         booking = self.booking
         event = self.env.event()
-        event.callbacks.append(lambda _: self._due(booking, k))  # type: ignore[union-attr]
+        event.callbacks.append(lambda _: self._due(booking, k))
         _trigger_at(self.env, event, k * self.interval, self.priority)
 
     def _due(self, booking: int, k: int) -> None:
@@ -311,7 +312,7 @@ class Failover:
             if cluster.active[db] == server:
                 cluster.activate(db, -1)
                 rid = cluster.trace.record(
-                    cluster.now, "database_unavailable", cluster.database_ids[db], cause,
+                    cluster.now, DATABASE_UNAVAILABLE, cluster.database_ids[db], cause,
                     f"active copy on {cluster.servers[server].id} lost",
                 )
                 self.env.process(self._activate(db, rid))
@@ -345,7 +346,7 @@ class Failover:
         if cluster.servers[server].up and current not in (-1, server):
             cluster.activate(db, server)
             cluster.trace.record(
-                cluster.now, "failback", cluster.database_ids[db], cause,
+                cluster.now, FAILBACK, cluster.database_ids[db], cause,
                 f"preferred copy on {cluster.servers[server].id} active again "
                 f"(was {cluster.servers[current].id})",
             )
@@ -367,14 +368,14 @@ class Failover:
             if cluster.servers[server].up:
                 cluster.activate(db, server)
                 rid = cluster.trace.record(
-                    cluster.now, "failover", cluster.database_ids[db], cause,
+                    cluster.now, FAILOVER, cluster.database_ids[db], cause,
                     f"copy on {cluster.servers[server].id} activated",
                 )
                 cluster.servers[server].received_event = rid
                 if limit is not None:
                     self.recent.append(self.env.now)
                 return
-        cluster.trace.record(cluster.now, "failover_failed", cluster.database_ids[db], cause,
+        cluster.trace.record(cluster.now, FAILOVER_FAILED, cluster.database_ids[db], cause,
                              "no copy on a running server")
 
 
@@ -514,13 +515,13 @@ class OverloadMonitor(_Sweeps):
         else:  # only the servers the cluster changed, and those due
             if dirty:
                 up = cluster.up_mask
-                w = self.engine.wait_all() if any(up[i] for i in dirty) else None  # down: waits 0
+                waits = self.engine.wait_all() if any(up[i] for i in dirty) else None  # down: waits 0
                 for i in dirty:
-                    wait = float(w[i]) if w is not None else 0.0
-                    hot = wait > threshold and bool(up[i])
-                    if hot and not self.hot[i]:
+                    wait = float(waits[i]) if waits is not None else 0.0
+                    is_hot = wait > threshold and bool(up[i])
+                    if is_hot and not self.hot[i]:
                         since[i] = k
-                    self.hot[i], self.low[i], self.w[i] = hot, wait < threshold / 2 or not up[i], wait
+                    self.hot[i], self.low[i], self.w[i] = is_hot, wait < threshold / 2 or not up[i], wait
                     self.up_seen[i] = up[i]
             candidates = sorted(dirty.union(i for i, due in self.pending.items() if due <= k))
         now = self.env.now
@@ -528,13 +529,13 @@ class OverloadMonitor(_Sweeps):
             server = cluster.servers[i]
             if not over[i]:
                 if self.hot[i] and k - since[i] + 1 >= self.SUSTAINED:
-                    rid = cluster.trace.record(now, "overloaded", server.id, cluster.load_cause(i),
+                    rid = cluster.trace.record(now, OVERLOADED, server.id, cluster.load_cause(i),
                                                f"queue wait {float(self.w[i]):.2f}s > {threshold:g}s")
                     server.overload_event = rid
                     over[i] = True
                     cluster.note_harm(server.datacenter, rid)
             elif self.low[i]:
-                cluster.trace.record(now, "overload_cleared", server.id, server.overload_event,
+                cluster.trace.record(now, OVERLOAD_CLEARED, server.id, server.overload_event,
                                      "queue drained" if server.down == 0 else "server down")
                 server.overload_event = None
                 over[i] = False
@@ -566,7 +567,7 @@ class Restarter:
         detail = "out of memory"
         if s.version.leak_rate > 0 and s.version_event is not None:  # a leaking version ran it out
             cause, detail = s.version_event, "out of memory (the running version leaks)"
-        crash = cluster.trace.record(self.env.now, "crashed", s.id, cause, detail)
+        crash = cluster.trace.record(self.env.now, CRASHED, s.id, cause, detail)
         cluster.server_down(server, crash, "crashed under overload")
         self.env.process(self._restart(server, crash))
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 import simpy
 from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
+from sim.events import FAULT_END, FAULT_START
 from sim.rollout import Rollout
 from sim.spec import Id, Model, Target
 from sim.units import Bandwidth, Duration, Percent, Size, duration_range, parse_duration, parse_percent
@@ -575,13 +576,13 @@ def _scheduled(
     assert fault.at is not None
     yield env.timeout(fault.at)
     names = ", ".join(name for _, name in targets) or "no target matched"
-    start = trace.record(env.now, "fault_start", fault_id, None, f"{fault.kind}: {names}", fault=fault_id)
+    start = trace.record(env.now, FAULT_START, fault_id, None, f"{fault.kind}: {names}", fault=fault_id)
     for index, _ in targets:
         fault.start(cluster, index, start)
     if fault.duration is None:
         return
     yield env.timeout(fault.duration)
-    end = trace.record(env.now, "fault_end", fault_id, start, f"{fault.kind} ends")
+    end = trace.record(env.now, FAULT_END, fault_id, start, f"{fault.kind} ends")
     for index, _ in targets:
         fault.end(cluster, index, end)
 
@@ -600,8 +601,8 @@ def _renewal(
     assert fault.mtbf is not None and fault.mttr is not None
     while True:
         yield env.timeout(float(rng.exponential(fault.mtbf)))
-        start = trace.record(env.now, "fault_start", name, None, f"{fault.kind} (random)", fault=fault_id)
+        start = trace.record(env.now, FAULT_START, name, None, f"{fault.kind} (random)", fault=fault_id)
         fault.start(cluster, index, start)
         yield env.timeout(float(rng.exponential(fault.mttr)))
-        end = trace.record(env.now, "fault_end", name, start, f"{fault.kind} repaired")
+        end = trace.record(env.now, FAULT_END, name, start, f"{fault.kind} repaired")
         fault.end(cluster, index, end)

@@ -53,6 +53,7 @@ from typing import Any, Protocol
 import simpy
 
 from sim.cluster import Cluster
+from sim.events import MAIL_BACKLOG, MAIL_BACKLOG_CLEARED, MAIL_BACKLOG_DRAINING, MAIL_LOST
 from sim.metrics import MailRecorder
 from sim.rng import Streams
 from sim.scenario import Mail, MailRetry, Scenario
@@ -220,7 +221,7 @@ class MailSenders:
                 what = f"database {cluster.database_ids[msg.db]} unavailable"
             first = format_duration(retry_delay(self.mail.retry, 1))
             self.episode[region] = cluster.trace.record(
-                now, "mail_backlog", name, self._why(msg),
+                now, MAIL_BACKLOG, name, self._why(msg),
                 f"{what}; mail for {name} waits in the senders' queue (first retry after {first})",
             )
             self.episode_start[region] = now
@@ -230,7 +231,7 @@ class MailSenders:
         if value == 0 and self.episode[region] is not None:
             lasted = format_duration(round(now - self.episode_start[region], 3))
             peak = self.episode_peak[region]
-            cluster.trace.record(now, "mail_backlog_cleared", name, self.episode[region],
+            cluster.trace.record(now, MAIL_BACKLOG_CLEARED, name, self.episode[region],
                                  f"senders' queue empty after {lasted} (peak {peak:,} messages)")
             self.episode[region] = None
 
@@ -244,7 +245,7 @@ class MailSenders:
         cluster = self.cluster
         s = cluster.servers[server]
         rid = cluster.trace.record(
-            self.env.now, "mail_backlog_draining", s.id, episode,
+            self.env.now, MAIL_BACKLOG_DRAINING, s.id, episode,
             f"{self.rec.backlog[region]:,} queued messages for {cluster.region_ids[region]} retrying; "
             f"the backlog lands on {s.id}",
         )
@@ -282,7 +283,7 @@ class MailSenders:
             parts.append(f"{pending[EXPIRED]:,} expired (retried for up to {format_duration(mail.give_up)})")
         total = pending[QUEUE_FULL] + pending[EXPIRED]
         name = self.cluster.region_ids[region]
-        self.cluster.trace.record(self.env.now, "mail_lost", name, self.lost_cause[region],
+        self.cluster.trace.record(self.env.now, MAIL_LOST, name, self.lost_cause[region],
                                   f"{total:,} messages for {name} lost: {'; '.join(parts)}")
         self.lost_pending[region] = {QUEUE_FULL: 0, EXPIRED: 0}
 

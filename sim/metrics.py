@@ -22,8 +22,19 @@ from collections.abc import Callable, Generator
 import numpy as np
 import simpy
 
-from sim.cascade import HARM, children, depth, recovery_after, slo_events
+from sim.cascade import children, depth, recovery_after, slo_events
 from sim.cluster import Cluster
+from sim.events import (
+    DATABASE_UNAVAILABLE,
+    DATACENTER_DOWN,
+    EJECTED,
+    FAULT_END,
+    FAULT_START,
+    KINDS,
+    SERVER_DOWN,
+    SLO_BREACH,
+    names,
+)
 from sim.scenario import Scenario
 from sim.summary import (
     BlastRadius,
@@ -83,14 +94,16 @@ class Recorder:
         self.dep_retries: list[list[int]]
         self.breaker_rejected: list[list[int]]
         self.budget_exhausted: list[list[int]]
-        self.dc_offered = [[0] * width for _ in range(dcs)]
+        # Lists; the flow engine (sim.engine.flow) keeps float arrays in the offered and link tables (and
+        # the COUNTERS) while it runs, and writes them back as lists when it finishes.
+        self.dc_offered: list[list[int]] | np.ndarray = [[0] * width for _ in range(dcs)]
         self.dc_healthy = [[0] * self.n for _ in range(dcs)]
         self.dc_up = [[0] * self.n for _ in range(dcs)]
         self.dc_capacity = [[0.0] * self.n for _ in range(dcs)]
         links = len(cluster.network.links)  # [link][window]: bits offered, crossings, lost; sampled state
-        self.link_bits = [[0.0] * width for _ in range(links)]
-        self.link_crossings = [[0] * width for _ in range(links)]
-        self.link_lost = [[0] * width for _ in range(links)]
+        self.link_bits: list[list[float]] | np.ndarray = [[0.0] * width for _ in range(links)]
+        self.link_crossings: list[list[int]] | np.ndarray = [[0] * width for _ in range(links)]
+        self.link_lost: list[list[int]] | np.ndarray = [[0] * width for _ in range(links)]
         self.link_capacity = [[0.0] * self.n for _ in range(links)]  # effective, bit/s (0 while down)
         self.link_background = [[0.0] * self.n for _ in range(links)]
         self.latency = array("d")
@@ -319,12 +332,11 @@ def summarize(
 
     counts = {name: int(table(name).sum()) for name in COUNTERS if name not in ("requests", "ok")}
     events = trace.records
-    for kind in ("ejected", "readmitted", "failover", "server_down", "traffic_shift", "database_unavailable"):
-        counts[kind] = sum(1 for e in events if e.kind == kind)
+    for kind in KINDS.values():  # summary.json sorts its keys: the order here does not show
+        if kind.counted:
+            counts[kind.name] = sum(1 for e in events if e.kind == kind.name)
     counts["wasted"] = rec.wasted
     counts["queued"] = rec.queued
-    for kind in ("link_saturated", "link_down"):
-        counts[kind] = sum(1 for e in events if e.kind == kind)
     counts["link_lost"] = int(sum(sum(row) for row in rec.link_lost))  # tries lost on a link (no answer)
 
     intervals = fault_intervals(trace, scenario.duration)
@@ -341,7 +353,7 @@ def summarize(
     any_ends = [b for spans in intervals.values() for _, b in spans]
     last_end = max(scheduled_ends or any_ends or [0.0])
     recovered, recovery_time = recovery_after(~breached, last_end, rec.window) if any_ends else (True, 0.0)
-    blamed = {f.id: sum(1 for e in trace.records if e.kind == "slo_breach" and e.fault == f.id) for f in faults}
+    blamed = {f.id: sum(1 for e in trace.records if e.kind == SLO_BREACH and e.fault == f.id) for f in faults}
     worst_fault = (
         max(faults, key=lambda f: (f.downtime_minutes, blamed[f.id], f.events, f.id)).id
         if faults else None
@@ -440,15 +452,12 @@ def mail_summary(mail: MailRecorder, region_ids: list[str]) -> MailSummary:
     )
 
 
-_REACTIONS = ("ejected", "failover", "traffic_shift", "alert")
-
-
 def fault_intervals(trace: Trace, end_of_run: float) -> dict[str, list[tuple[float, float]]]:
     """Per fault id, the (start, end) of each occurrence; an occurrence that never ends runs to the end."""
-    ends = {e.cause: e.time for e in trace.records if e.kind == "fault_end" and e.cause is not None}
+    ends = {e.cause: e.time for e in trace.records if e.kind == FAULT_END and e.cause is not None}
     out: dict[str, list[tuple[float, float]]] = {}
     for e in trace.records:
-        if e.kind == "fault_start" and e.fault is not None:
+        if e.kind == FAULT_START and e.fault is not None:
             out.setdefault(e.fault, []).append((e.time, ends.get(e.id, end_of_run)))
     return out
 
@@ -504,7 +513,7 @@ def attribute_failures(
     The candidates are the faults a window's downtime goes to: those active during it (``active[w]``,
     :func:`active_faults`), or, for a breached window with none active, the one whose aftermath it is
     (``owned``, :func:`attribute_windows`). Of several, the failures go to the fault of the latest
-    harmful event (:data:`sim.cascade.HARM`) before the window's end — the heuristic that names a breach's
+    harmful event (``names("harm")`` of :mod:`sim.events`) before the window's end — the heuristic that names a breach's
     cause (:func:`sim.cascade.slo_events`) — so overlapping faults share the failures out instead of
     each claiming them all. ``windows``: the windows to judge (default: all).
 
@@ -518,7 +527,8 @@ def attribute_failures(
     {0: 'a', 1: 'b', 2: 'b', 3: 'b'}
     """
     aftermath = {w: fid for fid, ws in owned.items() for w in ws}
-    harm = sorted((e.time, e.id, e.fault) for e in trace.records if e.kind in HARM and e.fault is not None)
+    harmful = names("harm")
+    harm = sorted((e.time, e.id, e.fault) for e in trace.records if e.kind in harmful and e.fault is not None)
     times = [t for t, _, _ in harm]
     out: dict[int, str] = {}
     for w in range(len(active)) if windows is None else windows:
@@ -552,20 +562,19 @@ def _fault_summaries(
     out = []
     events = trace.records
     kids = children(trace)
+    affects, detects = names("affects"), names("detects")
     for i in range(len(scenario.faults)):
         fid = scenario.fault_id(i)
         mine = [e for e in events if e.fault == fid]
         spans = intervals.get(fid, [])
-        affected = sorted({e.node for e in mine if e.kind in ("server_down", "datacenter_down", "dependency_down",
-                                                                 "database_unavailable", "ejected",
-                                                                 "link_down", "link_degraded")})
-        roots = [e.id for e in mine if e.kind == "fault_start"]
+        affected = sorted({e.node for e in mine if e.kind in affects})
+        roots = [e.id for e in mine if e.kind == FAULT_START]
         windows = owned.get(fid, [])
         failures = fault_failed.get(fid)
         detect, downtime, recovered, recover = None, 0.0, True, (0.0 if spans else None)
         if spans:
             first = spans[0][0]
-            reactions = [e.time for e in mine if e.kind in _REACTIONS]
+            reactions = [e.time for e in mine if e.kind in detects]
             detect = (min(reactions) - first) if reactions else None
             downtime = len(windows) * window / 60.0
             if windows:
@@ -585,10 +594,10 @@ def _fault_summaries(
             affected=affected[:200],
             affected_count=len(affected),
             blast_radius=BlastRadius(
-                servers=len({e.node for e in mine if e.kind in ("server_down", "ejected")}),
-                databases=len({e.node for e in mine if e.kind == "database_unavailable"}),
-                datacenters=len({e.node for e in mine if e.kind == "datacenter_down"}),
-                regions_breached=len({e.node for e in mine if e.kind == "slo_breach"}),
+                servers=len({e.node for e in mine if e.kind in (SERVER_DOWN, EJECTED)}),
+                databases=len({e.node for e in mine if e.kind == DATABASE_UNAVAILABLE}),
+                datacenters=len({e.node for e in mine if e.kind == DATACENTER_DOWN}),
+                regions_breached=len({e.node for e in mine if e.kind == SLO_BREACH}),
                 users=0 if failures is None else sum(
                     distinct_users(u, int(f)) for u, f in zip(users, failures.tolist(), strict=True)),
             ),

@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from sim.events import LINK_DEGRADED, LINK_DOWN, LINK_RECOVERED, LINK_RESTORED, LINK_SATURATED, LINK_UP
+
 if TYPE_CHECKING:
     from sim.scenario import Link
     from sim.trace import Trace
@@ -228,14 +230,14 @@ class Network:
         if state.background:
             detail += f" (background {_bps(state.background)})"
         cause = max(known) if known else None
-        rid = self.trace.record(self.env.now, "link_saturated", state.name, cause, detail)
+        rid = self.trace.record(self.env.now, LINK_SATURATED, state.name, cause, detail)
         state.saturated = rid
         for dc in state.ends:
             self.harm(dc, rid)
         self.env.process(self._watch(state))
 
     def _recover(self, state: LinkState, rho: float) -> None:
-        self.trace.record(self.env.now, "link_recovered", state.name, state.saturated,
+        self.trace.record(self.env.now, LINK_RECOVERED, state.name, state.saturated,
                           f"utilisation {rho:.0%} of {_bps(state.effective_capacity)}")
         state.saturated = None
 
@@ -255,7 +257,7 @@ class Network:
         state.factor *= factor
         state.background += background
         state.degradations += 1
-        state.degraded_event = self.trace.record(self.env.now, "link_degraded", state.name, cause,
+        state.degraded_event = self.trace.record(self.env.now, LINK_DEGRADED, state.name, cause,
                                                  self._describe(state))
         self.check(link)
 
@@ -269,7 +271,7 @@ class Network:
         state.degradations -= 1
         if state.degradations == 0:
             state.factor, state.background = 1.0, 0.0  # no rounding left over
-        self.trace.record(self.env.now, "link_restored" if state.degradations == 0 else "link_degraded",
+        self.trace.record(self.env.now, LINK_RESTORED if state.degradations == 0 else LINK_DEGRADED,
                           state.name, cause, self._describe(state))
         self.check(link)
 
@@ -280,12 +282,12 @@ class Network:
         state = self.links[link]
         state.down += 1 if down else -1
         if down and state.down == 1:
-            rid = self.trace.record(self.env.now, "link_down", state.name, cause,
+            rid = self.trace.record(self.env.now, LINK_DOWN, state.name, cause,
                                     "partitioned: no traffic crosses")
             for dc in state.ends:
                 self.harm(dc, rid)
         elif not down and state.down == 0:
-            self.trace.record(self.env.now, "link_up", state.name, cause, "partition over")
+            self.trace.record(self.env.now, LINK_UP, state.name, cause, "partition over")
             self.check(link)
 
     @staticmethod

@@ -26,6 +26,17 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from sim.events import (
+    ALERT,
+    CRASHED,
+    FAULT_END,
+    FAULT_START,
+    ROLLBACK,
+    ROLLOUT_COMPLETE,
+    ROLLOUT_HALTED,
+    ROLLOUT_WAVE,
+    UPDATED,
+)
 from sim.software import GOOD, Version
 
 if TYPE_CHECKING:
@@ -126,7 +137,7 @@ class Rollout:
         yield env.timeout(spec.at or 0.0)
         n = sum(len(w) for w in self.waves)
         sizes = "+".join(str(len(w)) for w in self.waves) or "0"
-        self.start = trace.record(env.now, "fault_start", self.fault_id, None,
+        self.start = trace.record(env.now, FAULT_START, self.fault_id, None,
                                   f"bad_update: {_servers(n)} in waves of {sizes}; {spec.effect.describe()}",
                                   fault=self.fault_id)
         for k, wave in enumerate(self.waves):
@@ -136,19 +147,19 @@ class Rollout:
                 return
             canary = " (canary)" if k == 0 and spec.rollout.canary > 0 else ""
             dcs = sorted({self.cluster.datacenter_ids[self.cluster.servers[i].datacenter] for i in wave})
-            self.last_wave = trace.record(env.now, "rollout_wave", self.fault_id, self.start,
+            self.last_wave = trace.record(env.now, ROLLOUT_WAVE, self.fault_id, self.start,
                                           f"wave {k + 1} of {len(self.waves)}{canary}: {_servers(len(wave))} "
                                           f"in {', '.join(dcs)}")
             self.waves_out += 1
             for server in wave:
                 self._update(server, self.last_wave)
         if self.waves:
-            trace.record(env.now, "rollout_complete", self.fault_id, self.last_wave,
+            trace.record(env.now, ROLLOUT_COMPLETE, self.fault_id, self.last_wave,
                          f"the bad version on all {_servers(n)}")
 
     def _update(self, server: int, wave: int) -> None:
         effect = self.spec.effect
-        updated = self.cluster.set_version(server, self.version, "updated", wave,
+        updated = self.cluster.set_version(server, self.version, UPDATED, wave,
                                            f"bad version: {effect.describe()}")
         self.updated.append(server)
         if effect.crash_loop:
@@ -160,7 +171,7 @@ class Rollout:
 
     def _crash(self, server: int, updated: int, detail: str) -> int:
         name = self.cluster.servers[server].id
-        crash = self.cluster.trace.record(self.env.now, "crashed", name, updated, detail)
+        crash = self.cluster.trace.record(self.env.now, CRASHED, name, updated, detail)
         self.cluster.server_down(server, crash, "crashed (bad version)")
         return crash
 
@@ -190,7 +201,7 @@ class Rollout:
             yield self.env.timeout(self.restart_time[server])
             if s.version_event == updated:
                 restarts += 1
-                self.cluster.trace.record(self.env.now, "crashed", s.id, updated,
+                self.cluster.trace.record(self.env.now, CRASHED, s.id, updated,
                                           f"crashed on start again (crash loop, restart {restarts})")
                 continue
             self.cluster.server_up(server, s.version_event, "restarted with the good version")
@@ -201,7 +212,7 @@ class Rollout:
     def _alert(self, region: int, detail: str) -> None:
         cause = self.last_wave if self.last_wave is not None else self.start
         name = self.cluster.region_ids[region]
-        alert = self.cluster.trace.record(self.env.now, "alert", name, cause, detail)
+        alert = self.cluster.trace.record(self.env.now, ALERT, name, cause, detail)
         self.env.process(self._react(alert))
 
     def _react(self, alert: int) -> Generator[simpy.Event, None, None]:
@@ -209,7 +220,7 @@ class Rollout:
         yield env.timeout(detection.reaction_time)
         self.halted = True
         halted = cluster.trace.record(
-            env.now, "rollout_halted", self.fault_id, alert,
+            env.now, ROLLOUT_HALTED, self.fault_id, alert,
             f"{self.waves_out} of {len(self.waves)} waves out; "
             f"the bad version on {_servers(len(self.updated))}",
         )
@@ -217,6 +228,6 @@ class Rollout:
             return
         yield env.timeout(detection.rollback_time)
         for server in self.updated:
-            cluster.set_version(server, GOOD, "rollback", halted, "good version restored")
-        cluster.trace.record(env.now, "fault_end", self.fault_id, self.start,
+            cluster.set_version(server, GOOD, ROLLBACK, halted, "good version restored")
+        cluster.trace.record(env.now, FAULT_END, self.fault_id, self.start,
                              f"rolled back: the good version on {_servers(len(self.updated))} again")

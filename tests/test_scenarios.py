@@ -48,6 +48,14 @@ def test_shipped_scenario_runs_end_to_end(path, reports):
     assert (folder / "report.html").stat().st_size > 100_000
 
 
+def test_every_recorded_kind_is_in_the_event_table(reports):
+    """Every kind of event a shipped scenario's run records is in the table of sim/events.py."""
+    from sim.events import KINDS
+
+    recorded = {e["kind"] for _, folder in reports.values() for e in events(folder)}
+    assert recorded and recorded <= set(KINDS), recorded - set(KINDS)
+
+
 def test_same_seed_gives_identical_files(tmp_path, reports):
     _, first = reports["quickstart.yaml"]
     cli("run", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(tmp_path / "again"))

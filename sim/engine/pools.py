@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.cluster import Cluster
+from sim.events import PANIC, PANIC_OVER
 
 __all__ = ["pool"]
 
@@ -21,7 +22,7 @@ def pool(cluster: Cluster, panic_threshold: float, dc: int, panicking: bool) -> 
     healthy = members[cluster.rotation_mask[members]].tolist()
     panic = panic_threshold > 0 and len(healthy) < panic_threshold * len(members)
     if panic != panicking:
-        kind = "panic" if panic else "panic_over"
+        kind = PANIC if panic else PANIC_OVER
         detail = f"{len(healthy)} of {len(members)} servers healthy"
         rid = cluster.trace.record(cluster.now, kind, cluster.datacenter_ids[dc],
                                    cluster.last_harm[dc] if panic else None, detail)

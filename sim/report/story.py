@@ -18,6 +18,18 @@ from typing import Any, Protocol
 
 import networkx as nx
 
+from sim.events import (
+    ALERT,
+    CRASHED,
+    EJECTED,
+    FAULT_END,
+    FAULT_START,
+    KINDS,
+    SERVER_DOWN,
+    SLO_BREACH,
+    SLO_RECOVERED,
+    names,
+)
 from sim.summary import Summary
 
 __all__ = [
@@ -28,34 +40,9 @@ __all__ = [
     "datacenter_of",
     "graph_of",
     "RunRecords",
-    "SYMPTOMS",
-    "FAILURES",
     "root_label",
     "chain_text",
 ]
-
-# What counts as a symptom: something going wrong, not a fault's own effect (a surge, an update).
-SYMPTOMS = (
-    "server_down",
-    "crashed",
-    "overloaded",
-    "database_unavailable",
-    "dependency_down",
-    "dependency_slow",
-    "link_saturated",
-    "link_down",
-    "breaker_open",
-    "panic",
-    "mail_backlog",
-    "failover_failed",
-    "datacenter_down",
-    "slo_breach",
-    "mail_lost",
-)
-# Harm inside a datacenter: where a cascade shows it has spread.
-FAILURES = ("server_down", "crashed", "overloaded", "ejected", "datacenter_down", "panic")
-_REACTIONS = ("ejected", "failover", "traffic_shift")
-_MITIGATIONS = ("rollback", "rollout_halted", "weights_restored")
 
 
 class RunRecords(Protocol):
@@ -236,8 +223,9 @@ def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
     def first(pred: Any, after: float = float("-inf")) -> dict[str, Any] | None:
         return next((e for e in events if float(e["time"]) >= after and pred(e)), None)
 
+    symptoms, spreading, reactions = names("symptom"), names("spread"), names("reaction")
     found: list[tuple[str, str, dict[str, Any] | None, str, float | None]] = []
-    trigger = first(lambda e: e["kind"] == "fault_start")
+    trigger = first(lambda e: e["kind"] == FAULT_START)
     if trigger is None:
         return Story(head, [], None)
     t0 = float(trigger["time"])
@@ -253,10 +241,10 @@ def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
             None,
         )
     )
-    symptom = first(lambda e: e["kind"] in SYMPTOMS, t0)
+    symptom = first(lambda e: e["kind"] in symptoms, t0)
     if symptom:
         found.append(("symptom", "First symptom", symptom, _describe(symptom), None))
-    breach = first(lambda e: e["kind"] == "slo_breach", t0)
+    breach = first(lambda e: e["kind"] == SLO_BREACH, t0)
     if breach:
         found.append(
             (
@@ -267,16 +255,16 @@ def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
                 None,
             )
         )
-    eject = first(lambda e: e["kind"] == "ejected", t0)
+    eject = first(lambda e: e["kind"] == EJECTED, t0)
     if eject:
         found.append(("ejection", "First ejection", eject, _describe(eject), None))
-    crash = first(lambda e: e["kind"] == "crashed", t0) or first(lambda e: e["kind"] == "server_down", t0)
+    crash = first(lambda e: e["kind"] == CRASHED, t0) or first(lambda e: e["kind"] == SERVER_DOWN, t0)
     if crash:
         found.append(
             (
                 "crash",
                 "First crash"
-                if crash["kind"] == "crashed" or "crash" in str(crash.get("detail"))
+                if crash["kind"] == CRASHED or "crash" in str(crash.get("detail"))
                 else "First server down",
                 crash,
                 _describe(crash),
@@ -287,21 +275,21 @@ def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
         (
             datacenter_of(G, str(e["node"]))
             for e in events
-            if float(e["time"]) >= t0 and e["kind"] in FAILURES and datacenter_of(G, str(e["node"]))
+            if float(e["time"]) >= t0 and e["kind"] in spreading and datacenter_of(G, str(e["node"]))
         ),
         None,
     )
     if origin is not None:
         spread = first(
-            lambda e: e["kind"] in FAILURES and datacenter_of(G, str(e["node"])) not in (None, origin), t0
+            lambda e: e["kind"] in spreading and datacenter_of(G, str(e["node"])) not in (None, origin), t0
         )
         if spread:
             dc = datacenter_of(G, str(spread["node"]))
             found.append(
                 ("spread", f"Cascade reaches {dc}", spread, f"from {origin}: {_describe(spread)}", None)
             )
-    alert = first(lambda e: e["kind"] == "alert", t0)
-    reaction = alert or first(lambda e: e["kind"] in _REACTIONS, t0)
+    alert = first(lambda e: e["kind"] == ALERT, t0)
+    reaction = alert or first(lambda e: e["kind"] in reactions, t0)
     if reaction:
         how = "Detected (alert)" if alert else "Detected (automatically)"
         found.append(("detection", how, reaction, _describe(reaction), None))
@@ -310,18 +298,19 @@ def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
         "rollback": "Rollback",
         "weights_restored": "Weights restored",
     }
+    mitigating = [k.name for k in KINDS.values() if k.mitigation]  # the table's order: it breaks ties
     mitigations = [
-        e for e in (first(lambda e, k=k: e["kind"] == k, t0) for k in _MITIGATIONS) if e is not None
+        e for e in (first(lambda e, k=k: e["kind"] == k, t0) for k in mitigating) if e is not None
     ]
     if not mitigations and head.last_fault_end is not None:
-        ends = [e for e in events if e["kind"] == "fault_end" and float(e["time"]) == head.last_fault_end]
+        ends = [e for e in events if e["kind"] == FAULT_END and float(e["time"]) == head.last_fault_end]
         mitigations = ends[:1]
-    for e in mitigations:
-        found.append(("mitigation", labels.get(e["kind"], "Trigger removed"), e, _describe(e), None))
+    for m in mitigations:
+        found.append(("mitigation", labels.get(m["kind"], "Trigger removed"), m, _describe(m), None))
     if head.breached:
         if head.recovered and head.recovered_at is not None:
             back = [
-                e for e in events if e["kind"] == "slo_recovered" and float(e["time"]) <= head.recovered_at
+                e for e in events if e["kind"] == SLO_RECOVERED and float(e["time"]) <= head.recovered_at
             ]
             after = (
                 ""

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from sim.events import badge_css
+
 __all__ = [
     "FONT",
     "SERIES_COLORS",
@@ -151,7 +153,8 @@ def round_sig(values: list[float | None], digits: int = 5) -> list[float | None]
     return out
 
 
-CSS = """
+CSS = (
+    """
 :root { --fg: #24292f; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa; --good: #1a7f37; --bad: #cf222e; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #fff; color: var(--fg);
@@ -193,19 +196,13 @@ tr:target td { background: #ddf4ff; }
 .kind { display: inline-block; padding: 0 7px; border-radius: 10px; background: #eaeef2;
   white-space: nowrap; }
 .count { font-weight: 600; color: var(--muted); }
-tr.k-fault_start .kind, tr.k-server_down .kind, tr.k-datacenter_down .kind, tr.k-dependency_down .kind,
-tr.k-database_unavailable .kind, tr.k-crashed .kind, tr.k-slo_breach .kind, tr.k-link_down .kind,
-tr.k-failover_failed .kind, tr.k-mail_lost .kind { background: #ffebe9; color: #a40e26; }
-tr.k-ejected .kind, tr.k-traffic_shift .kind, tr.k-failover .kind, tr.k-overloaded .kind,
-tr.k-breaker_open .kind, tr.k-panic .kind, tr.k-link_saturated .kind, tr.k-alert .kind,
-tr.k-dependency_slow .kind, tr.k-mail_backlog .kind { background: #fff1e5; color: #953800; }
-tr.k-fault_end .kind, tr.k-server_up .kind, tr.k-datacenter_up .kind, tr.k-dependency_up .kind,
-tr.k-readmitted .kind, tr.k-slo_recovered .kind, tr.k-rollback .kind, tr.k-overload_cleared .kind,
-tr.k-link_recovered .kind, tr.k-link_up .kind, tr.k-failback .kind { background: #dafbe1; color: #116329; }
-#event-filter { margin: 0 0 8px; padding: 6px 10px; width: min(420px, 100%); border: 1px solid var(--line);
+"""
+    + badge_css()
+    + """#event-filter { margin: 0 0 8px; padding: 6px 10px; width: min(420px, 100%); border: 1px solid var(--line);
   border-radius: 6px; font: inherit; }
 a { color: #0969da; text-decoration: none; } a:hover { text-decoration: underline; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 .noscript, .load-error { padding: 10px 14px; border: 1px solid #ff9b93; background: #ffebe9; border-radius: 6px; }
 """
+)
 """The pages' stylesheet (no fonts or images fetched: the system's fonts only)."""

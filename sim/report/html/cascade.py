@@ -24,6 +24,7 @@ from typing import Any
 import networkx as nx
 import plotly.graph_objects as go
 
+from sim.events import CATEGORY_COLORS, FAULT_START, categories
 from sim.report.story import datacenter_of
 from sim.report.style import FONT, clock, span
 from sim.summary import FaultSummary
@@ -35,82 +36,13 @@ __all__ = [
     "MAX_GROUPS_PER_ROOT",
     "MAX_ROOTS",
     "MAX_ROWS",
-    "CATEGORIES",
-    "RECOVERY",
 ]
 
 MAX_GROUPS_PER_ROOT = 30
 MAX_ROOTS = 10
 MAX_ROWS = 90  # groups drawn in all
 
-# Kind -> category (legend entry and colour); anything else is "other".
-CATEGORIES: dict[str, tuple[str, str]] = {}
-for _name, _color, _kinds in (
-    ("fault", "#6f42c1", ("fault_start", "rollout_wave", "updated")),
-    (
-        "failure",
-        "#d62728",
-        (
-            "server_down",
-            "crashed",
-            "datacenter_down",
-            "dependency_down",
-            "database_unavailable",
-            "link_down",
-            "failover_failed",
-            "mail_lost",
-        ),
-    ),
-    (
-        "strain",
-        "#e3a008",
-        (
-            "overloaded",
-            "panic",
-            "link_saturated",
-            "link_degraded",
-            "breaker_open",
-            "dependency_slow",
-            "surge",
-            "misweight",
-            "mail_backlog",
-            "mail_backlog_draining",
-        ),
-    ),
-    ("users affected", "#a40e26", ("slo_breach",)),
-    (
-        "control plane",
-        "#0969da",
-        ("ejected", "failover", "traffic_shift", "alert", "rollout_halted", "rollback", "failback"),
-    ),
-    (
-        "recovery",
-        "#2da44e",
-        (
-            "fault_end",
-            "server_up",
-            "datacenter_up",
-            "dependency_up",
-            "readmitted",
-            "overload_cleared",
-            "panic_over",
-            "link_recovered",
-            "link_up",
-            "link_restored",
-            "breaker_closed",
-            "dependency_speed_restored",
-            "surge_end",
-            "weights_restored",
-            "slo_recovered",
-            "mail_backlog_cleared",
-        ),
-    ),
-):
-    for _kind in _kinds:
-        CATEGORIES[_kind] = (_name, _color)
-_OTHER = ("other", "#8c959f")
-RECOVERY = frozenset(k for k, (name, _) in CATEGORIES.items() if name == "recovery")
-"""Kinds left out of the graph (what they led to is kept, under the group above them)."""
+_OTHER = ("other", "#8c959f")  # the category of a kind the event table gives none (sim.events)
 
 
 @dataclass
@@ -184,10 +116,11 @@ def cascade_groups(events: list[dict[str, Any]], G: nx.Graph) -> tuple[dict[int,
         return gid
 
     roots: list[int] = []
+    recovery = frozenset(k for k, (name, _) in categories().items() if name == "recovery")
     for e in sorted(events, key=lambda e: (float(e["time"]), e["id"])):
-        if e.get("cause") is not None or (e["kind"] != "fault_start" and not kids.get(e["id"])):
+        if e.get("cause") is not None or (e["kind"] != FAULT_START and not kids.get(e["id"])):
             continue
-        key = ("root", e.get("fault") or f"{e['kind']} {e['node']}")
+        key: tuple = ("root", e.get("fault") or f"{e['kind']} {e['node']}")
         new = key not in index
         gid = add(key, None, None, e, 0)
         groups[gid].fault = e.get("fault")
@@ -201,7 +134,7 @@ def cascade_groups(events: list[dict[str, Any]], G: nx.Graph) -> tuple[dict[int,
             for eid, parent in frontier:
                 for cid in kids.get(eid, ()):
                     child = by_id[cid]
-                    if child["kind"] in RECOVERY:
+                    if child["kind"] in recovery:
                         nxt.append((cid, parent))
                         continue
                     place = _place(G, str(child["node"]))
@@ -210,8 +143,8 @@ def cascade_groups(events: list[dict[str, Any]], G: nx.Graph) -> tuple[dict[int,
                         key = keys[parent]  # a repeat of its cause (an overload feeding the next): one group
                     else:
                         key = (parent, child["kind"], place)
-                    g = add(key, parent, up.root, child, up.depth + 1)
-                    nxt.append((cid, g))
+                    cg = add(key, parent, up.root, child, up.depth + 1)
+                    nxt.append((cid, cg))
             frontier = nxt
     for g in sorted(groups.values(), key=lambda g: -g.depth):  # deepest first: children are done
         if g.parent is not None:
@@ -311,9 +244,10 @@ def cascade_figure(
             line=dict(color="rgba(87,96,106,0.22)", width=3),
         )
     by_category: dict[tuple[str, str], list[int]] = {}
+    category = categories()
     for gid in drawn:
-        by_category.setdefault(CATEGORIES.get(groups[gid].kind, _OTHER), []).append(gid)
-    order = [c for c in (*dict.fromkeys(CATEGORIES.values()), _OTHER) if c in by_category]
+        by_category.setdefault(category.get(groups[gid].kind, _OTHER), []).append(gid)
+    order = [c for c in (*CATEGORY_COLORS.items(), _OTHER) if c in by_category]
     for name, color in order:
         members = by_category[(name, color)]
         hover, text, sizes, links, where = [], [], [], [], []

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.events import names
 from sim.report.page import table, table_section
 from sim.report.story import Story
 from sim.report.style import clock as _clock
@@ -25,25 +26,9 @@ __all__ = [
     "story_table",
     "Anchors",
     "MAX_EVENT_ROWS",
-    "MAJOR_KINDS",
 ]
 
 MAX_EVENT_ROWS = 300  # rows of the incident timeline
-# Event kinds kept first when the timeline has to be cut to MAX_EVENT_ROWS rows.
-MAJOR_KINDS = (
-    "fault_start",
-    "fault_end",
-    "datacenter_down",
-    "datacenter_up",
-    "dependency_down",
-    "dependency_up",
-    "traffic_shift",
-    "alert",
-    "rollout_halted",
-    "rollback",
-    "slo_breach",
-    "slo_recovered",
-)
 _table = table
 _table_section = table_section
 
@@ -98,7 +83,8 @@ def collapse_events(
         wanted = set(keep)
         pinned = [r for r in ordered if wanted.intersection(r.ids)][:max_rows]
         taken = {id(r) for r in pinned}
-        major = [r for r in ordered if r.kind in MAJOR_KINDS and id(r) not in taken][: max_rows - len(pinned)]
+        majors = names("major")  # kept first when cutting (sim.events)
+        major = [r for r in ordered if r.kind in majors and id(r) not in taken][: max_rows - len(pinned)]
         taken |= {id(r) for r in major}
         rest = [r for r in ordered if id(r) not in taken][: max_rows - len(pinned) - len(major)]
         ordered = sorted(pinned + major + rest, key=lambda r: (r.time, r.ids[0]))

@@ -3,7 +3,7 @@
 States come from the event log (:func:`node_states`): a server is *down* between ``server_down`` and
 ``server_up``, *ejected* between ``ejected`` and ``readmitted``, *overloaded* between ``overloaded`` and
 ``overload_cleared``; datacenters, dependencies, links and regions have their own pairs (see
-:data:`CONDITIONS`). The figure has a time slider: each step shows the worst state of every node during
+:func:`sim.events.conditions`). The figure has a time slider: each step shows the worst state of every node during
 that step (so a ten-second ejection still shows), and the first step, *whole run*, the worst state over
 the run. Above :data:`MAX_SERVER_NODES` servers the servers are counted per datacenter and state
 instead of drawn one by one, so a 10,000-server topology stays small.
@@ -22,13 +22,14 @@ import networkx as nx
 import numpy as np
 import plotly.graph_objects as go
 
+from sim.events import EJECTED as EJECTED_KIND
+from sim.events import KINDS, SERVER_DOWN, TRAFFIC_SHIFT, conditions
 from sim.report.style import DOWN, EJECTED, FONT, OK, OVERLOADED, bandwidth, latency, minutes
 
 __all__ = [
     "topology_figure",
     "topology_caption",
     "node_states",
-    "CONDITIONS",
     "MAX_SERVER_NODES",
     "MAX_STEPS",
     "STATE_NAMES",
@@ -38,24 +39,6 @@ __all__ = [
 MAX_SERVER_NODES = 300  # above this, the topology shows per-datacenter counts instead of servers
 MAX_STEPS = 120  # slider steps (each a whole number of SLO windows)
 
-# start kind -> (end kind, severity: 3 down, 2 ejected/degraded, 1 overloaded/slow)
-CONDITIONS: dict[str, tuple[str, int]] = {
-    "server_down": ("server_up", 3),
-    "ejected": ("readmitted", 2),
-    "overloaded": ("overload_cleared", 1),
-    "datacenter_down": ("datacenter_up", 3),
-    "panic": ("panic_over", 1),
-    "dependency_down": ("dependency_up", 3),
-    "dependency_slow": ("dependency_speed_restored", 1),
-    "link_down": ("link_up", 3),
-    "link_saturated": ("link_recovered", 2),
-    "link_degraded": ("link_restored", 1),
-    "slo_breach": ("slo_recovered", 3),
-    "breaker_open": ("breaker_closed", 2),
-    "surge": ("surge_end", 1),
-    "misweight": ("weights_restored", 1),
-}
-_ENDS = {end: start for start, (end, _) in CONDITIONS.items()}
 STATE_NAMES = ("healthy", "overloaded / slow", "ejected / degraded / saturated", "down / SLO breached")
 _COLORS = (OK, OVERLOADED, EJECTED, DOWN)
 # A discrete colour scale for state codes 0..3 (cmin 0, cmax 3).
@@ -83,18 +66,20 @@ def node_states(
     >>> node_states(ev, 600.0)
     {'s': [(60.0, 90.0, 3)]}
     """
+    starts = conditions()  # start kind -> (end kind, severity: 3 down, 2 ejected/degraded, 1 overloaded/slow)
+    ends = {end: start for start, (end, _) in starts.items()}
     open_: dict[tuple[str, str], float] = {}
     out: dict[str, list[tuple[float, float, int]]] = defaultdict(list)
     for e in sorted(events, key=lambda e: (float(e["time"]), e.get("id", 0))):
         kind, node, t = e["kind"], str(e["node"]), float(e["time"])
-        if kind in CONDITIONS:
+        if kind in starts:
             open_.setdefault((node, kind), t)
-        elif kind in _ENDS:
-            start = open_.pop((node, _ENDS[kind]), None)
+        elif kind in ends:
+            start = open_.pop((node, ends[kind]), None)
             if start is not None:
-                out[node].append((start, t, CONDITIONS[_ENDS[kind]][1]))
+                out[node].append((start, t, starts[ends[kind]][1]))
     for (node, kind), start in open_.items():
-        out[node].append((start, max(start, duration), CONDITIONS[kind][1]))
+        out[node].append((start, max(start, duration), starts[kind][1]))
     return {k: sorted(v) for k, v in out.items()}
 
 
@@ -121,14 +106,15 @@ class _History:
     @classmethod
     def of(cls, events: Iterable[dict[str, Any]]) -> _History:
         h = cls()
+        starts = conditions()
         for e in events:
             kind, node = e["kind"], str(e["node"])
-            if kind in CONDITIONS:
+            if kind in starts:
                 h.counts[node][kind] += 1
                 h.first.setdefault(node, float(e["time"]))
                 if e.get("fault"):
                     h.faults[node].add(str(e["fault"]))
-            elif kind == "traffic_shift":
+            elif kind == TRAFFIC_SHIFT:
                 h.shifted[node].append(f"{minutes(e['time'])} min: {str(e.get('detail', '')).split('.')[0]}")
         return h
 
@@ -137,22 +123,7 @@ class _History:
         c = self.counts.get(node)
         if not c:
             return "never affected"
-        words = {
-            "server_down": "went down",
-            "ejected": "ejected",
-            "overloaded": "overloaded",
-            "datacenter_down": "went dark",
-            "panic": "panic mode",
-            "dependency_down": "down",
-            "dependency_slow": "slow",
-            "link_down": "partitioned",
-            "link_saturated": "saturated",
-            "link_degraded": "degraded",
-            "slo_breach": "breached the SLO",
-            "breaker_open": "breaker open",
-            "surge": "surge",
-            "misweight": "misweighted",
-        }
+        words = {k.name: k.label for k in KINDS.values() if k.label}
         lines = [", ".join(f"{words.get(k, k)} {n}×" for k, n in c.most_common())]
         lines.append(f"first at {minutes(self.first[node])} min")
         if self.faults.get(node):
@@ -238,8 +209,8 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
     spread(deps, lowest - 1.4)
 
     fig = go.Figure()
-    names = {frozenset(link.between): "~".join(link.between) for link in result.scenario.topology.links}
-    link_nodes = _edges(fig, G, pos, kind_of, names)
+    link_names = {frozenset(link.between): "~".join(link.between) for link in result.scenario.topology.links}
+    link_nodes = _edges(fig, G, pos, kind_of, link_names)
     shapes = []
     for box_left, box_width, grid_rows in blocks.values():
         shapes.append(
@@ -315,12 +286,12 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
     dc_codes = []
     for dc in dcs:
         own = timeline(dc)
-        members = [server_codes[s] for s in servers_of[dc]]
-        if members:
-            stack = np.vstack(members)
+        member_codes = [server_codes[s] for s in servers_of[dc]]
+        if member_codes:
+            stack = np.vstack(member_codes)
             worst = np.minimum(stack.max(axis=0), 2)  # a server down or ejected degrades its datacenter
             own = np.maximum(own, worst)
-            if len(members) > 0:
+            if len(member_codes) > 0:
                 all_down = (stack == 3).all(axis=0)
                 own = np.where(all_down, 3, own)
         dc_codes.append(own)
@@ -332,11 +303,12 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
         members = servers_of[dc]
         location = G.nodes[dc].get("location") or ""
         where = f" ({html.escape(location)})" if location else ""
-        down = sum(1 for s in members if history.counts.get(s, {}).get("server_down"))
+        down = sum(1 for s in members if history.counts.get(s, Counter()).get(SERVER_DOWN))
         ejected = sum(
             1
             for s in members
-            if history.counts.get(s, {}).get("ejected") and not history.counts.get(s, {}).get("server_down")
+            if history.counts.get(s, Counter()).get(EJECTED_KIND)
+            and not history.counts.get(s, Counter()).get(SERVER_DOWN)
         )
         text.append(f"<b>{html.escape(dc)}</b>" + (f"<br><i>{html.escape(location)}</i>" if location else ""))
         hover.append(
@@ -439,7 +411,7 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
             marker=dict(size=11, color=_COLORS[code]),
         )
 
-    steps = []
+    steps: list[dict[str, Any]] = []
     labels = ["whole run", *(f"{edges[i] / 60:.4g}" for i in range(n_steps))]
     for k, label in enumerate(labels):
         indices = [i for i, _ in coloured] + [i for i, _, _ in sized]
@@ -457,9 +429,9 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
         for step in steps:
             upd, indices = step["args"]
             n_col = len(coloured)
-            sizes = [fig.data[i].marker.size for i, _ in coloured]
+            col_sizes = [fig.data[i].marker.size for i, _ in coloured]
             texts = [fig.data[i].text for i, _ in coloured]
-            upd["marker.size"] = [sizes[j] for j in range(n_col)] + upd["marker.size"][n_col:]
+            upd["marker.size"] = [col_sizes[j] for j in range(n_col)] + upd["marker.size"][n_col:]
             upd["text"] = [texts[j] for j in range(n_col)] + upd["text"][n_col:]
 
     bottom = lowest - (2.3 if deps else 0.3)
