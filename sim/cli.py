@@ -238,7 +238,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(EXIT_ERROR)
     except click.ClickException as exc:
-        exc.message = printable(exc.message)  # it may quote a file name or an option someone typed
+        # It may quote a file name or an option someone typed. Click types ``message`` Final, yet show()
+        # (with a UsageError's usage and hint lines) prints only it: rewriting it is the one way in.
+        exc.message = printable(exc.message)  # type: ignore[misc]
         exc.show()
         sys.exit(EXIT_INVALID if isinstance(exc, click.UsageError) else EXIT_ERROR)
     except KeyboardInterrupt:

@@ -882,7 +882,7 @@ def _what_expected(err: _Error) -> tuple[str, str, str, str]:
         return f"too many {noun}", f"{n}", f"at most {ctx.get('max_length')}", ""
     if kind == "missing":  # a position of a fixed-length list
         args = typing.get_args(_type_at(err.loc[:-1]))
-        size = len(args) if args and args[-1] is not Ellipsis else err.loc[-1] + 1  # type: ignore[operator]
+        size = len(args) if args and args[-1] is not Ellipsis else err.loc[-1] + 1
         n = len(value) if isinstance(value, list | tuple) else "?"
         return "too few items", f"{n}", f"{size}", ""
     if kind == "string_too_short":

@@ -11,8 +11,8 @@ point at the line. Nothing here allocates in proportion to the number of servers
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from sim.errors import format_path
 from sim.faults import FAULT_KINDS
@@ -28,6 +28,15 @@ __all__ = ["FieldProblem", "check_references", "check_sizes"]
 
 FieldProblem = tuple[tuple[str | int, ...], str]
 """A problem at a field: ``(path, message)``, the path as the models spell it (``("faults", 2, "at")``)."""
+
+
+
+class _Identified(Protocol):
+    """A model with an id (a region, datacenter, database group, dependency)."""
+
+    @property
+    def id(self) -> str: ...
+
 
 _NAMESPACE = "regions, datacenters, server groups, database groups and dependencies need distinct ids"
 
@@ -79,20 +88,22 @@ def _topology_ids(s: Scenario) -> list[FieldProblem]:
     """Ids that name nodes of the topology graph must be distinct, across kinds too."""
     topo = s.topology
     named: list[tuple[str, tuple[str | int, ...], str]] = []
-    for kind, field, items in (
+    regions_dcs: tuple[tuple[str, str, Sequence[_Identified]], ...] = (
         ("region", "regions", topo.regions),
         ("datacenter", "datacenters", topo.datacenters),
-    ):
+    )
+    for kind, field, items in regions_dcs:
         named += [(kind, ("topology", field, i, "id"), item.id) for i, item in enumerate(items)]
     named += [
         ("server group", ("topology", "datacenters", i, "servers", j, "id"), g.id)
         for i, d in enumerate(topo.datacenters)
         for j, g in enumerate(d.servers)
     ]
-    for kind, field, items in (
+    dbs_deps: tuple[tuple[str, str, Sequence[_Identified]], ...] = (
         ("database group", "databases", topo.databases),
         ("dependency", "dependencies", topo.dependencies),
-    ):
+    )
+    for kind, field, items in dbs_deps:
         named += [(kind, ("topology", field, i, "id"), item.id) for i, item in enumerate(items)]
     problems: list[FieldProblem] = []
     first: dict[str, tuple[str, tuple[str | int, ...]]] = {}
@@ -134,7 +145,7 @@ def check_references(s: Scenario) -> list[FieldProblem]:
     for i, region in enumerate(topo.regions):
         for name in region.datacenters:
             if name not in dcs:
-                path = ("topology", "regions", i, "datacenters", name)
+                path: tuple[str | int, ...] = ("topology", "regions", i, "datacenters", name)
                 problems.append((path, _unknown("datacenter", name, dcs)))
     linked: dict[frozenset[str], int] = {}
     for i, link in enumerate(topo.links):

@@ -253,12 +253,12 @@ class FlowEngine(EngineBase):
         self.region_dbs: list[np.ndarray] = []
         for r, dbs in enumerate(cluster.region_databases):
             if dbs:
-                servers = sorted({s for db in dbs for s in cluster.copies[db]})
+                holders = sorted({s for db in dbs for s in cluster.copies[db]})
             else:
                 self.own[r] = True
-                servers = sorted({s for dc in cluster.region_preference[r] for s in cluster.servers_of_dc[dc]})
-            pair_region += [r] * len(servers)
-            pair_server += servers
+                holders = sorted({s for dc in cluster.region_preference[r] for s in cluster.servers_of_dc[dc]})
+            pair_region += [r] * len(holders)
+            pair_server += holders
             self.region_dbs.append(np.array(dbs, dtype=np.int64))
         self.pair_region = np.array(pair_region, dtype=np.int64)
         self.pair_server = np.array(pair_server, dtype=np.int64)
@@ -1042,9 +1042,9 @@ class FlowEngine(EngineBase):
                 continue
             total = mass.sum(axis=1)
             allowed = np.ones(R)
-            for r, budget in enumerate(self.client_budgets):
+            for region, budget in enumerate(self.client_budgets):
                 if budget is not None:
-                    allowed[r] = budget.allow(float(total[r]))
+                    allowed[region] = budget.allow(float(total[region]))
             counts["budget_exhausted"][:, w] += total * (1.0 - allowed)
             self._give_up(mass * (1.0 - allowed)[:, None], origin_windows, valid)
             keep = mass * allowed[:, None]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
@@ -44,6 +44,9 @@ class Backend(Protocol):
     def outstanding(self) -> int:
         """Requests sent to this server and not yet answered."""
         ...
+
+
+B = TypeVar("B", bound=Backend)  # a pool's member type: a balancer returns one of the pool's own objects
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,7 @@ class Balancer:
     def __init__(self, rng: Stream):
         self.rng = rng
 
-    def pick(self, pool: Sequence[Backend]) -> Backend:
+    def pick(self, pool: Sequence[B]) -> B:
         """Return one member of the non-empty ``pool``."""
         raise NotImplementedError
 
@@ -105,7 +108,7 @@ class RoundRobin(Balancer):
         super().__init__(rng)
         self.next = 0
 
-    def pick(self, pool: Sequence[Backend]) -> Backend:
+    def pick(self, pool: Sequence[B]) -> B:
         i = self.next % len(pool)
         self.next = i + 1
         return pool[i]
@@ -122,7 +125,7 @@ class Random(Balancer):
 
     supports_flow = True
 
-    def pick(self, pool: Sequence[Backend]) -> Backend:
+    def pick(self, pool: Sequence[B]) -> B:
         return pool[int(self.rng.uniform() * len(pool))]
 
     @classmethod
@@ -143,7 +146,7 @@ class LeastOutstanding(Balancer):
         super().__init__(rng)
         self.next = 0
 
-    def pick(self, pool: Sequence[Backend]) -> Backend:
+    def pick(self, pool: Sequence[B]) -> B:
         n = len(pool)
         start = self.next % n
         self.next = start + 1
@@ -170,7 +173,7 @@ class PowerOfTwo(Balancer):
 
     supports_flow = True
 
-    def pick(self, pool: Sequence[Backend]) -> Backend:
+    def pick(self, pool: Sequence[B]) -> B:
         n = len(pool)
         if n == 1:
             return pool[0]
