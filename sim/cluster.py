@@ -456,15 +456,18 @@ class Cluster:
 
     # ---------------------------------------------------------------------------------- operators
 
-    def drain(self, server: int, drained: bool, cause: int | None) -> None:
-        """Operators take ``server`` out of rotation (``drained``) or put it back."""
+    def drain(self, server: int, drained: bool, cause: int | None, detail: str | None = None) -> None:
+        """Operators take ``server`` out of rotation (``drained``) or put it back.
+
+        Health checks never readmit a drained server. ``detail`` says why (default: an operator did it).
+        """
         s = self.servers[server]
         s.drained += 1 if drained else -1
         self.drained_mask[server] = s.drained > 0
         if drained and s.drained == 1 and s.in_rotation:
-            self.set_rotation(server, False, cause, "drained by an operator")
+            self.set_rotation(server, False, cause, detail or "drained by an operator")
         elif not drained and s.drained == 0 and not s.in_rotation and s.down == 0:
-            self.set_rotation(server, True, cause, "undrained by an operator")
+            self.set_rotation(server, True, cause, detail or "undrained by an operator")
         self.wake(server)
 
     def misweight(self, servers: list[int], share: float, cause: int | None) -> None:

@@ -1,0 +1,168 @@
+"""The base of every fault kind: its timing, what it acts through, and how it is started.
+
+:class:`FaultSpec` is the pydantic model every kind subclasses (one module per family: :mod:`sim.faults`
+for the shipped ones, :mod:`sim.fault_lb` for load-balancer failures); :class:`FaultContext` is what a
+fault acts through during a run. :func:`scheduled` and :func:`renewal` are the processes of the shared
+timing (``at``/``duration``, ``mtbf``/``mttr``). It imports no fault kind, so a kind's own module can
+subclass :class:`FaultSpec` and :mod:`sim.faults` can list that kind in its registry without a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import simpy
+from pydantic import Field, model_validator
+
+from sim.events import FAULT_END, FAULT_START
+from sim.spec import Id, Model, Target
+from sim.units import Duration
+
+if TYPE_CHECKING:
+    from sim.cluster import Cluster
+    from sim.faults import Detection
+    from sim.rng import Streams
+
+__all__ = ["Watcher", "FaultContext", "FaultSpec", "scheduled", "renewal"]
+
+
+class Watcher(Protocol):
+    """The detection service a watched fault reports to (the control plane's :class:`~sim.control.Monitor`)."""
+
+    def watch(self, detection: Detection, start: float, on_alert: Callable[[int, str], None]) -> None:
+        """Evaluate ``detection`` from now on, the values up to ``start`` being the baseline; call
+        ``on_alert(region, detail)`` once, when its detector fires.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    """What a fault acts through during a run; :func:`sim.run.run` builds one.
+
+    ``env``: the clock; ``cluster``: the state it changes (and the trace its events go to); ``streams``:
+    the random streams it draws from; ``monitor``: the detection service that watches a rollout (``None``
+    in a run without one: a fault that needs it says so).
+    """
+
+    env: simpy.Environment
+    cluster: Cluster
+    streams: Streams
+    monitor: Watcher | None = None
+
+
+def _seconds(value: float | None) -> str:
+    return "missing" if value is None else f"{value:g}s"
+
+
+class FaultSpec(Model):
+    """Base of every fault kind: ``id``, ``target`` and timing.
+
+    Timing is either ``at`` (+ optional ``duration``; none means until the end) or a random
+    renewal process per target with ``mtbf``/``mttr`` (exponential up and down times).
+    Override :meth:`start` and :meth:`end` (or :meth:`inject`); set ``targets`` to what the target
+    selects: ``server``, ``datacenter``, ``dependency``, ``region`` or ``link``.
+    """
+
+    targets: ClassVar[str] = "server"
+
+    kind: str
+    id: Id | None = None
+    target: Target = Field(default_factory=Target)
+    at: Duration | None = None
+    duration: Duration | None = None
+    mtbf: Duration | None = None
+    mttr: Duration | None = None
+
+    @model_validator(mode="after")
+    def _timing(self) -> FaultSpec:
+        scheduled = self.at is not None
+        random = self.mtbf is not None or self.mttr is not None
+        given = ", ".join(k for k in ("at", "duration", "mtbf", "mttr") if getattr(self, k) is not None)
+        if scheduled and random:
+            raise ValueError(
+                f"two kinds of timing (got {given}; expected either at (+ duration) or mtbf + mttr)"
+            )
+        if not scheduled and not random:
+            what = f"got only {given}" if given else "got none"
+            raise ValueError(f"no start time ({what}; expected at (+ duration) or mtbf + mttr)")
+        if random and (self.mtbf is None or self.mttr is None or self.mtbf <= 0 or self.mttr <= 0):
+            raise ValueError(
+                f"a random fault needs both mtbf and mttr, each more than 0 (got mtbf {_seconds(self.mtbf)}, "
+                f"mttr {_seconds(self.mttr)})"
+            )
+        if random and self.duration is not None:
+            raise ValueError(
+                "duration goes with at; a random fault's downtimes come from mttr (got duration)"
+            )
+        return self
+
+    # -- behaviour -------------------------------------------------------------------------------
+
+    def start(self, cluster: Cluster, target: int, cause: int) -> None:
+        """The fault begins on ``target`` (an index into the cluster's table of ``targets``)."""
+        raise NotImplementedError
+
+    def end(self, cluster: Cluster, target: int, cause: int) -> None:
+        """The fault ends on ``target``."""
+        raise NotImplementedError
+
+    def references(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """Return the names this fault uses beyond its ``target``, for the reference checks.
+
+        Each is ``(path in the fault, kind, name)``, kind one of ``datacenter``, ``region`` or
+        ``dependency``; :func:`sim.validate.check_references` reports those that do not exist.
+        """
+        return []
+
+    def inject(self, ctx: FaultContext, fault_id: str, targets: list[tuple[int, str]]) -> None:
+        """Start the processes of this fault; the default applies the shared timing to start/end."""
+        if self.at is not None:
+            ctx.env.process(scheduled(ctx, self, fault_id, targets))
+        else:
+            for index, name in targets:
+                own = ctx.streams.generator(f"fault/{fault_id}/{name}")  # same times per target in every layout
+                ctx.env.process(renewal(ctx, self, fault_id, index, name, own))
+
+
+def scheduled(
+    ctx: FaultContext, fault: Any, fault_id: str, targets: list[tuple[int, str]]
+) -> Generator[simpy.Event, None, None]:
+    """Start ``fault`` on every target at ``at``; end it ``duration`` later (none: it lasts the run)."""
+    env, cluster = ctx.env, ctx.cluster
+    trace = cluster.trace
+    assert fault.at is not None
+    yield env.timeout(fault.at)
+    names = ", ".join(name for _, name in targets) or "no target matched"
+    start = trace.record(env.now, FAULT_START, fault_id, None, f"{fault.kind}: {names}", fault=fault_id)
+    for index, _ in targets:
+        fault.start(cluster, index, start)
+    if fault.duration is None:
+        return
+    yield env.timeout(fault.duration)
+    end = trace.record(env.now, FAULT_END, fault_id, start, f"{fault.kind} ends")
+    for index, _ in targets:
+        fault.end(cluster, index, end)
+
+
+def renewal(
+    ctx: FaultContext,
+    fault: FaultSpec,
+    fault_id: str,
+    index: int,
+    name: str,
+    rng: Any,
+) -> Generator[simpy.Event, None, None]:
+    """Alternating exponential up and down times for one target (an alternating renewal process)."""
+    env, cluster = ctx.env, ctx.cluster
+    trace = cluster.trace
+    assert fault.mtbf is not None and fault.mttr is not None
+    while True:
+        yield env.timeout(float(rng.exponential(fault.mtbf)))
+        start = trace.record(env.now, FAULT_START, name, None, f"{fault.kind} (random)", fault=fault_id)
+        fault.start(cluster, index, start)
+        yield env.timeout(float(rng.exponential(fault.mttr)))
+        end = trace.record(env.now, FAULT_END, name, start, f"{fault.kind} repaired")
+        fault.end(cluster, index, end)
