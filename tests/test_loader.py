@@ -63,16 +63,16 @@ def edit(*changes: tuple[str, str], text: str = BASE) -> str:
     return text
 
 
-def problems(text: str) -> list[str]:
+def problems(text: str, name: str = "t.yaml") -> list[str]:
     """The problems ``parse_scenario`` reports, as printed (``t.yaml:line:col: path: message``)."""
     with pytest.raises(ScenarioError) as info:
-        parse_scenario(text, "t.yaml")
+        parse_scenario(text, name)
     assert str(info.value) == "\n".join(str(p) for p in info.value.problems)
     return [str(p) for p in info.value.problems]
 
 
-def only_problem(text: str) -> str:
-    found = problems(text)
+def only_problem(text: str, name: str = "t.yaml") -> str:
+    found = problems(text, name)
     assert len(found) == 1, found
     return found[0]
 

@@ -137,6 +137,23 @@ def _run_failed(exc: Exception, out: Path | None) -> None:
 
 
 @contextmanager
+def _reported(out: Path | None) -> Iterator[None]:
+    """Turn an experiment's failure into one message and its exit code: a store that cannot be used (2),
+    or a run or a write that failed (1, naming ``out``, where the finished runs are kept).
+    """
+    from sim.experiments.executors import RunFailed
+    from sim.experiments.store import StoreError
+    from sim.report.folders import OutputError
+
+    try:
+        yield
+    except (StoreError, ValueError) as exc:
+        _store_error(exc)
+    except (RunFailed, OutputError) as exc:
+        _run_failed(exc, out)
+
+
+@contextmanager
 def output_folder(folder: Path | None, kind: str) -> Iterator[None]:
     """Hold the output ``folder`` of a ``kind`` command (``run``, ``replications``, ``compare``,
     ``sweep``) while the body runs.
@@ -174,12 +191,9 @@ def run_replications(
     dask_local: int | None,
 ) -> None:
     """``cascadesim run SCENARIO --replications N [--until-ci W]``: intervals over replications."""
-    from sim.experiments.executors import RunFailed
     from sim.experiments.replicate import replicate
-    from sim.experiments.store import StoreError
     from sim.experiments.text import format_replications
     from sim.report.files import to_json, write_files
-    from sim.report.folders import OutputError
 
     n = replications or (10 if until_ci is not None else 30)
     folder = None if no_report else Path(out) if out else Path("reports") / f"{model.name}-replications"
@@ -187,7 +201,7 @@ def run_replications(
         raise click.UsageError("--resume needs the results folder; drop --no-report")
     with output_folder(folder, "replications"):
         runner = _executor(jobs, dask_scheduler, dask_local)
-        try:
+        with _reported(folder):
             with runner, _bar() as progress:
                 reps = replicate(
                     model,
@@ -202,12 +216,6 @@ def run_replications(
                 )
             if folder is not None:
                 write_files(folder, {"intervals.json": to_json(reps.summary())})
-        except (StoreError, ValueError) as exc:
-            _store_error(exc)
-            return
-        except (RunFailed, OutputError) as exc:
-            _run_failed(exc, folder)
-            return
     click.echo(format_replications(reps, runner.description))
     if folder is not None:
         click.echo(_results_line(folder))
@@ -258,8 +266,6 @@ def compare_command(
 ) -> None:
     """Compare LAYOUTS (scenario files) under the same failures: paired differences, winners, capacity."""
     from sim.experiments.compare import compare, layout_names
-    from sim.experiments.executors import RunFailed
-    from sim.experiments.store import StoreError
     from sim.experiments.sweep import NAME_RULE, valid_name
     from sim.experiments.text import format_comparison
     from sim.loader import load_scenario
@@ -285,7 +291,7 @@ def compare_command(
         raise click.UsageError("--resume needs the results folder; drop --no-report")
     with output_folder(folder, "compare"):
         runner = _executor(jobs, dask_scheduler, dask_local)
-        try:
+        with _reported(folder):
             with runner, _bar() as progress:
                 result = compare(
                     dict(zip(names, models, strict=True)),
@@ -297,12 +303,6 @@ def compare_command(
                     progress=progress,
                     max_utilisation=max_utilisation,
                 )
-        except (StoreError, ValueError) as exc:
-            _store_error(exc)
-            return
-        except (RunFailed, OutputError) as exc:
-            _run_failed(exc, folder)
-            return
         click.echo(format_comparison(result))
         if folder is not None:
             try:
@@ -338,8 +338,6 @@ def sweep_command(
     dask_local: int | None,
 ) -> None:
     """Run the parameter sweep described in SWEEP; every run is stored as it finishes (Parquet)."""
-    from sim.experiments.executors import RunFailed
-    from sim.experiments.store import StoreError
     from sim.experiments.sweep import load_sweep, run_sweep
     from sim.experiments.text import format_sweep
     from sim.report.folders import OutputError
@@ -354,15 +352,8 @@ def sweep_command(
     folder = Path(out) if out else Path("reports") / sweep.name
     with output_folder(folder, "sweep"):
         runner = _executor(jobs, dask_scheduler, dask_local)
-        try:
-            with runner, _bar() as progress:
-                result = run_sweep(sweep, executor=runner, out=folder / "runs", resume=resume, progress=progress)
-        except (StoreError, ValueError) as exc:
-            _store_error(exc)
-            return
-        except (RunFailed, OutputError) as exc:
-            _run_failed(exc, folder / "runs")
-            return
+        with _reported(folder / "runs"), runner, _bar() as progress:
+            result = run_sweep(sweep, executor=runner, out=folder / "runs", resume=resume, progress=progress)
         click.echo(format_sweep(result, sweep))
         click.echo(_results_line(folder))
         if not no_report:

@@ -33,6 +33,7 @@ import sim
 from sim.errors import ScenarioError
 from sim.loader import MAX_FILE_BYTES, load_scenario, parse_scenario
 from sim.scenario import ClientPolicy
+from tests import test_loader
 from tests.conftest import BASE, merge
 from tests.test_cli import cli
 
@@ -61,22 +62,15 @@ slo: {window: 1m}
 
 
 def edit(*changes: tuple[str, str], text: str = TEXT) -> str:
-    for old, new in changes:
-        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
-        text = text.replace(old, new)
-    return text
+    return test_loader.edit(*changes, text=text)
 
 
 def problems(text: str) -> list[str]:
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(text, "b.yaml")
-    return [str(p) for p in info.value.problems]
+    return test_loader.problems(text, "b.yaml")
 
 
 def only_problem(text: str) -> str:
-    found = problems(text)
-    assert len(found) == 1, found
-    return found[0]
+    return test_loader.only_problem(text, "b.yaml")
 
 
 def quickstart(**changes: object) -> dict:
