@@ -373,7 +373,11 @@ class Backoff(Model):
     max: DayDuration = Field(
         10.0, description="longest wait; with the client's timeout and retries it sets how long a run drains"
     )
-    jitter: Literal["none", "full", "equal", "decorrelated"] = "full"
+    jitter: str = Field(
+        "full",
+        description="how the wait is spread: a registered jitter (sim.policies.JITTERS): none, full, equal, "
+        "decorrelated, or one a plug-in registers",
+    )
 
 
 class RetryBudget(Model):

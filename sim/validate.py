@@ -3,7 +3,8 @@
 The models (:mod:`sim.scenario`) check each value where it stands. What needs the whole scenario is
 checked here, on the typed objects, by :func:`check_references`, which the loader calls once the models
 pass: dangling names (with a did-you-mean), duplicate ids, a fault's target that fits its kind, the
-load-balancer algorithm (:data:`sim.policies.BALANCERS`), and sizes over the scenario's ``limits``
+load-balancer algorithm (:data:`sim.policies.BALANCERS`), the backoffs' jitters
+(:data:`sim.policies.JITTERS`), and sizes over the scenario's ``limits``
 (:func:`check_sizes`). Every problem comes with the path of the field that holds it, so the loader can
 point at the line. Nothing here allocates in proportion to the number of servers or databases.
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from sim.errors import format_path
 from sim.faults import FAULT_KINDS
 from sim.network import link_name
-from sim.policies import BALANCERS, unsupported_on_flow
+from sim.policies import BALANCERS, JITTERS, unsupported_on_flow
 from sim.sizing import expected_load, total_workers
 from sim.units import format_duration
 
@@ -215,6 +216,14 @@ def check_references(s: Scenario) -> list[FieldProblem]:
                 _unknown("load-balancer algorithm", s.policies.load_balancer.algorithm, list(BALANCERS)),
             )
         )
+    backoffs = {
+        ("policies", "client", "backoff"): s.policies.client.backoff,
+        ("policies", "server", "dependency_backoff"): s.policies.server.dependency_backoff,
+        ("policies", "load_balancer", "backoff"): s.policies.load_balancer.backoff,
+    }
+    for path, backoff in backoffs.items():
+        if backoff.jitter not in JITTERS:
+            problems.append(((*path, "jitter"), _unknown("jitter", backoff.jitter, list(JITTERS))))
     known = {"datacenter": dcs, "dependency": deps, "region": regions}
     for i, fault in enumerate(s.faults):
         target = fault.target
@@ -391,8 +400,9 @@ def check_sizes(s: Scenario) -> list[FieldProblem]:
     drain = _drain_problems(s)
     problems += drain
     if s.engine == "flow":
-        problems += unsupported_on_flow(s)  # a registered policy with no fluid view
-        if not drain:
+        unsupported = unsupported_on_flow(s)  # a registered policy with no fluid view
+        problems += unsupported
+        if not drain and not unsupported:  # the ring needs every policy's fluid view
             problems += _ring_problems(s)
     return problems
 

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import simpy
 
+import sim
 from sim.cluster import Cluster
 from sim.engine import ENGINES, EngineBase
+from sim.errors import ScenarioError
 from sim.metrics import Recorder
 from sim.policies import (
     BALANCERS,
@@ -158,6 +160,39 @@ def test_what_has_no_fluid_view_is_reported_with_its_field(monkeypatch):
     assert "jitter 'my-jitter' has no fluid view" in problems[1][1]
     assert backoff_delay(custom.backoff, 2, 0.1, 0.5) == pytest.approx(0.2)  # the request engine can use it
     assert unsupported_on_flow(scenario_from()) == []
+
+
+def test_a_registered_jitter_is_usable_from_yaml(monkeypatch):
+    """``backoff.jitter`` names any registered jitter: a plug-in's runs on the request engine (each retry
+    draws from it) and is refused for the flow engine with its field; an unknown name gets a did-you-mean."""
+    calls: list[float] = []
+
+    def fixed(exp: float, previous: float, base: float, cap: float, u: float) -> float:
+        calls.append(exp)
+        return exp
+
+    monkeypatch.setitem(JITTERS, "fixed", JITTERS["full"])
+    register_jitter("fixed")(fixed)
+    retrying = {"policies": {"client": {"timeout": "50ms", "retries": 2, "backoff": {"jitter": "fixed"}}},
+                "faults": [{"id": "down", "kind": "server_crash", "at": "1m", "duration": "5m",
+                            "target": {"ids": ["a-01"]}}]}
+    scenario = scenario_from(retrying)
+    assert scenario.policies.client.backoff.jitter == "fixed"
+    result = sim.run(scenario.model_copy(update={"engine": "requests"}))
+    assert result.stats.counts["retries"] > 0 and len(calls) == result.stats.counts["retries"]
+    with pytest.raises(ScenarioError, match=r"policies\.client\.backoff\.jitter: jitter 'fixed' has no fluid"):
+        scenario_from({**retrying, "engine": "flow"})
+
+
+@pytest.mark.parametrize("path", [("client", "backoff"), ("server", "dependency_backoff"),
+                                  ("load_balancer", "backoff")])
+def test_an_unknown_jitter_is_named_with_its_field(path):
+    policy, field = path
+    with pytest.raises(ScenarioError) as info:
+        scenario_from({"policies": {policy: {field: {"kind": "exponential", "jitter": "ful"}}}})
+    [problem] = info.value.problems
+    assert str(problem).startswith("test.yaml:")
+    assert f"policies.{policy}.{field}.jitter: no jitter 'ful' (did you mean 'full'?); known: " in str(problem)
 
 
 # ------------------------------------------------------------------------------ both engines, one seam
