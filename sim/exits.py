@@ -1,8 +1,7 @@
 """The exit codes of the ``cascadesim`` command, and how it stops on an invalid scenario.
 
 0 ok; 1 anything else (an internal error, a failed write); 2 an invalid scenario or usage, nothing run;
-3 the run finished but breached the scenario's SLO. :mod:`sim.cli` and :mod:`sim.experiments.commands`
-both exit through these.
+3 the run finished but breached the scenario's SLO. Every command of :mod:`sim.cli` exits through these.
 """
 
 from __future__ import annotations

@@ -1,87 +1,25 @@
-"""The ``cascadesim`` command.
+"""The commands of one scenario: ``run``, ``validate``, ``schema`` and ``report``, and a run's progress bar.
 
-Exit codes: 0 ok; 2 invalid scenario or usage; 3 the run finished but breached the scenario's SLO;
-1 anything else.
+``run --replications`` / ``--until-ci`` hands over to :func:`sim.cli.experiments.run_replications`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 import click
 
+from sim.cli.experiments import run_replications
+from sim.cli.options import executor_options, percent_option
+from sim.cli.output import fail_error, output_folder
+from sim.cli.text import format_summary
 from sim.errors import ScenarioError, printable
-from sim.exits import EXIT_ERROR, EXIT_INVALID, EXIT_OK, EXIT_SLO, fail_invalid
-from sim.experiments.commands import (
-    capacity_command,
-    compare_command,
-    executor_options,
-    output_folder,
-    percent_option,
-    run_replications,
-    sweep_command,
-)
+from sim.exits import EXIT_INVALID, EXIT_OK, EXIT_SLO, fail_invalid
 
-__all__ = ["main", "cli", "format_summary"]
-
-
-def _percent(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 100:.3f}%"
-
-
-def _ms(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x * 1000:.0f} ms" if x < 10 else f"{x:.1f} s"
-
-
-def format_summary(summary: Any, report: Path | None) -> str:
-    """The one-screen summary printed after a run, from its typed summary (``Result.stats``, a
-    :class:`sim.summary.Summary`); a JSON-ready one (``Result.summary``) is read through the same model.
-    """
-    from sim.summary import Summary
-    from sim.units import format_duration
-
-    s = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
-    m, slo = s.manifest, s.slo
-    verdict = "met" if slo.met else "BREACHED"
-    objectives = f"availability {_percent(slo.availability)}"
-    if slo.latency_p99 is not None:
-        objectives += f", p99 ≤ {_ms(slo.latency_p99)}"
-    lines = [
-        f"{m.scenario}  (seed {m.seed}, {format_duration(m.duration)} simulated, engine {m.engine})",
-        f"  availability  {_percent(s.availability)}  "
-        + ("(no requests)" if s.nines is None else f"({s.nines:.2f} nines)"),
-        f"  SLO           {verdict}  ({objectives})",
-        f"  downtime      {s.downtime_minutes:.1f} min below the SLO (per {format_duration(slo.window)} window)",
-        f"  latency       p50 {_ms(s.latency.p50)}   p99 {_ms(s.latency.p99)}",
-        f"  requests      {s.requests:,}   failed {s.counts['failed']:,}   "
-        f"retries {s.counts['retries']:,}   amplification {s.amplification:.2f}x",
-    ]
-    if s.users and s.users_affected is not None:
-        lines.append(f"  users         {s.users_affected:,} of {s.users:,} affected "
-                     "(distinct users with a failed request, estimated)")
-    worst = s.worst_region
-    if worst is not None:
-        lines.append(f"  worst region  {worst}  {_percent(s.regions[worst].availability)}")
-    f = s.fault(s.worst_fault) if s.worst_fault is not None else None
-    if f is not None:
-        ttd = f.time_to_detect
-        detect = "not detected" if ttd is None else f"detected after {format_duration(ttd)}"
-        recover = (
-            "not recovered by the end" if not f.recovered
-            else f"recovered after {format_duration(f.time_to_recover or 0)}"
-        )
-        lines.append(
-            f"  worst fault   {f.id} ({f.kind}): {f.downtime_minutes:.1f} min below SLO, {detect}, {recover}"
-        )
-    if report is not None:
-        lines.append(f"  report        {printable(report / 'report.html')}")
-    return "\n".join(lines)
+__all__ = ["run", "validate", "schema", "report"]
 
 
 def _load(path: str, engine: str | None = None) -> Any:
@@ -90,13 +28,7 @@ def _load(path: str, engine: str | None = None) -> Any:
     return load_scenario(path, {"engine": engine} if engine else None)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="cascadesim", prog_name="cascadesim")
-def cli() -> None:
-    """Simulate cascading failures in the datacenters of a global email service."""
-
-
-@cli.command()
+@click.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the scenario's seed.")
 @click.option(
@@ -146,11 +78,10 @@ def _write_run(result: Any, target: Path, png: bool) -> Path:
     try:
         return write_report(result, target, png=png, notify=lambda line: click.echo(printable(line), err=True))
     except OutputError as err:
-        click.echo(f"cascadesim: {printable(err)}", err=True)
-        sys.exit(EXIT_ERROR)
+        fail_error(err)
 
 
-@cli.command()
+@click.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(scenarios: tuple[str, ...]) -> None:
     """Check SCENARIOS without running them; list every problem."""
@@ -167,7 +98,7 @@ def validate(scenarios: tuple[str, ...]) -> None:
     sys.exit(EXIT_INVALID if bad else EXIT_OK)
 
 
-@cli.command()
+@click.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
     from sim.schema import schema_text
@@ -175,7 +106,7 @@ def schema() -> None:
     click.echo(schema_text(), nl=False)
 
 
-@cli.command()
+@click.command()
 @click.argument("results", type=click.Path(file_okay=False))
 @click.option("--png", is_flag=True, help="Also write figures/*.png (needs the 'png' extra and Chromium).")
 def report(results: str, png: bool) -> None:
@@ -189,11 +120,6 @@ def report(results: str, png: bool) -> None:
         sys.exit(EXIT_INVALID)
     click.echo(f"report  {printable(folder / 'report.html')}")
     click.echo(f"        {printable(folder / 'report.md')}")
-
-
-cli.add_command(compare_command)
-cli.add_command(sweep_command)
-cli.add_command(capacity_command)
 
 
 class _progress:
@@ -220,37 +146,3 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if hasattr(self, "bar"):
             self.bar.close()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning unexpected errors into exit code 1 with a one-line message.
-
-    The current folder is taken off ``sys.path`` first: the runs' worker processes import with this
-    process's path, and a scenario folder must never run code.
-    """
-    from sim.experiments.executors import forget_working_directory
-
-    forget_working_directory()
-    try:
-        code = cli.main(args=argv, prog_name="cascadesim", standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else EXIT_OK)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(EXIT_ERROR)
-    except click.ClickException as exc:
-        # It may quote a file name or an option someone typed. Click types ``message`` Final, yet show()
-        # (with a UsageError's usage and hint lines) prints only it: rewriting it is the one way in.
-        exc.message = printable(exc.message)  # type: ignore[misc]
-        exc.show()
-        sys.exit(EXIT_INVALID if isinstance(exc, click.UsageError) else EXIT_ERROR)
-    except KeyboardInterrupt:
-        click.echo("interrupted; nothing was written", err=True)
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # anything else is our bug: say so, briefly
-        if os.environ.get("CASCADESIM_DEBUG"):
-            traceback.print_exc()
-        click.echo(f"cascadesim: internal error: {type(exc).__name__}: {printable(exc)}", err=True)
-        click.echo("set CASCADESIM_DEBUG=1 for the traceback", err=True)
-        sys.exit(EXIT_ERROR)

@@ -1,86 +1,24 @@
-"""The experiment commands of ``cascadesim``: replications (``run --replications``), ``compare``,
-``sweep`` and ``capacity``. :mod:`sim.cli` registers them; both exit with the codes of :mod:`sim.exits`.
+"""The experiment commands: replications (``run --replications``), ``compare``, ``sweep`` and ``capacity``.
+
+Each checks its input before anything runs, holds its output folder (:mod:`sim.cli.output`) while the runs
+go, shows the runs' progress on a terminal, and exits with the codes of :mod:`sim.exits`.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from sim.cli.options import executor_from_options, executor_options, percent_option
+from sim.cli.output import fail_error, output_folder, reported
 from sim.errors import Problem, ScenarioError, printable, show_value
-from sim.exits import EXIT_ERROR, EXIT_INVALID, EXIT_OK, EXIT_SLO, fail_invalid
+from sim.exits import EXIT_OK, EXIT_SLO, fail_invalid
 
-__all__ = [
-    "executor_options",
-    "run_replications",
-    "compare_command",
-    "sweep_command",
-    "capacity_command",
-    "percent_option",
-    "output_folder",
-]
-
-
-def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from sim.units import parse_percent
-
-    if value is None:
-        return None
-    try:
-        return parse_percent(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def percent_option(*names: str, **kwargs: Any) -> Callable[[Any], Any]:
-    """A click option read as a percentage (``0.05%``, ``80%`` or a fraction)."""
-    return click.option(*names, type=str, callback=_percent, **kwargs)
-
-
-def executor_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``-j/--jobs``, ``--dask-scheduler`` and ``--dask-local``: where the runs execute."""
-    f = click.option(
-        "--dask-local",
-        type=click.IntRange(min=1),
-        default=None,
-        metavar="N",
-        help="Start a Dask LocalCluster of N worker processes on this machine and run there.",
-    )(f)
-    f = click.option(
-        "--dask-scheduler",
-        default=None,
-        metavar="ADDRESS",
-        help="Run on an existing Dask cluster, e.g. tcp://host:8786 (workers need cascadesim).",
-    )(f)
-    f = click.option(
-        "-j",
-        "--jobs",
-        type=click.IntRange(min=0),
-        default=None,
-        metavar="N",
-        help="Worker processes on this machine [default: all cores; 0: in this process].",
-    )(f)
-    return f
-
-
-def _executor(jobs: int | None, dask_scheduler: str | None, dask_local: int | None) -> Any:
-    from sim.experiments.executors import make_executor
-
-    if dask_scheduler and dask_local:
-        raise click.UsageError("give --dask-scheduler or --dask-local, not both")
-    if (dask_scheduler or dask_local) and jobs is not None:
-        raise click.UsageError("-j/--jobs is for the local process pool; a Dask cluster has its own workers")
-    try:
-        return make_executor(jobs, dask_scheduler, dask_local)
-    except ImportError:
-        raise click.UsageError("Dask is not installed: python -m pip install 'cascadesim[dask]'") from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot reach the Dask scheduler {dask_scheduler}: {exc}") from None
+__all__ = ["run_replications", "compare_command", "sweep_command", "capacity_command"]
 
 
 class _bar:
@@ -116,65 +54,9 @@ class _bar:
             self.bar.close()
 
 
-def _store_error(exc: Exception) -> None:
-    click.echo(f"cascadesim: {printable(exc)}", err=True)
-    sys.exit(EXIT_INVALID)
-
-
 def _results_line(folder: Path) -> str:
     runs, where = printable(folder / "runs"), printable(folder)
     return f'  results       {runs}  (sim.load_results("{where}") gives a DataFrame)'
-
-
-def _run_failed(exc: Exception, out: Path | None) -> None:
-    click.echo(f"cascadesim: {printable(exc)}", err=True)
-    if out is not None:
-        click.echo(
-            f"runs finished before it are kept in {printable(out)}; run again with --resume to complete",
-            err=True,
-        )
-    sys.exit(EXIT_ERROR)
-
-
-@contextmanager
-def _reported(out: Path | None) -> Iterator[None]:
-    """Turn an experiment's failure into one message and its exit code: a store that cannot be used (2),
-    or a run or a write that failed (1, naming ``out``, where the finished runs are kept).
-    """
-    from sim.experiments.executors import RunFailed
-    from sim.experiments.store import StoreError
-    from sim.report.folders import OutputError
-
-    try:
-        yield
-    except (StoreError, ValueError) as exc:
-        _store_error(exc)
-    except (RunFailed, OutputError) as exc:
-        _run_failed(exc, out)
-
-
-@contextmanager
-def output_folder(folder: Path | None, kind: str) -> Iterator[None]:
-    """Hold the output ``folder`` of a ``kind`` command (``run``, ``replications``, ``compare``,
-    ``sweep``) while the body runs.
-
-    Entered before anything runs: a folder that is not cascadesim's, holds another command's output, cannot
-    be written, or is being written by another cascadesim process is refused here (exit 2, nothing run);
-    otherwise it is made if missing and locked until the command ends (:class:`sim.report.folders.OutputFolder`).
-    None: the command writes nothing.
-    """
-    if folder is None:
-        yield
-        return
-    from sim.report.folders import OutputError, OutputFolder
-
-    try:
-        claim = OutputFolder(folder, kind)
-    except OutputError as exc:
-        _store_error(exc)
-        return
-    with claim:
-        yield
 
 
 def run_replications(
@@ -200,8 +82,8 @@ def run_replications(
     if resume and folder is None:
         raise click.UsageError("--resume needs the results folder; drop --no-report")
     with output_folder(folder, "replications"):
-        runner = _executor(jobs, dask_scheduler, dask_local)
-        with _reported(folder):
+        runner = executor_from_options(jobs, dask_scheduler, dask_local)
+        with reported(folder):
             with runner, _bar() as progress:
                 reps = replicate(
                     model,
@@ -290,8 +172,8 @@ def compare_command(
     if resume and folder is None:
         raise click.UsageError("--resume needs the results folder; drop --no-report")
     with output_folder(folder, "compare"):
-        runner = _executor(jobs, dask_scheduler, dask_local)
-        with _reported(folder):
+        runner = executor_from_options(jobs, dask_scheduler, dask_local)
+        with reported(folder):
             with runner, _bar() as progress:
                 result = compare(
                     dict(zip(names, models, strict=True)),
@@ -308,7 +190,7 @@ def compare_command(
             try:
                 result.write_report(folder)
             except OutputError as exc:
-                _run_failed(exc, folder)
+                fail_error(exc, folder)
             click.echo(f"  report        {printable(folder / 'report.html')}")
     sys.exit(EXIT_OK)
 
@@ -351,8 +233,8 @@ def sweep_command(
         sys.exit(EXIT_OK)
     folder = Path(out) if out else Path("reports") / sweep.name
     with output_folder(folder, "sweep"):
-        runner = _executor(jobs, dask_scheduler, dask_local)
-        with _reported(folder / "runs"), runner, _bar() as progress:
+        runner = executor_from_options(jobs, dask_scheduler, dask_local)
+        with reported(folder / "runs"), runner, _bar() as progress:
             result = run_sweep(sweep, executor=runner, out=folder / "runs", resume=resume, progress=progress)
         click.echo(format_sweep(result, sweep))
         click.echo(_results_line(folder))
@@ -360,7 +242,7 @@ def sweep_command(
             try:
                 result.write_report(folder)
             except OutputError as exc:
-                _run_failed(exc, folder / "runs")
+                fail_error(exc, folder / "runs")
             click.echo(f"  report        {printable(folder / 'report.html')}")
     sys.exit(EXIT_OK)
 
