@@ -93,36 +93,48 @@ def slo_events(
     ok: np.ndarray,
     window: float,
     active_fault_at: dict[int, list[str]],
+    reach: float = 0.0,
 ) -> None:
     """Append ``slo_breach`` / ``slo_recovered`` events per region to ``trace``.
 
-    ``ok[r, w]`` says whether region ``r`` met the objective in window ``w``. A breach's cause is the
-    latest harmful event (``names("harm")`` of :mod:`sim.events`) up to the end of that window belonging
-    to a fault active in it (``active_fault_at[w]``), so the breach hangs off the cascade that produced it.
+    ``ok[r, w]`` says whether region ``r`` met the objective in window ``w``. A breach's cause is a
+    harmful event (``names("harm")`` of :mod:`sim.events`) of a fault active in that window
+    (``active_fault_at[w]``), so the breach hangs off the cascade that produced it: the latest one up to
+    the window's start when the fault was already doing harm, else the first one inside the window or
+    within ``reach`` after it (a request counts in the window it arrived in and may fail up to ``reach``
+    later, at a fault that starts then). A breach is stamped at its window's start, or at its cause when
+    that comes later, so a cause is never later than its effect.
     """
     records = list(trace.records)
     times = np.array([r.time for r in records]) if records else np.zeros(0)
     for r, region in enumerate(region_ids):
         breached = False
         breach_id: int | None = None
+        breach_at = 0.0
         for w in range(ok.shape[1]):
             t = w * window
             if not ok[r, w] and not breached:
                 breached = True
-                cause = _latest_cause(records, times, t + window, active_fault_at.get(w, []))
-                breach_id = trace.record(t, SLO_BREACH, region, cause, "availability below the objective")
+                cause = _harm_behind(records, times, t, t + window + reach, active_fault_at.get(w, []))
+                breach_at = t if cause is None else max(t, records[cause].time)
+                breach_id = trace.record(breach_at, SLO_BREACH, region, cause, "availability below the objective")
             elif ok[r, w] and breached:
                 breached = False
-                trace.record(t, SLO_RECOVERED, region, breach_id, "availability back above the objective")
+                trace.record(max(t, breach_at), SLO_RECOVERED, region, breach_id,
+                             "availability back above the objective")
 
 
-def _latest_cause(records: list[Record], times: np.ndarray, before: float, faults: list[str]) -> int | None:
+def _harm_behind(records: list[Record], times: np.ndarray, start: float, end: float,
+                 faults: list[str]) -> int | None:
+    """The harmful event of one of ``faults`` behind a breach in the window ``[start, end)``."""
     if not faults:
         return None
-    k = int(np.searchsorted(times, before, side="left"))
-    wanted = set(faults)
-    harm = names("harm")
-    for rec in reversed(records[:k]):
+    wanted, harm = set(faults), names("harm")
+    k = int(np.searchsorted(times, start, side="right"))
+    for rec in reversed(records[:k]):  # already harming when the window began
+        if rec.fault in wanted and rec.kind in harm:
+            return rec.id
+    for rec in records[k:int(np.searchsorted(times, end, side="left"))]:  # the first harm inside it
         if rec.fault in wanted and rec.kind in harm:
             return rec.id
     return None

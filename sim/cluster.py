@@ -154,6 +154,7 @@ class Cluster:
             self.servers_of_dc[s.datacenter].append(s.index)
         self.dc_down = [0] * len(self.datacenter_ids)
         self.dc_down_event: list[int | None] = [None] * len(self.datacenter_ids)
+        self.dc_up_event: list[int | None] = [None] * len(self.datacenter_ids)
         # The server state as vectors and per-datacenter counts, kept in step by the methods below, so the
         # control plane and the metrics read them instead of looping over every server.
         n = len(self.servers)
@@ -332,6 +333,7 @@ class Cluster:
         self.dc_down[dc] -= 1
         if self.dc_down[dc] == 0:
             rid = self.trace.record(self.now, DATACENTER_UP, self.datacenter_ids[dc], cause, detail)
+            self.dc_up_event[dc] = rid
             for s in self.servers_of_dc[dc]:
                 self.server_up(s, rid, "datacenter up")
             self.wake()
@@ -371,6 +373,17 @@ class Cluster:
         ]
         known = [c for c in candidates if c is not None]
         return max(known) if known else None
+
+    def why_serving(self, dc: int) -> int | None:
+        """The latest event that brought ``dc`` back to serving: its power back, or a server of it
+        restarted or readmitted to the pool.
+        """
+        known = [self.dc_up_event[dc]] + [
+            max((e for e in (s.up_event, s.rotation_event) if e is not None), default=None)
+            for s in (self.servers[i] for i in self.servers_of_dc[dc])
+            if not s.down and s.in_rotation
+        ]
+        return max((c for c in known if c is not None), default=None)
 
     def set_route(self, region: int, dc: int, cause: int | None, detail: str = "") -> None:
         """The traffic manager sends ``region``'s users to ``dc`` (-1: nowhere)."""

@@ -263,7 +263,9 @@ class HealthChecker(_Sweeps):
             streak = k - int(since[i]) + 1
             if passed[i]:
                 if not server.in_rotation and not server.drained and streak >= policy.healthy_threshold:
-                    cause = server.up_event if server.down_event is not None else None
+                    # what it recovered from: its restart, or the ejection it ends (the later one)
+                    cause = max((e for e in (server.up_event, server.rotation_event) if e is not None),
+                                default=None)
                     self.acting = i
                     cluster.set_rotation(i, True, cause, f"{streak} health checks passed")
                     self.acting = None
@@ -456,7 +458,7 @@ class TrafficManager(_Sweeps):
                 if old >= 0 and not self.serving[old]:
                     cause, why = cluster.why_not_serving(old), "datacenter not serving"
                 else:
-                    cause, why = None, "preferred datacenter back"
+                    cause, why = cluster.why_serving(best), "preferred datacenter back"
                 cluster.set_route(region, best, cause, why)
 
 

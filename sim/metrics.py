@@ -270,8 +270,14 @@ def record_slo_events(scenario: Scenario, cluster: Cluster, rec: Recorder, trace
     """
     req, ok = _tables(rec)
     region_avail = np.where(req > 0, ok / np.maximum(req, 1), 1.0)
-    active = dict(enumerate(active_faults(fault_intervals(trace, scenario.duration), rec.n, rec.window)))
-    slo_events(trace, cluster.region_ids, region_avail >= scenario.slo.availability, rec.window, active)
+    intervals = fault_intervals(trace, scenario.duration)
+    reach = scenario.policies.client.drain_time()
+    active = dict(enumerate(active_faults(intervals, rec.n, rec.window)))
+    for w, faults in active.items():  # a window's requests may fail after it, at a fault that starts then
+        if not faults:
+            active[w] = [f for f in _answering(intervals, w * rec.window, (w + 1) * rec.window, reach)
+                         if any(a >= (w + 1) * rec.window for a, _ in intervals[f])]
+    slo_events(trace, cluster.region_ids, region_avail >= scenario.slo.availability, rec.window, active, reach)
 
 
 def summarize(
@@ -340,7 +346,7 @@ def summarize(
     counts["link_lost"] = int(sum(sum(row) for row in rec.link_lost))  # tries lost on a link (no answer)
 
     intervals = fault_intervals(trace, scenario.duration)
-    owned = attribute_windows(intervals, breached, rec.window)
+    owned = attribute_windows(intervals, breached, rec.window, scenario.policies.client.drain_time())
     owner = attribute_failures(active_faults(intervals, n, rec.window), owned, rec.window, trace,
                                np.nonzero(failed.sum(0))[0].tolist())
     by_fault: dict[str, list[int]] = {}
@@ -482,23 +488,36 @@ def active_faults(intervals: dict[str, list[tuple[float, float]]], n: int, windo
 
 
 def attribute_windows(
-    intervals: dict[str, list[tuple[float, float]]], breached: np.ndarray, window: float
+    intervals: dict[str, list[tuple[float, float]]], breached: np.ndarray, window: float, reach: float = 0.0
 ) -> dict[str, list[int]]:
     """Which breached windows each fault answers for.
 
-    A window goes to every fault active during it; a breached window with no active fault goes to the
+    A window goes to every fault active during it. A breached window with no active fault goes to the
+    fault that started first within ``reach`` after it — a request is counted in the window it arrived
+    in, and may fail up to ``reach`` (its longest life, ``ClientPolicy.drain_time``) later — else to the
     fault that ended last before it (its aftermath: retries, queues, failovers still settling).
+
+    >>> spans = {"outage": [(300.0, 900.0)]}
+    >>> attribute_windows(spans, np.array([False] * 4 + [True]), 60.0, reach=37.0)
+    {'outage': [4]}
     """
     owned: dict[str, list[int]] = {fid: [] for fid in intervals}
     for w in np.nonzero(breached)[0].tolist():
-        lo, hi = w * window, (w + 1) * window
-        active = [fid for fid, spans in intervals.items() if any(a < hi and b > lo for a, b in spans)]
-        if not active:
-            ended = [(b, fid) for fid, spans in intervals.items() for a, b in spans if b <= lo]
-            active = [max(ended)[1]] if ended else []
-        for fid in active:
+        for fid in _answering(intervals, w * window, (w + 1) * window, reach):
             owned[fid].append(w)
     return owned
+
+
+def _answering(intervals: dict[str, list[tuple[float, float]]], lo: float, hi: float, reach: float) -> list[str]:
+    """The faults a breach in ``[lo, hi)`` is put down to (see :func:`attribute_windows`)."""
+    active = [fid for fid, spans in intervals.items() if any(a < hi and b > lo for a, b in spans)]
+    if active:
+        return active
+    starting = [(a, fid) for fid, spans in intervals.items() for a, b in spans if hi <= a < hi + reach]
+    if starting:
+        return [min(starting)[1]]
+    ended = [(b, fid) for fid, spans in intervals.items() for a, b in spans if b <= lo]
+    return [max(ended)[1]] if ended else []
 
 
 def attribute_failures(

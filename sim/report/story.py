@@ -30,6 +30,7 @@ from sim.events import (
     SLO_RECOVERED,
     names,
 )
+from sim.report.style import clock
 from sim.summary import Summary
 
 __all__ = [
@@ -322,7 +323,8 @@ def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
                     "recovery",
                     "Recovered",
                     back[-1] if back else None,
-                    f"availability back above the objective for good{after}",
+                    f"availability back above the objective for good{after}"
+                    + _before_the_end(events, head.recovered_at, result.stats.slo.window or 60.0),
                     head.recovered_at,
                 )
             )
@@ -380,6 +382,44 @@ def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
     }
     rows.sort(key=lambda m: (m.time if m.time is not None else float("inf"), order[m.key]))
     return Story(head, rows, t0)
+
+
+def _before_the_end(events: Sequence[dict[str, Any]], at: float, window: float) -> str:
+    """Why the service could come back at ``at`` while a fault was still active: which faults, until
+    when, and what changed in the objective's window before it (the control plane's reactions: ejections,
+    failovers, traffic shifts; and good news: restarts, readmissions).
+
+    Recovery is what the users saw — every window from then on met the objective — so it may come
+    before the fault that caused the breach is over (a crashed server restarts and is readmitted before
+    the bad version is rolled back); the story says so instead of hiding it. Empty when every fault had
+    ended.
+    """
+    started: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    for e in events:
+        fault = e.get("fault") or e["node"]
+        if e["kind"] == FAULT_START:
+            started.setdefault(fault, float(e["time"]))
+        elif e["kind"] == FAULT_END:
+            ended[fault] = float(e["time"])
+    active = sorted((ended.get(f, float("inf")), f) for f, t in started.items()
+                    if t <= at < ended.get(f, float("inf")))
+    if not active:
+        return ""
+    names_ = ", ".join(f"{f} (until {clock(end)})" if end != float("inf") else f"{f} (to the end)"
+                       for end, f in active)
+    since = at - window
+    good: dict[str, int] = {}
+    for e in events:
+        kind = KINDS.get(e["kind"])
+        helped = kind is not None and (kind.tone == "good" or kind.reaction) and kind.name != SLO_RECOVERED
+        if helped and since <= float(e["time"]) <= at:
+            good[e["kind"]] = good.get(e["kind"], 0) + 1
+    text = f", while {names_} still active"
+    if good:
+        changes = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(good.items(), key=lambda kv: -kv[1]))
+        text += f"; in the {_minutes_text(window)} before: {changes}"
+    return text
 
 
 def _minutes_text(seconds: float | None) -> str:
