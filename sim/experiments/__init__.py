@@ -8,7 +8,7 @@ The modules tell the story of an experiment:
 - :mod:`~sim.experiments.executors` — where runs execute: this process, a process pool, a Dask cluster;
 - :mod:`~sim.experiments.store` — the Parquet results store, one row per run, written as it finishes;
 - :mod:`~sim.experiments.runner` — the worker's function and the loop that stores rows;
-- :mod:`~sim.experiments.stats` — t intervals, paired differences;
+- :mod:`~sim.experiments.stats` — intervals by a metric's kind (Wilson, bootstrap, t), paired differences;
 - :mod:`~sim.experiments.replicate`, :mod:`~sim.experiments.compare`, :mod:`~sim.experiments.sweep` —
   Monte Carlo, layout comparison (common random numbers), parameter sweeps;
 - :mod:`~sim.experiments.capacity` — can the other datacenters absorb one's users (N+1, N+2)?

@@ -4,7 +4,9 @@ Replication ``i`` of every layout runs with the same seed, and every fault draws
 named by its id (``fault/<id>``), so the same fault hits the same components at the same times in every
 layout that has them — common random numbers. The difference between two layouts is then taken
 replication by replication (a paired t interval): the noise the layouts share cancels, and far fewer
-replications tell them apart than independent runs would need.
+replications tell them apart than independent runs would need. A difference is called significant only
+from :func:`~sim.experiments.stats.min_replications` pairs on (6 at 95%; see
+:func:`~sim.experiments.stats.verdict`); with fewer the verdict is "not enough replications".
 
 >>> import sim                                                                     # doctest: +SKIP
 >>> cmp = sim.compare({"two-dc": a, "three-dc": b}, replications=20)               # doctest: +SKIP
@@ -19,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from sim.experiments.capacity import CapacityReport, capacity
 from sim.experiments.executors import Executor
-from sim.experiments.metrics import Metric, metric_names
+from sim.experiments.metrics import METRICS, Metric, metric_names
 from sim.experiments.plan import Experiment, Point
 from sim.experiments.replicate import close_sink, open_sink, resolve_executor, resolve_metrics
 from sim.experiments.runner import Progress, run_experiment
-from sim.experiments.stats import Interval, mean_interval, paired_interval
+from sim.experiments.stats import Interval, Verdict, paired_interval, verdict
 from sim.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -36,15 +38,20 @@ YEAR_MINUTES = 365.25 * 24 * 60
 
 @dataclass(frozen=True)
 class Winner:
-    """Which layout is best on a metric, by how much over the runner-up, and whether that is significant
-    (the paired interval of the difference excludes zero).
+    """Which layout is best on a metric, by how much over the runner-up, and the ``verdict`` on that
+    difference (significant, not significant, or not enough replications to say).
     """
 
     metric: str
     layout: str | None  # None: every layout did the same, or the metric has no better direction
     runner_up: str | None
     difference: Interval | None  # winner minus runner-up, paired
-    significant: bool
+    verdict: Verdict | None  # None when there is no difference to judge
+
+    @property
+    def significant(self) -> bool:
+        """Whether the winner's lead is significant."""
+        return self.verdict is not None and self.verdict.significant
 
 
 def layout_names(paths_or_names: list[str]) -> list[str]:
@@ -63,7 +70,8 @@ class Comparison:
     """Every layout's replications, each metric's interval, and the paired differences.
 
     ``differences[layout][metric]`` is the interval of (layout − baseline), the baseline being the first
-    layout; ``winners[metric]`` says which layout is best and whether significantly.
+    layout, and ``verdicts[layout][metric]`` whether it is significant; ``winners[metric]`` says which
+    layout is best and whether significantly. Each layout's intervals are those of the metric's domain.
     """
 
     layouts: list[str]
@@ -81,18 +89,17 @@ class Comparison:
             self.by_layout[row["layout"]].append(row)
         for rows in self.by_layout.values():
             rows.sort(key=lambda r: r["replication"])
-        numeric = [m for m in self.metrics if m.kind != "str"]
+        numeric = [m for m in self.metrics if m.domain is not None]
         self.intervals = {
-            name: {m.name: mean_interval(self.values(name, m.name), self.confidence) for m in numeric}
+            name: {m.name: m.interval(self.values(name, m.name), self.confidence) for m in numeric}
             for name in self.layouts
         }
         base = self.layouts[0]
         self.differences = {
-            name: {
-                m.name: paired_interval(self.values(base, m.name), self.values(name, m.name), self.confidence)
-                for m in numeric
-            }
-            for name in self.layouts[1:]
+            name: {m.name: self._paired(base, name, m) for m in numeric} for name in self.layouts[1:]
+        }
+        self.verdicts = {
+            name: {k: verdict(iv) for k, iv in ivs.items()} for name, ivs in self.differences.items()
         }
         self.winners = {m.name: self._winner(m) for m in numeric}
 
@@ -110,9 +117,14 @@ class Comparison:
         """``metric`` of ``layout``, by replication (``None`` where a run had no value)."""
         return [r[metric] for r in self.by_layout[layout]]
 
+    def _paired(self, a: str, b: str, m: Metric) -> Interval:
+        """The paired interval of ``b − a`` on ``m``."""
+        domain = m.domain or "unbounded"
+        return paired_interval(self.values(a, m.name), self.values(b, m.name), self.confidence, domain)
+
     def _winner(self, m: Metric) -> Winner:
         if m.better is None or len(self.layouts) < 2:
-            return Winner(m.name, None, None, None, False)
+            return Winner(m.name, None, None, None, None)
         sign = 1.0 if m.better == "higher" else -1.0
         ranked = sorted(
             (name for name in self.layouts if self.intervals[name][m.name].mean is not None),
@@ -122,12 +134,12 @@ class Comparison:
             ),
         )
         if len(ranked) < 2:
-            return Winner(m.name, ranked[0] if ranked else None, None, None, False)
+            return Winner(m.name, ranked[0] if ranked else None, None, None, None)
         best, second = ranked[0], ranked[1]
-        diff = paired_interval(self.values(second, m.name), self.values(best, m.name), self.confidence)
+        diff = self._paired(second, best, m)
         if diff.mean == 0 and (diff.std or 0.0) == 0:
-            return Winner(m.name, None, None, diff, False)  # a tie on every replication
-        return Winner(m.name, best, second, diff, diff.excludes(0.0))
+            return Winner(m.name, None, None, diff, None)  # a tie on every replication
+        return Winner(m.name, best, second, diff, verdict(diff))
 
     def shared_faults(self) -> tuple[list[str], dict[str, list[str]]]:
         """Fault ids every layout has (the failures common random numbers match up), and each layout's own."""
@@ -141,11 +153,12 @@ class Comparison:
     def downtime_per_year(self, layout: str) -> Interval:
         """Minutes below the SLO per year at this run's rate: downtime × (a year / the run's duration).
 
-        Meaningful when the scenario is a typical slice of time (random faults with mtbf/mttr).
+        Meaningful when the scenario is a typical slice of time (random faults with mtbf/mttr). Its
+        interval is downtime's (non-negative: never below zero).
         """
         scenario = self.scenarios[self.layouts.index(layout)]
         scale = YEAR_MINUTES * 60 / scenario.duration
-        return mean_interval(
+        return METRICS["downtime_minutes"].interval(
             [None if v is None else v * scale for v in self.values(layout, "downtime_minutes")],
             self.confidence,
         )
@@ -181,13 +194,15 @@ class Comparison:
             "own_faults": own,
             "intervals": {n: {k: v.as_dict() for k, v in ivs.items()} for n, ivs in self.intervals.items()},
             "differences": {
-                n: {k: v.as_dict() for k, v in ivs.items()} for n, ivs in self.differences.items()
+                n: {k: {**v.as_dict(), **_verdict_dict(self.verdicts[n][k])} for k, v in ivs.items()}
+                for n, ivs in self.differences.items()
             },
             "winners": {
                 k: {
                     "layout": w.layout,
                     "runner_up": w.runner_up,
                     "significant": w.significant,
+                    **_verdict_dict(w.verdict),
                     "difference": w.difference.as_dict() if w.difference else None,
                 }
                 for k, w in self.winners.items()
@@ -203,6 +218,10 @@ class Comparison:
         from sim.experiments.report import write_comparison_report
 
         return write_comparison_report(self, Path(directory))
+
+
+def _verdict_dict(v: Verdict | None) -> dict[str, str | None]:
+    return {"verdict": v.status if v else None, "test": (v.test or None) if v else None}
 
 
 def compare(

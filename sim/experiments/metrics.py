@@ -6,8 +6,11 @@ A metric is a path into the run's :class:`~sim.summary.Summary` — the fields o
 ``cascade_depth``, derived from the fault list (the deepest cascade of any fault). ``users_affected`` is
 the summary's own figure (distinct users with a failed request, never more than the users there are;
 see :mod:`sim.summary`), not recomputed here. Each metric has a type (the column type of the results
-store) and a direction (``higher`` or ``lower`` is better, or neither), which is how a comparison decides
-which layout wins.
+store), a direction (``higher`` or ``lower`` is better, or neither), which is how a comparison decides
+which layout wins, and a domain — what values it can take — which is how its interval over replications
+is chosen (:func:`sim.experiments.stats.interval_for`): ``proportion`` (true or false per run, a share of
+runs: Wilson), ``bounded`` (a fraction in [0, 1]: availability), ``nonnegative`` (durations, latencies,
+counts, nines) or ``unbounded``.
 
 The names a scenario offers are known before anything runs (:func:`metric_names`), so a sweep asking for
 ``latency.p95`` fails at once, with "did you mean".
@@ -29,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from sim.experiments.stats import DOMAINS, Domain, Interval, interval_for
 from sim.scenario import Scenario
 from sim.summary import Summary
 
@@ -41,40 +45,56 @@ Unit = Literal["ratio", "percent", "minutes", "seconds", "count", "number", "fla
 
 @dataclass(frozen=True)
 class Metric:
-    """One kept number: its ``name`` (dotted path), column ``kind``, which way is ``better``, ``unit``."""
+    """One kept number: its ``name`` (dotted path), column ``kind``, which way is ``better``, ``unit``, and
+    its ``domain``: the values it can take, which choose its interval (``None`` for text, which has none).
+    """
 
     name: str
     kind: Kind
     better: Better
     unit: Unit
     label: str
+    domain: Domain | None
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """The range every value and interval of the metric lies within (``None`` for text)."""
+        return None if self.domain is None else DOMAINS[self.domain]
+
+    def interval(self, values: list[Any], confidence: float = 0.95) -> Interval:
+        """The mean of ``values`` (one per replication) with the interval its domain calls for."""
+        if self.domain is None:
+            raise ValueError(f"metric '{self.name}' is text: it has no mean or interval")
+        return interval_for(values, self.domain, confidence)
 
 
-def _m(name: str, kind: Kind, better: Better, unit: Unit, label: str) -> Metric:
-    return Metric(name, kind, better, unit, label)
+def _m(name: str, kind: Kind, better: Better, unit: Unit, label: str, domain: Domain | None) -> Metric:
+    return Metric(name, kind, better, unit, label, domain)
 
 
+# Domains: "proportion" for what is true or false per run, "bounded" for fractions in [0, 1], "nonnegative"
+# for durations, latencies, counts, ratios and nines. Nothing here is unbounded; differences are.
 _TOP = [
-    _m("availability", "float", "higher", "percent", "availability"),
-    _m("nines", "float", "higher", "number", "nines"),
-    _m("downtime_minutes", "float", "lower", "minutes", "downtime below the SLO (min)"),
-    _m("requests", "int", None, "count", "user requests"),
-    _m("succeeded", "int", "higher", "count", "requests succeeded"),
-    _m("latency.p50", "float", "lower", "seconds", "latency p50"),
-    _m("latency.p99", "float", "lower", "seconds", "latency p99"),
-    _m("latency.mean", "float", "lower", "seconds", "mean latency"),
-    _m("amplification", "float", "lower", "ratio", "attempts per request"),
-    _m("worst_region", "str", None, "text", "worst region"),
-    _m("worst_fault", "str", None, "text", "worst fault"),
-    _m("recovery.last_fault_end", "float", None, "seconds", "last fault ended"),
-    _m("recovery.recovered", "bool", "higher", "flag", "recovered"),
-    _m("recovery.metastable", "bool", "lower", "flag", "metastable"),
-    _m("recovery.time_to_recover", "float", "lower", "seconds", "time to recover"),
-    _m("slo.met", "bool", "higher", "flag", "SLO met"),
-    _m("slo.availability_met", "bool", "higher", "flag", "availability objective met"),
-    _m("slo.latency_met", "bool", "higher", "flag", "latency objective met"),
-    _m("cascade_depth", "int", "lower", "count", "deepest cascade"),
-    _m("users_affected", "int", "lower", "count", "users affected"),
+    _m("availability", "float", "higher", "percent", "availability", "bounded"),
+    _m("nines", "float", "higher", "number", "nines", "nonnegative"),
+    _m("downtime_minutes", "float", "lower", "minutes", "downtime below the SLO (min)", "nonnegative"),
+    _m("requests", "int", None, "count", "user requests", "nonnegative"),
+    _m("succeeded", "int", "higher", "count", "requests succeeded", "nonnegative"),
+    _m("latency.p50", "float", "lower", "seconds", "latency p50", "nonnegative"),
+    _m("latency.p99", "float", "lower", "seconds", "latency p99", "nonnegative"),
+    _m("latency.mean", "float", "lower", "seconds", "mean latency", "nonnegative"),
+    _m("amplification", "float", "lower", "ratio", "attempts per request", "nonnegative"),
+    _m("worst_region", "str", None, "text", "worst region", None),
+    _m("worst_fault", "str", None, "text", "worst fault", None),
+    _m("recovery.last_fault_end", "float", None, "seconds", "last fault ended", "nonnegative"),
+    _m("recovery.recovered", "bool", "higher", "flag", "recovered", "proportion"),
+    _m("recovery.metastable", "bool", "lower", "flag", "metastable", "proportion"),
+    _m("recovery.time_to_recover", "float", "lower", "seconds", "time to recover", "nonnegative"),
+    _m("slo.met", "bool", "higher", "flag", "SLO met", "proportion"),
+    _m("slo.availability_met", "bool", "higher", "flag", "availability objective met", "proportion"),
+    _m("slo.latency_met", "bool", "higher", "flag", "latency objective met", "proportion"),
+    _m("cascade_depth", "int", "lower", "count", "deepest cascade", "nonnegative"),
+    _m("users_affected", "int", "lower", "count", "users affected", "nonnegative"),
 ]
 
 # Counts in ``summary["counts"]``: attempts that went wrong are better lower; the rest are neutral.
@@ -105,36 +125,37 @@ _COUNTS_OTHER = (
     "link_down",
 )
 
-_REGION = [
-    ("availability", "float", "higher", "percent"),
-    ("nines", "float", "higher", "number"),
-    ("requests", "int", None, "count"),
-    ("downtime_minutes", "float", "lower", "minutes"),
-    ("users_affected", "int", "lower", "count"),
-    ("latency_p50", "float", "lower", "seconds"),
-    ("latency_p99", "float", "lower", "seconds"),
+_Field = tuple[str, Kind, Better, Unit, Domain]
+_REGION: list[_Field] = [
+    ("availability", "float", "higher", "percent", "bounded"),
+    ("nines", "float", "higher", "number", "nonnegative"),
+    ("requests", "int", None, "count", "nonnegative"),
+    ("downtime_minutes", "float", "lower", "minutes", "nonnegative"),
+    ("users_affected", "int", "lower", "count", "nonnegative"),
+    ("latency_p50", "float", "lower", "seconds", "nonnegative"),
+    ("latency_p99", "float", "lower", "seconds", "nonnegative"),
 ]
-_FAULT = [
-    ("occurrences", "int", None, "count"),
-    ("downtime_minutes", "float", "lower", "minutes"),
-    ("time_to_detect", "float", "lower", "seconds"),
-    ("time_to_recover", "float", "lower", "seconds"),
-    ("recovered", "bool", "higher", "flag"),
-    ("cascade_depth", "int", "lower", "count"),
-    ("blast_radius.users", "int", "lower", "count"),
-    ("blast_radius.servers", "int", "lower", "count"),
+_FAULT: list[_Field] = [
+    ("occurrences", "int", None, "count", "nonnegative"),
+    ("downtime_minutes", "float", "lower", "minutes", "nonnegative"),
+    ("time_to_detect", "float", "lower", "seconds", "nonnegative"),
+    ("time_to_recover", "float", "lower", "seconds", "nonnegative"),
+    ("recovered", "bool", "higher", "flag", "proportion"),
+    ("cascade_depth", "int", "lower", "count", "nonnegative"),
+    ("blast_radius.users", "int", "lower", "count", "nonnegative"),
+    ("blast_radius.servers", "int", "lower", "count", "nonnegative"),
 ]
-_MAIL = [
-    ("messages", "int", None, "count"),
-    ("delivered", "int", "higher", "count"),
-    ("delayed", "int", "lower", "count"),
-    ("undelivered_at_end", "int", "lower", "count"),
-    ("lost.queue_full", "int", "lower", "count"),
-    ("lost.expired", "int", "lower", "count"),
-    ("delay.p50", "float", "lower", "seconds"),
-    ("delay.p99", "float", "lower", "seconds"),
-    ("delay.max", "float", "lower", "seconds"),
-    ("backlog.peak", "int", "lower", "count"),
+_MAIL: list[_Field] = [
+    ("messages", "int", None, "count", "nonnegative"),
+    ("delivered", "int", "higher", "count", "nonnegative"),
+    ("delayed", "int", "lower", "count", "nonnegative"),
+    ("undelivered_at_end", "int", "lower", "count", "nonnegative"),
+    ("lost.queue_full", "int", "lower", "count", "nonnegative"),
+    ("lost.expired", "int", "lower", "count", "nonnegative"),
+    ("delay.p50", "float", "lower", "seconds", "nonnegative"),
+    ("delay.p99", "float", "lower", "seconds", "nonnegative"),
+    ("delay.max", "float", "lower", "seconds", "nonnegative"),
+    ("backlog.peak", "int", "lower", "count", "nonnegative"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _TOP}
@@ -145,6 +166,7 @@ for _name in _COUNTS_LOWER + _COUNTS_OTHER:
         "lower" if _name in _COUNTS_LOWER else None,
         "count",
         _name.replace("_", " "),
+        "nonnegative",
     )
 """The metrics every scenario offers (per region, per fault and mail ones come from :func:`metric_names`)."""
 
@@ -171,18 +193,18 @@ def metric_names(scenario: Scenario) -> dict[str, Metric]:
     """Every metric ``scenario``'s runs report: the common ones, per region, per fault, and mail."""
     out = dict(METRICS)
     for region in scenario.topology.regions:
-        for field, kind, better, unit in _REGION:
+        for field, kind, better, unit, domain in _REGION:
             name = f"regions.{region.id}.{field}"
-            out[name] = Metric(name, kind, better, unit, f"{region.id} {field.replace('_', ' ')}")  # type: ignore[arg-type]
+            out[name] = Metric(name, kind, better, unit, f"{region.id} {field.replace('_', ' ')}", domain)
     for i in range(len(scenario.faults)):
         fid = scenario.fault_id(i)
-        for field, kind, better, unit in _FAULT:
+        for field, kind, better, unit, domain in _FAULT:
             name = f"faults.{fid}.{field}"
-            out[name] = Metric(name, kind, better, unit, f"{fid} {field.replace('_', ' ')}")  # type: ignore[arg-type]
+            out[name] = Metric(name, kind, better, unit, f"{fid} {field.replace('_', ' ')}", domain)
     if scenario.workload.mail is not None:
-        for field, kind, better, unit in _MAIL:
+        for field, kind, better, unit, domain in _MAIL:
             name = f"mail.{field}"
-            out[name] = Metric(name, kind, better, unit, f"mail {field.replace('_', ' ')}")  # type: ignore[arg-type]
+            out[name] = Metric(name, kind, better, unit, f"mail {field.replace('_', ' ')}", domain)
     return out
 
 

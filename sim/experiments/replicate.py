@@ -17,7 +17,7 @@ from sim.experiments.executors import Executor, InProcess, ProcessPool
 from sim.experiments.metrics import DEFAULT_METRICS, Metric, metric_names, unknown_metric
 from sim.experiments.plan import Experiment, Point
 from sim.experiments.runner import MemoryStore, Progress, Sink, run_experiment
-from sim.experiments.stats import Interval, mean_interval
+from sim.experiments.stats import Interval
 from sim.experiments.store import ResultStore
 from sim.scenario import Scenario
 
@@ -83,7 +83,9 @@ def close_sink(sink: Sink) -> None:
 
 @dataclass
 class Replications:
-    """The rows of every replication of one scenario, and each metric's mean with its interval."""
+    """The rows of every replication of one scenario, and each metric's mean with its interval (the one its
+    domain calls for: :func:`~sim.experiments.stats.interval_for`).
+    """
 
     scenario: Scenario
     metrics: list[Metric]
@@ -96,9 +98,9 @@ class Replications:
 
     def __post_init__(self) -> None:
         self.intervals = {
-            m.name: mean_interval([r[m.name] for r in self.rows], self.confidence)
+            m.name: m.interval([r[m.name] for r in self.rows], self.confidence)
             for m in self.metrics
-            if m.kind != "str"
+            if m.domain is not None
         }
 
     @property
@@ -170,14 +172,17 @@ def replicate(
         root,
         info={"until_ci": until_ci, "ci_metric": ci_metric},
     )
+    target = next(m for m in chosen if m.name == ci_metric) if until_ci is not None else None
+    if target is not None and target.domain is None:
+        raise ValueError(f"ci_metric '{ci_metric}' is text: it has no interval to narrow")
     runner, own = resolve_executor(executor)
     sink = open_sink(experiment, out, resume)
     n = min(replications, max_replications) if until_ci is not None else replications
     stopped = ""
     try:
         rows = run_experiment(experiment, range(n), sink, runner, progress)
-        while until_ci is not None:
-            iv = mean_interval([r[ci_metric] for r in rows], confidence)
+        while until_ci is not None and target is not None:
+            iv = target.interval([r[ci_metric] for r in rows], confidence)
             half = iv.half_width
             if half is not None and half <= until_ci:
                 stopped = f"{ci_metric} interval ±{half:.3g} ≤ ±{until_ci:.3g} after {n} replications"

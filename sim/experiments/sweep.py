@@ -52,7 +52,7 @@ from sim.experiments.metrics import DEFAULT_METRICS, Metric, metric_names, unkno
 from sim.experiments.plan import ColumnKind, Experiment, Point
 from sim.experiments.replicate import close_sink, open_sink, resolve_executor
 from sim.experiments.runner import Progress, run_experiment
-from sim.experiments.stats import Interval, mean_interval
+from sim.experiments.stats import Interval
 from sim.loader import Locator, load_scenario, read_bounded, read_yaml, scenario_data, validate_data
 from sim.scenario import Scenario
 from sim.validate import check_references
@@ -831,7 +831,7 @@ def _points(sweep: Sweep, check: _Checker | None) -> list[Point]:
 
 @dataclass
 class SweepResult:
-    """The rows of a sweep and, per point, each metric's mean with its interval."""
+    """The rows of a sweep and, per point, each metric's mean with the interval its domain calls for."""
 
     sweep: Sweep
     rows: list[dict[str, Any]]
@@ -842,10 +842,10 @@ class SweepResult:
         by_point: dict[int, list[dict[str, Any]]] = {}
         for row in self.rows:
             by_point.setdefault(row["point"], []).append(row)
-        numeric = [m for m in self.sweep.metrics if m.kind != "str"]
+        numeric = [m for m in self.sweep.metrics if m.domain is not None]
         self.intervals: dict[int, dict[str, Interval]] = {
             p.index: {
-                m.name: mean_interval([r[m.name] for r in by_point.get(p.index, [])], self.confidence)
+                m.name: m.interval([r[m.name] for r in by_point.get(p.index, [])], self.confidence)
                 for m in numeric
             }
             for p in self.sweep.points

@@ -11,14 +11,23 @@ from typing import TYPE_CHECKING
 
 from sim.errors import printable
 from sim.experiments.metrics import Metric
-from sim.experiments.stats import Interval
+from sim.experiments.stats import Interval, Verdict, min_replications
 
 if TYPE_CHECKING:
     from sim.experiments.compare import Comparison
     from sim.experiments.replicate import Replications
     from sim.experiments.sweep import Sweep, SweepResult
 
-__all__ = ["fmt", "fmt_diff", "fmt_interval", "format_replications", "format_comparison", "format_sweep"]
+__all__ = [
+    "fmt",
+    "fmt_diff",
+    "fmt_interval",
+    "ci_label",
+    "verdict_mark",
+    "format_replications",
+    "format_comparison",
+    "format_sweep",
+]
 
 
 def _pct(a: float) -> str:
@@ -34,6 +43,8 @@ def _pct(a: float) -> str:
 
 
 def _seconds(x: float) -> str:
+    if x == 0:
+        return "0 s"
     if abs(x) < 1:
         return f"{x * 1000:.3g} ms"
     if abs(x) < 120:
@@ -87,24 +98,67 @@ def fmt_diff(metric: Metric, value: float | None) -> str:
     return f"{sign}{v:,.4g}"
 
 
-def fmt_interval(metric: Metric, iv: Interval, diff: bool = False, markup: bool = False) -> str:
-    """``mean [low, high]``; ``mean (n=1)`` when there is no interval. ``markup`` gives HTML."""
+def ci_label(iv: Interval) -> str:
+    """What an interval is, for a reader: ``95% CI, Wilson``.
+
+    >>> from sim.experiments.stats import interval_for
+    >>> ci_label(interval_for([True, False], "proportion"))
+    '95% CI, Wilson'
+    """
+    return f"{iv.confidence * 100:.4g}% CI, {iv.method}"
+
+
+def _bounds(metric: Metric, iv: Interval, diff: bool) -> str:
+    """``[low, high]`` (a share of runs without repeating "of runs")."""
+    if diff:
+        return f"[{fmt_diff(metric, iv.low)}, {fmt_diff(metric, iv.high)}]"
+    if metric.unit == "flag" and iv.low is not None and iv.high is not None:
+        return f"[{iv.low * 100:.0f}%, {iv.high * 100:.0f}%]"
+    return f"[{fmt(metric, iv.low)}, {fmt(metric, iv.high)}]"
+
+
+def _note(iv: Interval) -> str | None:
+    """Why there is no interval to show: one value, or every value the same (no spread is no certainty)."""
+    if iv.low is None or iv.high is None:
+        return f"(n={iv.n})"
+    if iv.collapsed:
+        return f"(all {iv.n} equal: no spread)"
+    return None
+
+
+def fmt_interval(
+    metric: Metric, iv: Interval, diff: bool = False, markup: bool = False, label: bool = False
+) -> str:
+    """``mean [low, high]``; ``mean (n=1)`` when there is no interval, ``mean (all 5 equal: no spread)``
+    when every value was the same. ``label`` adds what the interval is (``95% CI, Wilson``); ``markup``
+    gives HTML.
+
+    >>> from sim.experiments.metrics import METRICS
+    >>> from sim.experiments.stats import interval_for
+    >>> fmt_interval(METRICS["recovery.recovered"], interval_for([1, 1, 1, 0], "proportion"), label=True)
+    '75% of runs [30%, 95%] (95% CI, Wilson)'
+    """
     show = fmt_diff if diff else fmt
     if iv.mean is None:
         return "—"
-    if iv.low is None or iv.high is None:
-        note = f"(n={iv.n})"
-        return (
-            f'{show(metric, iv.mean)} <span class="muted">{note}</span>'
-            if markup
-            else f"{show(metric, iv.mean)} {note}"
-        )
-    bounds = f"[{show(metric, iv.low)}, {show(metric, iv.high)}]"
-    return (
-        f'{show(metric, iv.mean)} <span class="ci">{bounds}</span>'
-        if markup
-        else f"{show(metric, iv.mean)} {bounds}"
-    )
+    note = _note(iv)
+    shown = show(metric, iv.mean)
+    if note is not None:
+        return f'{shown} <span class="muted">{note}</span>' if markup else f"{shown} {note}"
+    bounds = _bounds(metric, iv, diff)
+    text = f'{shown} <span class="ci">{bounds}</span>' if markup else f"{shown} {bounds}"
+    if label:
+        text += f' <span class="muted">({ci_label(iv)})</span>' if markup else f" ({ci_label(iv)})"
+    return text
+
+
+def verdict_mark(v: Verdict | None) -> str:
+    """A verdict in a table: ``*``, ``(n.s.)``, ``(not enough replications: 2 of 6)``."""
+    if v is None:
+        return ""
+    if v.status == "not enough replications":
+        return f"(not enough replications: {v.n} of {v.needed})"
+    return "*" if v.significant else "(n.s.)"
 
 
 def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
@@ -118,13 +172,13 @@ def format_replications(reps: Replications, where: str = "") -> str:
         f"{printable(reps.scenario.name)}  ({reps.n} replications, root seed {reps.root_seed}, engine "
         f"{reps.scenario.engine}{', ' + printable(where) if where else ''})"
     )
-    rows = [["metric", "mean", f"{reps.confidence * 100:.0f}% interval"]]
+    rows = [["metric", "mean", f"{reps.confidence * 100:.0f}% interval", "method"]]
     for m in reps.metrics:
-        if m.kind == "str":
+        if m.domain is None:
             continue
         iv = reps.intervals[m.name]
-        bounds = f"[{fmt(m, iv.low)}, {fmt(m, iv.high)}]" if iv.low is not None else f"(n={iv.n})"
-        rows.append([m.name, fmt(m, iv.mean), bounds])
+        note = _note(iv)
+        rows.append([m.name, fmt(m, iv.mean), note or _bounds(m, iv, False), "" if note else iv.method])
     lines = [head, *_table(rows)]
     if reps.stopped:
         lines.append(f"  stopped       {reps.stopped}")
@@ -140,7 +194,7 @@ def format_comparison(cmp: Comparison) -> str:
     ]
     rows = [["metric", *names.values(), "wins", "winner − runner-up"]]
     for m in cmp.metrics:
-        if m.kind == "str":
+        if m.domain is None:
             continue
         w = cmp.winners[m.name]
         cells = [fmt(m, cmp.intervals[n][m.name].mean) for n in cmp.layouts]
@@ -149,12 +203,18 @@ def format_comparison(cmp: Comparison) -> str:
         elif w.layout is None:
             wins, diff = "tie", ""
         else:
-            wins = f"{names[w.layout]}{' *' if w.significant else ' (n.s.)'}"
+            wins = f"{names[w.layout]} {verdict_mark(w.verdict)}"
             diff = fmt_interval(m, w.difference, diff=True) if w.difference else ""
         rows.append([m.name, *cells, wins, diff])
     lines += _table(rows)
+    pct = f"{cmp.confidence * 100:.4g}%"
     lines.append(
-        "  * significant: the paired 95% interval of the difference excludes zero; n.s.: it does not"
+        f"  * significant: the paired {pct} interval of the difference (paired t) excludes zero, or every pair "
+        "differs alike (sign test); n.s.: not"
+    )
+    lines.append(
+        f"  a verdict needs at least {min_replications(cmp.confidence)} replications (with fewer, no test that "
+        f"does not assume normal differences can reach {pct})"
     )
     for name, rep in cmp.capacity.items():
         lost = [printable(x.lost[0]) for x in rep.losses if not x.absorbed]
@@ -182,7 +242,7 @@ def format_sweep(result: SweepResult | None, sweep: Sweep) -> str:
     ]
     if result is None:
         return "\n".join(lines)
-    first = next((m for m in sweep.metrics if m.kind != "str"), None)
+    first = next((m for m in sweep.metrics if m.domain is not None), None)
     if first is not None:
         scored = [
             (result.intervals[p.index][first.name], p)
@@ -193,5 +253,6 @@ def format_sweep(result: SweepResult | None, sweep: Sweep) -> str:
             sign = -1.0 if first.better == "lower" else 1.0
             scored.sort(key=lambda t: sign * float(t[0].mean or 0.0))
             for label, (iv, p) in (("worst", scored[0]), ("best", scored[-1])):
-                lines.append(f"  {label:<5} {first.name} {fmt_interval(first, iv)} at {printable(p.label())}")
+                shown = fmt_interval(first, iv, label=True)
+                lines.append(f"  {label:<5} {first.name} {shown} at {printable(p.label())}")
     return "\n".join(lines)
