@@ -38,6 +38,7 @@ from sim.events import (
 )
 from sim.network import Network
 from sim.scenario import Scenario, ServiceTime
+from sim.sizing import mix_work, server_capacity
 from sim.software import GOOD, Version
 from sim.topology import (
     database_copies,
@@ -105,11 +106,6 @@ class Server:
         """Whether the server is running."""
         return self.down == 0
 
-    @property
-    def capacity(self) -> float:
-        """Requests per second it serves when busy (workers / mean service time)."""
-        return self.workers / self.service.mean
-
 
 class Cluster:
     """Indexed topology plus mutable service state. See the module docstring."""
@@ -163,7 +159,8 @@ class Cluster:
         self.drained_mask = np.zeros(n, dtype=bool)  # drained > 0
         self.up_count = [len(members) for members in self.servers_of_dc]  # servers up, per datacenter
         self.healthy_count = list(self.up_count)  # servers up and in rotation, per datacenter
-        self._capacity = [s.capacity for s in self.servers]
+        work = mix_work(scenario)  # requests of the mix per second each serves when busy
+        self._capacity = [server_capacity(s.workers, s.service.mean, work) for s in self.servers]
         self._healthy_capacity: list[float | None] = [None] * len(self.datacenter_ids)  # None: sum again
         # A datacenter whose servers all have the same capacity c: the loop's sum over m servers is c
         # added m times, whichever they are; tabulated (the same float) by m.

@@ -19,7 +19,8 @@ from sim.profiles import DAY, profile_points
 if TYPE_CHECKING:
     from sim.scenario import RegionLoad, RetryBudget, Scenario, Topology
 
-__all__ = ["ENGINE_AUTO_THRESHOLD", "ExpectedLoad", "choose_engine", "expected_load", "total_workers"]
+__all__ = ["ENGINE_AUTO_THRESHOLD", "ExpectedLoad", "choose_engine", "expected_load", "total_workers", "mix_work",
+           "server_capacity", "surge_factor", "surge_times"]
 
 ENGINE_AUTO_THRESHOLD = 2e6
 """``engine: auto`` uses the flow engine above this many expected user requests, traffic surges included
@@ -72,6 +73,60 @@ class ExpectedLoad:
         return self.tries / self.users if self.users > 0 else 1.0
 
 
+def mix_work(s: Scenario) -> float:
+    """Mean work of a request of the scenario's mix: its service time is the server's times this."""
+    return sum(r.share * r.work for r in s.workload.requests.values())
+
+
+def server_capacity(workers: int, mean_service: float, work: float) -> float:
+    """Requests of the mix per second a server serves when busy: ``workers / (mean service × work)``.
+
+    The one definition of capacity: the capacity command, the report's load chart and the recorder use it.
+
+    >>> server_capacity(4, 0.020, 1.25)
+    160.0
+    """
+    return workers / (mean_service * work)
+
+
+def _surges(s: Scenario) -> tuple[dict[str, list[tuple[float, float, float, int]]], dict[str, list[tuple[float, int]]]]:
+    """Per region: its scheduled surges ``(start, end, multiplier, fault)`` and its random ones
+    ``(multiplier, fault)``. A surge's mode (one, a count, a share of the regions) counts as all it may pick.
+    """
+    duration, regions = s.duration, s.workload.regions
+    region_ids = [r.id for r in s.topology.regions]
+    scheduled: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in regions}
+    random: dict[str, list[tuple[float, int]]] = {name: [] for name in regions}
+    for i, fault in enumerate(s.faults):
+        if not isinstance(fault, TrafficSurge):
+            continue
+        for name in fault.target.ids or region_ids:
+            if name not in regions:
+                continue
+            if fault.at is not None:
+                end = duration if fault.duration is None else min(duration, fault.at + fault.duration)
+                if end > fault.at:
+                    scheduled[name].append((fault.at, end, fault.multiplier, i))
+            elif fault.mtbf is not None and fault.mttr is not None:
+                random[name].append((fault.multiplier, i))
+    return scheduled, random
+
+
+def surge_factor(s: Scenario, region: str, t: float) -> float:
+    """The factor traffic surges put on ``region``'s load at ``t``: the scheduled ones active then, and
+    every random one at its full multiplier (it may strike at that moment); overlapping surges multiply.
+    """
+    scheduled, random = _surges(s)
+    factor = math.prod(m for a, b, m, _ in scheduled.get(region, []) if a <= t < b)
+    return factor * math.prod(m for m, _ in random.get(region, []))
+
+
+def surge_times(s: Scenario) -> list[float]:
+    """The moments a scheduled surge starts: where a peak of the surged load may fall between samples."""
+    scheduled, _ = _surges(s)
+    return sorted({a for spans in scheduled.values() for a, _, _, _ in spans})
+
+
 def expected_load(s: Scenario) -> ExpectedLoad:
     """Expected user requests of ``s`` (traffic surges included) and the most tries they can make.
 
@@ -84,22 +139,10 @@ def expected_load(s: Scenario) -> ExpectedLoad:
     (True, 3.0)
     """
     duration, regions = s.duration, s.workload.regions
-    region_ids = [r.id for r in s.topology.regions]
-    scheduled: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in regions}
-    random: dict[str, list[tuple[float, int]]] = {name: [] for name in regions}  # (expected factor, fault)
-    for i, fault in enumerate(s.faults):
-        if not isinstance(fault, TrafficSurge):
-            continue
-        for name in fault.target.ids or region_ids:
-            if name not in regions:
-                continue
-            if fault.at is not None:
-                end = duration if fault.duration is None else min(duration, fault.at + fault.duration)
-                if end > fault.at:
-                    scheduled[name].append((fault.at, end, fault.multiplier, i))
-            elif fault.mtbf is not None and fault.mttr is not None:
-                up = fault.mttr / (fault.mtbf + fault.mttr)
-                random[name].append((1.0 + (fault.multiplier - 1.0) * up, i))
+    scheduled, surging = _surges(s)
+    random: dict[str, list[tuple[float, int]]] = {  # (expected factor, fault)
+        name: [(1.0 + (m - 1.0) * _down_share(s, i), i) for m, i in spans] for name, spans in surging.items()
+    }
     base = users = 0.0
     surges: dict[int, float] = {}
     for name, load in regions.items():
@@ -116,6 +159,13 @@ def expected_load(s: Scenario) -> ExpectedLoad:
             for f, i in random[name]:
                 surges[i] = surges.get(i, 0.0) + piece * (f - 1.0)
     return ExpectedLoad(base, users, users * _amplification(s, users), surges)
+
+
+def _down_share(s: Scenario, i: int) -> float:
+    """The share of the time random fault ``i`` is active: ``mttr / (mtbf + mttr)``."""
+    fault = s.faults[i]
+    assert fault.mtbf is not None and fault.mttr is not None
+    return fault.mttr / (fault.mtbf + fault.mttr)
 
 
 def _amplification(s: Scenario, users: float) -> float:

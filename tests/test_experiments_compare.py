@@ -9,6 +9,7 @@ import pytest
 
 import sim
 from sim.experiments import InProcess, capacity, compare
+from sim.experiments.capacity import format_capacity, retry_factor
 from tests.conftest import BASE, scenario_from
 from tests.test_cli import cli
 
@@ -112,13 +113,16 @@ def test_capacity_answers_whether_the_others_absorb_a_datacenter():
         base=base,
     )
     report = capacity(s)
-    assert report.normal.utilisation == pytest.approx({"dc-a": 0.625, "dc-b": 0.625})
+    retries = retry_factor(s)  # the client's retries at the objective: 1 + 0.001 + 0.001² (99.9%, 2 retries)
+    assert retries == pytest.approx(1.001001)
+    assert report.normal.utilisation == pytest.approx({"dc-a": 0.625 * retries, "dc-b": 0.625 * retries})
     assert [(x.lost, x.absorbed) for x in report.losses] == [(("dc-a",), False), (("dc-b",), False)]
-    assert report.losses[0].utilisation == pytest.approx({"dc-b": 1.25})
-    assert report.headroom(1) == pytest.approx(0.25)
+    assert report.losses[0].utilisation == pytest.approx({"dc-b": 1.25 * retries})
+    assert report.headroom(1) == pytest.approx(1.25 * retries - 1)
     assert (
-        report.needed["dc-a"]["n_plus_1"]["servers"] == 5
-        and report.needed["dc-a"]["n_plus_1"]["extra_servers"] == 1
+        # 4 servers × 1.25 × 1.001 (the objective's retries) = 5.005: a sixth server
+        report.needed["dc-a"]["n_plus_1"]["servers"] == 6
+        and report.needed["dc-a"]["n_plus_1"]["extra_servers"] == 2
     )
     assert report.headroom(2) is None and not report.n_plus_2  # both gone: nobody left
     assert capacity(s, max_utilisation=1.5).n_plus_1
@@ -141,8 +145,35 @@ def test_capacity_follows_databases_to_their_next_copy():
     report = capacity(s)
     assert report.normal.utilisation["dc-b"] > 0 and report.normal.routes["users"] == "dc-a"
     lost_b = next(x for x in report.losses if x.lost == ("dc-b",))
-    assert lost_b.utilisation["dc-a"] == pytest.approx(100 * 0.02 / 16)
+    assert lost_b.utilisation["dc-a"] == pytest.approx(100 * retry_factor(s) * 0.02 / 16)
     assert lost_b.unavailable_databases == 0
+
+
+def test_capacity_counts_surges_and_says_what_it_leaves_out():
+    """Monday morning on main: 'N+1: yes' while a 1.25x sign-in storm overloads the survivor in the run."""
+    quiet = scenario_from({"workload": {"regions": {"users": {"peak": "300/s"}}}})
+    assert capacity(quiet).n_plus_1  # 300/s on 16 workers at 20 ms: 37.5% after the loss
+    surge = {"id": "storm", "kind": "traffic_surge", "at": "5m", "duration": "1m", "multiplier": 3,
+             "target": {"ids": ["users"]}}
+    stormy = scenario_from({"workload": {"regions": {"users": {"peak": "300/s"}}}, "faults": [surge]})
+    report = capacity(stormy)
+    assert report.surges == {"users": 3.0} and 300.0 <= report.at < 360.0  # the peak is inside the storm
+    assert not report.n_plus_1 and report.losses[0].worst[1] == pytest.approx(3 * 0.375 * retry_factor(stormy))
+    text = format_capacity(report)
+    assert "traffic surges counted: users ×3 at the peak" in text
+    assert "the retries of an overload are not" in text
+    # N+2 strands the users: every row says so instead of "ok"
+    rows = [line for line in text.splitlines() if line.startswith("  dc-") and "%  " in line]
+    assert len(rows) == 2 and all(line.rstrip().endswith("impossible") for line in rows)
+
+
+def test_one_capacity_for_the_command_and_the_run_report():
+    """Quickstart on main: 1,090.9/s in the capacity command, 1,200/s in the report's load chart."""
+    s = scenario_from({"duration": "2m", "workload": {"requests": {
+        "read": {"share": 0.5, "work": 1.0}, "send": {"share": 0.5, "work": 1.5}}}})
+    charted = {row["datacenter"]: row["capacity"] for row in sim.run(s).datacenter_series if row["time"] == 0}
+    assert charted == pytest.approx(capacity(s).capacity)
+    assert charted["dc-a"] == pytest.approx(4 * 4 / (0.020 * 1.25))
 
 
 def test_cli_compare_and_capacity(tmp_path, capsys):

@@ -1,16 +1,20 @@
 """Capacity, answered from the scenario alone: can the others absorb a datacenter's users.
 
-At the scenario's peak (the moment in the run when the regions together offer the most requests), each
-region's users are served by their nearest datacenter, and each request's mailbox work lands on the
-server holding the active copy of the user's database. When datacenters fail, users move to their next
-nearest surviving datacenter and databases fail over to their next surviving copy (placement order).
-:func:`capacity` works out every datacenter's utilisation — work offered over workers — for the normal
-state, each single datacenter lost (N+1) and each pair lost (N+2), and the capacity each datacenter needs
-so that every such loss stays under ``max_utilisation``.
+At the scenario's peak (the moment in the run when the regions together offer the most requests, traffic
+surges included), each region's users are served by their nearest datacenter, and each request's mailbox
+work lands on the server holding the active copy of the user's database. When datacenters fail, users
+move to their next nearest surviving datacenter and databases fail over to their next surviving copy
+(placement order). :func:`capacity` works out every datacenter's utilisation — requests offered over the
+requests its servers serve when busy (:func:`sim.sizing.server_capacity`, the one definition of capacity,
+which the run report's load chart uses too) — for the normal state, each single datacenter lost (N+1) and
+each pair lost (N+2), and the capacity each datacenter needs so that every such loss stays under
+``max_utilisation``.
 
-Stated approximations: first attempts only (no retries, which only add load under overload); work spread
-evenly over a datacenter's servers; no warm-up or failover delays (the steady state after the loss);
-front-end proxy work (``frontend_time``) is counted on the datacenter the users reach.
+What is counted and what is not is listed in :attr:`CapacityReport.assumptions`, which the command and
+the report print beside the verdict: traffic surges (scheduled ones where they fall; a random one at its
+full multiplier, as it may strike at the peak); the client retries the availability objective allows
+(each attempt fails with ``1 − objective``); not the retries of an overload, which only the simulation
+shows; work spread evenly over a datacenter's servers; no warm-up or failover delays.
 
 >>> from sim.loader import parse_scenario
 >>> from sim.topology import EXAMPLE
@@ -27,22 +31,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.scenario import Scenario
+from sim.sizing import mix_work, server_capacity, surge_factor, surge_times
 from sim.workload import rate_function
 
 __all__ = ["capacity", "CapacityReport", "Loss", "peak_time"]
 
 
 def peak_time(scenario: Scenario, steps: int = 2000) -> float:
-    """The time in the run when all regions together offer the most requests (the first such time)."""
-    rates = [rate_function(load) for load in scenario.workload.regions.values()]
+    """The time in the run when all regions together offer the most requests, traffic surges included
+    (the first such time): sampled on ``steps`` steps and at every scheduled surge's start.
+    """
+    rates = {name: rate_function(load) for name, load in scenario.workload.regions.items()}
     step = scenario.duration / steps
+    candidates = sorted({*(min(k * step, scenario.duration) for k in range(steps + 1)), *surge_times(scenario)})
     best_t, best = 0.0, -1.0
-    for k in range(steps + 1):
-        t = min(k * step, scenario.duration)
-        total = sum(r(t) for r in rates)
+    for t in candidates:
+        total = sum(r(t) * surge_factor(scenario, name, t) for name, r in rates.items())
         if total > best + 1e-12:
             best_t, best = t, total
     return best_t
+
+
+def retry_factor(scenario: Scenario) -> float:
+    """Client attempts per request when each fails with ``1 − objective``: ``Σ_{k=0..retries} (1 − a)^k``."""
+    miss = 1.0 - scenario.slo.availability
+    return sum(miss**k for k in range(scenario.policies.client.retries + 1))
 
 
 @dataclass(frozen=True)
@@ -87,13 +100,16 @@ class CapacityReport:
     scenario: str
     at: float  # the peak's time in the run, seconds
     max_utilisation: float
-    load: dict[str, float]  # region -> requests/s at the peak
+    load: dict[str, float]  # region -> requests/s at the peak (surges and the objective's retries counted)
     workers: dict[str, int]  # datacenter -> workers
     capacity: dict[str, float]  # datacenter -> requests/s it serves at full utilisation (the mix's work)
     normal: Loss
     losses: list[Loss]  # each single datacenter lost (N+1)
     pairs: list[Loss]  # each pair lost (N+2)
     needed: dict[str, dict[str, Any]] = field(default_factory=dict)  # datacenter -> N+1 / N+2 needs
+    surges: dict[str, float] = field(default_factory=dict)  # region -> the surges' factor at the peak
+    retries: float = 1.0  # client attempts per request at the objective (retry_factor)
+    assumptions: list[str] = field(default_factory=list)  # what is counted and what is not, in words
 
     @property
     def n_plus_1(self) -> bool:
@@ -144,6 +160,9 @@ class CapacityReport:
             "losses": [loss(x) for x in self.losses],
             "pairs": [loss(x) for x in self.pairs],
             "needed": self.needed,
+            "surges": self.surges,
+            "retries": self.retries,
+            "assumptions": self.assumptions,
         }
 
 
@@ -153,15 +172,17 @@ class _Model:
     def __init__(self, scenario: Scenario, at: float):
         topo = scenario.topology
         self.dcs = [d.id for d in topo.datacenters]
-        reqs = scenario.workload.requests.values()
-        self.work = sum(r.share * r.work for r in reqs)  # mean work multiplier of the request mix
-        self.load = {name: rate_function(load)(at) for name, load in scenario.workload.regions.items()}
+        self.work = mix_work(scenario)  # mean work multiplier of the request mix
+        self.surges = {name: surge_factor(scenario, name, at) for name in scenario.workload.regions}
+        self.retries = retry_factor(scenario)
+        self.load = {name: rate_function(load)(at) * self.surges[name] * self.retries
+                     for name, load in scenario.workload.regions.items()}
         self.prefs = {r.id: sorted(r.datacenters, key=lambda d: (r.datacenters[d], d)) for r in topo.regions}
         self.workers = {d.id: sum(g.count * g.workers for g in d.servers) for d in topo.datacenters}
         self.servers = {d.id: sum(g.count for g in d.servers) for d in topo.datacenters}
-        # Worker-seconds per request on a datacenter's servers: the workers-weighted mean service time.
-        self.service = {
-            d.id: sum(g.count * g.workers * g.service_time.mean for g in d.servers) / self.workers[d.id]
+        # Requests of the mix per second a datacenter's servers serve when busy (sim.sizing's definition).
+        self.capacity = {
+            d.id: sum(g.count * server_capacity(g.workers, g.service_time.mean, self.work) for g in d.servers)
             for d in topo.datacenters
         }
         self.frontend = {
@@ -192,17 +213,17 @@ class _Model:
                 continue
             placements = self.databases[region]
             if not placements:
-                busy[front] += rate * self.work * self.service[front]
+                busy[front] += rate / self.capacity[front]
                 continue
             for share, copies, count in placements:
                 home = next((d for d in copies if d not in gone), None)
                 if home is None:
                     unavailable += count
                     continue
-                busy[home] += rate * share * self.work * self.service[home]
-                if home != front:
-                    busy[front] += rate * share * self.frontend[front]
-        utilisation = {d: busy[d] / self.workers[d] for d in busy}
+                busy[home] += rate * share / self.capacity[home]
+                if home != front:  # the front end's proxy work, in worker-seconds over its workers
+                    busy[front] += rate * share * self.frontend[front] / self.workers[front]
+        utilisation = dict(busy)  # each a share of the datacenter's capacity
         absorbed = (
             not stranded and not unavailable and all(u <= max_utilisation for u in utilisation.values())
         )
@@ -247,12 +268,30 @@ def capacity(scenario: Scenario, max_utilisation: float = 1.0, at: float | None 
         max_utilisation=max_utilisation,
         load=model.load,
         workers=model.workers,
-        capacity={d: model.workers[d] / (model.service[d] * model.work) for d in model.dcs},
+        capacity=dict(model.capacity),
         normal=normal,
         losses=singles,
         pairs=pairs,
         needed=needed,
+        surges=model.surges,
+        retries=model.retries,
+        assumptions=_assumptions(scenario, model),
     )
+
+
+def _assumptions(scenario: Scenario, model: _Model) -> list[str]:
+    """What the figures count and what they leave out, in words for the command and the report."""
+    surging = {name: f for name, f in model.surges.items() if f != 1.0}
+    retries = scenario.policies.client.retries
+    return [
+        ("traffic surges counted: " + ", ".join(f"{name} ×{f:g}" for name, f in surging.items()) + " at the peak"
+         if surging else "no traffic surge at the peak"),
+        f"client retries at the objective counted (×{model.retries:.4g}: {retries} retries, each attempt failing "
+        f"with {(1 - scenario.slo.availability) * 100:.3g}%); the retries of an overload are not — they "
+        "multiply the load once a survivor tips over, which only the simulation shows",
+        "work spread evenly over a datacenter's servers; no warm-up or failover delays (the steady state "
+        "after the loss)",
+    ]
 
 
 def format_capacity(report: CapacityReport) -> str:
@@ -265,12 +304,13 @@ def format_capacity(report: CapacityReport) -> str:
         f"{report.max_utilisation * 100:.0f}% utilised"
     ]
     lines.append("  datacenter     workers  capacity/s  normal   N+1 needs      N+2 needs")
+    possible = {n: report.headroom(n) is not None for n in (1, 2)}
     for d, need in report.needed.items():
         n1, n2 = need["n_plus_1"], need["n_plus_2"]
         lines.append(
             f"  {d:<14} {need['workers']:>7,}  {report.capacity[d]:>10,.1f}  "
             f"{need['utilisation'] * 100:>5.1f}%  "
-            f"{_extra(n1):<13}  {_extra(n2)}"
+            f"{_extra(n1, possible[1]):<13}  {_extra(n2, possible[2])}"
         )
     lines.append("  if it fails     can the others absorb its users?")
     for loss in report.losses:
@@ -290,8 +330,12 @@ def format_capacity(report: CapacityReport) -> str:
                 f"  N+{n}: needs {head * 100:.0f}% more capacity in the busiest survivor "
                 "(per-datacenter needs above)"
             )
+    lines.append("  counted:")
+    lines += [f"    - {a}" for a in report.assumptions]
     return "\n".join(lines)
 
 
-def _extra(need: dict[str, Any]) -> str:
+def _extra(need: dict[str, Any], possible: bool = True) -> str:
+    if not possible:
+        return "impossible"
     return "ok" if need["extra_servers"] == 0 else f"+{need['extra_servers']:,} servers"
