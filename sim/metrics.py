@@ -39,6 +39,7 @@ from sim.scenario import Scenario
 from sim.summary import (
     BlastRadius,
     FaultSummary,
+    Impact,
     Latency,
     MailBacklog,
     MailDelay,
@@ -373,6 +374,7 @@ def summarize(
     # no latency objective unless there were requests (then every one of them failed).
     availability_ok = availability is None or availability >= slo.availability
     latency_ok = slo.latency_p99 is None or (p99 <= slo.latency_p99 if p99 is not None else not total_req)
+    mail = mail_summary(rec.mail, cluster.region_ids) if rec.mail is not None else None
     return Summary(
         availability=availability,
         nines=nines(availability, total_req),
@@ -402,7 +404,46 @@ def summarize(
             latency_met=latency_ok,
             met=availability_ok and latency_ok,
         ),
-        mail=mail_summary(rec.mail, cluster.region_ids) if rec.mail is not None else None,
+        mail=mail,
+        impact=impact(scenario, cluster.region_ids, req, ok, rec.window, mail),
+    )
+
+
+def impact(scenario: Scenario, region_ids: list[str], req: np.ndarray, ok: np.ndarray, window: float,
+           mail: MailSummary | None) -> Impact:
+    """The summary's ``impact`` section (:class:`sim.summary.Impact`) from the per-region, per-window
+    counts of user requests (``req``) and successes (``ok``).
+
+    >>> import numpy as np
+    >>> from sim.loader import parse_scenario
+    >>> from sim.topology import EXAMPLE
+    >>> s = parse_scenario(EXAMPLE)
+    >>> req, ok = np.array([[100, 100]]), np.array([[100, 50]])  # half failed in the second minute
+    >>> users = s.topology.regions[0].users
+    >>> impact(s, ["users"], req, ok, 60.0, None).user_minutes == users * 0.5
+    True
+    """
+    users = np.array([float(r.users) for r in scenario.topology.regions])
+    failed_share = np.where(req > 0, (req - ok) / np.maximum(req, 1), 0.0)
+    per_region = users * failed_share.sum(1) * window / 60.0
+    total = float(per_region.sum())
+    cost = basis = None
+    if scenario.impact is not None:
+        rate, unit = scenario.impact.cost_per_user_hour, scenario.impact.currency
+        cost, basis = total / 60.0 * rate, (
+            f"{total / 60.0:,.0f} user-hours without service × {rate:,g}{' ' + unit if unit else ''} per "
+            "user-hour (the scenario's impact.cost_per_user_hour; an assumption, not a measurement)"
+        )
+    return Impact(
+        user_minutes=total,
+        regions={name: float(v) for name, v in zip(region_ids, per_region, strict=True)},
+        requests_failed=int((req - ok).sum()),
+        mail_delayed=mail.delayed if mail is not None else None,
+        mail_lost=mail.lost.queue_full + mail.lost.expired if mail is not None else None,
+        mail_delay_p99=mail.delay.p99 if mail is not None else None,
+        mail_delay_max=mail.delay.max if mail is not None else None,
+        cost=cost,
+        cost_basis=basis,
     )
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "Mode",
     "Slo",
     "Limits",
+    "ImpactCost",
 ]
 
 HOUR = 3600.0
@@ -512,6 +513,15 @@ class Slo(Model):
     )
 
 
+class ImpactCost(Model):
+    """What an hour without service costs, for the report's impact estimate (an assumption, printed with it)."""
+
+    cost_per_user_hour: float = Field(
+        ge=0, le=1e9, description="cost of one user-hour without service, in your currency (e.g. 12)"
+    )
+    currency: str = Field("", max_length=12, description="shown after the figure, e.g. USD or EUR")
+
+
 class Limits(Model):
     """What one run may ask for; larger scenarios fail fast, before anything is allocated."""
 
@@ -567,6 +577,9 @@ class Scenario(Model):
     policies: Policies = Field(default_factory=Policies)
     faults: list[Fault] = Field(default_factory=list)
     slo: Slo = Field(default_factory=Slo)
+    impact: ImpactCost | None = Field(
+        None, description="an optional cost estimate: user-hours without service × cost_per_user_hour (null: none)"
+    )
     limits: Limits = Field(default_factory=Limits)
 
     @model_validator(mode="after")

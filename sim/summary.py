@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "Summary",
+    "Impact",
     "Manifest",
     "Latency",
     "RegionSummary",
@@ -228,6 +229,28 @@ class MailSummary(_Section):
     regions: dict[str, MailRegion] = {}
 
 
+class Impact(_Section):
+    """What the run cost its users, in the units a postmortem uses.
+
+    ``user_minutes``: user-minutes without service — per region and window, the region's users times the
+    share of its requests that failed (after the client's retries) times the window, summed; per region
+    in ``regions``. ``requests_failed``: the user requests that failed. Mail that was delayed but not lost
+    is counted apart from mail lost, with the delays of the delivered messages (seconds). ``cost``: the
+    user-hours without service times ``impact.cost_per_user_hour`` of the scenario (``None``: not given),
+    with the assumption it rests on in ``cost_basis``.
+    """
+
+    user_minutes: float = 0.0
+    regions: dict[str, float] = {}
+    requests_failed: int = 0
+    mail_delayed: int | None = None  # None: the scenario has no mail
+    mail_lost: int | None = None
+    mail_delay_p99: float | None = None
+    mail_delay_max: float | None = None
+    cost: float | None = None
+    cost_basis: str | None = None
+
+
 class Summary(_Section):
     """The summary of one run (``Result.stats``); :meth:`as_dict` is the body of ``summary.json``.
 
@@ -255,6 +278,7 @@ class Summary(_Section):
     recovery: Recovery = Recovery()
     slo: Slo
     mail: MailSummary | None = None  # None: the scenario has no mail
+    impact: Impact = Impact()  # zeros in a summary written before cascadesim counted it
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:

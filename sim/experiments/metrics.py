@@ -95,6 +95,8 @@ _TOP = [
     _m("slo.latency_met", "bool", "higher", "flag", "latency objective met", "proportion"),
     _m("cascade_depth", "int", "lower", "count", "deepest cascade", "nonnegative"),
     _m("users_affected", "int", "lower", "count", "users affected", "nonnegative"),
+    _m("impact.user_minutes", "float", "lower", "minutes", "user-minutes without service", "nonnegative"),
+    _m("impact.requests_failed", "int", "lower", "count", "user requests failed", "nonnegative"),
 ]
 
 # Counts in ``summary["counts"]``: attempts that went wrong are better lower; the rest are neutral.
@@ -184,6 +186,7 @@ DEFAULT_METRICS = (
     "slo.met",
     "cascade_depth",
     "users_affected",
+    "impact.user_minutes",
     "worst_fault",
 )
 """What an experiment keeps when it is not told."""
@@ -201,6 +204,10 @@ def metric_names(scenario: Scenario) -> dict[str, Metric]:
         for field, kind, better, unit, domain in _FAULT:
             name = f"faults.{fid}.{field}"
             out[name] = Metric(name, kind, better, unit, f"{fid} {field.replace('_', ' ')}", domain)
+    if scenario.impact is not None:
+        currency = f" ({scenario.impact.currency})" if scenario.impact.currency else ""
+        out["impact.cost"] = Metric("impact.cost", "float", "lower", "number", f"cost of the outage{currency}",
+                                    "nonnegative")
     if scenario.workload.mail is not None:
         for field, kind, better, unit, domain in _MAIL:
             name = f"mail.{field}"
