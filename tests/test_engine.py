@@ -19,7 +19,8 @@ def test_station_is_fifo_with_earliest_free_worker():
     env, s = station(workers=2)
     assert [s.admit(0.0, 1.0), s.admit(0.0, 3.0), s.admit(0.0, 1.0), s.admit(0.5, 1.0)] == [1.0, 3.0, 2.0, 3.0]
     assert s.wait(0.5) == pytest.approx(2.5)  # both workers busy until 3.0
-    assert s.outstanding() == 4
+    assert s.held() == 4
+    assert s.outstanding() == 0  # what a balancer sees: the load balancers' tries in flight (none sent here)
 
 
 def test_station_rejects_when_queue_full_but_not_when_a_worker_is_free():
@@ -34,7 +35,7 @@ def test_station_crash_loses_work_and_restarts_empty():
     _, s = station(workers=1)
     s.admit(0.0, 5.0)
     s.crash()
-    assert not s.up and s.epoch == 1 and s.outstanding() == 0
+    assert not s.up and s.epoch == 1 and s.held() == 0
     s.restart(2.0)
     assert s.admit(2.0, 1.0) == 3.0
 

@@ -135,6 +135,31 @@ def test_the_balancers_order_the_waits_of_a_loaded_pool():
     assert mean["power_of_two"] < 0.5 * mean["round_robin"]
 
 
+@pytest.mark.parametrize("algorithm", ["least_outstanding", "power_of_two", "random", "round_robin"])
+def test_a_balancer_that_reads_server_state_avoids_a_server_that_answers_nothing(algorithm):
+    """A crashed server still in the pool (health checks off) answers nothing: its tries stay outstanding
+    until they time out, so the balancers that read outstanding tries send it little. On main they read
+    the server's own queue, empty after the crash, and sent it more than its share (77.6% available)."""
+    s = scenario_from({"duration": "5m",
+                       "topology": {"regions": [{"id": "users", "datacenters": {"dc-a": "10ms"}}],
+                                    "datacenters": [{"id": "dc-a", "servers": [
+                                        {"id": "a", "count": 4, "workers": 4, "service_time": "20ms"}]}],
+                                    "links": []},
+                       "workload": {"regions": {"users": {"peak": "400/s"}}},
+                       "policies": {"client": {"timeout": "1s", "retries": 0},
+                                    "load_balancer": {"algorithm": algorithm, "health_check": {"enabled": False}}},
+                       "faults": [{"id": "dead", "kind": "server_crash", "at": "0s", "target": {"ids": ["a-01"]}}]})
+    stats = sim.run(s).stats
+    n, a = stats.requests, stats.availability
+    assert a is not None
+    if algorithm == "round_robin":  # blind to state: every fourth try hits the dead server
+        assert abs(a - 0.75) <= 1 / n
+    elif algorithm == "random":  # a quarter of the tries, binomially
+        assert abs(a - 0.75) < 4 * (0.75 * 0.25 / n) ** 0.5
+    else:  # the dead server's tries pile up for a second each: it is picked only when the others are busier
+        assert a > {"least_outstanding": 0.97, "power_of_two": 0.90}[algorithm], a
+
+
 def test_every_shipped_balancer_and_jitter_runs_on_both_engines():
     assert all(cls.supports_flow for cls in BALANCERS.values())
     assert all(j.supports_flow for j in JITTERS.values())

@@ -85,7 +85,7 @@ class Station:
 
     __slots__ = ("env", "index", "name", "workers", "free", "waiting", "pending", "queue_limit", "sample",
                  "epoch", "up", "datacenter", "frontend_time", "speed", "warm_until", "warm_speed",
-                 "error_rate", "memory", "leak_rate", "up_since")
+                 "error_rate", "memory", "leak_rate", "up_since", "inflight")
 
     def __init__(
         self,
@@ -119,9 +119,16 @@ class Station:
         self.memory = memory
         self.leak_rate = 0.0  # bytes per second while up
         self.up_since = 0.0
+        self.inflight = 0  # the load balancers' tries sent to it and not yet answered (or given up on)
 
     def outstanding(self) -> int:
-        """Requests admitted and not yet finished."""
+        """The load balancers' tries sent to this server and not yet answered or timed out: what a
+        balancer sees (a crashed server that answers nothing keeps its tries until they time out).
+        """
+        return self.inflight
+
+    def held(self) -> int:
+        """Requests admitted and not yet finished: what it holds in memory."""
         now = self.env.now
         pending = self.pending
         while pending and pending[0] <= now:
@@ -143,7 +150,7 @@ class Station:
         if memory is None:
             return False
         leaked = self.leak_rate * (now - self.up_since) if self.leak_rate else 0.0
-        return self.outstanding() + 1 > memory.requests_held(leaked)
+        return self.held() + 1 > memory.requests_held(leaked)
 
     def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF) -> float:
         """Book a request arriving at ``now``; return its completion time, or -1 if it is refused.
@@ -215,7 +222,7 @@ class EventStation(Station):
         self.mean_service = mean_service
         self.cancel = cancel
 
-    def outstanding(self) -> int:
+    def held(self) -> int:
         return len(self.queue) + self.busy
 
     def wait(self, now: float) -> float:
@@ -308,7 +315,7 @@ class _Attempt:
     """One client attempt as it moves through the layers; ``gen`` invalidates stale events."""
 
     __slots__ = ("req", "gen", "deadline", "dc", "latency", "tried", "lb_tries", "try_deadline", "lb_delay",
-                 "stages", "k", "dep_tries", "dep_delay", "dep_started", "held")
+                 "stages", "k", "dep_tries", "dep_delay", "dep_started", "held", "front")
 
     def __init__(self, req: _Request, deadline: float, dc: int, latency: float):
         self.req = req
@@ -326,6 +333,7 @@ class _Attempt:
         self.dep_delay = 0.0
         self.dep_started = 0.0
         self.held = 0.0  # time spent waiting on dependencies, which holds a server worker
+        self.front: Station | None = None  # the server of the try in flight (counted in its ``inflight``)
 
 
 class RequestEngine(EngineBase):
@@ -501,6 +509,10 @@ class RequestEngine(EngineBase):
     def _succeeded(self, a: _Attempt) -> None:
         req = a.req
         a.gen += 1
+        front = a.front
+        if front is not None:
+            front.inflight -= 1
+            a.front = None
         req.done = True
         rec = self.rec
         now = self.env.now
@@ -533,6 +545,8 @@ class RequestEngine(EngineBase):
         else:  # the common case: a first try, weights as configured
             front = self.balancers[dc].pick(pool)
         tried.append(front)
+        front.inflight += 1
+        a.front = front
         rec.dc_offered[dc][rec.window_of(now)] += 1
         lb = self.lb
         a.try_deadline = min(a.deadline, now + lb.try_timeout) if lb.try_timeout is not None else a.deadline
@@ -594,6 +608,10 @@ class RequestEngine(EngineBase):
         return front
 
     def _lb_failed(self, a: _Attempt, status: str) -> None:
+        front = a.front
+        if front is not None:  # the try is over for the load balancer: answered with an error, or given up on
+            front.inflight -= 1
+            a.front = None
         now = self.env.now
         lb = self.lb
         if status == TIMEOUT and now >= a.deadline:
