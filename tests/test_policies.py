@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sim
 from sim.cluster import Cluster
@@ -133,6 +135,55 @@ def test_the_balancers_order_the_waits_of_a_loaded_pool():
     mean = {name: float(p[0] / t[0]) for name in BALANCERS for p, t in [BALANCERS[name].fluid_wait(_pool(3.6, 100))]}
     assert mean["least_outstanding"] < mean["power_of_two"] < mean["round_robin"] < mean["random"]
     assert mean["power_of_two"] < 0.5 * mean["round_robin"]
+
+
+class _Backend:
+    def __init__(self, name: str):
+        self.name, self.load = name, 0
+
+    def outstanding(self) -> int:
+        return self.load
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=st.lists(st.tuples(st.integers(0, 19), st.sampled_from([1, -1])), max_size=300),
+       pool_change=st.integers(0, 300))
+def test_least_outstanding_always_picks_a_least_loaded_member(ops, pool_change):
+    """The heap index (lazy deletion) answers as a scan of the pool would, through any sequence of changes
+    and a rebuilt pool."""
+    from sim.rng import Streams
+
+    servers = [_Backend(f"s{i}") for i in range(20)]
+    lo = BALANCERS["least_outstanding"](Streams(1).stream("b"))
+    pool = servers[:15]
+    for k, (i, step) in enumerate(ops):
+        if k == pool_change:
+            pool = servers[5:]  # the engine rebuilds a pool as a new list
+        server = servers[i]
+        server.load = max(0, server.load + step)
+        lo.changed(server)
+        picked = lo.pick(pool)
+        assert picked in pool and picked.load == min(s.load for s in pool)
+        tried = [picked]
+        other = lo.pick_other(pool, tried)
+        assert other not in tried and other.load == min(s.load for s in pool if s is not picked)
+        assert lo.pick(pool) is picked  # setting the tried ones aside puts them back
+
+
+def test_least_outstanding_goes_round_robin_over_idle_servers():
+    from sim.rng import Streams
+
+    servers = [_Backend(f"s{i}") for i in range(4)]
+    lo = BALANCERS["least_outstanding"](Streams(1).stream("b"))
+    order = []
+    for _ in range(8):
+        s = lo.pick(servers)
+        order.append(s.name)
+        s.load += 1  # a try sent ...
+        lo.changed(s)
+        s.load -= 1  # ... and answered before the next request
+        lo.changed(s)
+    assert order == ["s0", "s1", "s2", "s3"] * 2
 
 
 @pytest.mark.parametrize("algorithm", ["least_outstanding", "power_of_two", "random", "round_robin"])

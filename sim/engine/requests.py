@@ -370,6 +370,7 @@ class RequestEngine(EngineBase):
         ]
         algorithm = BALANCERS[self.lb.algorithm]
         self.balancers = [algorithm(streams.stream(f"balancer/{dc}")) for dc in cluster.datacenter_ids]
+        self.track_load = algorithm.tracks_load  # tell the balancers each change of a server's tries in flight
         self.pools: list[list[Station]] = [[] for _ in cluster.datacenter_ids]
         self.panicking = [False] * len(cluster.datacenter_ids)
         for dc in range(len(cluster.datacenter_ids)):
@@ -513,6 +514,8 @@ class RequestEngine(EngineBase):
         if front is not None:
             front.inflight -= 1
             a.front = None
+            if self.track_load:
+                self.balancers[a.dc].changed(front)
         req.done = True
         rec = self.rec
         now = self.env.now
@@ -547,6 +550,8 @@ class RequestEngine(EngineBase):
         tried.append(front)
         front.inflight += 1
         a.front = front
+        if self.track_load:
+            self.balancers[dc].changed(front)
         rec.dc_offered[dc][rec.window_of(now)] += 1
         lb = self.lb
         a.try_deadline = min(a.deadline, now + lb.try_timeout) if lb.try_timeout is not None else a.deadline
@@ -598,20 +603,15 @@ class RequestEngine(EngineBase):
                 favoured = [self.stations[i] for i in servers if self.stations[i] in pool]
                 if favoured:
                     return favoured[int(self.routing_rng.uniform() * len(favoured))]
-        pick = self.balancers[dc].pick
-        front = pick(pool)
-        if tried and front in tried and len(pool) > len(tried):  # a retry goes to another server
-            for _ in range(4):
-                front = pick(pool)
-                if front not in tried:
-                    break
-        return front
+        return self.balancers[dc].pick_other(pool, tried)  # a retry goes to another server
 
     def _lb_failed(self, a: _Attempt, status: str) -> None:
         front = a.front
         if front is not None:  # the try is over for the load balancer: answered with an error, or given up on
             front.inflight -= 1
             a.front = None
+            if self.track_load:
+                self.balancers[a.dc].changed(front)
         now = self.env.now
         lb = self.lb
         if status == TIMEOUT and now >= a.deadline:

@@ -24,6 +24,7 @@ scenario uses in ``policies.load_balancer.algorithm``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
@@ -66,9 +67,14 @@ class PoolLoad:
 class Balancer:
     """Base class: pick the server for the next request. Override :meth:`pick`; for the flow engine,
     :meth:`fluid_wait` too, and set ``supports_flow = True``.
+
+    A balancer that keeps an index of the servers' load (so a pick need not read the whole pool) sets
+    ``tracks_load = True``: the engine then calls :meth:`changed` with a server whenever its
+    ``outstanding()`` changed. A pool the engine rebuilt is a new list object.
     """
 
     supports_flow: ClassVar[bool] = False
+    tracks_load: ClassVar[bool] = False
 
     def __init__(self, rng: Stream):
         self.rng = rng
@@ -76,6 +82,19 @@ class Balancer:
     def pick(self, pool: Sequence[B]) -> B:
         """Return one member of the non-empty ``pool``."""
         raise NotImplementedError
+
+    def pick_other(self, pool: Sequence[B], tried: Sequence[B]) -> B:
+        """A member of ``pool`` for a retry, not one of ``tried`` if a few picks find another."""
+        front = self.pick(pool)
+        if tried and front in tried and len(pool) > len(tried):
+            for _ in range(4):
+                front = self.pick(pool)
+                if front not in tried:
+                    break
+        return front
+
+    def changed(self, server: Backend) -> None:
+        """``server.outstanding()`` changed (called only when ``tracks_load``)."""
 
     @classmethod
     def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
@@ -136,28 +155,65 @@ class Random(Balancer):
 
 @register_balancer("least_outstanding")
 class LeastOutstanding(Balancer):
-    """The server with the fewest outstanding requests; ties go round-robin. Fluid: joining the shortest
-    queue of all keeps every worker of the pool busy before anyone waits: about one M/M/(n c) queue.
+    """The server with the fewest outstanding requests; ties go to the one whose count changed longest
+    ago (round robin when all are idle). Members are kept in buckets by outstanding count (insertion
+    ordered), with the lowest non-empty count known, so a pick and a change are O(1) however large the
+    pool (counts move by one). Fluid: joining the shortest queue of all keeps every worker of the pool
+    busy before anyone waits: about one M/M/(n c) queue.
     """
 
     supports_flow = True
+    tracks_load = True
 
     def __init__(self, rng: Stream):
         super().__init__(rng)
-        self.next = 0
+        self.pool: Sequence[Backend] | None = None
+        self.count: dict[Backend, int] = {}  # member -> the count it is filed under
+        self.buckets: dict[int, OrderedDict[Backend, None]] = {}
+        self.low = 0  # the lowest count with a member
+
+    def _reset(self, pool: Sequence[Backend]) -> None:
+        self.pool = pool
+        self.count, self.buckets = {}, {}
+        for server in pool:
+            self._file(server, server.outstanding())
+        self.low = min(self.buckets, default=0)
+
+    def _file(self, server: Backend, count: int) -> None:
+        self.count[server] = count
+        bucket = self.buckets.get(count)
+        if bucket is None:
+            bucket = self.buckets[count] = OrderedDict()
+        bucket[server] = None
+
+    def changed(self, server: Backend) -> None:
+        old = self.count.get(server)
+        if old is None:  # not in the pool
+            return
+        new = server.outstanding()
+        bucket = self.buckets[old]
+        del bucket[server]
+        self._file(server, new)
+        if new < self.low:
+            self.low = new
+        elif not bucket and old == self.low:
+            del self.buckets[old]
+            self.low = min(self.buckets)
 
     def pick(self, pool: Sequence[B]) -> B:
-        n = len(pool)
-        start = self.next % n
-        self.next = start + 1
-        best = pool[start]
-        best_load = best.outstanding()
-        for k in range(1, n):
-            server = pool[(start + k) % n]
-            load = server.outstanding()
-            if load < best_load:
-                best, best_load = server, load
-        return best
+        if pool is not self.pool:
+            self._reset(pool)
+        return next(iter(self.buckets[self.low]))  # type: ignore[return-value]
+
+    def pick_other(self, pool: Sequence[B], tried: Sequence[B]) -> B:
+        if pool is not self.pool:
+            self._reset(pool)
+        if len(pool) > len(tried):  # the least loaded server not tried yet
+            for count in sorted(self.buckets):
+                for server in self.buckets[count]:
+                    if server not in tried:
+                        return server  # type: ignore[return-value]
+        return next(iter(self.buckets[self.low]))  # type: ignore[return-value]
 
     @classmethod
     def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
