@@ -437,7 +437,7 @@ def print_scaling(out: dict[str, Any]) -> None:
 INTRO = """\
 ## `bench_flow.py`: the flow engine at global scale
 
-The rate-based engine (`engine: flow`, `sim/engine/flow.py`) on the two scale scenarios, against the
+The rate-based engine (`engine: flow`, `sim/engine/flow/`) on the two scale scenarios, against the
 request engine, and as the topology grows. Each measurement runs in a fresh single-threaded Python
 process (`OMP/OPENBLAS/MKL_NUM_THREADS=1`) that imports `sim`, loads the scenario and times `sim.run`
 (building the model, the run and the summary; not the reports) with `time.perf_counter`; its peak

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim.engine import choose_engine
-from sim.engine.flow import _round_rows
+from sim.engine.flow import round_rows
 from sim.metrics import weighted_percentile
 from tests.test_cli import cli
 
@@ -159,7 +159,7 @@ def test_long_steps_while_few_retries_are_pending_keep_the_answer(monkeypatch):
 @given(st.lists(st.lists(st.floats(0, 1e6), min_size=3, max_size=3), min_size=1, max_size=4))
 def test_rounding_keeps_totals(rows):
     table = np.array(rows)
-    rounded = np.array(_round_rows(table))
+    rounded = np.array(round_rows(table))
     assert (rounded >= 0).all()
     assert np.abs(rounded.cumsum(axis=1) - table.cumsum(axis=1)).max() <= 0.5 + 1e-6
 

@@ -3,7 +3,7 @@
 Four servers of an M/M/4 pool at 85% utilisation hold room for 50 requests each (memory), far above
 the mean of about 7: a server crashes only when its queue happens to swell that far. The request
 engine checks every arrival; the flow engine draws the crash from the rate of the first arrivals that
-find the limit (``FlowEngine._crashes``). Over four seeds the two must count the same crashes within
+find the limit (``sim.engine.flow.crashes.crashes``). Over four seeds the two must count the same crashes within
 three standard errors of the difference of two Poisson counts.
 """
 

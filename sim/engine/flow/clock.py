@@ -1,0 +1,101 @@
+"""The flow engine's clock: lazy integration in steps, adaptive step lengths, and when the engine is quiet.
+
+The engine's clock ``t`` trails the simulation's: before the cluster or a link changes, and at each step,
+it integrates up to now with the state as it was (:meth:`Clock.integrate`), so a fault takes effect at
+its own time, not at the next step. Steps never cross a metrics window, nor, while client retries are
+pending and the run is not quiet, a retry slot. They grow to ``flow.max_step`` while the run is quiet
+(:meth:`Clock.quiet`): no backlog, next to no client retries, no refusals, no server warming up, every
+breaker closed, every health check certain to pass, no link saturated, and two base steps since the
+cluster last changed. Between long steps the control plane's sweeps sleep: the engine wakes them only
+when a server's answer could change (:meth:`Clock.settled`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from sim.engine.flow.classes import Classes
+from sim.engine.flow.dependencies import Dependencies
+from sim.engine.flow.retries import ClientRetries
+from sim.engine.flow.servers import Servers
+from sim.engine.flow.step import Step
+from sim.network import Network
+from sim.policies import Breaker
+
+__all__ = ["Clock"]
+
+
+class Clock:
+    """Where the engine has integrated to (``t``), and the steps that take it on to the simulation's time.
+
+    ``busy`` is set while it integrates (a change announced meanwhile is the engine's own); ``stale`` says
+    the cluster may have changed since the state was last read; ``calm`` counts the steps since the state
+    last changed, ``steps`` every step integrated (the benchmarks report it).
+    """
+
+    def __init__(self, dt: float, max_dt: float, end: float, window: float, health_timeout: float, step: Step,
+                 servers: Servers, classes: Classes, deps: Dependencies, retries: ClientRetries,
+                 breakers: list[Breaker | None], network: Network):
+        self.dt, self.max_dt, self.end, self.window = dt, max_dt, end, window
+        self.health_timeout = health_timeout
+        self.step, self.servers, self.classes, self.deps = step, servers, classes, deps
+        self.retries, self.breakers, self.network = retries, breakers, network
+        self.t = 0.0  # integrated up to here
+        self.busy = False
+        self.stale = False  # the cluster may have changed since the state was last read
+        self.calm = 0  # steps since the state last changed
+        self.steps = 0  # steps integrated
+
+    def length(self) -> float:
+        """Long steps while nothing (that matters) is queued, pending, refused, warming or breaking."""
+        return self.max_dt if self.quiet() else self.dt
+
+    def quiet(self) -> bool:
+        """Whether the state would not change over a long step: no backlog, next to no client retries
+        (:meth:`ClientRetries.few <sim.engine.flow.retries.ClientRetries.few>`), no refusals, no server
+        warming up, every breaker closed, no health check in doubt and no link saturated, for at least two
+        base steps since the last change.
+        """
+        s = self.servers
+        s.end_warmups(self.t)
+        few_retries = self.retries.few()
+        if not (self.calm >= 2 and few_retries and float(self.deps.backlog.max(initial=0.0)) < 1e-9
+                and s.next_warm == math.inf
+                and all(b is None or b.state == "closed" for b in self.breakers)
+                and not any(link.saturated is not None for link in self.network.links)):
+            return False
+        ix = self.classes.current().rep  # one server of each class stands for all
+        return (float(s.shed[ix].max(initial=0.0)) < 1e-6 and float(s.backlog[ix].max(initial=0.0)) < 1e-9
+                and float(s.probe_failure(self.health_timeout, ix).max(initial=0.0, where=s.up[ix])) < 1e-6)
+
+    def integrate(self, now: float) -> float:
+        """Step from ``t`` to ``now``; returns the length of the last step."""
+        h = 0.0
+        window = self.window
+        while self.t < now - 1e-12:
+            t = self.t
+            h = now - t
+            boundary = (math.floor(t / window + 1e-9) + 1) * window  # never cross a window
+            h = min(h, boundary - t, self.max_dt)
+            if self.retries.pending > 0 and h > self.dt and not self.quiet():
+                slot_end = (math.floor(t / self.dt + 1e-9) + 1) * self.dt  # nor a retry slot
+                h = min(h, slot_end - t)
+            if t < self.end < t + h:
+                h = self.end - t
+            self.steps += 1
+            self.step.run(t, max(h, 1e-9))
+            self.t = t + h
+            self.calm += 1
+        return h
+
+    def settled(self, wake_floor: float) -> bool:
+        """Every running server passes a health check for certain and waits less than ``wake_floor``
+        (set by the control plane): nothing a sweep decides can change.
+        """
+        s = self.servers
+        ix = self.classes.current().rep
+        up = s.up[ix]
+        if not up.any():
+            return True
+        return (float(s.probe_failure(self.health_timeout, ix)[up].max()) <= 1e-6
+                and float(s.wait_now(ix)[up].max()) < wake_floor)

@@ -1,0 +1,164 @@
+"""Where each region's tries go: (region, server) pairs, and the databases that point at them.
+
+A region's first attempts are spread over the mailbox servers holding the active copies of its databases
+(its databases weigh the same); a region without databases sends its tries to its datacenters' servers
+directly (the picked server does the mailbox work). *A retry goes to the same database*: the client
+retries pending per region are kept where their failures happened, and move with the databases when
+their active copies fail over (``Cluster.active_log``), so a retry does not escape an unavailable
+database with the probability of a fresh request.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.cluster import Cluster
+from sim.engine.flow.servers import TINY
+
+__all__ = ["Pairs"]
+
+
+class Pairs:
+    """The entries a region's tries go to, and per entry where first attempts and pending retries are.
+
+    Entries: (region, server) pairs, one per server that can hold the active copy of one of the region's
+    databases (or, for a region without databases, every server of its datacenters), then one "database
+    unavailable" entry per region. Per entry: the share of the region's first attempts that go there
+    (``prior``) and the client retries pending there (``posterior``). A step looks only at the support
+    (``sup``): the pairs that have held a database's active copy (only they can carry first attempts or
+    pending retries), a region's own pairs, and the unavailable entries; per entry of the support,
+    ``spread`` says where the retries due in the current step go.
+    """
+
+    def __init__(self, cluster: Cluster):
+        n_regions, n = len(cluster.region_ids), len(cluster.servers)
+        self.n_regions = n_regions
+        pair_region: list[int] = []
+        pair_server: list[int] = []
+        self.own = np.zeros(n_regions, dtype=bool)  # the region has no databases: its tries go to the pool
+        self.region_dbs: list[np.ndarray] = []
+        for r, dbs in enumerate(cluster.region_databases):
+            if dbs:
+                holders = sorted({s for db in dbs for s in cluster.copies[db]})
+            else:
+                self.own[r] = True
+                holders = sorted({s for dc in cluster.region_preference[r] for s in cluster.servers_of_dc[dc]})
+            pair_region += [r] * len(holders)
+            pair_server += holders
+            self.region_dbs.append(np.array(dbs, dtype=np.int64))
+        self.pair_region = np.array(pair_region, dtype=np.int64)
+        self.pair_server = np.array(pair_server, dtype=np.int64)
+        P = self.n_pairs = len(pair_server)
+        self.entry_region = np.concatenate([self.pair_region, np.arange(n_regions)])
+        self.entry_own = self.own[self.entry_region]
+        self.prior = np.zeros(P + n_regions)
+        self.posterior = np.zeros(P + n_regions)
+        self.in_sup = np.zeros(P + n_regions, dtype=bool)
+        self.in_sup[P:] = True
+        self.in_sup[:P] = self.own[self.pair_region]
+        self._support()
+        self.db_entry: np.ndarray | None = None  # per database of every region (concatenated): its entry
+        all_dbs = [d for d in self.region_dbs if d.size]
+        self.all_dbs = np.concatenate(all_dbs) if all_dbs else np.zeros(0, np.int64)
+        self.all_db_region = np.concatenate([np.full(d.size, r) for r, d in enumerate(self.region_dbs) if d.size]) \
+            if all_dbs else np.zeros(0, np.int64)
+        self.region_db_weight = np.array([1.0 / d.size if d.size else 0.0 for d in self.region_dbs])
+        self.entry_of = np.full((n_regions, n), -1, dtype=np.int64)  # (region, server) -> its entry
+        self.entry_of[self.pair_region, self.pair_server] = np.arange(P)
+        self.db_count = np.zeros(P + n_regions, dtype=np.int64)  # databases pointing at each entry
+        self.db_order = np.argsort(self.all_dbs, kind="stable")  # where each database sits in all_dbs
+        self.db_start = np.searchsorted(self.all_dbs[self.db_order], np.arange(len(cluster.active) + 1))
+        self._log_read = 0
+
+    def _support(self) -> None:
+        self.sup = np.flatnonzero(self.in_sup)  # pairs first (sorted), then the R unavailable entries
+        self.sup_pairs = self.sup.size - self.n_regions
+        self.sup_region = self.entry_region[self.sup]
+        self.sup_own = self.entry_own[self.sup]
+        self.spread = self.prior[self.sup]  # where the retries due in the step go, per entry of sup
+
+    # ------------------------------------------------------------------------------ databases move
+
+    def follow(self, cluster: Cluster) -> None:
+        """Point the databases at their active copies, if any moved since the last call (or on the first)."""
+        if (self.db_entry is None or len(cluster.active_log) != self._log_read) and self.all_dbs.size:
+            self._move(cluster)
+
+    def _move(self, cluster: Cluster) -> None:
+        """Point the databases whose active copy moved since the last call (``Cluster.active_log``) at
+        their new entries: first attempts follow them (``prior``), and so do the client retries pending
+        for them (``posterior``: an entry's pending retries are split evenly over its databases).
+        """
+        log = cluster.active_log
+        if self.db_entry is None:
+            at = np.arange(self.all_dbs.size)
+        else:
+            changed = np.unique(np.array(log[self._log_read:], dtype=np.int64))
+            lo, hi = self.db_start[changed], self.db_start[changed + 1]
+            at = self.db_order[np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist(),
+                                                                                strict=True)])] \
+                if changed.size else np.zeros(0, np.int64)
+        self._log_read = len(log)
+        if not at.size:
+            return
+        region = self.all_db_region[at]
+        act = np.array(cluster.active, dtype=np.int64)[self.all_dbs[at]] if self.db_entry is None \
+            else np.array([cluster.active[d] for d in self.all_dbs[at].tolist()], dtype=np.int64)
+        entry = np.where(act >= 0, self.entry_of[region, np.maximum(act, 0)], -1)
+        entry = np.where(entry >= 0, entry, self.n_pairs + region)  # no active copy: unavailable
+        if self.db_entry is None:
+            self.db_entry = entry
+        else:
+            old = self.db_entry[at]
+            moving = old != entry
+            at, old, entry = at[moving], old[moving], entry[moving]
+            if not at.size:
+                return
+            if self.posterior[~self.entry_own].any():  # pending retries move with databases
+                per_db = self.posterior[old] / np.maximum(self.db_count[old], 1)
+                np.subtract.at(self.posterior, old, per_db)
+                np.add.at(self.posterior, entry, per_db)
+                np.maximum(self.posterior, 0.0, out=self.posterior)
+            np.subtract.at(self.db_count, old, 1)
+            self.db_entry[at] = entry
+        np.add.at(self.db_count, entry, 1)
+        # A region's databases weigh the same: an entry's share of first attempts is count x weight.
+        self.prior = np.where(self.entry_own, self.prior, self.db_count * self.region_db_weight[self.entry_region])
+        if not self.in_sup[entry].all():
+            self.in_sup[entry] = True
+            self._support()
+
+    # ------------------------------------------------------------------------------ retries come and go
+
+    def retries_leave(self, due: np.ndarray) -> None:
+        """``due`` client retries per region come due in this step: they leave the pending ones from where
+        they are pending, and go there (``spread``; as first attempts would where none is pending).
+        """
+        sup, er = self.sup, self.sup_region
+        post = self.posterior[sup]
+        held = np.bincount(er, weights=post, minlength=self.n_regions)
+        share = np.where(held > 0, due / np.maximum(held, TINY), 0.0)
+        has = held > 0
+        self.spread = np.where(has[er], post / np.maximum(held, TINY)[er], self.prior[sup])
+        self.posterior[sup] = post * np.maximum(0.0, 1.0 - share)[er]
+
+    def no_retries_due(self) -> None:
+        """No client retry comes due in this step: ``spread`` is that of first attempts."""
+        self.spread = self.prior[self.sup]
+
+    def retries_wait(self, fails: np.ndarray, retried: np.ndarray) -> None:
+        """The step's failures (``fails`` per entry of the support) that its clients retry (``retried`` per
+        region, spread over the region's failures) wait where they failed.
+        """
+        failed = np.bincount(self.sup_region, weights=fails, minlength=self.n_regions)
+        keep = np.where(failed > 0, retried / np.maximum(failed, TINY), 0.0)
+        self.posterior[self.sup] += fails * keep[self.sup_region]
+
+    def pool_shares(self, route: np.ndarray, dc_of: np.ndarray, pool_weight: np.ndarray) -> None:
+        """Regions without databases: their first attempts go to the servers of the datacenter they are
+        routed to, as the pool's weights say (``prior`` of their own pairs).
+        """
+        own_p = self.entry_own[:self.n_pairs]
+        sp_ = self.pair_server[own_p]
+        in_dc = dc_of[sp_] == route[self.pair_region[own_p]]
+        self.prior[:self.n_pairs][own_p] = np.where(in_dc, pool_weight[sp_], 0.0)

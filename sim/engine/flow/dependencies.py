@@ -1,0 +1,169 @@
+"""Dependencies and links: what a try meets between the front end and the mailbox server.
+
+A dependency (a shared service the servers call, ``topology.dependencies``) is a fluid queue like a
+server: a backlog that grows by the calls' work and shrinks by its workers, a stationary M/M/c wait on
+top (:func:`sim.queueing.allen_cunneen`), a queue limit that refuses what does not fit. A request type's
+calls are resolved per try: the share whose calls all succeed within ``dependency_timeout`` (after the
+server's dependency retries, within their budget), their time, and the worker time they hold.
+
+A link (``topology.links``) is read through :class:`sim.network.Network`: the delay and loss a crossing
+sees now (``Network.conditions``) and, at the end of a step, the bits per second that crossed it
+(``Network.carry``: the same load estimate, saturation and loss as per-request crossings).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from sim.cluster import Cluster
+from sim.engine.flow.servers import TINY
+from sim.policies import Budget
+from sim.queueing import allen_cunneen, response_tail
+from sim.scenario import Scenario
+
+__all__ = ["DependencyCalls", "Dependencies", "LinkState", "Links"]
+
+
+class DependencyCalls(NamedTuple):
+    """A request type's dependency calls, per try reaching them."""
+
+    ok: float  # the share of tries whose calls all succeed
+    time: float  # the time of the calls when they succeed
+    retries: float  # dependency retries per try
+    per_try: np.ndarray  # calls per try, per dependency
+    held: float  # the server's worker time held while calling
+
+
+class Dependencies:
+    """Every dependency as a fluid queue (vectors over ``topology.dependencies``), and their budgets."""
+
+    def __init__(self, scenario: Scenario):
+        deps = scenario.topology.dependencies
+        self.sp = scenario.policies.server
+        self.n = len(deps)
+        self.workers = np.array([d.workers for d in deps], dtype=float)
+        self.iworkers = np.array([d.workers for d in deps], dtype=np.int64)
+        self.service = np.array([d.service_time.mean for d in deps])
+        self.det = np.array([d.service_time.distribution == "deterministic" for d in deps])
+        self.limit = np.array([np.inf if d.queue_limit is None else d.queue_limit for d in deps], dtype=float)
+        self.backlog = np.zeros(self.n)
+        self.load = np.zeros(self.n)
+        self.shed = np.zeros(self.n)
+        self.down = np.zeros(self.n, dtype=bool)
+        self.factor = np.ones(self.n)
+        db = self.sp.dependency_budget
+        self.budgets = [Budget(db) if db else None for _ in range(self.n)]
+        self._state(np.zeros(self.n))
+
+    def read(self, cluster: Cluster) -> None:
+        """Read which dependencies are down and how slow each is (``Cluster.dependency_down``, ``_factor``)."""
+        self.down = np.array(cluster.dependency_down, dtype=bool)
+        self.factor = np.array(cluster.dependency_factor, dtype=float)
+
+    def calls(self, deps: tuple[int, ...], tt: float, h: float, tries: float) -> DependencyCalls:
+        """The dependency calls of a request type calling ``deps``, for ``tries`` tries in a step of ``h``
+        that each wait at most ``tt``.
+        """
+        per_try = np.zeros(self.n)
+        retries_per_try = 0.0
+        if not deps:
+            return DependencyCalls(1.0, 0.0, retries_per_try, per_try, 0.0)
+        sp = self.sp
+        ok_all, time_ok, held = 1.0, 0.0, 0.0
+        limit = min(sp.dependency_timeout, tt)
+        for d in deps:
+            if self.down[d]:
+                fail_one, t_one, t_fail = 1.0, 0.0, 0.0
+            else:
+                svc = self.service[d] * self.factor[d]
+                wait = self.wait[d]
+                late = float(response_tail(np.array([limit - wait]), np.array([svc]), np.array([self.wait_p[d]]),
+                                           np.array([self.theta[d]]), np.array([self.det[d]]))[0])
+                shed = self.shed[d]
+                fail_one = 1.0 - (1.0 - shed) * (1.0 - late)
+                t_one = wait + svc
+                t_fail = (late * (1.0 - shed) * limit) / max(fail_one, TINY)
+            budget = self.budgets[d]
+            calls, reach, spent, p_fail_all = 0.0, 1.0, 0.0, 1.0
+            for k in range(sp.dependency_retries + 1):
+                calls += reach
+                spent += reach * fail_one * t_fail
+                p_fail = reach * fail_one
+                if k == sp.dependency_retries or p_fail <= 1e-12:
+                    p_fail_all = p_fail
+                    break
+                share = budget.allow(p_fail * tries) if budget is not None else 1.0
+                retries_per_try += p_fail * share
+                p_fail_all = p_fail * (1.0 - share)
+                reach = p_fail * share
+            if budget is not None:
+                budget.fill(tries, h)
+            per_try[d] += calls
+            p_ok = 1.0 - p_fail_all
+            ok_all *= p_ok
+            time_ok += t_one
+            held += p_ok * t_one + spent
+        return DependencyCalls(ok_all, time_ok, retries_per_try, per_try, held)
+
+    def advance(self, calls: np.ndarray, work: np.ndarray, h: float) -> None:
+        """The queues move on by a step of ``h`` that brought ``calls`` per second and ``work``
+        (worker-seconds per second), per dependency.
+        """
+        dcap = np.where(self.down, 0.0, self.workers)
+        dback = np.maximum(0.0, self.backlog + work * h - dcap * h)
+        dper = np.where(calls > 0, work / np.maximum(calls, TINY), self.service)
+        droom = self.limit * dper
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dadm = np.maximum(droom - self.backlog, 0.0) + dcap * h
+            self.shed = np.clip(np.where(work * h > dadm, 1.0 - dadm / np.maximum(work * h, TINY), 0.0),
+                                0.0, 1.0)
+        self.backlog = np.where(self.down, 0.0, np.minimum(dback, np.maximum(droom, 0.0)))
+        self.load = work
+        self._state(calls)
+
+    def _state(self, calls: np.ndarray) -> None:
+        """The waits a call sees: the fluid backlog's, plus the stationary M/M/c wait at the last load."""
+        if not self.n:
+            self.wait = self.wait_p = self.theta = np.zeros(0)
+            return
+        cap = np.where(self.down, 0.0, self.workers)
+        per = np.where(calls > 0, self.load / np.maximum(calls, TINY), self.service * self.factor)
+        poisson = np.ones(self.n)  # M/M/c: Poisson calls, exponential service
+        self.wait_p, self.theta = allen_cunneen(self.load, self.workers, self.iworkers, per, poisson, poisson)
+        fluid = np.where(cap > 0, self.backlog / np.maximum(cap, TINY), 0.0)
+        self.wait = fluid + self.wait_p / self.theta
+
+
+class LinkState(NamedTuple):
+    """Per link, what a crossing sees now; a last entry (index -1) for "no link" (no delay, no loss)."""
+
+    delay: np.ndarray
+    loss: np.ndarray
+
+
+class Links:
+    """The paths between regions and datacenters: round trips, link latencies, the links themselves."""
+
+    def __init__(self, cluster: Cluster, n_regions: int, n_dcs: int):
+        self.network = cluster.network
+        self.count = len(self.network.links)
+        self.rtt = np.array(cluster.rtt, dtype=float).reshape(n_regions, n_dcs)  # region -> datacenter
+        self.latency = np.array(cluster.link_latency, dtype=float).reshape(n_dcs, n_dcs)
+        self.between = np.array(self.network.between, dtype=np.int64).reshape(n_dcs, n_dcs)  # the link, or -1
+
+    def state(self, bits: float) -> LinkState:
+        """Per link, the delay and loss a crossing of ``bits`` sees now."""
+        links = self.network.links
+        delay = np.zeros(len(links) + 1)
+        loss = np.zeros(len(links) + 1)
+        for i in range(len(links)):
+            delay[i], loss[i] = self.network.conditions(i, bits)
+        return LinkState(delay, loss)
+
+    def carry(self, bps: np.ndarray, h: float, bits: float) -> None:
+        """The links carry ``bps`` (per link) for ``h`` seconds; ``bits``: a crossing's size."""
+        for i, lk in enumerate(self.network.links):
+            if bps[i] > 0 or lk.rate > 0:
+                self.network.carry(i, float(bps[i]), h, bits)

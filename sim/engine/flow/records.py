@@ -1,0 +1,121 @@
+"""The flow engine's records: counters as floats, the latency histogram, and how both reach the Recorder.
+
+Counters are floats per [region, window] during the run and are rounded to whole requests per window at
+the end (cumulative rounding keeps the totals: :func:`round_rows`). Latency goes into a per-region
+histogram (:data:`BINS` log bins, about 7% wide, 0.1 ms–1000 s) written out per window as weighted
+samples (``Recorder.latency_weight``), so percentiles are weighted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.engine.flow.servers import TINY
+from sim.metrics import COUNTERS, Recorder
+
+__all__ = ["BINS", "CENTRES", "SLICES", "SLICE_W", "Records", "add_latency", "bin_of", "round_rows"]
+
+BINS = 240  # latency histogram: log-spaced bins from 0.1 ms to 1000 s (about 7% wide)
+LOG_LO, LOG_HI = math.log(1e-4), math.log(1e3)
+CENTRES = np.exp(LOG_LO + (np.arange(BINS) + 0.5) * (LOG_HI - LOG_LO) / BINS)
+"""The latency at the middle of each bin."""
+
+SLICES = np.array([0.1, 0.3, 0.5, 0.7, 0.85, 0.925, 0.965, 0.985, 0.9925, 0.9975])
+SLICE_W = np.array([0.2, 0.2, 0.2, 0.2, 0.1, 0.05, 0.03, 0.01, 0.005, 0.005])
+"""The stochastic part of a try's time (stationary wait + service) goes into the histogram as these
+quantiles of an exponential with the same mean (:func:`add_latency`): (cumulative probability at the
+middle of the slice, share)."""
+_Z = -np.log1p(-SLICES)  # the quantiles, in means
+
+
+def bin_of(latency: np.ndarray) -> np.ndarray:
+    """The histogram bin of each latency (clipped to the first and last bins)."""
+    return np.clip(((np.log(latency) - LOG_LO) / (LOG_HI - LOG_LO) * BINS).astype(np.int64), 0, BINS - 1)
+
+
+class Records:
+    """The engine's tables while it runs, as floats, shared with the :class:`~sim.metrics.Recorder`.
+
+    Per [region, window]: every counter of :data:`~sim.metrics.COUNTERS`; per [datacenter, window]: the
+    tries offered; per [link, window]: crossings, losses and bits. The latency histogram [region, bin]
+    holds the successes of the window under way (``window``) until :meth:`flush`. ``wasted``, ``queued``
+    and ``queue_time`` are run totals.
+    """
+
+    def __init__(self, recorder: Recorder, n_regions: int, n_dcs: int, links: int):
+        self.rec = recorder
+        self.n_regions = n_regions
+        width = recorder.n + 1
+        self.counts = {name: np.zeros((n_regions, width)) for name in COUNTERS}
+        for name in COUNTERS:
+            setattr(recorder, name, self.counts[name])
+        self.dc_offered = np.zeros((n_dcs, width))
+        recorder.dc_offered = self.dc_offered
+        self.link_crossings = np.zeros((links, width))
+        self.link_lost = np.zeros((links, width))
+        self.link_bits = np.zeros((links, width))
+        recorder.link_crossings, recorder.link_lost, recorder.link_bits = (
+            self.link_crossings, self.link_lost, self.link_bits)
+        self.hist = np.zeros((n_regions, BINS))
+        self.window = 0  # the window the histogram's samples belong to
+        self.wasted = self.queued = self.queue_time = 0.0
+        recorder.flush = self.flush
+
+    def at_window(self, w: int) -> None:
+        """A step in window ``w`` begins: the histogram of an earlier window is written out first."""
+        if w != self.window:
+            self.flush()  # latency samples belong to the window they were taken in
+            self.window = w
+
+    def flush(self) -> None:
+        """Write the latency histogram out as weighted samples (one per non-empty bin and region)."""
+        rec = self.rec
+        w = self.window
+        hist = self.hist
+        if hist.any():
+            for r in range(self.n_regions):
+                nz = np.nonzero(hist[r] > 1e-9)[0]
+                if nz.size:
+                    rec.latency.extend(CENTRES[nz].tolist())
+                    rec.latency_window.extend([w] * nz.size)
+                    rec.latency_region.extend([r] * nz.size)
+                    rec.latency_weight.extend(hist[r, nz].tolist())
+            hist[:] = 0.0
+
+    def finish(self) -> None:
+        """At the end of the run: write out latency samples, round the counters to whole requests."""
+        self.flush()
+        rec = self.rec
+        for name in COUNTERS:
+            setattr(rec, name, round_rows(self.counts[name]))
+        rec.dc_offered = round_rows(self.dc_offered)
+        rec.link_crossings = round_rows(self.link_crossings)
+        rec.link_lost = round_rows(self.link_lost)
+        rec.link_bits = self.link_bits.tolist()
+        rec.wasted = int(round(self.wasted))
+        rec.queued = int(round(self.queued))
+        rec.queue_time = float(self.queue_time)
+
+
+def add_latency(hist: np.ndarray, region: np.ndarray, mass: np.ndarray, base: np.ndarray, mean: np.ndarray,
+                tau: np.ndarray) -> None:
+    """Add ``mass`` successes per row at latency ``base`` + an exponential of ``mean`` cut at ``tau``."""
+    values = base[:, None] + mean[:, None] * _Z[None, :]
+    keep = (mean[:, None] * _Z[None, :]) <= np.maximum(tau, 0.0)[:, None] + 1e-12
+    slice_w = SLICE_W[None, :] * keep
+    norm = slice_w.sum(axis=1)
+    slice_w[norm == 0, 0] = 1.0  # everything cut: keep the median slice
+    norm = np.maximum(slice_w.sum(axis=1), TINY)
+    weight = mass[:, None] * slice_w / norm[:, None]
+    bins = bin_of(np.maximum(values, 1e-4))
+    flat = (region[:, None] * BINS + bins).ravel()
+    hist += np.bincount(flat, weights=weight.ravel(), minlength=hist.size).reshape(hist.shape)
+
+
+def round_rows(table: np.ndarray) -> list[list[int]]:
+    """Round each row to whole counts keeping its running total (largest-remainder by cumulative sums)."""
+    cum = np.rint(np.cumsum(table, axis=1)).astype(np.int64)
+    out = np.diff(cum, axis=1, prepend=0)
+    return np.maximum(out, 0).tolist()

@@ -1,0 +1,204 @@
+"""Client retries: the ring they wait in, the client's outcomes of a step, and the retries it schedules.
+
+Client retries wait in a delay buffer (the ring) per region, attempt number and origin window, spread
+uniformly over their backoff's jitter interval after the failure (errors at once, timeouts at the
+client's timeout), within the retry budget, and come back as attempts when due. Load-balancer and
+dependency retries are resolved within the step (:mod:`sim.engine.flow.tries`); only the client's wait
+here. A success counts in the window its request arrived in, and its latency carries its request's age.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from sim.engine.flow.records import BINS, CENTRES, Records, bin_of
+from sim.engine.flow.servers import TINY
+from sim.policies import Budget, backoff_span
+from sim.scenario import ClientPolicy
+
+__all__ = ["RING_CELLS", "QUIET_RETRIES", "ClientRetries", "DueRetries", "retry_ring"]
+
+RING_CELLS = 10_000_000
+"""The most cells the client-retry ring may hold (slots × regions × retries × origin windows; two float
+arrays of that size): the loader refuses a flow run that would need more."""
+
+QUIET_RETRIES = 0.01
+"""A long step may begin while client retries are pending if they come due at under this share of the
+rate of attempts (pending / (timeout + longest backoff + longest step)): they come due within the step
+(averaged over it, as new requests are), and those its failures schedule come due from its end."""
+
+
+def retry_ring(client: ClientPolicy, dt: float, max_dt: float, window: float) -> tuple[int, int]:
+    """Size of the client-retry ring: (slots of ``dt`` ahead, origin windows), enough for what can be pending.
+
+    A retry is scheduled at most ``reach`` ahead: its timeout, the longest backoff its jitter can draw and,
+    from a long step, two steps. The slots cover that (or the earlier sizing by ``backoff.max``, which
+    a short exponential series may never reach, if smaller: either way nothing is clamped, so the answer
+    is the same); a request lives for at most its retries' spans, which the origin windows cover.
+    ``limits.max_drain`` bounds both, and the loader checks their product (:data:`RING_CELLS`).
+    """
+    b = client.backoff
+    longest = max((backoff_span(b, k)[1] for k in range(1, client.retries + 1)), default=0.0)
+    reach = max(client.timeout + longest, max_dt) + max_dt + longest + 2 * dt
+    span = client.timeout + max(b.max, b.base) * 1.5 + dt
+    slots = int(math.ceil(min(span + max_dt, reach) / dt)) + 2  # a long step may jump a whole span
+    origins = int(math.ceil((client.retries + 1) * span / window)) + 2
+    return slots, origins
+
+
+class DueRetries(NamedTuple):
+    """The client retries that come due in a step, [region, retry number - 1, origin window mod M]."""
+
+    mass: np.ndarray
+    age: np.ndarray  # sum of (age x mass): a retry's request arrived that long ago
+
+
+class ClientRetries:
+    """The clients' retries: the ring of pending ones, the retry budgets, what is due and what is retried.
+
+    The ring is [slot of ``dt``, region, retry number - 1, origin window mod ``origins``]; ``pending`` is
+    the mass in it. ``traffic`` and ``retrying`` are the attempts and retries per second of the last step.
+    """
+
+    def __init__(self, client: ClientPolicy, dt: float, max_dt: float, window: float, n_regions: int):
+        self.client = client
+        self.dt = dt
+        self.attempts_max = client.retries + 1
+        self.slots, self.origins = retry_ring(client, dt, max_dt, window)
+        # Pending retries come due within a timeout and a backoff, or a long step and its backoff.
+        self.span = client.timeout + max(client.backoff.max, client.backoff.base) + max_dt
+        shape = (self.slots, n_regions, max(client.retries, 1), self.origins)
+        self.ring = np.zeros(shape)
+        self.ring_age = np.zeros(shape)  # sum of (age x mass): a retry's request arrived that long ago
+        self.pending = 0.0  # mass in the ring
+        self.traffic = self.retrying = 0.0  # attempts and retries per second in the last step
+        self.budgets = [Budget(client.budget) if client.budget else None for _ in range(n_regions)]
+
+    def few(self) -> bool:
+        """Next to no retries pending: less than one, or under :data:`QUIET_RETRIES` of the attempts in the
+        last step and as few pending over the time they take to come due.
+        """
+        return self.pending < 1.0 or (self.retrying < QUIET_RETRIES * self.traffic
+                                      and self.pending < QUIET_RETRIES * self.traffic * self.span)
+
+    def take_due(self, t: float, h: float) -> DueRetries:
+        """Take out of the ring the retries that come due in [t, t + h): in a long step every slot that
+        starts before its end, in a short one the step's share of the slot under way.
+        """
+        k = int(math.floor(t / self.dt + 1e-9))
+        slot = k % self.slots
+        left = (k + 1) * self.dt - t
+        if h > left + 1e-9:  # a long step: every slot that starts before its end comes due
+            last = int(math.ceil((t + h) / self.dt - 1e-9)) - 1
+            idx = np.arange(k, last + 1) % self.slots
+            due, due_age = self.ring[idx].sum(axis=0), self.ring_age[idx].sum(axis=0)
+            self.ring[idx] = 0.0
+            self.ring_age[idx] = 0.0
+        else:
+            take = min(1.0, h / left) if left > 0 else 1.0
+            due = self.ring[slot] * take
+            due_age = self.ring_age[slot] * take
+            self.ring[slot] -= due
+            self.ring_age[slot] -= due_age
+        self.pending = max(0.0, self.pending - float(due.sum()))
+        return DueRetries(due, due_age)
+
+    def settle(self, t: float, step_end: float, w: int, by_attempt: np.ndarray, age: np.ndarray,
+               shares: np.ndarray, hist: np.ndarray, records: Records) -> np.ndarray:
+        """Count successes in their requests' windows; retry failures after a backoff, or give up.
+
+        ``by_attempt`` and ``age`` are the step's attempts [region, attempt - 1, origin window] (and their
+        age x mass), ``shares[region, cls]`` is (ok, error, timeout) per attempt, for first attempts
+        (cls 0) and retries (cls 1), ``hist`` the latency histogram of the step's successes (their try
+        time). Returns the retried mass per region.
+        """
+        counts = records.counts
+        c = self.client
+        R = len(self.budgets)
+        cls = np.minimum(np.arange(self.attempts_max), 1)  # attempt number - 1 -> class
+        per = shares[:, cls, :]  # [region, attempt, outcome]
+        by_r = by_attempt.sum(axis=2)  # [region, attempt]
+        counts["errors"][:, w] += (by_r * per[:, :, 1]).sum(axis=1)
+        counts["timeouts"][:, w] += (by_r * per[:, :, 2]).sum(axis=1)
+        origin_windows = np.array([w - ((w - m) % self.origins) for m in range(self.origins)])
+        valid = origin_windows >= 0
+        ok_by_origin = (by_attempt * per[:, :, 0, None]).sum(axis=1)  # [region, origin]
+        for m in np.nonzero(valid)[0]:
+            counts["ok"][:, origin_windows[m]] += ok_by_origin[:, m]
+        # Latency: each success's try time plus how long ago its request arrived (the mean age of the
+        # step's successful retries; first attempts have none).
+        ok_retry = by_r[:, 1:] * per[:, 1:, 0]  # [region, attempt - 2]
+        ok_all = (by_r * per[:, :, 0]).sum(axis=1)
+        for r in np.nonzero(hist.any(axis=1))[0]:
+            row = hist[r]
+            aged = float(ok_retry[r].sum())
+            if aged > 0:
+                mean_age = float((age[r, 1:].sum(axis=1) * per[r, 1:, 0]).sum() / aged)
+                share_aged = min(1.0, aged / max(float(ok_all[r]), TINY))
+                if mean_age > 0:
+                    bins = bin_of(CENTRES + mean_age)
+                    row = row * (1.0 - share_aged) + np.bincount(bins, weights=row * share_aged, minlength=BINS)
+            records.hist[r] += row
+        # Failures: retried within the attempts and the budget, or given up.
+        fail_share = per[:, :, 1] + per[:, :, 2]  # [region, attempt]
+        retried = np.zeros(R)
+        for a in range(self.attempts_max):
+            mass = by_attempt[:, a, :] * fail_share[:, a, None]  # [region, origin]
+            if not mass.any():
+                continue
+            if a + 1 >= self.attempts_max:
+                _give_up(records, mass, origin_windows, valid)
+                continue
+            total = mass.sum(axis=1)
+            allowed = np.ones(R)
+            for region, budget in enumerate(self.budgets):
+                if budget is not None:
+                    allowed[region] = budget.allow(float(total[region]))
+            counts["budget_exhausted"][:, w] += total * (1.0 - allowed)
+            _give_up(records, mass * (1.0 - allowed)[:, None], origin_windows, valid)
+            keep = mass * allowed[:, None]
+            retried += keep.sum(axis=1)
+            keep_age = age[:, a, :] * (fail_share[:, a] * allowed)[:, None]
+            lo, hi = backoff_span(c.backoff, a + 1)
+            # Errors come back at once, timeouts at the client's timeout.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                to_share = np.where(fail_share[:, a] > 0, per[:, a, 2] / np.maximum(fail_share[:, a], TINY), 0.0)
+            for after, part in ((0.0, 1.0 - to_share), (c.timeout, to_share)):
+                mp = keep * part[:, None]
+                if not mp.any():
+                    continue
+                ma = keep_age * part[:, None] + mp * (after + (lo + hi) / 2)
+                self.schedule(t, step_end, a + 1, mp, ma, after + lo, after + hi)
+        return retried
+
+    def schedule(self, t: float, step_end: float, retry: int, mass: np.ndarray, mass_age: np.ndarray, lo: float,
+                 hi: float) -> None:
+        """Put ``mass`` [region, origin] of retries number ``retry`` into the ring, spread over [t+lo, t+hi]
+        (the failures of the step from ``t`` to ``step_end``).
+        """
+        dt = self.dt
+        start, stop = t + max(lo, 0.0), t + max(hi, 0.0)
+        h = step_end - t
+        if h > dt + 1e-9:  # a long step's failures happened all through it: their retries come due from
+            start = max(start, step_end)  # its end on, as spread out as they would have been
+            stop = start + h + (hi - lo)
+        first = int(math.floor(start / dt + 1e-9))
+        now_slot = int(math.floor(t / dt + 1e-9))
+        taken = max(now_slot, int(math.ceil(step_end / dt - 1e-9)) - 1)  # slots this step has taken
+        first = max(first, taken + 1)  # never into a slot taken already (a long step's come due at its end)
+        last = max(first, int(math.floor(stop / dt + 1e-9)))
+        last = min(last, now_slot + self.slots - 1)
+        count = last - first + 1
+        idx = np.arange(first, last + 1) % self.slots
+        self.ring[idx, :, retry - 1, :] += mass / count
+        self.ring_age[idx, :, retry - 1, :] += mass_age / count
+        self.pending += float(mass.sum())
+
+
+def _give_up(records: Records, mass: np.ndarray, origin_windows: np.ndarray, valid: np.ndarray) -> None:
+    """Count ``mass`` [region, origin] of requests as failed, in the windows they arrived in."""
+    for m in np.nonzero(valid)[0]:
+        records.counts["failed"][:, origin_windows[m]] += mass[:, m]

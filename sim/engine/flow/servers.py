@@ -1,0 +1,237 @@
+"""Servers as fluid queues: their parameters and state as vectors over the cluster's servers.
+
+A server's backlog (worker-seconds waiting) grows by the work admitted in a step and shrinks by its
+capacity (``workers`` seconds per second while up); a new try waits ``backlog / workers``. On top of
+that fluid wait, the stationary M/M/c wait at the server's utilisation gives the spread of waits below
+saturation. The formulas live in :mod:`sim.queueing` (Erlang C with Allen–Cunneen's correction) and in
+the balancers' fluid views (:meth:`sim.policies.Balancer.fluid_wait`); this module holds what they are
+applied to: the parameters, the state a step and the listeners change, the waits a try sees
+(:meth:`Servers.queue_state`) and the queue update of a step (:meth:`Servers.advance`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from sim.cluster import Cluster
+from sim.policies import BALANCERS
+from sim.policies.balancers import PoolLoad
+from sim.queueing import allen_cunneen, blocking
+from sim.scenario import Scenario
+from sim.software import Version
+
+__all__ = ["TINY", "Servers"]
+
+TINY = 1e-12
+"""Guards divisions by a rate, a capacity or a mass that may be zero (``x / max(y, TINY)``)."""
+
+
+class Servers:
+    """Every server of the cluster as a fluid queue: parameters, state and waits, one entry per server.
+
+    The state changes in two ways: a step's queue update (:meth:`advance`, for whole classes of servers
+    in the same state at once) and the cluster's listener calls (:meth:`stop`, :meth:`start`,
+    :meth:`set_version`, :meth:`set_pool`), which count in ``revision`` so that the classes are taken again.
+    """
+
+    def __init__(self, scenario: Scenario, cluster: Cluster):
+        servers = cluster.servers
+        n = self.n = len(servers)
+        policies = scenario.policies
+        self.cancel = policies.server.cancellation  # deadline propagation: the backlog holds no more than callers wait
+        self.timeout = policies.client.timeout
+        self.workers = np.array([s.workers for s in servers], dtype=float)
+        self.iworkers = np.array([s.workers for s in servers], dtype=np.int64)
+        self.service = np.array([s.service.mean for s in servers])
+        self.det = np.array([s.service.distribution == "deterministic" for s in servers])
+        self.cs2 = np.array([0.0 if s.service.distribution == "deterministic"
+                             else s.service.cv ** 2 if s.service.distribution == "lognormal" else 1.0
+                             for s in servers])
+        # The balancer decides where the work goes when no region has mailbox databases (otherwise a
+        # database's server is given and arrivals are Poisson): then its fluid view gives the waits, from
+        # each server's pool (set_pool). ``ca2``, 1/k in a pool of k unless the balancer picks at
+        # random, is part of the classes' key.
+        self.balancer = BALANCERS[policies.load_balancer.algorithm]
+        self.balanced = not any(cluster.region_databases)
+        self.in_pool = np.zeros(n, dtype=bool)
+        self.pool_size = np.ones(n)
+        self.ca2 = np.ones(n)
+        self.smooth = self.balanced and policies.load_balancer.algorithm != "random"
+        self.frontend = np.array([s.frontend_time for s in servers])
+        limit = [s.queue_limit for s in servers]
+        self.queue_limit = np.array([np.inf if q is None else q for q in limit], dtype=float)
+        max_wait = policies.server.max_queue_wait
+        self.max_wait = np.inf if max_wait is None else max_wait
+        self.dc_of = np.array([s.datacenter for s in servers], dtype=np.int64)
+        self.n_dcs = len(cluster.datacenter_ids)
+        # State, per server.
+        self.up = np.ones(n, dtype=bool)
+        self.speed = np.ones(n)
+        self.warm_until = np.zeros(n)
+        self.warm_speed = np.ones(n)
+        self.err = np.zeros(n)
+        self.leak = np.zeros(n)
+        self.up_since = np.zeros(n)
+        self.backlog = np.zeros(n)  # worker-seconds waiting
+        self.load = np.zeros(n)  # worker-seconds per second offered in the last step (utilisation x workers)
+        self.rate = np.zeros(n)  # tries per second admitted in the last step
+        self.shed = np.zeros(n)  # share refused in the last step
+        self.epoch = np.zeros(n, dtype=np.int64)
+        self.mail_work = np.zeros(n)  # worker-seconds of mail delivered since the last step
+        self.mail_tries = np.zeros(n)
+        self.pool_weight = np.zeros(n)  # a server's share of its datacenter's tries (0: not in the pool)
+        self.revision = 0  # counts changes to servers made outside the steps (listener calls, warm-ups ending)
+        self.next_warm = math.inf  # the earliest end of a warm-up under way
+        self.queue_state()
+
+    # ------------------------------------------------------------------------------ waits
+
+    def queue_state(self, ix: Any = slice(None), inv: Any = slice(None)) -> None:
+        """Waits and stationary queue parameters of every server, from its backlog and last load; computed
+        for the servers ``ix`` (one per class of servers in the same state) and handed to all by ``inv``.
+        """
+        up, workers, load, rate = self.up[ix], self.workers[ix], self.load[ix], self.rate[ix]
+        cap = np.where(up, workers, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fluid_wait = np.where(cap > 0, self.backlog[ix] / np.maximum(cap, TINY), 0.0)
+            per_try = np.where(rate > 0, load / np.maximum(rate, TINY), self.service[ix])
+        if self.balanced:  # the balancer's fluid view: how it spreads the waits
+            shared, serving = self.pool_load()
+            wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared[ix], workers, self.iworkers[ix], per_try,
+                                                              self.cs2[ix], self.pool_size[ix], serving[ix]))
+        else:  # the databases decide: Poisson arrivals
+            wait_p, theta = allen_cunneen(load, workers, self.iworkers[ix], per_try, self.ca2[ix], self.cs2[ix])
+        self.fluid_wait, self.wait_p, self.theta, self.per_try = fluid_wait[inv], wait_p[inv], theta[inv], per_try[inv]
+
+    def pool_load(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per server: the load it would carry at its pool's utilisation (the running members' load over
+        their workers; its own load outside a pool) and the running members of its pool (at least 1).
+        """
+        running = self.in_pool & self.up
+        dcs = self.n_dcs
+        load = np.bincount(self.dc_of, weights=np.where(running, self.load, 0.0), minlength=dcs)
+        workers = np.bincount(self.dc_of, weights=np.where(running, self.workers, 0.0), minlength=dcs)
+        serving = np.bincount(self.dc_of, weights=running, minlength=dcs)
+        rho = np.where(workers > 0, load / np.maximum(workers, TINY), 0.0)[self.dc_of]
+        shared = np.where(self.in_pool & (workers[self.dc_of] > 0), rho * self.workers, self.load)
+        return shared, np.where(self.in_pool, np.maximum(serving[self.dc_of], 1.0), 1.0)
+
+    def wait_now(self, ix: Any = slice(None)) -> np.ndarray:
+        """Expected wait of a try arriving now at each server ``ix`` (fluid backlog plus stationary wait)."""
+        return self.fluid_wait[ix] + self.wait_p[ix] / self.theta[ix]
+
+    def probe_failure(self, timeout: float, ix: Any = slice(None)) -> np.ndarray:
+        """Per server (of ``ix``), the chance that a health check sent now is not answered within
+        ``timeout``: down, or its wait (the fluid backlog's, plus the stationary M/M/c wait) is longer.
+        """
+        room = timeout - self.fluid_wait[ix]
+        late = np.where(room > 0, self.wait_p[ix] * np.exp(-self.theta[ix] * np.maximum(room, 0.0)), 1.0)
+        return np.where(self.up[ix], late, 1.0)
+
+    # ------------------------------------------------------------------------------ a step's update
+
+    def end_warmups(self, t: float) -> None:
+        """Warm-ups that have ended by ``t`` are forgotten (their servers join the classes of their peers)."""
+        if t < self.next_warm - 1e-12:
+            return
+        ended = (self.warm_until > 0.0) & (self.warm_until <= t + 1e-12)
+        self.warm_until[ended] = 0.0
+        going = self.warm_until[self.warm_until > 0.0]
+        self.next_warm = float(going.min()) if going.size else math.inf
+        self.revision += 1
+
+    def add_mail(self, work: np.ndarray, demand: np.ndarray, tries: np.ndarray, h: float) -> None:
+        """Mail delivered during a step of ``h`` is load too: add it to the step's loads (in place)."""
+        if self.mail_tries.any():
+            work += self.mail_work / h
+            demand += self.mail_work / h
+            tries += self.mail_tries / h
+            self.mail_work[:] = 0.0
+            self.mail_tries[:] = 0.0
+
+    def advance(self, ix: np.ndarray, inv: np.ndarray, work: np.ndarray, demand: np.ndarray, tries: np.ndarray,
+                h: float) -> None:
+        """Backlogs grow by the work admitted and shrink by capacity; the share of the demand (the work
+        before refusals) they refuse next is what does not fit. Per server: ``work`` and ``demand``
+        (worker-seconds per second, after and before refusals) and ``tries`` per second; computed for one
+        server ``ix`` per class and handed to all by ``inv``.
+        """
+        up, workers, service, limit = self.up[ix], self.workers[ix], self.service[ix], self.queue_limit[ix]
+        work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.backlog[ix]
+        cap = np.where(up, workers, 0.0)
+        offered = work * h
+        backlog = np.where(up, np.maximum(0.0, backlog0 + offered - cap * h), 0.0)
+        per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, TINY), service), TINY)
+        room = np.where(np.isfinite(limit), limit * per_try, np.inf)
+        if np.isfinite(self.max_wait):
+            room = np.minimum(room, self.max_wait * cap)
+        if self.cancel:
+            room = np.minimum(room, self.timeout * cap)
+        over = backlog > room
+        with np.errstate(invalid="ignore", divide="ignore"):
+            admitted = np.maximum(room - backlog0, 0.0) + cap * h
+            wanted = demand * h
+            shed = np.where(wanted > admitted, 1.0 - admitted / np.maximum(wanted, TINY), 0.0)
+        # Below saturation the fluid refuses nothing; a short queue still overflows now and then.
+        waiting_room = np.minimum(limit, self.max_wait * workers / np.maximum(per_try, TINY))
+        stationary = blocking(self.iworkers[ix], demand, np.floor(waiting_room))
+        # In overload a long queue absorbs a burst (the fluid backlog says how much); the stationary
+        # share holds only below saturation, or when the queue fills and drains within the step.
+        settles = waiting_room * per_try <= workers * h
+        stationary = np.where((demand < workers) | settles, stationary, 0.0)
+        self.shed = np.where(up, np.clip(np.maximum(shed, stationary), 0.0, 1.0), 0.0)[inv]
+        self.backlog = np.where(over, room, backlog)[inv]
+        self.load = np.where(up, work, 0.0)[inv]
+        self.rate = np.where(up, tries, 0.0)[inv]
+        self.queue_state(ix, inv)
+
+    # ------------------------------------------------------------------------------ listener calls
+
+    def stop(self, server: int) -> None:
+        """The server stopped: what it held is lost."""
+        self.revision += 1
+        self.up[server] = False
+        self.backlog[server] = 0.0
+        self.epoch[server] += 1
+
+    def start(self, server: int, now: float, warm: tuple[float, float] | None) -> None:
+        """The server runs again, empty, and warming up (until when, at what share of its speed) if ``warm``."""
+        self.revision += 1
+        self.up[server] = True
+        self.backlog[server] = 0.0
+        self.up_since[server] = now
+        if warm is not None:
+            self.warm_until[server], self.warm_speed[server] = warm
+            self.next_warm = min(self.next_warm, warm[0])
+
+    def set_version(self, server: int, version: Version, now: float) -> None:
+        """Another version runs on the server: its speed, error rate and leak; a fresh process."""
+        self.revision += 1
+        self.speed[server], self.err[server], self.leak[server] = version.speed, version.error_rate, version.leak_rate
+        self.up_since[server] = now
+
+    def set_pool(self, datacenter: int, members: np.ndarray, misweight: tuple[list[int], float] | None) -> None:
+        """``members`` are now the pool of ``datacenter``'s load balancers: each member's share of its tries
+        (a ``misweight`` (favoured servers, share) sends that share to a few servers, the rest is spread evenly).
+        """
+        self.revision += 1
+        weight = self.pool_weight
+        weight[self.dc_of == datacenter] = 0.0
+        if members.size:
+            share = np.full(members.size, 1.0 / members.size)
+            if misweight is not None:
+                favoured = np.isin(members, np.array(misweight[0], dtype=np.int64))
+                if favoured.any():
+                    share = share * (1.0 - misweight[1]) + favoured * (misweight[1] / favoured.sum())
+            weight[members] = share
+        if self.balanced:
+            here = self.dc_of == datacenter
+            self.pool_size[here], self.in_pool[here] = 1.0, False
+            self.pool_size[members], self.in_pool[members] = members.size, True
+        if self.smooth:
+            self.ca2[self.dc_of == datacenter] = 1.0
+            if members.size:
+                self.ca2[members] = 1.0 / members.size

@@ -1,0 +1,184 @@
+"""One step of the flow engine, as a pipeline of named stages, each handing the next a named result.
+
+Per step from ``t`` of length ``h`` (in metrics window ``w``), with the state at its start (explicit
+Euler):
+
+1. :meth:`Step.attempts` → :class:`Attempts`: new requests (× surges, with Poisson noise when
+   ``flow.noise`` is on) and the client retries that come due, per region, attempt and origin window;
+2. :meth:`Step.admit` → :class:`Admitted`: the share each region's breaker lets through, and the
+   first attempts and retries sent;
+3. :meth:`Tries.send <sim.engine.flow.tries.Tries.send>` → :class:`~sim.engine.flow.tries.TryOutcome`:
+   the tries, their outcomes per region, the failures per entry, the latency and the loads;
+4. :meth:`Step.advance` — the queues (servers, dependencies) move on and the links carry what crossed them;
+5. :func:`outcome_shares` → the share of each region's attempts that succeeded, erred, timed out;
+6. :meth:`ClientRetries.settle <sim.engine.flow.retries.ClientRetries.settle>` → the mass each region's
+   clients retry: successes counted, failures retried after a backoff or given up;
+   :meth:`Pairs.retries_wait <sim.engine.flow.databases.Pairs.retries_wait>` keeps them where they failed;
+7. :meth:`Step.learn` — the breakers learn the step's outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from sim.cluster import Cluster
+from sim.engine.flow.classes import Classes
+from sim.engine.flow.databases import Pairs
+from sim.engine.flow.dependencies import Dependencies, Links
+from sim.engine.flow.records import Records
+from sim.engine.flow.retries import ClientRetries
+from sim.engine.flow.servers import TINY, Servers
+from sim.engine.flow.tries import Loads, Tries, TryOutcome
+from sim.policies import Breaker
+
+__all__ = ["Admitted", "Attempts", "Step", "outcome_shares"]
+
+
+class Attempts(NamedTuple):
+    """The client attempts of a step, per region: new requests and the retries that came due."""
+
+    new: np.ndarray  # first attempts (new requests)
+    retries: np.ndarray  # client retries due
+    total: np.ndarray  # both
+    by_attempt: np.ndarray  # [region, attempt number - 1, origin window mod M]
+    age: np.ndarray  # the same, sum of (age x mass): how long ago their requests arrived
+
+
+class Admitted(NamedTuple):
+    """What the breakers let through, per region."""
+
+    sent: np.ndarray  # the share of the region's attempts its breaker lets through
+    routed: np.ndarray  # whether the region has a datacenter to go to
+    first: np.ndarray  # first attempts sent (and routed)
+    retries: np.ndarray  # client retries sent (and routed)
+
+
+class Step:
+    """The step of the flow engine over its parts; :meth:`run` is one step, :meth:`read` what it reads
+    of the cluster between steps (routes and load scales).
+    """
+
+    def __init__(self, cluster: Cluster, end: float, rates: list[Callable[[float], float] | None],
+                 noise: np.random.Generator | None, servers: Servers, classes: Classes, pairs: Pairs,
+                 deps: Dependencies, links: Links, retries: ClientRetries, records: Records, tries: Tries,
+                 breakers: list[Breaker | None]):
+        self.cluster, self.end, self.rates, self.noise = cluster, end, rates, noise
+        self.servers, self.classes, self.pairs, self.deps, self.links = servers, classes, pairs, deps, links
+        self.retries, self.records, self.tries, self.breakers = retries, records, tries, breakers
+        self.n_regions = len(rates)
+        self.bits = tries.types[0].bits  # a crossing's size, for the links' load estimate
+        self.route = np.zeros(self.n_regions, dtype=np.int64)  # per region: its datacenter (-1: none)
+        self.scale = np.ones(self.n_regions)  # per region: its load's factor (surges)
+
+    def read(self, cluster: Cluster) -> None:
+        """Read the regions' routes and load scales (``Cluster.route``, ``Cluster.load_scale``)."""
+        self.route = np.array(cluster.route, dtype=np.int64)
+        self.scale = np.array(cluster.load_scale, dtype=float)
+
+    def run(self, t: float, h: float) -> None:
+        """One step from ``t`` of length ``h``: the stages in order (see the module)."""
+        rec = self.records.rec
+        w = min(int(t / rec.window + 1e-9), rec.n)
+        self.records.at_window(w)
+        self.servers.end_warmups(t)
+        attempts = self.attempts(t, h, w)
+        admitted = self.admit(t, w, attempts)
+        tries = self.tries.send(t, h, w, self.route, admitted.first, admitted.retries)
+        self.advance(tries.loads, h, w)
+        shares = outcome_shares(attempts, tries)
+        retried = self.retries.settle(t, t + h, w, attempts.by_attempt, attempts.age, shares, tries.latency,
+                                      self.records)
+        self.pairs.retries_wait(tries.fails, retried)
+        self.learn(t, h, attempts, admitted, tries)
+
+    def attempts(self, t: float, h: float, w: int) -> Attempts:
+        """New requests, and the client retries that come due in [t, t + h)."""
+        counts = self.records.counts
+        R = self.n_regions
+        new = np.zeros(R)
+        if t < self.end:
+            for r, fn in enumerate(self.rates):
+                if fn is not None:
+                    new[r] = fn(t + h / 2) * self.scale[r] * h
+            if self.noise is not None:
+                new = self.noise.poisson(new).astype(float)
+            counts["requests"][:, w] += new
+        ring = self.retries
+        by_attempt = np.zeros((R, ring.attempts_max, ring.origins))  # [region, attempt - 1, origin window]
+        age = np.zeros_like(by_attempt)
+        by_attempt[:, 0, w % ring.origins] = new
+        if ring.pending > 0:
+            due = ring.take_due(t, h)
+            by_attempt[:, 1:, :] += due.mass[:, : ring.attempts_max - 1, :]
+            age[:, 1:, :] += due.age[:, : ring.attempts_max - 1, :]
+            self.pairs.retries_leave(due.mass.sum(axis=(1, 2)))  # from where they are pending
+        else:
+            self.pairs.no_retries_due()
+        attempts = by_attempt.sum(axis=(1, 2))
+        ring.traffic = float(attempts.sum()) / h
+        ring.retrying = float(attempts.sum() - new.sum()) / h
+        for r, budget in enumerate(ring.budgets):
+            if budget is not None:
+                budget.fill(float(new[r]), h)
+        later = attempts - new
+        counts["attempts"][:, w] += attempts
+        counts["retries"][:, w] += later
+        return Attempts(new, later, attempts, by_attempt, age)
+
+    def admit(self, t: float, w: int, attempts: Attempts) -> Admitted:
+        """The breakers: the share of each region's attempts that is sent (a half-open breaker sends its
+        probes); regions with no route send nothing.
+        """
+        total = attempts.total
+        sent = np.ones(self.n_regions)
+        for r, breaker in enumerate(self.breakers):
+            if breaker is not None:
+                sent[r] = breaker.admits(t)
+                if breaker.state == "half_open" and total[r] > 0:
+                    sent[r] = min(1.0, breaker.policy.probes / total[r])
+        self.records.counts["breaker_rejected"][:, w] += total * (1.0 - sent)
+        mass0, mass_r = attempts.new * sent, attempts.retries * sent
+        routed = self.route >= 0
+        return Admitted(sent, routed, mass0 * routed, mass_r * routed)
+
+    def advance(self, loads: Loads, h: float, w: int) -> None:
+        """The queues move on by ``h`` under the step's loads (and the mail delivered meanwhile); the links
+        carry what crossed them.
+        """
+        work, demand, tries = loads.work, loads.demand, loads.tries
+        self.servers.add_mail(work, demand, tries, h)
+        view = self.classes.after_loads(work, demand, tries)
+        self.servers.advance(view.rep, view.of, work, demand, tries, h)
+        self.deps.advance(loads.dep_calls, loads.dep_work, h)
+        self.records.link_bits[:, w] += loads.link_bps * h
+        self.links.carry(loads.link_bps, h, self.bits)
+
+    def learn(self, t: float, h: float, attempts: Attempts, admitted: Admitted, tries: TryOutcome) -> None:
+        """The breakers learn the step's outcome (of the attempts they let through)."""
+        first, retries = tries.first, tries.retries
+        for r, breaker in enumerate(self.breakers):
+            through = attempts.total[r] * admitted.sent[r]
+            if breaker is not None and through > 0:
+                lost = (first.error[r] + first.timeout[r] + retries.error[r] + retries.timeout[r]) \
+                    if admitted.routed[r] else through
+                u = self.noise.uniform() if self.noise is not None else None
+                state = breaker.observe(t + h, through, max(0.0, lost), u)
+                if state is not None:
+                    self.cluster.breaker_changed(r, state)
+
+
+def outcome_shares(attempts: Attempts, tries: TryOutcome) -> np.ndarray:
+    """Per attempt: [region, first attempt (0) or retry (1), ok / error / timeout] shares of the step's
+    attempts (the breakers' rejections and the tries' failures are errors and timeouts).
+    """
+    shares = np.zeros((attempts.new.size, 2, 3))
+    for cls, (out, raw) in enumerate(((tries.first, attempts.new), (tries.retries, attempts.retries))):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            safe = np.maximum(raw, TINY)
+            shares[:, cls, 0] = np.where(raw > 0, out.ok / safe, 0.0)
+            shares[:, cls, 2] = np.where(raw > 0, out.timeout / safe, 0.0)
+            shares[:, cls, 1] = np.where(raw > 0, np.maximum(0.0, 1.0 - shares[:, cls, 0] - shares[:, cls, 2]), 0.0)
+    return shares

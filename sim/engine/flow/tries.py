@@ -1,0 +1,505 @@
+"""The tries of a step: where a step's attempts go, what they meet, and the loads they bring.
+
+The attempts of each region go to the datacenter it is routed to, where the load balancers spread their
+tries over the pool; each try runs the front end, the dependency calls and the mailbox server holding
+the active copy, and crosses a link when those two are in different datacenters. A try's time is a
+deterministic part (round trip, link latency and congestion delay, front end, dependencies, fluid wait)
+plus a stochastic part (stationary wait + service, exponential; deterministic service is kept exact),
+so the share of tries past their timeout is ``P(Wq + S > timeout − deterministic part)`` in closed form
+(:func:`sim.queueing.response_tail`). Load-balancer retries are resolved here, within the step.
+
+Pairs whose server is in the same state see the same outcomes: the tries are computed per *row*, one per
+group of live pairs (a region and a class of servers, :mod:`sim.engine.flow.classes`), then one
+"database unavailable" row per region; loads and failures are handed back to the pairs in proportion to
+their attempts at the end.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from sim.engine.base import RequestType
+from sim.engine.flow.classes import Classes, ClassView
+from sim.engine.flow.databases import Pairs
+from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
+from sim.engine.flow.records import BINS, Records, add_latency
+from sim.engine.flow.servers import TINY, Servers
+from sim.policies import Budget
+from sim.queueing import response_tail
+from sim.scenario import Scenario
+
+__all__ = ["Loads", "RegionOutcomes", "TryOutcome", "Tries"]
+
+_PROFILES = 4096  # above this many rows of pairs, one latency profile per (region, datacenter)
+
+
+class RegionOutcomes(NamedTuple):
+    """Per region, how many attempts of one kind (first attempts, or retries) succeeded, erred, timed out."""
+
+    ok: np.ndarray
+    error: np.ndarray
+    timeout: np.ndarray
+
+
+class Loads(NamedTuple):
+    """What the step's tries brought, per second: per server (work after and before refusals, in
+    worker-seconds per second, and tries), per dependency (calls, work) and per link (bits).
+    """
+
+    work: np.ndarray
+    demand: np.ndarray
+    tries: np.ndarray
+    dep_calls: np.ndarray
+    dep_work: np.ndarray
+    link_bps: np.ndarray
+
+
+class TryOutcome(NamedTuple):
+    """The step's tries: their outcomes per region, the failures per entry, their latency and their loads."""
+
+    first: RegionOutcomes  # of first attempts
+    retries: RegionOutcomes  # of client retries
+    fails: np.ndarray  # failed attempts per entry of the support (``Pairs.sup``; none on a region's own pairs)
+    latency: np.ndarray  # [region, bin] the successes' try times (before the age of their requests)
+    loads: Loads
+
+
+class _FrontEnds(NamedTuple):
+    """What tries meet at the front ends: per region (of the datacenter it is routed to) and per class."""
+
+    down: np.ndarray  # per region: share of its tries reaching a front end that is down
+    shed: np.ndarray  # per region: share refused at the front end
+    error: np.ndarray  # per region: share answered with an error there
+    time: np.ndarray  # per region: work and wait at the front end
+    no_pool: np.ndarray  # per region: no route, or no pool
+    share: np.ndarray  # per class: its share of its datacenter's front-end tries (times its size)
+    speed: np.ndarray  # per class: speed now (with warm-up)
+
+
+class _Grouping(NamedTuple):
+    """The groups of live pairs, and what they were taken from (kept while that stands)."""
+
+    classes: ClassView
+    support: np.ndarray
+    live_at: np.ndarray
+    rep: np.ndarray  # the first live pair of each group
+    inv: np.ndarray  # each live pair's group
+
+
+class _Rows(NamedTuple):
+    """The rows of a step: one per group of live pairs, then one "database unavailable" row per region."""
+
+    live_at: np.ndarray  # the live pairs (carrying attempts in this step): where in the support
+    live_server: np.ndarray  # their servers
+    live_w: np.ndarray  # their attempts
+    inv: np.ndarray  # each live pair's group (row)
+    group_w: np.ndarray  # attempts per group
+    sel: np.ndarray  # per row, the entry standing for it
+    weights: np.ndarray  # attempts per row
+    share0: np.ndarray  # the share of them that are first attempts
+    pairs: int  # rows of pairs (the rest are per region)
+
+
+class _Paths(NamedTuple):
+    """Per row, where its tries go and what they meet there (the fields from ``server`` on: rows of pairs)."""
+
+    region: np.ndarray
+    dc: np.ndarray  # the datacenter the region is routed to (-1: no route)
+    own: np.ndarray  # the region has no databases: the pool's server does the mailbox work
+    down: np.ndarray  # share reaching a front end that is down
+    front_shed: np.ndarray
+    front_error: np.ndarray
+    front_time: np.ndarray
+    no_pool: np.ndarray
+    pair_region: np.ndarray
+    server: np.ndarray  # the mailbox server
+    server_dc: np.ndarray
+    speed: np.ndarray  # the mailbox server's speed now
+    link: np.ndarray  # the link crossed (-1: none)
+    crosses: np.ndarray
+    loss: np.ndarray  # the link's loss
+    delay: np.ndarray  # the link's latency and congestion delay
+    rtt: np.ndarray  # the region's round trip to its datacenter
+
+
+class _Mailboxes(NamedTuple):
+    """Per row of pairs, the mailbox server's state at the start of the step."""
+
+    up: np.ndarray
+    shed: np.ndarray
+    err: np.ndarray
+    wait: np.ndarray  # fluid wait
+    wait_p: np.ndarray  # stationary: chance of waiting
+    theta: np.ndarray  # stationary: rate of the wait's exponential tail
+
+
+class _Chances(NamedTuple):
+    """Per try of one request type and row: success, error, timeout, and the parts they are made of."""
+
+    ok: np.ndarray
+    error: np.ndarray
+    timeout: np.ndarray
+    service: np.ndarray  # per row of pairs: the mailbox work
+    base: np.ndarray  # the deterministic part of a try's time
+    tau: np.ndarray  # the time left for its stochastic part
+    late: np.ndarray  # the share of the stochastic part past ``tau``
+    reach: np.ndarray  # the share reaching the mailbox server
+
+
+class _Balanced(NamedTuple):
+    """Per row, the load balancers' tries of one request type (their retries resolved) and outcomes."""
+
+    tries: np.ndarray
+    ok: np.ndarray
+    error: np.ndarray
+    timeout: np.ndarray
+    elapsed: np.ndarray  # mass x time of the earlier tries of the successes
+
+
+class _Totals:
+    """What the step's tries add up to over the request types (summed in place, in their order)."""
+
+    __slots__ = ("ok", "error", "timeout", "work", "demand", "tries", "dep_calls", "dep_work", "link_bps",
+                 "hist", "dc_tries", "lb_retries", "shed", "dep_attempts", "dep_retries", "front_dc")
+
+    def __init__(self, rows: int, pairs: int, regions: int, dcs: int, deps: int, links: int):
+        self.ok, self.error, self.timeout = np.zeros(rows), np.zeros(rows), np.zeros(rows)  # per row
+        self.work, self.demand, self.tries = np.zeros(pairs), np.zeros(pairs), np.zeros(pairs)  # per row of pairs
+        self.dep_calls, self.dep_work = np.zeros(deps), np.zeros(deps)
+        self.link_bps = np.zeros(links)
+        self.hist = np.zeros((regions, BINS))
+        self.dc_tries = np.zeros(dcs)
+        self.lb_retries, self.shed = np.zeros(regions), np.zeros(regions)
+        self.dep_attempts, self.dep_retries = np.zeros(regions), np.zeros(regions)
+        self.front_dc = np.zeros(dcs)  # tries per second reaching each datacenter's front ends
+
+
+class Tries:
+    """The tries stage of a step (:meth:`send`), over the engine's servers, pairs, dependencies and links."""
+
+    def __init__(self, scenario: Scenario, servers: Servers, classes: Classes, pairs: Pairs, deps: Dependencies,
+                 links: Links, records: Records, types: list[RequestType], lb_budgets: list[Budget | None]):
+        self.client, self.lb = scenario.policies.client, scenario.policies.load_balancer
+        self.servers, self.classes, self.pairs, self.deps, self.links = servers, classes, pairs, deps, links
+        self.records, self.types, self.lb_budgets = records, types, lb_budgets
+        self.n_regions, self.n_dcs = pairs.n_regions, servers.n_dcs
+        self._groups: _Grouping | None = None
+
+    def send(self, t: float, h: float, w: int, route: np.ndarray, mass0: np.ndarray,
+             mass_r: np.ndarray) -> TryOutcome:
+        """Send the step's attempts: per region ``mass0`` first attempts (spread over the mailbox servers
+        as the region's databases are) and ``mass_r`` retries (spread as their failures were), in the step
+        from ``t`` of length ``h`` in window ``w``, to the datacenters of ``route``.
+        """
+        c, lb = self.client, self.lb
+        T = c.timeout
+        tt = min(T, lb.try_timeout) if lb.try_timeout is not None else T
+        view = self.classes.current()  # one server stands for each class, ``size`` of them
+        front = self._front_ends(t, view, route)
+        rows = self._rows(view, route, mass0, mass_r)
+        paths = self._paths(view, front, rows, route)
+        s, b = self.servers, paths.server
+        box = _Mailboxes(s.up[b], s.shed[b], s.err[b], s.fluid_wait[b], s.wait_p[b], s.theta[b])
+        totals = _Totals(rows.weights.size, rows.pairs, self.n_regions, self.n_dcs, self.deps.n, self.links.count)
+        for share_t, work_t, deps, bits in self.types:
+            tries0 = rows.weights * share_t
+            if not tries0.any():
+                continue
+            calls = self.deps.calls(deps, tt, h, float(tries0.sum()))
+            chances = self._chances(rows, paths, box, calls, work_t, tt)
+            balanced = self._balance(paths, chances, tries0, tt, h, totals)
+            self._book(w, h, rows, paths, box, calls, chances, balanced, bits, totals)
+            self._latency(rows, paths, box, chances, balanced, tt, totals)
+        counts = self.records.counts
+        counts["lb_retries"][:, w] += totals.lb_retries
+        counts["shed"][:, w] += totals.shed
+        counts["dep_attempts"][:, w] += totals.dep_attempts
+        counts["dep_retries"][:, w] += totals.dep_retries
+        self.records.dc_offered[:, w] += totals.dc_tries
+        first, retries = self._by_region(rows, paths, totals, route, mass0, mass_r)
+        # Back to the pairs: each carries its share of its group's attempts.
+        part = np.where(rows.group_w > 0, 1.0 / np.maximum(rows.group_w, TINY), 0.0)[rows.inv] * rows.live_w
+        fails = self._fails(rows, paths, totals, part)
+        return TryOutcome(first, retries, fails, totals.hist, self._loads(view, front, rows, totals, part))
+
+    # ------------------------------------------------------------------------------ where tries go
+
+    def _front_ends(self, t: float, view: ClassView, route: np.ndarray) -> _FrontEnds:
+        """Per datacenter: the pool's running share and what a try sees at the front end (averaged)."""
+        s = self.servers
+        ix, size = view.rep, view.size
+        D = self.n_dcs
+        speed_k = s.speed[ix] * np.where(s.warm_until[ix] > t, s.warm_speed[ix], 1.0)
+        pw, dc_k = s.pool_weight[ix], s.dc_of[ix]
+        up_w = pw * s.up[ix]  # a server's share of the tries, if up
+        up_share = np.bincount(dc_k, weights=up_w * size, minlength=D)
+        has_pool = np.bincount(dc_k, weights=pw * size, minlength=D) > 0
+        fw = np.where(up_share[dc_k] > 0, up_w / np.maximum(up_share[dc_k], TINY), 0.0) * size  # the class's
+        front_wait = np.bincount(dc_k, weights=fw * s.wait_now(ix), minlength=D)
+        front_shed = np.bincount(dc_k, weights=fw * s.shed[ix], minlength=D)
+        front_err = np.bincount(dc_k, weights=fw * s.err[ix], minlength=D)
+        front_time = np.bincount(dc_k, weights=fw * s.frontend[ix] / speed_k, minlength=D)
+        # Per region (the datacenter it is routed to): what its tries meet at the front ends.
+        own_r = self.pairs.own
+        dsafe = np.maximum(route, 0)
+        q_down = np.where(own_r, 0.0, 1.0 - up_share[dsafe])  # tries reaching a front end that is down
+        f_shed = np.where(own_r, 0.0, front_shed[dsafe])
+        f_err = np.where(own_r, 0.0, front_err[dsafe])
+        frontend = np.where(own_r, 0.0, front_time[dsafe] + front_wait[dsafe])
+        no_pool = (route < 0) | ~has_pool[dsafe]
+        return _FrontEnds(q_down, f_shed, f_err, frontend, no_pool, fw, speed_k)
+
+    def _rows(self, view: ClassView, route: np.ndarray, mass0: np.ndarray, mass_r: np.ndarray) -> _Rows:
+        """Attempts per entry of the support (the pairs that can carry any, then the unavailable entries),
+        grouped into rows. A region without databases sends its tries to the pool's servers directly.
+        """
+        pairs = self.pairs
+        R, P = self.n_regions, pairs.n_pairs
+        sup, er, Ps = pairs.sup, pairs.sup_region, pairs.sup_pairs
+        spread = pairs.spread
+        if pairs.own.any():
+            pairs.pool_shares(route, self.servers.dc_of, self.servers.pool_weight)
+            spread = np.where(pairs.sup_own, pairs.prior[sup], spread)
+        prior = pairs.prior[sup]
+        weights = mass0[er] * prior + mass_r[er] * spread
+        share0 = np.where(weights > 0, mass0[er] * prior / np.maximum(weights, TINY), 0.0)
+        # Only the pairs that carry attempts in this step (the active copies, and where retries wait),
+        # and every region's "database unavailable" entry.
+        live_at = np.flatnonzero(weights[:Ps] > 0)  # where in sup
+        live = sup[live_at]
+        # Pairs whose server is in the same state see the same outcomes: one row per group of them (a
+        # region and a class of servers), carrying the group's attempts.
+        live_w = weights[live_at]
+        b_all = pairs.pair_server[live]
+        cached = self._groups
+        if cached is not None and cached.classes is view and cached.support is sup \
+                and np.array_equal(cached.live_at, live_at):
+            rep, inv = cached.rep, cached.inv  # the same classes and pairs: the same groups
+        else:
+            key = view.of[b_all] * R + pairs.pair_region[live]
+            _, rep, inv = np.unique(key, return_index=True, return_inverse=True) if self.classes.lump \
+                else (None, np.arange(live.size), np.arange(live.size))
+            self._groups = _Grouping(view, sup, live_at, rep, inv)
+        group_w = np.bincount(inv, weights=live_w)
+        group_m0 = np.bincount(inv, weights=live_w * share0[live_at])
+        sel = np.concatenate([live[rep], np.arange(P, P + R)])
+        weights = np.concatenate([group_w, weights[Ps:]])
+        share0 = np.concatenate([np.where(group_w > 0, group_m0 / np.maximum(group_w, TINY), 0.0), share0[Ps:]])
+        return _Rows(live_at, b_all, live_w, inv, group_w, sel, weights, share0, rep.size)
+
+    def _paths(self, view: ClassView, front: _FrontEnds, rows: _Rows, route: np.ndarray) -> _Paths:
+        """Per row: its region's front ends; per row of pairs: the mailbox server, the link to it and what
+        crossing costs.
+        """
+        pairs, links, P = self.pairs, self.links, rows.pairs
+        reg = pairs.entry_region[rows.sel]
+        d_e = route[reg]
+        pair_region = pairs.pair_region[rows.sel[:P]]
+        b = pairs.pair_server[rows.sel[:P]]
+        bdc = self.servers.dc_of[b]
+        speed_b = front.speed[view.of[b]]
+        own_e = pairs.own[reg]
+        dp = d_e[:P]
+        link = np.where(own_e[:P] | (dp < 0), -1, links.between[np.maximum(dp, 0), bdc])
+        crosses = (bdc != dp) & (link >= 0)
+        delay_l, loss_l = links.state(self.types[0].bits)
+        b_loss = loss_l[link] * crosses  # index -1 is the "no link" entry: no loss, no delay
+        b_delay = delay_l[link] * crosses + np.where((bdc != dp) & (dp >= 0),
+                                                     links.latency[np.maximum(dp, 0), bdc], 0.0)
+        rtt = links.rtt[pair_region, np.maximum(dp, 0)]
+        return _Paths(reg, d_e, own_e, front.down[reg], front.shed[reg], front.error[reg], front.time[reg],
+                      front.no_pool[reg], pair_region, b, bdc, speed_b, link, crosses, b_loss, b_delay, rtt)
+
+    # ------------------------------------------------------------------------------ one request type
+
+    def _chances(self, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: DependencyCalls, work_t: float,
+                 tt: float) -> _Chances:
+        """Per try of a request type of ``work_t``, per row: success, error and timeout."""
+        P, R = rows.pairs, self.n_regions
+        qd, fsh, fer = paths.down[:P], paths.front_shed[:P], paths.front_error[:P]
+        b, dep_ok = paths.server, calls.ok
+        svc = self.servers.service[b] * work_t / paths.speed
+        base = paths.rtt + paths.delay + paths.front_time[:P] + calls.time + box.wait
+        tau = tt - base
+        p_late = response_tail(tau, svc, box.wait_p, box.theta, self.servers.det[b])
+        reach = (1.0 - paths.loss) * (1.0 - fsh) * (1.0 - fer) * dep_ok
+        ok_b = reach * box.up * (1.0 - box.shed) * (1.0 - p_late) * (1.0 - box.err)
+        err_b = ((1.0 - paths.loss) * (fsh + (1.0 - fsh) * fer + (1.0 - fsh) * (1.0 - fer) * (1.0 - dep_ok))
+                 + reach * box.up * (box.shed + (1.0 - box.shed) * (1.0 - p_late) * box.err))
+        # Per try and row: success, error, timeout (the database-unavailable rows: an error).
+        p_s = np.concatenate([(1.0 - qd) * ok_b, np.zeros(R)])
+        p_e = np.concatenate([(1.0 - qd) * err_b, 1.0 - paths.down[P:]])
+        p_s = np.where(paths.no_pool, 0.0, p_s)
+        p_e = np.where(paths.no_pool, 1.0, p_e)
+        p_t = np.maximum(0.0, 1.0 - p_s - p_e)
+        return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach)
+
+    def _balance(self, paths: _Paths, chances: _Chances, tries0: np.ndarray, tt: float, h: float,
+                 totals: _Totals) -> _Balanced:
+        """The load balancers' tries, grouped by how many timed out so far (each took ``tt``): a failed try
+        is retried on another server within the retries and the budget, until the client's deadline.
+        """
+        lb, T = self.lb, self.client.timeout
+        R, D = self.n_regions, self.n_dcs
+        d_e, reg = paths.dc, paths.region
+        p_s, p_e, p_t = chances.ok, chances.error, chances.timeout
+        rows = tries0.size
+        budget_dc = self.lb_budgets
+        if any(bud is not None for bud in budget_dc):
+            firsts = np.bincount(np.maximum(d_e, 0), weights=tries0 * (d_e >= 0), minlength=D)
+            for d, bud in enumerate(budget_dc):
+                if bud is not None:
+                    bud.fill(float(firsts[d]), h)
+        state = {0: tries0}
+        n_tries = np.zeros(rows)
+        s_tot, e_tot, t_tot, elapsed = (np.zeros(rows) for _ in range(4))
+        for k in range(lb.retries + 1):
+            nxt: dict[int, np.ndarray] = {}
+            for j, mj in state.items():
+                n_tries += mj
+                s_tot += mj * p_s
+                if j:
+                    elapsed += mj * p_s * j * tt
+                err_m, to_m = mj * p_e, mj * p_t
+                if (j + 1) * tt >= T - 1e-9:  # this try ran into the client's deadline
+                    t_tot += to_m
+                    to_m = np.zeros(rows)
+                retry = err_m + to_m
+                if k < lb.retries and retry.any():
+                    allowed = np.ones(rows)
+                    if any(bud is not None for bud in budget_dc):
+                        want = np.bincount(np.maximum(d_e, 0), weights=retry * (d_e >= 0), minlength=D)
+                        share_dc = np.array([bud.allow(float(want[d])) if bud is not None else 1.0
+                                             for d, bud in enumerate(budget_dc)])
+                        allowed = share_dc[np.maximum(d_e, 0)]
+                    totals.lb_retries += np.bincount(reg, weights=retry * allowed, minlength=R)
+                    e_tot += retry * (1.0 - allowed)
+                    nxt[j] = nxt.get(j, 0.0) + err_m * allowed
+                    nxt[j + 1] = nxt.get(j + 1, 0.0) + to_m * allowed
+                else:
+                    e_tot += retry
+            state = nxt
+        return _Balanced(n_tries, s_tot, e_tot, t_tot, elapsed)
+
+    def _book(self, w: int, h: float, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: DependencyCalls,
+              chances: _Chances, balanced: _Balanced, bits: float, totals: _Totals) -> None:
+        """Add a request type's outcomes and loads to the totals: front ends (spread over the pool),
+        dependencies, mailbox servers, links; and the work wasted and queued to the records.
+        """
+        P, R, D = rows.pairs, self.n_regions, self.n_dcs
+        d_e, dp = paths.dc, paths.dc[:P]
+        qd, fsh, fer = paths.down[:P], paths.front_shed[:P], paths.front_error[:P]
+        n_tries = balanced.tries
+        totals.ok += balanced.ok
+        totals.error += balanced.error
+        totals.timeout += balanced.timeout
+        totals.dc_tries += np.bincount(np.maximum(d_e, 0), weights=n_tries * (d_e >= 0), minlength=D)
+        nb = n_tries[:P] * (1.0 - qd) * ~paths.no_pool[:P]  # tries reaching a running front end, per pair
+        totals.shed += np.bincount(paths.pair_region,
+                                   weights=nb * ((1.0 - paths.loss) * fsh + chances.reach * box.up * box.shed),
+                                   minlength=R)
+        # Loads per second: front ends (spread over the pool), dependencies, mailbox servers.
+        front_tries = np.bincount(np.maximum(dp, 0), weights=nb * ~paths.own[:P] * (1.0 - fsh), minlength=D) / h
+        if front_tries.any():
+            totals.front_dc += front_tries
+        into_back = nb / h * (1.0 - paths.loss) * (1.0 - fsh) * (1.0 - fer) * box.up
+        booked = into_back * (1.0 - box.shed)
+        work_b = calls.ok * chances.service + calls.held
+        if self.servers.cancel:  # work that would start after its caller gave up is not done
+            work_b = np.where(box.wait > chances.tau, 0.0, work_b)
+        totals.work += booked * work_b
+        totals.demand += into_back * work_b
+        totals.tries += booked
+        rec = self.records
+        rec.wasted += float((booked * calls.ok * chances.late).sum()) * h
+        rec.queued += float((booked * np.minimum(1.0, box.wait_p + (box.wait > 0))).sum()) * h
+        rec.queue_time += float((booked * (box.wait + box.wait_p / box.theta)).sum()) * h
+        called = np.bincount(paths.pair_region, weights=into_back, minlength=R) * h
+        totals.dep_attempts += float(calls.per_try.sum()) * called
+        totals.dep_retries += calls.retries * called
+        totals.dep_calls += calls.per_try * float(called.sum()) / h
+        totals.dep_work += calls.per_try * float(called.sum()) / h * self.deps.service * self.deps.factor
+        crosses = paths.crosses
+        if crosses.any():
+            links = self.links.count
+            across = nb * (1.0 - fsh) * crosses  # tries put on a link
+            on = paths.link[crosses]
+            totals.link_bps += np.bincount(on, weights=across[crosses] / h * bits, minlength=links)
+            rec.link_crossings[:, w] += np.bincount(on, weights=across[crosses], minlength=links)
+            rec.link_lost[:, w] += np.bincount(on, weights=(across * paths.loss)[crosses], minlength=links)
+
+    def _latency(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances, balanced: _Balanced,
+                 tt: float, totals: _Totals) -> None:
+        """Latency of the successes: the deterministic part plus slices of the stochastic part (an
+        exponential of the same mean) cut at the try's deadline, plus the earlier tries' time.
+        """
+        P, R, D = rows.pairs, self.n_regions, self.n_dcs
+        ok_mass = balanced.ok[:P]
+        if not ok_mass.any():
+            return
+        base, pair_region = chances.base, paths.pair_region
+        mean = chances.service + box.wait_p / box.theta
+        extra = np.where(ok_mass > 0, balanced.elapsed[:P] / np.maximum(ok_mass, TINY), 0.0)
+        if P > _PROFILES:  # many servers: one latency profile per (region, datacenter), mass-weighted
+            group = pair_region * D + paths.server_dc
+            gm = np.bincount(group, weights=ok_mass, minlength=R * D)
+            keep_g = gm > 0
+            gsafe = np.maximum(gm, TINY)
+            base_g = np.bincount(group, weights=ok_mass * (base + extra), minlength=R * D) / gsafe
+            mean_g = np.bincount(group, weights=ok_mass * mean, minlength=R * D) / gsafe
+            tau_g = tt - np.bincount(group, weights=ok_mass * base, minlength=R * D) / gsafe
+            at = np.nonzero(keep_g)[0]
+            add_latency(totals.hist, at // D, gm[at], base_g[at], mean_g[at], tau_g[at])
+        else:
+            add_latency(totals.hist, pair_region, ok_mass, base + extra, mean, chances.tau)
+
+    # ------------------------------------------------------------------------------ back to regions and servers
+
+    def _by_region(self, rows: _Rows, paths: _Paths, totals: _Totals, route: np.ndarray, mass0: np.ndarray,
+                   mass_r: np.ndarray) -> tuple[RegionOutcomes, RegionOutcomes]:
+        """Per region: the outcomes of first attempts and of retries (regions with no route: every attempt
+        is an error at once).
+        """
+        R, reg, share0 = self.n_regions, paths.region, rows.share0
+        S, E, TO = totals.ok, totals.error, totals.timeout
+        s0 = np.bincount(reg, weights=S * share0, minlength=R)
+        e0 = np.bincount(reg, weights=E * share0, minlength=R)
+        t0 = np.bincount(reg, weights=TO * share0, minlength=R)
+        sr = np.bincount(reg, weights=S, minlength=R) - s0
+        e_r = np.bincount(reg, weights=E, minlength=R) - e0
+        tr = np.bincount(reg, weights=TO, minlength=R) - t0
+        unrouted = route < 0
+        e0 = np.where(unrouted, mass0, e0)
+        e_r = np.where(unrouted, mass_r, e_r)
+        return RegionOutcomes(s0, e0, t0), RegionOutcomes(sr, e_r, tr)
+
+    def _fails(self, rows: _Rows, paths: _Paths, totals: _Totals, part: np.ndarray) -> np.ndarray:
+        """Failures per entry of the support (``part``: each live pair's share of its group's attempts)."""
+        P, Ps = rows.pairs, self.pairs.sup_pairs
+        lost = np.where(paths.own, 0.0, totals.error + totals.timeout)
+        fails = np.zeros(self.pairs.sup.size)
+        fails[rows.live_at] = lost[:P][rows.inv] * part
+        fails[Ps:] = lost[P:]
+        return fails
+
+    def _loads(self, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals, part: np.ndarray) -> Loads:
+        """Per server: the work, demand and tries of its pairs (``part``: each live pair's share of its
+        group's) and its share of its front ends' tries.
+        """
+        s, n = self.servers, self.servers.n
+        ix, cls, size = view
+        inv, b_all = rows.inv, rows.live_server
+        # (float even with no pair carrying attempts: numpy counts an empty input in integers)
+        work = np.bincount(b_all, weights=totals.work[inv] * part, minlength=n).astype(float, copy=False)
+        demand = np.bincount(b_all, weights=totals.demand[inv] * part, minlength=n).astype(float, copy=False)
+        tries_at = np.bincount(b_all, weights=totals.tries[inv] * part, minlength=n).astype(float, copy=False)
+        if totals.front_dc.any():  # per server of each class
+            to_front = totals.front_dc[s.dc_of[ix]] * np.where(size > 0, front.share / np.maximum(size, 1.0), 0.0)
+            front_work = (to_front * s.frontend[ix] / front.speed)[cls]
+            work += front_work
+            demand += front_work
+            tries_at += (to_front * (s.frontend[ix] > 0))[cls]
+        return Loads(work, demand, tries_at, totals.dep_calls, totals.dep_work, totals.link_bps)
+
