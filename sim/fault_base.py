@@ -69,12 +69,25 @@ class FaultSpec(Model):
     targets: ClassVar[str] = "server"
 
     kind: str
-    id: Id | None = None
-    target: Target = Field(default_factory=Target)
-    at: Duration | None = None
-    duration: Duration | None = None
-    mtbf: Duration | None = None
-    mttr: Duration | None = None
+    id: Id | None = Field(
+        None, description="the fault's name in events and reports (null: <kind>-<position>); give the same "
+        "failure the same id in layouts you compare"
+    )
+    target: Target = Field(
+        default_factory=Target, description="what it hits: filters (ids, datacenters, groups, labels), then a mode"
+    )
+    at: Duration | None = Field(
+        None, description="when it starts, from the start of the run (or give mtbf and mttr)", examples=["10m"]
+    )
+    duration: Duration | None = Field(
+        None, description="how long it lasts, with at (null: until the end of the run)", examples=["20m"]
+    )
+    mtbf: Duration | None = Field(
+        None, description="random faults: mean time between failures of each target (exponential)", examples=["2000h"]
+    )
+    mttr: Duration | None = Field(
+        None, description="random faults: mean time to repair each failure (exponential)", examples=["8h"]
+    )
 
     @model_validator(mode="after")
     def _timing(self) -> FaultSpec:

@@ -316,9 +316,13 @@ class Detection(Model):
     good version again ``rollback_time`` later.
     """
 
-    enabled: bool = True
-    metric: Literal["error_rate", "latency"] = "error_rate"
-    rule: Literal["threshold", "ewma"] = "threshold"
+    enabled: bool = Field(True, description="false: nobody watches; the rollout goes on to the end")
+    metric: Literal["error_rate", "latency"] = Field(
+        "error_rate", description="what is watched: failed attempts over attempts, or the p99 latency"
+    )
+    rule: Literal["threshold", "ewma"] = Field(
+        "threshold", description="threshold: a fixed rise over the baseline; ewma: outside an EWMA band"
+    )
     threshold: Annotated[float | None, WithJsonSchema(_threshold_schema())] = Field(
         None, description="rise over the baseline that fires (default 1% or 100ms); ewma: least band width"
     )
@@ -357,9 +361,15 @@ class BadUpdate(FaultSpec):
     """
 
     kind: Literal["bad_update"]
-    rollout: RolloutPlan = Field(default_factory=lambda: RolloutPlan())
-    effect: VersionEffect = Field(default_factory=lambda: VersionEffect())
-    detection: Detection = Field(default_factory=lambda: Detection())
+    rollout: RolloutPlan = Field(
+        default_factory=lambda: RolloutPlan(), description="how the version reaches the servers: canary, waves"
+    )
+    effect: VersionEffect = Field(
+        default_factory=lambda: VersionEffect(), description="what the bad version does where it runs"
+    )
+    detection: Detection = Field(
+        default_factory=lambda: Detection(), description="the alert that halts the rollout and rolls it back"
+    )
 
     @model_validator(mode="after")
     def _a_planned_change(self) -> BadUpdate:

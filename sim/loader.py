@@ -358,15 +358,72 @@ class _Fail:
             return self.text(text, 0, f"invalid YAML: {exc}")
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "cannot parse"
+        lines = text.splitlines()
+        tab = _tab_indent(lines, mark.line if mark else 0, "tab" in problem or "\\t" in problem)
+        if tab is not None:
+            return ScenarioError([Problem(self.filename, *tab, "", f"invalid YAML: {TABS}")])
         if exc.context and exc.context_mark and exc.context_mark is not mark:
             where = f"line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}"
             problem += f" ({exc.context} at {where})"
         elif exc.context:
             problem = f"{exc.context}, {problem}"
-        if "tab" in problem or "\\t" in problem:
-            problem += "; indent with spaces, not tabs"
+        if mark is not None:
+            problem += _indent_hint(lines, mark, exc.context, exc.context_mark)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return ScenarioError([Problem(self.filename, line, col, "", f"invalid YAML: {problem}")])
+
+
+TABS = "tabs are not allowed for indentation in YAML; use spaces"
+
+
+def _tab_indent(lines: list[str], at: int, said: bool) -> tuple[int, int] | None:
+    """(line, column) of a tab in the indentation of the line YAML stopped at or the one before it (of
+    any line up to there when YAML's message speaks of a tab), else None.
+    """
+    rows = range(at, -1, -1) if said else (at, at - 1)
+    for row in rows:
+        if 0 <= row < len(lines):
+            indent = re.match(r"[ \t]*", lines[row])
+            assert indent is not None
+            if "\t" in indent.group() and lines[row][indent.end() :].strip():
+                return row + 1, indent.group().index("\t") + 1
+    return None
+
+
+def _content_column(line: str) -> int:
+    """Where the first key of a line starts: after its indentation and any list dashes (``- - a: 1``)."""
+    match = re.match(r"( *)((?:- +)*)", line)
+    assert match is not None
+    return match.end()
+
+
+def _indent_hint(lines: list[str], mark: Any, context: str | None, context_mark: Any) -> str:
+    """A hint when YAML stops at a key moved left of the line before it: what to line it up with."""
+    row = mark.line
+    if not 0 <= row < len(lines):
+        return ""
+    here = lines[row]
+    indent = len(here) - len(here.lstrip(" "))
+    if mark.column != indent or not here.strip():
+        return ""  # the trouble is not where a key starts
+    above = next((r for r in range(row - 1, -1, -1) if lines[r].strip() and not lines[r].lstrip().startswith("#")),
+                 None)
+    if above is None or _content_column(lines[above]) <= indent:
+        return ""
+    key = here.strip().split(":")[0][:40]
+    hint = f"; check the indentation: '{key}' is left of line {above + 1} above it"
+    if context == "while parsing a block collection" and context_mark is not None:
+        dash = context_mark.column  # the list's dashes: the key is at or just right of them
+        item = next((r for r in range(row - 1, context_mark.line - 1, -1)
+                     if lines[r][dash : dash + 1] == "-" and not lines[r][:dash].strip()), None)
+        if item is not None and dash <= indent < _content_column(lines[item]):
+            return hint + f"; to keep it in the list item of line {item + 1}, indent it to column " + (
+                f"{_content_column(lines[item]) + 1}"
+            )
+    column = len(lines[above]) - len(lines[above].lstrip(" "))
+    if column > indent and not lines[above].lstrip().startswith("-"):  # a key of a mapping, not a list item
+        return hint + f"; to line it up with that line, indent it to column {column + 1}"
+    return hint
 
 
 def _too_large(filename: str, size: int, more: bool = False) -> Problem:
@@ -613,6 +670,49 @@ class Locator:
         mark = node.start_mark
         return Problem(self.filename, mark.line + 1, mark.column + 1, path, message)
 
+    def moved_left(self, loc: Loc) -> str:
+        """A hint for an unknown key that belongs to the entry above it and was indented too little: the
+        entry before it in its mapping has no value, or holds (in its last lines) a mapping of the model
+        that has that field. Empty when nothing above fits.
+        """
+        key_node, _, spelled = self.find(loc)
+        _, parent, _ = self.find(loc[:-1])
+        if key_node is None or len(spelled) != len(loc) or not isinstance(parent, yaml.MappingNode):
+            return ""
+        keys = [k for k, _ in parent.value]
+        at = next((i for i, k in enumerate(keys) if k is key_node), 0)
+        if at == 0 or not isinstance(keys[at - 1], yaml.ScalarNode):
+            return ""
+        name, line = str(loc[-1]), key_node.start_mark.line + 1
+        above_key, node = parent.value[at - 1]
+        here: Loc = (*loc[:-1], above_key.value)
+        if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith(":null"):
+            fits = _type_at(here)
+            if typing.get_origin(fits) is dict or _has_field(fits, name):
+                return (f"; indented too little? '{above_key.value}' on line {above_key.start_mark.line + 1} above "
+                        f"has no value: indent '{name}' further to put it under '{above_key.value}'")
+            return ""
+        best: tuple[Loc, yaml.MappingNode] | None = None
+        last = node
+        while True:  # down the entries that end just above the key
+            last = node
+            if isinstance(node, yaml.MappingNode) and node.value and isinstance(node.value[-1][0], yaml.ScalarNode):
+                if _has_field(_type_at(here), name):
+                    best = (here, node)
+                k, node = node.value[-1]
+                here = (*here, k.value)
+            elif isinstance(node, yaml.SequenceNode) and node.value:
+                here, node = (*here, len(node.value) - 1), node.value[-1]
+            else:
+                break
+        if best is None:
+            return ""
+        path, mapping = best
+        column = mapping.value[0][0].start_mark.column + 1
+        before = last.start_mark.line + 1 if last.start_mark.line + 1 < line else line - 1
+        return (f"; indented too little? '{name}' is a field of {format_path(path)}, which ends on line {before} "
+                f"above: indent it to column {column}")
+
     def validation_problems(self, errors: list[_Error]) -> list[Problem]:
         """One problem per error pydantic found, union branches folded into one."""
         return [self._problem(group) for group in _fold_unions(errors)]
@@ -622,7 +722,7 @@ class Locator:
         if err.type == "missing" and isinstance(err.loc[-1], str):
             return self.at(err.loc, f"missing required field '{err.loc[-1]}'", parent=True)
         if err.type == "extra_forbidden":
-            return self.at(err.loc, _unknown_field(err.loc, err.parent), key=True)
+            return self.at(err.loc, _unknown_field(err.loc, err.parent) + self.moved_left(err.loc), key=True)
         if err.type in ("union_tag_invalid", "union_tag_not_found"):
             field = str(err.ctx.get("discriminator", "kind")).strip("'")
             if err.type == "union_tag_not_found":
@@ -763,6 +863,14 @@ def _type_at(loc: Loc) -> Any:
     for part in loc:
         annotation = _child(annotation, part)
     return _unwrap(annotation)
+
+
+def _has_field(annotation: Any, name: str) -> bool:
+    """Whether a model (or a member of a union of models, such as a fault's kinds) has the field ``name``."""
+    annotation = _unwrap(annotation)
+    if _is_union_type(annotation):
+        return any(_has_field(member, name) for member in typing.get_args(annotation))
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel) and name in annotation.model_fields
 
 
 def _names_a_key(loc: Loc) -> bool:

@@ -100,8 +100,12 @@ def _service_time_shorthand(value: Any) -> Any:
 class ServiceTime(Model):
     """How long one request occupies a worker: ``20ms`` is shorthand for exponential with mean 20 ms."""
 
-    distribution: Literal["exponential", "deterministic", "lognormal"] = "exponential"
-    mean: WorkDuration
+    distribution: Literal["exponential", "deterministic", "lognormal"] = Field(
+        "exponential",
+        description="shape of the time: exponential (memoryless), deterministic (always the mean) or lognormal "
+        "(spread by cv)",
+    )
+    mean: WorkDuration = Field(description="mean time one request occupies a worker", examples=["20ms"])
     cv: float = Field(1.0, gt=0, le=100.0, description="coefficient of variation (std/mean), lognormal only")
 
 
@@ -111,19 +115,33 @@ ServiceTimeField = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "description": "mean of an exponential service time, e.g. 20ms"},
-                {"type": "number", "minimum": 1e-6, "maximum": HOUR},
+                {
+                    "anyOf": [
+                        {"type": "string", "description": "duration: 250ms, 30s, 5m, 2h, 1d"},
+                        {"type": "number", "minimum": 1e-6, "maximum": HOUR},
+                    ],
+                    "description": "mean of an exponential service time, e.g. 20ms",
+                },
                 {
                     "type": "object",
                     "additionalProperties": False,
                     "required": ["mean"],
                     "properties": {
-                        "distribution": {"enum": ["exponential", "deterministic", "lognormal"]},
+                        "distribution": {
+                            "enum": ["exponential", "deterministic", "lognormal"],
+                            "description": "shape of the time: exponential (memoryless), deterministic (always "
+                            "the mean) or lognormal (spread by cv). Default: exponential.",
+                        },
                         "mean": {
                             "anyOf": [{"type": "string"}, {"type": "number", "minimum": 1e-6, "maximum": HOUR}],
                             "description": "duration, e.g. 20ms (1us to 1h)",
                         },
-                        "cv": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                        "cv": {
+                            "type": "number",
+                            "exclusiveMinimum": 0,
+                            "maximum": 100,
+                            "description": "coefficient of variation (std/mean), lognormal only. Default: 1.",
+                        },
                     },
                 },
             ],
@@ -136,8 +154,10 @@ ServiceTimeField = Annotated[
 class Memory(Model):
     """Memory of a server: ``base`` plus ``per_request`` for each request it holds; crash past ``limit``."""
 
-    limit: Size = Field(gt=0)
-    base: Size = 0.0
+    limit: Size = Field(
+        gt=0, description="memory of one server: past it (base, leak and requests held) it crashes", examples=["16GB"]
+    )
+    base: Size = Field(0.0, description="memory in use with no request held (the process, its caches)")
     per_request: Size = Field(ge=1.0, description="bytes each request held takes (at least 1B)")
 
     @model_validator(mode="after")
@@ -154,24 +174,31 @@ class Memory(Model):
 class Warmup(Model):
     """After a restart a server runs at ``capacity`` of its speed for ``duration`` (cold caches)."""
 
-    duration: Duration = 0.0
-    capacity: Percent = 1.0
+    duration: Duration = Field(0.0, description="how long a restarted server runs slower (0: full speed at once)")
+    capacity: Percent = Field(1.0, description="its speed meanwhile, as a share of full speed")
 
 
 class ServerGroup(Model):
     """A pool of identical mailbox servers; server ids are ``<id>-<n>`` (``mbx-eu-01``)."""
 
-    id: Id
-    count: int = Field(ge=1, le=MAX_COUNT)
-    workers: int = Field(4, ge=1, le=MAX_WORKERS, description="requests served at once")
-    service_time: ServiceTimeField
+    id: Id = Field(description="the group's id; its servers are <id>-01, <id>-02, ... (faults and events name them)")
+    count: int = Field(ge=1, le=MAX_COUNT, description="servers in the group")
+    workers: int = Field(4, ge=1, le=MAX_WORKERS, description="requests one server serves at once")
+    service_time: ServiceTimeField = Field(
+        description="how long one request occupies a worker: a mean (exponential), or {distribution, mean, cv}",
+        examples=["40ms"],
+    )
     frontend_time: ShortDuration = Field(
-        0.0, description="proxy work when this server fronts a request whose mailbox lives elsewhere (0, or 1us to 1h)"
+        0.0,
+        description="proxy work when this server fronts a request whose mailbox lives elsewhere (0, or 1us to 1h)",
+        examples=["2ms"],
     )
     queue_limit: int | None = Field(
         100, ge=0, le=MAX_QUEUE, description="waiting requests beyond the workers; null: none"
     )
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="free-form tags (rack: r1, power: p2) that fault targets select servers by"
+    )
     memory: Memory | None = Field(
         None, description="memory model: past its limit the server crashes (null: it never runs out)"
     )
@@ -191,18 +218,27 @@ class ServerGroup(Model):
 class Datacenter(Model):
     """A datacenter: a load-balancer tier in front of mailbox servers."""
 
-    id: Id
-    location: str = ""
-    load_balancers: int = Field(2, ge=1, le=100)
-    servers: list[ServerGroup] = Field(min_length=1)
-    labels: dict[str, str] = Field(default_factory=dict)
+    id: Id = Field(description="the datacenter's id (regions, links, database placements and faults name it)")
+    location: str = Field("", description="where it is, shown in the reports (e.g. Dublin)")
+    load_balancers: int = Field(
+        2, ge=1, le=100,
+        description="load balancers of its front tier (drawn in the topology; they fail together: "
+        "load_balancer_failure)",
+    )
+    servers: list[ServerGroup] = Field(min_length=1, description="its groups of mailbox servers (at least one)")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="free-form tags that fault targets select datacenters by"
+    )
 
 
 class Region(Model):
     """Where users are, and the round-trip time from there to each datacenter that may serve them."""
 
-    id: Id
-    users: int = Field(0, ge=0, le=100_000_000_000)
+    id: Id = Field(description="the region's id (workload.regions and traffic_surge faults name it)")
+    users: int = Field(
+        0, ge=0, le=100_000_000_000,
+        description="people in the region; only counts users affected (the load is workload.regions.<id>.peak)",
+    )
     datacenters: dict[str, ShortDuration] = Field(
         min_length=1, description="datacenter id -> round-trip time; the nearest healthy one serves"
     )
@@ -214,9 +250,11 @@ class Link(Model):
     Faults target it by its two ends: ``target: {datacenters: [a, b]}``; events name it ``a~b``.
     """
 
-    between: tuple[Id, Id]
-    capacity: Bandwidth
-    latency: ShortDuration = 0.0
+    between: tuple[Id, Id] = Field(description="the two datacenters it joins")
+    capacity: Bandwidth = Field(description="bandwidth, shared by both directions", examples=["10Gbps"])
+    latency: ShortDuration = Field(
+        0.0, description="delay a request crossing it adds, before any congestion delay", examples=["25ms"]
+    )
     buffer: ShortDuration = Field(
         0.1, description="queueing delay of a full link: its buffers hold this much traffic at full capacity"
     )
@@ -228,8 +266,8 @@ class Link(Model):
 class CopyPlacement(Model):
     """How many copies of each database a datacenter holds."""
 
-    datacenter: Id
-    copies: int = Field(1, ge=1, le=1000)
+    datacenter: Id = Field(description="the datacenter that holds copies")
+    copies: int = Field(1, ge=1, le=1000, description="copies of each database there, each on its own server")
 
 
 class DatabaseGroup(Model):
@@ -240,30 +278,49 @@ class DatabaseGroup(Model):
     servers, never two copies of one database on one server.
     """
 
-    id: Id
-    count: int = Field(ge=1, le=10 * MAX_COUNT)
+    id: Id = Field(description="the group's id; its databases are named after it")
+    count: int = Field(
+        ge=1, le=10 * MAX_COUNT,
+        description="mailbox databases in the group; a region's requests are spread evenly over its databases",
+    )
     regions: list[Id] = Field(default_factory=list, description="whose users live here; empty: all")
-    placement: list[CopyPlacement] = Field(min_length=1)
+    placement: list[CopyPlacement] = Field(
+        min_length=1, description="datacenters holding copies, in activation preference: the first copy is active"
+    )
 
 
 class Dependency(Model):
     """A shared service requests call on the way (directory/authentication, a third party)."""
 
-    id: Id
-    kind: Literal["directory", "third_party", "other"] = "directory"
-    workers: int = Field(64, ge=1, le=MAX_WORKERS)
-    service_time: ServiceTimeField
-    queue_limit: int | None = Field(1000, ge=0, le=MAX_QUEUE)
+    id: Id = Field(description="the dependency's id (request types and dependency faults name it)")
+    kind: Literal["directory", "third_party", "other"] = Field(
+        "directory", description="what it is, shown in the reports (it does not change how it behaves)"
+    )
+    workers: int = Field(64, ge=1, le=MAX_WORKERS, description="calls it serves at once")
+    service_time: ServiceTimeField = Field(
+        description="how long one call occupies a worker: a mean (exponential), or {distribution, mean, cv}",
+        examples=["5ms"],
+    )
+    queue_limit: int | None = Field(
+        1000, ge=0, le=MAX_QUEUE, description="waiting calls beyond the workers (more are refused); null: none"
+    )
 
 
 class Topology(Model):
     """Regions of users, datacenters, links, databases and shared dependencies."""
 
-    regions: list[Region] = Field(min_length=1)
-    datacenters: list[Datacenter] = Field(min_length=1)
-    links: list[Link] = Field(default_factory=list)
-    databases: list[DatabaseGroup] = Field(default_factory=list)
-    dependencies: list[Dependency] = Field(default_factory=list)
+    regions: list[Region] = Field(min_length=1, description="where the users are (at least one)")
+    datacenters: list[Datacenter] = Field(min_length=1, description="the datacenters (at least one)")
+    links: list[Link] = Field(
+        default_factory=list, description="inter-datacenter links; datacenters with none between them exchange "
+        "traffic freely",
+    )
+    databases: list[DatabaseGroup] = Field(
+        default_factory=list, description="mailbox databases and where their copies are (none: no database layer)"
+    )
+    dependencies: list[Dependency] = Field(
+        default_factory=list, description="shared services that request types call (directory, third parties)"
+    )
 
 
 # --------------------------------------------------------------------------------------------- workload
@@ -272,9 +329,11 @@ class Topology(Model):
 class RequestType(Model):
     """One kind of user request: its share of traffic, its cost, and what it calls on the way."""
 
-    share: Percent
+    share: Percent = Field(description="share of the requests of this type (the shares add up to 100%)")
     work: float = Field(1.0, ge=0.001, le=MAX_FACTOR, description="multiplier on the server's service time")
-    dependencies: list[Id] = Field(default_factory=list)
+    dependencies: list[Id] = Field(
+        default_factory=list, description="dependencies each request calls, in order, before the mailbox server"
+    )
     size: Size = Field(
         100e3, description="bytes the request and its answer put on an inter-datacenter link it crosses"
     )
@@ -283,7 +342,7 @@ class RequestType(Model):
 class RegionLoad(Model):
     """Offered load of one region: a peak rate shaped by a daily profile."""
 
-    peak: Rate
+    peak: Rate = Field(description="requests per second at the profile's peak (factor 1)", examples=["120/s"])
     profile: (
         Literal["flat", "diurnal", "monday_morning"]
         | Annotated[list[tuple[Duration, Annotated[float, Field(ge=0, le=MAX_FACTOR)]]], Field(min_length=1)]
@@ -300,7 +359,7 @@ def _default_requests() -> dict[str, RequestType]:
 class MailLoad(Model):
     """Incoming mail for the users of one region: a steady Poisson rate of messages."""
 
-    rate: Rate = Field(gt=0)
+    rate: Rate = Field(gt=0, description="messages per second arriving for the region's users", examples=["50/s"])
 
 
 class MailRetry(Model):
@@ -308,9 +367,9 @@ class MailRetry(Model):
     longer after each further failure, never more than ``max`` (no jitter: senders retry on schedule).
     """
 
-    first: MailDelay = 60.0
-    multiplier: float = Field(2.0, ge=1.0, le=10.0)
-    max: MailDelay = 1800.0
+    first: MailDelay = Field(60.0, description="wait after the first failed delivery")
+    multiplier: float = Field(2.0, ge=1.0, le=10.0, description="factor on the wait after each further failure")
+    max: MailDelay = Field(1800.0, description="longest wait between two attempts")
 
     @model_validator(mode="after")
     def _max_not_below_first(self) -> MailRetry:
@@ -329,11 +388,11 @@ class Mail(Model):
     the servers but is not counted in the availability of user requests.
     """
 
-    regions: dict[Id, MailLoad] = Field(min_length=1)
+    regions: dict[Id, MailLoad] = Field(min_length=1, description="region id -> its incoming mail")
     work: float = Field(
         0.5, ge=0.001, le=MAX_FACTOR, description="multiplier on the mailbox server's service time per delivery"
     )
-    retry: MailRetry = Field(default_factory=MailRetry)
+    retry: MailRetry = Field(default_factory=MailRetry, description="the senders' retry schedule")
     give_up: PositiveMonthDuration = Field(
         172800.0, description="the sender's retry window (then lost: expired)"
     )
@@ -347,8 +406,11 @@ class Mail(Model):
 class Workload(Model):
     """Traffic: a load per region, a mix of request types and, optionally, incoming mail."""
 
-    regions: dict[Id, RegionLoad] = Field(min_length=1)
-    requests: dict[Id, RequestType] = Field(default_factory=_default_requests)
+    regions: dict[Id, RegionLoad] = Field(min_length=1, description="region id -> its offered load")
+    requests: dict[Id, RequestType] = Field(
+        default_factory=_default_requests,
+        description="request type name -> its share, cost and dependency calls (default: one type, read)",
+    )
     mail: Mail | None = Field(None, description="incoming mail delivery (null: no mail)")
 
     @field_validator("requests")
@@ -368,9 +430,11 @@ class Backoff(Model):
     ``min(max, base * multiplier**k)``, then applies the jitter.
     """
 
-    kind: Literal["exponential", "none"] = "exponential"
-    base: DayDuration = 0.1
-    multiplier: float = Field(2.0, ge=1.0, le=100.0)
+    kind: Literal["exponential", "none"] = Field(
+        "exponential", description="exponential: growing waits between attempts; none: retry at once"
+    )
+    base: DayDuration = Field(0.1, description="wait before the first retry, before jitter")
+    multiplier: float = Field(2.0, ge=1.0, le=100.0, description="factor on the wait after each further retry")
     max: DayDuration = Field(
         10.0, description="longest wait; with the client's timeout and retries it sets how long a run drains"
     )
@@ -386,8 +450,10 @@ class RetryBudget(Model):
     first tries, plus ``min_per_second``; a retry with no token left is not sent.
     """
 
-    ratio: Percent = 0.1
-    min_per_second: float = Field(10.0, ge=0, le=1e9)
+    ratio: Percent = Field(0.1, description="retries allowed as a share of first tries")
+    min_per_second: float = Field(
+        10.0, ge=0, le=1e9, description="retries per second allowed on top, however few the first tries"
+    )
 
 
 class CircuitBreaker(Model):
@@ -395,19 +461,25 @@ class CircuitBreaker(Model):
     ``window`` failed; fail fast for ``open_time``; then let ``probes`` attempts through (half-open).
     """
 
-    error_threshold: Percent = 0.5
-    min_requests: int = Field(20, ge=1, le=1_000_000_000)
-    window: PositiveShortDuration = 10.0
-    open_time: PositiveDayDuration = 30.0
-    probes: int = Field(5, ge=1, le=1_000_000)
+    error_threshold: Percent = Field(0.5, description="share of failed attempts in the window that opens it")
+    min_requests: int = Field(
+        20, ge=1, le=1_000_000_000, description="attempts the window must hold before the breaker may open"
+    )
+    window: PositiveShortDuration = Field(10.0, description="how far back the attempts are counted")
+    open_time: PositiveDayDuration = Field(30.0, description="how long it fails fast once open")
+    probes: int = Field(
+        5, ge=1, le=1_000_000, description="attempts let through half-open; all must succeed for it to close"
+    )
 
 
 class ClientPolicy(Model):
     """What a user's client does: wait ``timeout`` per attempt, retry up to ``retries`` times."""
 
-    timeout: PositiveShortDuration = 5.0
-    retries: int = Field(2, ge=0, le=20)
-    backoff: Backoff = Field(default_factory=Backoff)
+    timeout: PositiveShortDuration = Field(5.0, description="how long the client waits for one attempt")
+    retries: int = Field(
+        2, ge=0, le=20, description="attempts after the first, after an error or a timeout (0: never retry)"
+    )
+    backoff: Backoff = Field(default_factory=Backoff, description="wait between the client's attempts")
     budget: RetryBudget | None = Field(None, description="retry budget per region (null: unlimited retries)")
     breaker: CircuitBreaker | None = Field(None, description="circuit breaker per region (null: none)")
 
@@ -429,10 +501,16 @@ def _no_backoff() -> Backoff:
 class ServerPolicy(Model):
     """What a mailbox server does: call dependencies with a timeout and retries; shed; cancel."""
 
-    dependency_timeout: PositiveShortDuration = 1.0
-    dependency_retries: int = Field(0, ge=0, le=20)
-    dependency_backoff: Backoff = Field(default_factory=_no_backoff)
-    dependency_budget: RetryBudget | None = None
+    dependency_timeout: PositiveShortDuration = Field(
+        1.0, description="how long a server waits for one dependency call"
+    )
+    dependency_retries: int = Field(0, ge=0, le=20, description="calls after the first, after an error or a timeout")
+    dependency_backoff: Backoff = Field(
+        default_factory=_no_backoff, description="wait between dependency calls (default: none, retry at once)"
+    )
+    dependency_budget: RetryBudget | None = Field(
+        None, description="retry budget per dependency (null: unlimited retries)"
+    )
     cancellation: bool = Field(
         False, description="deadline propagation: drop work whose caller has already given up"
     )
@@ -450,24 +528,34 @@ class ServerPolicy(Model):
 class HealthCheck(Model):
     """Active health checks from the load balancer to each server."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: no health checks; a failed server stays in rotation")
     interval: CheckInterval = Field(
         5.0, description="time between checks of each server (at least 100ms: each check sweeps every server)"
     )
-    timeout: PositiveShortDuration = 1.0
-    unhealthy_threshold: int = Field(3, ge=1, le=1000)
-    healthy_threshold: int = Field(2, ge=1, le=1000)
+    timeout: PositiveShortDuration = Field(1.0, description="a check not answered this fast fails")
+    unhealthy_threshold: int = Field(
+        3, ge=1, le=1000, description="failed checks in a row that take a server out of rotation (ejection)"
+    )
+    healthy_threshold: int = Field(
+        2, ge=1, le=1000, description="passed checks in a row that put an ejected server back"
+    )
 
 
 class LoadBalancerPolicy(Model):
     """Load-balancer algorithm (see ``sim.policies.balancers``) and health checks."""
 
-    algorithm: str = "round_robin"
-    health_check: HealthCheck = Field(default_factory=HealthCheck)
+    algorithm: str = Field(
+        "round_robin",
+        description="how it picks a server: a registered balancer (sim.policies.BALANCERS): round_robin, random, "
+        "least_outstanding, power_of_two",
+    )
+    health_check: HealthCheck = Field(default_factory=HealthCheck, description="active checks of each server")
     retries: int = Field(0, ge=0, le=20, description="tries on other servers after an error or a try timeout")
     try_timeout: PositiveShortDuration | None = Field(None, description="per-try timeout (null: the client's)")
-    backoff: Backoff = Field(default_factory=_no_backoff)
-    budget: RetryBudget | None = None
+    backoff: Backoff = Field(
+        default_factory=_no_backoff, description="wait between the load balancer's tries (default: none)"
+    )
+    budget: RetryBudget | None = Field(None, description="retry budget per datacenter (null: unlimited retries)")
     panic_threshold: Percent = Field(
         0.0, description="below this share of healthy servers, send to all of them (Envoy's panic mode)"
     )
@@ -491,10 +579,18 @@ class FailoverPolicy(Model):
 class Policies(Model):
     """Client, load-balancer, server and failover policies."""
 
-    client: ClientPolicy = Field(default_factory=ClientPolicy)
-    load_balancer: LoadBalancerPolicy = Field(default_factory=LoadBalancerPolicy)
-    server: ServerPolicy = Field(default_factory=ServerPolicy)
-    failover: FailoverPolicy = Field(default_factory=FailoverPolicy)
+    client: ClientPolicy = Field(
+        default_factory=ClientPolicy, description="timeouts, retries and backoff of users' clients"
+    )
+    load_balancer: LoadBalancerPolicy = Field(
+        default_factory=LoadBalancerPolicy, description="algorithm, health checks and retries of the load balancers"
+    )
+    server: ServerPolicy = Field(
+        default_factory=ServerPolicy, description="dependency calls, cancellation and shedding of the mailbox servers"
+    )
+    failover: FailoverPolicy = Field(
+        default_factory=FailoverPolicy, description="database and datacenter failover, failback"
+    )
 
 
 # --------------------------------------------------------------------------------------------- faults
@@ -506,8 +602,10 @@ class Policies(Model):
 class Slo(Model):
     """Service level objectives the run is judged against (exit code 3 when breached)."""
 
-    availability: Percent = 0.999
-    latency_p99: ShortDuration | None = None
+    availability: Percent = Field(0.999, description="share of user requests that must succeed, per window")
+    latency_p99: ShortDuration | None = Field(
+        None, description="99th-percentile latency the run must stay under (null: no latency objective)"
+    )
     window: Window = Field(
         60.0, description="availability is measured per window (at least 1s: each window is a row of counters)"
     )
@@ -525,8 +623,10 @@ class ImpactCost(Model):
 class Limits(Model):
     """What one run may ask for; larger scenarios fail fast, before anything is allocated."""
 
-    max_servers: int = Field(200_000, ge=1, le=MAX_COUNT)
-    max_databases: int = Field(2_000_000, ge=1, le=10 * MAX_COUNT)
+    max_servers: int = Field(200_000, ge=1, le=MAX_COUNT, description="mailbox servers of all groups together")
+    max_databases: int = Field(
+        2_000_000, ge=1, le=10 * MAX_COUNT, description="mailbox databases of all groups together"
+    )
     max_requests: float = Field(
         5e7, gt=0, le=1e12,
         description="requests the request engine simulates: the expected user requests, traffic surges "
@@ -563,24 +663,40 @@ class FlowSettings(Model):
 class Scenario(Model):
     """One what-if: topology, workload, policies, faults and objectives."""
 
-    name: Id
-    description: str = ""
-    seed: int = Field(0, ge=0, le=2**63 - 1)
-    duration: RunDuration
+    name: Id = Field(description="the scenario's name: its report folder is reports/<name>")
+    description: str = Field(
+        "", description="what it shows, in a sentence or two (cascadesim examples shows the first)"
+    )
+    seed: int = Field(
+        0, ge=0, le=2**63 - 1, description="root of every random stream: the same seed gives the same run (--seed)"
+    )
+    duration: RunDuration = Field(
+        description="simulated time; requests under way then finish (see limits.max_drain)", examples=["1h"]
+    )
     engine: Literal["requests", "flow", "auto"] = Field(
         "requests",
         description="how traffic moves: every request, rates per time step (flow), or by size (auto)",
     )
-    flow: FlowSettings = Field(default_factory=lambda: FlowSettings())
-    topology: Topology
-    workload: Workload
-    policies: Policies = Field(default_factory=Policies)
-    faults: list[Fault] = Field(default_factory=list)
-    slo: Slo = Field(default_factory=Slo)
+    flow: FlowSettings = Field(
+        default_factory=lambda: FlowSettings(), description="time steps of the flow engine (engine: flow)"
+    )
+    topology: Topology = Field(description="regions of users, datacenters, links, databases, dependencies")
+    workload: Workload = Field(description="offered load per region, the mix of request types, incoming mail")
+    policies: Policies = Field(
+        default_factory=Policies, description="what clients, load balancers, servers and failover do"
+    )
+    faults: list[Fault] = Field(
+        default_factory=list, description="what goes wrong and when: a list of faults, each chosen by its kind"
+    )
+    slo: Slo = Field(
+        default_factory=Slo, description="objectives the run is judged against (exit code 3 when breached)"
+    )
     impact: ImpactCost | None = Field(
         None, description="an optional cost estimate: user-hours without service × cost_per_user_hour (null: none)"
     )
-    limits: Limits = Field(default_factory=Limits)
+    limits: Limits = Field(
+        default_factory=Limits, description="the most one run may ask for; raise them for a larger scenario"
+    )
 
     @model_validator(mode="after")
     def _resolve_auto(self) -> Scenario:

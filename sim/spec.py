@@ -28,8 +28,8 @@ class Model(BaseModel):
 class Mode(Model):
     """How many of the matching targets a fault hits: all, one, a count, or a percentage."""
 
-    kind: Literal["all", "one", "count", "percent"] = "all"
-    value: float = 0.0
+    kind: Literal["all", "one", "count", "percent"] = Field("all", description="how the matches are picked")
+    value: float = Field(0.0, description="the count, or the share, of the matches picked")
 
 
 _MODE_EXPECTED = "all, one, {count: N} with N ≥ 1, or {percent: P%}"
@@ -76,13 +76,27 @@ ModeField = Annotated[
                 {"enum": ["all", "one"]},
                 {
                     "type": "object",
-                    "properties": {"count": {"type": "integer", "minimum": 1, "maximum": _MOST}},
+                    "properties": {
+                        "count": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": _MOST,
+                            "description": "hit this many of the matches, picked at random",
+                        }
+                    },
                     "required": ["count"],
                     "additionalProperties": False,
                 },
                 {
                     "type": "object",
-                    "properties": {"percent": {"type": ["string", "number"], "minimum": 0, "maximum": 1}},
+                    "properties": {
+                        "percent": {
+                            "type": ["string", "number"],
+                            "minimum": 0,
+                            "maximum": 1,
+                            "description": "hit this share of the matches (at least one), picked at random: 25%",
+                        }
+                    },
                     "required": ["percent"],
                     "additionalProperties": False,
                 },
@@ -96,8 +110,17 @@ ModeField = Annotated[
 class Target(Model):
     """Chaos-tool style selector: filter by ids, datacenter, labels; then pick by ``mode``."""
 
-    ids: list[Id] = Field(default_factory=list)
-    datacenters: list[Id] = Field(default_factory=list)
-    groups: list[Id] = Field(default_factory=list, description="server group ids")
-    labels: dict[str, str] = Field(default_factory=dict)
-    mode: ModeField = Field(default_factory=Mode)
+    ids: list[Id] = Field(
+        default_factory=list,
+        description="ids of what the fault kind hits: servers (mbx-we-03), datacenters, regions or dependencies",
+    )
+    datacenters: list[Id] = Field(
+        default_factory=list, description="only what is in these datacenters (a link: its two ends)"
+    )
+    groups: list[Id] = Field(default_factory=list, description="only servers of these server groups")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="only servers (or datacenters) with all these labels"
+    )
+    mode: ModeField = Field(
+        default_factory=Mode, description="how many of the matches it hits: all, one, {count: N} or {percent: P%}"
+    )

@@ -167,8 +167,78 @@ def test_malformed_yaml():
     )
 
 
-def test_tab_indentation_says_so():
-    assert "indent with spaces, not tabs" in only_problem(edit(("duration: 1h", "\tduration: 1h")))
+TABS = "invalid YAML: tabs are not allowed for indentation in YAML; use spaces"
+
+
+@pytest.mark.parametrize(
+    "old, new, where",
+    [
+        ("duration: 1h", "\tduration: 1h", "2:1"),  # a whole indentation of tabs
+        ("      count: 8\n", "    \tcount: 8\n", "18:5"),  # spaces, then a tab
+        ("      datacenters: [eu-north]\n", "\t  datacenters: [eu-north]\n", "33:1"),  # a tab, then spaces
+    ],
+)
+def test_tab_indentation_says_so(old, new, where):
+    assert only_problem(edit((old, new))) == f"t.yaml:{where}: {TABS}"
+
+
+def test_a_tab_between_a_key_and_its_value_is_fine():
+    assert parse_scenario(edit(("      count: 8\n", "      count:\t8\n"))).topology.databases[0].count == 8
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        (  # a key of a list item moved left to the list's dashes: YAML stops there
+            "    at: 20m\n",
+            "  at: 20m\n",
+            "t.yaml:34:3: invalid YAML: did not find expected '-' indicator (while parsing a block collection at "
+            "line 27, column 3); check the indentation: 'at' is left of line 33 above it; to keep it in the list "
+            "item of line 31, indent it to column 5",
+        ),
+        (  # moved left by one space, between the dashes and the item's keys
+            "      datacenters: {eu-west: 10ms, eu-north: 30ms}",
+            "     datacenters: {eu-west: 10ms, eu-north: 30ms}",
+            "t.yaml:6:6: invalid YAML: did not find expected '-' indicator (while parsing a block collection at "
+            "line 5, column 5); check the indentation: 'datacenters' is left of line 5 above it; to keep it in the "
+            "list item of line 5, indent it to column 7",
+        ),
+        (  # a key of a mapping between two levels
+            "    send: {share: 20%}\n",
+            "   send: {share: 20%}\n",
+            "t.yaml:25:4: invalid YAML: did not find expected key (while parsing a block mapping at line 21, "
+            "column 3); check the indentation: 'send' is left of line 24 above it; to line it up with that line, "
+            "indent it to column 5",
+        ),
+    ],
+)
+def test_a_key_moved_left_gets_an_indentation_hint(old, new, expected):
+    assert only_problem(edit((old, new))) == expected
+
+
+def test_a_key_moved_left_into_the_mapping_above_says_where_it_belongs():
+    # Valid YAML, but the key lands in the mapping that holds its own: the entry above (its last lines) is
+    # where it belongs.
+    found = only_problem(edit(("  requests:\n", "requests:\n")))
+    assert found.startswith("t.yaml:23:1: requests: unknown field 'requests' (allowed: name, ")
+    assert found.endswith(
+        "); indented too little? 'requests' is a field of workload, which ends on line 22 above: indent it to "
+        "column 3"
+    )
+    assert problems(edit(("    at: 20m\n", "at: 20m\n")))[-1].endswith(
+        "indented too little? 'at' is a field of faults[1], which ends on line 33 above: indent it to column 5"
+    )
+    # The entry above was left without a value: the key was meant to go under it.
+    assert problems(edit(("    europe: {peak: 50/s}\n", "  europe: {peak: 50/s}\n"))) == [
+        "t.yaml:21:11: workload.regions: wrong type (got null, expected a mapping)",
+        "t.yaml:22:3: workload.europe: unknown field 'europe' (allowed: regions, requests, mail); indented too "
+        "little? 'regions' on line 21 above has no value: indent 'europe' further to put it under 'regions'",
+    ]
+
+
+def test_an_unknown_key_with_nothing_above_it_that_fits_gets_no_indentation_hint():
+    found = only_problem(edit(("{id: mbx-we, count: 4, workers: 8,", "{id: mbx-we, count: 4, worker: 8,")))
+    assert "indent" not in found
 
 
 def test_unknown_key_near_miss_suggests_the_field():
@@ -183,7 +253,7 @@ def test_unknown_key_near_miss_suggests_the_field():
 def test_unknown_top_level_key():
     assert only_problem(edit(("duration: 1h\n", "duration: 1h\nsed: 4\n"))) == (
         "t.yaml:3:1: sed: unknown field 'sed' (did you mean 'seed'? allowed: name, description, seed, "
-        "duration, engine, flow, topology, workload, policies, faults, slo, limits)"
+        "duration, engine, flow, topology, workload, policies, faults, slo, impact, limits)"
     )
 
 

@@ -1,57 +1,25 @@
 """The experiment commands: replications (``run --replications``), ``compare``, ``sweep`` and ``capacity``.
 
 Each checks its input before anything runs, holds its output folder (:mod:`sim.cli.output`) while the runs
-go, shows the runs' progress on a terminal, and exits with the codes of :mod:`sim.exits`.
+go, shows the runs' progress on stderr (unless ``--quiet``), and exits with the codes of :mod:`sim.exits`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from sim.cli.options import executor_from_options, executor_options, percent_option
-from sim.cli.output import fail_error, output_folder, reported
+from sim.cli.options import executor_from_options, executor_options, percent_option, quiet_option
+from sim.cli.output import fail_error, output_folder, reported, runs_progress
 from sim.errors import Problem, ScenarioError, printable, show_value
 from sim.exits import EXIT_OK, EXIT_SLO, fail_invalid
 
 __all__ = ["run_replications", "compare_command", "sweep_command", "capacity_command"]
-
-
-class _bar:
-    """A progress bar on stderr (runs done, runs/s, time left), only on a terminal."""
-
-    def __enter__(self) -> Callable[[int, int], None] | None:
-        if not sys.stderr.isatty():
-            return None
-        from tqdm import tqdm
-
-        self.bar = tqdm(
-            total=0,
-            unit="run",
-            file=sys.stderr,
-            leave=False,
-            dynamic_ncols=True,
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} runs [{elapsed}<{remaining}, {rate_fmt}]",
-        )
-        started: list[int] = []
-
-        def update(done: int, total: int) -> None:
-            if not started:  # runs already stored do not count towards the rate
-                started.append(done)
-                self.bar.initial = done
-            self.bar.total = total
-            self.bar.n = done
-            self.bar.refresh()
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        if hasattr(self, "bar"):
-            self.bar.close()
 
 
 def _results_line(folder: Path) -> str:
@@ -71,6 +39,7 @@ def run_replications(
     jobs: int | None,
     dask_scheduler: str | None,
     dask_local: int | None,
+    quiet: bool = False,
 ) -> None:
     """``cascadesim run SCENARIO --replications N [--until-ci W]``: intervals over replications."""
     from sim.experiments.replicate import replicate
@@ -84,7 +53,7 @@ def run_replications(
     with output_folder(folder, "replications"):
         runner = executor_from_options(jobs, dask_scheduler, dask_local)
         with reported(folder):
-            with runner, _bar() as progress:
+            with runner, runs_progress(f"{model.name} replications", quiet) as progress:
                 reps = replicate(
                     model,
                     n,
@@ -133,6 +102,7 @@ def run_replications(
     show_default=True,
     help="Capacity check: the most a surviving datacenter may be utilised.",
 )
+@quiet_option
 @executor_options
 def compare_command(
     layouts: tuple[str, ...],
@@ -142,6 +112,7 @@ def compare_command(
     resume: bool,
     no_report: bool,
     max_utilisation: float,
+    quiet: bool,
     jobs: int | None,
     dask_scheduler: str | None,
     dask_local: int | None,
@@ -174,7 +145,7 @@ def compare_command(
     with output_folder(folder, "compare"):
         runner = executor_from_options(jobs, dask_scheduler, dask_local)
         with reported(folder):
-            with runner, _bar() as progress:
+            with runner, runs_progress(f"compare {' vs '.join(names)}", quiet) as progress:
                 result = compare(
                     dict(zip(names, models, strict=True)),
                     replications,
@@ -206,8 +177,29 @@ def compare_command(
 @click.option("--resume", is_flag=True, help="Keep the runs already in --out; run only the missing ones.")
 @click.option("--no-report", is_flag=True, help="Store the results but write no report.")
 @click.option(
-    "--dry-run", is_flag=True, help="Check the sweep file and say how many runs it asks for; run nothing."
+    "--dry-run",
+    is_flag=True,
+    help="Check the sweep file, say how many runs it asks for and how long they should take (from pilot "
+    "runs of a few seconds); run nothing else.",
 )
+@click.option(
+    "--replications",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Override the file's replications.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, metavar="N", help="Override the file's root seed."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["requests", "flow", "auto"]),
+    default=None,
+    help="Run every point on this engine [default: the base scenario's].",
+)
+@quiet_option
 @executor_options
 def sweep_command(
     sweep_file: str,
@@ -215,26 +207,35 @@ def sweep_command(
     resume: bool,
     no_report: bool,
     dry_run: bool,
+    replications: int | None,
+    seed: int | None,
+    engine: str | None,
+    quiet: bool,
     jobs: int | None,
     dask_scheduler: str | None,
     dask_local: int | None,
 ) -> None:
-    """Run the parameter sweep described in SWEEP; every run is stored as it finishes (Parquet)."""
+    """Run the parameter sweep described in SWEEP; every run is stored as it finishes (Parquet).
+
+    --replications, --seed and --engine change the sweep without editing its file (a smaller one to try).
+    """
     from sim.experiments.sweep import load_sweep, run_sweep
     from sim.experiments.text import format_sweep
     from sim.report.folders import OutputError
 
     try:
-        sweep = load_sweep(sweep_file)
+        sweep = load_sweep(sweep_file, replications=replications, seed=seed, engine=engine)
     except ScenarioError as err:
         fail_invalid(err)
     if dry_run:
         click.echo(format_sweep(None, sweep))
+        workers = None if (dask_scheduler or dask_local) else (max(1, jobs) if jobs is not None else os.cpu_count())
+        click.echo(_estimate_lines(sweep, workers, quiet))
         sys.exit(EXIT_OK)
     folder = Path(out) if out else Path("reports") / sweep.name
     with output_folder(folder, "sweep"):
         runner = executor_from_options(jobs, dask_scheduler, dask_local)
-        with reported(folder / "runs"), runner, _bar() as progress:
+        with reported(folder / "runs"), runner, runs_progress(f"sweep {sweep.name}", quiet) as progress:
             result = run_sweep(sweep, executor=runner, out=folder / "runs", resume=resume, progress=progress)
         click.echo(format_sweep(result, sweep))
         click.echo(_results_line(folder))
@@ -245,6 +246,61 @@ def sweep_command(
                 fail_error(exc, folder / "runs")
             click.echo(f"  report        {printable(folder / 'report.html')}")
     sys.exit(EXIT_OK)
+
+
+PILOT_SECONDS = 3.0
+"""A dry run's pilot runs one point for at most this many seconds of wall time, then extrapolates."""
+
+
+class _Enough(Exception):
+    """Raised from a pilot run's progress callback when it has run long enough to time it."""
+
+    def __init__(self, share: float):
+        self.share = share
+
+
+def _pilot(scenario: Any) -> tuple[float, float]:
+    """Time one run of ``scenario``: (seconds for the whole run, share of it actually run). The run stops
+    after :data:`PILOT_SECONDS` and its time is extrapolated from the simulated time it reached.
+    """
+    from sim.run import run as run_scenario
+
+    began = time.perf_counter()
+
+    def check(now: float, end: float) -> None:
+        if time.perf_counter() - began > PILOT_SECONDS and 0 < now < end:
+            raise _Enough(now / end)
+
+    try:
+        run_scenario(scenario, progress=check)
+    except _Enough as enough:
+        return (time.perf_counter() - began) / enough.share, enough.share
+    return time.perf_counter() - began, 1.0
+
+
+def _estimate_lines(sweep: Any, workers: int | None, quiet: bool) -> str:
+    """The dry run's time estimate: a pilot of one point per engine, scaled to every point by its size."""
+    from sim.experiments.sweep import estimate_sweep
+    from sim.units import format_duration
+
+    if not quiet:
+        click.echo(f"timing pilot runs (at most {PILOT_SECONDS:g} s each) ...", err=True)
+    est = estimate_sweep(sweep, _pilot)
+
+    def wall(seconds: float) -> str:
+        return format_duration(round(seconds, 1) if seconds < 10 else round(seconds))
+
+    each = est.seconds / sweep.runs if sweep.runs else 0.0
+    lines = [f"  estimate      about {wall(est.seconds)} of run time ({sweep.runs:,} runs, {wall(each)} each on "
+             "average)"]
+    if workers:
+        parallel = est.seconds / min(workers, max(1, sweep.runs))
+        lines[0] += f"; about {wall(parallel)} on {workers} worker{'s' if workers > 1 else ''}"
+    for pilot in est.pilots:
+        share = "all of it" if pilot.share >= 1 else f"{pilot.share:.0%} of it, extrapolated"
+        lines.append(f"  pilot         point {pilot.point} on the {pilot.engine} engine: {wall(pilot.seconds)} "
+                     f"a run ({share})")
+    return "\n".join(lines)
 
 
 @click.command("capacity")

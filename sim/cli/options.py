@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-__all__ = ["percent_option", "executor_options", "executor_from_options"]
+__all__ = ["percent_option", "quiet_option", "executor_options", "executor_from_options"]
 
 
 def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -24,6 +24,13 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 def percent_option(*names: str, **kwargs: Any) -> Callable[[Any], Any]:
     """A click option read as a percentage (``0.05%``, ``80%`` or a fraction)."""
     return click.option(*names, type=str, callback=_percent, **kwargs)
+
+
+def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``-q/--quiet``: no progress on stderr (neither the bar on a terminal nor the lines elsewhere)."""
+    return click.option(
+        "-q", "--quiet", is_flag=True, help="Show no progress (a bar on a terminal, a line every 10 s elsewhere)."
+    )(f)
 
 
 def executor_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -39,6 +39,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ from sim.experiments.runner import Progress, run_experiment
 from sim.experiments.stats import Interval
 from sim.loader import Locator, load_scenario, read_bounded, read_yaml, scenario_data, validate_data
 from sim.scenario import Scenario
+from sim.sizing import expected_load
 from sim.validate import check_references
 
 if TYPE_CHECKING:
@@ -74,6 +76,10 @@ __all__ = [
     "MAX_RUNS",
     "NAME_RULE",
     "valid_name",
+    "is_sweep",
+    "estimate_sweep",
+    "SweepEstimate",
+    "Pilot",
 ]
 
 DESIGNS = ("grid", "random", "latin_hypercube")
@@ -352,8 +358,14 @@ class Sweep:
         return small
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file; raise :class:`~sim.errors.ScenarioError` listing every problem."""
+def load_sweep(
+    path: str | Path, *, replications: int | None = None, seed: int | None = None, engine: str | None = None
+) -> Sweep:
+    """Read and validate a sweep file; raise :class:`~sim.errors.ScenarioError` listing every problem.
+
+    ``replications``, ``seed`` and ``engine`` override the file's replications, its root seed and the base
+    scenario's engine (the command line's ``--replications``, ``--seed``, ``--engine``).
+    """
     path = Path(path)
     data = read_bounded(path)  # at most the scenario size limit, whatever the file claims to be
     try:
@@ -362,7 +374,17 @@ def load_sweep(path: str | Path) -> Sweep:
         raise ScenarioError(
             [Problem(str(path), 1, 1, "", f"not UTF-8 text (byte {exc.start} cannot be decoded)")]
         ) from None
-    return parse_sweep(text, str(path), path.parent)
+    return parse_sweep(text, str(path), path.parent, replications=replications, seed=seed, engine=engine)
+
+
+def is_sweep(data: Any) -> bool:
+    """Whether the plain data of a YAML file is a sweep rather than a scenario: a sweep names its ``base``
+    scenario and its ``parameters``, which no scenario has.
+
+    >>> is_sweep({"base": "x.yaml", "parameters": {}}), is_sweep({"name": "x", "topology": {}})
+    (True, False)
+    """
+    return isinstance(data, dict) and ("base" in data or "parameters" in data)
 
 
 def _is_number(x: Any) -> bool:
@@ -380,8 +402,18 @@ class _Checker:
         self.problems.append(self.locator.at(loc, message, key=key))
 
 
-def parse_sweep(text: str, filename: str = "<string>", directory: str | Path = ".") -> Sweep:
-    """Validate sweep YAML given as text; ``directory`` is where ``base`` is looked for."""
+def parse_sweep(
+    text: str,
+    filename: str = "<string>",
+    directory: str | Path = ".",
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    engine: str | None = None,
+) -> Sweep:
+    """Validate sweep YAML given as text; ``directory`` is where ``base`` is looked for. ``replications``,
+    ``seed`` and ``engine`` override the file's (see :func:`load_sweep`).
+    """
     # The sweep file's data, safely, with the scenario loader's own checks and locator.
     data, locator, problems = read_yaml(text, filename, "sweep fields", "base, parameters, ...")
     check = _Checker(locator, problems)
@@ -425,13 +457,14 @@ def parse_sweep(text: str, filename: str = "<string>", directory: str | Path = "
             f"a {design} design needs samples: the number of points ({what}, expected a whole number ≥ 1)",
         )
         samples = 1
-    replications = data.get("replications", DEFAULT_REPLICATIONS)
-    if not (isinstance(replications, int) and not isinstance(replications, bool) and replications >= 1):
+    given = data.get("replications", DEFAULT_REPLICATIONS)
+    if not (isinstance(given, int) and not isinstance(given, bool) and given >= 1):
         check.at(
             ("replications",),
-            f"not a valid count (got {show_value(replications)}, expected a whole number ≥ 1)",
+            f"not a valid count (got {show_value(given)}, expected a whole number ≥ 1)",
         )
-        replications = 1
+        given = 1
+    replications = given if replications is None else replications
 
     # The base scenario: its own problems are reported in its own file.
     base_name = data.get("base")
@@ -447,14 +480,27 @@ def parse_sweep(text: str, filename: str = "<string>", directory: str | Path = "
     if not base_file.is_file():
         check.at(("base",), f"no scenario file '{base_name}' (looked for {base_file})")
         raise ScenarioError(check.problems)
-    base = load_scenario(base_file)  # raises with the base file's own lines
+    engine_override = {"engine": engine} if engine else None
+    try:
+        base = load_scenario(base_file, engine_override)
+    except ScenarioError as err:  # its problems at the base file's own lines, after the sweep file's
+        count = len(err.problems)
+        check.at(
+            ("base",),
+            f"the base scenario has {count} problem{'s' if count > 1 else ''} (each given at its line in "
+            f"{printable(base_file.name)})",
+        )
+        raise ScenarioError(check.problems + err.problems) from None
     base_data = scenario_data(base_file)
+    if engine:
+        base_data["engine"] = engine
     base_label = str(base_file)
 
-    seed = data.get("seed", base.seed)
-    if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
-        check.at(("seed",), f"not a valid seed (got {show_value(seed)}, expected a whole number ≥ 0)")
-        seed = base.seed
+    root = data.get("seed", base.seed)
+    if not (isinstance(root, int) and not isinstance(root, bool) and root >= 0):
+        check.at(("seed",), f"not a valid seed (got {show_value(root)}, expected a whole number ≥ 0)")
+        root = base.seed
+    seed = root if seed is None else seed
 
     # set: fixed changes, each checked alone, then together.
     fixed = data.get("set", {}) or {}
@@ -481,6 +527,8 @@ def parse_sweep(text: str, filename: str = "<string>", directory: str | Path = "
             check.at(("set",), f"together, these changes make the base scenario invalid: {bad}", key=True)
     if len(check.problems) > before:  # the parameters can only be judged against a valid base
         raise ScenarioError(check.problems)
+    if engine:  # the command line's engine wins over one that set gave
+        base_data["engine"] = engine
     base = Scenario.model_validate(base_data)
 
     parameters = _parameters(data, check, base_data, base_label)
@@ -824,6 +872,67 @@ def _points(sweep: Sweep, check: _Checker | None) -> list[Point]:
             continue
         points.append(Point(index, scenario, params))
     return points
+
+
+# ------------------------------------------------------------------------------------------------ estimate
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """A timed run of one point: ``seconds`` for the whole run, of which ``share`` was actually run."""
+
+    point: int
+    engine: str
+    seconds: float
+    share: float
+
+
+@dataclass(frozen=True)
+class SweepEstimate:
+    """How long a sweep's runs should take together (``seconds`` of run time, before any parallelism), and
+    the pilot runs it was scaled from.
+    """
+
+    seconds: float
+    pilots: tuple[Pilot, ...]
+
+
+def _size(scenario: Scenario) -> float:
+    """What a run's time grows with: on the request engine the tries its requests may make (expected user
+    requests times the retry layers' amplification), on the flow engine simulated time (its cost does not
+    depend on the request rate).
+    """
+    if scenario.engine == "flow":
+        return scenario.duration
+    return max(expected_load(scenario).tries, 1.0)
+
+
+def estimate_sweep(sweep: Sweep, pilot: Callable[[Scenario], tuple[float, float]]) -> SweepEstimate:
+    """Estimate the run time of ``sweep`` from pilot runs of its smallest and largest points per engine.
+
+    ``pilot(scenario)`` times one run and returns (seconds for the whole run, share actually run); the
+    caller holds the clock (nothing here reads it). Every other point's time is interpolated between the
+    two pilots by its size (:func:`_size`), or scaled from the one pilot when all points are the same size.
+    A rough guide: a retry storm makes a point slower than its size says, a quiet run faster.
+    """
+    by_engine: dict[str, list[Point]] = {}
+    for point in sweep.points:
+        by_engine.setdefault(point.scenario.engine, []).append(point)
+    total, pilots = 0.0, []
+    for engine, points in by_engine.items():
+        sizes = {p.index: _size(p.scenario) for p in points}
+        small = min(points, key=lambda p: sizes[p.index])
+        large = max(points, key=lambda p: sizes[p.index])
+        timed = [(p, *pilot(p.scenario)) for p in ([large] if sizes[small.index] == sizes[large.index] else
+                                                   [small, large])]
+        pilots += [Pilot(p.index, engine, seconds, share) for p, seconds, share in timed]
+        (p0, t0, _), (p1, t1, _) = timed[0], timed[-1]
+        s0, s1 = sizes[p0.index], sizes[p1.index]
+        for p in points:
+            s = sizes[p.index]
+            each = t1 * s / s1 if s1 == s0 else t0 + (t1 - t0) * (s - s0) / (s1 - s0)
+            total += max(each, 0.0) * sweep.replications
+    return SweepEstimate(total, tuple(pilots))
 
 
 # ------------------------------------------------------------------------------------------------ running
