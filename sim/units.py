@@ -1,4 +1,5 @@
-"""Units as people write them in scenarios: ``250ms``, ``5m``, ``2h``, ``30%``, ``2Gbps``, ``500/s``.
+"""Units as people write them in scenarios (``250ms``, ``5m``, ``30%``, ``2Gbps``, ``500/s``), and as people
+read them in reports.
 
 Every parser takes a string (or a bare number in the base unit) and returns a float in the base unit:
 seconds, a fraction in [0, 1], bits per second, or events per second. A bad value raises
@@ -9,6 +10,31 @@ it with ``file:line:col: path``.
 (0.25, 5400.0, 0.3, 33.333333333333336)
 >>> parse_bandwidth("2Gbps"), format_duration(5400.0), format_duration(0.25)
 (2000000000.0, '1h30m', '250ms')
+
+:func:`format_duration` writes a duration the way a scenario does (messages about a scenario use it, and
+:func:`parse_duration` reads it back). The reports — the terminal summaries, ``report.md`` and every HTML
+page — show each quantity through one formatter, in one style, whatever the page:
+
+========================  ===============================  ==========================================
+quantity                  formatter                        examples
+========================  ===============================  ==========================================
+length of time            :func:`format_span`              ``850 ms``, ``10.6 s``, ``16 min 56 s``
+point in time (run time)  :func:`format_clock`             ``0:10:10``, ``1:02:03.5``
+share, availability       :func:`format_percent`           ``99.857%``, ``24%``, ``100%``
+count                     :func:`format_count`             ``2,101``, ``1 replication``
+rate                      :func:`format_rate`              ``1,234/s``, ``0.5/s``
+latency                   :func:`format_latency`           ``126 ms``, ``3,156 ms``
+ratio                     :func:`format_ratio`             ``1.23×``
+nines                     :func:`format_nines`             ``3.30``
+bandwidth                 :func:`format_bandwidth`         ``40 Gbit/s``
+any other number          :func:`format_number`            ``3.17``, ``-13,570``
+========================  ===============================  ==========================================
+
+None of them writes an exponent, a ``.0`` on a whole count, or a number rounded into a better one (an
+availability just under 100% never reads ``100%``). ``None`` reads ``—``.
+
+>>> format_span(1015.614), format_clock(610.0), format_percent(0.998571), format_count(2101.0)
+('16 min 56 s', '0:10:10', '99.857%', '2,101')
 """
 
 from __future__ import annotations
@@ -29,6 +55,19 @@ __all__ = [
     "parse_rate",
     "parse_size",
     "format_duration",
+    "format_span",
+    "format_clock",
+    "format_percent",
+    "format_count",
+    "format_rate",
+    "format_latency",
+    "format_ratio",
+    "format_nines",
+    "format_bandwidth",
+    "format_number",
+    "plural",
+    "span_unit",
+    "NONE",
     "Duration",
     "Percent",
     "Bandwidth",
@@ -255,6 +294,215 @@ def format_duration(seconds: float) -> str:
     if rest or ms:
         parts.append(f"{rest}.{ms:03d}".rstrip("0").rstrip(".") + "s")
     return "".join(parts)
+
+
+# ------------------------------------------------------------------------------------------ for reports
+
+NONE = "—"
+"""What every formatter shows for a value that does not exist (``None``, NaN)."""
+
+
+def _missing(x: float | None) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def format_number(x: float | None, digits: int = 3) -> str:
+    """A number to ``digits`` significant digits (all the digits of its whole part), with thousands
+    separators and a real minus sign, never in exponent notation.
+
+    >>> format_number(3.14159), format_number(-13570.4), format_number(0.000123456), format_number(2.0)
+    ('3.14', '−13,570', '0.000123', '2')
+    """
+    if _missing(x):
+        return NONE
+    assert x is not None
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x == 0:
+        return "0"
+    places = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    text = f"{abs(x):,.{places}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return ("−" if x < 0 and text.strip("0.,") else "") + text
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``noun`` or its plural (``noun + "s"`` unless given) as ``n`` calls for.
+
+    >>> plural(1, "replication"), plural(3, "replication"), plural(2, "copy", "copies")
+    ('replication', 'replications', 'copies')
+    """
+    return noun if n == 1 else (nouns if nouns is not None else noun + "s")
+
+
+def format_count(n: float | None, noun: str | None = None, nouns: str | None = None) -> str:
+    """A count: whole with thousands separators; a mean of counts below 100 keeps three significant
+    digits. With ``noun``, the noun follows in the singular or plural.
+
+    >>> format_count(2101.0), format_count(2100.96), format_count(2.5), format_count(1, "replication")
+    ('2,101', '2,101', '2.5', '1 replication')
+    >>> format_count(1380881, "request")
+    '1,380,881 requests'
+    """
+    if _missing(n):
+        return NONE if noun is None else f"{NONE} {nouns or noun + 's'}"
+    assert n is not None
+    whole = float(n).is_integer() or abs(n) >= 100
+    text = f"{round(n):,}".replace("-", "−") if whole else format_number(n)
+    if noun is None:
+        return text
+    return f"{text} {plural(1 if whole and round(n) == 1 else 2, noun, nouns)}"
+
+
+def format_percent(fraction: float | None, decimals: int | None = None) -> str:
+    """A fraction as a percentage. An availability shows its nines (as many decimals as the distance to
+    100% needs, never rounded up to 100%), without trailing zeros; ``decimals`` fixes the decimals.
+
+    >>> format_percent(0.998571), format_percent(0.93186), format_percent(0.999), format_percent(1.0)
+    ('99.857%', '93.19%', '99.9%', '100%')
+    >>> format_percent(0.24), format_percent(0.9999999), format_percent(0.625, decimals=0)
+    ('24%', '99.99999%', '62%')
+    """
+    if _missing(fraction):
+        return NONE
+    assert fraction is not None
+    if decimals is not None:
+        return f"{fraction * 100:.{decimals}f}%".replace("-", "−")
+    if not 0.0 <= fraction <= 1.0:
+        return format_number(fraction * 100, 4) + "%"
+    if fraction == 1.0:
+        return "100%"
+    places = max(1, min(6, math.ceil(-math.log10(max(1.0 - fraction, 1e-12)))))
+    text = f"{fraction * 100:.{places}f}"
+    while text.startswith("100") and places < 9:  # never round a failure up to 100%
+        places += 1
+        text = f"{fraction * 100:.{places}f}"
+    return text.rstrip("0").rstrip(".") + "%"
+
+
+def format_span(seconds: float | None) -> str:
+    """A length of time (how long something lasted or took), in the two largest units that matter: below
+    a second in milliseconds, below a minute in seconds (three significant digits), then whole units.
+
+    >>> format_span(0.85), format_span(10.614), format_span(610), format_span(1015.614)
+    ('850 ms', '10.6 s', '10 min 10 s', '16 min 56 s')
+    >>> format_span(0), format_span(7200), format_span(7530), format_span(93784), format_span(59.99)
+    ('0 s', '2 h', '2 h 6 min', '1 d 2 h', '1 min')
+    """
+    if _missing(seconds):
+        return NONE
+    assert seconds is not None
+    if seconds < 0:
+        return "−" + format_span(-seconds)
+    if math.isinf(seconds):
+        return "∞"
+    if seconds == 0:
+        return "0 s"
+    if seconds < 1 and float(f"{seconds * 1000:.3g}") < 1000:
+        return f"{format_number(seconds * 1000)} ms"
+    if float(f"{seconds:.3g}") < 60:
+        return f"{format_number(seconds)} s"
+    for size, big, small, limit in ((1, "min", "s", 3600), (60, "h", "min", 86400), (3600, "d", "h", math.inf)):
+        whole = round(seconds / size)  # in the smaller unit
+        if whole * size < limit:
+            per = 60 if small in ("s", "min") else 24
+            major, minor = divmod(whole, per)
+            return f"{major:,} {big}" + (f" {minor} {small}" if minor else "")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def format_clock(seconds: float | None) -> str:
+    """A point in time, as time since the start of the run: ``h:mm:ss``, with tenths when not whole.
+
+    >>> format_clock(610), format_clock(3723.5), format_clock(0), format_clock(90061)
+    ('0:10:10', '1:02:03.5', '0:00:00', '25:01:01')
+    """
+    if _missing(seconds):
+        return NONE
+    assert seconds is not None
+    tenths = math.floor(abs(seconds) * 10 + 1e-6)
+    whole, tenth = divmod(tenths, 10)
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    sign = "−" if seconds < 0 and tenths else ""
+    return f"{sign}{h}:{m:02d}:{s:02d}" + (f".{tenth}" if tenth else "")
+
+
+def format_latency(seconds: float | None) -> str:
+    """A latency (how long a request took), always in milliseconds so that latencies compare at a glance.
+
+    >>> format_latency(0.126), format_latency(3.156), format_latency(0.00082), format_latency(2.0)
+    ('126 ms', '3,156 ms', '0.82 ms', '2,000 ms')
+    """
+    if _missing(seconds):
+        return NONE
+    assert seconds is not None
+    ms = seconds * 1000
+    return f"{format_number(ms) if abs(ms) < 100 else format_number(round(ms), 1)} ms"
+
+
+def format_rate(per_second: float | None) -> str:
+    """Events per second.
+
+    >>> format_rate(1234.4), format_rate(0.5), format_rate(12.345)
+    ('1,234/s', '0.5/s', '12.3/s')
+    """
+    if _missing(per_second):
+        return NONE
+    return f"{format_number(per_second)}/s"
+
+
+def format_nines(x: float | None) -> str:
+    """Nines of availability (``−log₁₀(1 − availability)``), to two decimals: ``3.30``.
+
+    >>> format_nines(3.3), format_nines(1.1674)
+    ('3.30', '1.17')
+    """
+    if _missing(x):
+        return NONE
+    return f"{x:.2f}"
+
+
+def format_ratio(x: float | None) -> str:
+    """A ratio, such as attempts per request: ``1.23×`` (two decimals).
+
+    >>> format_ratio(1.2345), format_ratio(1)
+    ('1.23×', '1.00×')
+    """
+    if _missing(x):
+        return NONE
+    return f"{x:.2f}×".replace("-", "−")
+
+
+def format_bandwidth(bits: float | None) -> str:
+    """Bits per second in the unit that reads best.
+
+    >>> format_bandwidth(4e10), format_bandwidth(2.5e6)
+    ('40 Gbit/s', '2.5 Mbit/s')
+    """
+    if _missing(bits):
+        return NONE
+    assert bits is not None
+    for unit, scale in (("Tbit/s", 1e12), ("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
+        if abs(bits) >= scale:
+            return f"{format_number(bits / scale)} {unit}"
+    return f"{format_number(bits)} bit/s"
+
+
+def span_unit(largest: float) -> tuple[str, float]:
+    """The unit an axis of lengths of time up to ``largest`` seconds reads best in, and its size in seconds.
+
+    >>> span_unit(0.4), span_unit(45), span_unit(600), span_unit(20000)
+    (('ms', 0.001), ('s', 1.0), ('min', 60.0), ('h', 3600.0))
+    """
+    if largest < 1:
+        return "ms", 1e-3
+    if largest < 120:
+        return "s", 1.0
+    if largest < 7200:
+        return "min", 60.0
+    return "h", 3600.0
 
 
 def _within(

@@ -40,7 +40,7 @@ def test_run_writes_every_report_file_and_exits_0(tmp_path, capsys):
         "summary.json", "timeseries.csv",
     ]
     text = capsys.readouterr().out
-    assert "availability  100.000%" in text and str(out / "report.html") in text
+    assert "availability  100%" in text and str(out / "report.html") in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["manifest"]["seed"] == 1 and summary["slo"]["met"] is True
 

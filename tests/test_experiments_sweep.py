@@ -11,6 +11,7 @@ import pytest
 from sim.errors import ScenarioError
 from sim.experiments import InProcess, ProcessPool, ResultStore, load_results, load_sweep, run_sweep
 from sim.experiments.sweep import assign, parse_path, parse_sweep
+from sim.experiments.text import metric_title
 from tests.test_cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,8 +170,10 @@ def test_each_shipped_sweep_runs_at_a_small_size(path, pool, tmp_path):
     page = (folder / "report.html").read_text()
     summary = json.loads((folder / "sweep.json").read_text())
     assert len(summary["points"]) == len(small.points)
-    first = sweep.metrics[0].name
-    assert f"{first} against {sweep.parameters[0].path}" in page
+    first = sweep.metrics[0]
+    # Each figure is titled in words, and names the metric and the parameter as the sweep file does.
+    assert f"<h2>{metric_title(first)} against " in page
+    assert f"Parameter {sweep.parameters[0].path}, metric {first.name}." in page
     assert page.count("Plotly.newPlot") == 1 and "<h2>Every point</h2>" in page
     if sweep.metastability:
         assert 'id="fig-metastability"' in page

@@ -260,7 +260,7 @@ def test_a_comparison_of_two_replications_says_not_enough_replications(example):
     assert win.layout == "b" and win.difference.collapsed and not win.significant
     assert win.verdict.status == "not enough replications"
     text = format_comparison(cmp)
-    row = next(line for line in text.splitlines() if line.strip().startswith("cascade_depth"))
+    row = next(line for line in text.splitlines() if line.strip().startswith("deepest cascade"))
     assert "not enough replications: 2 of 6" in row and "*" not in row
     assert "a verdict needs at least 6 replications" in text
     page = render_comparison(cmp)
@@ -287,7 +287,7 @@ def test_replications_text_names_each_method(example):
     ]
     reps = Replications(example, [AVAILABILITY, DOWNTIME, RECOVERED], rows, 1)
     text = format_replications(reps)
-    lines = {line.split()[0]: line for line in text.splitlines()[2:]}
-    assert re.search(r"75% of runs\s+\[30%, 95%\]\s+Wilson$", lines["recovery.recovered"])
-    assert "[-" not in text and "Student t, clipped" in lines["downtime_minutes"]
+    lines = {line.split()[0]: line for line in text.splitlines()[2:]}  # metrics named in words
+    assert re.search(r"75% of runs\s+\[30%, 95%\]\s+Wilson$", lines["recovered"])
+    assert "[-" not in text and "Student t, clipped" in lines["downtime"]
     assert reps.summary()["metrics"]["availability"]["method"].startswith("Student t")

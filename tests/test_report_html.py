@@ -30,6 +30,7 @@ from sim.report.html import (
 )
 from sim.report.html.topology import STATE_NAMES
 from sim.report.page import plotly_js_gzip
+from sim.units import format_latency, format_ratio, format_span
 
 ROOT = Path(__file__).resolve().parents[1]
 XSS = "</script><script>alert(1)</script>"
@@ -201,8 +202,13 @@ def test_fault_window_is_shaded_on_every_time_series(crash):
         assert shape["yref"] == "paper"
     # One shaded band per datacenter panel of the load figure.
     assert len(fault_shapes(figure(page, "fig-load"), "crash-1")) == 2
-    legend = fault_shapes(figure(page, "fig-availability"), "crash-1")[0]
-    assert legend["showlegend"] is True and legend["label"]["text"] == "crash-1"
+    # Each fault is named once, in its own lane above the plot (not over the plot, not in the legend).
+    layout = figure(page, "fig-availability")["layout"]
+    (label,) = [a for a in layout["annotations"] if a.get("name") == "fault label crash-1"]
+    assert label["text"] == "crash-1" and label["x"] == 5.0 and label["yref"] == "paper"
+    assert label["y"] > layout["yaxis"]["domain"][1]  # above the plot area
+    (lane,) = [s for s in layout["shapes"] if s.get("name") == "fault lane crash-1"]
+    assert (lane["x0"], lane["x1"]) == (5.0, 10.0) and lane["y0"] > layout["yaxis"]["domain"][1]
 
 
 def test_fault_without_end_lasts_to_the_end_of_the_run(outage):
@@ -260,7 +266,7 @@ def test_topology_slider_steps_through_the_run(crash):
     (slider,) = spec["layout"]["sliders"]
     steps = slider["steps"]
     assert steps[0]["label"] == "whole run" and slider["active"] == 0
-    assert [float(s["label"]) for s in steps[1:]] == [float(m) for m in range(20)]  # 1-minute windows
+    assert [s["label"] for s in steps[1:]] == [f"0:{m:02d}:00" for m in range(20)]  # 1-minute windows
     servers = next(i for i, t in enumerate(spec["data"]) if t.get("name") == "servers")
     hover = spec["data"][servers]["hovertext"]
     down = next(i for i, h in enumerate(hover) if "mbx-a-02" in h)
@@ -319,29 +325,29 @@ def test_headline_numbers_match_the_summary(crash):
     assert len(shown.split(".")[1]) >= math.ceil(s["nines"])  # enough decimals to show the nines
     assert float(kpi(page, "nines")[0]) == s["nines"]
     value, text = kpi(page, "downtime")
-    assert float(value) == s["downtime_minutes"] and f"{s['downtime_minutes']:.1f} min" in text
+    assert float(value) == s["downtime_minutes"] and format_span(s["downtime_minutes"] * 60) in text
     value, text = kpi(page, "requests")
     assert int(value) == s["requests"] and f"{s['requests']:,}" in text
     value, text = kpi(page, "retries")
     assert int(value) == s["counts"]["retries"]
     amp = re.search(r'id="kpi-amplification" data-value="([^"]+)">([^<]+)<', page)
-    assert float(amp.group(1)) == s["amplification"] and amp.group(2) == f"{s['amplification']:.3f}×"
+    assert float(amp.group(1)) == s["amplification"] and amp.group(2) == format_ratio(s["amplification"])
     _, text = kpi(page, "latency")
-    assert f"p50 {s['latency']['p50'] * 1000:.3g} ms" in text
-    assert f"p99 {s['latency']['p99'] * 1000:.3g} ms" in text
+    assert f"p50 {format_latency(s['latency']['p50'])}" in text
+    assert f"p99 {format_latency(s['latency']['p99'])}" in text
     assert kpi(page, "worst-region")[0] == s["worst_region"] == "europe"
     faults = re.search(r'<table id="faults">.*?</table>', page, re.S).group(0)
-    assert re.search(r'<tr class="worst"><td>crash-1</td>', faults) and s["worst_fault"] == "crash-1"
+    assert re.search(r'<tr class="worst"><td>crash-1<', faults) and s["worst_fault"] == "crash-1"
     # Users affected: europe's users (none given: 0) times the worst failed share; peak amplification.
     assert int(kpi(page, "users")[0]) == 0
     peak = max(r["attempts"] / r["requests"] for r in result.timeseries if r["requests"])
     value, text = kpi(page, "peak-amplification")
-    assert float(value) == pytest.approx(peak) and f"{peak:.2f}×" in text
+    assert float(value) == pytest.approx(peak) and format_ratio(peak) in text
     value, text = kpi(page, "recovered")
     assert value == ("yes" if s["recovery"]["recovered"] else "no")
     verdict = re.search(r'id="kpi-slo" data-value="(met|breached)"', page).group(1)
     assert verdict == ("met" if s["slo"]["met"] else "breached")
-    assert "objective: availability ≥ 99.9% and p99 latency ≤ 1 s" in page
+    assert "objective: availability ≥ 99.9% and p99 latency ≤ 1,000 ms" in page
 
 
 def test_incident_timeline_collapses_and_links_causes(crash):
@@ -390,7 +396,7 @@ def test_faults_and_regions_tables(outage):
     result, page = outage
     faults = re.search(r'<table id="faults">.*?</table>', page, re.S).group(0)
     for f in result.summary["faults"]:
-        assert f"<td>{f['id']}</td><td>{f['kind']}</td>" in faults
+        assert f"<td>{f['id']}<span class=\"sub\">{f['kind']}</span></td>" in faults
     regions = re.search(r'<table id="regions">.*?</table>', page, re.S).group(0)
     assert "<td>west</td>" in regions and "<td>east</td>" in regions
 

@@ -2,7 +2,10 @@
 
 Built from the experiment's rows and intervals only, in the frame every report shares
 (:mod:`sim.report.page`: plotly.js once, each figure a JSON block, names escaped) and its visual language
-(:mod:`sim.report.style`). Figures are written as plotly JSON (plain dicts), so this module does not
+(:mod:`sim.report.style`: green is good on every colour scale; :func:`colorscale` decides which way a
+metric's scale runs, from the metric). Numbers go through the formatters of :mod:`sim.units` (via
+:mod:`sim.experiments.text` for metrics); metrics and parameters are named in words with their units
+(:func:`_axis`, :class:`Axis`). Figures are written as plotly JSON (plain dicts), so this module does not
 import plotly. Every name and value from the files goes into a figure through :func:`_plain`.
 """
 
@@ -10,25 +13,48 @@ from __future__ import annotations
 
 import html
 import itertools
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, WithJsonSchema
+
 from sim.experiments.metrics import Metric
 from sim.experiments.stats import Interval, min_replications
-from sim.experiments.text import ci_label, fmt, fmt_interval, verdict_mark
+from sim.experiments.text import ci_label, fmt, fmt_interval, metric_title, quantity, seconds_of, verdict_mark
 from sim.report.files import to_json, write_files
 from sim.report.folders import check_output_folder
 from sim.report.page import figure_section, plotly_page, table
-from sim.report.style import FONT, SERIES_COLORS, span
+from sim.report.style import FONT, MISSING, SERIES_COLORS, good_bad_scale
+from sim.units import (
+    NONE,
+    format_bandwidth,
+    format_clock,
+    format_count,
+    format_number,
+    format_percent,
+    format_rate,
+    format_span,
+    span_unit,
+)
 from sim.version import VERSION
 
 if TYPE_CHECKING:
-    from sim.experiments.capacity import CapacityReport
+    from sim.experiments.capacity import CapacityReport, Loss
     from sim.experiments.compare import Comparison
     from sim.experiments.sweep import Parameter, SweepResult
 
-__all__ = ["render_comparison", "render_sweep", "write_comparison_report", "write_sweep_report"]
+__all__ = [
+    "render_comparison",
+    "render_sweep",
+    "write_comparison_report",
+    "write_sweep_report",
+    "colorscale",
+    "parameter_unit",
+    "parameter_words",
+    "Axis",
+]
 
 MAX_BINS = 8  # a numeric axis with more distinct values is binned (sampled designs)
 
@@ -36,19 +62,153 @@ MAX_BINS = 8  # a numeric axis with more distinct values is binned (sampled desi
 # ------------------------------------------------------------------------------------------ formatting
 
 
-def _scale(metric: Metric) -> tuple[float, str]:
-    """Factor and axis title that put a metric on a readable axis."""
-    return {
-        "percent": (100.0, "%"),
-        "flag": (100.0, "% of runs"),
-        "seconds": (1.0, "s"),
-        "minutes": (1.0, "min"),
-    }.get(metric.unit, (1.0, ""))
+def _axis(metric: Metric, values: Iterable[float | None] = ()) -> tuple[float, str]:
+    """The factor that puts a metric's values on a readable axis, and the axis title: the metric in words
+    with its unit (``time to recover (min)``, ``latency p99 (ms)``, ``availability (%)``).
+    """
+    kind = quantity(metric)
+    if kind == "percent":
+        factor, unit = 100.0, "%"
+    elif kind == "share":
+        factor, unit = 100.0, "% of runs"
+    elif kind == "latency":
+        factor, unit = 1000.0, "ms"
+    elif kind == "span":
+        scale = seconds_of(metric)
+        largest = max((abs(v) * scale for v in values if v is not None), default=scale)
+        unit, size = span_unit(largest)
+        factor = scale / size
+    elif kind == "ratio":
+        factor, unit = 1.0, "×"
+    else:
+        factor, unit = 1.0, ""
+    return factor, _plain(f"{metric_title(metric)} ({unit})" if unit else metric_title(metric))
 
 
-def _axis_title(metric: Metric) -> str:
-    factor, unit = _scale(metric)
-    return _plain(f"{metric.label} ({unit})" if unit else metric.label)
+def colorscale(metric: Metric) -> list[list[float | str]]:
+    """The colour scale of a metric: the one place that decides which way it runs. Green where the metric
+    is good — high availability, low downtime, latency and time to recover — red where it is bad, as on
+    the run report (:func:`sim.report.style.good_bad_scale`); a metric that is neither (``better`` is
+    ``None``) gets a neutral scale.
+    """
+    return good_bad_scale(metric.better)
+
+
+# The unit of a scenario field, from the JSON Schema sim.units gives each unit type ("duration: 250ms, ...").
+_UNIT_WORDS = {"duration": "duration", "percentage": "percent", "rate": "rate", "bandwidth": "bandwidth",
+               "size": "size"}
+# Section and list names a parameter's words leave out ("workload.regions.users.peak" is "users peak").
+_SECTIONS = {"workload", "policies", "topology", "control", "faults", "slo", "flow"}
+_LISTS = {"regions", "datacenters", "servers", "databases", "dependencies", "links", "load_balancers"}
+
+
+def _unit_in(annotation: Any) -> str | None:
+    """The unit a field's annotation (or its metadata) is written in, if it is one of sim.units' types."""
+    if isinstance(annotation, WithJsonSchema):
+        schema = annotation.json_schema or {}
+        for option in schema.get("anyOf", []):
+            word = str(option.get("description", "")).split(":")[0]
+            if word in _UNIT_WORDS:
+                return _UNIT_WORDS[word]
+        return None
+    for part in (*getattr(annotation, "__metadata__", ()), *typing.get_args(annotation)):
+        found = _unit_in(part)
+        if found is not None:
+            return found
+    return None
+
+
+def _inner(annotation: Any) -> Any:
+    """The item type of a list or the value type of a mapping (through ``| None`` and ``Annotated``)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _inner(args[0])
+    if origin in (list, tuple, set, frozenset):
+        return args[0] if args else None
+    if origin is dict:
+        return args[1] if len(args) == 2 else None
+    for member in args:  # a union: the member that holds items
+        found = _inner(member) if member is not type(None) else None
+        if found is not None:
+            return found
+    return None
+
+
+def parameter_unit(scenario: Any, parts: Sequence[Any]) -> str | None:
+    """The unit of the scenario field a sweep parameter's path leads to (``duration``, ``rate``,
+    ``percent``, ``bandwidth``, ``size``), read from the field's type in the base scenario; ``None`` for a
+    plain number, a word, or a path the scenario does not hold.
+    """
+    node: Any = scenario
+    annotation: Any = None
+    for part in parts:
+        if isinstance(node, BaseModel):
+            fields = type(node).model_fields
+            if not isinstance(part, str) or part not in fields:
+                return None
+            info = fields[part]
+            annotation = typing.Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+            node = getattr(node, part)
+        elif isinstance(node, list | tuple):
+            if isinstance(part, int):
+                node = node[part] if 0 <= part < len(node) else None
+            else:
+                node = next((x for x in node if part == "*" or getattr(x, "id", None) == part
+                             or getattr(x, "datacenter", None) == part), None)
+            annotation = _inner(annotation)
+        elif isinstance(node, dict):
+            node, annotation = node.get(part), _inner(annotation)
+        else:
+            return None
+    return _unit_in(annotation)
+
+
+def parameter_words(path: str, parts: Sequence[Any]) -> str:
+    """A parameter's path as words: ``workload.regions.users.peak`` → ``users peak``."""
+    words = [str(p) for p in parts]
+    if len(words) > 1 and words[0] in _SECTIONS:
+        words = words[1:]
+    kept = [w for i, w in enumerate(words) if not (w in _LISTS and i + 1 < len(words)) and w != "*"]
+    return " ".join(kept).replace("_", " ") or path
+
+
+class Axis:
+    """How a sweep parameter reads on an axis, in a table and in a heading: words, a unit, its values."""
+
+    def __init__(self, p: Parameter, scenario: Any, values: Iterable[Any] = ()):
+        self.path = p.path
+        self.numeric = p.numeric
+        self.unit = parameter_unit(scenario, p.parts) if p.numeric else None
+        self.words = parameter_words(p.path, p.parts)
+        numbers = [abs(float(v)) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        largest = max(numbers, default=0.0)
+        self.factor, unit = 1.0, ""
+        if self.unit == "duration":
+            unit, size = span_unit(largest)
+            self.factor = 1.0 / size
+        elif self.unit == "percent":
+            self.factor, unit = 100.0, "%"
+        elif self.unit == "rate":
+            unit = "per second"
+        elif self.unit == "bandwidth":
+            self.factor, unit = 1e-9, "Gbit/s"
+        elif self.unit == "size":
+            self.factor, unit = 1e-9, "GB"
+        self.title = self.words + (f" ({unit})" if unit else "")
+
+    def text(self, value: Any) -> str:
+        """One value, through the formatter of its unit (``1 min 20 s``, ``12/s``, ``30%``)."""
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return str(value)
+        if self.unit == "duration":
+            return format_span(value)
+        if self.unit == "percent":
+            return format_percent(value)
+        if self.unit == "rate":
+            return format_rate(value)
+        if self.unit == "bandwidth":
+            return format_bandwidth(value)
+        return format_number(value, 4)
 
 
 def _plain(value: Any) -> str:
@@ -86,16 +246,26 @@ def _layout(height: int = 360, **extra: Any) -> dict[str, Any]:
 
 _CSS = (
     ".ci { color: var(--muted); font-size: 12px; white-space: nowrap; }\n"
+    "td .ci, td.num > .muted { display: block; } th { white-space: normal; min-width: 6em; }\n"
+    "#points td.num, #points .ci { white-space: normal; }\n"
     "td.win { font-weight: 650; } .sig { color: var(--good); } .nosig { color: var(--muted); }\n"
     ".bad { color: var(--bad); font-weight: 600; }\n"
 )
-_FOOTER = (
-    "Generated by cascadesim. Self-contained: works offline. Intervals are two-sided 95% confidence "
-    "intervals over replications, each within what its metric can be: Wilson score intervals for shares of "
-    "runs (recovered, SLO met), an expanded percentile bootstrap for availability, durations and counts "
-    "from 8 replications on (Student t clipped to the metric's range below 8), paired t for differences "
-    "between layouts, which are paired by replication (common random numbers). Each table and figure says "
-    "which. Every row is in the results store next to this file (Parquet; load it with sim.load_results)."
+_INTERVALS = (
+    "Intervals are two-sided 95% confidence intervals over replications, each within what its metric can "
+    "be: Wilson score intervals for shares of runs (recovered, SLO met), an expanded percentile bootstrap for "
+    "availability, durations and counts from 8 replications on (Student t clipped to the metric's range "
+    "below 8)"
+)
+_COMPARISON_FOOTER = (
+    f"Generated by cascadesim. Self-contained: works offline. {_INTERVALS}, paired t for differences between "
+    "layouts, which are paired by replication (common random numbers). Each table and figure says which. "
+    "Every row is in the results store next to this file (Parquet; load it with sim.load_results)."
+)
+_SWEEP_FOOTER = (
+    f"Generated by cascadesim. Self-contained: works offline. {_INTERVALS}; a cell of a heatmap pools the "
+    "replications of every point that falls in it. Each table and figure says which. Every run is a row of "
+    "the results store in runs/ (Parquet; load it with sim.load_results)."
 )
 
 
@@ -107,11 +277,11 @@ def _methods(ivs: Iterable[Interval]) -> str:
     if not shown:
         return ""
     methods = " / ".join(dict.fromkeys(iv.method for iv in shown))
-    return f"{shown[0].confidence * 100:.4g}% CI, {methods}"
+    return f"{format_percent(shown[0].confidence)} CI, {methods}"
 
 
-def _page(title: str, header: str, sections: list[str], figures: dict[str, dict[str, Any]]) -> str:
-    return plotly_page(title, header + "\n" + "".join(sections), figures, css=_CSS, footer=_FOOTER)
+def _page(title: str, header: str, sections: list[str], figures: dict[str, dict[str, Any]], footer: str) -> str:
+    return plotly_page(title, header + "\n" + "".join(sections), figures, css=_CSS, footer=footer)
 
 
 def _header(title: str, subtitle: str, meta: list[str]) -> str:
@@ -139,7 +309,7 @@ def render_comparison(cmp: Comparison) -> str:
     numeric = [m for m in cmp.metrics if m.domain is not None]
     meta = [
         f"{len(cmp.layouts)} layouts",
-        f"{cmp.replications} replications each",
+        f"{format_count(cmp.replications, 'replication')} each",
         f"root seed {cmp.root_seed}",
         f"baseline {cmp.baseline}",
         f"cascadesim {VERSION}",
@@ -176,7 +346,7 @@ def render_comparison(cmp: Comparison) -> str:
             figure_section(
                 "Downtime per year",
                 "fig-downtime",
-                "Minutes below the SLO, scaled from the run's length to a year, with their intervals "
+                "Time below the SLO, scaled from the run's length to a year, with their intervals "
                 f"({how or 'none: too few replications'}; never below zero). "
                 "Meaningful when the scenario is a typical slice of time (random faults with mtbf/mttr); "
                 "a scripted outage is not.",
@@ -196,7 +366,8 @@ def render_comparison(cmp: Comparison) -> str:
     )
     sections.append(_worst_runs(cmp))
     sections.append(_capacity_section(cmp.capacity))
-    return _page(f"{' vs '.join(cmp.layouts)} — cascadesim comparison", header, sections, figures)
+    return _page(f"{' vs '.join(cmp.layouts)} — cascadesim comparison", header, sections, figures,
+                 _COMPARISON_FOOTER)
 
 
 def _verdict_table(cmp: Comparison, metrics: list[Metric]) -> str:
@@ -222,15 +393,16 @@ def _verdict_table(cmp: Comparison, metrics: list[Metric]) -> str:
             diff = fmt_interval(m, w.difference, diff=True, markup=True) if w.difference else ""
         arrow = {"higher": "↑", "lower": "↓"}.get(m.better or "", "")
         how = _methods(cmp.intervals[n][m.name] for n in cmp.layouts)
-        method = f'<br><span class="muted method">{html.escape(how)}</span>' if how else ""
+        method = f'<span class="sub method">{html.escape(how)}</span>' if how else ""
         rows.append(
-            f'<tr><td>{html.escape(m.name)} <span class="muted">{arrow}</span>{method}</td>{"".join(cells)}'
+            f"<tr><td>{_metric_cell(m, arrow)}{method}</td>{''.join(cells)}"
             f'<td>{verdict}</td><td class="num">{diff}</td></tr>'
         )
     headers = ["Metric", *cmp.layouts, "Wins", "Winner − runner-up (95% CI, paired t)"]
     return (
         f'<section><h2>Which layout wins</h2><p class="caption">Mean and 95% interval per layout over '
-        f"{cmp.replications} replications, by the method under each metric's name; ↑ higher is better, ↓ "
+        f"{format_count(cmp.replications, 'replication')}, by the method under each metric's name; ↑ higher is "
+        "better, ↓ "
         "lower is better. A win is significant when the paired interval of the difference to the runner-up "
         "excludes zero, or every pair differs alike (sign test); a verdict needs at least "
         f"{min_replications(cmp.confidence)} replications.</p>"
@@ -265,7 +437,7 @@ def _differences_table(cmp: Comparison, metrics: list[Metric]) -> str:
                 )
             )
             cells.append(f'<td class="num">{fmt_interval(m, iv, diff=True, markup=True)}{tag}</td>')
-        rows.append(f"<tr><td>{html.escape(m.name)}</td>{''.join(cells)}</tr>")
+        rows.append(f"<tr><td>{_metric_cell(m)}</td>{''.join(cells)}</tr>")
     headers = ["Metric", *(f"{n} − {cmp.baseline}" for n in cmp.layouts[1:])]
     return (
         f"<section><h2>Paired differences from {html.escape(cmp.baseline)}</h2>"
@@ -325,16 +497,22 @@ def _distribution_figure(cmp: Comparison, metric: str) -> dict[str, Any]:
 
 def _downtime_figure(cmp: Comparison) -> dict[str, Any]:
     ivs = [cmp.downtime_per_year(n) for n in cmp.layouts]
-    means = [iv.mean for iv in ivs]
-    plus = [(iv.high - iv.mean) if iv.high is not None and iv.mean is not None else 0 for iv in ivs]
-    minus = [(iv.mean - iv.low) if iv.low is not None and iv.mean is not None else 0 for iv in ivs]
-    text = [f"{m:,.0f} min/yr" if m is not None else "—" for m in means]
+    unit, size = span_unit(max((iv.high or iv.mean or 0.0 for iv in ivs), default=0.0) * 60)
+    scale = 60 / size  # minutes to the axis' unit
+
+    def on_axis(x: float | None) -> float | None:
+        return None if x is None else x * scale
+
+    means = [on_axis(iv.mean) for iv in ivs]
+    plus = [(iv.high - iv.mean) * scale if iv.high is not None and iv.mean is not None else 0 for iv in ivs]
+    minus = [(iv.mean - iv.low) * scale if iv.low is not None and iv.mean is not None else 0 for iv in ivs]
+    # Each bar's value under its name (not on the bar, where the interval's whisker would cross it).
+    names = [f"{_plain(n)}<br>{format_span(iv.mean * 60) if iv.mean is not None else NONE} a year"
+             for n, iv in zip(cmp.layouts, ivs, strict=True)]
     trace = {
         "type": "bar",
-        "x": [_plain(n) for n in cmp.layouts],
+        "x": names,
         "y": means,
-        "text": text,
-        "textposition": "outside",
         "marker": {"color": [SERIES_COLORS[i % len(SERIES_COLORS)] for i in range(len(cmp.layouts))]},
         "error_y": {
             "type": "data",
@@ -344,19 +522,20 @@ def _downtime_figure(cmp: Comparison) -> dict[str, Any]:
             "thickness": 1.5,
             "color": "#24292f",
         },
+        "hovertemplate": "%{x}<extra></extra>",
         "showlegend": False,
     }
     return {
         "data": [trace],
         "layout": _layout(
-            340, yaxis={"title": {"text": "minutes below the SLO per year"}, "rangemode": "tozero"}
+            340, yaxis={"title": {"text": f"downtime below the SLO per year ({unit})"}, "rangemode": "tozero"}
         ),
     }
 
 
 def _differences_figure(cmp: Comparison, metrics: list[Metric]) -> dict[str, Any]:
     traces = []
-    labels = [_plain(m.name) for m in metrics]
+    labels = [_plain(metric_title(m)) for m in metrics]
     for i, name in enumerate(cmp.layouts[1:], start=1):
         xs, lo, hi = [], [], []
         for m in metrics:
@@ -412,7 +591,7 @@ def _worst_runs(cmp: Comparison) -> str:
             )
         blocks.append(
             f"<h3>{html.escape(name)}</h3>"
-            + table(f"worst-{_slug(name)}", ["Replication", "Seed", *cols], rows)
+            + table(f"worst-{_slug(name)}", ["Replication", "Seed", *(metric_title(by_name[c]) for c in cols)], rows)
         )
     return (
         f'<section><h2>Worst cascades</h2><p class="caption">The replications with the most downtime in each '
@@ -422,7 +601,16 @@ def _worst_runs(cmp: Comparison) -> str:
 
 
 def _cell(metric: Metric, value: Any) -> str:
-    return html.escape(str(value or "—")) if metric.domain is None else fmt(metric, value)
+    return html.escape(str(value or NONE)) if metric.domain is None else fmt(metric, value)
+
+
+def _metric_cell(m: Metric, arrow: str = "") -> str:
+    """A metric in a table: its name in words (and which way is better), under it the name experiment files
+    and ``--metrics`` use.
+    """
+    title = metric_title(m)
+    mark = f' <span class="muted">{arrow}</span>' if arrow else ""
+    return html.escape(title) + mark + (f'<span class="sub">{html.escape(m.name)}</span>' if title != m.name else "")
 
 
 def _slug(name: str) -> str:
@@ -439,25 +627,24 @@ def _capacity_section(caps: dict[str, CapacityReport]) -> str:
             dc = loss.lost[0]
             need = rep.needed[dc]
             verdict = "yes" if loss.absorbed else '<span class="bad">no</span>'
-            detail = loss.detail()
             n1, n2 = need["n_plus_1"], need["n_plus_2"]
             rows.append(
-                f'<tr><td>{html.escape(dc)}</td><td class="num">{need["workers"]:,}</td>'
-                f'<td class="num">{rep.capacity[dc]:,.1f}/s</td>'
-                f'<td class="num">{need["utilisation"] * 100:.1f}%</td>'
-                f"<td>{verdict}</td><td>{html.escape(detail)}</td>"
+                f'<tr><td>{html.escape(dc)}</td><td class="num">{format_count(need["workers"])}</td>'
+                f'<td class="num">{format_rate(rep.capacity[dc])}</td>'
+                f'<td class="num">{format_percent(need["utilisation"], decimals=1)}</td>'
+                f"<td>{verdict}</td><td>{html.escape(_loss_detail(loss))}</td>"
                 f'<td class="num">{_need(n1)}</td><td class="num">{_need(n2)}</td></tr>'
             )
         h1, h2 = rep.headroom(1), rep.headroom(2)
         summary = (
             f"N+1 {'yes' if rep.n_plus_1 else 'no'}"
-            + ("" if rep.n_plus_1 else f" ({'impossible' if h1 is None else f'needs +{h1 * 100:.0f}%'})")
+            + ("" if rep.n_plus_1 else f" ({'impossible' if h1 is None else f'needs +{format_percent(h1, 0)}'})")
             + f"; N+2 {'yes' if rep.n_plus_2 else 'no'}"
-            + ("" if rep.n_plus_2 else f" ({'impossible' if h2 is None else f'needs +{h2 * 100:.0f}%'})")
+            + ("" if rep.n_plus_2 else f" ({'impossible' if h2 is None else f'needs +{format_percent(h2, 0)}'})")
         )
         blocks.append(
-            f'<h3>{html.escape(name)} <span class="muted">· peak {sum(rep.load.values()):,.1f} requests/s at '
-            f"{span(rep.at)} · {html.escape(summary)}</span></h3>"
+            f'<h3>{html.escape(name)} <span class="muted">· peak load {format_rate(sum(rep.load.values()))} at '
+            f"{format_clock(rep.at)} · {html.escape(summary)}</span></h3>"
             + table(
                 f"capacity-{_slug(name)}",
                 [
@@ -476,15 +663,25 @@ def _capacity_section(caps: dict[str, CapacityReport]) -> str:
     limit = next(iter(caps.values())).max_utilisation
     return (
         '<section><h2>Capacity: can the others absorb a datacenter\'s users?</h2><p class="caption">At the '
-        "scenario's peak load: users move to their next nearest datacenter, databases to their next copy; "
-        f"survivors may run at most {limit * 100:.0f}% utilised. First attempts only (retries add load under "
-        "overload). N+1 / N+2 needs: servers each datacenter must have so that any one / two losses are "
-        f"absorbed.</p>{''.join(blocks)}</section>"
+        "scenario's peak load (its time since the start of the run): users move to their next nearest "
+        f"datacenter, databases to their next copy; survivors may run at most {format_percent(limit, 0)} "
+        "utilised. First attempts only (retries add load under overload). N+1 / N+2 needs: servers each "
+        f"datacenter must have so that any one / two losses are absorbed.</p>{''.join(blocks)}</section>"
     )
 
 
+def _loss_detail(loss: Loss) -> str:
+    """What a datacenter's loss does, in a phrase: stranded regions or the busiest survivor, lost databases."""
+    worst, u = loss.worst
+    text = (f"stranded regions: {', '.join(loss.stranded)}" if loss.stranded
+            else f"busiest survivor {worst} at {format_percent(u, decimals=1)}")
+    if loss.unavailable_databases:
+        text += f"; {format_count(loss.unavailable_databases, 'database')} lose every copy"
+    return text
+
+
 def _need(need: dict[str, Any]) -> str:
-    return "ok" if need["extra_servers"] == 0 else f"+{need['extra_servers']:,} servers"
+    return "ok" if need["extra_servers"] == 0 else f"+{format_count(need['extra_servers'], 'server')}"
 
 
 def write_comparison_report(cmp: Comparison, directory: Path) -> Path:
@@ -514,11 +711,17 @@ def _levels(values: list[Any], numeric: bool) -> tuple[list[Any], Any]:
 
 def _pooled(
     rows: list[dict[str, Any]], keys: Sequence[str], metric: Metric, axes: Sequence[Any], confidence: float
-) -> dict[tuple[Any, ...], Interval]:
+) -> dict[tuple[Any, ...], tuple[Interval, int]]:
+    """Per cell (the axis values of ``keys``): the metric's interval and how many runs fell in it."""
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for r in rows:
         groups.setdefault(tuple(ax(r[k]) for k, ax in zip(keys, axes, strict=True)), []).append(r[metric.name])
-    return {k: metric.interval(v, confidence) for k, v in groups.items()}
+    return {k: (metric.interval(v, confidence), len(v)) for k, v in groups.items()}
+
+
+def _no_value(metric: Metric) -> str:
+    """What a run without a value of ``metric`` means: a recovery time is missing when it never recovered."""
+    return "never recovered" if metric.name.endswith("time_to_recover") else "no value"
 
 
 def render_sweep(result: SweepResult) -> str:
@@ -526,10 +729,12 @@ def render_sweep(result: SweepResult) -> str:
     sweep = result.sweep
     rows = result.rows
     params = sweep.parameters
+    axes = {p.path: Axis(p, sweep.base, (r[p.path] for r in rows)) for p in params}
     metrics = [m for m in sweep.metrics if m.domain is not None]
     meta = [
         f"{sweep.design} design",
-        f"{len(sweep.points)} points × {sweep.replications} replications = {len(rows)} runs",
+        f"{format_count(len(sweep.points), 'point')} × {format_count(sweep.replications, 'replication')} = "
+        f"{format_count(len(rows), 'run')}",
         f"root seed {sweep.seed}",
         f"base {sweep.base_file.name}",
         f"cascadesim {VERSION}",
@@ -539,58 +744,64 @@ def render_sweep(result: SweepResult) -> str:
     figures: dict[str, dict[str, Any]] = {}
     if sweep.metastability:
         size, length = sweep.metastability
-        figures["fig-metastability"] = _metastability_figure(rows, size, length, params)
+        figures["fig-metastability"] = _metastability_figure(rows, axes[size], axes[length])
         sections.append(
             figure_section(
                 "Metastability map",
                 "fig-metastability",
-                f"Trigger size ({size}) against trigger duration ({length}): the colour is the share of "
-                "replications that recovered once the trigger was over (green: all, red: none, the service "
-                "stayed down: metastable); "
-                "the text is the mean time to recover of those that did.",
+                f"Trigger size ({axes[size].words}, {size}) against trigger duration ({axes[length].words}, "
+                f"{length}): the colour is the share of replications that recovered once the trigger was "
+                "over (green: all, red: none — the service stayed down: metastable); the text is the mean "
+                "time to recover of those that did (“at once”: back above the objective when the trigger "
+                "ended), or “never recovered”.",
             )
         )
     for m in metrics:
         for p in params:
             fid = f"fig-{_slug(m.name)}-{_slug(p.path)}"
-            figures[fid], methods = _line_figure(result, m, p)
+            figures[fid], methods = _line_figure(result, m, p, axes)
             others = [q.path for q in params if q is not p]
             how = (
-                ("one line per value of " + others[0])
+                ("one line per value of " + axes[others[0]].words)
                 if len(others) == 1 and _few(result, others[0])
-                else ("pooled over " + ", ".join(others) if others else "")
+                else ("pooled over " + ", ".join(axes[o].words for o in others) if others else "")
             )
             sections.append(
                 figure_section(
-                    f"{m.name} against {p.path}",
+                    f"{metric_title(m)} against {axes[p.path].words}",
                     fid,
                     f"Mean of the replications with its interval ({methods or 'none: one run each'})"
-                    + (f"; {how}." if how else "."),
+                    + (f"; {how}" if how else "") + f". Parameter {p.path}, metric {m.name}.",
                 )
             )
     for p, q in itertools.islice(itertools.combinations(params, 2), 3):
         for m in metrics:
             fid = f"fig-heat-{_slug(m.name)}-{_slug(p.path)}-{_slug(q.path)}"
-            figures[fid] = _heatmap(rows, m, p, q, result.confidence)
+            figures[fid] = _heatmap(rows, m, axes[p.path], axes[q.path], result.confidence)
+            gap = (f" Grey: every run of the cell {_no_value(m)}." if m.name.endswith("time_to_recover") else "")
             sections.append(
                 figure_section(
-                    f"{m.name} over {p.path} × {q.path}",
+                    f"{metric_title(m)} over {axes[p.path].words} × {axes[q.path].words}",
                     fid,
-                    "Mean per cell (pooled over any other parameter); hover for its interval and method.",
+                    "Mean per cell (pooled over any other parameter); green is good, red is bad; hover for its "
+                    f"interval and method.{gap}",
                 )
             )
-    sections.append(_points_table(result, metrics))
-    return _page(f"{sweep.name} — cascadesim sweep", header, sections, figures)
+    sections.append(_points_table(result, metrics, axes))
+    return _page(f"{sweep.name} — cascadesim sweep", header, sections, figures, _SWEEP_FOOTER)
 
 
 def _few(result: SweepResult, path: str) -> bool:
     return len({r[path] for r in result.rows}) <= MAX_BINS
 
 
-def _line_figure(result: SweepResult, m: Metric, p: Parameter) -> tuple[dict[str, Any], str]:
+def _line_figure(
+    result: SweepResult, m: Metric, p: Parameter, axes: dict[str, Axis]
+) -> tuple[dict[str, Any], str]:
     """The metric against the parameter, with error bars; and what the bars are (:func:`_methods`)."""
-    factor, _ = _scale(m)
     rows = result.rows
+    factor, title = _axis(m, (r[m.name] for r in rows))
+    axis = axes[p.path]
     others = [q for q in result.sweep.parameters if q is not p]
     x_levels, x_axis = _levels([r[p.path] for r in rows], p.numeric)
     traces = []
@@ -598,11 +809,13 @@ def _line_figure(result: SweepResult, m: Metric, p: Parameter) -> tuple[dict[str
     if len(others) == 1 and _few(result, others[0].path):
         q = others[0]
         groups = list(dict.fromkeys(r[q.path] for r in result.rows))
-        series = [(_plain(f"{q.path} = {g}"), [r for r in rows if r[q.path] == g]) for g in groups]
+        series = [(_plain(f"{axes[q.path].words} = {axes[q.path].text(g)}"), [r for r in rows if r[q.path] == g])
+                  for g in groups]
     else:
         series = [("all runs" if not others else "pooled", rows)]
     for i, (name, subset) in enumerate(series):
-        ivs = _pooled(subset, [p.path], m, [x_axis], result.confidence)
+        cells = _pooled(subset, [p.path], m, [x_axis], result.confidence)
+        ivs = {k: iv for k, (iv, _) in cells.items()}
         xs = [x for x in x_levels if (x,) in ivs and ivs[(x,)].mean is not None]
         shown += [ivs[(x,)] for x in xs]
         ys = [float(ivs[(x,)].mean or 0.0) * factor for x in xs]
@@ -613,8 +826,10 @@ def _line_figure(result: SweepResult, m: Metric, p: Parameter) -> tuple[dict[str
                 "type": "scatter",
                 "mode": "lines+markers",
                 "name": name,
-                "x": xs if p.numeric else [_plain(x) for x in xs],
+                "x": [x * axis.factor for x in xs] if p.numeric else [_plain(axis.text(x)) for x in xs],
                 "y": ys,
+                "text": [_plain(fmt_interval(m, ivs[(x,)])) for x in xs],
+                "hovertemplate": "%{text}<extra></extra>",
                 "line": {"color": SERIES_COLORS[i % len(SERIES_COLORS)], "width": 2},
                 "error_y": {
                     "type": "data",
@@ -626,13 +841,25 @@ def _line_figure(result: SweepResult, m: Metric, p: Parameter) -> tuple[dict[str
                 },
             }
         )
+    ticks = _ticks(p, axis, x_levels)
+    named = "ticktext" in ticks or not p.numeric  # ticks that say their unit, or the title does
     layout = _layout(
         340,
-        xaxis={"title": {"text": _plain(p.path)}, **({} if p.numeric else {"type": "category"})},
-        yaxis={"title": {"text": _axis_title(m)}},
+        xaxis={"title": {"text": _plain(axis.words if named else axis.title)}, **ticks},
+        yaxis={"title": {"text": title}},
         showlegend=len(series) > 1,
     )
     return {"data": traces, "layout": layout}, _methods(shown)
+
+
+def _ticks(p: Parameter, axis: Axis, levels: list[Any]) -> dict[str, Any]:
+    """A numeric parameter's ticks at its values (whole numbers stay whole: no 0.5 retries)."""
+    if not p.numeric:
+        return {"type": "category"}
+    if len(levels) <= MAX_BINS:
+        return {"tickmode": "array", "tickvals": [x * axis.factor for x in levels],
+                "ticktext": [_plain(axis.text(x)) for x in levels]}
+    return {}
 
 
 def _half(iv: Interval, side: str) -> float:
@@ -643,61 +870,87 @@ def _half(iv: Interval, side: str) -> float:
     return abs(end - iv.mean)
 
 
-def _heatmap(
-    rows: list[dict[str, Any]], m: Metric, p: Parameter, q: Parameter, confidence: float
-) -> dict[str, Any]:
-    factor, _ = _scale(m)
-    xs, x_axis = _levels([r[p.path] for r in rows], p.numeric)
-    ys, y_axis = _levels([r[q.path] for r in rows], q.numeric)
-    ivs = _pooled(rows, [p.path, q.path], m, [x_axis, y_axis], confidence)
+def _missing_trace(x: list[str], y: list[str], z: list[list[float | None]], name: str) -> list[dict[str, Any]]:
+    """Cells with runs but no value, in grey, and a legend entry that names them (``never recovered``)."""
+    return [
+        {
+            "type": "heatmap", "x": x, "y": y, "z": z, "zmin": 0, "zmax": 1, "showscale": False,
+            "colorscale": [[0.0, MISSING], [1.0, MISSING]], "hoverinfo": "skip", "xgap": 1, "ygap": 1,
+        },
+        {
+            "type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": _plain(name),
+            "marker": {"symbol": "square", "size": 12, "color": MISSING}, "showlegend": True, "hoverinfo": "skip",
+        },
+    ]
+
+
+def _heatmap(rows: list[dict[str, Any]], m: Metric, px: Axis, py: Axis, confidence: float) -> dict[str, Any]:
+    factor, title = _axis(m, (r[m.name] for r in rows))
+    xs, x_axis = _levels([r[px.path] for r in rows], px.numeric)
+    ys, y_axis = _levels([r[py.path] for r in rows], py.numeric)
+    cells = _pooled(rows, [px.path, py.path], m, [x_axis, y_axis], confidence)
     z: list[list[float | None]] = []
     text: list[list[str]] = []
+    gaps: list[list[float | None]] = []
+    missing = _no_value(m)
     for y in ys:
         z_row: list[float | None] = []
         t_row: list[str] = []
+        g_row: list[float | None] = []
         for x in xs:
-            iv = ivs.get((x, y))
-            if iv is None or iv.mean is None:
+            iv, runs = cells.get((x, y), (None, 0))
+            g_row.append(None)
+            if iv is None or not runs:
                 z_row.append(None)
                 t_row.append("no runs")
                 continue
+            if iv.mean is None:
+                z_row.append(None)
+                g_row[-1] = 1.0
+                t_row.append(_plain(f"{missing} ({format_count(runs, 'run')})"))
+                continue
             z_row.append(iv.mean * factor)
-            t_row.append(_plain(f"{fmt_interval(m, iv, label=True)} (n={iv.n})"))
+            part = f"; {runs - iv.n} of {format_count(runs, 'run')} {missing}" if iv.n < runs else ""
+            t_row.append(_plain(f"{fmt_interval(m, iv, label=True)} (n={iv.n}{part})"))
         z.append(z_row)
         text.append(t_row)
-    reverse = m.better == "lower"
+        gaps.append(g_row)
+    x_text = [_plain(px.text(x)) for x in xs]
+    y_text = [_plain(py.text(y)) for y in ys]
     trace = {
         "type": "heatmap",
-        "x": [_plain(x) for x in xs],
-        "y": [_plain(y) for y in ys],
+        "x": x_text,
+        "y": y_text,
         "z": z,
         "text": text,
-        "hovertemplate": f"{_plain(p.path)}=%{{x}}<br>{_plain(q.path)}=%{{y}}<br>%{{text}}<extra></extra>",
-        "colorscale": "RdYlGn",
-        "reversescale": reverse,
-        "colorbar": {"title": {"text": _axis_title(m)}},
+        "hovertemplate": f"{_plain(px.words)} %{{x}}<br>{_plain(py.words)} %{{y}}<br>%{{text}}<extra></extra>",
+        "colorscale": colorscale(m),
+        "colorbar": {"title": {"text": title, "side": "right"}, "thickness": 14},
+        "xgap": 1,
+        "ygap": 1,
     }
+    data = [trace]
+    if any(v is not None for row in gaps for v in row):
+        data += _missing_trace(x_text, y_text, gaps, missing)
     layout = _layout(
-        380,
-        xaxis={"title": {"text": _plain(p.path)}, "type": "category"},
-        yaxis={"title": {"text": _plain(q.path)}, "type": "category"},
+        max(380, 140 + 44 * len(ys)),
+        xaxis={"title": {"text": _plain(px.words)}, "type": "category"},  # the ticks say the unit
+        yaxis={"title": {"text": _plain(py.words)}, "type": "category"},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
     )
-    return {"data": [trace], "layout": layout}
+    return {"data": data, "layout": layout}
 
 
-def _metastability_figure(
-    rows: list[dict[str, Any]], size: str, length: str, params: list[Parameter]
-) -> dict[str, Any]:
-    by = {p.path: p for p in params}
-    xs, x_axis = _levels([r[length] for r in rows], by[length].numeric)
-    ys, y_axis = _levels([r[size] for r in rows], by[size].numeric)
+def _metastability_figure(rows: list[dict[str, Any]], size: Axis, length: Axis) -> dict[str, Any]:
+    xs, x_axis = _levels([r[length.path] for r in rows], length.numeric)
+    ys, y_axis = _levels([r[size.path] for r in rows], size.numeric)
     z: list[list[float | None]] = []
     text: list[list[str]] = []
     for y in ys:
         z_row: list[float | None] = []
         t_row: list[str] = []
         for x in xs:
-            cell = [r for r in rows if x_axis(r[length]) == x and y_axis(r[size]) == y]
+            cell = [r for r in rows if x_axis(r[length.path]) == x and y_axis(r[size.path]) == y]
             known = [r["recovery.recovered"] for r in cell if r.get("recovery.recovered") is not None]
             if not known:
                 z_row.append(None)
@@ -710,47 +963,59 @@ def _metastability_figure(
                 if r.get("recovery.recovered") and r.get("recovery.time_to_recover") is not None
             ]
             z_row.append(share)
-            t_row.append(span(sum(times) / len(times)) if times else "stuck")
+            mean = sum(times) / len(times) if times else None
+            t_row.append("never recovered" if mean is None else "at once" if mean == 0 else format_span(mean))
         z.append(z_row)
         text.append(t_row)
+    scale = good_bad_scale("higher")
     trace = {
         "type": "heatmap",
-        "x": [_plain(x) for x in xs],
-        "y": [_plain(y) for y in ys],
+        "x": [_plain(length.text(x)) for x in xs],
+        "y": [_plain(size.text(y)) for y in ys],
         "z": z,
         "text": text,
         "texttemplate": "%{text}",
+        "textfont": {"size": 11},
         "zmin": 0,
         "zmax": 1,
-        "colorscale": "RdYlGn",
-        "hovertemplate": f"{_plain(length)}=%{{x}}<br>{_plain(size)}=%{{y}}<br>recovered in %{{z:.0%}} of runs<br>"
-        "mean time to recover %{text}<extra></extra>",
-        "colorbar": {"title": {"text": "share recovered"}, "tickformat": ".0%"},
+        "colorscale": scale,
+        "xgap": 1,
+        "ygap": 1,
+        "hovertemplate": f"{_plain(length.words)} %{{x}}<br>{_plain(size.words)} %{{y}}<br>recovered in "
+        "%{z:.0%} of runs<br>mean time to recover %{text}<extra></extra>",
+        "colorbar": {"title": {"text": "share of runs recovered", "side": "right"}, "tickformat": ".0%",
+                     "thickness": 14},
+    }
+    legend = {
+        "type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": "never recovered (0% of runs)",
+        "marker": {"symbol": "square", "size": 12, "color": scale[0][1]}, "showlegend": True, "hoverinfo": "skip",
     }
     layout = _layout(
-        420,
-        xaxis={"title": {"text": _plain(f"trigger duration ({length})")}, "type": "category"},
-        yaxis={"title": {"text": _plain(f"trigger size ({size})")}, "type": "category"},
+        max(420, 140 + 44 * len(ys)),
+        xaxis={"title": {"text": _plain(f"trigger duration: {length.words}")}, "type": "category"},
+        yaxis={"title": {"text": _plain(f"trigger size: {size.words}")}, "type": "category"},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
     )
-    return {"data": [trace], "layout": layout}
+    return {"data": [trace, legend], "layout": layout}
 
 
-def _points_table(result: SweepResult, metrics: list[Metric]) -> str:
+def _points_table(result: SweepResult, metrics: list[Metric], axes: dict[str, Axis]) -> str:
     params = [p.path for p in result.sweep.parameters]
     rows = []
     for point in result.sweep.points:
         ivs = result.intervals[point.index]
-        cells = "".join(f'<td class="num">{html.escape(str(point.params[k]))}</td>' for k in params)
+        cells = "".join(f'<td class="num">{html.escape(axes[k].text(point.params[k]))}</td>' for k in params)
         cells += "".join(f'<td class="num">{fmt_interval(m, ivs[m.name], markup=True)}</td>' for m in metrics)
         rows.append(f'<tr><td class="num">{point.index}</td>{cells}</tr>')
-    heads = []
+    heads = [axes[k].words for k in params]
     for m in metrics:
         how = _methods(result.intervals[p.index][m.name] for p in result.sweep.points)
-        heads.append(f"{m.name} ({how})" if how else m.name)
+        heads.append(f"{metric_title(m)} ({how})" if how else metric_title(m))
     return (
         f'<section><h2>Every point</h2><p class="caption">Mean and interval over '
-        f"{result.sweep.replications} replications per point; each column names its interval.</p>"
-        f"{table('points', ['Point', *params, *heads], rows)}</section>"
+        f"{format_count(result.sweep.replications, 'replication')} per point; each column names its interval. "
+        f"Parameters: {html.escape(', '.join(params))}.</p>"
+        f"{table('points', ['Point', *heads], rows)}</section>"
     )
 
 

@@ -7,11 +7,22 @@ theirs reaches the terminal.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Literal
 
 from sim.errors import printable
 from sim.experiments.metrics import Metric
 from sim.experiments.stats import Interval, Verdict, min_replications
+from sim.units import (
+    NONE,
+    format_count,
+    format_latency,
+    format_nines,
+    format_number,
+    format_percent,
+    format_ratio,
+    format_span,
+)
 
 if TYPE_CHECKING:
     from sim.experiments.compare import Comparison
@@ -19,6 +30,9 @@ if TYPE_CHECKING:
     from sim.experiments.sweep import Sweep, SweepResult
 
 __all__ = [
+    "quantity",
+    "seconds_of",
+    "metric_title",
     "fmt",
     "fmt_diff",
     "fmt_interval",
@@ -30,72 +44,97 @@ __all__ = [
 ]
 
 
-def _pct(a: float) -> str:
-    """Availability with enough decimals to show its nines (never rounded up to 100%)."""
-    if a >= 1.0:
-        return "100%"
-    decimals = max(1, min(6, math.ceil(-math.log10(max(1.0 - a, 1e-12)))))
-    text = f"{a * 100:.{decimals}f}"
-    while text.startswith("100") and decimals < 9:
-        decimals += 1
-        text = f"{a * 100:.{decimals}f}"
-    return text + "%"
+Quantity = Literal["percent", "share", "span", "latency", "count", "ratio", "nines", "number", "text"]
 
 
-def _seconds(x: float) -> str:
-    if x == 0:
-        return "0 s"
-    if abs(x) < 1:
-        return f"{x * 1000:.3g} ms"
-    if abs(x) < 120:
-        return f"{x:.3g} s"
-    if abs(x) < 7200:
-        return f"{x / 60:.3g} min"
-    return f"{x / 3600:.3g} h"
+def quantity(metric: Metric) -> Quantity:
+    """What kind of quantity a metric is, which picks its formatter in :mod:`sim.units` (and its axis):
+    a latency (seconds, named ``latency``) reads in milliseconds, every other duration as a span;
+    user-minutes (users × minutes) are a count.
+
+    >>> from sim.experiments.metrics import METRICS
+    >>> [quantity(METRICS[n]) for n in ("latency.p99", "recovery.time_to_recover", "downtime_minutes")]
+    ['latency', 'span', 'span']
+    """
+    unit = metric.unit
+    if unit == "minutes" and "user-minutes" in metric.label:  # users × minutes: a count, not a duration
+        return "count"
+    if unit == "seconds":
+        return "latency" if "latency" in metric.name else "span"
+    if unit == "number":
+        return "nines" if metric.name.split(".")[-1] == "nines" else "number"
+    return _QUANTITIES.get(unit, "number")
+
+
+_QUANTITIES: dict[str, Quantity] = {"percent": "percent", "flag": "share", "minutes": "span", "ratio": "ratio",
+                                    "count": "count", "text": "text"}
+
+
+def seconds_of(metric: Metric) -> float:
+    """How many seconds one unit of a duration metric is (60 for ``downtime_minutes``)."""
+    return 60.0 if metric.unit == "minutes" else 1.0
+
+
+_UNIT_WORDS = re.compile(r"\s*\((min|s|ms|%|per second)\)$")
+
+
+def metric_title(metric: Metric) -> str:
+    """A metric's name as words, without a unit (the value or the axis says it): ``downtime below the SLO``.
+
+    >>> from sim.experiments.metrics import METRICS
+    >>> metric_title(METRICS["downtime_minutes"]), metric_title(METRICS["latency.p99"])
+    ('downtime below the SLO', 'latency p99')
+    """
+    return _UNIT_WORDS.sub("", metric.label) or metric.name
 
 
 def fmt(metric: Metric, value: float | None) -> str:
-    """A metric's value: ``99.95%``, ``231 ms``, ``4.00 min``, ``62% of runs``, ``1.021×``.
+    """A metric's value through the formatter of its quantity: ``99.951%``, ``231 ms``, ``4 min``,
+    ``62% of runs``, ``1.02×``.
 
     >>> from sim.experiments.metrics import METRICS
     >>> fmt(METRICS["availability"], 0.99951), fmt(METRICS["recovery.recovered"], 0.5)
-    ('99.9510%', '50% of runs')
+    ('99.951%', '50% of runs')
+    >>> fmt(METRICS["downtime_minutes"], 10.17), fmt(METRICS["counts.retries"], 2100.96)
+    ('10 min 10 s', '2,101')
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    unit = metric.unit
-    if unit == "percent":
-        return _pct(value) if 0 <= value <= 1 else f"{value * 100:.4g}%"
-    if unit == "seconds":
-        return _seconds(value)
-    if unit == "minutes":
-        return f"{value:,.2f} min"
-    if unit == "flag":
-        return f"{value * 100:.0f}% of runs"
-    if unit == "ratio":
-        return f"{value:.3f}×"
-    if unit == "count":
-        return f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
-    return f"{value:.4g}"
+        return NONE
+    kind = quantity(metric)
+    if kind == "percent":
+        return format_percent(value)
+    if kind == "share":
+        return f"{format_percent(value, decimals=0)} of runs"
+    if kind == "span":
+        return format_span(value * seconds_of(metric))
+    if kind == "latency":
+        return format_latency(value)
+    if kind == "ratio":
+        return format_ratio(value)
+    if kind == "count":
+        return format_count(value)
+    if kind == "nines":
+        return format_nines(value)
+    return format_number(value)
 
 
 def fmt_diff(metric: Metric, value: float | None) -> str:
-    """A difference, signed, in the metric's unit (percentage points for shares)."""
+    """A difference, signed, in the metric's unit (percentage points for shares).
+
+    >>> from sim.experiments.metrics import METRICS
+    >>> fmt_diff(METRICS["counts.retries"], -13570.4), fmt_diff(METRICS["availability"], 0.0005)
+    ('−13,570', '+0.05 pp')
+    """
     if value is None:
-        return "—"
+        return NONE
     sign = "+" if value > 0 else "−" if value < 0 else "±"
     v = abs(value)
-    if metric.unit == "percent":
-        return f"{sign}{v * 100:.4g} pp"
-    if metric.unit == "flag":
-        return f"{sign}{v * 100:.0f} pp of runs"
-    if metric.unit == "seconds":
-        return sign + _seconds(v)
-    if metric.unit == "minutes":
-        return f"{sign}{v:,.2f} min"
-    if metric.unit == "ratio":
-        return f"{sign}{v:.3f}×"
-    return f"{sign}{v:,.4g}"
+    kind = quantity(metric)
+    if kind == "percent":
+        return f"{sign}{format_number(v * 100)} pp"
+    if kind == "share":
+        return f"{sign}{round(v * 100)} pp of runs"
+    return sign + fmt(metric, v)
 
 
 def ci_label(iv: Interval) -> str:
@@ -105,7 +144,7 @@ def ci_label(iv: Interval) -> str:
     >>> ci_label(interval_for([True, False], "proportion"))
     '95% CI, Wilson'
     """
-    return f"{iv.confidence * 100:.4g}% CI, {iv.method}"
+    return f"{format_number(iv.confidence * 100, 4)}% CI, {iv.method}"
 
 
 def _bounds(metric: Metric, iv: Interval, diff: bool) -> str:
@@ -113,7 +152,7 @@ def _bounds(metric: Metric, iv: Interval, diff: bool) -> str:
     if diff:
         return f"[{fmt_diff(metric, iv.low)}, {fmt_diff(metric, iv.high)}]"
     if metric.unit == "flag" and iv.low is not None and iv.high is not None:
-        return f"[{iv.low * 100:.0f}%, {iv.high * 100:.0f}%]"
+        return f"[{format_percent(iv.low, decimals=0)}, {format_percent(iv.high, decimals=0)}]"
     return f"[{fmt(metric, iv.low)}, {fmt(metric, iv.high)}]"
 
 
@@ -140,7 +179,7 @@ def fmt_interval(
     """
     show = fmt_diff if diff else fmt
     if iv.mean is None:
-        return "—"
+        return NONE
     note = _note(iv)
     shown = show(metric, iv.mean)
     if note is not None:
@@ -169,16 +208,16 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
 def format_replications(reps: Replications, where: str = "") -> str:
     """The one-screen summary of replications: each metric's mean and interval."""
     head = (
-        f"{printable(reps.scenario.name)}  ({reps.n} replications, root seed {reps.root_seed}, engine "
-        f"{reps.scenario.engine}{', ' + printable(where) if where else ''})"
+        f"{printable(reps.scenario.name)}  ({format_count(reps.n, 'replication')}, root seed {reps.root_seed}, "
+        f"engine {reps.scenario.engine}{', ' + printable(where) if where else ''})"
     )
-    rows = [["metric", "mean", f"{reps.confidence * 100:.0f}% interval", "method"]]
+    rows = [["metric", "mean", f"{format_percent(reps.confidence, decimals=0)} interval", "method"]]
     for m in reps.metrics:
         if m.domain is None:
             continue
         iv = reps.intervals[m.name]
         note = _note(iv)
-        rows.append([m.name, fmt(m, iv.mean), note or _bounds(m, iv, False), "" if note else iv.method])
+        rows.append([metric_title(m), fmt(m, iv.mean), note or _bounds(m, iv, False), "" if note else iv.method])
     lines = [head, *_table(rows)]
     if reps.stopped:
         lines.append(f"  stopped       {reps.stopped}")
@@ -189,8 +228,8 @@ def format_comparison(cmp: Comparison) -> str:
     """Winners per metric, with the paired difference to the runner-up."""
     names = {n: printable(n) for n in cmp.layouts}
     lines = [
-        f"{' vs '.join(names.values())}  ({cmp.replications} replications each, root seed {cmp.root_seed}, "
-        "same failures in every layout)"
+        f"{' vs '.join(names.values())}  ({format_count(cmp.replications, 'replication')} each, root seed "
+        f"{cmp.root_seed}, same failures in every layout)"
     ]
     rows = [["metric", *names.values(), "wins", "winner − runner-up"]]
     for m in cmp.metrics:
@@ -205,9 +244,9 @@ def format_comparison(cmp: Comparison) -> str:
         else:
             wins = f"{names[w.layout]} {verdict_mark(w.verdict)}"
             diff = fmt_interval(m, w.difference, diff=True) if w.difference else ""
-        rows.append([m.name, *cells, wins, diff])
+        rows.append([metric_title(m), *cells, wins, diff])
     lines += _table(rows)
-    pct = f"{cmp.confidence * 100:.4g}%"
+    pct = format_percent(cmp.confidence)
     lines.append(
         f"  * significant: the paired {pct} interval of the difference (paired t) excludes zero, or every pair "
         "differs alike (sign test); n.s.: not"
@@ -237,8 +276,9 @@ def format_sweep(result: SweepResult | None, sweep: Sweep) -> str:
         for p in sweep.parameters
     )
     lines = [
-        f"{printable(sweep.name)}  ({sweep.design} design over {params}; {len(sweep.points)} points × "
-        f"{sweep.replications} replications = {sweep.runs} runs; base {printable(sweep.base_file.name)})"
+        f"{printable(sweep.name)}  ({sweep.design} design over {params}; {format_count(len(sweep.points), 'point')}"
+        f" × {format_count(sweep.replications, 'replication')} = {format_count(sweep.runs, 'run')}; base "
+        f"{printable(sweep.base_file.name)})"
     ]
     if result is None:
         return "\n".join(lines)
@@ -254,5 +294,5 @@ def format_sweep(result: SweepResult | None, sweep: Sweep) -> str:
             scored.sort(key=lambda t: sign * float(t[0].mean or 0.0))
             for label, (iv, p) in (("worst", scored[0]), ("best", scored[-1])):
                 shown = fmt_interval(first, iv, label=True)
-                lines.append(f"  {label:<5} {first.name} {shown} at {printable(p.label())}")
+                lines.append(f"  {label:<5} {metric_title(first)} {shown} at {printable(p.label())}")
     return "\n".join(lines)

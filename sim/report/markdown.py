@@ -10,8 +10,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sim.report.story import Story, chain_text, tell
-from sim.report.style import clock, latency, objective, pct, span
+from sim.report.story import Story, affected_count, chain_text, graph_of, tell
+from sim.units import (
+    NONE,
+    format_clock,
+    format_count,
+    format_latency,
+    format_nines,
+    format_percent,
+    format_ratio,
+    format_span,
+)
 
 __all__ = ["render_markdown", "md_escape"]
 
@@ -39,40 +48,42 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
         lines += [md_escape(scenario.description.strip()), ""]
     m = s.manifest
     lines += [
-        f"seed {result.seed} · {span(scenario.duration)} simulated · engine {md_escape(m.engine)} "
+        f"seed {result.seed} · {format_span(scenario.duration)} simulated · engine {md_escape(m.engine)} "
         f"· cascadesim {md_escape(m.version)}",
         "",
     ]
-    goals = f"availability ≥ {objective(slo.availability)}"
+    goals = f"availability ≥ {format_percent(slo.availability)}"
     if slo.latency_p99 is not None:
-        goals += f", p99 ≤ {latency(slo.latency_p99)}"
+        goals += f", p99 ≤ {format_latency(slo.latency_p99)}"
     if not h.breached:
         recovery = "no window below the objective"
     elif h.recovered and h.recovered_at is not None:
-        after = span(h.recovered_at - (story.trigger_time or 0))
-        recovery = f"yes, at {clock(h.recovered_at)} ({after} after the trigger)"
+        after = format_span(h.recovered_at - (story.trigger_time or 0))
+        recovery = f"yes, at {format_clock(h.recovered_at)} ({after} after the trigger)"
     else:
         recovery = "**no**: still below the objective at the end (metastable)"
     worst = h.worst_region
     lat = s.latency
     rows = [
         ("SLO", f"{'met' if h.slo_met else '**breached**'} ({goals})"),
-        ("Availability", "— (no requests)" if h.availability is None or h.nines is None
-         else f"{pct(h.availability)} ({h.nines:.2f} nines)"),
-        ("Downtime", f"{h.downtime_minutes:,.1f} min in {span(slo.window)} windows below the objective"),
+        ("Availability", f"{NONE} (no requests)" if h.availability is None or h.nines is None
+         else f"{format_percent(h.availability)} ({format_nines(h.nines)} nines)"),
+        ("Downtime", f"{format_span(h.downtime_minutes * 60)} in {format_span(slo.window)} windows below the "
+         "objective"),
         ("Users affected", _users(h.users_affected, h.users_total)),
-        ("Worst region", f"{md_escape(worst)} ({pct(h.worst_region_availability)})" if worst else "—"),
+        ("Worst region", f"{md_escape(worst)} ({format_percent(h.worst_region_availability)})" if worst else NONE),
         (
             "Peak retry amplification",
-            f"{h.peak_amplification:.2f}× at {clock(h.peak_amplification_at or 0)}"
+            f"{format_ratio(h.peak_amplification)} at {format_clock(h.peak_amplification_at or 0)}"
             if h.peak_amplification
-            else "—",
+            else NONE,
         ),
         ("Recovered", recovery),
-        ("Latency", f"p50 {latency(lat.p50)}, p99 {latency(lat.p99)}"),
+        ("Latency", f"p50 {format_latency(lat.p50)}, p99 {format_latency(lat.p99)}"),
         (
             "Requests",
-            f"{s.requests:,} ({s.counts.get('failed', 0):,} failed, {s.counts.get('retries', 0):,} retries)",
+            f"{format_count(s.requests)} ({format_count(s.counts.get('failed', 0))} failed, "
+            f"{format_count(s.counts.get('retries', 0), 'retry', 'retries')})",
         ),
     ]
     lines += ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
@@ -82,9 +93,9 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
     else:
         lines += ["| When | Since start | Milestone | What | Caused by |", "|---|---|---|---|---|"]
         for ms in story.milestones:
-            when = story.offset(ms.time) if ms.time is not None else "—"
-            since = clock(ms.time) if ms.time is not None else "—"
-            cause = md_escape(chain_text(ms.chain)) if ms.chain else ("root" if ms.key == "trigger" else "—")
+            when = story.offset(ms.time) if ms.time is not None else NONE
+            since = format_clock(ms.time)
+            cause = md_escape(chain_text(ms.chain)) if ms.chain else ("root" if ms.key == "trigger" else NONE)
             event = f" (event {ms.event['id']})" if ms.event is not None else ""
             lines.append(
                 f"| {when} | {since} | {md_escape(ms.label)} | {md_escape(ms.text)}{event} | {cause} |"
@@ -94,14 +105,26 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
         lines += [
             "## Faults",
             "",
-            "| Fault | Kind | Downtime | Detected after | Recovered after | Users affected (est.) | Cascade depth |",
-            "|---|---|---|---|---|---|---|",
+            "| Fault | Kind | Downtime | Detected after | Recovered after | Users affected (est.) | Cascade depth "
+            "| Affected |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for f in s.faults:
-            rec = span(f.time_to_recover) if f.recovered else "**not recovered**"
+            if not f.recovered:
+                rec = "**not recovered**"
+            elif f.start is None or not f.downtime_minutes:
+                rec = "no impact"
+            else:
+                rec = format_span(f.time_to_recover)
+            detected = "not detected" if f.start is not None and f.time_to_detect is None else format_span(
+                f.time_to_detect)
+            n = f.affected_count if "affected_count" in f.model_fields_set else len(f.affected)
+            affected = (NONE if not n else md_escape(", ".join(f.affected)) if n <= 3 and len(f.affected) == n
+                        else md_escape(affected_count(f, graph_of(result))))
+            downtime = NONE if f.start is None else format_span(f.downtime_minutes * 60)
             lines.append(
-                f"| {md_escape(f.id)} | {md_escape(f.kind)} | {f.downtime_minutes:,.1f} min | "
-                f"{span(f.time_to_detect)} | {rec} | {f.blast_radius.users:,} | {f.cascade_depth} |"
+                f"| {md_escape(f.id)} | {md_escape(f.kind)} | {downtime} | "
+                f"{detected} | {rec} | {format_count(f.blast_radius.users)} | {f.cascade_depth} | {affected} |"
             )
         lines.append("")
     lines += ["Every event, with its cause, is in `events.jsonl`; the figures are in `report.html`.", ""]
@@ -111,5 +134,5 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
 def _users(affected: int | None, total: int | None) -> str:
     """``~1,234 of 2,000,000 (distinct users with a failed request, estimated)``; ``—`` when not known."""
     if affected is None or not total:
-        return "—"
-    return f"~{affected:,} of {total:,} (distinct users with a failed request, estimated)"
+        return NONE
+    return f"~{format_count(affected)} of {format_count(total)} (distinct users with a failed request, estimated)"

@@ -30,8 +30,8 @@ from sim.events import (
     SLO_RECOVERED,
     names,
 )
-from sim.report.style import clock
-from sim.summary import Summary
+from sim.summary import FaultSummary, Summary
+from sim.units import format_clock, format_count, format_span
 
 __all__ = [
     "Story",
@@ -43,6 +43,7 @@ __all__ = [
     "RunRecords",
     "root_label",
     "chain_text",
+    "affected_count",
 ]
 
 
@@ -316,7 +317,7 @@ def tell(result: RunRecords, graph: nx.Graph | None = None) -> Story:
             after = (
                 ""
                 if not head.time_to_recover
-                else f", {_minutes_text(head.time_to_recover)} after the last fault ended"
+                else f", {format_span(head.time_to_recover)} after the last fault ended"
             )
             found.append(
                 (
@@ -406,7 +407,7 @@ def _before_the_end(events: Sequence[dict[str, Any]], at: float, window: float) 
                     if t <= at < ended.get(f, float("inf")))
     if not active:
         return ""
-    names_ = ", ".join(f"{f} (until {clock(end)})" if end != float("inf") else f"{f} (to the end)"
+    names_ = ", ".join(f"{f} (until {format_clock(end)})" if end != float("inf") else f"{f} (to the end)"
                        for end, f in active)
     since = at - window
     good: dict[str, int] = {}
@@ -418,14 +419,8 @@ def _before_the_end(events: Sequence[dict[str, Any]], at: float, window: float) 
     text = f", while {names_} still active"
     if good:
         changes = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(good.items(), key=lambda kv: -kv[1]))
-        text += f"; in the {_minutes_text(window)} before: {changes}"
+        text += f"; in the {format_span(window)} before: {changes}"
     return text
-
-
-def _minutes_text(seconds: float | None) -> str:
-    from sim.report.style import span
-
-    return span(seconds)
 
 
 def root_label(e: dict[str, Any] | None) -> str:
@@ -442,3 +437,25 @@ def chain_text(chain: Sequence[dict[str, Any]], limit: int = 3) -> str:
         parts.append("…")
         parts.append(root_label(chain[-1]))
     return " ← ".join(parts)
+
+
+_NOUNS = {"server": ("server", "servers"), "database": ("database", "databases"),
+          "datacenter": ("datacenter", "datacenters"), "region": ("region", "regions"),
+          "dependency": ("dependency", "dependencies"), "load_balancer": ("load balancer", "load balancers"),
+          "link": ("link", "links")}
+
+
+def affected_count(f: FaultSummary, G: nx.Graph | None = None) -> str:
+    """What a fault affected, counted by kind of node, most first: ``64 databases, 8 servers`` (``G``, the
+    topology, says the kinds; without it, or when the summary kept only the first names, ``72 nodes``).
+    """
+    names = list(f.affected)
+    n = f.affected_count if "affected_count" in f.model_fields_set else len(names)
+    kinds: dict[str, int] = {}
+    for name in names:
+        kind = G.nodes[name].get("kind") if G is not None and name in G.nodes else None
+        kind = "link" if kind is None and G is not None and "~" in name else kind
+        kinds[str(kind)] = kinds.get(str(kind), 0) + 1
+    if len(names) < n or any(k not in _NOUNS for k in kinds):
+        return format_count(n, "node")
+    return ", ".join(format_count(k, *_NOUNS[kind]) for kind, k in sorted(kinds.items(), key=lambda kv: -kv[1]))

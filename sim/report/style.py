@@ -1,12 +1,9 @@
-"""The reports' visual language: fonts, colours, CSS and number formats, shared by every HTML page.
+"""The reports' visual language: fonts, colours, colour scales and CSS, shared by every HTML page.
 
 The run report (:mod:`sim.report.html`) and the comparison and sweep reports use these, so a state,
-a fault or a region looks the same on every page. Nothing here imports plotly.
-
->>> pct(0.998571)
-'99.857%'
->>> span(90), span(150), span(7200)
-('90 s', '2.5 min', '2 h')
+a fault or a region looks the same on every page, and good is green on every colour scale. Numbers are
+written by the formatters of :mod:`sim.units` (one per quantity, shared with the terminal and
+Markdown). Nothing here imports plotly.
 """
 
 from __future__ import annotations
@@ -27,23 +24,28 @@ __all__ = [
     "OK",
     "MUTED",
     "CSS",
+    "GOOD",
+    "BAD",
+    "MISSING",
     "layout",
-    "pct",
-    "objective",
-    "latency",
-    "span",
-    "minutes",
-    "clock",
-    "bandwidth",
+    "good_bad_scale",
+    "scale_colour",
     "round_sig",
 ]
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 SERIES_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7",
                  "#e15759", "#bab0ac")
-FAULT_COLORS = ("#e15759", "#f28e2b", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#59a14f")
+# Faults in an order where neighbours differ in hue (red, teal, yellow, purple...), so overlapping fault
+# windows stay apart; each also has its own row in a figure's fault lanes.
+FAULT_COLORS = ("#e15759", "#4fa3a5", "#e0b21b", "#9467bd", "#f28e2b", "#8c564b", "#e377c2", "#59a14f")
 DOWN, EJECTED, OVERLOADED, OK = "#d62728", "#f28e2b", "#edc948", "#9fb3c8"
 MUTED = "#57606a"
+# Good and bad, on every colour scale (good_bad_scale): green good, red bad, darker is more so.
+GOOD, FAIR, MIDDLE, BAD, WORST = "#1a7f37", "#8fd19e", "#fff2b2", "#e8685a", "#67001f"
+GOOD_EDGE, BAD_EDGE = "#d9f0d3", "#fddbc7"  # either side of an objective
+NEUTRAL_LOW, NEUTRAL_HIGH = "#f1f5fb", "#2f5d8c"
+MISSING = "#8c959f"  # a cell with runs but no value (never recovered): grey, named in a legend
 
 # A node's state in the topology and the cascade graph, worst first.
 STATES = ("down", "ejected", "overloaded", "healthy")
@@ -74,68 +76,38 @@ def layout(height: int = 360, **extra: object) -> dict:
     return out
 
 
-# ------------------------------------------------------------------------------------------ numbers
+# ------------------------------------------------------------------------------------------ colour scales
 
 
-def pct(a: float | None) -> str:
-    """Availability as a percentage with enough decimals to show its nines: ``99.857%``."""
-    if a is None:
-        return "—"
-    if a >= 1.0:
-        return "100%"
-    decimals = max(1, min(6, math.ceil(-math.log10(max(1.0 - a, 1e-12)))))
-    text = f"{a * 100:.{decimals}f}"
-    while text.startswith("100") and decimals < 9:  # never round a failure up to 100%
-        decimals += 1
-        text = f"{a * 100:.{decimals}f}"
-    return text + "%"
+def good_bad_scale(better: str | None, cut: float | None = None) -> list[list[float | str]]:
+    """A plotly colorscale (stops from 0 to 1) on which good looks good: green at the good end, red at
+    the bad end, pale yellow between. ``better`` says which end of the values is good (``"higher"`` or
+    ``"lower"``); ``None`` (neither) gives a neutral blue scale. ``cut`` (a position in [0, 1], for
+    ``better="higher"``) makes the scale two-sided: every value above the cut green (an objective met),
+    every value below it red, darker the further below.
+
+    Every HTML report takes its scales from here, so a good cell is green on every page.
+
+    >>> good_bad_scale("higher")[-1], good_bad_scale("lower")[0]
+    ([1.0, '#1a7f37'], [0.0, '#1a7f37'])
+    """
+    if better is None:
+        return [[0.0, NEUTRAL_LOW], [1.0, NEUTRAL_HIGH]]
+    if cut is not None:
+        return [[0.0, WORST], [cut * 0.5, BAD], [cut, BAD_EDGE], [cut, GOOD_EDGE], [1.0, GOOD]]
+    stops = [(0.0, WORST), (0.25, BAD), (0.5, MIDDLE), (0.75, FAIR), (1.0, GOOD)]
+    if better == "lower":
+        stops = [(1.0 - x, c) for x, c in reversed(stops)]
+    return [[x, c] for x, c in stops]
 
 
-def objective(a: float) -> str:
-    """An availability objective: ``99.9%``."""
-    return f"{a * 100:.6g}%"
-
-
-def latency(seconds: float | None) -> str:
-    """A latency: ``44 ms``, ``2.5 s``."""
-    if seconds is None:
-        return "—"
-    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
-
-
-def span(seconds: float | None) -> str:
-    """Format a duration in the unit that reads best: ``45 s``, ``2.5 min``, ``3 h``."""
-    if seconds is None:
-        return "—"
-    if seconds < 120:
-        return f"{seconds:.3g} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.3g} min"
-    return f"{seconds / 3600:.3g} h"
-
-
-def minutes(seconds: float | None) -> str:
-    """Minutes since the start with two decimals: ``30.00``."""
-    return "—" if seconds is None else f"{seconds / 60:,.2f}"
-
-
-def clock(seconds: float) -> str:
-    """Time since the start as ``h:mm:ss`` (tenths when not whole): ``0:30:00``."""
-    whole = int(seconds)
-    h, rest = divmod(whole, 3600)
-    m, sec = divmod(rest, 60)
-    frac = seconds - whole
-    return f"{h}:{m:02d}:{sec:02d}" + (f".{int(frac * 10)}" if frac >= 0.05 else "")
-
-
-def bandwidth(bits: float | None) -> str:
-    """Bits per second in the unit that reads best: ``40 Gbit/s``."""
-    if not bits:
-        return "—"
-    for unit, scale in (("Tbit/s", 1e12), ("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
-        if bits >= scale:
-            return f"{bits / scale:.3g} {unit}"
-    return f"{bits:.3g} bit/s"
+def scale_colour(scale: list[list[float | str]], at: float) -> str:
+    """The colour of ``scale`` at ``at`` in [0, 1] (the nearest stop at or below it; for tests and legends)."""
+    colour = str(scale[0][1])
+    for x, c in scale:
+        if float(x) <= at:
+            colour = str(c)
+    return colour
 
 
 def round_sig(values: list[float | None], digits: int = 5) -> list[float | None]:
@@ -196,6 +168,9 @@ tr:target td { background: #ddf4ff; }
 .kind { display: inline-block; padding: 0 7px; border-radius: 10px; background: #eaeef2;
   white-space: nowrap; }
 .count { font-weight: 600; color: var(--muted); }
+td .sub { display: block; color: var(--muted); font-size: 11.5px; }
+details.list summary { cursor: pointer; color: #0969da; white-space: nowrap; }
+details.list p { margin: 4px 0 0; max-width: 60ch; overflow-wrap: anywhere; font-size: 12px; }
 """
     + badge_css()
     + """#event-filter { margin: 0 0 8px; padding: 6px 10px; width: min(420px, 100%); border: 1px solid var(--line);

@@ -1,5 +1,7 @@
 """Every kind of generated report, opened in headless Chromium: no console errors, every figure drawn,
-the topology's time slider recolours it, names from a hostile scenario shown as text and never run."""
+the page no wider than a 1,280-px window, every table within its box, every time plot tall enough to read,
+no fault label over another label (tests/browser/layout.py measures them), the topology's time slider
+recolours it, names from a hostile scenario shown as text and never run."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 
 import sim
 from tests import report_synthetic
+from tests.browser.layout import measure, problems
 from tests.conftest import scenario_from
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +32,7 @@ class Opened:
     console: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    layout: dict = field(default_factory=dict)  # what tests/browser/layout.py measured
 
 
 def open_report(browser, path: Path, screenshot: Path) -> Opened:
@@ -57,10 +61,42 @@ def open_report(browser, path: Path, screenshot: Path) -> Opened:
         assert fig["drawn"] and fig["traces"] > 0 and fig["svg"] > 0 and fig["height"] > 100, fig
     page.screenshot(path=str(screenshot))
     assert screenshot.stat().st_size > 10_000
+    opened.layout = measure(page)
+    assert not problems(opened.layout), problems(opened.layout)
     assert not opened.errors, opened.errors
     assert not [c for c in opened.console if c.startswith("error")], opened.console
     assert not opened.dialogs, opened.dialogs
     return opened
+
+
+def test_overlapping_faults_are_named_without_overlap(browser, tmp_path):
+    """Four faults whose windows overlap and start seconds apart (and one at the very end): each named once
+    per figure, in its own lane, no name over another, the page no wider than the window."""
+    from tests.test_report_readable import CRASHES
+
+    folder = sim.run(scenario_from(CRASHES), seed=1).write_report(tmp_path / "crowded")
+    opened = open_report(browser, folder / "report.html", tmp_path / "crowded.png")
+    figures = {f["id"]: f for f in opened.layout["figures"]}
+    for fid in ("fig-availability", "fig-latency", "fig-amplification", "fig-traffic", "fig-healthy"):
+        assert figures[fid]["faultLabels"] == 4 and not figures[fid]["overlaps"], figures[fid]
+        assert figures[fid]["plot"] >= 240
+    assert opened.layout["scrollWidth"] <= opened.layout["innerWidth"] == 1280
+    opened.page.close()
+
+
+def test_the_checks_could_fail(browser, tmp_path):
+    """The measurements see an overflowing page and overlapping names when there are some."""
+    page = browser.new_page(viewport={"width": 1280, "height": 600})
+    page.set_content(
+        '<div style="width:1500px">wide</div><div class="scroll"><table id="t"><tr><td style="min-width:2000px">x'
+        '</td></tr></table></div>'
+    )
+    m = measure(page)
+    assert m["scrollWidth"] > m["innerWidth"] and m["tables"][0]["width"] > m["tables"][0]["box"]
+    bad = problems({**m, "figures": [{"id": "f", "time": True, "plot": 90, "faultLabels": 2,
+                                       "overlaps": [["a", "b"]]}]})
+    assert len(bad) == 4, bad
+    page.close()
 
 
 def move_slider(page, fraction: float) -> None:

@@ -67,7 +67,7 @@ def test_the_cli_exits_0_and_every_file_handles_it(engine, case, tmp_path, capsy
     out = tmp_path / "out"
     assert cli("run", str(path), "--engine", engine, "--out", str(out)) == 0
     printed = capsys.readouterr().out
-    assert "availability  n/a  (no requests)" in printed and "SLO           met" in printed
+    assert "availability  —  (no requests)" in printed and "SLO           met" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["availability"] is None and summary["nines"] is None and summary["slo"]["met"] is True
     assert '"availability": null' in (out / "summary.json").read_text()

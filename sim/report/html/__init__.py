@@ -23,8 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from plotly.offline import get_plotlyjs
-
 from sim.report.html.cascade import MAX_GROUPS_PER_ROOT, MAX_ROOTS, cascade_figure
 from sim.report.html.figures import (
     MAX_LINKS,
@@ -56,13 +54,8 @@ from sim.report.html.timeline import (
 )
 from sim.report.html.topology import MAX_SERVER_NODES, topology_caption, topology_figure
 from sim.report.page import figure_section, plotly_page
-from sim.report.page import init_js as _init_js
-from sim.report.page import script_json as _script_json
-from sim.report.page import table as _table
 from sim.report.story import Story, graph_of, tell
-from sim.report.style import CSS as _CSS
-from sim.report.style import FONT, SERIES_COLORS
-from sim.report.style import span as _span
+from sim.units import format_count, format_span
 
 __all__ = [
     "render_html",
@@ -81,15 +74,6 @@ __all__ = [
     "MAX_LINKS",
     "MAX_ROOTS",
     "MAX_GROUPS_PER_ROOT",
-    # Kept for the comparison and sweep reports (sim.experiments.report); new code: sim.report.page/style.
-    "_CSS",
-    "FONT",
-    "SERIES_COLORS",
-    "_init_js",
-    "_script_json",
-    "_span",
-    "_table",
-    "get_plotlyjs",
 ]
 
 # Ids of the figures' <div>s, in page order; fig-links only when the topology has links.
@@ -147,9 +131,10 @@ def build_report(result: Any) -> RunReport:
     }
     sections = [
         figure_section("Availability", "fig-availability",
-                       f"Share of user requests that succeeded, per {_span(window)} window. Shaded bands are "
-                       "fault windows; the dashed line is the objective." + note),
-        figure_section("Availability per region and minute", "fig-heatmap",
+                       f"Share of user requests that succeeded, per {format_span(window)} window. Shaded bands are "
+                       "fault windows, each fault in its own colour and named in its own lane above the plot; "
+                       "the dashed line is the objective." + note),
+        figure_section(f"Availability per region and {format_span(window)} window", "fig-heatmap",
                        "Each cell is one region in one window: green at or above the objective, red below it "
                        "(darker is worse). Dotted outlines are fault windows." + note),
         figure_section("Latency", "fig-latency", "Latency of successful requests (p50 and p99 per window)." + note),
@@ -181,7 +166,7 @@ def build_report(result: Any) -> RunReport:
     if stats["roots"] > stats["roots_drawn"]:
         left.append(f"{stats['roots_drawn']} of {stats['roots']} root faults drawn (the largest)")
     if stats["events"] > stats["events_drawn"]:
-        left.append(f"{stats['events_drawn']:,} of {stats['events']:,} caused events drawn")
+        left.append(f"{format_count(stats['events_drawn'])} of {format_count(stats['events'])} caused events drawn")
     sections.append(figure_section(
         "Cascade: what caused what", "fig-cascade",
         "From each root fault (left), the events it caused, in time order. Events of one kind in one place "
@@ -196,7 +181,7 @@ def build_report(result: Any) -> RunReport:
         headline(s, story),
         story_table(story, anchors),
         *sections,
-        faults_table(s),
+        faults_table(s, G),
         regions_table(s, order),
         events_table(rows, total_rows, len(result.events)),
     ])

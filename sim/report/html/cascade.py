@@ -26,8 +26,9 @@ import plotly.graph_objects as go
 
 from sim.events import CATEGORY_COLORS, FAULT_START, categories
 from sim.report.story import datacenter_of
-from sim.report.style import FONT, clock, span
+from sim.report.style import FONT
 from sim.summary import FaultSummary
+from sim.units import format_clock, format_count, format_span
 
 __all__ = [
     "cascade_groups",
@@ -258,7 +259,7 @@ def cascade_figure(
                 root_name = g.fault or f"{g.kind.replace('_', ' ')} {g.nodes.most_common(1)[0][0]}"
                 label = f"<b>{html.escape(root_name)}</b>"
             else:
-                label = html.escape(g.kind.replace("_", " ")) + (f" ×{g.count:,}" if g.count > 1 else "")
+                label = html.escape(g.kind.replace("_", " ")) + (f" ×{format_count(g.count)}" if g.count > 1 else "")
                 label += f" · {html.escape(g.place)}" if g.place != "—" else ""
             text.append(label)
             sizes.append(round(8 + 3 * math.log2(g.count), 1))
@@ -304,11 +305,11 @@ def cascade_figure(
 
 
 def _hover(g: Group, faults: dict[str, FaultSummary], hidden: int) -> str:
-    when = clock(g.first) + (f" – {clock(g.last)}" if g.last > g.first else "")
+    when = format_clock(g.first) + (f" – {format_clock(g.last)}" if g.last > g.first else "")
     nodes = [n for n, _ in g.nodes.most_common(4)]
-    more = f" (+{len(g.nodes) - 4:,} more)" if len(g.nodes) > 4 else ""
+    more = f" (+{format_count(len(g.nodes) - 4)} more)" if len(g.nodes) > 4 else ""
     lines = [
-        f"<b>{html.escape(g.kind)}</b>" + (f" ×{g.count:,}" if g.count > 1 else ""),
+        f"<b>{html.escape(g.kind)}</b>" + (f" ×{format_count(g.count)}" if g.count > 1 else ""),
         f"time {when}",
         "node " + html.escape(", ".join(nodes)) + more,
         f"where {html.escape(g.place)}",
@@ -320,18 +321,18 @@ def _hover(g: Group, faults: dict[str, FaultSummary], hidden: int) -> str:
             + html.escape(cause)
             + (f" (+{len(g.causes) - 1} others)" if len(g.causes) > 1 else "")
         )
-    impact = f"impact: {g.below:,} events followed"
+    impact = f"impact: {format_count(g.below, 'event')} followed"
     if hidden:
-        impact += f" ({hidden:,} not drawn)"
+        impact += f" ({format_count(hidden)} not drawn)"
     lines.append(impact)
     if g.parent is None:
         fault = faults.get(g.fault or "")
         if fault:
             br = fault.blast_radius
             lines.append(
-                f"{fault.downtime_minutes:.1f} min below the SLO; ~{br.users:,} users affected; "
-                f"{br.servers:,} servers; cascade depth {fault.cascade_depth}"
+                f"{format_span(fault.downtime_minutes * 60)} below the SLO; ~{format_count(br.users, 'user')} "
+                f"affected; {format_count(br.servers, 'server')}; cascade depth {fault.cascade_depth}"
             )
             if fault.time_to_detect is not None:
-                lines.append(f"detected after {span(fault.time_to_detect)}")
+                lines.append(f"detected after {format_span(fault.time_to_detect)}")
     return "<br>".join(lines)

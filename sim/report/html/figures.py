@@ -16,8 +16,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from sim.report.html.series import FaultShading, Series, time_layout
-from sim.report.style import DOWN, SERIES_COLORS, latency, objective
+from sim.report.style import DOWN, SERIES_COLORS, good_bad_scale
 from sim.summary import Summary
+from sim.units import format_latency, format_percent
 
 __all__ = [
     "availability_figure",
@@ -32,9 +33,6 @@ __all__ = [
 ]
 
 MAX_LINKS = 12  # link utilisation lines; the busiest links are kept
-_time_layout = time_layout
-_objective = objective
-_latency = latency
 
 
 def availability_figure(series: Series, s: Summary, shading: FaultShading) -> go.Figure:
@@ -73,18 +71,21 @@ def availability_figure(series: Series, s: Summary, shading: FaultShading) -> go
         fig.add_scatter(
             x=series.x(),
             y=below,
-            name=f"below {_objective(s.slo.availability)}",
+            name=f"below {format_percent(s.slo.availability)}",
             mode="markers",
             marker=dict(color=DOWN, size=6, symbol="x"),
             hovertemplate="%{y:.3f}%",
         )
-    layout = _time_layout("availability (%)", 360, series.duration)
-    layout["shapes"] = [
-        *shading.shapes(legend=True, label=True),
-        {**_hline(objective, f"objective {_objective(s.slo.availability)}"), "name": "objective"},
-    ]
+    layout = time_layout("availability (%)", series.duration, shading, legend=_names(fig))
+    layout["shapes"].append(
+        {**_hline(objective, f"objective {format_percent(s.slo.availability)}"), "name": "objective"})
     fig.update_layout(**layout)
     return fig
+
+
+def _names(fig: go.Figure) -> list[str]:
+    """The names the figure's legend will show (to size the figure so the legend leaves the plot its room)."""
+    return [str(t.name) for t in fig.data if t.name and t.showlegend is not False]
 
 
 def latency_figure(series: Series, s: Summary, shading: FaultShading) -> go.Figure:
@@ -105,13 +106,11 @@ def latency_figure(series: Series, s: Summary, shading: FaultShading) -> go.Figu
                 line=dict(color=color, width=width, dash=dash, shape="hv"),
                 hovertemplate="%{y:.1f} ms",
             )
-    layout = _time_layout("latency (ms)", 300, series.duration)
-    shapes = shading.shapes()
+    # The legend stacks each region's p99 over its p50: two lines per row of regions.
+    layout = time_layout("latency (ms)", series.duration, shading, legend=_names(fig)[::2], legend_lines=2)
     target = s.slo.latency_p99
     if target is not None:
-        y = target * 1000
-        shapes.append(_hline(y, f"p99 objective {_latency(target)}"))
-    layout["shapes"] = shapes
+        layout["shapes"].append(_hline(target * 1000, f"p99 objective {format_latency(target)}"))
     layout["yaxis"]["rangemode"] = "tozero"
     fig.update_layout(**layout)
     return fig
@@ -141,8 +140,7 @@ def traffic_figure(series: Series, shading: FaultShading) -> go.Figure:
             line=dict(color=color, width=1.6, dash=dash, shape="hv"),
             hovertemplate="%{y:.1f}",
         )
-    layout = _time_layout("per second", 300, series.duration)
-    layout["shapes"] = shading.shapes()
+    layout = time_layout("per second", series.duration, shading, legend=_names(fig))
     layout["yaxis"]["rangemode"] = "tozero"
     fig.update_layout(**layout)
     return fig
@@ -212,12 +210,14 @@ def load_figure(series: Series, shading: FaultShading) -> go.Figure:
     else:
         fig.update_yaxes(rangemode="tozero", zeroline=False)
     fig.update_yaxes(title_text="per second" + (" (log)" if log else ""), col=1)
-    height = 130 + 210 * rows
-    layout = _time_layout("per second", height, series.duration)
+    height = 130 + 220 * rows
+    layout = time_layout("per second", series.duration)
     del layout["xaxis"], layout["yaxis"]
+    layout["height"] = height
     layout["margin"] = dict(l=64, r=24, t=64, b=44)
     layout["legend"]["y"] = 1 + 30 / (height - 64 - 44)  # above the subplot titles
     layout["shapes"] = shapes
+    del layout["annotations"]  # the subplot titles
     fig.update_layout(**layout)
     for ann in fig.layout.annotations:
         ann.font = dict(size=12, color="#24292f")
@@ -238,8 +238,8 @@ def utilisation_figure(series: Series, shading: FaultShading) -> go.Figure:
             line=dict(width=1.2, shape="hv", color=SERIES_COLORS[i % len(SERIES_COLORS)]),
             hovertemplate="%{y:.0f}%",
         )
-    layout = _time_layout("offered load / capacity (%)", 380, series.duration)
-    layout["shapes"] = [*shading.shapes(), _full_line()]
+    layout = time_layout("offered load / capacity (%)", series.duration, shading, legend=_names(fig), plot=280)
+    layout["shapes"].append(_full_line())
     fig.update_layout(**layout)
     return fig
 
@@ -248,8 +248,8 @@ def _hline(y: float, label: str | None = None, color: str = "#57606a") -> dict:
     """A dashed reference line across the plot at ``y`` (an objective, 1x, 100% of capacity)."""
     line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
                 line=dict(color=color, width=1, dash="dash"))
-    if label:
-        line["label"] = dict(text=label, textposition="end", yanchor="bottom", font=dict(size=10, color=color))
+    if label:  # below the line, at its right end: inside the plot, clear of the fault lanes above it
+        line["label"] = dict(text=label, textposition="end", yanchor="top", font=dict(size=10, color=color))
     return line
 
 
@@ -275,8 +275,7 @@ def healthy_figure(series: Series, shading: FaultShading) -> go.Figure:
             line=dict(width=1.8, shape="hv", color=SERIES_COLORS[i % len(SERIES_COLORS)]),
             hovertemplate=f"%{{y}} in rotation, %{{customdata}} up, of {total:,}",
         )
-    layout = _time_layout("servers in rotation", 320, series.duration)
-    layout["shapes"] = shading.shapes()
+    layout = time_layout("servers in rotation", series.duration, shading, legend=_names(fig))
     layout["yaxis"]["rangemode"] = "tozero"
     fig.update_layout(**layout)
     return fig
@@ -295,13 +294,7 @@ def heatmap_figure(series: Series, s: Summary, shading: FaultShading) -> go.Figu
     lowest = min((v for row in z for v in row if v is not None), default=100.0)
     zmin = min(lowest, target - max(0.1, (100 - target)))  # the objective sits inside the scale
     cut = (target - zmin) / (100 - zmin) if 100 > zmin else 0.5
-    colorscale = [
-        [0.0, "#67001f"],
-        [cut * 0.5, "#d6604d"],
-        [cut, "#fddbc7"],
-        [cut, "#d9f0d3"],
-        [1.0, "#1b7837"],
-    ]
+    colorscale = good_bad_scale("higher", cut)
     width = series.k * series.window / 60
     x = [round(t + width / 2, 4) for t in series.x()]
     fig = go.Figure(
@@ -315,16 +308,16 @@ def heatmap_figure(series: Series, s: Summary, shading: FaultShading) -> go.Figu
             xgap=0,
             ygap=2,
             hoverongaps=False,
-            colorbar=dict(title=dict(text="%", side="top"), thickness=12, len=1.0, tickformat=".4g"),
+            colorbar=dict(title=dict(text="%", side="top"), thickness=12, len=1.0, tickformat=".4~g"),
             hovertemplate="%{y}<br>minute %{x}<br>%{z:.3f}% available<extra></extra>",
         )
     )
-    height = 110 + 34 * max(1, len(names))
-    layout = time_layout("region", min(560, max(200, height)), series.duration)
+    layout = time_layout("region", series.duration)
+    layout["height"] = 16 + 60 + min(520, max(160, 36 * len(names)))  # at least 160 px of cells
     layout["hovermode"] = "closest"
     layout["yaxis"]["autorange"] = "reversed"
     layout["yaxis"]["title"] = None
-    layout["margin"] = dict(l=90, r=24, t=16, b=44)
+    layout["margin"] = dict(l=90, r=24, t=16, b=60)
     layout["shapes"] = [
         {
             **sh,
@@ -335,6 +328,7 @@ def heatmap_figure(series: Series, s: Summary, shading: FaultShading) -> go.Figu
         }
         for sh in shading.shapes()
     ]
+    del layout["annotations"]
     fig.update_layout(**layout)
     return fig
 
@@ -384,11 +378,8 @@ def amplification_figure(series: Series, shading: FaultShading) -> go.Figure:
             line=dict(width=1.6, dash="dot", shape="hv", color=DOWN),
             hovertemplate="%{y:.3f}×",
         )
-    layout = time_layout("attempts per user request", 280, series.duration)
-    layout["shapes"] = [
-        *shading.shapes(),
-        _hline(1),
-    ]
+    layout = time_layout("attempts per user request", series.duration, shading, legend=_names(fig))
+    layout["shapes"].append(_hline(1))
     layout["yaxis"]["rangemode"] = "tozero"
     fig.update_layout(**layout)
     return fig
@@ -419,8 +410,8 @@ def links_figure(series: Series, shading: FaultShading) -> tuple[go.Figure, int]
             line=dict(width=1.6, shape="hv", color=SERIES_COLORS[i % len(SERIES_COLORS)]),
             hovertemplate="%{y:.1f}%",
         )
-    layout = time_layout("utilisation (%)", 300, series.duration)
-    layout["shapes"] = [*shading.shapes(), _full_line(label="saturated")]
+    layout = time_layout("utilisation (%)", series.duration, shading, legend=_names(fig))
+    layout["shapes"].append(_full_line(label="saturated"))
     layout["yaxis"]["rangemode"] = "tozero"
     fig.update_layout(**layout)
     return fig, len(series.links) - len(shown)

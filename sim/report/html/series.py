@@ -8,6 +8,7 @@ CSV files beside the report keep every digit.
 
 from __future__ import annotations
 
+import html
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -16,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from sim.report.style import FAULT_COLORS, round_sig, span
+from sim.report.style import FAULT_COLORS, FONT, MUTED, round_sig
+from sim.units import format_span
 
 __all__ = ["FaultWindow", "fault_windows", "FaultShading", "Series", "bucket", "MAX_POINTS",
-           "MAX_FAULT_SHAPES", "time_layout"]
+           "MAX_FAULT_SHAPES", "MAX_LANES", "time_layout"]
 
 MAX_POINTS = 600  # points per time-series trace; longer series are bucketed
 MAX_FAULT_SHAPES = 120  # shaded fault windows per figure (per subplot); nearby windows are merged
@@ -85,13 +87,22 @@ def _merge(intervals: list[tuple[float, float]], gap: float = 0.0) -> list[tuple
     return [(a, b) for a, b in out]
 
 
+MAX_LANES = 8  # rows of fault lanes above a figure; faults past the eighth share the last row
+LANE_PX = 17  # the height of one lane: a 10-px label with room to spare
+PLOT_PX = 240  # the least height of a figure's plot area, whatever its legend and lanes take
+
+
 class FaultShading:
-    """Fault windows as shaded rectangles (in minutes), one colour per fault, merged per fault."""
+    """Fault windows (in minutes), one colour per fault, merged per fault: shaded across a plot
+    (:meth:`shapes`) and as *lanes* above it (:meth:`lanes`), one row per fault with its name, so
+    overlapping windows stay apart and no two names overlap.
+    """
 
     def __init__(self, windows: list[FaultWindow], duration: float):
         by_fault: dict[str, list[tuple[float, float]]] = {}
         for w in windows:
             by_fault.setdefault(w.fault, []).append((w.start, w.end))
+        self.duration = duration
         self.min_width = duration / 2000  # an instantaneous fault still shows as a thin band
         budget = max(1, MAX_FAULT_SHAPES // max(1, len(by_fault)))
         self.spans: dict[str, list[tuple[float, float]]] = {}
@@ -104,26 +115,72 @@ class FaultShading:
             self.spans[fault] = merged
         self.color = {f: FAULT_COLORS[i % len(FAULT_COLORS)] for i, f in enumerate(self.spans)}
 
-    def shapes(self, xref: str = "x", yref: str = "paper", legend: bool = False, label: bool = False) -> list:
-        """Rectangles for one plot area; ``legend``/``label`` name each fault once."""
+    def _band(self, a: float, b: float) -> tuple[float, float]:
+        """A window in minutes, at least :attr:`min_width` wide."""
+        return a / 60, max(b, a + self.min_width) / 60
+
+    def shapes(self, xref: str = "x", yref: str = "paper", y0: float = 0.0, y1: float = 1.0) -> list:
+        """Rectangles across one plot area, from ``y0`` to ``y1`` (in ``yref``), in each fault's colour."""
         out = []
         for fault, spans in self.spans.items():
-            for k, (a, b) in enumerate(spans):
-                shape: dict[str, Any] = dict(
-                    type="rect", xref=xref, yref=yref, y0=0, y1=1,
-                    x0=a / 60, x1=max(b, a + self.min_width) / 60,
-                    fillcolor=self.color[fault], opacity=0.16, line={"width": 0}, layer="below",
-                    name=f"fault {fault}", legendgroup=f"fault:{fault}",
-                )
-                if legend:
-                    shape["showlegend"] = k == 0
-                if label and k == 0:
-                    shape["label"] = {"text": fault, "textposition": "top left",
-                                      "font": {"size": 10, "color": self.color[fault]}}
-                out.append(shape)
+            for a, b in spans:
+                x0, x1 = self._band(a, b)
+                out.append(dict(
+                    type="rect", xref=xref, yref=yref, y0=y0, y1=y1, x0=x0, x1=x1,
+                    fillcolor=self.color[fault], opacity=0.12, line={"width": 0}, layer="below",
+                    name=f"fault {fault}",
+                ))
         return out
 
+    def rows(self) -> list[tuple[str, list[str]]]:
+        """The lanes, top to bottom: (label, faults in it); past :data:`MAX_LANES` faults the last lane
+        holds the rest.
+        """
+        faults = list(self.spans)
+        if len(faults) <= MAX_LANES:
+            return [(f, [f]) for f in faults]
+        rest = faults[MAX_LANES - 1:]
+        return [(f, [f]) for f in faults[: MAX_LANES - 1]] + [(f"+{len(rest)} more faults", rest)]
 
+    def lanes(self, y0: float, y1: float) -> tuple[list, list]:
+        """The fault lanes between ``y0`` and ``y1`` (paper coordinates, above the plot): one row per
+        fault, its windows as bars and its name at its first window — inside the plot's width, so a name
+        never runs off the figure. Returns (shapes, annotations).
+        """
+        rows = self.rows()
+        if not rows:
+            return [], []
+        shapes, notes = [], []
+        height = (y1 - y0) / len(rows)
+        end = self.duration / 60
+        for i, (label, faults) in enumerate(rows):
+            top = y1 - i * height
+            low, high = top - height * 0.85, top - height * 0.15
+            grouped = len(faults) > 1
+            first = min(a for f in faults for a, _ in self.spans[f]) / 60
+            for f in faults:
+                for a, b in self.spans[f]:
+                    x0, x1 = self._band(a, b)
+                    shapes.append(dict(
+                        type="rect", xref="x", yref="paper", x0=x0, x1=x1, y0=low, y1=high,
+                        fillcolor=MUTED if grouped else self.color[f], opacity=0.55, line={"width": 0},
+                        layer="above", name=f"fault lane {f}",
+                    ))
+            # A name that would run past the end of the run is drawn leftwards from there instead.
+            right = end > 0 and first / end + _text_width(label) > 0.98
+            notes.append(dict(
+                text=html.escape(label, quote=False), x=end if right else first, xref="x",
+                xanchor="right" if right else "left",
+                y=(low + high) / 2, yref="paper", yanchor="middle", showarrow=False,
+                font={"size": 10, "color": "#24292f"}, name=f"fault label {label}",
+                bgcolor="rgba(255,255,255,0.6)", borderpad=0,
+            ))
+        return shapes, notes
+
+
+def _text_width(text: str) -> float:
+    """How much of a narrow plot (700 px) a 10-px label takes, generously."""
+    return (6.2 * len(text) + 6) / 700
 
 
 def bucket(values: Sequence[float | None], k: int, how: str) -> list[float | None]:
@@ -212,21 +269,58 @@ class Series:
         """Caption suffix when points are buckets of several windows."""
         if self.k == 1:
             return ""
-        return (f" Each point is the worst of {self.k} consecutive {span(self.window)} windows "
-                f"({span(self.k * self.window)}) so short dips stay visible; full series in the CSV files.")
+        return (f" Each point is the worst of {self.k} consecutive {format_span(self.window)} windows "
+                f"({format_span(self.k * self.window)}) so short dips stay visible; full series in the CSV files.")
 
 
-def time_layout(title: str, height: int, duration: float) -> dict:
-    """The layout of a time-series figure: minutes since the start on x, one range for every figure."""
-    from sim.report.style import FONT
+def _legend_rows(names: Sequence[str], width: float = 1000.0) -> int:
+    """How many rows a horizontal legend of ``names`` takes on a page about ``width`` px wide."""
+    rows, used = 1, 0.0
+    for name in names:
+        item = 44 + 6.6 * len(name)
+        if used and used + item > width:
+            rows, used = rows + 1, 0.0
+        used += item
+    return rows if names else 0
 
+
+def time_layout(
+    title: str,
+    duration: float,
+    shading: FaultShading | None = None,
+    legend: Sequence[str] = (),
+    plot: int = PLOT_PX,
+    legend_lines: int = 1,
+) -> dict:
+    """The layout of a time-series figure: minutes since the start on x, one range for every figure.
+
+    The plot area keeps ``plot`` px whatever the legend (``legend``: the names it shows, each group of
+    ``legend_lines`` entries stacked) and the fault lanes above the plot take: the figure grows instead.
+    ``shading`` shades the fault windows across the plot and draws the lanes; the layout's ``shapes`` and
+    ``annotations`` hold them (append to them).
+    """
+    lanes = len(shading.rows()) if shading is not None else 0
+    lanes_px = lanes * LANE_PX + (6 if lanes else 0)
+    top = 20 + 22 * legend_lines * _legend_rows(legend)
+    bottom = 58  # the ticks and the axis title
+    paper = plot + lanes_px
+    domain = plot / paper
+    shapes: list = []
+    notes: list = []
+    if shading is not None:
+        shapes = shading.shapes(y1=domain)
+        if lanes:
+            lane_shapes, notes = shading.lanes(domain + 6 / paper, 1.0)
+            shapes += lane_shapes
     return dict(
         template="plotly_white",
-        height=height,
-        margin=dict(l=64, r=24, t=36, b=44),
+        height=paper + top + bottom,
+        margin=dict(l=64, r=24, t=top, b=bottom),
         font=dict(family=FONT, size=12, color="#24292f"),
         hovermode="x unified",
-        legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom", font=dict(size=11)),
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom", font=dict(size=11)),
         xaxis=dict(title=dict(text="minutes since start"), range=[0, duration / 60], zeroline=False),
-        yaxis=dict(title=dict(text=title), zeroline=False),
+        yaxis=dict(title=dict(text=title), zeroline=False, domain=[0, domain]),
+        shapes=shapes,
+        annotations=notes,
     )

@@ -16,8 +16,7 @@ from typing import Any
 from sim.events import names
 from sim.report.page import table, table_section
 from sim.report.story import Story
-from sim.report.style import clock as _clock
-from sim.report.style import minutes as _minutes
+from sim.units import NONE, format_clock, format_count
 
 __all__ = [
     "EventRow",
@@ -119,9 +118,9 @@ def story_table(story: Story, anchors: Anchors) -> str:
     for m in story.milestones:
         when = (
             f'<td class="num">{html.escape(story.offset(m.time))}'
-            f'<span class="clock">{_clock(m.time)}</span></td>'
+            f'<span class="clock">{format_clock(m.time)}</span></td>'
             if m.time is not None
-            else '<td class="num">—</td>'
+            else f'<td class="num">{NONE}</td>'
         )
         what = anchors.link(m.event, m.text) if m.event is not None else html.escape(m.text)
         if m.chain:
@@ -169,14 +168,14 @@ def events_table(rows: list[EventRow], total_rows: int, total_events: int) -> st
                 label = f"{html.escape(target.kind)} ×{target.count}"
             causes.append(
                 f'<a href="#{target.anchor}">{label}</a> <span class="muted">at '
-                f"{_minutes(target.time)}</span>"
+                f"{format_clock(target.time)}</span>"
             )
         if len(targets) > 3:
             causes.append(f'<span class="muted">+{len(targets) - 3} more</span>')
         count = f' <span class="count">×{row.count}</span>' if row.count > 1 else ""
         body.append(
             f'<tr id="{row.anchor}" class="k-{html.escape(row.kind)}">'
-            f'<td class="num">{_minutes(row.time)}<span class="clock">{_clock(row.time)}</span></td>'
+            f'<td class="num">{format_clock(row.time)}</td>'
             f'<td><span class="kind">{html.escape(row.kind.replace("_", " "))}</span>{count}</td>'
             f'<td title="{html.escape(every)}">{html.escape(", ".join(nodes))}</td>'
             f"<td>{detail}</td>"
@@ -184,20 +183,22 @@ def events_table(rows: list[EventRow], total_rows: int, total_events: int) -> st
             f"<td>{html.escape(row.fault) if row.fault else '<span class=muted>—</span>'}</td></tr>"
         )
     shown = (
-        f"Showing {len(rows)} of {total_rows} rows ({total_events:,} events); fault, datacenter, "
-        "dependency and traffic events are kept first. The full log is in events.jsonl."
+        f"Showing {format_count(len(rows))} of {format_count(total_rows)} rows "
+        f"({format_count(total_events, 'event')}); fault, datacenter, dependency and traffic events are kept "
+        "first. The full log is in events.jsonl."
         if total_rows > len(rows)
-        else f"{total_events:,} events in {total_rows} rows."
+        else f"{format_count(total_events, 'event')} in {format_count(total_rows, 'row')}."
     )
     if not rows:
         return _table_section("Incident timeline", "No events: nothing failed and nothing was injected.", "")
     return (
         '<section id="timeline"><h2>Incident timeline</h2>'
-        f'<p class="caption">Events of one kind at one moment are collapsed into one row with a count. '
+        f'<p class="caption">Times are since the start of the run (h:mm:ss). Events of one kind at one moment '
+        "are collapsed into one row with a count. "
         f"“Caused by” links to the row of the event that led to it. {shown}</p>"
         '<input id="event-filter" type="search" placeholder="Filter events (kind, node, fault…)" '
         'aria-label="Filter events">'
-        + _table("events", ("Minute", "Event", "Node", "Detail", "Caused by", "Fault"), body)
+        + _table("events", ("Time", "Event", "Node", "Detail", "Caused by", "Fault"), body)
         + "</section>"
     )
 

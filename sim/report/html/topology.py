@@ -24,7 +24,8 @@ import plotly.graph_objects as go
 
 from sim.events import EJECTED as EJECTED_KIND
 from sim.events import KINDS, SERVER_DOWN, TRAFFIC_SHIFT, conditions
-from sim.report.style import DOWN, EJECTED, FONT, OK, OVERLOADED, bandwidth, latency, minutes
+from sim.report.style import DOWN, EJECTED, FONT, OK, OVERLOADED
+from sim.units import format_bandwidth, format_clock, format_count, format_latency, format_span
 
 __all__ = [
     "topology_figure",
@@ -115,7 +116,7 @@ class _History:
                 if e.get("fault"):
                     h.faults[node].add(str(e["fault"]))
             elif kind == TRAFFIC_SHIFT:
-                h.shifted[node].append(f"{minutes(e['time'])} min: {str(e.get('detail', '')).split('.')[0]}")
+                h.shifted[node].append(f"{format_clock(e['time'])}: {str(e.get('detail', '')).split('.')[0]}")
         return h
 
     def describe(self, node: str) -> str:
@@ -125,7 +126,7 @@ class _History:
             return "never affected"
         words = {k.name: k.label for k in KINDS.values() if k.label}
         lines = [", ".join(f"{words.get(k, k)} {n}×" for k, n in c.most_common())]
-        lines.append(f"first at {minutes(self.first[node])} min")
+        lines.append(f"first at {format_clock(self.first[node])}")
         if self.faults.get(node):
             lines.append("fault: " + html.escape(", ".join(sorted(self.faults[node])[:4])))
         return "<br>".join(lines)
@@ -235,7 +236,7 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
 
     # Links: a marker at the top of each arc.
     link_info = {
-        "~".join(link.between): f"{bandwidth(link.capacity)}, {latency(link.latency)}"
+        "~".join(link.between): f"{format_bandwidth(link.capacity)}, {format_latency(link.latency)}"
         for link in result.scenario.topology.links
     }
     if link_nodes:
@@ -265,7 +266,7 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
             users = G.nodes[r].get("users") or 0
             shifts = "<br>".join(html.escape(s) for s in history.shifted.get(r, [])[:6])
             hover.append(
-                f"<b>region {html.escape(r)}</b><br>{users:,} users<br>{history.describe(r)}"
+                f"<b>region {html.escape(r)}</b><br>{format_count(users, 'user')}<br>{history.describe(r)}"
                 + (f"<br>{shifts}" if shifts else "")
             )
         fig.add_scatter(
@@ -312,8 +313,8 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
         )
         text.append(f"<b>{html.escape(dc)}</b>" + (f"<br><i>{html.escape(location)}</i>" if location else ""))
         hover.append(
-            f"<b>datacenter {html.escape(dc)}</b>{where}<br>{len(members):,} servers: "
-            f"{down:,} went down, {ejected:,} ejected while up<br>{history.describe(dc)}"
+            f"<b>datacenter {html.escape(dc)}</b>{where}<br>{format_count(len(members), 'server')}: "
+            f"{format_count(down)} went down, {format_count(ejected)} ejected while up<br>{history.describe(dc)}"
         )
     fig.add_scatter(
         x=[pos[d][0] for d in dcs],
@@ -347,7 +348,7 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
                 y=[-1.4] * len(dcs),
                 mode="markers+text",
                 name=STATE_NAMES[code],
-                text=[f"{c:,}" for c in counts[:, 0]],
+                text=[format_count(c) for c in counts[:, 0]],
                 textposition="bottom center",
                 hovertext=[f"<b>{html.escape(dc)}</b>: servers {STATE_NAMES[code]}" for dc in dcs],
                 hoverinfo="text",
@@ -412,7 +413,7 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
         )
 
     steps: list[dict[str, Any]] = []
-    labels = ["whole run", *(f"{edges[i] / 60:.4g}" for i in range(n_steps))]
+    labels = ["whole run", *(format_clock(edges[i]) for i in range(n_steps))]
     for k, label in enumerate(labels):
         indices = [i for i, _ in coloured] + [i for i, _, _ in sized]
         colours = [c[:, k].tolist() for _, c in coloured]
@@ -422,7 +423,7 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
         if sized:
             update["marker.size"] = [[None]] * len(coloured) + [s[:, k].tolist() for _, s, _ in sized]
             update["text"] = [None] * len(coloured) + [
-                [f"{c:,}" for c in counts[:, k]] for _, _, counts in sized
+                [format_count(c) for c in counts[:, k]] for _, _, counts in sized
             ]
         steps.append(dict(method="restyle", label=label, args=[update, indices]))
     if sized:  # restyle needs one entry per trace: keep the coloured traces' sizes and texts as they are
@@ -462,7 +463,7 @@ def topology_figure(result: Any, G: nx.Graph) -> go.Figure:
                 y=0,
                 yanchor="top",
                 pad=dict(t=10, b=10),
-                currentvalue=dict(prefix="minute: ", font=dict(size=12)),
+                currentvalue=dict(prefix="from ", font=dict(size=12)),
                 font=dict(size=10),
                 tickcolor="#d0d7de",
             )
@@ -505,7 +506,7 @@ def _edges(
         mid_x.append((x0 + x1) / 2)
         mid_y.append((y0 + y1) / 2)
         mid_text.append(
-            f"{html.escape(region)} → {html.escape(dc)}: {latency(data.get('latency'))} round trip"
+            f"{html.escape(region)} → {html.escape(dc)}: {format_latency(data.get('latency'))} round trip"
         )
     style = {"serves": ("#8fb3d9", 1.4, "solid"), "link": ("#9aa5b1", 1.4, "dash")}
     for kind, (xs, ys) in lines.items():
@@ -537,7 +538,7 @@ def topology_caption(G: nx.Graph, window: float, duration: float) -> str:
     n = sum(1 for _, k in G.nodes(data="kind") if k == "server")
     step = (_steps(duration, window)[1] if duration > 0 else window) / 60
     how = (
-        f"The {n:,} servers are counted per datacenter and state (marker size follows the count)."
+        f"The {format_count(n)} servers are counted per datacenter and state (marker size follows the count)."
         if n > MAX_SERVER_NODES
         else "Each dot is a server; hover for what happened to it."
     )
@@ -546,6 +547,7 @@ def topology_caption(G: nx.Graph, window: float, duration: float) -> str:
         f"the bottom; diamonds on the arcs are the links. {how} Colours: grey healthy, yellow overloaded "
         "or slow, orange ejected (a datacenter: some servers down or ejected; a link: saturated), red "
         "down (a region: breaching its SLO). Move the slider to watch the run unfold in "
-        f"{step:.3g}-minute steps, each showing the worst state during it; “whole run” shows the worst "
+        f"steps of {format_span(step * 60)} (each from the time it is labelled with, h:mm:ss since the start), "
+        "each showing the worst state during it; “whole run” shows the worst "
         "state over the run. Databases are not drawn."
     )
