@@ -296,12 +296,12 @@ def _assumptions(scenario: Scenario, model: _Model) -> list[str]:
 
 def format_capacity(report: CapacityReport) -> str:
     """The capacity report as text for the terminal."""
-    from sim.units import format_duration
+    from sim.units import format_clock, format_percent, format_rate
 
     lines = [
-        f"{report.scenario}  capacity at the peak ({format_duration(report.at)} into the run, "
-        f"{sum(report.load.values()):,.1f} requests/s), survivors at most "
-        f"{report.max_utilisation * 100:.0f}% utilised"
+        f"{report.scenario}  capacity at the peak ({format_clock(report.at)} into the run, "
+        f"{format_rate(sum(report.load.values()))}), survivors at most "
+        f"{format_percent(report.max_utilisation)} utilised"
     ]
     lines.append("  datacenter     workers  capacity/s  normal   N+1 needs      N+2 needs")
     possible = {n: report.headroom(n) is not None for n in (1, 2)}
