@@ -165,15 +165,19 @@ def test_flow_agrees_with_requests(path: Path) -> None:
     if path.name == "ejection-cascade.yaml":
         return  # detection and recovery follow the random first ejection, see NOISY
     why, slack, late = TIMING_GAPS.get(path.name, ("", 3 * _health_interval(key), 0.0))
-    # Recovery, per fault: never on both, or within one SLO window plus the request engine's spread.
+    # Recovery, per fault, as most of the request engine's seeds have it (a two-way outcome, see NOISY):
+    # never on both, or within one SLO window plus the request engine's spread.
     window = sim.load_scenario(key).slo.window
     for i, fault in enumerate(flow["faults"]):
         recovered = [r["faults"][i]["time_to_recover"] for r in runs]
         known = [d for d in recovered if d is not None]
-        if not known:
+        if 2 * len(known) < len(recovered):  # most seeds never recover from it
             assert fault["time_to_recover"] is None, (path.name, fault["id"])
             continue
-        assert fault["time_to_recover"] is not None, (path.name, fault["id"])
+        if 2 * len(known) > len(recovered):
+            assert fault["time_to_recover"] is not None, (path.name, fault["id"])
+        if fault["time_to_recover"] is None:  # a tie: either way is the request engine's
+            continue
         spread = max(known) - min(known)
         assert abs(fault["time_to_recover"] - statistics.mean(known)) <= max(window, late) + spread, \
             (path.name, fault["id"], why)
