@@ -8,7 +8,10 @@ behind it ended. Every shipped scenario's run is checked for the same properties
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,3 +105,22 @@ def test_a_recovery_before_the_fault_ends_says_why():
     assert "4 ejected, 1 traffic shift" in recovered.text
     removed = next(m for m in story.milestones if m.label == "Trigger removed")
     assert "still active" not in removed.text and removed.time == 480.0
+
+
+SHIPPED = sorted(p for p in (Path(__file__).resolve().parents[1] / "scenarios").rglob("*.yaml")
+                 if "sweeps" not in p.parts)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_on_the_flow_engine_no_cause_comes_after_its_effect(path):
+    """Every shipped scenario on the flow engine (the request engine's runs: tests/test_scenarios.py)."""
+    import sim
+
+    result = sim.run(sim.load_scenario(path, {"engine": "flow"}))
+    by_id = {e["id"]: e for e in result.events}
+    caused = {e["cause"] for e in result.events}
+    for e in result.events:
+        if e["cause"] is not None:
+            assert by_id[e["cause"]]["time"] <= e["time"], (e, by_id[e["cause"]])
+        elif e["kind"] != "fault_start":
+            assert e["id"] not in caused and e["kind"] not in ("slo_breach", "traffic_shift", "readmitted"), e

@@ -101,3 +101,18 @@ def test_monday_morning_tells_the_whole_story(reports):
     rows = [r for r in csv.DictReader((folder / "timeseries.csv").open()) if r["region"] == "europe"]
     last_half_hour = [float(r["availability"]) for r in rows if float(r["time"]) >= s["manifest"]["duration"] - 1800]
     assert min(last_half_hour) > 0.999
+
+
+def test_no_cause_comes_after_its_effect_and_every_chain_starts_at_a_fault(reports):
+    """Quickstart on main: 'slo breach at 10:00' caused by 'ejected at 10:10'; failover-overload: a breach
+    with no cause, and traffic shifts and readmissions as roots of their own (request engine here; the flow
+    engine in tests/test_causal_order.py)."""
+    for name, (_, folder) in reports.items():
+        log = events(folder)
+        by_id = {e["id"]: e for e in log}
+        for e in log:
+            if e["cause"] is not None:
+                assert by_id[e["cause"]]["time"] <= e["time"], (name, e, by_id[e["cause"]])
+            elif e["kind"] != "fault_start":  # a root that is not a fault: nothing explains it
+                assert not any(x["cause"] == e["id"] for x in log), (name, e)
+                assert e["kind"] not in ("slo_breach", "traffic_shift", "readmitted"), (name, e)
