@@ -191,3 +191,24 @@ def test_cli_compare_and_capacity(tmp_path, capsys):
     capsys.readouterr()
     assert cli("capacity", str(ROOT / "scenarios" / "quickstart.yaml"), "--json") == 0
     assert json.loads(capsys.readouterr().out)["n_plus_1"] is True
+
+
+def test_compare_says_which_faults_the_layouts_share():
+    """On main the text said 'same failures in every layout' whatever the files held."""
+    from sim.experiments.compare import Comparison
+    from sim.experiments.metrics import METRICS
+    from sim.experiments.text import format_comparison
+
+    crash = {"id": "crash", "kind": "server_crash", "at": "1m", "duration": "1m", "target": {"ids": ["a-01"]}}
+    other = {**crash, "id": "other"}
+    rows = [{"layout": n, "replication": i, "seed": i, "availability": 0.99} for n in ("a", "b") for i in range(2)]
+
+    def text(faults_a: list, faults_b: list) -> str:
+        scenarios = [scenario_from({"faults": faults_a}), scenario_from({"faults": faults_b})]
+        return format_comparison(Comparison(["a", "b"], scenarios, [METRICS["availability"]], rows, 1))
+
+    assert "failures      the same in every layout: crash (paired by fault id)" in text([crash], [crash])
+    assert "same failures in every layout" not in text([crash], [other])
+    assert ("no fault shared by id: the layouts' failures are drawn independently, not paired; only in a: "
+            "crash; only in b: other") in text([crash], [other])
+    assert "the same in every layout: crash (paired by fault id); only in b: other" in text([crash], [crash, other])

@@ -224,12 +224,28 @@ def format_replications(reps: Replications, where: str = "") -> str:
     return "\n".join(lines)
 
 
+def shared_faults_text(cmp: Comparison) -> str:
+    """Which faults the layouts share by id (replication i of each draws them alike: common random
+    numbers pair them) and which each has alone.
+    """
+    common, own = cmp.shared_faults()
+    alone = {name: ids for name, ids in own.items() if ids}
+    if not common and not any(own.values()):
+        return "no faults in any layout"
+    text = (f"the same in every layout: {', '.join(printable(f) for f in common)} (paired by fault id)" if common
+            else "no fault shared by id: the layouts' failures are drawn independently, not paired")
+    if alone:
+        text += "".join(f"; only in {printable(n)}: {', '.join(printable(f) for f in ids)}" for n, ids in alone.items())
+    return text
+
+
 def format_comparison(cmp: Comparison) -> str:
     """Winners per metric, with the paired difference to the runner-up."""
     names = {n: printable(n) for n in cmp.layouts}
     lines = [
         f"{' vs '.join(names.values())}  ({format_count(cmp.replications, 'replication')} each, root seed "
-        f"{cmp.root_seed}, same failures in every layout)"
+        f"{cmp.root_seed})",
+        f"  failures      {shared_faults_text(cmp)}",
     ]
     rows = [["metric", *names.values(), "wins", "winner − runner-up"]]
     for m in cmp.metrics:
