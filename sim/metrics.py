@@ -310,7 +310,7 @@ def summarize(
     breached = per_window < slo.availability
     downtime_minutes = float(breached.sum() * rec.window / 60.0)
     lat, _, lat_region, lat_weight = latency_samples(rec)
-    failed = req - ok
+    failed = np.maximum(req - ok, 0)  # the flow engine's rounding can leave a window one success over
     users = [int(r.users) for r in scenario.topology.regions]
 
     def table(name: str) -> np.ndarray:
@@ -332,7 +332,7 @@ def summarize(
             latency_p50=_percentile(r_lat, 50, r_weight) if r_req else None,
             latency_p99=_percentile(r_lat, 99, r_weight) if r_req else None,
             users=users[r],
-            users_affected=distinct_users(users[r], r_req - r_ok),
+            users_affected=distinct_users(users[r], int(failed[r].sum())),
         )
     judged = [k for k in regions if regions[k].availability is not None]  # regions with requests
     worst_region = min(judged, key=lambda k: (regions[k].availability, k)) if judged else None

@@ -59,3 +59,18 @@ def test_experiments_keep_the_impact():
     row = extract(stats, ["impact.user_minutes", "impact.cost"])
     assert row == {"impact.user_minutes": stats.impact.user_minutes, "impact.cost": stats.impact.cost}
     assert np.isfinite(row["impact.cost"])
+
+
+def test_every_output_shows_the_impact(tmp_path):
+    """The terminal, report.md and report.html read the same typed fields (none showed them on main)."""
+    from sim.cli.text import format_summary
+    from sim.report.markdown import render_markdown
+
+    result = sim.run(scenario_from({**OUTAGE, "impact": {"cost_per_user_hour": 12, "currency": "EUR"}}))
+    minutes = f"{round(result.stats.impact.user_minutes):,}"
+    text = format_summary(result.stats, None)
+    assert f"impact        {minutes} user-minutes without service" in text
+    assert "cost          " in text and "× 12 EUR per user-hour" in text
+    assert f"User-minutes without service | {minutes}" in render_markdown(result)
+    page = result.write_report(tmp_path / "r").joinpath("report.html").read_text(encoding="utf-8")
+    assert "User-minutes without service" in page and "Estimated cost" in page and minutes in page

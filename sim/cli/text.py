@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sim.errors import printable
 
 if TYPE_CHECKING:
-    from sim.summary import FaultSummary
+    from sim.summary import FaultSummary, Summary
 
 __all__ = ["format_summary"]
 
@@ -43,6 +43,7 @@ def format_summary(summary: Any, report: Path | None) -> str:
     if s.users and s.users_affected is not None:
         lines.append(f"  users         {format_count(s.users_affected)} of {format_count(s.users)} affected "
                      "(distinct users with a failed request, estimated)")
+    lines += impact_lines(s)
     worst = s.worst_region
     if worst is not None:
         lines.append(f"  worst region  {worst}  {format_percent(s.regions[worst].availability)}")
@@ -52,6 +53,28 @@ def format_summary(summary: Any, report: Path | None) -> str:
     if report is not None:
         lines.append(f"  report        {printable(report / 'report.html')}")
     return "\n".join(lines)
+
+
+def impact_lines(s: Summary) -> list[str]:
+    """The impact rows: user-minutes without service (when the scenario says how many users there are),
+    mail delayed apart from mail lost, and the cost with the assumption it rests on.
+    """
+    from sim.units import format_count, format_number, format_span
+
+    i = s.impact
+    out = []
+    if s.users and i.user_minutes:
+        out.append(f"  impact        {format_count(round(i.user_minutes))} user-minutes without service "
+                   f"({format_count(i.requests_failed)} user requests failed)")
+    if i.mail_delayed is not None:
+        delay = ""
+        if i.mail_delayed and i.mail_delay_p99 is not None and i.mail_delay_max is not None:
+            delay = f" (p99 delay {format_span(i.mail_delay_p99)}, longest {format_span(i.mail_delay_max)})"
+        out.append(f"  mail          {format_count(i.mail_delayed)} messages delayed{delay}, "
+                   f"{format_count(i.mail_lost or 0)} lost")
+    if i.cost is not None:
+        out.append(f"  cost          {format_number(round(i.cost))} ({i.cost_basis})")
+    return out
 
 
 def _fault(f: FaultSummary) -> str:

@@ -11,12 +11,14 @@ import re
 from typing import Any
 
 from sim.report.story import Story, affected_count, chain_text, graph_of, tell
+from sim.summary import Summary
 from sim.units import (
     NONE,
     format_clock,
     format_count,
     format_latency,
     format_nines,
+    format_number,
     format_percent,
     format_ratio,
     format_span,
@@ -71,6 +73,7 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
         ("Downtime", f"{format_span(h.downtime_minutes * 60)} in {format_span(slo.window)} windows below the "
          "objective"),
         ("Users affected", _users(h.users_affected, h.users_total)),
+        *_impact(s),
         ("Worst region", f"{md_escape(worst)} ({format_percent(h.worst_region_availability)})" if worst else NONE),
         (
             "Peak retry amplification",
@@ -136,3 +139,18 @@ def _users(affected: int | None, total: int | None) -> str:
     if affected is None or not total:
         return NONE
     return f"~{format_count(affected)} of {format_count(total)} (distinct users with a failed request, estimated)"
+
+
+def _impact(s: Summary) -> list[tuple[str, str]]:
+    """The impact rows of the headline (as the terminal's, :func:`sim.cli.text.impact_lines`)."""
+    i, rows = s.impact, []
+    if s.users:
+        rows.append(("User-minutes without service", f"{format_count(round(i.user_minutes))} "
+                     f"({format_count(i.requests_failed)} user requests failed)"))
+    if i.mail_delayed is not None:
+        delay = (f" (p99 delay {format_span(i.mail_delay_p99)}, longest {format_span(i.mail_delay_max)})"
+                 if i.mail_delayed and i.mail_delay_p99 is not None and i.mail_delay_max is not None else "")
+        rows.append(("Mail", f"{format_count(i.mail_delayed)} delayed{delay}, {format_count(i.mail_lost or 0)} lost"))
+    if i.cost is not None:
+        rows.append(("Estimated cost", f"{format_number(round(i.cost))} ({md_escape(i.cost_basis or '')})"))
+    return rows

@@ -16,6 +16,7 @@ from sim.units import (
     format_count,
     format_latency,
     format_nines,
+    format_number,
     format_percent,
     format_ratio,
     format_span,
@@ -130,6 +131,21 @@ def headline(s: Summary, story: Story) -> str:
         kpi("retries", "Retries", format_count(counts.get("retries", 0)),
             format_count(counts.get("attempts", 0), "attempt"), counts.get("retries", 0)),
     ]
+    impact = s.impact
+    if s.users:
+        cards.append(kpi("user-minutes", "User-minutes without service", format_count(round(impact.user_minutes)),
+                         "users × the share of their requests that failed, per window", impact.user_minutes,
+                         "bad" if impact.user_minutes else ""))
+    if impact.mail_delayed is not None:
+        delay = (f"p99 delay {format_span(impact.mail_delay_p99)} · longest {format_span(impact.mail_delay_max)}"
+                 if impact.mail_delayed and impact.mail_delay_p99 is not None and impact.mail_delay_max is not None
+                 else "none delayed")
+        cards.append(kpi("mail", "Mail delayed, not lost", format_count(impact.mail_delayed),
+                         f"{delay} · {format_count(impact.mail_lost or 0)} lost", impact.mail_delayed,
+                         "bad" if impact.mail_lost else ""))
+    if impact.cost is not None:
+        cards.append(kpi("cost", "Estimated cost", format_number(round(impact.cost)),
+                         html.escape(impact.cost_basis or ""), impact.cost, "bad" if impact.cost else ""))
     return f'<section class="headline">{verdict}<div class="kpis">{"".join(cards)}</div></section>'
 
 
