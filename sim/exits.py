@@ -1,7 +1,8 @@
 """The exit codes of the ``cascadesim`` command, and how it stops on an invalid scenario.
 
 0 ok; 1 anything else (an internal error, a failed write); 2 an invalid scenario or usage, nothing run;
-3 the run finished but breached the scenario's SLO. Every command of :mod:`sim.cli` exits through these.
+3 the run finished but breached the scenario's SLO; 130 interrupted (Ctrl-C), as shells report SIGINT.
+Every command of :mod:`sim.cli` exits through these.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import click
 
 from sim.errors import ScenarioError
 
-__all__ = ["EXIT_OK", "EXIT_ERROR", "EXIT_INVALID", "EXIT_SLO", "fail_invalid"]
+__all__ = ["EXIT_OK", "EXIT_ERROR", "EXIT_INVALID", "EXIT_SLO", "EXIT_INTERRUPTED", "fail_invalid"]
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_SLO = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 
 
 def fail_invalid(err: ScenarioError) -> NoReturn:

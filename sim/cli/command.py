@@ -16,7 +16,7 @@ import click
 from sim.cli.experiments import capacity_command, compare_command, sweep_command
 from sim.cli.run import examples, new, report, run, schema, validate
 from sim.errors import printable
-from sim.exits import EXIT_ERROR, EXIT_INVALID, EXIT_OK
+from sim.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 __all__ = ["cli", "main"]
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INVALID if isinstance(exc, click.UsageError) else EXIT_ERROR)
     except KeyboardInterrupt:
         click.echo("interrupted; nothing was written", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except SystemExit:
         raise
     except Exception as exc:  # anything else is our bug: say so, briefly
