@@ -1,9 +1,10 @@
 """Screenshots of every kind of report, as a new user sees them in a 1,280-px window.
 
-Runs the Monday-morning scenario (seed 7), a comparison of the two shipped layouts (3 replications) and the
-two retry-storm sweeps, writes their reports into a scratch folder, opens each in headless Chromium (the
-system's, through Playwright, as ``tests/browser/`` does), measures it with ``tests/browser/layout.py``
-(page width, tables in their boxes, plot heights, fault labels that overlap) and saves the pictures here.
+Runs the Monday-morning scenario (seed 7), 20 replications of the two-copies layout, a comparison of the two
+shipped layouts (3 replications) and the two retry-storm sweeps, writes their reports into a scratch folder,
+opens each in headless Chromium (the system's, through Playwright, as ``tests/browser/`` does), measures it
+with ``tests/browser/layout.py`` (page width, tables in their boxes, plot heights, fault labels that overlap)
+and saves the pictures here.
 About two minutes on two cores::
 
     python docs/screenshots/make.py                    # from the repository's root
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import sim  # noqa: E402
-from sim.experiments import ProcessPool, compare, run_sweep  # noqa: E402
+from sim.experiments import ProcessPool, compare, replicate, run_sweep  # noqa: E402
 from tests.browser.layout import measure, problems, summary  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +39,7 @@ def reports(work: Path, workers: int) -> dict[str, Path]:
     pool = ProcessPool(workers)
     run = sim.run(sim.load_scenario(ROOT / "scenarios" / "monday-morning.yaml"), seed=7)
     layouts = ROOT / "scenarios" / "layouts"
+    reps = replicate(sim.load_scenario(layouts / "two-copies.yaml"), replications=20, executor=pool)
     cmp = compare(
         {name: sim.load_scenario(layouts / f"{name}.yaml") for name in ("two-copies", "three-copies")},
         replications=3,
@@ -48,6 +50,7 @@ def reports(work: Path, workers: int) -> dict[str, Path]:
     meta = run_sweep(sweeps / "retry-storm-metastability.yaml", executor=pool)
     return {
         "run": run.write_report(work / "run") / "report.html",
+        "replications": reps.write_report(work / "replications") / "report.html",
         "compare": cmp.write_report(work / "compare") / "report.html",
         "sweep": load.write_report(work / "sweep") / "report.html",
         "metastability": meta.write_report(work / "metastability") / "report.html",
@@ -60,6 +63,8 @@ SHOTS = [
     ("run-availability.png", "run", "section:has(#fig-availability)"),
     ("run-latency.png", "run", "section:has(#fig-latency)"),
     ("run-faults.png", "run", "section:has(#faults)"),
+    ("replications-report.png", "replications", None),
+    ("replications-worst.png", "replications", "section:has(#worst)"),
     ("compare-report.png", "compare", None),
     ("sweep-report.png", "sweep", None),
     ("sweep-heatmap.png", "sweep", "section:has(#fig-heat-recovery-time-to-recover-policies-client-retries-"

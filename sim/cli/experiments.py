@@ -41,10 +41,13 @@ def run_replications(
     dask_local: int | None,
     quiet: bool = False,
 ) -> None:
-    """``cascadesim run SCENARIO --replications N [--until-ci W]``: intervals over replications."""
+    """``cascadesim run SCENARIO --replications N [--until-ci W]``: intervals over replications.
+
+    Into the folder (``--out``, default ``reports/<name>-replications``): the results store ``runs/``, then
+    ``intervals.json``, ``replications.json`` and ``report.html`` together, all or nothing.
+    """
     from sim.experiments.replicate import replicate
     from sim.experiments.text import format_replications
-    from sim.report.files import to_json, write_files
 
     n = replications or (10 if until_ci is not None else 30)
     folder = None if no_report else Path(out) if out else Path("reports") / f"{model.name}-replications"
@@ -66,10 +69,11 @@ def run_replications(
                     progress=progress,
                 )
             if folder is not None:
-                write_files(folder, {"intervals.json": to_json(reps.summary())})
+                reps.write_report(folder)
     click.echo(format_replications(reps, runner.description))
     if folder is not None:
         click.echo(_results_line(folder))
+        click.echo(f"  report        {printable(folder / 'report.html')}")
     iv = reps.intervals.get("availability")
     below = iv is not None and iv.high is not None and iv.high < model.slo.availability
     sys.exit(EXIT_SLO if below else EXIT_OK)

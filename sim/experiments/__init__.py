@@ -12,6 +12,7 @@ The modules tell the story of an experiment:
 - :mod:`~sim.experiments.replicate`, :mod:`~sim.experiments.compare`, :mod:`~sim.experiments.sweep` —
   Monte Carlo, layout comparison (common random numbers), parameter sweeps;
 - :mod:`~sim.experiments.capacity` — can the other datacenters absorb one's users (N+1, N+2)?
+- :mod:`~sim.experiments.findings` — the one-paragraph finding at the top of each report, in words;
 - :mod:`~sim.experiments.report` and :mod:`~sim.experiments.text` — the HTML pages and the terminal text.
 
 Nothing here is imported by the model; the model knows nothing of experiments.

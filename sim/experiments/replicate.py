@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.experiments.executors import Executor, InProcess, ProcessPool
+from sim.experiments.findings import worst_runs
 from sim.experiments.metrics import DEFAULT_METRICS, Metric, metric_names, unknown_metric
 from sim.experiments.plan import Experiment, Point
 from sim.experiments.runner import MemoryStore, Progress, Sink, run_experiment
@@ -112,6 +113,12 @@ class Replications:
         """Mean and confidence interval of ``metric`` over the replications."""
         return self.intervals[metric]
 
+    def worst_runs(self, k: int = 5) -> list[dict[str, Any]]:
+        """The ``k`` replications with the most downtime (then the lowest availability). Each row's ``seed``
+        reruns it alone: ``cascadesim run SCENARIO --seed SEED`` (:func:`~sim.experiments.findings.rerun_command`).
+        """
+        return worst_runs(self.rows, k)
+
     def dataframe(self) -> pd.DataFrame:
         """One row per replication."""
         import pandas as pd
@@ -128,6 +135,15 @@ class Replications:
             "stopped": self.stopped,
             "metrics": {name: iv.as_dict() for name, iv in self.intervals.items()},
         }
+
+    def write_report(self, directory: str | Path) -> Path:
+        """Write ``replications.json`` and ``report.html`` (and ``intervals.json``, :meth:`summary`) into
+        ``directory``, all or nothing: the finding, each metric's interval, the distributions of availability
+        and downtime, the worst replications and the seed that reruns each.
+        """
+        from sim.experiments.report import write_replications_report
+
+        return write_replications_report(self, Path(directory))
 
 
 def replicate(

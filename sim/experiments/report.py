@@ -1,25 +1,34 @@
-"""The comparison and sweep reports: self-contained HTML pages with every number's interval.
+"""The replications, comparison and sweep reports: self-contained HTML pages with every number's interval.
 
 Built from the experiment's rows and intervals only, in the frame every report shares
 (:mod:`sim.report.page`: plotly.js once, each figure a JSON block, names escaped) and its visual language
 (:mod:`sim.report.style`: green is good on every colour scale; :func:`colorscale` decides which way a
-metric's scale runs, from the metric). Numbers go through the formatters of :mod:`sim.units` (via
+metric's scale runs, from the metric). Each page opens with its finding, one paragraph of what the numbers
+support (:mod:`sim.experiments.findings`). Numbers go through the formatters of :mod:`sim.units` (via
 :mod:`sim.experiments.text` for metrics); metrics and parameters are named in words with their units
-(:func:`_axis`, :class:`Axis`). Figures are written as plotly JSON (plain dicts), so this module does not
-import plotly. Every name and value from the files goes into a figure through :func:`_plain`.
+(:func:`_axis`, :class:`~sim.experiments.findings.Axis`). Figures are written as plotly JSON (plain dicts), so
+this module does not import plotly. Every name and value from the files goes into a figure through
+:func:`_plain`.
 """
 
 from __future__ import annotations
 
 import html
 import itertools
-import typing
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, WithJsonSchema
-
+from sim.experiments.findings import (
+    Axis,
+    comparison_finding,
+    parameter_unit,
+    parameter_words,
+    replications_finding,
+    rerun_command,
+    sweep_finding,
+    worst_runs,
+)
 from sim.experiments.metrics import Metric
 from sim.experiments.stats import Interval, min_replications
 from sim.experiments.text import ci_label, fmt, fmt_interval, metric_title, quantity, seconds_of, verdict_mark
@@ -29,10 +38,8 @@ from sim.report.page import figure_section, plotly_page, table
 from sim.report.style import FONT, MISSING, SERIES_COLORS, good_bad_scale
 from sim.units import (
     NONE,
-    format_bandwidth,
     format_clock,
     format_count,
-    format_number,
     format_percent,
     format_rate,
     format_span,
@@ -43,11 +50,16 @@ from sim.version import VERSION
 if TYPE_CHECKING:
     from sim.experiments.capacity import CapacityReport, Loss
     from sim.experiments.compare import Comparison
+    from sim.experiments.replicate import Replications
     from sim.experiments.sweep import Parameter, SweepResult
 
 __all__ = [
+    "render_replications",
     "render_comparison",
     "render_sweep",
+    "replications_files",
+    "replications_data",
+    "write_replications_report",
     "write_comparison_report",
     "write_sweep_report",
     "colorscale",
@@ -94,123 +106,6 @@ def colorscale(metric: Metric) -> list[list[float | str]]:
     return good_bad_scale(metric.better)
 
 
-# The unit of a scenario field, from the JSON Schema sim.units gives each unit type ("duration: 250ms, ...").
-_UNIT_WORDS = {"duration": "duration", "percentage": "percent", "rate": "rate", "bandwidth": "bandwidth",
-               "size": "size"}
-# Section and list names a parameter's words leave out ("workload.regions.users.peak" is "users peak").
-_SECTIONS = {"workload", "policies", "topology", "control", "faults", "slo", "flow"}
-_LISTS = {"regions", "datacenters", "servers", "databases", "dependencies", "links", "load_balancers"}
-
-
-def _unit_in(annotation: Any) -> str | None:
-    """The unit a field's annotation (or its metadata) is written in, if it is one of sim.units' types."""
-    if isinstance(annotation, WithJsonSchema):
-        schema = annotation.json_schema or {}
-        for option in schema.get("anyOf", []):
-            word = str(option.get("description", "")).split(":")[0]
-            if word in _UNIT_WORDS:
-                return _UNIT_WORDS[word]
-        return None
-    for part in (*getattr(annotation, "__metadata__", ()), *typing.get_args(annotation)):
-        found = _unit_in(part)
-        if found is not None:
-            return found
-    return None
-
-
-def _inner(annotation: Any) -> Any:
-    """The item type of a list or the value type of a mapping (through ``| None`` and ``Annotated``)."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _inner(args[0])
-    if origin in (list, tuple, set, frozenset):
-        return args[0] if args else None
-    if origin is dict:
-        return args[1] if len(args) == 2 else None
-    for member in args:  # a union: the member that holds items
-        found = _inner(member) if member is not type(None) else None
-        if found is not None:
-            return found
-    return None
-
-
-def parameter_unit(scenario: Any, parts: Sequence[Any]) -> str | None:
-    """The unit of the scenario field a sweep parameter's path leads to (``duration``, ``rate``,
-    ``percent``, ``bandwidth``, ``size``), read from the field's type in the base scenario; ``None`` for a
-    plain number, a word, or a path the scenario does not hold.
-    """
-    node: Any = scenario
-    annotation: Any = None
-    for part in parts:
-        if isinstance(node, BaseModel):
-            fields = type(node).model_fields
-            if not isinstance(part, str) or part not in fields:
-                return None
-            info = fields[part]
-            annotation = typing.Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
-            node = getattr(node, part)
-        elif isinstance(node, list | tuple):
-            if isinstance(part, int):
-                node = node[part] if 0 <= part < len(node) else None
-            else:
-                node = next((x for x in node if part == "*" or getattr(x, "id", None) == part
-                             or getattr(x, "datacenter", None) == part), None)
-            annotation = _inner(annotation)
-        elif isinstance(node, dict):
-            node, annotation = node.get(part), _inner(annotation)
-        else:
-            return None
-    return _unit_in(annotation)
-
-
-def parameter_words(path: str, parts: Sequence[Any]) -> str:
-    """A parameter's path as words: ``workload.regions.users.peak`` → ``users peak``."""
-    words = [str(p) for p in parts]
-    if len(words) > 1 and words[0] in _SECTIONS:
-        words = words[1:]
-    kept = [w for i, w in enumerate(words) if not (w in _LISTS and i + 1 < len(words)) and w != "*"]
-    return " ".join(kept).replace("_", " ") or path
-
-
-class Axis:
-    """How a sweep parameter reads on an axis, in a table and in a heading: words, a unit, its values."""
-
-    def __init__(self, p: Parameter, scenario: Any, values: Iterable[Any] = ()):
-        self.path = p.path
-        self.numeric = p.numeric
-        self.unit = parameter_unit(scenario, p.parts) if p.numeric else None
-        self.words = parameter_words(p.path, p.parts)
-        numbers = [abs(float(v)) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-        largest = max(numbers, default=0.0)
-        self.factor, unit = 1.0, ""
-        if self.unit == "duration":
-            unit, size = span_unit(largest)
-            self.factor = 1.0 / size
-        elif self.unit == "percent":
-            self.factor, unit = 100.0, "%"
-        elif self.unit == "rate":
-            unit = "per second"
-        elif self.unit == "bandwidth":
-            self.factor, unit = 1e-9, "Gbit/s"
-        elif self.unit == "size":
-            self.factor, unit = 1e-9, "GB"
-        self.title = self.words + (f" ({unit})" if unit else "")
-
-    def text(self, value: Any) -> str:
-        """One value, through the formatter of its unit (``1 min 20 s``, ``12/s``, ``30%``)."""
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            return str(value)
-        if self.unit == "duration":
-            return format_span(value)
-        if self.unit == "percent":
-            return format_percent(value)
-        if self.unit == "rate":
-            return format_rate(value)
-        if self.unit == "bandwidth":
-            return format_bandwidth(value)
-        return format_number(value, 4)
-
-
 def _plain(value: Any) -> str:
     """``value`` as text in a figure. plotly draws ``<a href>``, ``<b>`` and ``<br>`` in trace names, ticks,
     titles and hover text; written as entities (which plotly shows as the characters) they are only text.
@@ -250,6 +145,9 @@ _CSS = (
     "#points td.num, #points .ci { white-space: normal; }\n"
     "td.win { font-weight: 650; } .sig { color: var(--good); } .nosig { color: var(--muted); }\n"
     ".bad { color: var(--bad); font-weight: 600; }\n"
+    "#finding { margin: 18px 0 0; padding: 10px 16px; border: 1px solid var(--line); border-left: 4px solid "
+    "#0969da; border-radius: 6px; background: var(--bg); max-width: 110ch; overflow-wrap: anywhere; }\n"
+    "#finding p { margin: 0; } code { overflow-wrap: anywhere; }\n"
 )
 _INTERVALS = (
     "Intervals are two-sided 95% confidence intervals over replications, each within what its metric can "
@@ -261,6 +159,12 @@ _COMPARISON_FOOTER = (
     f"Generated by cascadesim. Self-contained: works offline. {_INTERVALS}, paired t for differences between "
     "layouts, which are paired by replication (common random numbers). Each table and figure says which. "
     "Every row is in the results store next to this file (Parquet; load it with sim.load_results)."
+)
+_REPLICATIONS_FOOTER = (
+    f"Generated by cascadesim. Self-contained: works offline. {_INTERVALS}. Each table and figure says which. "
+    "Replication i runs with the seed SeedSequence(root seed, spawn_key=(i,)), shown beside it: cascadesim run "
+    "with that --seed reruns it alone. When the command wrote a results store, every replication is a row of "
+    "runs/ next to this file (Parquet; load it with sim.load_results)."
 )
 _SWEEP_FOOTER = (
     f"Generated by cascadesim. Self-contained: works offline. {_INTERVALS}; a cell of a heatmap pools the "
@@ -292,12 +196,225 @@ def _header(title: str, subtitle: str, meta: list[str]) -> str:
     )
 
 
+def _finding(text: str) -> str:
+    """The page's finding (:mod:`sim.experiments.findings`), first under the header."""
+    return f'<section id="finding"><p><strong>Finding.</strong> {html.escape(text)}</p></section>'
+
+
 def _write(directory: Path, kind: str, files: Callable[[], dict[str, str]]) -> Path:
     """Write ``files()`` into ``directory``, all or nothing, if it is new, empty or ``kind`` output (checked
     before they are rendered). Raises :class:`sim.report.folders.OutputError` otherwise, or when writing fails.
     """
     check_output_folder(directory, kind)
     return write_files(directory, files())
+
+
+# ------------------------------------------------------------------------------------------ replications
+
+
+def render_replications(reps: Replications) -> str:
+    """The replications page: the finding, each metric's interval and range, the distributions of
+    availability and downtime over the replications, and the worst replications with the seed to rerun them.
+    """
+    objective = reps.scenario.slo.availability
+    meta = [
+        format_count(reps.n, "replication"),
+        f"root seed {reps.root_seed}",
+        f"engine {reps.scenario.engine}",
+        f"availability objective {format_percent(objective)}",
+        f"cascadesim {VERSION}",
+    ]
+    subtitle = reps.scenario.description or f"Independent replications of {reps.scenario.name}, each with its own seed."
+    header = _header(f"{reps.scenario.name}: replications", subtitle, meta)
+    sections = [_finding(replications_finding(reps)), _intervals_table(reps)]
+    figures: dict[str, dict[str, Any]] = {}
+    by_name = {m.name: m for m in reps.metrics}
+    captions = {
+        "availability": "The colour says where each run is against the availability objective (green at or above "
+        "it, red below, darker the further below).",
+        "downtime_minutes": "Time below the SLO in each run: green none, red the most of these runs.",
+    }
+    for name in ("availability", "downtime_minutes"):
+        if name not in reps.intervals:
+            continue
+        m = by_name[name]
+        fid = f"fig-{_slug(name)}"
+        figures[fid] = _strip_figure(reps, m, objective if name == "availability" else None)
+        how = _methods([reps.intervals[name]])
+        sections.append(
+            figure_section(
+                _capital(f"{metric_title(m)} over the replications"),
+                fid,
+                "Each dot is one replication (hover for its number and seed; the height only spreads them out); "
+                f"the diamond is the mean with its interval ({how or 'none: too few replications'}). "
+                + captions[name],
+            )
+        )
+    sections.append(_worst_replications(reps))
+    if reps.stopped:
+        sections.append(f'<p class="caption">Stopped adding replications: {html.escape(reps.stopped)}.</p>')
+    return _page(f"{reps.scenario.name} replications — cascadesim", header, sections, figures, _REPLICATIONS_FOOTER)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _intervals_table(reps: Replications) -> str:
+    rows = []
+    for m in reps.metrics:
+        if m.domain is None:
+            continue
+        iv = reps.intervals[m.name]
+        values: list[Any] = [r[m.name] for r in reps.rows if r.get(m.name) is not None]
+        if m.unit == "flag":
+            spread = f"true in {sum(bool(v) for v in values)} of {format_count(len(values), 'run')}"
+        elif values and min(values) == max(values):
+            spread = f"{fmt(m, values[0])} in every run"
+        elif values:
+            spread = f"{fmt(m, min(values))} – {fmt(m, max(values))}"
+        else:
+            spread = NONE
+        missing = reps.n - len(values)
+        note = f'<span class="sub">{format_count(missing, "run")} without a value</span>' if missing else ""
+        method = iv.method if iv.low is not None and not iv.collapsed else ""
+        rows.append(
+            f"<tr><td>{_metric_cell(m)}</td><td class=\"num\">{fmt_interval(m, iv, markup=True)}</td>"
+            f"<td>{html.escape(method)}</td><td class=\"num\">{html.escape(spread)}{note}</td></tr>"
+        )
+    pct = format_percent(reps.confidence)
+    return (
+        f'<section><h2>Every metric</h2><p class="caption">Mean over {format_count(reps.n, "replication")} with '
+        f"its {pct} interval, by the method beside it; and the lowest and highest replication (a share of runs: how "
+        "many runs it was true in).</p>"
+        f"{table('intervals', ['Metric', f'Mean [{pct} interval]', 'Interval', 'Lowest – highest run'], rows)}"
+        "</section>"
+    )
+
+
+def _strip_figure(reps: Replications, m: Metric, objective: float | None) -> dict[str, Any]:
+    """One dot per replication along the metric's axis, coloured good to bad, with the mean and its interval
+    (and the objective, for availability).
+    """
+    rows = [r for r in reps.rows if r.get(m.name) is not None]
+    values = [float(r[m.name]) for r in rows]
+    factor, title = _axis(m, values)
+    low, high = min(values, default=0.0), max(values, default=0.0)
+    if objective is not None:
+        low, high = min(low, objective), max(high, objective)
+        high = high if high > low else low + 1e-9
+        scale = good_bad_scale("higher", cut=min(1.0, max(0.0, (objective - low) / (high - low))))
+    else:
+        low = 0.0 if m.domain in ("nonnegative", "bounded") else low
+        high = high if high > low else low + 1.0
+        scale = colorscale(m)
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": "one replication",
+            "x": [v * factor for v in values],
+            "y": [0.12 + 0.76 * ((i * 0.6180339887) % 1.0) for i in range(len(values))],
+            "text": [f"replication {r['replication']} · seed {r['seed']}<br>{_plain(metric_title(m))} "
+                     f"{_plain(fmt(m, r[m.name]))}" for r in rows],
+            "hovertemplate": "%{text}<extra></extra>",
+            "marker": {"size": 8, "color": values, "colorscale": scale, "cmin": low, "cmax": high,
+                       "showscale": False, "line": {"width": 0.5, "color": "#57606a"}},
+            "showlegend": True,
+        }
+    ]
+    iv = reps.intervals[m.name]
+    if iv.mean is not None:
+        known = iv.low is not None and iv.high is not None
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": _plain(f"mean, {ci_label(iv)}") if known else "mean",
+                "x": [iv.mean * factor],
+                "y": [0.5],
+                "text": [_plain(fmt_interval(m, iv, label=True))],
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {"symbol": "diamond", "size": 12, "color": "#24292f"},
+                "error_x": {"type": "data", "symmetric": False, "array": [_half(iv, "high") * factor],
+                            "arrayminus": [_half(iv, "low") * factor], "thickness": 2, "width": 8,
+                            "color": "#24292f", "visible": known},
+            }
+        )
+    if objective is not None:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": _plain(f"objective {format_percent(objective)}"),
+                "x": [objective * factor, objective * factor],
+                "y": [0.0, 1.0],
+                "line": {"color": "#cf222e", "dash": "dash", "width": 1.5},
+                "hoverinfo": "skip",
+            }
+        )
+    layout = _layout(
+        250,
+        xaxis={"title": {"text": title}},
+        yaxis={"range": [0, 1], "showticklabels": False, "showgrid": False, "fixedrange": True},
+        margin={"l": 24, "r": 24, "t": 36, "b": 56},
+    )
+    return {"data": traces, "layout": layout}
+
+
+def _worst_replications(reps: Replications, k: int = 5) -> str:
+    by_name = {m.name: m for m in reps.metrics}
+    cols = [c for c in ("availability", "downtime_minutes", "cascade_depth", "users_affected", "worst_fault")
+            if c in by_name]
+    rows = []
+    for r in worst_runs(reps.rows, k):
+        cells = "".join(f'<td class="num">{_cell(by_name[c], r.get(c))}</td>' for c in cols)
+        rows.append(
+            f'<tr><td class="num">{r["replication"]}</td><td class="num">{r["seed"]}</td>{cells}'
+            f"<td><code>{html.escape(rerun_command(r))}</code></td></tr>"
+        )
+    headers = ["Replication", "Seed", *(metric_title(by_name[c]) for c in cols), "Rerun it alone"]
+    return (
+        '<section><h2>Worst replications</h2><p class="caption">The replications with the most downtime (then '
+        "the lowest availability). Each ran with its own seed, drawn from the root seed; the command beside it, "
+        f"with SCENARIO the file of scenario {html.escape(reps.scenario.name)}, reruns that replication alone "
+        "with its full report (the engine it ran on included).</p>"
+        f"{table('worst', headers, rows)}</section>"
+    )
+
+
+def replications_data(reps: Replications) -> dict[str, Any]:
+    """Plain data for ``replications.json``: the intervals (as ``intervals.json``), the objective, the
+    finding, and the worst replications with their seeds and the command that reruns each.
+    """
+    names = [m.name for m in reps.metrics]
+    return {
+        **reps.summary(),
+        "engine": reps.scenario.engine,
+        "objective": {"availability": reps.scenario.slo.availability},
+        "finding": replications_finding(reps),
+        "worst_runs": [
+            {"replication": r["replication"], "seed": r["seed"], "rerun": rerun_command(r),
+             **{n: r.get(n) for n in names}}
+            for r in worst_runs(reps.rows)
+        ],
+    }
+
+
+def replications_files(reps: Replications) -> dict[str, str]:
+    """The report's files, rendered in memory: ``replications.json``, ``report.html``, and ``intervals.json``
+    (the intervals alone, as earlier versions wrote them: the record that marks the folder as replications').
+    """
+    return {
+        "intervals.json": to_json(reps.summary()),
+        "replications.json": to_json(replications_data(reps)),
+        "report.html": render_replications(reps),
+    }
+
+
+def write_replications_report(reps: Replications, directory: Path) -> Path:
+    """Write ``replications.json``, ``report.html`` and ``intervals.json`` into ``directory`` (all or none)."""
+    return _write(directory, "replications", lambda: replications_files(reps))
 
 
 # ------------------------------------------------------------------------------------------ comparison
@@ -325,7 +442,7 @@ def render_comparison(cmp: Comparison) -> str:
     header = _header(
         "layout comparison", f"{' vs '.join(cmp.layouts)}. {crn}" + (f" ({extra})" if extra else ""), meta
     )
-    sections = [_verdict_table(cmp, numeric), _differences_table(cmp, numeric)]
+    sections = [_finding(comparison_finding(cmp)), _verdict_table(cmp, numeric), _differences_table(cmp, numeric)]
     figures: dict[str, dict[str, Any]] = {}
     if any(m.name == "availability" for m in cmp.metrics):
         figures["fig-availability"] = _distribution_figure(cmp, "availability")
@@ -740,7 +857,7 @@ def render_sweep(result: SweepResult) -> str:
         f"cascadesim {VERSION}",
     ]
     header = _header(sweep.name, sweep.description or f"A sweep of {sweep.base.name}.", meta)
-    sections: list[str] = []
+    sections: list[str] = [_finding(sweep_finding(result))]
     figures: dict[str, dict[str, Any]] = {}
     if sweep.metastability:
         size, length = sweep.metastability

@@ -72,7 +72,7 @@ RUN_FILES = frozenset(
     }
 )
 EXPERIMENT_FILES = {
-    "replications": frozenset({"runs", "intervals.json"}),
+    "replications": frozenset({"runs", "intervals.json", "replications.json", "report.html"}),
     "compare": frozenset({"runs", "comparison.json", "report.html"}),
     "sweep": frozenset({"runs", "sweep.json", "report.html"}),
 }

@@ -200,6 +200,26 @@ def test_comparison_report_draws(browser, comparison_page, tmp_path):
     open_report(browser, comparison_page, tmp_path / "compare.png").page.close()
 
 
+def test_replications_report_draws_and_fits_the_window(browser, tmp_path):
+    """The replications report: its finding first, both distributions drawn, the worst runs with their long
+    seeds and rerun commands within the 1,280-px window, a hostile description shown as text."""
+    from sim.experiments import InProcess, replicate
+    from tests.test_experiments_compare import CRASHES
+
+    scenario = scenario_from({**CRASHES, "description": f"{HOSTILE} & friends"})
+    folder = replicate(scenario, replications=6, executor=InProcess()).write_report(tmp_path / "replications")
+    opened = open_report(browser, folder / "report.html", tmp_path / "replications.png")
+    page = opened.page
+    assert opened.layout["scrollWidth"] <= opened.layout["innerWidth"] == 1280
+    assert {f["id"] for f in opened.layout["figures"]} == {"fig-availability", "fig-downtime-minutes"}
+    assert page.locator("#finding").inner_text().startswith("Finding. Over 6 replications, availability was")
+    assert page.locator("#worst tbody tr").count() == 5
+    assert "--seed" in page.locator("#worst code").first.inner_text()
+    assert HOSTILE in page.locator("header .description").inner_text()
+    assert page.evaluate("window.__pwned") is None
+    page.close()
+
+
 def test_sweep_report_draws(browser, tmp_path):
     from sim.experiments import InProcess, load_sweep, run_sweep
 
