@@ -30,6 +30,7 @@ from sim.engine.requests import RequestEngine
 from sim.loader import load_scenario
 from sim.metrics import Recorder
 from sim.rng import Streams
+from sim.sizing import mix_work, server_capacity
 from sim.topology import build_topology
 from sim.trace import Trace
 from tests.conftest import scenario_from
@@ -65,7 +66,8 @@ class LoopHealthChecker:
                     self.successes[i] += 1
                     if (not server.in_rotation and not server.drained
                             and self.successes[i] >= policy.healthy_threshold):
-                        cause = server.up_event if server.down_event is not None else None
+                        cause = max((e for e in (server.up_event, server.rotation_event) if e is not None),
+                                    default=None)  # the restart or the ejection it ends
                         cluster.set_rotation(i, True, cause, f"{self.successes[i]} health checks passed")
                 else:
                     self.successes[i] = 0
@@ -376,7 +378,7 @@ def test_sweeps_fall_exactly_on_multiples_of_the_interval():
 # ------------------------------------------------------------------ per-datacenter counts
 
 
-def _recount(cluster: Cluster) -> tuple[list[int], list[int], list[float]]:
+def _recount(cluster: Cluster, work: float) -> tuple[list[int], list[int], list[float]]:
     up, healthy, capacity = [], [], []
     for members in cluster.servers_of_dc:
         u = h = 0
@@ -387,7 +389,7 @@ def _recount(cluster: Cluster) -> tuple[list[int], list[int], list[float]]:
                 u += 1
                 if s.in_rotation:
                     h += 1
-                    c += s.capacity
+                    c += server_capacity(s.workers, s.service.mean, work)
         up.append(u)
         healthy.append(h)
         capacity.append(c)
@@ -412,7 +414,7 @@ def test_per_datacenter_counts_equal_a_recount(ops):
     cluster = Cluster(env, scenario, build_topology(scenario), Trace())
     woken: list[int | None] = []
     cluster.wakers.append(woken.append)
-    before = _recount(cluster)[:2]
+    before = _recount(cluster, mix_work(scenario))[:2]
     downs = [0] * len(cluster.servers)  # each server_up ends a server_down of its own, as faults do
     for op, i, flag in ops:
         s = cluster.servers[i]
@@ -432,7 +434,7 @@ def test_per_datacenter_counts_equal_a_recount(ops):
                 cluster.datacenter_down(dc, None)
             elif cluster.dc_down[dc]:
                 cluster.datacenter_up(dc, None)
-        up, healthy, capacity = _recount(cluster)
+        up, healthy, capacity = _recount(cluster, mix_work(scenario))
         assert cluster.up_count == up
         assert cluster.healthy_count == healthy
         assert [cluster.healthy_servers(dc) for dc in range(2)] == healthy
