@@ -1,4 +1,5 @@
-"""Shared fixtures: small scenarios built from dicts, so each test says only what it changes."""
+"""Shared fixtures: small scenarios built from dicts, so each test says only what it changes; the hooks
+that keep the tests sharing work on the same pytest-xdist worker."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 import sim
+from tests import xdist_groups
 
 BASE: dict[str, Any] = {
     "name": "unit",
@@ -57,3 +59,24 @@ def cause_chain(result: sim.Result, event: dict) -> list[str]:
 @pytest.fixture
 def make_scenario():
     return scenario_from
+
+
+# ------------------------------------------------------------------ how pytest -n shares work (tests/xdist_groups.py)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    xdist_groups.start(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    xdist_groups.stop(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    xdist_groups.write_groups(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return xdist_groups.make_scheduler(config, log)

@@ -14,6 +14,7 @@ from sim.cluster import GOOD
 from sim.errors import ScenarioError
 from sim.faults import RolloutPlan
 from sim.rollout import wave_sizes
+from tests.shipped import group, run_cached
 
 MECHANISMS = Path(__file__).resolve().parents[1] / "scenarios" / "mechanisms"
 OFF = {"enabled": False}
@@ -305,10 +306,11 @@ def test_every_event_leads_back_to_the_bad_update(make_scenario):
 # ----------------------------------------------------------------------------------------- shipped scenario
 
 
+@group(MECHANISMS / "bad-update-halted.yaml")
 def test_shipped_bad_update_is_halted_before_its_third_wave():
     scenario = sim.load_scenario(MECHANISMS / "bad-update-halted.yaml")
     (fault,) = scenario.faults
-    result = sim.run(scenario)
+    result = run_cached(scenario)  # shared with the other modules (tests/shipped.py)
     waves = of_kind(result, "rollout_wave")
     (alert,) = of_kind(result, "alert")
     (halted,) = of_kind(result, "rollout_halted")

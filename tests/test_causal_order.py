@@ -8,8 +8,6 @@ behind it ended. Every shipped scenario's run is checked for the same properties
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,6 +16,7 @@ from hypothesis import strategies as st
 from sim.cascade import slo_events
 from sim.metrics import attribute_windows
 from sim.trace import Trace
+from tests.shipped import SHIPPED, group, run_shipped
 
 
 def test_a_breach_is_not_stamped_before_its_cause():
@@ -107,16 +106,11 @@ def test_a_recovery_before_the_fault_ends_says_why():
     assert "still active" not in removed.text and removed.time == 480.0
 
 
-SHIPPED = sorted(p for p in (Path(__file__).resolve().parents[1] / "scenarios").rglob("*.yaml")
-                 if "sweeps" not in p.parts)
-
-
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=group(p)) for p in SHIPPED])
 def test_on_the_flow_engine_no_cause_comes_after_its_effect(path):
-    """Every shipped scenario on the flow engine (the request engine's runs: tests/test_scenarios.py)."""
-    import sim
-
-    result = sim.run(sim.load_scenario(path, {"engine": "flow"}))
+    """Every shipped scenario on the flow engine (the request engine's runs: tests/test_scenarios.py); the run
+    is the one the other modules read (tests/shipped.py)."""
+    result = run_shipped(path, engine="flow")
     by_id = {e["id"]: e for e in result.events}
     caused = {e["cause"] for e in result.events}
     for e in result.events:

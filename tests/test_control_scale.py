@@ -34,6 +34,7 @@ from sim.sizing import mix_work, server_capacity
 from sim.topology import build_topology
 from sim.trace import Trace
 from tests.conftest import scenario_from
+from tests.shipped import group, run_cached
 
 ROOT = Path(__file__).resolve().parents[1]
 run_module = importlib.import_module("sim.run")
@@ -139,12 +140,14 @@ CRASHES_AND_OVERLOAD = {
 
 @pytest.mark.parametrize("scenario", [
     pytest.param(lambda: scenario_from(CRASHES_AND_OVERLOAD), id="crashes-drain-outage-overload"),
-    pytest.param(lambda: load_scenario(ROOT / "scenarios/mechanisms/ejection-cascade.yaml"), id="ejection-cascade"),
-    pytest.param(lambda: load_scenario(ROOT / "scenarios/mechanisms/adaptive-lifo.yaml"), id="adaptive-lifo"),
+    pytest.param(lambda: load_scenario(ROOT / "scenarios/mechanisms/ejection-cascade.yaml"), id="ejection-cascade",
+                 marks=group("mechanisms/ejection-cascade.yaml")),
+    pytest.param(lambda: load_scenario(ROOT / "scenarios/mechanisms/adaptive-lifo.yaml"), id="adaptive-lifo",
+                 marks=group("mechanisms/adaptive-lifo.yaml")),
 ])
 def test_vectorised_sweeps_decide_as_the_per_server_loops_did(scenario, monkeypatch):
     scenario = scenario()
-    vectorised = sim.run(scenario)
+    vectorised = run_cached(scenario)  # before the monkeypatch; a shipped file's run is shared (tests/shipped.py)
     monkeypatch.setattr(run_module, "HealthChecker", LoopHealthChecker)
     monkeypatch.setattr(run_module, "OverloadMonitor", LoopOverloadMonitor)
     looped = sim.run(scenario)

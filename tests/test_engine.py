@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import statistics
+
 import pytest
 import simpy
 
 import sim
 from sim.engine.requests import Station
 from sim.policies import BALANCERS
+from tests.conftest import scenario_from
 
 
 def station(workers: int = 1, queue_limit: int | None = None) -> tuple[simpy.Environment, Station]:
@@ -176,16 +180,70 @@ def test_overload_is_shed_at_the_queue_limit(make_scenario):
     assert s["availability"] == pytest.approx(20 / 50, abs=0.05)
 
 
-@pytest.mark.parametrize("algorithm", sorted(BALANCERS))
-def test_every_balancer_serves_all_traffic(make_scenario, algorithm):
-    s = sim.run(make_scenario({"policies": {"load_balancer": {"algorithm": algorithm}}})).summary
-    assert s["availability"] == 1.0
+# A loaded pool: 4 single-worker servers, exponential service of 100 ms, Poisson arrivals at 90% of their
+# capacity (36/s), nothing else in the way (one datacenter at zero latency, no retries, no health checks,
+# a timeout far beyond any response).
+POOL = {
+    "name": "loaded-pool",
+    "duration": "5m",
+    "topology": {
+        "regions": [{"id": "users", "datacenters": {"dc": "0s"}}],
+        "datacenters": [{"id": "dc", "servers": [{"id": "srv", "count": 4, "workers": 1,
+                                                  "service_time": {"distribution": "exponential", "mean": "100ms"}}]}],
+    },
+    "workload": {"regions": {"users": {"peak": "36/s"}}},
+    "policies": {"client": {"timeout": "60s", "retries": 0}, "load_balancer": {"health_check": {"enabled": False}}},
+}
+POOL_SEEDS = range(1, 7)
+LAM, MU, SERVERS = 9.0, 10.0, 4  # per server
+
+
+def erlang_k_m_1_response(k: int, lam: float, mu: float) -> float:
+    """Mean response of E_k/M/1 (Erlang-k interarrival times of mean 1/lam): 1 / (mu (1 - s)), where s in
+    (0, 1) solves s = (k lam / (k lam + mu (1 - s)))^k (Kleinrock vol. 1, G/M/1). k = 1 is M/M/1."""
+    s = 0.5
+    for _ in range(10_000):
+        s = (k * lam / (k * lam + mu * (1 - s))) ** k
+    return 1 / (mu * (1 - s))
+
+
+def mean_and_se(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) / math.sqrt(len(values))
+
+
+def test_balancers_on_a_loaded_pool_wait_as_their_rule_says():
+    """Mean response per seed on the request engine. Random splits the Poisson stream into four Poisson
+    streams: M/M/1, 1.0 s. Round robin gives each server every fourth arrival: E_4/M/1, 0.64 s. The
+    balancers that read the servers' outstanding tries do better still, least outstanding (the shortest
+    queue) best: each ordered by more than four standard errors of the paired difference (same seeds)."""
+    order = ["least_outstanding", "power_of_two", "round_robin", "random"]  # best first
+    assert sorted(order) == sorted(BALANCERS), "a new balancer: say where it stands"
+    scenario = scenario_from(base=POOL)
+    means = {}
+    for algorithm in order:
+        lb = scenario.policies.load_balancer.model_copy(update={"algorithm": algorithm})
+        each = scenario.model_copy(update={"policies": scenario.policies.model_copy(update={"load_balancer": lb})})
+        runs = [sim.run(each, seed=seed).summary for seed in POOL_SEEDS]
+        assert all(r["availability"] == 1.0 for r in runs), algorithm
+        means[algorithm] = [r["latency"]["mean"] for r in runs]
+    theory = {"random": erlang_k_m_1_response(1, LAM, MU), "round_robin": erlang_k_m_1_response(SERVERS, LAM, MU)}
+    assert theory["random"] == pytest.approx(1 / (MU - LAM))
+    assert theory["round_robin"] == pytest.approx(0.638, abs=0.001)
+    for algorithm, expected in theory.items():
+        mean, se = mean_and_se(means[algorithm])
+        assert abs(mean - expected) <= max(4 * se, 0.05 * expected), (algorithm, mean, se, expected)
+        # The check could fail: four standard errors do not reach the other rule's answer.
+        assert 4 * se < abs(theory["random"] - theory["round_robin"]), (algorithm, se)
+    for better, worse in zip(order, order[1:], strict=False):
+        gain, se = mean_and_se([w - b for b, w in zip(means[better], means[worse], strict=True)])
+        assert gain > 4 * se, (better, worse, gain, se)
+    assert statistics.mean(means["power_of_two"]) < 0.5 * theory["random"]  # reading the queues halves it
 
 
 def test_least_outstanding_beats_random_under_load(make_scenario):
     def p99(algorithm: str) -> float:
         scenario = make_scenario(
-            {"workload": {"regions": {"users": {"peak": "650/s"}}},
+            {"duration": "5m", "workload": {"regions": {"users": {"peak": "650/s"}}},
              "policies": {"load_balancer": {"algorithm": algorithm}, "client": {"timeout": "10s"}}}
         )
         return sim.run(scenario).summary["latency"]["p99"]

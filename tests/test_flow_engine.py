@@ -1,4 +1,8 @@
-"""The flow engine's own behaviour: choosing it, determinism, lazy integration, records, noise."""
+"""The flow engine's own behaviour: choosing it, determinism, lazy integration, records, noise.
+
+The shipped scenarios' flow runs come from the shared cache (``tests/shipped.py``), except where a test
+changes the engine (monkeypatch) or compares two runs of its own.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,21 @@ import sim
 from sim.engine import choose_engine
 from sim.engine.flow import round_rows
 from sim.metrics import weighted_percentile
+from tests.shipped import KEYS, ROOT, SHIPPED, group, run_cached, shared_runs
 from tests.test_cli import cli
 
-ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
 MECHANISMS = ROOT / "scenarios" / "mechanisms"
 
 
 def flow(path: Path, seed: int | None = None, **overrides: object) -> sim.Result:
+    """A fresh flow-engine run (the engine as the test has it, monkeypatches included)."""
     return sim.run(sim.load_scenario(path, {"engine": "flow", **overrides}), seed=seed)
+
+
+def shared_flow(path: Path, seed: int | None = None, **overrides: object) -> sim.Result:
+    """The same run, from the cache the modules share: for tests that change nothing of the engine."""
+    return run_cached(sim.load_scenario(path, {"engine": "flow", **overrides}), seed)
 
 
 def test_auto_picks_flow_for_large_runs_only():
@@ -41,8 +51,10 @@ def test_the_request_limit_binds_the_request_engine_only():
     assert sim.load_scenario(QUICKSTART, {"duration": "1y", "engine": "flow"}).engine == "flow"
 
 
+@group("quickstart.yaml")
 def test_cli_engine_option_runs_flow_and_says_so(tmp_path, capsys):
-    code = cli("run", str(QUICKSTART), "--engine", "flow", "--out", str(tmp_path / "r"))
+    with shared_runs():
+        code = cli("run", str(QUICKSTART), "--engine", "flow", "--out", str(tmp_path / "r"))
     assert code == 0
     assert "engine flow" in capsys.readouterr().out
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
@@ -70,20 +82,23 @@ def test_a_fault_acts_at_its_own_time_not_at_the_next_step():
     assert first["requests"] == 1200 and first["ok"] == 0
 
 
+@group("quickstart.yaml")
 def test_retries_go_back_to_the_same_database():
     """A database unavailable for 30 s fails every retry of its requests: the failed requests are about
     the share of databases lost times the requests of those 30 s (the request engine gives 621)."""
-    summary = flow(QUICKSTART).summary
+    summary = shared_flow(QUICKSTART).summary
     assert 550 <= summary["counts"]["failed"] <= 650
 
 
+@group("mechanisms/retry-amplification.yaml")
 def test_three_layers_of_retries_multiply():
-    s = flow(MECHANISMS / "retry-amplification.yaml").summary
+    s = shared_flow(MECHANISMS / "retry-amplification.yaml").summary
     assert s["counts"]["dep_attempts"] / s["requests"] == pytest.approx(64, rel=0.01)
 
 
+@group("mechanisms/mail-backlog.yaml")
 def test_mail_is_delivered_through_the_flow_engine():
-    s = flow(MECHANISMS / "mail-backlog.yaml").summary
+    s = shared_flow(MECHANISMS / "mail-backlog.yaml").summary
     assert s["mail"]["delivered"] > 0.9 * s["mail"]["messages"]
     assert s["mail"]["backlog"]["peak"] > 0
 
@@ -97,15 +112,16 @@ def test_mail_is_delivered_through_the_flow_engine():
     ],
     ids=["retry-budget", "cancellation", "circuit-breaker"],
 )
+@group("mechanisms/retry-storm.yaml")
 def test_the_defences_stop_the_retry_storm_here_too(defence):
     """The metastable storm of retry-storm.yaml stays down without a defence and recovers with any of
     the three, on the flow engine as on the request engine (tests/test_mechanisms.py)."""
     path = MECHANISMS / "retry-storm.yaml"
-    assert flow(path).summary["recovery"]["metastable"]
+    assert shared_flow(path).summary["recovery"]["metastable"]
     policies = sim.load_scenario(path).policies.model_dump()
     for layer, settings in defence.items():
         policies[layer].update(settings)
-    s = flow(path, policies=policies).summary
+    s = shared_flow(path, policies=policies).summary
     assert s["recovery"]["recovered"] and s["recovery"]["time_to_recover"] <= 180
 
 
@@ -171,12 +187,10 @@ def test_weighted_percentile_is_the_inverted_cdf():
     assert weighted_percentile(values, np.array([1.0, 98.0, 1.0]), 99) == 2.0
 
 
-SHIPPED = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "sweeps" not in p.relative_to(ROOT).parts)
-
-
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT / "scenarios")))
+@pytest.mark.parametrize("path", [pytest.param(p, id=k, marks=group(k)) for p, k in zip(SHIPPED, KEYS, strict=True)])
 def test_every_shipped_scenario_runs_on_the_flow_engine(path, tmp_path):
-    code = cli("run", str(path), "--engine", "flow", "--out", str(tmp_path / "r"))
+    with shared_runs():
+        code = cli("run", str(path), "--engine", "flow", "--out", str(tmp_path / "r"))
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert code == (0 if summary["slo"]["met"] else 3)
     assert summary["requests"] > 0

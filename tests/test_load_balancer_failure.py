@@ -16,14 +16,16 @@ from sim.fault_lb import LB_DOWN, LB_UP
 from sim.faults import FAULT_KINDS, LoadBalancerFailure
 from sim.report.style import CSS
 from tests.conftest import cause_chain
+from tests.shipped import group, run_shipped
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "mechanisms" / "load-balancer-failure.yaml"
 START, END = 120.0, 360.0  # the fault's at and at + duration
+pytestmark = group(SCENARIO)  # the runs are shared with the other modules (tests/shipped.py)
 
 
 @pytest.fixture(scope="module", params=["flow", "requests"])
 def result(request: pytest.FixtureRequest) -> sim.Result:
-    return sim.run(sim.load_scenario(SCENARIO, {"engine": request.param}))
+    return run_shipped(SCENARIO, engine=request.param)
 
 
 def _west(result: sim.Result) -> dict[float, float | None]:

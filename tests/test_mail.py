@@ -18,6 +18,7 @@ from sim.errors import ScenarioError
 from sim.mail import retry_delay
 from sim.scenario import MailRetry
 from tests.conftest import cause_chain, merge, scenario_from
+from tests.shipped import group, run_cached
 
 OUTAGE = (120.0, 420.0)
 BACK = 450.0  # the database's copy is active again (database_delay 30 s after the server returns)
@@ -214,8 +215,9 @@ def shipped(changes: dict | None = None) -> sim.Scenario:
     return sim.parse_scenario(yaml.safe_dump(data, sort_keys=False), str(path))
 
 
+@group(MECHANISMS / "mail-backlog.yaml")
 def test_mail_backlog_scenario_overloads_the_returning_server_until_the_herd_passes():
-    result = sim.run(shipped())
+    result = run_cached(shipped())  # the file as it is: shared with the other modules (tests/shipped.py)
     mail = result.summary["mail"]
     assert_conserved(mail)
     assert mail["lost"] == {"queue_full": 0, "expired": 0}

@@ -1,6 +1,7 @@
 """Each scenario in scenarios/mechanisms/ shows one mechanism or defence; here it is held to that.
 
-A defence is switched on by merging a change into the shipped file, exactly as a user would edit it.
+A defence is switched on by merging a change into the shipped file, exactly as a user would edit it. Runs
+come from the shared cache (``tests/shipped.py``): the shipped file as it is runs once for every module.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import yaml
 import sim
 from tests.conftest import cause_chain as chain_kinds
 from tests.conftest import merge
+from tests.shipped import group, run_cached
 
 MECHANISMS = Path(__file__).resolve().parents[1] / "scenarios" / "mechanisms"
 
@@ -26,28 +28,30 @@ def load(name: str, changes: dict | None = None) -> sim.Scenario:
     return sim.parse_scenario(yaml.safe_dump(data, sort_keys=False), str(path))
 
 
+def run(name: str, changes: dict | None = None) -> sim.Result:
+    return run_cached(load(name, changes))
+
+
 def kinds(result: sim.Result) -> Counter:
     return Counter(e["kind"] for e in result.events)
 
 
-
-
+@group("mechanisms/retry-amplification.yaml")
 def test_three_layers_of_three_retries_make_64_backend_attempts():
-    s = sim.run(load("retry-amplification")).summary
+    s = run("retry-amplification").summary
     counts = s["counts"]
     assert counts["dep_attempts"] == 64 * s["requests"]
     assert counts["attempts"] == 4 * s["requests"]
     assert counts["lb_retries"] == 12 * s["requests"]  # 3 more servers per client attempt
     assert s["availability"] == 0.0
-    only_client = sim.run(
-        load("retry-amplification", {"policies": {"load_balancer": {"retries": 0},
-                                                  "server": {"dependency_retries": 0}}})
-    ).summary
+    only_client = run("retry-amplification", {"policies": {"load_balancer": {"retries": 0},
+                                                           "server": {"dependency_retries": 0}}}).summary
     assert only_client["counts"]["dep_attempts"] == 4 * only_client["requests"]
 
 
+@group("mechanisms/retry-storm.yaml")
 def test_retry_storm_outlives_its_trigger():
-    result = sim.run(load("retry-storm"))
+    result = run("retry-storm")
     s = result.summary
     assert s["recovery"]["metastable"] and not s["recovery"]["recovered"]
     late = [r for r in result.timeseries if r["time"] >= 10 * 60]
@@ -56,6 +60,7 @@ def test_retry_storm_outlives_its_trigger():
     assert s["counts"]["wasted"] > 0
 
 
+@group("mechanisms/retry-storm.yaml")
 @pytest.mark.parametrize(
     "defence",
     [
@@ -66,7 +71,7 @@ def test_retry_storm_outlives_its_trigger():
     ids=["retry-budget", "cancellation", "circuit-breaker"],
 )
 def test_retry_storm_recovers_with_a_defence(defence):
-    result = sim.run(load("retry-storm", defence))
+    result = run("retry-storm", defence)
     s = result.summary
     assert s["recovery"]["recovered"] and not s["recovery"]["metastable"]
     assert s["recovery"]["time_to_recover"] <= 180
@@ -79,24 +84,26 @@ def region_availability(result: sim.Result, region: str, start: float, end: floa
     return sum(r["ok"] for r in rows) / sum(r["requests"] for r in rows)
 
 
+@group("mechanisms/failover-overload.yaml")
 def test_failover_overloads_the_survivor_at_70_percent_not_at_40():
-    hot = sim.run(load("failover-overload"))
+    hot = run("failover-overload")
     during = (6 * 60, 15 * 60)
     assert region_availability(hot, "east-users", *during) < 0.95  # the bystanders suffer
     overloaded = [e for e in hot.events if e["kind"] == "overloaded" and e["node"].startswith("mbx-e")]
     assert overloaded
     # Blame reaches the outage: overloaded <- failover or traffic shift <- ... <- fault_start.
     assert any(chain_kinds(hot, e)[-1] == "fault_start" for e in overloaded)
-    cool = sim.run(load("failover-overload", {"workload": {"regions": {"west-users": {"peak": "64/s"},
-                                                                         "east-users": {"peak": "64/s"}}}}))
+    cool = run("failover-overload", {"workload": {"regions": {"west-users": {"peak": "64/s"},
+                                                                         "east-users": {"peak": "64/s"}}}})
     assert region_availability(cool, "east-users", *during) > 0.999
     cool_overloaded = [e for e in cool.events if e["kind"] == "overloaded" and e["node"].startswith("mbx-e")]
     assert len(cool_overloaded) <= 2 < 5 * 2 <= len(overloaded)  # at 80% a queue may spike, briefly
     assert hot.summary["recovery"]["recovered"] and cool.summary["recovery"]["recovered"]
 
 
+@group("mechanisms/crash-under-overload.yaml")
 def test_servers_crash_under_overload_and_restart_cold():
-    result = sim.run(load("crash-under-overload"))
+    result = run("crash-under-overload")
     crashes = [e for e in result.events if e["kind"] == "crashed"]
     assert len(crashes) >= 4
     chains = [chain_kinds(result, e) for e in crashes]
@@ -108,36 +115,39 @@ def test_servers_crash_under_overload_and_restart_cold():
     assert any(e["node"] in restarted and e["time"] > crashes[0]["time"] + 60 for e in crashes[1:])
     ups = [e for e in result.events if e["kind"] == "server_up"]
     assert ups and all("restarted after crash" in e["detail"] for e in ups)
-    shed = sim.run(load("crash-under-overload", {"policies": {"server": {"max_queue_wait": "1s"}}}))
+    shed = run("crash-under-overload", {"policies": {"server": {"max_queue_wait": "1s"}}})
     assert kinds(shed)["crashed"] == 0
     assert shed.summary["availability"] > result.summary["availability"]
 
 
+@group("mechanisms/ejection-cascade.yaml")
 def test_ejections_cascade_until_the_pool_is_empty_unless_panic_mode():
-    result = sim.run(load("ejection-cascade"))
+    result = run("ejection-cascade")
     healthy = [r["healthy"] for r in result.datacenter_series]
     assert min(healthy) <= 1 and healthy[0] == 6
     assert kinds(result)["ejected"] >= 6
     assert result.summary["recovery"]["metastable"]  # the cascade outlives the surge
-    panic = sim.run(load("ejection-cascade", {"policies": {"load_balancer": {"panic_threshold": "90%"}}}))
+    panic = run("ejection-cascade", {"policies": {"load_balancer": {"panic_threshold": "90%"}}})
     assert kinds(panic)["panic"] >= 1
     assert panic.summary["availability"] > 0.999
     assert panic.summary["recovery"]["recovered"]
 
 
+@group("mechanisms/slow-dependency.yaml")
 def test_a_slow_dependency_fails_requests_that_do_not_use_it():
-    result = sim.run(load("slow-dependency"))
+    result = run("slow-dependency")
     during = [r for r in result.timeseries if 3 * 60 <= r["time"] < 7 * 60]
     availability = sum(r["ok"] for r in during) / sum(r["requests"] for r in during)
     assert availability < 0.8 - 0.05  # worse than losing every sign-in (20%): reads fail too
     assert kinds(result)["ejected"] > 0
     assert result.summary["recovery"]["recovered"]
-    short = sim.run(load("slow-dependency", {"policies": {"server": {"dependency_timeout": "200ms"}}}))
+    short = run("slow-dependency", {"policies": {"server": {"dependency_timeout": "200ms"}}})
     assert short.summary["availability"] > result.summary["availability"] + 0.1
 
 
+@group("mechanisms/retry-storm.yaml")
 def test_the_breaker_opens_during_the_storm_and_closes_after():
-    result = sim.run(load("retry-storm", {"policies": {"client": {"breaker": {"error_threshold": "50%"}}}}))
+    result = run("retry-storm", {"policies": {"client": {"breaker": {"error_threshold": "50%"}}}})
     k = kinds(result)
     assert k["breaker_open"] >= 1 and k["breaker_closed"] == k["breaker_open"]
     assert result.summary["counts"]["breaker_rejected"] > 0
@@ -145,8 +155,9 @@ def test_the_breaker_opens_during_the_storm_and_closes_after():
     assert chain_kinds(result, first_open)[-1] == "fault_start"
 
 
+@group("mechanisms/thundering-herd.yaml")
 def test_the_herd_returns_at_once_when_service_does():
-    result = sim.run(load("thundering-herd"))
+    result = run("thundering-herd")
     after = next(r for r in result.timeseries if r["time"] == 5 * 60)  # the minute after recovery
     assert after["attempts"] > 3 * after["requests"]
     assert result.summary["recovery"]["recovered"]
@@ -154,8 +165,9 @@ def test_the_herd_returns_at_once_when_service_does():
     assert calm["attempts"] == calm["requests"]
 
 
+@group("mechanisms/human-error.yaml")
 def test_a_wrong_drain_overloads_the_last_server_and_is_blamed():
-    result = sim.run(load("human-error"))
+    result = run("human-error")
     drained = [e for e in result.events if e["kind"] == "ejected" and "drained" in e["detail"]]
     assert sorted(e["node"] for e in drained) == ["mbx-01", "mbx-02", "mbx-03"]
     overloaded = [e for e in result.events if e["kind"] == "overloaded"]
@@ -167,8 +179,9 @@ def test_a_wrong_drain_overloads_the_last_server_and_is_blamed():
     assert result.summary["recovery"]["recovered"]
 
 
+@group("mechanisms/correlated-rack.yaml")
 def test_a_power_domain_takes_its_servers_down_together():
-    result = sim.run(load("correlated-rack"))
+    result = run("correlated-rack")
     downs = [e for e in result.events if e["kind"] == "server_down"]
     assert sorted(e["node"] for e in downs) == ["rack-a-01", "rack-a-02", "rack-a-03"]
     assert len({e["time"] for e in downs}) == 1
@@ -177,28 +190,30 @@ def test_a_power_domain_takes_its_servers_down_together():
     assert result.summary["recovery"]["recovered"]
 
 
+@group("mechanisms/rate-limited-failover.yaml")
 def test_failover_is_paced_by_its_rate_limit():
-    result = sim.run(load("rate-limited-failover"))
+    result = run("rate-limited-failover")
     times = sorted(e["time"] for e in result.events if e["kind"] == "failover")
     assert len(times) == 120
     assert times[0] == 120 + 30 and times[-1] >= times[0] + 3 * 60
     for t in times:
         assert sum(1 for u in times if t <= u < t + 60) <= 30
-    unpaced = sim.run(load("rate-limited-failover", {"policies": {"failover": {"max_activations_per_minute": None}}}))
+    unpaced = run("rate-limited-failover", {"policies": {"failover": {"max_activations_per_minute": None}}})
     assert {e["time"] for e in unpaced.events if e["kind"] == "failover"} == {150.0}
 
 
+@group("mechanisms/adaptive-lifo.yaml")
 def test_adaptive_lifo_keeps_serving_fresh_requests_under_overload():
     def during(result: sim.Result) -> float:
         rows = [r for r in result.timeseries if 3 * 60 <= r["time"] < 7 * 60]
         return sum(r["ok"] for r in rows) / sum(r["requests"] for r in rows)
 
-    fifo = sim.run(load("adaptive-lifo"))
+    fifo = run("adaptive-lifo")
     assert during(fifo) < 0.1  # every request waits behind a queue longer than its timeout
-    newest = sim.run(load("adaptive-lifo", {"policies": {"server": {"lifo_when_waiting": "500ms"}}}))
+    newest = run("adaptive-lifo", {"policies": {"server": {"lifo_when_waiting": "500ms"}}})
     assert during(newest) > 0.7  # about capacity / offered = 80 / 105
     assert newest.summary["latency"]["p50"] < 0.3
-    cancel = sim.run(load("adaptive-lifo", {"policies": {"server": {"cancellation": True}}}))
+    cancel = run("adaptive-lifo", {"policies": {"server": {"cancellation": True}}})
     assert during(cancel) > 0.7  # deadline propagation rescues throughput too...
     assert cancel.summary["latency"]["p50"] > 1.0  # ...but every answer comes just before its deadline
     assert newest.summary["recovery"]["recovered"] and fifo.summary["recovery"]["recovered"]

@@ -16,6 +16,7 @@ from sim.network import RECOVERED_BELOW, Network, congestion
 from sim.scenario import Link
 from sim.trace import Trace
 from tests.conftest import cause_chain, merge
+from tests.shipped import group, run_shipped
 
 MECHANISMS = Path(__file__).resolve().parents[1] / "scenarios" / "mechanisms"
 
@@ -244,8 +245,9 @@ def test_request_size_and_link_fields_take_units(make_scenario):
 # ------------------------------------------------------------------------------------------- shipped
 
 
+@group(MECHANISMS / "congested-link.yaml")
 def test_congested_link_scenario_saturates_after_the_failover_and_clears_on_failback():
-    result = sim.run(sim.load_scenario(MECHANISMS / "congested-link.yaml"))
+    result = run_shipped(MECHANISMS / "congested-link.yaml")  # shared with the other modules (tests/shipped.py)
     saturated = [e for e in result.events if e["kind"] == "link_saturated"]
     assert len(saturated) == 1
     assert cause_chain(result, saturated[0]) == [

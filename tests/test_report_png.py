@@ -50,9 +50,10 @@ def test_missing_browser_is_one_clear_line(result, monkeypatch):
 
 def test_cli_run_png_without_kaleido_keeps_the_exit_code(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "kaleido", None)
-    path = write(tmp_path, small())
+    dark = [{"kind": "datacenter_outage", "target": {"datacenters": ["dc-a"]}, "at": "10s"}]
+    path = write(tmp_path, small(faults=dark))  # the SLO is breached: exit 3, neither 0 nor an error's 1
     code = cli("run", str(path), "--out", str(tmp_path / "out"), "--png")
-    assert code in (0, 3)
+    assert code == 3
     err = capsys.readouterr().err
     assert err.count("png: skipped: kaleido is not installed") == 1
     assert (tmp_path / "out" / "report.html").is_file() and not (tmp_path / "out" / "figures").exists()

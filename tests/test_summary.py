@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,20 +27,25 @@ from sim.report.markdown import render_markdown
 from sim.report.story import tell
 from sim.result import Result
 from sim.summary import Manifest, Summary, distinct_users, expected_distinct_users
+from tests.shipped import KEYS, ROOT, group, run_shipped
 
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "sweeps" not in p.relative_to(ROOT).parts)
-KEYS = [str(p.relative_to(ROOT / "scenarios")) for p in SHIPPED]
 REQUEST_ENGINE = {"mechanisms/mail-backlog.yaml"}
 
 
+class Runs:
+    """Every shipped scenario's run, keyed by its path under scenarios/: computed on first use, and shared
+    with the other modules that read the same run (``tests/shipped.py``)."""
+
+    def __getitem__(self, key: str) -> sim.Result:
+        return run_shipped(key, engine="requests" if key in REQUEST_ENGINE else "flow")
+
+
 @pytest.fixture(scope="module")
-def runs() -> dict[str, sim.Result]:
-    """Every shipped scenario, run once."""
-    return {
-        key: sim.run(sim.load_scenario(path, {"engine": "requests" if key in REQUEST_ENGINE else "flow"}))
-        for key, path in zip(KEYS, SHIPPED, strict=True)
-    }
+def runs() -> Runs:
+    return Runs()
+
+
+BY_SCENARIO = [pytest.param(k, id=k, marks=group(k)) for k in KEYS]
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -134,7 +138,7 @@ def assert_users_counted_once(result: Result) -> None:
     assert list(row.values()) == [s.users_affected, *(s.regions[r].users_affected for r in users), *per_fault]
 
 
-@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("key", BY_SCENARIO)
 def test_every_shipped_scenario_counts_users_once(runs, key):
     assert_users_counted_once(runs[key])
 
@@ -144,7 +148,7 @@ def with_users(scenario: sim.Scenario, counts: list[int]) -> sim.Scenario:
     return scenario.model_copy(update={"topology": scenario.topology.model_copy(update={"regions": regions})})
 
 
-@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("key", BY_SCENARIO)
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_users_affected_never_exceeds_the_users_for_any_user_counts(runs, key, data):
@@ -163,6 +167,7 @@ def test_users_affected_never_exceeds_the_users_for_any_user_counts(runs, key, d
             assert region.users_affected == users
 
 
+@group("monday-morning.yaml")
 def test_overlapping_faults_share_the_failures_out(runs):
     """Monday morning's three faults overlap; each used to claim every user of europe (120 M of 65 M)."""
     s = runs["monday-morning.yaml"].stats
@@ -173,6 +178,7 @@ def test_overlapping_faults_share_the_failures_out(runs):
     assert max(active, key=lambda f: f.blast_radius.users).id == s.worst_fault == "mbx-v2-rollout"
 
 
+@group("quickstart.yaml")
 def test_a_stored_run_reads_the_same_typed_summary(runs, tmp_path):
     result = runs["quickstart.yaml"]
     stored = load_results(result.write_report(tmp_path / "out"))
@@ -210,6 +216,7 @@ def _state(obj: Any) -> dict[str, Any]:
     return {k: _state(v) if isinstance(v, MailRecorder) else copy.deepcopy(v) for k, v in vars(obj).items()}
 
 
+@group("mechanisms/mail-backlog.yaml")
 def test_summarize_changes_neither_the_log_nor_the_recorder(runs):
     result = runs["mechanisms/mail-backlog.yaml"]
     assert result.recorder.mail is not None and any(e.kind == "slo_breach" for e in result.trace.records)
@@ -229,6 +236,7 @@ def test_slo_events_are_written_once_by_their_own_step(make_scenario):
     assert result.stats.fault("out").blast_radius.regions_breached == (1 if "out" in breaches else 0)
 
 
+@group("mechanisms/mail-backlog.yaml")
 def test_summary_sections_are_typed_and_frozen(runs):
     s = runs["mechanisms/mail-backlog.yaml"].stats
     assert s.mail is not None and s.mail.delivered > 0 and s.latency.p99 is not None
@@ -238,6 +246,7 @@ def test_summary_sections_are_typed_and_frozen(runs):
     assert Summary.from_dict(s.as_dict()) == s
 
 
+@group("mechanisms/retry-storm.yaml")
 def test_a_scenario_without_user_counts_says_so(runs):
     result = runs["mechanisms/retry-storm.yaml"]
     assert result.stats.users == 0 and result.stats.users_affected == 0

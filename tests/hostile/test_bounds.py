@@ -231,7 +231,7 @@ def test_the_most_workers_allowed_run_quickly_on_the_flow_engine(tmp_path, capsy
     data = merge(BASE, {"duration": "2m", "engine": "flow"})
     data["topology"]["datacenters"][0]["servers"][0]["workers"] = 10_000
     start = time.perf_counter()
-    assert cli("run", "--no-report", str(write(tmp_path, data))) in (0, 3)
+    assert cli("run", "--no-report", str(write(tmp_path, data))) == 0
     assert time.perf_counter() - start < 20
 
 
@@ -301,7 +301,7 @@ def test_a_long_backoff_max_that_is_never_reached_runs_quickly_on_the_flow_engin
     data = merge(BASE, {"duration": "1m", "engine": "flow",
                         "policies": {"client": {"backoff": {"base": "100ms", "max": "15m"}}}})
     start = time.perf_counter()
-    assert cli("run", "--no-report", str(write(tmp_path, data))) in (0, 3)
+    assert cli("run", "--no-report", str(write(tmp_path, data))) == 0
     assert time.perf_counter() - start < 20
 
 
@@ -394,7 +394,7 @@ def test_auto_is_resolved_at_the_edge_and_the_limits_see_the_engine():
 def test_the_manifest_and_the_stored_scenario_name_the_engine_that_ran(tmp_path, capsys):
     out = tmp_path / "report"
     data = merge(BASE, {"duration": "1m", "engine": "auto"})
-    assert cli("run", str(write(tmp_path, data)), "--out", str(out)) in (0, 3)
+    assert cli("run", str(write(tmp_path, data)), "--out", str(out)) == 0
     assert json.loads((out / "summary.json").read_text())["manifest"]["engine"] == "requests"
     assert json.loads((out / "scenario.json").read_text())["engine"] == "requests"
 

@@ -11,6 +11,8 @@ the approximation, stated per test, not standard errors.
   1 - c mu / lam, the fluid limit) and with no waiting room at all (Erlang B).
 """
 
+from functools import cache
+
 import pytest
 from queue_runs import queue_scenario
 from queueing import erlang_c, mmc_mean_response, mmck_distribution
@@ -18,6 +20,7 @@ from queueing import erlang_c, mmc_mean_response, mmck_distribution
 import sim
 
 
+@cache  # deterministic: the tests of one (lam, workers) read the same run
 def flow(lam: float, workers: int, queue_limit: int | None = None, duration: float = 2000.0) -> dict:
     scenario = queue_scenario(lam, workers, duration, queue_limit=queue_limit)
     return sim.run(scenario.model_copy(update={"engine": "flow"})).summary
