@@ -3,29 +3,31 @@
 :class:`FaultSpec` is the pydantic model every kind subclasses (one module per family: :mod:`sim.faults`
 for the shipped ones, :mod:`sim.fault_lb` for load-balancer failures); :class:`FaultContext` is what a
 fault acts through during a run. :func:`scheduled` and :func:`renewal` are the processes of the shared
-timing (``at``/``duration``, ``mtbf``/``mttr``). It imports no fault kind, so a kind's own module can
+timing (``at``/``duration``, ``mtbf``/``mttr``), and :class:`Crews` the repair crews a random fault may
+share among its targets (``repair: {crews: N}``). It imports no fault kind, so a kind's own module can
 subclass :class:`FaultSpec` and :mod:`sim.faults` can list that kind in its registry without a cycle.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import simpy
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.events import FAULT_END, FAULT_START
 from sim.spec import Id, Model, Target
-from sim.units import Duration
+from sim.units import Duration, format_duration
 
 if TYPE_CHECKING:
     from sim.cluster import Cluster
     from sim.faults import Detection
     from sim.rng import Streams
 
-__all__ = ["Watcher", "FaultContext", "FaultSpec", "scheduled", "renewal"]
+__all__ = ["Watcher", "FaultContext", "Repair", "FaultSpec", "Crews", "scheduled", "renewal"]
 
 
 class Watcher(Protocol):
@@ -57,11 +59,25 @@ def _seconds(value: float | None) -> str:
     return "missing" if value is None else f"{value:g}s"
 
 
+class Repair(Model):
+    """Who repairs a random fault's failures: ``crews`` crews shared by all its targets.
+
+    A target that fails while every crew is busy waits, in order of failure, for the first crew free; its
+    repair time (the ``mttr`` draw) starts when a crew takes it. Without ``repair`` every failure is repaired
+    at once (as many crews as targets).
+    """
+
+    crews: int = Field(
+        ge=1, le=1_000_000_000, description="targets under repair at once, at most; the others wait in order of failure"
+    )
+
+
 class FaultSpec(Model):
     """Base of every fault kind: ``id``, ``target`` and timing.
 
     Timing is either ``at`` (+ optional ``duration``; none means until the end) or a random
-    renewal process per target with ``mtbf``/``mttr`` (exponential up and down times).
+    renewal process per target with ``mtbf``/``mttr`` (exponential up and repair times), repaired by
+    ``repair.crews`` crews shared by its targets (none: unlimited).
     Override :meth:`start` and :meth:`end` (or :meth:`inject`); set ``targets`` to what the target
     selects: ``server``, ``datacenter``, ``dependency``, ``region`` or ``link``.
     """
@@ -86,8 +102,23 @@ class FaultSpec(Model):
         None, description="random faults: mean time between failures of each target (exponential)", examples=["2000h"]
     )
     mttr: Duration | None = Field(
-        None, description="random faults: mean time to repair each failure (exponential)", examples=["8h"]
+        None, description="random faults: mean time to repair each failure (exponential), from when a crew "
+        "takes it", examples=["8h"]
     )
+    repair: Repair | None = Field(
+        None, description="random faults: the repair crews its targets share, e.g. {crews: 2} (null: unlimited, "
+        "every failure repaired at once)"
+    )
+
+    @field_validator("repair")
+    @classmethod
+    def _repair_is_random(cls, value: Repair | None, info: ValidationInfo) -> Repair | None:
+        if value is not None and info.data.get("at") is not None:
+            raise ValueError(
+                "repair crews repair random failures: give it with mtbf and mttr, not with at (a scheduled "
+                "fault ends after its duration)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _timing(self) -> FaultSpec:
@@ -135,9 +166,41 @@ class FaultSpec(Model):
         if self.at is not None:
             ctx.env.process(scheduled(ctx, self, fault_id, targets))
         else:
+            crews = None if self.repair is None else Crews(ctx.env, self.repair.crews)
             for index, name in targets:
                 own = ctx.streams.generator(f"fault/{fault_id}/{name}")  # same times per target in every layout
-                ctx.env.process(renewal(ctx, self, fault_id, index, name, own))
+                ctx.env.process(renewal(ctx, self, fault_id, index, name, own, crews))
+
+
+class Crews:
+    """The repair crews of one random fault, shared by its targets: at most ``n`` repairs at once.
+
+    A target that fails calls :meth:`take`; when every crew is busy it gets an event that fires when a crew
+    is handed to it — first failed, first served (failures at one instant in the order SimPy runs them,
+    which is fixed). A crew that finishes calls :meth:`release`: it goes straight to the longest-waiting
+    target, else it is free. The machine-repairman queue of :mod:`sim.reliability`.
+    """
+
+    def __init__(self, env: simpy.Environment, n: int):
+        self.env, self.n = env, n
+        self.busy = 0
+        self.waiting: deque[simpy.Event] = deque()
+
+    def take(self) -> simpy.Event | None:
+        """Take a free crew (``None``), or join the queue: the event fires when a crew is handed over."""
+        if self.busy < self.n:
+            self.busy += 1
+            return None
+        handed = self.env.event()
+        self.waiting.append(handed)
+        return handed
+
+    def release(self) -> None:
+        """A repair is done: hand the crew to the longest-waiting target, or free it."""
+        if self.waiting:
+            self.waiting.popleft().succeed()
+        else:
+            self.busy -= 1
 
 
 def scheduled(
@@ -167,15 +230,30 @@ def renewal(
     index: int,
     name: str,
     rng: Any,
+    crews: Crews | None = None,
 ) -> Generator[simpy.Event, None, None]:
-    """Alternating exponential up and down times for one target (an alternating renewal process)."""
+    """Alternating exponential up and repair times for one target (an alternating renewal process).
+
+    With ``crews`` a failure may wait for a crew before its repair starts. The target's stream ``rng`` is
+    drawn in the same order either way (up time, repair time, up time, ...), so a target's k-th up and
+    repair times are the same in every layout, whatever the queue.
+    """
     env, cluster = ctx.env, ctx.cluster
     trace = cluster.trace
     assert fault.mtbf is not None and fault.mttr is not None
     while True:
         yield env.timeout(float(rng.exponential(fault.mtbf)))
-        start = trace.record(env.now, FAULT_START, name, None, f"{fault.kind} (random)", fault=fault_id)
+        handed = None if crews is None else crews.take()
+        waits = "" if crews is None or handed is None else f"; waiting for a repair crew (all {crews.n} busy)"
+        start = trace.record(env.now, FAULT_START, name, None, f"{fault.kind} (random){waits}", fault=fault_id)
         fault.start(cluster, index, start)
+        waited = ""
+        if handed is not None:
+            failed = env.now
+            yield handed
+            waited = f" (waited {format_duration(env.now - failed)} for a crew)"
         yield env.timeout(float(rng.exponential(fault.mttr)))
-        end = trace.record(env.now, FAULT_END, name, start, f"{fault.kind} repaired")
+        end = trace.record(env.now, FAULT_END, name, start, f"{fault.kind} repaired{waited}")
         fault.end(cluster, index, end)
+        if crews is not None:
+            crews.release()

@@ -13,10 +13,10 @@ detection service (:class:`Watcher`) — handed to it by the run. Neither this m
 :mod:`sim.rollout` imports any of them, so the scenario models hold faults without importing what faults
 act on.
 
-Timing (``at``/``duration`` or ``mtbf``/``mttr``) and target selection are shared. Each fault draws
-from its own random streams (``fault/<fault id>``, and ``fault/<fault id>/<target>`` for the renewal
-process of each target), so the same fault hits at the same times in every layout that has its targets
-(common random numbers).
+Timing (``at``/``duration`` or ``mtbf``/``mttr``, with ``repair`` crews) and target selection are shared.
+Each fault draws from its own random streams (``fault/<fault id>``, and ``fault/<fault id>/<target>`` for
+the renewal process of each target), so the same fault hits at the same times in every layout that has
+its targets (common random numbers).
 """
 
 from __future__ import annotations

@@ -332,7 +332,7 @@ def summarize(
             latency_p50=_percentile(r_lat, 50, r_weight) if r_req else None,
             latency_p99=_percentile(r_lat, 99, r_weight) if r_req else None,
             users=users[r],
-            users_affected=distinct_users(users[r], int(failed[r].sum())),
+            users_affected=distinct_users(users[r], max(r_req - r_ok, 0)),
         )
     judged = [k for k in regions if regions[k].availability is not None]  # regions with requests
     worst_region = min(judged, key=lambda k: (regions[k].availability, k)) if judged else None
@@ -353,7 +353,10 @@ def summarize(
     by_fault: dict[str, list[int]] = {}
     for w, fid in owner.items():
         by_fault.setdefault(fid, []).append(w)
-    fault_failed = {fid: failed[:, ws].sum(1) for fid, ws in by_fault.items()}
+    # A region's failures are its requests less its successes; the windows' sum can be one over where the
+    # flow engine's rounding left a window one success over its requests (clamped above).
+    region_failed = np.maximum(req.sum(1) - ok.sum(1), 0)
+    fault_failed = {fid: np.minimum(failed[:, ws].sum(1), region_failed) for fid, ws in by_fault.items()}
     faults = _fault_summaries(scenario, trace, n, rec.window, intervals, owned, fault_failed, users)
     scheduled_ends = [b for i, f in enumerate(scenario.faults) if f.at is not None
                       for _, b in intervals.get(scenario.fault_id(i), [])]

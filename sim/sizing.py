@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sim.faults import TrafficSurge
 from sim.profiles import DAY, profile_points
+from sim.reliability import expected_down
 
 if TYPE_CHECKING:
     from sim.scenario import RegionLoad, RetryBudget, Scenario, Topology
@@ -54,12 +55,13 @@ class ExpectedLoad:
 
     ``base``: expected user requests without traffic surges; ``users``: with them (a scheduled surge
     multiplies its regions' load over its interval; a random one by its expected factor, ``1 + (m - 1) ×
-    mttr / (mtbf + mttr)``, over the whole run; surges that overlap multiply). ``surges[i]``: the requests
-    fault ``i`` adds by itself. ``tries``: the most tries the retry layers allow for those requests, the
-    bound the request engine's work is judged by: client attempts ``users × (retries + 1)`` (or what its
-    retry budget pays for, if less), each sent by the load balancer up to ``retries + 1`` times (or its
-    budget), each try making its request type's dependency calls, each up to ``dependency_retries + 1``
-    times. A surge's mode (one, a count, a percentage of the regions) is taken as all the regions it may pick.
+    mttr / (mtbf + mttr)`` — more when it has repair crews — over the whole run; surges that overlap
+    multiply). ``surges[i]``: the requests fault ``i`` adds by itself. ``tries``: the most tries the retry
+    layers allow for those requests, the bound the request engine's work is judged by: client attempts
+    ``users × (retries + 1)`` (or what its retry budget pays for, if less), each sent by the load balancer
+    up to ``retries + 1`` times (or its budget), each try making its request type's dependency calls, each
+    up to ``dependency_retries + 1`` times. A surge's mode (one, a count, a percentage of the regions) is
+    taken as all the regions it may pick.
     """
 
     base: float
@@ -162,10 +164,16 @@ def expected_load(s: Scenario) -> ExpectedLoad:
 
 
 def _down_share(s: Scenario, i: int) -> float:
-    """The share of the time random fault ``i`` is active: ``mttr / (mtbf + mttr)``."""
+    """The share of the time random surge ``i`` is active on a region: ``mttr / (mtbf + mttr)``, or with
+    ``repair`` crews the machine-repairman chain's mean down over its regions (all it may pick: an upper
+    bound when its mode picks fewer, since fewer targets wait less for a crew).
+    """
     fault = s.faults[i]
     assert fault.mtbf is not None and fault.mttr is not None
-    return fault.mttr / (fault.mtbf + fault.mttr)
+    if fault.repair is None:
+        return fault.mttr / (fault.mtbf + fault.mttr)
+    n = len(set(fault.target.ids) or s.topology.regions)
+    return expected_down(n, fault.mtbf, fault.mttr, fault.repair.crews) / n
 
 
 def _amplification(s: Scenario, users: float) -> float:

@@ -265,7 +265,8 @@ def check_references(s: Scenario) -> list[FieldProblem]:
 def _fault_events(s: Scenario) -> dict[int, float]:
     """Expected starts and ends of each random fault (``mtbf``/``mttr``) over the run, per fault index.
 
-    Each target fails about ``duration / (mtbf + mttr)`` times; the targets are counted from the filters
+    Each target fails about ``duration / (mtbf + mttr)`` times (fewer when it waits for a repair crew: an
+    upper bound); the targets are counted from the filters
     without listing them (at most the entities of the kind the fault targets; ``ids`` count as given).
     """
     topo = s.topology

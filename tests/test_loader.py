@@ -261,7 +261,7 @@ def test_unknown_key_far_from_any_field_lists_them():
     message = only_problem(edit(("    at: 20m\n", "    at: 20m\n    colour: blue\n")))
     assert message == (
         "t.yaml:35:5: faults[1].colour: unknown field 'colour' "
-        "(allowed: kind, id, target, at, duration, mtbf, mttr)"
+        "(allowed: kind, id, target, at, duration, mtbf, mttr, repair)"
     )
 
 

@@ -13,6 +13,7 @@ import copy
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -165,6 +166,21 @@ def test_users_affected_never_exceeds_the_users_for_any_user_counts(runs, key, d
     for (name, region), users in zip(stats.regions.items(), counts, strict=True):
         if users and failed[name] >= 50 * users:  # failures swamp the users: every one of them was hit
             assert region.users_affected == users
+
+
+@group("monday-morning.yaml")
+def test_users_affected_stay_within_the_failures_where_a_window_rounds_a_success_over(runs):
+    """Found by the property above: Monday morning's flow run has windows one success over their requests
+    (rounding), so the clamped windows summed to one failure more than requests less successes, and with
+    424,701,719 users in europe its users affected (84,965) were one more than its failed requests."""
+    result = runs["monday-morning.yaml"]
+    req, ok = (np.array(t, dtype=np.int64)[:, : result.recorder.n] for t in (result.recorder.requests,
+                                                                             result.recorder.ok))
+    assert (ok > req).any()  # the case: a window one success over
+    scenario = with_users(result.scenario, [424_701_719, 0])
+    stats = summarize(scenario, result.cluster, result.recorder, result.trace, result.seed)
+    assert_users_counted_once(Result(scenario=scenario, seed=result.seed, stats=stats, trace=result.trace,
+                                     recorder=result.recorder, cluster=result.cluster))
 
 
 @group("monday-morning.yaml")
