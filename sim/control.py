@@ -484,6 +484,7 @@ class OverloadMonitor(_Sweeps):
         self.overloaded = np.zeros(n, dtype=bool)  # marked overloaded (``Server.overload_event`` set)
         self.up_seen = np.ones(n, dtype=bool)  # whether each server was up when last looked at
         self.pending: dict[int, int] = {}  # quiet: hot server not yet marked -> the sweep it is due at
+        self.calm = True  # nothing hot, nothing marked, every server low: a sweep of low waits changes nothing
         super().__init__(env, interval, 2, engine.quiet_ok)
         self._start(cluster, engine, threshold / 2)
 
@@ -505,6 +506,10 @@ class OverloadMonitor(_Sweeps):
         over = self.overloaded
         if dirty is None or len(dirty) > len(over) // 8:  # every server
             w = np.array(self.engine.wait_all(), dtype=float)
+            if self.calm and (not w.size or w.max() < threshold / 2):  # and stays calm: nothing to decide
+                self.w, self.up_seen = w, cluster.up_mask.copy()
+                self.pending.clear()
+                return None
             up = cluster.up_mask
             hot = (w > threshold) & up
             started = hot & ~self.hot
@@ -541,6 +546,7 @@ class OverloadMonitor(_Sweeps):
                                      "queue drained" if server.down == 0 else "server down")
                 server.overload_event = None
                 over[i] = False
+        self.calm = not (over.any() or self.hot.any()) and bool(self.low.all())
         if not self.quiet:
             return None
         pending = self.pending
