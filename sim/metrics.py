@@ -37,6 +37,7 @@ from sim.events import (
 )
 from sim.scenario import Scenario
 from sim.summary import (
+    SIGN_IN,
     BlastRadius,
     FaultSummary,
     Impact,
@@ -95,6 +96,10 @@ class Recorder:
         self.dep_retries: list[list[int]]
         self.breaker_rejected: list[list[int]]
         self.budget_exhausted: list[list[int]]
+        # User requests that failed (after the client's retries), per request type in the order of
+        # ``workload.requests``: run totals that add up to ``failed`` (the flow engine writes them when it
+        # finishes).
+        self.failed_by_type: list[int] = [0] * len(scenario.workload.requests)
         # Lists; the flow engine (sim.engine.flow) keeps float arrays in the offered and link tables (and
         # the COUNTERS) while it runs, and writes them back as lists when it finishes.
         self.dc_offered: list[list[int]] | np.ndarray = [[0] * width for _ in range(dcs)]
@@ -408,14 +413,15 @@ def summarize(
             met=availability_ok and latency_ok,
         ),
         mail=mail,
-        impact=impact(scenario, cluster.region_ids, req, ok, rec.window, mail),
+        impact=impact(scenario, cluster.region_ids, req, ok, rec.window, mail, rec.failed_by_type),
     )
 
 
 def impact(scenario: Scenario, region_ids: list[str], req: np.ndarray, ok: np.ndarray, window: float,
-           mail: MailSummary | None) -> Impact:
+           mail: MailSummary | None, failed_by_type: list[int]) -> Impact:
     """The summary's ``impact`` section (:class:`sim.summary.Impact`) from the per-region, per-window
-    counts of user requests (``req``) and successes (``ok``).
+    counts of user requests (``req``) and successes (``ok``), and the failures per request type
+    (``Recorder.failed_by_type``, in the order of ``workload.requests``).
 
     >>> import numpy as np
     >>> from sim.loader import parse_scenario
@@ -423,9 +429,11 @@ def impact(scenario: Scenario, region_ids: list[str], req: np.ndarray, ok: np.nd
     >>> s = parse_scenario(EXAMPLE)
     >>> req, ok = np.array([[100, 100]]), np.array([[100, 50]])  # half failed in the second minute
     >>> users = s.topology.regions[0].users
-    >>> impact(s, ["users"], req, ok, 60.0, None).user_minutes == users * 0.5
-    True
+    >>> i = impact(s, ["users"], req, ok, 60.0, None, [50])
+    >>> i.user_minutes == users * 0.5, i.failed_by_type, i.sign_ins_failed
+    (True, {'read': 50}, None)
     """
+    by_type = dict(zip(scenario.workload.requests, failed_by_type, strict=True))
     users = np.array([float(r.users) for r in scenario.topology.regions])
     failed_share = np.where(req > 0, (req - ok) / np.maximum(req, 1), 0.0)
     per_region = users * failed_share.sum(1) * window / 60.0
@@ -441,6 +449,8 @@ def impact(scenario: Scenario, region_ids: list[str], req: np.ndarray, ok: np.nd
         user_minutes=total,
         regions={name: float(v) for name, v in zip(region_ids, per_region, strict=True)},
         requests_failed=int((req - ok).sum()),
+        failed_by_type=by_type,
+        sign_ins_failed=by_type.get(SIGN_IN),
         mail_delayed=mail.delayed if mail is not None else None,
         mail_lost=mail.lost.queue_full + mail.lost.expired if mail is not None else None,
         mail_delay_p99=mail.delay.p99 if mail is not None else None,

@@ -409,7 +409,8 @@ class Workload(Model):
     regions: dict[Id, RegionLoad] = Field(min_length=1, description="region id -> its offered load")
     requests: dict[Id, RequestType] = Field(
         default_factory=_default_requests,
-        description="request type name -> its share, cost and dependency calls (default: one type, read)",
+        description="request type name -> its share, cost and dependency calls (default: one type, read); "
+        "the reports count failures per type and call the type named sign_in sign-ins",
     )
     mail: Mail | None = Field(None, description="incoming mail delivery (null: no mail)")
 

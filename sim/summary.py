@@ -57,7 +57,22 @@ __all__ = [
     "MailRegion",
     "distinct_users",
     "expected_distinct_users",
+    "SIGN_IN",
+    "type_label",
 ]
+
+SIGN_IN = "sign_in"
+"""The request type that is a sign-in (``workload.requests.sign_in``): its failures are the impact's
+``sign_ins_failed``, and every report calls them sign-ins."""
+
+
+def type_label(name: str) -> str:
+    """A request type as the reports name its requests: ``sign-ins`` for :data:`SIGN_IN`, else its name.
+
+    >>> type_label("sign_in"), type_label("read")
+    ('sign-ins', 'read')
+    """
+    return "sign-ins" if name == SIGN_IN else name
 
 
 def expected_distinct_users(users: int, failed: float) -> float:
@@ -234,7 +249,11 @@ class Impact(_Section):
 
     ``user_minutes``: user-minutes without service — per region and window, the region's users times the
     share of its requests that failed (after the client's retries) times the window, summed; per region
-    in ``regions``. ``requests_failed``: the user requests that failed. Mail that was delayed but not lost
+    in ``regions``. ``requests_failed``: the user requests that failed. ``failed_by_type``: the failed
+    user requests per request type of the workload's mix, in its order (they add up to ``counts.failed``;
+    the engines count a request's failure under its type, a client retry keeping its request's type);
+    ``sign_ins_failed``: those of the type :data:`SIGN_IN` (``None``: the mix has no sign-ins, or a
+    summary written before cascadesim counted them). Mail that was delayed but not lost
     is counted apart from mail lost, with the delays of the delivered messages (seconds). ``cost``: the
     user-hours without service times ``impact.cost_per_user_hour`` of the scenario (``None``: not given),
     with the assumption it rests on in ``cost_basis``.
@@ -243,12 +262,29 @@ class Impact(_Section):
     user_minutes: float = 0.0
     regions: dict[str, float] = {}
     requests_failed: int = 0
+    failed_by_type: dict[str, int] = {}  # empty in a summary written before cascadesim counted it
+    sign_ins_failed: int | None = None
     mail_delayed: int | None = None  # None: the scenario has no mail
     mail_lost: int | None = None
     mail_delay_p99: float | None = None
     mail_delay_max: float | None = None
     cost: float | None = None
     cost_basis: str | None = None
+
+    def by_type(self) -> list[tuple[str, int]]:
+        """The failed user requests per request type as the reports show them, ``(label, count)``: sign-ins
+        first, then the other types in the mix's order. Empty when there is nothing to tell apart (one type,
+        not sign-ins: its count is ``requests_failed``).
+
+        >>> Impact(failed_by_type={"read": 3, "sign_in": 5}).by_type()
+        [('sign-ins', 5), ('read', 3)]
+        >>> Impact(failed_by_type={"read": 3}).by_type()
+        []
+        """
+        items = self.failed_by_type
+        if len(items) < 2 and SIGN_IN not in items:
+            return []
+        return [(type_label(k), v) for k, v in sorted(items.items(), key=lambda kv: kv[0] != SIGN_IN)]
 
 
 class Summary(_Section):

@@ -416,7 +416,8 @@ def _ring_problems(s: Scenario) -> list[FieldProblem]:
     step = s.flow.step
     slots, origins = retry_ring(client, step, max(step, s.flow.max_step), s.slo.window)
     regions, retries = len(s.topology.regions), max(client.retries, 1)
-    cells = slots * regions * retries * origins
+    types = len(s.workload.requests)  # a retry keeps its request's type
+    cells = slots * regions * types * retries * origins
     if cells <= RING_CELLS:
         return []
     return [
@@ -424,8 +425,9 @@ def _ring_problems(s: Scenario) -> list[FieldProblem]:
             ("policies", "client", "backoff"),
             f"the flow engine cannot hold the client retries this backoff leaves pending (got {cells:,} cells: "
             f"{slots:,} steps of {format_duration(step)} ahead × {origins:,} windows of "
-            f"{format_duration(s.slo.window)} × {regions} region{'s' if regions != 1 else ''} × {retries} "
-            f"retr{'ies' if retries != 1 else 'y'}; expected at most "
+            f"{format_duration(s.slo.window)} × {regions} region{'s' if regions != 1 else ''} × "
+            + (f"{types} request types × " if types > 1 else "")
+            + f"{retries} retr{'ies' if retries != 1 else 'y'}; expected at most "
             f"{RING_CELLS:,}); use a shorter backoff, or a longer flow.step or slo.window",
         )
     ]

@@ -1,7 +1,8 @@
 """Screenshots of every kind of report, as a new user sees them in a 1,280-px window.
 
 Runs the Monday-morning scenario (seed 7), 20 replications of the two-copies layout, a comparison of the two
-shipped layouts (3 replications) and the two retry-storm sweeps, writes their reports into a scratch folder,
+shipped layouts (3 replications) and the two retry-storm sweeps, checks Monday morning's capacity, writes
+their reports into a scratch folder,
 opens each in headless Chromium (the system's, through Playwright, as ``tests/browser/`` does), measures it
 with ``tests/browser/layout.py`` (page width, tables in their boxes, plot heights, fault labels that overlap)
 and saves the pictures here.
@@ -9,6 +10,7 @@ About two minutes on two cores::
 
     python docs/screenshots/make.py                    # from the repository's root
     python docs/screenshots/make.py --keep /tmp/shots  # and keep the reports
+    python docs/screenshots/make.py --only capacity    # only the pictures of these kinds of report
 
 It exits with status 1 when a measurement finds a problem. ``docs/report-screenshot.png`` (the README's
 picture) is the run report's first screen.
@@ -26,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import sim  # noqa: E402
-from sim.experiments import ProcessPool, compare, replicate, run_sweep  # noqa: E402
+from sim.experiments import ProcessPool, capacity, compare, replicate, run_sweep  # noqa: E402
+from sim.experiments.report import write_capacity_report  # noqa: E402
 from tests.browser.layout import measure, problems, summary  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -34,27 +37,31 @@ CHROMIUM = os.environ.get("CASCADESIM_CHROMIUM", "/usr/bin/chromium")
 WIDTH, HEIGHT = 1280, 900
 
 
-def reports(work: Path, workers: int) -> dict[str, Path]:
-    """Run what the pictures show; return each report's page by kind."""
+KINDS = ("run", "replications", "compare", "sweep", "metastability", "capacity")
+
+
+def reports(work: Path, workers: int, kinds: tuple[str, ...] = KINDS) -> dict[str, Path]:
+    """Run what the pictures of ``kinds`` show; return each report's page by kind."""
     pool = ProcessPool(workers)
-    run = sim.run(sim.load_scenario(ROOT / "scenarios" / "monday-morning.yaml"), seed=7)
+    monday = ROOT / "scenarios" / "monday-morning.yaml"
     layouts = ROOT / "scenarios" / "layouts"
-    reps = replicate(sim.load_scenario(layouts / "two-copies.yaml"), replications=20, executor=pool)
-    cmp = compare(
-        {name: sim.load_scenario(layouts / f"{name}.yaml") for name in ("two-copies", "three-copies")},
-        replications=3,
-        executor=pool,
-    )
     sweeps = ROOT / "scenarios" / "sweeps"
-    load = run_sweep(sweeps / "retry-storm-retries-load.yaml", executor=pool)
-    meta = run_sweep(sweeps / "retry-storm-metastability.yaml", executor=pool)
-    return {
-        "run": run.write_report(work / "run") / "report.html",
-        "replications": reps.write_report(work / "replications") / "report.html",
-        "compare": cmp.write_report(work / "compare") / "report.html",
-        "sweep": load.write_report(work / "sweep") / "report.html",
-        "metastability": meta.write_report(work / "metastability") / "report.html",
+    build = {
+        "run": lambda: sim.run(sim.load_scenario(monday), seed=7).write_report(work / "run"),
+        "replications": lambda: replicate(sim.load_scenario(layouts / "two-copies.yaml"), replications=20,
+                                          executor=pool).write_report(work / "replications"),
+        "compare": lambda: compare(
+            {name: sim.load_scenario(layouts / f"{name}.yaml") for name in ("two-copies", "three-copies")},
+            replications=3,
+            executor=pool,
+        ).write_report(work / "compare"),
+        "sweep": lambda: run_sweep(sweeps / "retry-storm-retries-load.yaml", executor=pool).write_report(
+            work / "sweep"),
+        "metastability": lambda: run_sweep(sweeps / "retry-storm-metastability.yaml", executor=pool).write_report(
+            work / "metastability"),
+        "capacity": lambda: write_capacity_report(capacity(sim.load_scenario(monday)), work / "capacity"),
     }
+    return {kind: build[kind]() / "report.html" for kind in kinds}
 
 
 # (file, report, what: None for the first screen, else a CSS selector of the section to picture)
@@ -70,6 +77,7 @@ SHOTS = [
     ("sweep-heatmap.png", "sweep", "section:has(#fig-heat-recovery-time-to-recover-policies-client-retries-"
                                    "workload-regions-users-peak)"),
     ("sweep-metastability.png", "metastability", "section:has(#fig-metastability)"),
+    ("capacity-report.png", "capacity", None),
 ]
 
 
@@ -92,6 +100,8 @@ def pictures(pages: dict[str, Path]) -> list[str]:
             found += [f"{kind}: {p}" for p in problems(m)]
             opened[kind] = page
         for name, kind, selector in SHOTS:
+            if kind not in opened:
+                continue
             page = opened[kind]
             if selector is None:
                 page.evaluate("window.scrollTo(0, 0)")
@@ -99,9 +109,10 @@ def pictures(pages: dict[str, Path]) -> list[str]:
             else:
                 page.locator(selector).first.screenshot(path=str(HERE / name))
             print(f"wrote docs/screenshots/{name}")
-        opened["run"].evaluate("window.scrollTo(0, 0)")
-        opened["run"].screenshot(path=str(HERE.parent / "report-screenshot.png"))
-        print("wrote docs/report-screenshot.png")
+        if "run" in opened:
+            opened["run"].evaluate("window.scrollTo(0, 0)")
+            opened["run"].screenshot(path=str(HERE.parent / "report-screenshot.png"))
+            print("wrote docs/report-screenshot.png")
         browser.close()
     return found
 
@@ -111,10 +122,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, help="write the reports here and keep them (default: a scratch folder)")
     parser.add_argument("-j", "--workers", type=int, default=2, help="processes for the experiments (default 2)")
+    parser.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS),
+                        help="draw only these kinds of report (default: all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cascadesim-shots-") as scratch:
         work = args.keep or Path(scratch)
-        found = pictures(reports(work, args.workers))
+        found = pictures(reports(work, args.workers, tuple(args.only)))
     for problem in found:
         print(f"problem: {problem}", file=sys.stderr)
     return 1 if found else 0

@@ -316,19 +316,36 @@ def _estimate_lines(sweep: Any, workers: int | None, quiet: bool) -> str:
     help="The most a surviving datacenter may be utilised.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the full answer as JSON.")
-def capacity_command(scenario: str, max_utilisation: float, as_json: bool) -> None:
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write report.html and capacity.json into this folder (new, empty, or an earlier capacity report).",
+)
+def capacity_command(scenario: str, max_utilisation: float, as_json: bool, out: str | None) -> None:
     """Can the other datacenters absorb each one's users at the peak? Headroom for N+1 and N+2."""
     from sim.experiments.capacity import capacity, format_capacity
+    from sim.experiments.report import write_capacity_report
     from sim.loader import load_scenario
     from sim.report.files import to_json
+    from sim.report.folders import OutputError
 
     try:
         model = load_scenario(scenario)
     except ScenarioError as err:
         fail_invalid(err)
-    try:
-        report = capacity(model, max_utilisation)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--max-utilisation") from None
+    folder = Path(out) if out else None
+    with output_folder(folder, "capacity"):
+        try:
+            report = capacity(model, max_utilisation)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--max-utilisation") from None
+        if folder is not None:
+            try:
+                write_capacity_report(report, folder)
+            except OutputError as exc:
+                fail_error(exc)
     click.echo(to_json(report.as_dict()) if as_json else format_capacity(report), nl=not as_json)
+    if folder is not None and not as_json:
+        click.echo(f"  report        {printable(folder / 'report.html')}")
     sys.exit(EXIT_OK if report.n_plus_1 else EXIT_SLO)

@@ -78,7 +78,7 @@ def reported(out: Path | None) -> Iterator[None]:
 @contextmanager
 def output_folder(folder: Path | None, kind: str) -> Iterator[None]:
     """Hold the output ``folder`` of a ``kind`` command (``run``, ``replications``, ``compare``,
-    ``sweep``) while the body runs.
+    ``sweep``, ``capacity``) while the body runs.
 
     Entered before anything runs: a folder that is not cascadesim's, holds another command's output, cannot
     be written, or is being written by another cascadesim process is refused here (exit 2, nothing run);

@@ -57,7 +57,8 @@ def format_summary(summary: Any, report: Path | None) -> str:
 
 def impact_lines(s: Summary) -> list[str]:
     """The impact rows: user-minutes without service (when the scenario says how many users there are),
-    mail delayed apart from mail lost, and the cost with the assumption it rests on.
+    the failed requests by type (sign-ins first), mail delayed apart from mail lost, and the cost with the
+    assumption it rests on.
     """
     from sim.units import format_count, format_number, format_span
 
@@ -66,6 +67,9 @@ def impact_lines(s: Summary) -> list[str]:
     if s.users and i.user_minutes:
         out.append(f"  impact        {format_count(round(i.user_minutes))} user-minutes without service "
                    f"({format_count(i.requests_failed)} user requests failed)")
+    if i.by_type():
+        out.append("  by type       " + " · ".join(f"{label} {format_count(n)}" for label, n in i.by_type())
+                   + " failed")
     if i.mail_delayed is not None:
         delay = ""
         if i.mail_delayed and i.mail_delay_p99 is not None and i.mail_delay_max is not None:

@@ -295,11 +295,12 @@ class EventStation(Station):
 class _Request:
     """One user request across its attempts."""
 
-    __slots__ = ("region", "work", "deps", "db", "t0", "win", "attempt", "done", "delay", "bits")
+    __slots__ = ("region", "work", "deps", "db", "t0", "win", "attempt", "done", "delay", "bits", "kind")
 
     def __init__(self, region: int, work: float, deps: tuple[int, ...], db: int, t0: float, win: int,
-                 bits: float = 0.0):
+                 bits: float = 0.0, kind: int = 0):
         self.region = region
+        self.kind = kind  # its request type (index into ``workload.requests``)
         self.bits = bits  # what it puts on an inter-datacenter link it crosses
         self.work = work
         self.deps = deps
@@ -375,12 +376,12 @@ class RequestEngine(EngineBase):
         self.panicking = [False] * len(cluster.datacenter_ids)
         for dc in range(len(cluster.datacenter_ids)):
             self.rotation_changed(dc)
-        # (cumulative share, work, deps, bits on a link)
-        self.request_types: list[tuple[float, float, tuple[int, ...], float]] = []
+        # (cumulative share, work, deps, bits on a link, the type's index)
+        self.request_types: list[tuple[float, float, tuple[int, ...], float, int]] = []
         acc = 0.0
-        for rt in request_types(scenario):
+        for k, rt in enumerate(request_types(scenario)):
             acc += rt.share
-            self.request_types.append((acc, rt.work, rt.deps, rt.bits))
+            self.request_types.append((acc, rt.work, rt.deps, rt.bits, k))
         self.routing_rng = streams.stream("routing")
         self.retry_rng = streams.stream("retries")
         self.error_rng = streams.stream("errors")
@@ -441,16 +442,16 @@ class RequestEngine(EngineBase):
         rec.requests[region][win] += 1
         types = self.request_types
         if len(types) == 1:
-            _, work, deps, bits = types[0]
+            _, work, deps, bits, kind = types[0]
         else:  # the type whose share covers u (the last one if the shares' sum rounds below u)
             u = self.routing_rng.uniform()
-            _, work, deps, bits = next((t for t in types if u < t[0]), types[-1])
+            _, work, deps, bits, kind = next((t for t in types if u < t[0]), types[-1])
         dbs = self.cluster.region_databases[region]
         db = dbs[int(self.routing_rng.uniform() * len(dbs))] if dbs else -1
         budget = self.client_budgets[region]
         if budget is not None:
             budget.deposit()
-        self._attempt(_Request(region, work, deps, db, now, win, bits))
+        self._attempt(_Request(region, work, deps, db, now, win, bits, kind))
 
     def _at(self, a: _Attempt, delay: float, fn: Callable[..., None], *args: Any) -> None:
         """Schedule ``fn(*args)`` as the next step of attempt ``a``; an earlier pending step becomes stale."""
@@ -505,7 +506,9 @@ class RequestEngine(EngineBase):
 
     def _give_up(self, req: _Request) -> None:
         req.done = True
-        self.rec.failed[req.region][req.win] += 1
+        rec = self.rec
+        rec.failed[req.region][req.win] += 1
+        rec.failed_by_type[req.kind] += 1
 
     def _succeeded(self, a: _Attempt) -> None:
         req = a.req

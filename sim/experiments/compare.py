@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.experiments.capacity import CapacityReport, capacity
 from sim.experiments.executors import Executor
-from sim.experiments.metrics import METRICS, Metric, metric_names
+from sim.experiments.metrics import METRICS, Metric, default_metrics, metric_names
 from sim.experiments.plan import Experiment, Point
 from sim.experiments.replicate import close_sink, open_sink, resolve_executor, resolve_metrics
 from sim.experiments.runner import Progress, run_experiment
@@ -252,7 +252,8 @@ def compare(
         raise ValueError(f"compare needs at least two layouts (got {len(models)})")
     if replications < 2:
         raise ValueError(f"compare needs at least two replications for an interval (got {replications})")
-    chosen = resolve_metrics(models[0], metrics, extra=("downtime_minutes", "availability"))
+    chosen = resolve_metrics(models[0], metrics or list(default_metrics(*models)),
+                             extra=("downtime_minutes", "availability"))
     for name, model in zip(names[1:], models[1:], strict=True):
         known = metric_names(model)
         missing = [m.name for m in chosen if m.name not in known]

@@ -1,8 +1,9 @@
 """What an experiment's numbers support, in one paragraph: the finding at the top of each report.
 
 Pure functions of the result objects — :func:`comparison_finding`, :func:`sweep_finding`,
-:func:`replications_finding` — returning plain text (the reports escape it), so each can be tested on made-up
-rows without running anything or reading HTML. A finding states only what the numbers support:
+:func:`replications_finding`, :func:`capacity_finding` — returning plain text (the reports escape it), so
+each can be tested on made-up rows without running anything or reading HTML. A finding states only what the
+numbers support:
 
 - a layout *wins* on a metric only when its lead over the runner-up is significant
   (:attr:`~sim.experiments.compare.Winner.significant`); otherwise the finding gives the means and says the
@@ -12,7 +13,9 @@ rows without running anything or reading HTML. A finding states only what the nu
   the run's value decides, and the finding says there is no interval); a point goes *metastable* when most
   of its runs did not recover after the last fault ended;
 - a replication is the *worst* when it had the most downtime (then the lowest availability), and the
-  command that reruns it is the one its row was made with (:func:`rerun_command`).
+  command that reruns it is the one its row was made with (:func:`rerun_command`);
+- a datacenter is the *weakest* when the worst single datacenter loss leaves it the most utilised (then
+  by name); its *headroom* is the utilisation limit minus that.
 
 How a sweep parameter reads — its words, unit and values (:class:`Axis`) — lives here too: the findings
 name parameter regions with it, and the reports' axes, tables and headings use the same.
@@ -35,6 +38,7 @@ from sim.experiments.stats import Interval, min_replications
 from sim.experiments.text import fmt, fmt_interval, metric_title
 from sim.units import (
     format_bandwidth,
+    format_clock,
     format_count,
     format_number,
     format_percent,
@@ -44,6 +48,7 @@ from sim.units import (
 )
 
 if TYPE_CHECKING:
+    from sim.experiments.capacity import CapacityReport
     from sim.experiments.compare import Comparison, Winner
     from sim.experiments.plan import Point
     from sim.experiments.replicate import Replications
@@ -52,6 +57,8 @@ if TYPE_CHECKING:
 __all__ = [
     "comparison_finding",
     "sweep_finding",
+    "capacity_finding",
+    "weakest_datacenter",
     "replications_finding",
     "rerun_command",
     "worst_runs",
@@ -621,3 +628,69 @@ class Axis:
             "duration": format_span, "percent": format_percent, "rate": format_rate, "bandwidth": format_bandwidth,
         }
         return formatter[self.unit](value) if self.unit in formatter else format_number(value, 4)
+
+
+# ------------------------------------------------------------------------------------------ capacity
+
+
+def weakest_datacenter(report: CapacityReport) -> tuple[str, str | None, float] | None:
+    """The datacenter the worst single datacenter loss leaves the most utilised: (it, the datacenter whose
+    loss does it — ``None``: none does worse than the normal state —, its utilisation then). ``None``
+    when no datacenter survives any loss (a topology of one).
+    """
+    best: tuple[str, str | None, float] | None = None
+    for loss in [report.normal, *report.losses]:  # the normal state first: a loss must do worse to be named
+        for dc, u in sorted(loss.utilisation.items()):
+            if best is None or u > best[2] or (u == best[2] and dc < best[0]):
+                best = (dc, loss.lost[0] if loss.lost else None, u)
+    return best
+
+
+def capacity_finding(report: CapacityReport) -> str:
+    """Which datacenter is the weakest at the peak, what headroom it has left (or what it lacks), whether
+    N+1 and N+2 hold, and what the figures leave out.
+    """
+    limit = format_percent(report.max_utilisation, decimals=0)
+    surges = [f"{name} ×{f:g}" for name, f in report.surges.items() if f != 1.0]
+    counted = (f"the {_listed(surges)} surge{'s' if len(surges) > 1 else ''} and " if surges else "") + \
+        "the client retries the availability objective allows"
+    parts = [f"At the peak ({format_clock(report.at)} into the run, {format_rate(sum(report.load.values()))} "
+             f"offered, counting {counted}),"]
+    weakest = weakest_datacenter(report)
+    if weakest is None:
+        parts[0] += " no datacenter survives the loss of another."
+    else:
+        dc, cause, u = weakest
+        when = f"if {cause} fails it runs at" if cause else "it runs at"
+        head = report.max_utilisation - u
+        parts[0] += (f" {dc} is the weakest datacenter: {when} {format_percent(u, decimals=1)} of its capacity, "
+                     + (f"leaving {_points(head)} of headroom under the {limit} limit."
+                        if head >= 0 else f"{_points(-head)} over the {limit} limit"))
+        extra = report.needed[dc]["n_plus_1"]["extra_servers"]
+        if head < 0:
+            parts[0] += f", and needs {format_count(extra, 'more server')} to absorb it." if extra else "."
+    parts.append(_n_plus(report, 1))
+    if report.pairs:
+        parts.append(_n_plus(report, 2))
+    parts.append("Not counted: the retries of an overload, which multiply the load once a survivor tips over; "
+                 "only the simulation (cascadesim run) shows them.")
+    return " ".join(parts)
+
+
+def _points(share: float) -> str:
+    """A difference of utilisations, in percentage points: ``22.7 points``."""
+    return f"{format_number(round(share * 100, 1))} points"
+
+
+def _n_plus(report: CapacityReport, n: int) -> str:
+    """Whether every loss of ``n`` datacenters is absorbed, and if not, which are not and what it takes."""
+    cases = report.losses if n == 1 else report.pairs
+    if all(c.absorbed for c in cases):
+        return f"N+{n} holds: the loss of any {'one datacenter' if n == 1 else 'two datacenters'} is absorbed."
+    failing = [" + ".join(c.lost) for c in cases if not c.absorbed]
+    head = report.headroom(n)
+    if head is None:
+        return (f"N+{n} is impossible with this topology: losing {_listed(failing, last='or')} leaves some region "
+                "without a datacenter or some database without a copy.")
+    return (f"N+{n} does not hold: the loss of {_listed(failing, last='or')} is not absorbed; the busiest survivor "
+            f"needs {format_percent(head, decimals=0)} more capacity.")

@@ -34,9 +34,10 @@ from pydantic import BaseModel
 
 from sim.experiments.stats import DOMAINS, Domain, Interval, interval_for
 from sim.scenario import Scenario
-from sim.summary import Summary
+from sim.summary import SIGN_IN, Summary, type_label
 
-__all__ = ["Metric", "METRICS", "DEFAULT_METRICS", "metric", "metric_names", "unknown_metric", "extract"]
+__all__ = ["Metric", "METRICS", "DEFAULT_METRICS", "default_metrics", "metric", "metric_names", "unknown_metric",
+           "extract"]
 
 Kind = Literal["float", "int", "bool", "str"]
 Better = Literal["higher", "lower"] | None
@@ -189,11 +190,27 @@ DEFAULT_METRICS = (
     "impact.user_minutes",
     "worst_fault",
 )
-"""What an experiment keeps when it is not told."""
+"""What an experiment keeps when it is not told (and the sign-ins failed, where there are sign-ins:
+:func:`default_metrics`)."""
+
+SIGN_INS_FAILED = "impact.sign_ins_failed"
+
+
+def default_metrics(*scenarios: Scenario) -> tuple[str, ...]:
+    """What an experiment over ``scenarios`` keeps when it is not told: :data:`DEFAULT_METRICS`, and the
+    sign-ins failed after the user-minutes when every scenario's mix has sign-ins.
+    """
+    if not scenarios or any(SIGN_IN not in s.workload.requests for s in scenarios):
+        return DEFAULT_METRICS
+    at = DEFAULT_METRICS.index("impact.user_minutes") + 1
+    return (*DEFAULT_METRICS[:at], SIGN_INS_FAILED, *DEFAULT_METRICS[at:])
 
 
 def metric_names(scenario: Scenario) -> dict[str, Metric]:
-    """Every metric ``scenario``'s runs report: the common ones, per region, per fault, and mail."""
+    """Every metric ``scenario``'s runs report: the common ones, per region, per fault, per request type
+    (``impact.failed_by_type.<type>``, and ``impact.sign_ins_failed`` when the mix has sign-ins), the cost
+    when the scenario gives one, and mail.
+    """
     out = dict(METRICS)
     for region in scenario.topology.regions:
         for field, kind, better, unit, domain in _REGION:
@@ -204,6 +221,11 @@ def metric_names(scenario: Scenario) -> dict[str, Metric]:
         for field, kind, better, unit, domain in _FAULT:
             name = f"faults.{fid}.{field}"
             out[name] = Metric(name, kind, better, unit, f"{fid} {field.replace('_', ' ')}", domain)
+    for name in scenario.workload.requests:
+        out[f"impact.failed_by_type.{name}"] = Metric(f"impact.failed_by_type.{name}", "int", "lower", "count",
+                                                      f"{type_label(name)} failed", "nonnegative")
+    if SIGN_IN in scenario.workload.requests:
+        out[SIGN_INS_FAILED] = Metric(SIGN_INS_FAILED, "int", "lower", "count", "sign-ins failed", "nonnegative")
     if scenario.impact is not None:
         currency = f" ({scenario.impact.currency})" if scenario.impact.currency else ""
         out["impact.cost"] = Metric("impact.cost", "float", "lower", "number", f"cost of the outage{currency}",

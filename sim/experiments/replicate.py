@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.experiments.executors import Executor, InProcess, ProcessPool
 from sim.experiments.findings import worst_runs
-from sim.experiments.metrics import DEFAULT_METRICS, Metric, metric_names, unknown_metric
+from sim.experiments.metrics import Metric, default_metrics, metric_names, unknown_metric
 from sim.experiments.plan import Experiment, Point
 from sim.experiments.runner import MemoryStore, Progress, Sink, run_experiment
 from sim.experiments.stats import Interval
@@ -42,9 +42,9 @@ MAX_REPLICATIONS = 1000
 def resolve_metrics(
     scenario: Scenario, names: list[str] | tuple[str, ...] | None, extra: tuple[str, ...] = ()
 ) -> list[Metric]:
-    """The :class:`Metric` s called ``names`` (default: :data:`DEFAULT_METRICS`), plus ``extra``."""
+    """The :class:`Metric` s called ``names`` (default: :func:`default_metrics`), plus ``extra``."""
     known = metric_names(scenario)
-    chosen = list(names) if names else list(DEFAULT_METRICS)
+    chosen = list(names) if names else list(default_metrics(scenario))
     chosen += [n for n in extra if n not in chosen]
     bad = [n for n in chosen if n not in known]
     if bad:

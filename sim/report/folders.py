@@ -1,6 +1,7 @@
 """Output folders: which folders cascadesim may write, and one writer at a time.
 
-Every command that writes a folder (``run``, ``run --replications``, ``compare``, ``sweep``) first asks
+Every command that writes a folder (``run``, ``run --replications``, ``compare``, ``sweep``, ``capacity
+--out``) first asks
 :func:`check_output_folder` — before it simulates anything — and holds :class:`OutputFolder` (the checked
 folder, locked) while it runs:
 
@@ -75,6 +76,7 @@ EXPERIMENT_FILES = {
     "replications": frozenset({"runs", "intervals.json", "replications.json", "report.html"}),
     "compare": frozenset({"runs", "comparison.json", "report.html"}),
     "sweep": frozenset({"runs", "sweep.json", "report.html"}),
+    "capacity": frozenset({"capacity.json", "report.html"}),
 }
 STORE_FILES = frozenset({"manifest.json", "rows"})
 _OWN_FOLDERS = frozenset({"runs", "rows", FIGURES_DIR})
@@ -85,6 +87,7 @@ _WHAT = {
     "replications": "the output of 'cascadesim run --replications'",
     "compare": "the output of 'cascadesim compare'",
     "sweep": "the output of 'cascadesim sweep'",
+    "capacity": "the output of 'cascadesim capacity'",
     "results": "a results store",
 }
 
@@ -150,14 +153,14 @@ def _store_kind(folder: Path) -> str | None:
 
 def output_kind(folder: str | Path) -> str | None:
     """What ``folder`` holds: ``"empty"`` (or missing), cascadesim's output of one command (``"run"``,
-    ``"replications"``, ``"compare"``, ``"sweep"``), a bare results store (``"results"``), or None: files
-    that are not all cascadesim's.
+    ``"replications"``, ``"compare"``, ``"sweep"``, ``"capacity"``), a bare results store (``"results"``),
+    or None: files that are not all cascadesim's.
 
     A folder is cascadesim's output when it holds that output's record — a run's ``summary.json`` with its
     ``manifest``, an experiment's ``runs/manifest.json`` (or its ``sweep.json``, ``comparison.json``,
-    ``intervals.json``) — and nothing but the names that command writes. Its lock file, temporary files
-    of a write cut short and its own subfolders left empty (``runs/``, ``rows/``, ``figures/``) do not
-    count: a folder holding nothing else is empty.
+    ``intervals.json``), a capacity check's ``capacity.json`` — and nothing but the names that command
+    writes. Its lock file, temporary files of a write cut short and its own subfolders left empty
+    (``runs/``, ``rows/``, ``figures/``) do not count: a folder holding nothing else is empty.
     """
     folder = Path(folder)
     if not folder.exists():
@@ -176,7 +179,8 @@ def output_kind(folder: str | Path) -> str | None:
         return "run" if ok else None
     if "manifest.json" in names:
         return "results" if _store_kind(folder) is not None else None
-    evidence = {"intervals.json": "replications", "comparison.json": "compare", "sweep.json": "sweep"}
+    evidence = {"intervals.json": "replications", "comparison.json": "compare", "sweep.json": "sweep",
+                "capacity.json": "capacity"}
     kinds = {kind for name, kind in evidence.items() if name in names}
     if "runs" in names:
         kinds.add(_store_kind(folder / "runs") or "?")
@@ -208,10 +212,10 @@ def check_output_folder(path: str | Path, kind: str = "run") -> Path:
     """Check, before anything runs, that ``kind`` output may be written at ``path``; return the real folder
     (symlinks resolved). Raise :class:`OutputError` saying why not and what to do.
 
-    ``kind`` is ``"run"``, ``"replications"``, ``"compare"``, ``"sweep"`` or ``"results"`` (a bare results
-    store). The folder may be missing (its nearest existing parent must then be a writable folder), empty,
-    or hold ``kind`` output (:func:`output_kind`); anything else is refused — the current folder and its
-    parents included.
+    ``kind`` is ``"run"``, ``"replications"``, ``"compare"``, ``"sweep"``, ``"capacity"`` or ``"results"``
+    (a bare results store). The folder may be missing (its nearest existing parent must then be a writable
+    folder), empty, or hold ``kind`` output (:func:`output_kind`); anything else is refused — the current
+    folder and its parents included.
 
     >>> check_output_folder("/")                                               # doctest: +ELLIPSIS
     Traceback (most recent call last):

@@ -147,6 +147,12 @@ def _impact(s: Summary) -> list[tuple[str, str]]:
     if s.users:
         rows.append(("User-minutes without service", f"{format_count(round(i.user_minutes))} "
                      f"({format_count(i.requests_failed)} user requests failed)"))
+    by_type = [f"{md_escape(name)} {format_count(n)}" for name, n in i.by_type()]
+    if i.sign_ins_failed is not None:
+        others = f" (other types: {' · '.join(by_type[1:])})" if by_type[1:] else ""
+        rows.append(("Sign-ins failed", f"{format_count(i.sign_ins_failed)}{others}"))
+    elif by_type:
+        rows.append(("Failed by type", " · ".join(by_type)))
     if i.mail_delayed is not None:
         delay = (f" (p99 delay {format_span(i.mail_delay_p99)}, longest {format_span(i.mail_delay_max)})"
                  if i.mail_delayed and i.mail_delay_p99 is not None and i.mail_delay_max is not None else "")

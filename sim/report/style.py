@@ -82,17 +82,21 @@ def layout(height: int = 360, **extra: object) -> dict:
 def good_bad_scale(better: str | None, cut: float | None = None) -> list[list[float | str]]:
     """A plotly colorscale (stops from 0 to 1) on which good looks good: green at the good end, red at
     the bad end, pale yellow between. ``better`` says which end of the values is good (``"higher"`` or
-    ``"lower"``); ``None`` (neither) gives a neutral blue scale. ``cut`` (a position in [0, 1], for
-    ``better="higher"``) makes the scale two-sided: every value above the cut green (an objective met),
-    every value below it red, darker the further below.
+    ``"lower"``); ``None`` (neither) gives a neutral blue scale. ``cut`` (a position in [0, 1]) makes the
+    scale two-sided: every value on the good side of the cut green (an objective met, a limit kept), every
+    value on the other side red, darker the further away.
 
     Every HTML report takes its scales from here, so a good cell is green on every page.
 
     >>> good_bad_scale("higher")[-1], good_bad_scale("lower")[0]
     ([1.0, '#1a7f37'], [0.0, '#1a7f37'])
+    >>> good_bad_scale("lower", cut=0.75)[:3]  # up to 75% green, red beyond
+    [[0.0, '#1a7f37'], [0.75, '#d9f0d3'], [0.75, '#fddbc7']]
     """
     if better is None:
         return [[0.0, NEUTRAL_LOW], [1.0, NEUTRAL_HIGH]]
+    if cut is not None and better == "lower":
+        return [[1.0 - float(x), c] for x, c in reversed(good_bad_scale("higher", 1.0 - cut))]
     if cut is not None:
         return [[0.0, WORST], [cut * 0.5, BAD], [cut, BAD_EDGE], [cut, GOOD_EDGE], [1.0, GOOD]]
     stops = [(0.0, WORST), (0.25, BAD), (0.5, MIDDLE), (0.75, FAIR), (1.0, GOOD)]

@@ -1,7 +1,7 @@
-"""Every kind of generated report, opened in headless Chromium: no console errors, every figure drawn,
-the page no wider than a 1,280-px window, every table within its box, every time plot tall enough to read,
-no fault label over another label (tests/browser/layout.py measures them), the topology's time slider
-recolours it, names from a hostile scenario shown as text and never run."""
+"""Every kind of generated report (run, replications, compare, sweep, capacity), opened in headless Chromium:
+no console errors, every figure drawn, the page no wider than a 1,280-px window, every table within its box,
+every time plot tall enough to read, no fault label over another label (tests/browser/layout.py measures
+them), the topology's time slider recolours it, names from a hostile scenario shown as text and never run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import sim
 from tests import report_synthetic
 from tests.browser.layout import measure, problems
-from tests.conftest import scenario_from
+from tests.conftest import BASE, scenario_from
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script>'
@@ -228,6 +228,37 @@ def test_sweep_report_draws(browser, tmp_path):
     )
     folder = run_sweep(sweep, executor=InProcess()).write_report(tmp_path / "sweep")
     open_report(browser, folder / "report.html", tmp_path / "sweep.png").page.close()
+
+
+def test_capacity_report_draws_and_fits_the_window(browser, tmp_path):
+    """The capacity report: its finding first, the utilisation heatmap drawn, every table within its box,
+    the page no wider than the 1,280-px window (a topology of ten datacenters: 45 pairs, 20 of them shown)."""
+    from sim.experiments import capacity
+    from sim.experiments.report import write_capacity_report
+
+    dcs = [f"datacenter-{i:02d}" for i in range(10)]
+    ten = {
+        **BASE,
+        "topology": {
+            "regions": [{"id": f"region-{i:02d}", "datacenters": {d: f"{10 + abs(i - j)}ms" for j, d in enumerate(dcs)}}
+                        for i in range(10)],
+            "datacenters": [{"id": d, "servers": [{"id": f"s{j:02d}", "count": 2, "workers": 4,
+                                                   "service_time": "20ms"}]} for j, d in enumerate(dcs)],
+        },
+        "workload": {"regions": {f"region-{i:02d}": {"peak": "300/s"} for i in range(10)}},
+    }
+    scenario = scenario_from(base=ten)
+    for name, report in (("monday", capacity(sim.load_scenario(ROOT / "scenarios" / "monday-morning.yaml"))),
+                         ("ten", capacity(scenario))):
+        folder = write_capacity_report(report, tmp_path / name)
+        opened = open_report(browser, folder / "report.html", tmp_path / f"capacity-{name}.png")
+        page = opened.page
+        assert opened.layout["scrollWidth"] <= opened.layout["innerWidth"] == 1280
+        assert {f["id"] for f in opened.layout["figures"]} == {"fig-utilisation"}
+        assert page.locator("#finding").inner_text().startswith("Finding. At the peak")
+        assert page.locator("#capacity-datacenters tbody tr").count() == len(report.needed)
+        assert page.locator("#capacity-pairs tbody tr").count() == min(20, len(report.pairs))
+        page.close()
 
 
 # Names and values with plotly markup, in every experiment report: drawn as text, never as a link.

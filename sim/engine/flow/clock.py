@@ -77,7 +77,7 @@ class Clock:
             h = now - t
             boundary = (math.floor(t / window + 1e-9) + 1) * window  # never cross a window
             h = min(h, boundary - t, self.max_dt)
-            if self.retries.pending > 0 and h > self.dt and not self.quiet():
+            if h > self.dt and not self.quiet():  # retries may be pending, or about to be
                 slot_end = (math.floor(t / self.dt + 1e-9) + 1) * self.dt  # nor a retry slot
                 h = min(h, slot_end - t)
             if t < self.end < t + h:

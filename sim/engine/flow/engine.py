@@ -68,7 +68,8 @@ class FlowEngine(EngineBase):
         self.deps = Dependencies(scenario)
         n_regions, n_dcs = len(cluster.region_ids), len(cluster.datacenter_ids)
         self.links = Links(cluster, n_regions, n_dcs)
-        self.retries = ClientRetries(policies.client, dt, max_dt, scenario.slo.window, n_regions)
+        self.retries = ClientRetries(policies.client, dt, max_dt, scenario.slo.window, n_regions,
+                                     len(scenario.workload.requests))
         # The policies' fluid views (Budget.fill / allow, Breaker.admits / observe).
         self.client_budgets = self.retries.budgets
         self.breakers = [Breaker(policies.client.breaker) if policies.client.breaker else None

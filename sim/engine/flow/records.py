@@ -1,7 +1,8 @@
 """The flow engine's records: counters as floats, the latency histogram, and how both reach the Recorder.
 
 Counters are floats per [region, window] during the run and are rounded to whole requests per window at
-the end (cumulative rounding keeps the totals: :func:`round_rows`). Latency goes into a per-region
+the end (cumulative rounding keeps the totals: :func:`round_rows`); the failures per request type are
+shared out so that they add up to the rounded failures (:func:`share_out`). Latency goes into a per-region
 histogram (:data:`BINS` log bins, about 7% wide, 0.1 ms–1000 s) written out per window as weighted
 samples (``Recorder.latency_weight``), so percentiles are weighted.
 """
@@ -15,7 +16,7 @@ import numpy as np
 from sim.engine.flow.servers import TINY
 from sim.metrics import COUNTERS, Recorder
 
-__all__ = ["BINS", "CENTRES", "SLICES", "SLICE_W", "Records", "add_latency", "bin_of", "round_rows"]
+__all__ = ["BINS", "CENTRES", "SLICES", "SLICE_W", "Records", "add_latency", "bin_of", "round_rows", "share_out"]
 
 BINS = 240  # latency histogram: log-spaced bins from 0.1 ms to 1000 s (about 7% wide)
 LOG_LO, LOG_HI = math.log(1e-4), math.log(1e3)
@@ -40,8 +41,8 @@ class Records:
 
     Per [region, window]: every counter of :data:`~sim.metrics.COUNTERS`; per [datacenter, window]: the
     tries offered; per [link, window]: crossings, losses and bits. The latency histogram [region, bin]
-    holds the successes of the window under way (``window``) until :meth:`flush`. ``wasted``, ``queued``
-    and ``queue_time`` are run totals.
+    holds the successes of the window under way (``window``) until :meth:`flush`. ``wasted``, ``queued``,
+    ``queue_time`` and ``failed_by_type`` (the requests given up, per request type) are run totals.
     """
 
     def __init__(self, recorder: Recorder, n_regions: int, n_dcs: int, links: int):
@@ -58,6 +59,7 @@ class Records:
         self.link_bits = np.zeros((links, width))
         recorder.link_crossings, recorder.link_lost, recorder.link_bits = (
             self.link_crossings, self.link_lost, self.link_bits)
+        self.failed_by_type = np.zeros(len(recorder.failed_by_type))  # written to the recorder at the end
         self.hist = np.zeros((n_regions, BINS))
         self.window = 0  # the window the histogram's samples belong to
         self.wasted = self.queued = self.queue_time = 0.0
@@ -94,6 +96,7 @@ class Records:
         rec.link_crossings = round_rows(self.link_crossings)
         rec.link_lost = round_rows(self.link_lost)
         rec.link_bits = self.link_bits.tolist()
+        rec.failed_by_type = share_out(self.failed_by_type, int(np.sum(rec.failed)))
         rec.wasted = int(round(self.wasted))
         rec.queued = int(round(self.queued))
         rec.queue_time = float(self.queue_time)
@@ -119,3 +122,21 @@ def round_rows(table: np.ndarray) -> list[list[int]]:
     cum = np.rint(np.cumsum(table, axis=1)).astype(np.int64)
     out = np.diff(cum, axis=1, prepend=0)
     return np.maximum(out, 0).tolist()
+
+
+def share_out(parts: np.ndarray, total: int) -> list[int]:
+    """Whole counts in the proportions of ``parts`` that add up to ``total`` (largest remainders; ties to
+    the first). With nothing in ``parts`` the total goes to the first: rounding alone made it.
+
+    >>> share_out(np.array([2.4, 7.6]), 10), share_out(np.array([0.5, 0.5, 1.0]), 3), share_out(np.zeros(2), 1)
+    ([2, 8], [1, 1, 1], [1, 0])
+    """
+    weight = float(parts.sum())
+    if total <= 0 or parts.size == 0:
+        return [0] * parts.size
+    exact = parts / weight * total if weight > 0 else np.eye(1, parts.size).ravel() * total
+    out = np.floor(exact).astype(np.int64)
+    left = total - int(out.sum())
+    if left > 0:
+        out[np.argsort(-(exact - out), kind="stable")[:left]] += 1
+    return out.tolist()

@@ -1,8 +1,9 @@
 """Client retries: the ring they wait in, the client's outcomes of a step, and the retries it schedules.
 
-Client retries wait in a delay buffer (the ring) per region, attempt number and origin window, spread
-uniformly over their backoff's jitter interval after the failure (errors at once, timeouts at the
-client's timeout), within the retry budget, and come back as attempts when due. Load-balancer and
+Client retries wait in a delay buffer (the ring) per region, request type, attempt number and origin
+window, spread uniformly over their backoff's jitter interval after the failure (errors at once, timeouts
+at the client's timeout), within the retry budget, and come back as attempts when due: a retry is of its
+request's type, so a sign-in that failed is retried as a sign-in. Load-balancer and
 dependency retries are resolved within the step (:mod:`sim.engine.flow.tries`); only the client's wait
 here. A success counts in the window its request arrived in, and its latency carries its request's age.
 """
@@ -50,7 +51,7 @@ def retry_ring(client: ClientPolicy, dt: float, max_dt: float, window: float) ->
 
 
 class DueRetries(NamedTuple):
-    """The client retries that come due in a step, [region, retry number - 1, origin window mod M]."""
+    """The client retries that come due in a step, [region, request type, retry number - 1, origin window mod M]."""
 
     mass: np.ndarray
     age: np.ndarray  # sum of (age x mass): a retry's request arrived that long ago
@@ -59,18 +60,20 @@ class DueRetries(NamedTuple):
 class ClientRetries:
     """The clients' retries: the ring of pending ones, the retry budgets, what is due and what is retried.
 
-    The ring is [slot of ``dt``, region, retry number - 1, origin window mod ``origins``]; ``pending`` is
-    the mass in it. ``traffic`` and ``retrying`` are the attempts and retries per second of the last step.
+    The ring is [slot of ``dt``, region, request type, retry number - 1, origin window mod ``origins``];
+    ``pending`` is the mass in it. ``traffic`` and ``retrying`` are the attempts and retries per second of
+    the last step.
     """
 
-    def __init__(self, client: ClientPolicy, dt: float, max_dt: float, window: float, n_regions: int):
+    def __init__(self, client: ClientPolicy, dt: float, max_dt: float, window: float, n_regions: int,
+                 n_types: int = 1):
         self.client = client
         self.dt = dt
         self.attempts_max = client.retries + 1
         self.slots, self.origins = retry_ring(client, dt, max_dt, window)
         # Pending retries come due within a timeout and a backoff, or a long step and its backoff.
         self.span = client.timeout + max(client.backoff.max, client.backoff.base) + max_dt
-        shape = (self.slots, n_regions, max(client.retries, 1), self.origins)
+        shape = (self.slots, n_regions, n_types, max(client.retries, 1), self.origins)
         self.ring = np.zeros(shape)
         self.ring_age = np.zeros(shape)  # sum of (age x mass): a retry's request arrived that long ago
         self.pending = 0.0  # mass in the ring
@@ -110,74 +113,75 @@ class ClientRetries:
                shares: np.ndarray, hist: np.ndarray, records: Records) -> np.ndarray:
         """Count successes in their requests' windows; retry failures after a backoff, or give up.
 
-        ``by_attempt`` and ``age`` are the step's attempts [region, attempt - 1, origin window] (and their
-        age x mass), ``shares[region, cls]`` is (ok, error, timeout) per attempt, for first attempts
-        (cls 0) and retries (cls 1), ``hist`` the latency histogram of the step's successes (their try
-        time). Returns the retried mass per region.
+        ``by_attempt`` and ``age`` are the step's attempts [region, request type, attempt - 1, origin
+        window] (and their age x mass), ``shares[region, type, cls]`` is (ok, error, timeout) per attempt,
+        for first attempts (cls 0) and retries (cls 1), ``hist`` the latency histogram of the step's
+        successes (their try time). Returns the retried mass per region.
         """
         counts = records.counts
         c = self.client
         R = len(self.budgets)
         cls = np.minimum(np.arange(self.attempts_max), 1)  # attempt number - 1 -> class
-        per = shares[:, cls, :]  # [region, attempt, outcome]
-        by_r = by_attempt.sum(axis=2)  # [region, attempt]
-        counts["errors"][:, w] += (by_r * per[:, :, 1]).sum(axis=1)
-        counts["timeouts"][:, w] += (by_r * per[:, :, 2]).sum(axis=1)
+        per = shares[:, :, cls, :]  # [region, type, attempt, outcome]
+        by_r = by_attempt.sum(axis=3)  # [region, type, attempt]
+        counts["errors"][:, w] += (by_r * per[..., 1]).sum(axis=(1, 2))
+        counts["timeouts"][:, w] += (by_r * per[..., 2]).sum(axis=(1, 2))
         origin_windows = np.array([w - ((w - m) % self.origins) for m in range(self.origins)])
         valid = origin_windows >= 0
-        ok_by_origin = (by_attempt * per[:, :, 0, None]).sum(axis=1)  # [region, origin]
+        ok_by_origin = (by_attempt * per[..., 0, None]).sum(axis=(1, 2))  # [region, origin]
         for m in np.nonzero(valid)[0]:
             counts["ok"][:, origin_windows[m]] += ok_by_origin[:, m]
         # Latency: each success's try time plus how long ago its request arrived (the mean age of the
         # step's successful retries; first attempts have none).
-        ok_retry = by_r[:, 1:] * per[:, 1:, 0]  # [region, attempt - 2]
-        ok_all = (by_r * per[:, :, 0]).sum(axis=1)
+        ok_retry = by_r[:, :, 1:] * per[:, :, 1:, 0]  # [region, type, attempt - 2]
+        ok_all = (by_r * per[..., 0]).sum(axis=(1, 2))
         for r in np.nonzero(hist.any(axis=1))[0]:
             row = hist[r]
             aged = float(ok_retry[r].sum())
             if aged > 0:
-                mean_age = float((age[r, 1:].sum(axis=1) * per[r, 1:, 0]).sum() / aged)
+                mean_age = float((age[r, :, 1:].sum(axis=2) * per[r, :, 1:, 0]).sum() / aged)
                 share_aged = min(1.0, aged / max(float(ok_all[r]), TINY))
                 if mean_age > 0:
                     bins = bin_of(CENTRES + mean_age)
                     row = row * (1.0 - share_aged) + np.bincount(bins, weights=row * share_aged, minlength=BINS)
             records.hist[r] += row
         # Failures: retried within the attempts and the budget, or given up.
-        fail_share = per[:, :, 1] + per[:, :, 2]  # [region, attempt]
+        fail_share = per[..., 1] + per[..., 2]  # [region, type, attempt]
         retried = np.zeros(R)
         for a in range(self.attempts_max):
-            mass = by_attempt[:, a, :] * fail_share[:, a, None]  # [region, origin]
+            mass = by_attempt[:, :, a, :] * fail_share[:, :, a, None]  # [region, type, origin]
             if not mass.any():
                 continue
             if a + 1 >= self.attempts_max:
                 _give_up(records, mass, origin_windows, valid)
                 continue
-            total = mass.sum(axis=1)
+            total = mass.sum(axis=(1, 2))
             allowed = np.ones(R)
             for region, budget in enumerate(self.budgets):
                 if budget is not None:
                     allowed[region] = budget.allow(float(total[region]))
             counts["budget_exhausted"][:, w] += total * (1.0 - allowed)
-            _give_up(records, mass * (1.0 - allowed)[:, None], origin_windows, valid)
-            keep = mass * allowed[:, None]
-            retried += keep.sum(axis=1)
-            keep_age = age[:, a, :] * (fail_share[:, a] * allowed)[:, None]
+            _give_up(records, mass * (1.0 - allowed)[:, None, None], origin_windows, valid)
+            keep = mass * allowed[:, None, None]
+            retried += keep.sum(axis=(1, 2))
+            keep_age = age[:, :, a, :] * (fail_share[:, :, a] * allowed[:, None])[:, :, None]
             lo, hi = backoff_span(c.backoff, a + 1)
             # Errors come back at once, timeouts at the client's timeout.
             with np.errstate(invalid="ignore", divide="ignore"):
-                to_share = np.where(fail_share[:, a] > 0, per[:, a, 2] / np.maximum(fail_share[:, a], TINY), 0.0)
+                to_share = np.where(fail_share[:, :, a] > 0,
+                                    per[:, :, a, 2] / np.maximum(fail_share[:, :, a], TINY), 0.0)  # [region, type]
             for after, part in ((0.0, 1.0 - to_share), (c.timeout, to_share)):
-                mp = keep * part[:, None]
+                mp = keep * part[:, :, None]
                 if not mp.any():
                     continue
-                ma = keep_age * part[:, None] + mp * (after + (lo + hi) / 2)
+                ma = keep_age * part[:, :, None] + mp * (after + (lo + hi) / 2)
                 self.schedule(t, step_end, a + 1, mp, ma, after + lo, after + hi)
         return retried
 
     def schedule(self, t: float, step_end: float, retry: int, mass: np.ndarray, mass_age: np.ndarray, lo: float,
                  hi: float) -> None:
-        """Put ``mass`` [region, origin] of retries number ``retry`` into the ring, spread over [t+lo, t+hi]
-        (the failures of the step from ``t`` to ``step_end``).
+        """Put ``mass`` [region, type, origin] of retries number ``retry`` into the ring, spread over
+        [t+lo, t+hi] (the failures of the step from ``t`` to ``step_end``).
         """
         dt = self.dt
         start, stop = t + max(lo, 0.0), t + max(hi, 0.0)
@@ -193,12 +197,13 @@ class ClientRetries:
         last = min(last, now_slot + self.slots - 1)
         count = last - first + 1
         idx = np.arange(first, last + 1) % self.slots
-        self.ring[idx, :, retry - 1, :] += mass / count
-        self.ring_age[idx, :, retry - 1, :] += mass_age / count
+        self.ring[idx, :, :, retry - 1, :] += mass / count
+        self.ring_age[idx, :, :, retry - 1, :] += mass_age / count
         self.pending += float(mass.sum())
 
 
 def _give_up(records: Records, mass: np.ndarray, origin_windows: np.ndarray, valid: np.ndarray) -> None:
-    """Count ``mass`` [region, origin] of requests as failed, in the windows they arrived in."""
+    """Count ``mass`` [region, type, origin] of requests as failed, in the windows they arrived in, and by type."""
     for m in np.nonzero(valid)[0]:
-        records.counts["failed"][:, origin_windows[m]] += mass[:, m]
+        records.counts["failed"][:, origin_windows[m]] += mass[:, :, m].sum(axis=1)
+    records.failed_by_type += mass[:, :, valid].sum(axis=(0, 2))

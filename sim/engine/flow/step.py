@@ -4,13 +4,14 @@ Per step from ``t`` of length ``h`` (in metrics window ``w``), with the state at
 Euler):
 
 1. :meth:`Step.attempts` → :class:`Attempts`: new requests (× surges, with Poisson noise when
-   ``flow.noise`` is on) and the client retries that come due, per region, attempt and origin window;
+   ``flow.noise`` is on) and the client retries that come due, per region, request type, attempt and
+   origin window (new requests come in the mix's shares; a retry keeps its request's type);
 2. :meth:`Step.admit` → :class:`Admitted`: the share each region's breaker lets through, and the
    first attempts and retries sent;
 3. :meth:`Tries.send <sim.engine.flow.tries.Tries.send>` → :class:`~sim.engine.flow.tries.TryOutcome`:
    the tries, their outcomes per region, the failures per entry, the latency and the loads;
 4. :meth:`Step.advance` — the queues (servers, dependencies) move on and the links carry what crossed them;
-5. :func:`outcome_shares` → the share of each region's attempts that succeeded, erred, timed out;
+5. :func:`outcome_shares` → the share of each region's attempts of each type that succeeded, erred, timed out;
 6. :meth:`ClientRetries.settle <sim.engine.flow.retries.ClientRetries.settle>` → the mass each region's
    clients retry: successes counted, failures retried after a backoff or given up;
    :meth:`Pairs.retries_wait <sim.engine.flow.databases.Pairs.retries_wait>` keeps them where they failed;
@@ -38,13 +39,17 @@ __all__ = ["Admitted", "Attempts", "Step", "outcome_shares"]
 
 
 class Attempts(NamedTuple):
-    """The client attempts of a step, per region: new requests and the retries that came due."""
+    """The client attempts of a step, per region (and per [region, request type]): new requests and the
+    retries that came due.
+    """
 
     new: np.ndarray  # first attempts (new requests)
     retries: np.ndarray  # client retries due
     total: np.ndarray  # both
-    by_attempt: np.ndarray  # [region, attempt number - 1, origin window mod M]
+    by_attempt: np.ndarray  # [region, request type, attempt number - 1, origin window mod M]
     age: np.ndarray  # the same, sum of (age x mass): how long ago their requests arrived
+    new_types: np.ndarray  # [region, type]: first attempts (the mix's shares of ``new``)
+    retry_types: np.ndarray  # [region, type]: client retries due
 
 
 class Admitted(NamedTuple):
@@ -70,6 +75,7 @@ class Step:
         self.retries, self.records, self.tries, self.breakers = retries, records, tries, breakers
         self.n_regions = len(rates)
         self.bits = tries.types[0].bits  # a crossing's size, for the links' load estimate
+        self.mix = np.array([rt.share for rt in tries.types])  # the request types' shares of new requests
         self.route = np.zeros(self.n_regions, dtype=np.int64)  # per region: its datacenter (-1: none)
         self.scale = np.ones(self.n_regions)  # per region: its load's factor (surges)
 
@@ -86,7 +92,7 @@ class Step:
         self.servers.end_warmups(t)
         attempts = self.attempts(t, h, w)
         admitted = self.admit(t, w, attempts)
-        tries = self.tries.send(t, h, w, self.route, admitted.first, admitted.retries)
+        tries = self.tries.send(t, h, w, self.route, admitted.first, admitted.retries, attempts.retry_types)
         self.advance(tries.loads, h, w)
         shares = outcome_shares(attempts, tries)
         retried = self.retries.settle(t, t + h, w, attempts.by_attempt, attempts.age, shares, tries.latency,
@@ -107,17 +113,19 @@ class Step:
                 new = self.noise.poisson(new).astype(float)
             counts["requests"][:, w] += new
         ring = self.retries
-        by_attempt = np.zeros((R, ring.attempts_max, ring.origins))  # [region, attempt - 1, origin window]
+        # [region, request type, attempt - 1, origin window]
+        by_attempt = np.zeros((R, self.mix.size, ring.attempts_max, ring.origins))
         age = np.zeros_like(by_attempt)
-        by_attempt[:, 0, w % ring.origins] = new
+        new_types = new[:, None] * self.mix[None, :]
+        by_attempt[:, :, 0, w % ring.origins] = new_types
         if ring.pending > 0:
             due = ring.take_due(t, h)
-            by_attempt[:, 1:, :] += due.mass[:, : ring.attempts_max - 1, :]
-            age[:, 1:, :] += due.age[:, : ring.attempts_max - 1, :]
-            self.pairs.retries_leave(due.mass.sum(axis=(1, 2)))  # from where they are pending
+            by_attempt[:, :, 1:, :] += due.mass[:, :, : ring.attempts_max - 1, :]
+            age[:, :, 1:, :] += due.age[:, :, : ring.attempts_max - 1, :]
+            self.pairs.retries_leave(due.mass.sum(axis=(1, 2, 3)))  # from where they are pending
         else:
             self.pairs.no_retries_due()
-        attempts = by_attempt.sum(axis=(1, 2))
+        attempts = by_attempt.sum(axis=(1, 2, 3))
         ring.traffic = float(attempts.sum()) / h
         ring.retrying = float(attempts.sum() - new.sum()) / h
         for r, budget in enumerate(ring.budgets):
@@ -126,7 +134,9 @@ class Step:
         later = attempts - new
         counts["attempts"][:, w] += attempts
         counts["retries"][:, w] += later
-        return Attempts(new, later, attempts, by_attempt, age)
+        # (one type: the retries themselves, as the region's figures count them)
+        retry_types = later[:, None] if self.mix.size == 1 else by_attempt[:, :, 1:, :].sum(axis=(2, 3))
+        return Attempts(new, later, attempts, by_attempt, age, new_types, retry_types)
 
     def admit(self, t: float, w: int, attempts: Attempts) -> Admitted:
         """The breakers: the share of each region's attempts that is sent (a half-open breaker sends its
@@ -162,8 +172,8 @@ class Step:
         for r, breaker in enumerate(self.breakers):
             through = attempts.total[r] * admitted.sent[r]
             if breaker is not None and through > 0:
-                lost = (first.error[r] + first.timeout[r] + retries.error[r] + retries.timeout[r]) \
-                    if admitted.routed[r] else through
+                lost = float(first.error[r].sum() + first.timeout[r].sum() + retries.error[r].sum()
+                             + retries.timeout[r].sum()) if admitted.routed[r] else through
                 u = self.noise.uniform() if self.noise is not None else None
                 state = breaker.observe(t + h, through, max(0.0, lost), u)
                 if state is not None:
@@ -171,14 +181,14 @@ class Step:
 
 
 def outcome_shares(attempts: Attempts, tries: TryOutcome) -> np.ndarray:
-    """Per attempt: [region, first attempt (0) or retry (1), ok / error / timeout] shares of the step's
-    attempts (the breakers' rejections and the tries' failures are errors and timeouts).
+    """Per attempt: [region, request type, first attempt (0) or retry (1), ok / error / timeout] shares of
+    the step's attempts (the breakers' rejections and the tries' failures are errors and timeouts).
     """
-    shares = np.zeros((attempts.new.size, 2, 3))
-    for cls, (out, raw) in enumerate(((tries.first, attempts.new), (tries.retries, attempts.retries))):
+    shares = np.zeros((*attempts.new_types.shape, 2, 3))
+    for cls, (out, raw) in enumerate(((tries.first, attempts.new_types), (tries.retries, attempts.retry_types))):
         with np.errstate(invalid="ignore", divide="ignore"):
             safe = np.maximum(raw, TINY)
-            shares[:, cls, 0] = np.where(raw > 0, out.ok / safe, 0.0)
-            shares[:, cls, 2] = np.where(raw > 0, out.timeout / safe, 0.0)
-            shares[:, cls, 1] = np.where(raw > 0, np.maximum(0.0, 1.0 - shares[:, cls, 0] - shares[:, cls, 2]), 0.0)
+            ok = shares[:, :, cls, 0] = np.where(raw > 0, out.ok / safe, 0.0)
+            timeout = shares[:, :, cls, 2] = np.where(raw > 0, out.timeout / safe, 0.0)
+            shares[:, :, cls, 1] = np.where(raw > 0, np.maximum(0.0, 1.0 - ok - timeout), 0.0)
     return shares

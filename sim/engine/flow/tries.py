@@ -36,7 +36,9 @@ _PROFILES = 4096  # above this many rows of pairs, one latency profile per (regi
 
 
 class RegionOutcomes(NamedTuple):
-    """Per region, how many attempts of one kind (first attempts, or retries) succeeded, erred, timed out."""
+    """Per [region, request type], how many attempts of one kind (first attempts, or retries) succeeded,
+    erred, timed out.
+    """
 
     ok: np.ndarray
     error: np.ndarray
@@ -100,6 +102,7 @@ class _Rows(NamedTuple):
     weights: np.ndarray  # attempts per row
     share0: np.ndarray  # the share of them that are first attempts
     pairs: int  # rows of pairs (the rest are per region)
+    live_share0: np.ndarray  # per live pair: the share of its attempts that are first attempts
 
 
 class _Paths(NamedTuple):
@@ -188,10 +191,11 @@ class Tries:
         self._groups: _Grouping | None = None
 
     def send(self, t: float, h: float, w: int, route: np.ndarray, mass0: np.ndarray,
-             mass_r: np.ndarray) -> TryOutcome:
+             mass_r: np.ndarray, retry_types: np.ndarray) -> TryOutcome:
         """Send the step's attempts: per region ``mass0`` first attempts (spread over the mailbox servers
-        as the region's databases are) and ``mass_r`` retries (spread as their failures were), in the step
-        from ``t`` of length ``h`` in window ``w``, to the datacenters of ``route``.
+        as the region's databases are, in the mix's shares of request types) and ``mass_r`` retries (spread
+        as their failures were, of the types in ``retry_types`` [region, type]), in the step from ``t`` of
+        length ``h`` in window ``w``, to the datacenters of ``route``.
         """
         c, lb = self.client, self.lb
         T = c.timeout
@@ -203,26 +207,61 @@ class Tries:
         s, b = self.servers, paths.server
         box = _Mailboxes(s.up[b], s.shed[b], s.err[b], s.fluid_wait[b], s.wait_p[b], s.theta[b])
         totals = _Totals(rows.weights.size, rows.pairs, self.n_regions, self.n_dcs, self.deps.n, self.links.count)
-        for share_t, work_t, deps, bits in self.types:
-            tries0 = rows.weights * share_t
+        K = len(self.types)
+        outcomes = np.zeros((6, self.n_regions, K))  # first attempts' ok, error, timeout; the retries'
+        retried = retry_types.sum(axis=1)
+        retry_mix = np.where(retried[:, None] > 0, retry_types / np.maximum(retried, TINY)[:, None], 0.0)
+        # Per live pair: work, demand, tries and failures. A row's pairs share its outcomes per try of each
+        # type, but not their mix of types when retries are sent (a pair's retries are of the types that
+        # failed there); without retries, every pair's tries are in the mix's shares.
+        mixed = K > 1 and bool(mass_r.any())
+        per_pair = np.zeros((4, rows.live_w.size))
+        # Per row of pairs, of work, demand, tries and failures per try of each type, summed over the types
+        # in the mix's shares (for first attempts) and in the retries' (for retries).
+        per_try = np.zeros((2, 4, rows.pairs))
+        for k, (share_t, work_t, deps, bits) in enumerate(self.types):
+            if K == 1:  # every try is of the one type
+                tries0, first_share = rows.weights * share_t, rows.share0
+            else:  # the row's first attempts in the mix's share, its retries in their own types' shares
+                part0 = rows.share0 * share_t
+                part = part0 + (1.0 - rows.share0) * retry_mix[paths.region, k]
+                tries0, first_share = rows.weights * part, np.where(part > 0, part0 / np.maximum(part, TINY), 0.0)
             if not tries0.any():
                 continue
             calls = self.deps.calls(deps, tt, h, float(tries0.sum()))
             chances = self._chances(rows, paths, box, calls, work_t, tt)
             balanced = self._balance(paths, chances, tries0, tt, h, totals)
-            self._book(w, h, rows, paths, box, calls, chances, balanced, bits, totals)
+            booked = self._book(w, h, rows, paths, box, calls, chances, balanced, bits, totals)
             self._latency(rows, paths, box, chances, balanced, tt, totals)
+            self._by_type(outcomes[:, :, k], paths.region, balanced, first_share)
+            if mixed:
+                row_tries = tries0[: rows.pairs]
+                each = np.where(row_tries > 0, 1.0 / np.maximum(row_tries, TINY), 0.0)
+                retry_share = retry_mix[paths.region[: rows.pairs], k]
+                lost = (balanced.error + balanced.timeout)[: rows.pairs]
+                for i, row in enumerate((*booked, lost)):
+                    x = row * each
+                    per_try[0, i] += share_t * x
+                    per_try[1, i] += retry_share * x
         counts = self.records.counts
         counts["lb_retries"][:, w] += totals.lb_retries
         counts["shed"][:, w] += totals.shed
         counts["dep_attempts"][:, w] += totals.dep_attempts
         counts["dep_retries"][:, w] += totals.dep_retries
         self.records.dc_offered[:, w] += totals.dc_tries
-        first, retries = self._by_region(rows, paths, totals, route, mass0, mass_r)
-        # Back to the pairs: each carries its share of its group's attempts.
-        part = np.where(rows.group_w > 0, 1.0 / np.maximum(rows.group_w, TINY), 0.0)[rows.inv] * rows.live_w
-        fails = self._fails(rows, paths, totals, part)
-        return TryOutcome(first, retries, fails, totals.hist, self._loads(view, front, rows, totals, part))
+        first, retries = self._by_region(outcomes, route, mass0, mass_r, retry_mix)
+        if mixed:  # back to the pairs: each by its first attempts and its retries
+            first_w = rows.live_w * rows.live_share0
+            retry_w = rows.live_w - first_w
+            for i in range(4):
+                per_pair[i] = first_w * per_try[0, i][rows.inv] + retry_w * per_try[1, i][rows.inv]
+        else:  # back to the pairs: each carries its share of its group's attempts
+            part = np.where(rows.group_w > 0, 1.0 / np.maximum(rows.group_w, TINY), 0.0)[rows.inv] * rows.live_w
+            lost = (totals.error + totals.timeout)[: rows.pairs]
+            for i, row in enumerate((totals.work, totals.demand, totals.tries, lost)):
+                per_pair[i] = row[rows.inv] * part
+        fails = self._fails(rows, paths, totals, per_pair[3])
+        return TryOutcome(first, retries, fails, totals.hist, self._loads(view, front, rows, totals, per_pair))
 
     # ------------------------------------------------------------------------------ where tries go
 
@@ -283,11 +322,12 @@ class Tries:
                 else (None, np.arange(live.size), np.arange(live.size))
             self._groups = _Grouping(view, sup, live_at, rep, inv)
         group_w = np.bincount(inv, weights=live_w)
-        group_m0 = np.bincount(inv, weights=live_w * share0[live_at])
+        live_share0 = share0[live_at]
+        group_m0 = np.bincount(inv, weights=live_w * live_share0)
         sel = np.concatenate([live[rep], np.arange(P, P + R)])
         weights = np.concatenate([group_w, weights[Ps:]])
         share0 = np.concatenate([np.where(group_w > 0, group_m0 / np.maximum(group_w, TINY), 0.0), share0[Ps:]])
-        return _Rows(live_at, b_all, live_w, inv, group_w, sel, weights, share0, rep.size)
+        return _Rows(live_at, b_all, live_w, inv, group_w, sel, weights, share0, rep.size, live_share0)
 
     def _paths(self, view: ClassView, front: _FrontEnds, rows: _Rows, route: np.ndarray) -> _Paths:
         """Per row: its region's front ends; per row of pairs: the mailbox server, the link to it and what
@@ -384,9 +424,11 @@ class Tries:
         return _Balanced(n_tries, s_tot, e_tot, t_tot, elapsed)
 
     def _book(self, w: int, h: float, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: DependencyCalls,
-              chances: _Chances, balanced: _Balanced, bits: float, totals: _Totals) -> None:
+              chances: _Chances, balanced: _Balanced, bits: float,
+              totals: _Totals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Add a request type's outcomes and loads to the totals: front ends (spread over the pool),
-        dependencies, mailbox servers, links; and the work wasted and queued to the records.
+        dependencies, mailbox servers, links; and the work wasted and queued to the records. Returns what
+        it added per row of pairs: the mailbox servers' work, demand and tries.
         """
         P, R, D = rows.pairs, self.n_regions, self.n_dcs
         d_e, dp = paths.dc, paths.dc[:P]
@@ -409,8 +451,9 @@ class Tries:
         work_b = calls.ok * chances.service + calls.held
         if self.servers.cancel:  # work that would start after its caller gave up is not done
             work_b = np.where(box.wait > chances.tau, 0.0, work_b)
-        totals.work += booked * work_b
-        totals.demand += into_back * work_b
+        work, demand = booked * work_b, into_back * work_b
+        totals.work += work
+        totals.demand += demand
         totals.tries += booked
         rec = self.records
         rec.wasted += float((booked * calls.ok * chances.late).sum()) * h
@@ -429,6 +472,7 @@ class Tries:
             totals.link_bps += np.bincount(on, weights=across[crosses] / h * bits, minlength=links)
             rec.link_crossings[:, w] += np.bincount(on, weights=across[crosses], minlength=links)
             rec.link_lost[:, w] += np.bincount(on, weights=(across * paths.loss)[crosses], minlength=links)
+        return work, demand, booked
 
     def _latency(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances, balanced: _Balanced,
                  tt: float, totals: _Totals) -> None:
@@ -457,44 +501,48 @@ class Tries:
 
     # ------------------------------------------------------------------------------ back to regions and servers
 
-    def _by_region(self, rows: _Rows, paths: _Paths, totals: _Totals, route: np.ndarray, mass0: np.ndarray,
-                   mass_r: np.ndarray) -> tuple[RegionOutcomes, RegionOutcomes]:
-        """Per region: the outcomes of first attempts and of retries (regions with no route: every attempt
-        is an error at once).
+    def _by_type(self, out: np.ndarray, reg: np.ndarray, balanced: _Balanced, first: np.ndarray) -> None:
+        """Per region, the outcomes of one request type's tries (``first``: the share of each row's tries
+        that are first attempts) into ``out``: first attempts' ok, error, timeout, then the retries'.
         """
-        R, reg, share0 = self.n_regions, paths.region, rows.share0
-        S, E, TO = totals.ok, totals.error, totals.timeout
-        s0 = np.bincount(reg, weights=S * share0, minlength=R)
-        e0 = np.bincount(reg, weights=E * share0, minlength=R)
-        t0 = np.bincount(reg, weights=TO * share0, minlength=R)
-        sr = np.bincount(reg, weights=S, minlength=R) - s0
-        e_r = np.bincount(reg, weights=E, minlength=R) - e0
-        tr = np.bincount(reg, weights=TO, minlength=R) - t0
-        unrouted = route < 0
-        e0 = np.where(unrouted, mass0, e0)
-        e_r = np.where(unrouted, mass_r, e_r)
+        R = self.n_regions
+        for i, mass in enumerate((balanced.ok, balanced.error, balanced.timeout)):
+            out[i] = np.bincount(reg, weights=mass * first, minlength=R)
+            out[3 + i] = np.bincount(reg, weights=mass, minlength=R) - out[i]
+
+    def _by_region(self, outcomes: np.ndarray, route: np.ndarray, mass0: np.ndarray, mass_r: np.ndarray,
+                   retry_mix: np.ndarray) -> tuple[RegionOutcomes, RegionOutcomes]:
+        """Per [region, type]: the outcomes of first attempts and of retries (regions with no route: every
+        attempt is an error at once).
+        """
+        s0, e0, t0, sr, e_r, tr = outcomes
+        unrouted = (route < 0)[:, None]
+        e0 = np.where(unrouted, mass0[:, None] * np.array([rt.share for rt in self.types])[None, :], e0)
+        e_r = np.where(unrouted, mass_r[:, None] * retry_mix, e_r)
         return RegionOutcomes(s0, e0, t0), RegionOutcomes(sr, e_r, tr)
 
-    def _fails(self, rows: _Rows, paths: _Paths, totals: _Totals, part: np.ndarray) -> np.ndarray:
-        """Failures per entry of the support (``part``: each live pair's share of its group's attempts)."""
+    def _fails(self, rows: _Rows, paths: _Paths, totals: _Totals, lost_pairs: np.ndarray) -> np.ndarray:
+        """Failures per entry of the support: ``lost_pairs`` per live pair, and the unavailable entries'
+        (none where the region has no databases: its tries wait nowhere).
+        """
         P, Ps = rows.pairs, self.pairs.sup_pairs
-        lost = np.where(paths.own, 0.0, totals.error + totals.timeout)
         fails = np.zeros(self.pairs.sup.size)
-        fails[rows.live_at] = lost[:P][rows.inv] * part
-        fails[Ps:] = lost[P:]
+        fails[rows.live_at] = np.where(paths.own[:P][rows.inv], 0.0, lost_pairs)
+        fails[Ps:] = np.where(paths.own[P:], 0.0, totals.error[P:] + totals.timeout[P:])
         return fails
 
-    def _loads(self, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals, part: np.ndarray) -> Loads:
-        """Per server: the work, demand and tries of its pairs (``part``: each live pair's share of its
-        group's) and its share of its front ends' tries.
+    def _loads(self, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals,
+               per_pair: np.ndarray) -> Loads:
+        """Per server: the work, demand and tries of its pairs (``per_pair``: per live pair, from the send)
+        and its share of its front ends' tries.
         """
         s, n = self.servers, self.servers.n
         ix, cls, size = view
-        inv, b_all = rows.inv, rows.live_server
+        b_all = rows.live_server
         # (float even with no pair carrying attempts: numpy counts an empty input in integers)
-        work = np.bincount(b_all, weights=totals.work[inv] * part, minlength=n).astype(float, copy=False)
-        demand = np.bincount(b_all, weights=totals.demand[inv] * part, minlength=n).astype(float, copy=False)
-        tries_at = np.bincount(b_all, weights=totals.tries[inv] * part, minlength=n).astype(float, copy=False)
+        work = np.bincount(b_all, weights=per_pair[0], minlength=n).astype(float, copy=False)
+        demand = np.bincount(b_all, weights=per_pair[1], minlength=n).astype(float, copy=False)
+        tries_at = np.bincount(b_all, weights=per_pair[2], minlength=n).astype(float, copy=False)
         if totals.front_dc.any():  # per server of each class
             to_front = totals.front_dc[s.dc_of[ix]] * np.where(size > 0, front.share / np.maximum(size, 1.0), 0.0)
             front_work = (to_front * s.frontend[ix] / front.speed)[cls]

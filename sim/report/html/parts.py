@@ -136,6 +136,17 @@ def headline(s: Summary, story: Story) -> str:
         cards.append(kpi("user-minutes", "User-minutes without service", format_count(round(impact.user_minutes)),
                          "users × the share of their requests that failed, per window", impact.user_minutes,
                          "bad" if impact.user_minutes else ""))
+    by_type = impact.by_type()
+    if impact.sign_ins_failed is not None:
+        others = " · ".join(f"{html.escape(name)} {format_count(n)}" for name, n in by_type[1:])
+        cards.append(kpi("sign-ins", "Sign-ins failed", format_count(impact.sign_ins_failed),
+                         f"user requests of type sign_in{' · other types: ' + others if others else ''}",
+                         impact.sign_ins_failed, "bad" if impact.sign_ins_failed else ""))
+    elif by_type:
+        cards.append(kpi("failed-by-type", "Failed by type",
+                         "<br>".join(f"{html.escape(name)} {format_count(n)}" for name, n in by_type),
+                         "user requests failed, per request type", impact.requests_failed,
+                         "bad" if impact.requests_failed else ""))
     if impact.mail_delayed is not None:
         delay = (f"p99 delay {format_span(impact.mail_delay_p99)} · longest {format_span(impact.mail_delay_max)}"
                  if impact.mail_delayed and impact.mail_delay_p99 is not None and impact.mail_delay_max is not None
