@@ -212,3 +212,14 @@ def test_compare_says_which_faults_the_layouts_share():
     assert ("no fault shared by id: the layouts' failures are drawn independently, not paired; only in a: "
             "crash; only in b: other") in text([crash], [other])
     assert "the same in every layout: crash (paired by fault id); only in b: other" in text([crash], [crash, other])
+
+
+def test_the_comparison_report_pairs_replications_only_by_shared_faults(tmp_path):
+    """The availability figure's caption said 'Replication i of every layout saw the same failures' whatever
+    the files held; with no fault id in common the report says they are not matched, caption included."""
+    other = {**CRASHES, "faults": [{**CRASHES["faults"][0], "id": "other-crashes"}]}
+    cmp = compare({"one": scenario_from(CRASHES), "other": scenario_from(other)}, replications=2,
+                  executor=InProcess())
+    page = (cmp.write_report(tmp_path) / "report.html").read_text()
+    assert "saw the same failures" not in page and "The layouts share no fault ids" in page
+    assert "replication i of each saw failures of its own" in page

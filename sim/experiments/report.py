@@ -461,7 +461,8 @@ def render_comparison(cmp: Comparison) -> str:
                 "fig-availability",
                 "Each dot is one replication; boxes show the quartiles, the diamond the mean with its "
                 f"interval ({how or 'none: too few replications'}). "
-                "Replication i of every layout saw the same failures.",
+                + ("Replication i of every layout saw the same failures of the faults they share."
+                   if common else "The layouts share no fault ids: replication i of each saw failures of its own."),
             )
         )
     if any(m.name == "downtime_minutes" for m in cmp.metrics):
