@@ -136,6 +136,22 @@ def test_until_ci_stops_when_narrow_enough_or_at_the_cap(tiny, pool):
     assert capped.rows[:3] == wide.rows
 
 
+def test_until_ci_takes_no_spread_for_a_narrow_interval():
+    """Every replication at 100% gave an interval [1, 1], 'narrow enough' after the first round: it now
+    takes 30 agreeing replications (the rule of three: a different one then has under 10% chance) and
+    says so."""
+    from sim.experiments.replicate import SAME_VALUE_REPLICATIONS
+    from tests.conftest import scenario_from
+
+    calm = scenario_from({"duration": "20s"})  # no faults, light load: every replication 100% available
+    reps = replicate(calm, 10, until_ci=0.001, executor=InProcess(), metrics=["availability"])
+    assert {r["availability"] for r in reps.rows} == {1.0}
+    assert reps.n == SAME_VALUE_REPLICATIONS == 30
+    assert reps.stopped.startswith("every one of 30 replications gave the same availability")
+    capped = replicate(calm, 10, until_ci=0.001, max_replications=12, executor=InProcess(), metrics=["availability"])
+    assert capped.n == 12 and "a single value (every replication the same)" in capped.stopped
+
+
 # ------------------------------------------------------------------------------------------ the store
 
 

@@ -37,6 +37,10 @@ __all__ = [
 
 MAX_REPLICATIONS = 1000
 """Cap on replications when adding them until an interval is narrow enough."""
+SAME_VALUE_REPLICATIONS = 30
+"""Replications that must all give the same value before ``until_ci`` takes a single point for an answer:
+a point is no spread to estimate from, not certainty. By the rule of three, after ``n`` agreeing
+replications one that differs has under ``3 / n`` chance (95%): under 10% here."""
 
 
 def resolve_metrics(
@@ -200,17 +204,24 @@ def replicate(
         while until_ci is not None and target is not None:
             iv = target.interval([r[ci_metric] for r in rows], confidence)
             half = iv.half_width
+            if iv.collapsed and n < SAME_VALUE_REPLICATIONS:  # no spread seen yet is not a narrow interval
+                half = None
             if half is not None and half <= until_ci:
-                stopped = f"{ci_metric} interval ±{half:.3g} ≤ ±{until_ci:.3g} after {n} replications"
+                stopped = (f"{ci_metric} interval ±{half:.3g} ≤ ±{until_ci:.3g} after {n} replications"
+                           if not iv.collapsed else
+                           f"every one of {n} replications gave the same {ci_metric}: no spread to narrow "
+                           f"(a replication that differs has under {3 / n:.0%} chance, 95%)")
                 break
             if n >= max_replications:
-                shown = "unknown" if half is None else f"±{half:.3g}"
+                shown = ("a single value (every replication the same)" if iv.collapsed else
+                         "unknown" if half is None else f"±{half:.3g}")
                 stopped = (
                     f"reached the cap of {max_replications} replications; {ci_metric} interval still "
                     f"{shown} (target ±{until_ci:.3g})"
                 )
                 break
-            wanted = n + 1 if half is None else math.ceil(n * (half / until_ci) ** 2 * 1.1)
+            wanted = (SAME_VALUE_REPLICATIONS if iv.collapsed else n + 1) if half is None else \
+                math.ceil(n * (half / until_ci) ** 2 * 1.1)
             n_next = min(max_replications, max(n + 1, min(2 * n, wanted)))
             rows = run_experiment(experiment, range(n_next), sink, runner, progress)
             n = n_next
