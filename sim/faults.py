@@ -29,7 +29,7 @@ from sim.fault_base import FaultContext, FaultSpec, Watcher, scheduled
 from sim.fault_lb import LoadBalancerFailure
 from sim.rollout import Rollout
 from sim.spec import Id, Model, Target
-from sim.units import Bandwidth, Duration, Percent, Size, duration_range, parse_duration, parse_percent
+from sim.units import Duration, Percent, Size, Traffic, duration_range, parse_duration, parse_percent
 
 if TYPE_CHECKING:
     from sim.cluster import Cluster
@@ -191,7 +191,7 @@ class Congestion(FaultSpec):
     kind: Literal["congestion"]
     targets: ClassVar[str] = "link"
     capacity_factor: Percent = Field(1.0, gt=0, description="share of the link's nominal capacity left")
-    background: Bandwidth = Field(0.0, description="other traffic on the link, e.g. 800Mbps")
+    background: Traffic = Field(0.0, description="other traffic on the link, e.g. 800Mbps")
 
     @model_validator(mode="after")
     def _does_something(self) -> Congestion:

@@ -71,6 +71,7 @@ __all__ = [
     "Duration",
     "Percent",
     "Bandwidth",
+    "Traffic",
     "Rate",
     "Size",
     "duration_range",
@@ -205,8 +206,9 @@ def parse_percent(value: Any) -> float:
     return number
 
 
-def parse_bandwidth(value: Any) -> float:
-    """Return bits per second for ``"2Gbps"``, ``"400Mbps"``, ``"10GB/s"`` or a bare number of bit/s.
+def parse_bandwidth(value: Any, *, zero: bool = False) -> float:
+    """Return bits per second for ``"2Gbps"``, ``"400Mbps"``, ``"10GB/s"`` or a bare number of bit/s; with
+    ``zero``, none (``0bps``, ``0``) too: traffic on a link may be nothing, a link's capacity may not.
 
     >>> parse_bandwidth("400Mbps"), parse_bandwidth("1GB/s")
     (400000000.0, 8000000000.0)
@@ -222,9 +224,14 @@ def parse_bandwidth(value: Any) -> float:
         )
         if math.isinf(number):
             raise _bad("bandwidth too large", value, "a finite bandwidth")
-    if number <= 0:
-        raise _bad("bandwidth must be more than 0", value, _BANDWIDTH_EXAMPLES)
+    if number < 0 or (number == 0 and not zero):
+        raise _bad("bandwidth must be more than 0" if not zero else "bandwidth must not be negative", value,
+                   _BANDWIDTH_EXAMPLES)
     return number
+
+
+def _parse_traffic(value: Any) -> float:
+    return parse_bandwidth(value, zero=True)
 
 
 def parse_rate(value: Any) -> float:
@@ -580,6 +587,12 @@ Percent = Annotated[float, *_unit(parse_percent, "percentage: 30%, 99.9%", ["99.
 Bandwidth = Annotated[
     float,
     *_unit(parse_bandwidth, "bandwidth: 400Mbps, 10Gbps", ["10Gbps"], 1.0, MAX_BANDWIDTH, False,
+           ("bandwidth too small", "bandwidth too large"), _si("bps")),
+]
+# Traffic on a link, which may be none: a bandwidth of at least 0 (a link's capacity is a Bandwidth, at least 1).
+Traffic = Annotated[
+    float,
+    *_unit(_parse_traffic, "bandwidth: 0bps, 800Mbps", ["800Mbps"], 0.0, MAX_BANDWIDTH, False,
            ("bandwidth too small", "bandwidth too large"), _si("bps")),
 ]
 Rate = Annotated[

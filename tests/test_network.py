@@ -242,6 +242,18 @@ def test_request_size_and_link_fields_take_units(make_scenario):
     assert (link.buffer, link.averaging, s.workload.requests["read"].size) == (0.25, 5.0, 2e6)
 
 
+def test_a_congestion_may_write_its_default_background_of_none(make_scenario):
+    """The reference gives background's default as 0bps; writing it was refused ('at least 1bps')."""
+    link = {"between": ["dc-a", "dc-b"], "capacity": "1Gbps"}
+    fault = {"kind": "congestion", "id": "c", "at": "1m", "duration": "1m", "target": {"datacenters": ["dc-a", "dc-b"]},
+             "capacity_factor": "50%", "background": "0bps"}
+    s = make_scenario({"topology": {"links": [link]}, "faults": [fault]})
+    assert s.faults[0].background == 0.0
+    with pytest.raises(ScenarioError) as refused:
+        make_scenario({"topology": {"links": [link]}, "faults": [{**fault, "background": "-1bps"}]})
+    assert "faults[0].background" in str(refused.value)
+
+
 # ------------------------------------------------------------------------------------------- shipped
 
 
