@@ -61,6 +61,30 @@ def make_scenario():
     return scenario_from
 
 
+# ---------------------------------------------------------------------------- slow checks: run with --slow (CI does)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the checks marked slow (the engines' cross-check, minutes of CPU); CI does")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if config.getoption("--slow") or config.option.markexpr:
+        return "slow checks: as asked"
+    return "slow checks: left out (the engines' cross-check); --slow runs them, as CI does"
+
+
+def _leave_out_slow(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ``--slow`` (or a ``-m`` of the user's own), the tests marked slow are deselected."""
+    if config.getoption("--slow") or config.option.markexpr:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+
+
 # ------------------------------------------------------------------ how pytest -n shares work (tests/xdist_groups.py)
 
 
@@ -74,6 +98,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _leave_out_slow(config, items)
     xdist_groups.write_groups(config, items)
 
 
