@@ -17,7 +17,8 @@ recursion for FIFO G/G/c, exact as long as nothing interrupts it). Each step of 
 schedules one event: the end of its stage, or the timeout of the innermost layer waiting for it if the
 stage would end too late. A crash bumps the server's epoch; stages booked under an older epoch are
 lost when they come due. Each attempt carries a generation number, so events made stale by a retry
-or a timeout are ignored. Events are bare callbacks on SimPy's own queue (see :func:`sim.schedule.later`).
+or a timeout are ignored. Steps are bare callbacks in the engine's :class:`~sim.schedule.Lane`, run in
+SimPy's own order; a first try of one stage takes the express lane (:meth:`RequestEngine._arrival_handler`).
 
 Deadline propagation (``server.cancellation``) is exact in this scheme: a request that would start
 after its caller's deadline is dropped without using a worker, and one that would run past it stops
@@ -29,6 +30,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -41,38 +43,23 @@ from sim.metrics import Recorder
 from sim.policies import BALANCERS, Breaker, Budget, backoff_delay
 from sim.rng import Streams
 from sim.scenario import Memory, Scenario
-from sim.schedule import later, make_sampler
+from sim.schedule import Lane, later, make_sampler
 from sim.workload import peak_rate, rate_function
 
 __all__ = ["RequestEngine", "Station", "EventStation"]
 
 _heappush, _heappop, _heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
-_NORMAL = simpy.events.NORMAL
 _INF = float("inf")
 OK, ERROR, TIMEOUT = "ok", "error", "timeout"
 
 
-class _Step:
-    """A scheduled step of one attempt, and its own event.
-
-    It runs ``fn(*args)`` unless the attempt has moved on since (its generation changed): one object
-    per step instead of an event and two closures.
+def _step(step: tuple[Any, int, Callable[..., None], tuple[Any, ...]]) -> None:
+    """Run a scheduled step of an attempt, ``(attempt, generation, fn, args)``, unless the attempt has
+    moved on since it was booked (its generation changed).
     """
-
-    __slots__ = ("callbacks", "_ok", "_value", "attempt", "gen", "fn", "args")
-
-    def __init__(self, attempt: Any, fn: Callable[..., None], args: tuple[Any, ...]):
-        self.callbacks = [self]
-        self._ok = True
-        self._value = None
-        self.attempt = attempt
-        self.gen = attempt.gen
-        self.fn = fn
-        self.args = args
-
-    def __call__(self, _: Any) -> None:
-        if self.attempt.gen == self.gen:
-            self.fn(*self.args)
+    a, gen, fn, args = step
+    if a.gen == gen:
+        fn(*args)
 
 
 class Station:
@@ -342,11 +329,15 @@ class RequestEngine(EngineBase):
     as the clock runs).
     """
 
+    EXPRESS = True
+    """Whether first tries may take the express lane (:meth:`_arrival_handler`); off, the same run, slower."""
+
     def __init__(
         self, env: simpy.Environment, scenario: Scenario, cluster: Cluster, streams: Streams, recorder: Recorder
     ):
         super().__init__(env, scenario, cluster, streams, recorder)
         self.streams = streams
+        self.lane = Lane(env)  # every step of every request: one queue, merged with SimPy's in its order
         policies = scenario.policies
         self.client = policies.client
         self.lb = policies.load_balancer
@@ -396,6 +387,10 @@ class RequestEngine(EngineBase):
         self.dep_budgets = [Budget(sp.dependency_budget) if sp.dependency_budget else None
                             for _ in self.dependencies]
         self.arrival_gen = [0] * n_regions
+        # Single-stage first tries go through the express lane unless servers order their queues when a
+        # worker frees up (adaptive LIFO).
+        self.express = self.EXPRESS and lifo is None
+        self.first_try = [self._arrival_handler(region) for region in range(n_regions)]
 
     # ---------------------------------------------------------------------------------- arrivals
 
@@ -423,6 +418,9 @@ class RequestEngine(EngineBase):
         duration = self.scenario.duration
         mean_gap = 1.0 / bound
         arrival_gen = self.arrival_gen
+        at = self.lane.at
+        first_try = self.first_try[region]
+        gap = partial(rng.exponential, mean_gap)
 
         def arrive(_: Any) -> None:
             if arrival_gen[region] != gen:
@@ -431,12 +429,13 @@ class RequestEngine(EngineBase):
             if now >= duration:
                 return
             if flat or rng.uniform() * bound < base(now) * scale:  # thinning for a time-varying rate
-                self._new_request(region, now)
-            later(env, rng.exponential(mean_gap), arrive)
+                first_try(now)
+            at(env.now + gap(), arrive)
 
-        later(env, rng.exponential(mean_gap), arrive)
+        at(env.now + gap(), arrive)
 
     def _new_request(self, region: int, now: float) -> None:
+        """A user request arrives: its type, its mailbox database, and its first try."""
         rec = self.rec
         win = int(now / rec.window)
         rec.requests[region][win] += 1
@@ -453,10 +452,119 @@ class RequestEngine(EngineBase):
             budget.deposit()
         self._attempt(_Request(region, work, deps, db, now, win, bits, kind))
 
+    # ---------------------------------------------------------------------------------- express lane
+
+    def _arrival_handler(self, region: int) -> Callable[[float], None]:
+        """What a user request arriving from ``region`` at ``now`` sets going: :meth:`_new_request`, or
+        the same through the express lane where the region allows.
+
+        The express lane takes a first try that is one stage on the server the balancer picks (a request
+        with no dependencies, from a region with no mailbox databases and no circuit breaker): the steps
+        of :meth:`_new_request`, :meth:`_attempt`, :meth:`_lb_try` and :meth:`_stage`, in the same order
+        and with the same draws, on plain values. Its outcome is known when it is booked (FIFO), so it
+        needs no objects unless something goes otherwise — no datacenter or server to send it to, a
+        server that is down or keeps a memory limit, sheds the request, would answer too late, crashes or
+        may answer with an error. Then the attempt is made as the general path would hold it at that point
+        (:meth:`_attempt_of`) and carries on there. With ``express = False`` every request takes the
+        general path: the same run, to the bit (tests/test_engine.py checks it on every shipped scenario).
+        """
+        cluster, rec = self.cluster, self.rec
+        if not self.express or cluster.region_databases[region] or self.breakers[region] is not None \
+                or all(t[2] for t in self.request_types):
+            return lambda now: self._new_request(region, now)
+        types, routing = self.request_types, self.routing_rng
+        requests, attempts, offered, window, last = rec.requests[region], rec.attempts[region], rec.dc_offered, \
+            rec.window, rec.n
+        client_budget, lb_budgets = self.client_budgets[region], self.lb_budgets
+        route, pools, misweights, rtt = cluster.route, self.pools, cluster.misweights, cluster.rtt[region]
+        balancers, track_load, timeout, try_timeout = self.balancers, self.track_load, self.client.timeout, \
+            self.lb.try_timeout
+        cancel, max_wait, at, env = self.cancel, self.max_wait, self.lane.at, self.env
+        ok, latency, latency_window, latency_region = rec.ok[region], rec.latency.append, \
+            rec.latency_window.append, rec.latency_region.append
+        single = types[0] if len(types) == 1 else None
+
+        def done(booked: tuple[Any, ...]) -> None:
+            """The answer is due: a success, unless its server crashed meanwhile or may err."""
+            front = booked[0]
+            if front.epoch != booked[1] or front.error_rate:
+                return self._stage_done(self._attempt_of(booked, True), front, booked[1], True)
+            front.inflight -= 1
+            if track_load:
+                balancers[booked[8]].changed(front)
+            win = booked[3]
+            ok[win] += 1
+            latency(env.now - booked[4])
+            latency_window(win)
+            latency_region(region)
+
+        def first_try(now: float) -> None:
+            win = int(now / window)
+            requests[win] += 1
+            if single is not None:
+                _, work, deps, bits, kind = single
+            else:  # the type whose share covers u (the last one if the shares' sum rounds below u)
+                u = routing.uniform()
+                _, work, deps, bits, kind = next((t for t in types if u < t[0]), types[-1])
+            if client_budget is not None:
+                client_budget.deposit()
+            dc = route[region]
+            if deps or dc < 0 or not pools[dc] or misweights:
+                return self._attempt(_Request(region, work, deps, -1, now, win, bits, kind))
+            w = win if win < last else last
+            attempts[w] += 1
+            deadline = now + timeout
+            budget = lb_budgets[dc]
+            if budget is not None:
+                budget.deposit()
+            balancer = balancers[dc]
+            front = balancer.pick(pools[dc])
+            front.inflight += 1
+            if track_load:
+                balancer.changed(front)
+            offered[dc][w] += 1
+            try_deadline = min(deadline, now + try_timeout) if try_timeout is not None else deadline
+            if not front.up or front.memory is not None:
+                booked = (front, 0, region, win, now, work, bits, kind, dc, deadline, rtt[dc], try_deadline, 0.0)
+                return self._lb_sent(self._attempt_of(booked, False), front, now)
+            service = front.sample() * work
+            start = front.free[0]
+            speed = front.speed * (front.warm_speed if now < front.warm_until else 1.0)  # Station.service_factor
+            end = front.admit(now, service * (1.0 / speed), try_deadline if cancel else _INF, max_wait)
+            booked = (front, front.epoch, region, win, now, work, bits, kind, dc, deadline, rtt[dc], try_deadline,
+                      service)
+            if end < 0:
+                return self._shed(self._attempt_of(booked, True), now)
+            if start > now:  # every worker busy: it queued
+                rec.queued += 1
+                rec.queue_time += start - now
+            due = end + rtt[dc]
+            if due > try_deadline:
+                return self._too_late(self._attempt_of(booked, True), try_deadline)
+            at(due, done, booked)
+
+        return first_try
+
+    def _attempt_of(self, booked: tuple[Any, ...], staged: bool) -> _Attempt:
+        """The attempt of an express try as the general path holds it once the try is sent to its server
+        (``staged``: once its one stage is booked as well).
+        """
+        front, _, region, win, t0, work, bits, kind, dc, deadline, latency, try_deadline, service = booked
+        req = _Request(region, work, (), -1, t0, win, bits, kind)
+        req.attempt = 1
+        a = _Attempt(req, deadline, dc, latency)
+        a.lb_tries = 1
+        a.tried.append(front)
+        a.front = front
+        a.try_deadline = try_deadline
+        if staged:
+            a.stages = [(front, service, -1)]
+        return a
+
     def _at(self, a: _Attempt, delay: float, fn: Callable[..., None], *args: Any) -> None:
         """Schedule ``fn(*args)`` as the next step of attempt ``a``; an earlier pending step becomes stale."""
         a.gen += 1
-        self.env.schedule(_Step(a, fn, args), _NORMAL, delay)  # type: ignore[arg-type]
+        self.lane.at(self.env.now + delay, _step, (a, a.gen, fn, args))
 
     # ---------------------------------------------------------------------------------- client layer
 
@@ -502,7 +610,7 @@ class RequestEngine(EngineBase):
             return self._give_up(req)
         delay = backoff_delay(self.client.backoff, req.attempt, req.delay, self.retry_rng.uniform())
         req.delay = delay
-        later(self.env, after + delay, lambda _: self._attempt(req))
+        self.lane.at(now + (after + delay), self._attempt, req)
 
     def _give_up(self, req: _Request) -> None:
         req.done = True
@@ -558,6 +666,11 @@ class RequestEngine(EngineBase):
         rec.dc_offered[dc][rec.window_of(now)] += 1
         lb = self.lb
         a.try_deadline = min(a.deadline, now + lb.try_timeout) if lb.try_timeout is not None else a.deadline
+        self._lb_sent(a, front, now)
+
+    def _lb_sent(self, a: _Attempt, front: Station, now: float) -> None:
+        """The try has reached ``front``: through the server's stages, or it waits for an answer that never comes."""
+        cluster = self.cluster
         if not front.up:
             return self._wait_for(a, a.try_deadline, self._lb_failed)
         req = a.req
@@ -655,19 +768,27 @@ class RequestEngine(EngineBase):
                             deadline if self.cancel else _INF, self.max_wait)
         a.held = 0.0
         if end < 0:
-            rec = self.rec
-            rec.shed[a.req.region][rec.window_of(now)] += 1
-            return self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
+            return self._shed(a, now)
         if start > now:  # every worker busy: it queued
             self.rec.queued += 1
             self.rec.queue_time += start - now
         last = a.k == len(a.stages) - 1
         due = end + a.latency if last else end
         if due > deadline:
-            self.rec.wasted += 1
-            return self._wait_for(a, deadline, self._lb_failed)
+            return self._too_late(a, deadline)
         epoch = station.epoch
         self._at(a, due - now, self._stage_done, a, station, epoch, last)
+
+    def _shed(self, a: _Attempt, now: float) -> None:
+        """The server refused the stage (queue full, or too long a wait): an error answered at once."""
+        rec = self.rec
+        rec.shed[a.req.region][rec.window_of(now)] += 1
+        self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
+
+    def _too_late(self, a: _Attempt, deadline: float) -> None:
+        """The stage will end after its caller stops waiting: the work is wasted, the caller times out."""
+        self.rec.wasted += 1
+        self._wait_for(a, deadline, self._lb_failed)
 
     def _stage_evented(self, a: _Attempt, station: EventStation, service: float, deadline: float) -> None:
         """A stage on an event-driven server: its end is not known yet, so the waiting layer's timeout
