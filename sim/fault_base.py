@@ -2,14 +2,16 @@
 
 :class:`FaultSpec` is the pydantic model every kind subclasses (one module per family: :mod:`sim.faults`
 for the shipped ones, :mod:`sim.fault_lb` for load-balancer failures); :class:`FaultContext` is what a
-fault acts through during a run. :func:`scheduled` and :func:`renewal` are the processes of the shared
-timing (``at``/``duration``, ``mtbf``/``mttr``), and :class:`Crews` the repair crews a random fault may
-share among its targets (``repair: {crews: N}``). It imports no fault kind, so a kind's own module can
-subclass :class:`FaultSpec` and :mod:`sim.faults` can list that kind in its registry without a cycle.
+fault acts through during a run. The shared timing: :func:`scheduled`, the process of ``at``/``duration``,
+and :class:`Renewals`, the scheduler of ``mtbf``/``mttr`` for all the targets of a random fault, with
+:class:`Crews`, the repair crews they may share (``repair: {crews: N}``). It imports no fault kind, so a
+kind's own module can subclass :class:`FaultSpec` and :mod:`sim.faults` can list that kind in its registry
+without a cycle.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -19,15 +21,18 @@ import simpy
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.events import FAULT_END, FAULT_START
+from sim.schedule import later
 from sim.spec import Id, Model, Target
 from sim.units import Duration, format_duration
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from sim.cluster import Cluster
     from sim.faults import Detection
     from sim.rng import Streams
 
-__all__ = ["Watcher", "FaultContext", "Repair", "FaultSpec", "Crews", "scheduled", "renewal"]
+__all__ = ["Watcher", "FaultContext", "Repair", "FaultSpec", "Crews", "Renewals", "scheduled"]
 
 
 class Watcher(Protocol):
@@ -166,10 +171,7 @@ class FaultSpec(Model):
         if self.at is not None:
             ctx.env.process(scheduled(ctx, self, fault_id, targets))
         else:
-            crews = None if self.repair is None else Crews(ctx.env, self.repair.crews)
-            for index, name in targets:
-                own = ctx.streams.generator(f"fault/{fault_id}/{name}")  # same times per target in every layout
-                ctx.env.process(renewal(ctx, self, fault_id, index, name, own, crews))
+            Renewals(ctx, self, fault_id, targets)
 
 
 class Crews:
@@ -223,37 +225,119 @@ def scheduled(
         fault.end(cluster, index, end)
 
 
-def renewal(
-    ctx: FaultContext,
-    fault: FaultSpec,
-    fault_id: str,
-    index: int,
-    name: str,
-    rng: Any,
-    crews: Crews | None = None,
-) -> Generator[simpy.Event, None, None]:
-    """Alternating exponential up and repair times for one target (an alternating renewal process).
+_FIRST_BLOCK_MAX = 128  # draws in a target's first block, at most (they stay in memory for the run)
+_BLOCK_MAX = 1024  # draws in any later block, at most: blocks double up to it
 
-    With ``crews`` a failure may wait for a crew before its repair starts. The target's stream ``rng`` is
-    drawn in the same order either way (up time, repair time, up time, ...), so a target's k-th up and
-    repair times are the same in every layout, whatever the queue.
+
+class Renewals:
+    """The random failures of one fault (``mtbf``/``mttr``): an alternating renewal process per target, all
+    driven from here.
+
+    Each target alternates an exponential up time and an exponential repair time, drawn from its own stream
+    ``fault/<fault id>/<target>`` in that order (up, repair, up, ...), so its k-th up and repair times
+    depend only on the seed, the fault id, the target's name and k: the same in every layout that has the
+    target, with or without crews (common random numbers). The draws come in blocks (:class:`_Target`).
+
+    Nothing runs per target but its own events: each failure and each repair's end is a bare callback on
+    SimPy's queue (:func:`sim.schedule.later`), booked with the same delay from the same moment as a
+    process's timeout would be, so it happens at the same time, in the same (time, priority, insertion)
+    order. With ``repair`` crews a failure that finds every crew busy waits in :class:`Crews`' queue
+    (first failed, first served) and its repair time starts when a crew is handed to it.
     """
-    env, cluster = ctx.env, ctx.cluster
-    trace = cluster.trace
-    assert fault.mtbf is not None and fault.mttr is not None
-    while True:
-        yield env.timeout(float(rng.exponential(fault.mtbf)))
+
+    def __init__(self, ctx: FaultContext, fault: FaultSpec, fault_id: str, targets: list[tuple[int, str]]):
+        assert fault.mtbf is not None and fault.mttr is not None
+        self.env, self.cluster, self.streams = ctx.env, ctx.cluster, ctx.streams
+        self.fault, self.fault_id, self.mtbf, self.mttr = fault, fault_id, fault.mtbf, fault.mttr
+        self.crews = None if fault.repair is None else Crews(ctx.env, fault.repair.crews)
+        first = _first_block(ctx.cluster.scenario.duration, self.mtbf, self.mttr)
+        names = [self.stream_name(name) for _, name in targets]
+        for (index, name), rng in zip(targets, ctx.streams.generators(names), strict=True):
+            target = _Target(self, index, name, rng.standard_exponential(first))  # rng is let go
+            later(self.env, target.draw() * self.mtbf, target.fail)
+
+    def stream_name(self, target: str) -> str:
+        """The name of ``target``'s stream."""
+        return f"fault/{self.fault_id}/{target}"
+
+    def _fail(self, target: _Target) -> None:
+        """``target`` fails: its fault starts, and its repair starts now or when a crew is free."""
+        env, crews, kind = self.env, self.crews, self.fault.kind
         handed = None if crews is None else crews.take()
         waits = "" if crews is None or handed is None else f"; waiting for a repair crew (all {crews.n} busy)"
-        start = trace.record(env.now, FAULT_START, name, None, f"{fault.kind} (random){waits}", fault=fault_id)
-        fault.start(cluster, index, start)
-        waited = ""
-        if handed is not None:
+        target.start = self.cluster.trace.record(
+            env.now, FAULT_START, target.name, None, f"{kind} (random){waits}", fault=self.fault_id
+        )
+        self.fault.start(self.cluster, target.index, target.start)
+        if handed is None:
+            self._repair(target, "")
+        else:
             failed = env.now
-            yield handed
-            waited = f" (waited {format_duration(env.now - failed)} for a crew)"
-        yield env.timeout(float(rng.exponential(fault.mttr)))
-        end = trace.record(env.now, FAULT_END, name, start, f"{fault.kind} repaired{waited}")
-        fault.end(cluster, index, end)
-        if crews is not None:
-            crews.release()
+            handed.callbacks.append(
+                lambda _: self._repair(target, f" (waited {format_duration(env.now - failed)} for a crew)")
+            )
+
+    def _repair(self, target: _Target, waited: str) -> None:
+        """A crew takes ``target``'s failure: its repair time runs from now."""
+        target.waited = waited
+        later(self.env, target.draw() * self.mttr, target.repaired)
+
+    def _repaired(self, target: _Target) -> None:
+        """``target``'s repair is done: its fault ends, its crew moves on, its next up time starts."""
+        end = self.cluster.trace.record(
+            self.env.now, FAULT_END, target.name, target.start, f"{self.fault.kind} repaired{target.waited}"
+        )
+        self.fault.end(self.cluster, target.index, end)
+        if self.crews is not None:
+            self.crews.release()
+        later(self.env, target.draw() * self.mtbf, target.fail)
+
+
+def _first_block(horizon: float, mtbf: float, mttr: float) -> int:
+    """Draws in a target's first block: its up/repair pairs in ``horizon`` with room to spare (the mean
+    number plus three standard deviations, plus two), so that few targets ever need a second block.
+    """
+    cycles = horizon / (mtbf + mttr)
+    return min(2 * int(cycles + 3 * math.sqrt(cycles) + 2), _FIRST_BLOCK_MAX)
+
+
+class _Target:
+    """One target of a random fault: where it is, the draws of its stream, the record of its failure.
+
+    Its standard exponential variates come from numpy in blocks. The generator that drew the first block is
+    let go and the block kept as an array, so a target holds no object the garbage collector tracks beyond
+    itself and its next event (a live generator is several, and over a large fleet enough to set off a
+    full collection of the run's heap); a target that needs a second block rebuilds its stream and skips
+    the first block. Each later block is twice the last, up to ``_BLOCK_MAX``. Consecutive blocks of a
+    generator are its one-by-one sequence, and ``standard_exponential() * scale`` is what
+    ``exponential(scale)`` computes, so the times are those of drawing one at a time.
+    """
+
+    __slots__ = ("owner", "index", "name", "block", "used", "rng", "start", "waited")
+
+    def __init__(self, owner: Renewals, index: int, name: str, first: np.ndarray):
+        self.owner, self.index, self.name = owner, index, name
+        self.block, self.used = first, 0
+        self.rng: np.random.Generator | None = None  # rebuilt when the first block is used up
+        self.start = -1  # the fault_start record of the current failure
+        self.waited = ""  # how long it waited for a crew, for its fault_end
+
+    def draw(self) -> float:
+        """The next standard exponential variate of the target's stream."""
+        i = self.used
+        if i == len(self.block):
+            if self.rng is None:
+                self.rng = self.owner.streams.generator(self.owner.stream_name(self.name))
+                self.rng.standard_exponential(i)  # the first block, drawn again
+            self.block = self.rng.standard_exponential(min(2 * i, _BLOCK_MAX))
+            i = 0
+        self.used = i + 1
+        return float(self.block[i])
+
+    def fail(self, _: Any) -> None:
+        """The callback of its failure."""
+        self.owner._fail(self)
+
+    def repaired(self, _: Any) -> None:
+        """The callback of its repair's end."""
+        self.owner._repaired(self)

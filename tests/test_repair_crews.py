@@ -1,7 +1,7 @@
 """Repair crews on random faults (``repair: {crews: N}``): validated at the edge, a FIFO crew queue, the same
 failures on both engines, and the targets' own draws unchanged (common random numbers).
 
-The crew queue lives in the fault's renewal processes (``sim/fault_base.py``), which ``sim.run`` starts the
+The crew queue lives in the fault's scheduler (``Renewals`` in ``sim/fault_base.py``), which ``sim.run`` starts the
 same way whatever the engine; ``tests/validation/test_repairman.py`` checks it against the Markov model.
 """
 

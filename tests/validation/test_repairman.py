@@ -3,7 +3,7 @@
 Six servers fail with MTBF 5 s and are repaired with MTTR 1 s (both exponential, as cascadesim draws
 them) by ``c`` crews; the number of servers down is then the birth–death chain of
 :mod:`sim.reliability` — exact, no bias allowance. Measured from the event log of the fault's own
-processes (:func:`sim.faults.inject`, which :func:`sim.run.run` calls the same way for both engines;
+scheduler (:func:`sim.faults.inject`, which :func:`sim.run.run` calls the same way for both engines;
 no engine is built, so a simulated 40,000 s costs a fraction of a second): the time-average share of
 time with j servers down, the mean number down, and the share of time two given servers (a database's
 two copies) are both down.
