@@ -137,7 +137,10 @@ class Station:
         if memory is None:
             return False
         leaked = self.leak_rate * (now - self.up_since) if self.leak_rate else 0.0
-        return self.held() + 1 > memory.requests_held(leaked)
+        room = memory.requests_held(leaked)
+        if len(self.pending) + 1 <= room:  # it holds at most what is pending: no need to count
+            return False
+        return self.held() + 1 > room
 
     def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF) -> float:
         """Book a request arriving at ``now``; return its completion time, or -1 if it is refused.
@@ -211,6 +214,13 @@ class EventStation(Station):
 
     def held(self) -> int:
         return len(self.queue) + self.busy
+
+    def out_of_memory(self, now: float) -> bool:
+        memory = self.memory
+        if memory is None:
+            return False
+        leaked = self.leak_rate * (now - self.up_since) if self.leak_rate else 0.0
+        return self.held() + 1 > memory.requests_held(leaked)
 
     def wait(self, now: float) -> float:
         if self.busy < self.workers:
@@ -389,6 +399,7 @@ class RequestEngine(EngineBase):
         self.arrival_gen = [0] * n_regions
         # Single-stage first tries go through the express lane unless servers order their queues when a
         # worker frees up (adaptive LIFO).
+        self.evented = lifo is not None  # servers are EventStations (dependencies stay Stations)
         self.express = self.EXPRESS and lifo is None
         self.first_try = [self._arrival_handler(region) for region in range(n_regions)]
 
@@ -761,11 +772,11 @@ class RequestEngine(EngineBase):
             self.crash_hook(station.index)
             return self._wait_for(a, a.try_deadline, self._lb_failed)
         deadline = a.try_deadline
-        if isinstance(station, EventStation):
-            return self._stage_evented(a, station, service * station.service_factor(now) + a.held, deadline)
+        speed = station.speed * (station.warm_speed if now < station.warm_until else 1.0)  # service_factor
+        if self.evented and isinstance(station, EventStation):
+            return self._stage_evented(a, station, service * (1.0 / speed) + a.held, deadline)
         start = station.free[0]  # when the earliest-free worker can take it
-        end = station.admit(now, service * station.service_factor(now) + a.held,
-                            deadline if self.cancel else _INF, self.max_wait)
+        end = station.admit(now, service * (1.0 / speed) + a.held, deadline if self.cancel else _INF, self.max_wait)
         a.held = 0.0
         if end < 0:
             return self._shed(a, now)
