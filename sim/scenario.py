@@ -442,7 +442,8 @@ class Backoff(Model):
     jitter: str = Field(
         "full",
         description="how the wait is spread: a registered jitter (sim.policies.JITTERS): none, full, equal, "
-        "decorrelated, or one a plug-in registers",
+        "decorrelated, exponential (memoryless, the wait as its mean; requests engine only), or one a plug-in "
+        "registers",
     )
 
 

@@ -7,11 +7,13 @@ fractions of tokens for a step's first tries and retries.
 
 A jitter is a :class:`Jitter` registered with :func:`register_jitter` under the name
 ``backoff.jitter`` uses. The names follow the AWS Architecture Blog's "Exponential Backoff and Jitter":
-``none``, ``full``, ``equal``, ``decorrelated``.
+``none``, ``full``, ``equal``, ``decorrelated``; ``exponential`` is the memoryless retry time of the
+retrial-queue literature.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -117,6 +119,21 @@ class DecorrelatedJitter(Jitter):
 
     def span(self, exp: float, previous: float, base: float, cap: float) -> tuple[float, float]:
         return base, max(base, min(cap, 3 * previous))
+
+
+@register_jitter("exponential")
+class ExponentialJitter(Jitter):
+    """Exponentially distributed with the exponential delay as its mean, never longer than ``max``: a
+    memoryless retry time. With ``multiplier: 1`` every try waits Exp(``base``), the classical retrial queue's
+    orbit (each blocked request retries at rate 1/``base``), whose answers are textbook
+    (``tests/validation/test_retrial.py``). Keep ``max`` a good many means above the mean (at 10 means,
+    5 in 100,000 draws are cut). Per request only: the flow engine spreads retries over an interval.
+    """
+
+    supports_flow = False
+
+    def draw(self, exp: float, previous: float, base: float, cap: float, u: float) -> float:
+        return min(cap, -exp * math.log1p(-u))
 
 
 def _exponential(policy: Backoff, retry: int) -> float:
