@@ -315,7 +315,7 @@ def summarize(
     breached = per_window < slo.availability
     downtime_minutes = float(breached.sum() * rec.window / 60.0)
     lat, _, lat_region, lat_weight = latency_samples(rec)
-    failed = np.maximum(req - ok, 0)  # the flow engine's rounding can leave a window one success over
+    failed = np.maximum(req - ok, 0)  # a guard: both engines count at most a window's requests as ok
     users = [int(r.users) for r in scenario.topology.regions]
 
     def table(name: str) -> np.ndarray:

@@ -202,3 +202,8 @@ def test_every_shipped_scenario_runs_on_the_flow_engine(path, tmp_path):
     assert sum(r["requests"] for r in regions) == summary["requests"]
     assert summary["availability"] == pytest.approx(summary["succeeded"] / summary["requests"], abs=1e-12)
     assert (tmp_path / "r" / "report.html").stat().st_size > 100_000
+    # And so in every window: a window's successes and failures are its requests, never more.
+    rec = run_cached(sim.load_scenario(path, {"engine": "flow"})).recorder
+    requests, ok, failed = (np.array(t) for t in (rec.requests, rec.ok, rec.failed))
+    assert (ok >= 0).all() and (failed >= 0).all()
+    assert (ok + failed == requests).all()

@@ -92,6 +92,11 @@ class Records:
         rec = self.rec
         for name in COUNTERS:
             setattr(rec, name, round_rows(self.counts[name]))
+        # A request ends ok or failed (the fluid tables add up to 1e-11): round the two together, so that no
+        # window has more successes than requests, and both add up to its requests.
+        requests, failed = np.array(rec.requests, dtype=np.int64), np.array(rec.failed, dtype=np.int64)
+        failed = np.clip(failed, 0, requests)
+        rec.failed, rec.ok = failed.tolist(), (requests - failed).tolist()
         rec.dc_offered = round_rows(self.dc_offered)
         rec.link_crossings = round_rows(self.link_crossings)
         rec.link_lost = round_rows(self.link_lost)
