@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from sim.units import parse_percent, show
 
@@ -19,10 +19,30 @@ Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-
 class Model(BaseModel):
     """Base for every scenario model: unknown keys are errors, instances are immutable.
 
-    Numbers must be finite: ``.inf`` and ``.nan`` are refused everywhere.
+    Numbers must be finite: ``.inf`` and ``.nan`` are refused everywhere, and so is ``true``/``false`` for a
+    number (pydantic would take ``crews: true`` for 1).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yes_no_only_where_asked(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(value, bool) else None
+                if field is None or _takes(field.annotation, bool):
+                    continue
+                if _takes(field.annotation, int):  # a text field says so itself, with YAML's yes/no hint
+                    raise ValueError(f"{key}: not a whole number (got {str(value).lower()}, expected an integer)")
+                if _takes(field.annotation, float):
+                    raise ValueError(f"{key}: not a number (got {str(value).lower()}, expected a number)")
+        return data
+
+
+def _takes(annotation: Any, kind: type) -> bool:
+    """Whether a field's type admits values of ``kind`` (itself, ``Any``, or a union or annotation holding it)."""
+    return annotation is kind or annotation is Any or any(_takes(arg, kind) for arg in get_args(annotation))
 
 
 class Mode(Model):

@@ -61,6 +61,10 @@ faults:
             "t.yaml:11:21: faults[0].repair.crews: not a whole number (got 1.5, expected an integer)",
         ),
         (
+            "mtbf: 1h\n    mttr: 5m", "{crews: true}",
+            "t.yaml:11:13: faults[0].repair: crews: not a whole number (got true, expected an integer)",
+        ),
+        (
             "mtbf: 1h\n    mttr: 5m", "{crew: 2}",
             "t.yaml:11:13: faults[0].repair: missing required field 'crews'\n"
             "t.yaml:11:14: faults[0].repair.crew: unknown field 'crew' (did you mean 'crews'? allowed: crews)",

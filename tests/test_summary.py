@@ -13,7 +13,6 @@ import copy
 import re
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -169,18 +168,22 @@ def test_users_affected_never_exceeds_the_users_for_any_user_counts(runs, key, d
 
 
 @group("monday-morning.yaml")
-def test_users_affected_stay_within_the_failures_where_a_window_rounds_a_success_over(runs):
-    """Found by the property above: Monday morning's flow run has windows one success over their requests
-    (rounding), so the clamped windows summed to one failure more than requests less successes, and with
-    424,701,719 users in europe its users affected (84,965) were one more than its failed requests."""
+def test_users_affected_stay_within_the_failures_where_a_window_holds_a_success_over(runs):
+    """Found by the property above: Monday morning's flow run had windows one success over their requests
+    (its successes and failures were rounded apart), so the clamped windows summed to one failure more than
+    requests less successes, and with 424,701,719 users in europe its users affected (84,965) were one more
+    than its failed requests. No engine writes such a window now (tests/test_flow_engine.py checks every
+    shipped run's windows); the summary still holds if a recorder does: here one window is made so."""
     result = runs["monday-morning.yaml"]
-    req, ok = (np.array(t, dtype=np.int64)[:, : result.recorder.n] for t in (result.recorder.requests,
-                                                                             result.recorder.ok))
-    assert (ok > req).any()  # the case: a window one success over
+    recorder = copy.deepcopy(result.recorder)
+    w = max(range(recorder.n), key=lambda i: recorder.requests[0][i] - recorder.ok[0][i])  # europe's worst window
+    assert recorder.ok[0][w] < recorder.requests[0][w]
+    over = w + 1 if w + 1 < recorder.n else w - 1  # a window next to it, one success over
+    recorder.ok[0][over] = recorder.requests[0][over] + 1
     scenario = with_users(result.scenario, [424_701_719, 0])
-    stats = summarize(scenario, result.cluster, result.recorder, result.trace, result.seed)
+    stats = summarize(scenario, result.cluster, recorder, result.trace, result.seed)
     assert_users_counted_once(Result(scenario=scenario, seed=result.seed, stats=stats, trace=result.trace,
-                                     recorder=result.recorder, cluster=result.cluster))
+                                     recorder=recorder, cluster=result.cluster))
 
 
 @group("monday-morning.yaml")
