@@ -1,11 +1,13 @@
-"""Queueing formulas: Erlang B and C, M/M/c/K blocking, the tail of a response time, the stationary
-M/M/c number in system, the Allen–Cunneen wait of G/G/c, the mean-field fixed point of a pool
-balanced by the shortest of ``d`` queues (the supermarket model), and a pool balanced by the shortest
-queue of all (about one queue for the whole pool).
+"""Queueing formulas: Erlang B and C, M/M/c/K blocking, M/M/c with a bound on the wait (M/M/c+D), the
+tail of a response time, the stationary M/M/c number in system, the Allen–Cunneen wait of G/G/c, the
+mean-field fixed point of a pool balanced by the shortest of ``d`` queues (the supermarket model), and a
+pool balanced by the shortest queue of all (about one queue for the whole pool).
 
 Free functions over numpy arrays (one element per server or class of servers), with no state and no
 randomness: the flow engine reads its servers' waits from them, and so can anyone checking a number.
 References: Kleinrock, *Queueing Systems* vol. 1; Gross & Harris, *Fundamentals of Queueing Theory*;
+Baccelli & Hebuterne, "On queues with impatient customers" (Performance '81, 1981) and Zeltyn &
+Mandelbaum, "Call centers with impatient customers" (Queueing Systems, 2005) for M/M/c+D;
 Mitzenmacher, "The power of two choices in randomized load balancing" (IEEE TPDS, 2001); Allen,
 *Probability, Statistics and Queueing Theory* (the Allen–Cunneen approximation).
 
@@ -24,7 +26,10 @@ import numpy as np
 __all__ = [
     "erlang",
     "blocking",
+    "impatient",
+    "truncated_mean",
     "response_tail",
+    "response_cells",
     "poisson_share",
     "allen_cunneen",
     "supermarket",
@@ -69,14 +74,16 @@ def erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return b, np.clip(erlang_c, 0.0, 1.0)
 
 
-def blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray) -> np.ndarray:
+def blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray, erlang_b: np.ndarray | None = None) -> np.ndarray:
     """M/M/c/(c+q): the share of arrivals that find ``q`` waiting and every worker busy, at offered
     load ``a`` (any size; ``q`` may be infinite, then the share is what overload cannot serve).
+    ``erlang_b``: Erlang B of ``c`` at ``a`` (:func:`erlang`), if the caller has it.
 
     >>> float(blocking(np.array([2]), np.array([2.0]), np.array([3.0]))[0]) == 2 / 11
     True
     """
-    erlang_b, _ = erlang(c, a)
+    if erlang_b is None:
+        erlang_b, _ = erlang(c, a)
     rho = a / np.maximum(c, 1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         qf = np.where(np.isfinite(q), q, 0.0)
@@ -88,26 +95,202 @@ def blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray) -> np.ndarray:
                     np.nan_to_num(np.clip(block, 0.0, 1.0), nan=1.0 - 1.0 / np.maximum(rho, 1.0)))
 
 
+def impatient(c: np.ndarray, a: np.ndarray, bound: np.ndarray,
+              erlang_b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """M/M/c where an arrival that would wait longer than ``bound`` (in mean services) is refused at once
+    (M/M/c+D): ``c`` workers (integers >= 1), offered ``a`` erlangs (any size). Returns (the share of
+    arrivals refused, the share of admitted arrivals that wait). The wait of those who wait is
+    exponential at rate ``(c - a)`` per mean service (of either sign) cut at ``bound``:
+    :func:`truncated_mean`, :func:`response_tail` with its ``bound``. ``erlang_b``: Erlang B of ``c`` at
+    ``a`` (:func:`erlang`), if the caller has it.
+
+    While every worker is busy let V be the wait an arrival would be offered: it falls at rate 1, and an
+    admitted arrival (V <= tau) raises it by the time until one more worker frees, exponential at rate
+    ``c mu``. Crossings of a level v > 0 balance: ``f(v) = lam p(c-1) e^(-c mu v) + lam int_0^min(v, tau)
+    f(u) e^(-c mu (v - u)) du``, so ``f(v) = lam p(c-1) e^(-theta v)`` up to tau (``theta = c mu - lam``)
+    and ``f(tau) e^(-c mu (v - tau))`` above it, where arrivals are refused; below ``c`` busy workers
+    ``p(k)`` is proportional to ``a^k / k!``. With ``r = B / (1 - B)`` (Erlang B of ``c`` workers at
+    ``a``) and ``s = theta tau``, an arrival finds a free worker, waits, or is refused in the proportions
+    ``1 : r c (1 - e^(-s)) / (c - a) : r e^(-s)`` (times ``e^s`` when ``s < 0``, in overload, to keep them
+    finite). So ``bound`` -> infinity is Erlang C below saturation (and ``1 - c / a`` above), and
+    ``bound = 0`` is Erlang B. Refusing on the offered wait is the same as letting customers of patience
+    tau leave the queue: they never reach a worker, so nobody behind them waits less.
+
+    >>> refused, wait_p = impatient(np.array([1, 1]), np.array([0.8, 1.3]), np.array([2.0, 2.0]))
+    >>> [round(float(x), 4) for x in refused], [round(float(x), 4) for x in wait_p]
+    ([0.1878, 0.3417], [0.5687, 0.7808])
+    """
+    if erlang_b is None:
+        erlang_b, _ = erlang(c, a)
+    r = erlang_b / np.maximum(1.0 - erlang_b, 1e-300)
+    gap = np.abs(c - a)
+    y = np.where(gap > 0, bound * np.maximum(gap, _TINY), 0.0)  # |s|
+    waits = r * c * np.where(gap > 0, -np.expm1(-y) / np.maximum(gap, _TINY), bound)  # r c (1 - e^-|s|) / |c - a|
+    e = np.exp(-y)
+    below = a <= c
+    free = np.where(below, 1.0, e)
+    refused = r * np.where(below, e, 1.0)
+    finite = np.isfinite(waits)  # not: an infinite bound at exactly the workers' load
+    waits = np.where(finite, waits, 0.0)
+    seated = free + waits
+    share = np.where(finite, refused / np.maximum(seated + refused, _TINY), 0.0)
+    wait_p = np.where(finite, waits / np.maximum(seated, _TINY), 1.0)
+    return np.minimum(share, 1.0), np.minimum(wait_p, 1.0)
+
+
+def truncated_mean(rate: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """The mean of a wait whose density is proportional to ``exp(-rate w)`` on ``[0, bound]`` (``rate`` of
+    either sign; ``bound`` may be infinite, then ``rate`` > 0 and the mean is ``1 / rate``): the wait of
+    those who wait in M/M/c+D (:func:`impatient`), ``bound (1/s - 1/(e^s - 1))`` with ``s = rate bound``.
+
+    >>> [round(float(x), 6) for x in truncated_mean(np.array([1.0, 0.0, -1.0, 2.0]), np.array([1.0, 1.0, 1.0, np.inf]))]
+    [0.418023, 0.5, 0.581977, 0.5]
+    """
+    rate, bound = np.asarray(rate, dtype=float), np.asarray(bound, dtype=float)
+    finite = np.isfinite(bound)
+    b = np.where(finite, bound, 0.0)
+    s = rate * b
+    small = np.abs(s) < 1e-6
+    big = np.where(small, 1.0, s)
+    cut = b * np.where(small, 0.5 - s / 12.0, 1.0 / big - 1.0 / np.expm1(np.minimum(big, 700.0)))
+    return np.where(finite, cut, 1.0 / np.maximum(rate, _TINY))
+
+
 def response_tail(tau: np.ndarray, mean: np.ndarray, wait_p: np.ndarray, theta: np.ndarray,
-                  deterministic: np.ndarray) -> np.ndarray:
-    """P(Wq + S > tau): Wq is 0 with probability 1 - ``wait_p``, else exponential with rate ``theta``;
-    S is exponential with ``mean`` (or exactly ``mean`` where ``deterministic``).
+                  deterministic: np.ndarray, bound: np.ndarray | None = None) -> np.ndarray:
+    """P(Wq + S > tau): Wq is 0 with probability 1 - ``wait_p``, else exponential with rate ``theta``
+    (cut at ``bound`` if given: the density proportional to ``exp(-theta w)`` on ``[0, bound]``, ``theta``
+    of either sign, as :func:`impatient` has it); S is exponential with ``mean`` (or exactly ``mean``
+    where ``deterministic``).
+
+    With a bound b and m = min(tau, b): ``P(Wq + S > tau | it waits) = P(Wq > tau) + int_0^m f(w)
+    e^(-mu (tau - w)) dw``, each term a product of exponentials written so that nothing overflows when
+    ``theta`` < 0.
 
     >>> one = np.array([1.0])
     >>> round(float(response_tail(np.array([2.0]), one, one, one, np.array([False]))[0]), 6)  # Erlang-2
     0.406006
+    >>> round(float(response_tail(np.array([2.0]), one, one, one, np.array([False]), np.array([np.inf]))[0]), 6)
+    0.406006
     """
     tau = np.maximum(tau, 0.0)
     mu = 1.0 / np.maximum(mean, _TINY)
+    if bound is not None:
+        return _bounded_response_tail(tau, mean, mu, wait_p, theta, deterministic, bound)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         a = np.exp(-mu * tau)
         diff = theta - mu
         close = np.abs(diff) < 1e-9 * np.maximum(mu, 1.0)
         both = np.where(close, (1.0 + mu * tau) * a,
                         (theta * a - mu * np.exp(-theta * tau)) / np.where(close, 1.0, diff))
-        expo = (1.0 - wait_p) * a + wait_p * np.clip(both, 0.0, 1.0)
-        det = np.where(tau < mean, 1.0, wait_p * np.exp(-theta * np.maximum(tau - mean, 0.0)))
-    return np.clip(np.where(deterministic, det, expo), 0.0, 1.0)
+        out = (1.0 - wait_p) * a + wait_p * np.minimum(np.maximum(both, 0.0), 1.0)
+        if np.any(deterministic):
+            det = np.where(tau < mean, 1.0, wait_p * np.exp(-theta * np.maximum(tau - mean, 0.0)))
+            out = np.where(deterministic, det, out)
+    return np.minimum(np.maximum(out, 0.0), 1.0)
+
+
+def _bounded_response_tail(tau: np.ndarray, mean: np.ndarray, mu: np.ndarray, wait_p: np.ndarray,
+                           theta: np.ndarray, deterministic: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """:func:`response_tail` with the wait cut at ``bound`` (``tau`` >= 0). Every exponent is <= 0 and every
+    divisor at least a tiny number, so nothing overflows.
+    """
+    k = np.abs(theta)
+    live = k > 1e-12
+    kk = np.maximum(k, 1e-12)
+    norm = np.maximum(np.where(live, -np.expm1(-k * bound) / kk, bound), _TINY)  # int_0^b e^(-|theta| u) du
+    decay = np.maximum(theta, 0.0)
+
+    def waited(t: np.ndarray) -> np.ndarray:  # P(Wq > t | it waits), t >= 0
+        rest = np.maximum(bound - t, 0.0)
+        return np.where(t < bound, np.exp(-decay * t) * np.where(live, -np.expm1(-k * rest) / kk, rest) / norm, 0.0)
+
+    m = np.minimum(tau, bound)
+    delta = mu - theta
+    d = np.abs(delta)
+    inner = np.where(d > 1e-12, -np.expm1(-d * m) / np.maximum(d, 1e-12), m)  # int_0^m e^(-|delta| u) du
+    served = np.exp(np.maximum(delta * m, 0.0) - mu * tau + np.minimum(theta, 0.0) * np.minimum(bound, 1e300))
+    both = np.minimum(np.maximum(waited(tau) + served * inner / norm, 0.0), 1.0)
+    out = (1.0 - wait_p) * np.exp(-mu * tau) + wait_p * both
+    if np.any(deterministic):
+        det = np.where(tau < mean, 1.0, wait_p * waited(np.maximum(tau - mean, 0.0)))
+        out = np.where(deterministic, det, out)
+    return np.minimum(np.maximum(out, 0.0), 1.0)
+
+
+_REACH = 9.2  # a response is followed to where about e^-9.2 = 1e-4 of it is left
+
+
+@lru_cache(maxsize=8)
+def _cell_probs(cells: int) -> np.ndarray:
+    """0, 1/cells, ..., 1 (the last just below: that edge is set apart)."""
+    probs = np.arange(cells + 1) / cells
+    probs[-1] = 1.0 - 1e-9
+    return probs
+
+
+def response_cells(tau: np.ndarray, mean: np.ndarray, wait_p: np.ndarray, theta: np.ndarray,
+                   deterministic: np.ndarray, bound: np.ndarray | None = None,
+                   cells: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """The law of ``Wq + S`` given ``Wq + S <= tau`` (the responses that beat a deadline ``tau``; ``Wq``
+    and ``S`` as :func:`response_tail` has them), per element, as ``cells + 1`` values and their shares:
+    two arrays of shape ``(n, cells + 1)``, the shares of each row adding up to 1.
+
+    The cells are cut at the quantiles of an exponential twice as long as the response's mean, up to
+    ``tau`` or far into the response's tail, whichever is first; each holds the response's own mass in it
+    (from :func:`response_tail`) at its mean for a density decaying at the tail's rate there (the
+    service's, or the wait's if slower). The first value is the shortest response (0, or the
+    deterministic service) with the share that has it (those who do not wait, with deterministic
+    service). So the mean and the percentiles are those of the truncated law, not of an exponential of
+    the same mean cut at ``tau`` (``tests/test_queueing.py`` holds them to a quadrature of the law).
+
+    >>> one = np.array([1.0])
+    >>> values, shares = response_cells(np.array([2.0]), one, one * 0.0, one, np.array([False]))
+    >>> mean = float((values * shares).sum())  # Exp(1) given below 2: 1 - 2 e^-2 / (1 - e^-2)
+    >>> round(mean, 3), round(1 - 2 * math.exp(-2) / (1 - math.exp(-2)), 3)
+    (0.687, 0.687)
+    """
+    det = bool(deterministic.any())
+    lo = np.where(deterministic, mean, 0.0) if det else np.zeros(np.shape(mean))
+    serve = mean - lo if det else mean  # the exponential service's mean (none when deterministic)
+    mu = 1.0 / np.maximum(mean, _TINY)
+    if bound is None:
+        wait_mean = 1.0 / np.maximum(theta, _TINY)
+        reach = _REACH * wait_mean
+        rate = np.minimum(mu, theta)  # how the tail decays: the slower of the service and the wait
+    else:
+        wait_mean = truncated_mean(theta, bound)
+        reach = np.minimum(bound, _REACH * np.abs(wait_mean))
+        rate = mu
+    if det:  # the deterministic service's tail is the wait's
+        rate = np.where(deterministic, theta, rate)
+    top = np.maximum(np.minimum(tau, lo + _REACH * serve + np.where(wait_p > 0, reach, 0.0)), lo)
+    ref = np.maximum(2.0 * (serve + wait_p * wait_mean), _TINY)
+    span = np.expm1((lo - top) / ref)  # minus the reference's mass below the top
+    edges = lo[:, None] - ref[:, None] * np.log1p(_cell_probs(cells) * span[:, None])
+    edges[:, -1] = top
+    col = (slice(None), None)
+    if bound is None and not det:  # response_tail's M/M/c law, as two exponentials: (1 + k) e^-mu x - k e^-theta x
+        gap = theta - mu
+        gap = np.where(np.abs(gap) < 1e-7 * mu, 1e-7 * mu, gap)  # equal rates: a hair apart
+        k = wait_p * mu / gap
+        late = (1.0 + k)[col] * np.exp((-mu)[col] * edges) - k[col] * np.exp((-mu - gap)[col] * edges)
+    else:
+        late = response_tail(edges, mean[col], wait_p[col], theta[col], deterministic[col],
+                             None if bound is None else bound[col])
+    shares = np.empty_like(late)
+    shares[:, 0] = 1.0 - late[:, 0]
+    np.subtract(late[:, :-1], late[:, 1:], out=shares[:, 1:])
+    np.maximum(shares, 0.0, out=shares)
+    width = edges[:, 1:] - edges[:, :-1]
+    s = rate[:, None] * width
+    s = np.where(np.abs(s) < 1e-6, 1e-6, s)  # (the cell's mean differs from its middle by s / 12 of it)
+    values = np.empty_like(edges)
+    values[:, 0] = lo  # the shortest response; then each cell's mean (:func:`truncated_mean`, inlined)
+    values[:, 1:] = edges[:, :-1] + width * (1.0 / s - 1.0 / np.expm1(np.minimum(s, 700.0)))
+    total = shares.sum(axis=1)
+    shares[:, 0] += total <= 0.0  # none beats the deadline (at the precision of doubles): the shortest
+    return values, shares / np.maximum(total, _TINY)[:, None]
 
 
 def poisson_share(x: float, a: float, c: int) -> float:

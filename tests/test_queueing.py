@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import numpy as np
@@ -9,16 +10,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import sim.queueing
 from sim.queueing import (
     CAP,
     allen_cunneen,
     blocking,
     erlang,
+    impatient,
     poisson_share,
     pooled_wait,
+    response_cells,
     response_tail,
     supermarket,
     supermarket_wait,
+    truncated_mean,
 )
 from tests.validation import queueing as reference
 
@@ -166,3 +171,152 @@ def test_a_pool_of_one_is_mmc_and_a_large_pool_hardly_waits():
     p, theta = pooled_wait(one(3.6), c, np.array([4]), per_try, one(4.0), one(1.0))
     assert p[0] == pytest.approx(reference.erlang_c(16, 14.4), rel=1e-4)
     assert p[0] / theta[0] == pytest.approx(reference.mmc_mean_wait(144.0, 10.0, 16), rel=1e-4)
+
+
+# ------------------------------------------------------------------------------ M/M/c with a bound on the wait
+
+
+def bounded_mmc(c: int, a: float, tau: float) -> tuple[float, float, float]:
+    """M/M/c+D (mean service 1, arrivals refused when their offered wait would pass ``tau``) from its
+    stationary measure, summed numerically: (refused share, share of the admitted that wait, their mean
+    wait). Below ``c`` busy workers the measure is ``a^k / k!``; while all are busy the offered wait has
+    the density ``a^c / (c-1)! e^(-(c - a) v)`` up to tau and the mass ``f(tau) / c`` above it."""
+    below = sum(a**k / math.factorial(k) for k in range(c))
+    v = np.linspace(0.0, tau, 200_001)
+    f = a**c / math.factorial(c - 1) * np.exp(-(c - a) * v)
+    waiting = float(np.trapezoid(f, v))
+    refused = float(f[-1]) / c
+    mean = float(np.trapezoid(v * f, v)) / waiting
+    return refused / (below + waiting + refused), waiting / (below + waiting), mean
+
+
+@pytest.mark.parametrize(("c", "a", "tau"), [(1, 0.8, 2.0), (1, 1.3, 2.0), (8, 6.4, 0.5), (8, 10.4, 0.5),
+                                             (4, 4.0, 1.0), (3, 12.0, 0.2)])
+def test_a_bound_on_the_wait_is_mmc_plus_d(c, a, tau):
+    refused, wait_p = impatient(np.array([c]), one(a), one(tau))
+    expected = bounded_mmc(c, a, tau)
+    assert refused[0] == pytest.approx(expected[0], rel=1e-6)
+    assert wait_p[0] == pytest.approx(expected[1], rel=1e-6)
+    assert truncated_mean(one(c - a), one(tau))[0] == pytest.approx(expected[2], rel=1e-6)
+
+
+@pytest.mark.parametrize(("c", "a"), [(1, 0.5), (4, 3.0), (10, 7.0), (10, 9.9)])
+def test_no_bound_is_erlang_c_and_no_wait_is_erlang_b(c, a):
+    refused, wait_p = impatient(np.array([c, c]), np.array([a, a]), np.array([math.inf, 0.0]))
+    assert refused[0] == 0.0 and wait_p[0] == pytest.approx(reference.erlang_c(c, a), rel=1e-9)
+    assert refused[1] == pytest.approx(reference.erlang_b(c, a), rel=1e-9) and wait_p[1] == 0.0
+    far = impatient(np.array([c]), one(a), one(1e4))  # a long bound: M/M/c, what is left beyond is nothing
+    assert far[0][0] < 1e-12 and far[1][0] == pytest.approx(reference.erlang_c(c, a), rel=1e-9)
+    assert truncated_mean(one(c - a), one(1e4))[0] == pytest.approx(1 / (c - a))  # Erlang C's wait
+
+
+def test_no_bound_in_overload_refuses_what_cannot_be_served():
+    refused, wait_p = impatient(np.array([4, 1]), np.array([8.0, 1.3]), np.array([math.inf, 1e4]))
+    assert refused == pytest.approx([0.5, 1 - 1 / 1.3], rel=1e-6) and wait_p == pytest.approx([1.0, 1.0])
+    # The waits of the served pile up against the bound: the truncated mean tends to it.
+    assert truncated_mean(one(-3.0), one(20.0))[0] == pytest.approx(20.0 - 1 / 3)
+
+
+@given(st.integers(1, 12), st.floats(0.0, 30.0), st.floats(0.0, 50.0))
+def test_a_longer_bound_refuses_fewer(c, a, tau):
+    short = impatient(np.array([c]), one(a), one(tau))[0][0]
+    longer = impatient(np.array([c]), one(a), one(tau + 0.5))[0][0]
+    assert 0.0 <= longer <= short + 1e-12 <= 1.0 + 1e-12
+    assert short <= reference.erlang_b(c, a) + 1e-12  # no bound refuses more than no waiting room
+
+
+def test_the_truncated_mean_between_its_limits():
+    rates = np.array([5.0, 1e-9, 0.0, -1e-9, -5.0, 1e6, -1e6])
+    got = truncated_mean(rates, np.full(rates.size, 2.0))
+    assert got[1:4] == pytest.approx([1.0, 1.0, 1.0])  # flat: the middle
+    assert got[0] == pytest.approx(0.2 - 2 * math.exp(-10) / (1 - math.exp(-10)))
+    assert got[4] == pytest.approx(2.0 - got[0])  # the mirror image
+    assert got[5] == pytest.approx(1e-6) and got[6] == pytest.approx(2.0 - 1e-6)
+    assert truncated_mean(one(0.5), one(math.inf))[0] == pytest.approx(2.0)
+
+
+def tail_by_quadrature(t: float, mean: float, p: float, rate: float, bound: float, det: bool) -> float:
+    """P(Wq + S > t) by summing over the wait: Wq = 0 (1 - p) or density prop. to exp(-rate w) on [0, bound]."""
+    w = np.linspace(0.0, bound if math.isfinite(bound) else 60.0 / rate, 200_001)
+    f = np.exp(-rate * (w - (bound if rate < 0 else 0.0)))
+    f /= np.trapezoid(f, w)
+    service_late = (w + mean > t).astype(float) if det else np.exp(-np.maximum(t - w, 0) / mean)
+    none = float(mean > t) if det else math.exp(-t / mean)
+    return (1 - p) * none + p * float(np.trapezoid(f * service_late, w))
+
+
+@pytest.mark.parametrize(("t", "mean", "p", "rate", "bound", "det"), [
+    (2.0, 1.0, 0.7, 0.5, 1.5, False), (2.0, 1.0, 0.7, -0.8, 1.5, False), (3.0, 0.5, 0.9, -30.0, 2.0, False),
+    (1.0, 1.0, 0.5, 1.0, 0.5, False), (0.3, 1.0, 0.7, 0.0, 1.5, False), (2.0, 1.0, 0.7, 1.0, 1.5, False),
+    (2.0, 1.0, 0.7, -0.8, 1.5, True), (1.6, 1.0, 0.4, 3.0, 2.0, True), (0.5, 1.0, 0.4, 3.0, 2.0, True),
+])
+def test_the_tail_of_a_response_with_a_bounded_wait(t, mean, p, rate, bound, det):
+    got = response_tail(one(t), one(mean), one(p), one(rate), np.array([det]), one(bound))[0]
+    assert got == pytest.approx(tail_by_quadrature(t, mean, p, rate, bound, det), abs=1e-6)
+
+
+def test_an_unreachable_bound_is_no_bound():
+    rng = np.random.default_rng(7)
+    n = 200
+    t, mean, p = rng.uniform(0, 5, n), rng.uniform(0.1, 2, n), rng.uniform(0, 1, n)
+    rate, det = rng.uniform(0.05, 5, n), rng.random(n) < 0.3
+    free = response_tail(t, mean, p, rate, det)
+    assert response_tail(t, mean, p, rate, det, np.full(n, math.inf)) == pytest.approx(free, abs=1e-12)
+    assert response_tail(t, mean, p, rate, det, np.full(n, 1e3)) == pytest.approx(free, abs=1e-12)
+
+
+def conditional_by_quadrature(t: float, mean: float, p: float, rate: float, bound: float) -> tuple[float, float]:
+    """(E[X | X <= t], the median of X given X <= t) for X = Wq + S with exponential S, by summing over the
+    wait: given Wq = w, ``P(S <= x - w)`` and ``E[S; S <= x - w]`` are closed forms."""
+    w = np.linspace(0.0, bound if math.isfinite(bound) else 60.0 / rate, 200_001)
+    f = np.exp(-rate * (w - (bound if rate < 0 else 0.0)))
+    f /= np.trapezoid(f, w)
+
+    def below(x: float) -> float:
+        left = np.maximum(x - w, 0.0)
+        return (1 - p) * -math.expm1(-x / mean) + p * float(np.trapezoid(f * -np.expm1(-left / mean), w))
+
+    left = np.maximum(t - w, 0.0)
+    part = mean * (1.0 - np.exp(-left / mean) * (1.0 + left / mean))  # E[S; S <= t - w]
+    time = (1 - p) * mean * (1.0 - math.exp(-t / mean) * (1.0 + t / mean)) \
+        + p * float(np.trapezoid(f * (w * -np.expm1(-left / mean) + part), w))
+    total = below(t)
+    lo, hi = 0.0, t
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if below(mid) < 0.5 * total else (lo, mid)
+    return time / total, lo
+
+
+@pytest.mark.parametrize(("t", "mean", "p", "rate", "bound"), [
+    (3.0, 1.0, 0.8, 0.2, math.inf), (8.0, 1.0, 0.8, 0.2, math.inf), (2.5, 1.0, 0.45, 1.6, math.inf),
+    (2.5, 1.0, 0.9, -2.4, 0.5), (3.0, 1.0, 0.78, -0.3, 2.0), (1e3, 1.0, 0.8, 0.2, math.inf),
+    (1e3, 1.0, 0.5, 1.0, math.inf), (2.0, 1.0, 0.5, 1.0, math.inf),  # the wait's rate the service's
+])
+def test_the_cells_of_the_responses_that_beat_a_deadline(t, mean, p, rate, bound):
+    cut = None if math.isinf(bound) else one(bound)
+    values, shares = response_cells(one(t), one(mean), one(p), one(rate), np.array([False]), cut)
+    assert shares.sum() == pytest.approx(1.0) and (values <= t + 1e-12).all() and (np.diff(values) > 0).all()
+    exact_mean, exact_median = conditional_by_quadrature(t, mean, p, rate, bound)
+    assert float((values * shares).sum()) == pytest.approx(exact_mean, rel=2e-3)
+    cum = np.cumsum(shares[0])
+    k = int(np.searchsorted(cum, 0.5))  # the median is in the cell that holds the 50th percentile
+    assert values[0, max(k - 1, 0)] <= exact_median <= values[0, min(k + 1, values.shape[1] - 1)]
+
+
+def test_cells_of_an_mm1_response_without_a_deadline():
+    """M/M/1: the response is exponential at rate mu - lam; far from the deadline its mean is 1 / (mu - lam)."""
+    lam = 0.8
+    values, shares = response_cells(one(1e3), one(1.0), one(lam), one(1 - lam), np.array([False]))
+    assert float((values * shares).sum()) == pytest.approx(1 / (1 - lam), rel=1e-3)
+
+
+def test_cells_with_deterministic_service_start_at_it():
+    values, shares = response_cells(one(100.0), one(1.0), one(0.4), one(2.0), np.array([True]))
+    assert values[0, 0] == 1.0 and shares[0, 0] == pytest.approx(0.6, rel=1e-4)  # those who do not wait
+    assert float((values * shares).sum()) == pytest.approx(1.0 + 0.4 * 0.5, rel=1e-3)  # + P(wait) / theta
+
+
+def test_the_docstring_examples_hold():
+    result = doctest.testmod(sim.queueing)
+    assert result.attempted > 0 and result.failed == 0

@@ -13,8 +13,11 @@ datacenters. Every server is a fluid queue:
 - on top of that fluid wait, the stationary M/M/c wait at the server's current utilisation (Erlang C)
   gives the spread of waits below saturation, so latency percentiles and the share of tries past
   their timeout come out of the queue state;
-- a full queue (``queue_limit``, ``max_queue_wait``) refuses the share of the step's work beyond its
-  room; with deadline propagation the backlog never holds more than its callers would wait for.
+- a full queue (``queue_limit``) refuses the share of the step's work beyond its room, and with
+  ``max_queue_wait`` the stationary queue is M/M/c+D (those who would wait too long are refused, the
+  waits of the others are cut); with deadline propagation the backlog never holds more than its callers
+  would wait for;
+- the latency of a success is the law of its response given that it beat its deadline.
 
 Outcomes of the step use the state at its start (explicit Euler). Load-balancer and dependency
 retries are resolved within the step (the retried tries load the servers in the same step); client

@@ -13,23 +13,14 @@ import math
 
 import numpy as np
 
-from sim.engine.flow.servers import TINY
 from sim.metrics import COUNTERS, Recorder
 
-__all__ = ["BINS", "CENTRES", "SLICES", "SLICE_W", "Records", "add_latency", "bin_of", "round_rows", "share_out"]
+__all__ = ["BINS", "CENTRES", "Records", "bin_of", "round_rows", "share_out"]
 
 BINS = 240  # latency histogram: log-spaced bins from 0.1 ms to 1000 s (about 7% wide)
 LOG_LO, LOG_HI = math.log(1e-4), math.log(1e3)
 CENTRES = np.exp(LOG_LO + (np.arange(BINS) + 0.5) * (LOG_HI - LOG_LO) / BINS)
 """The latency at the middle of each bin."""
-
-SLICES = np.array([0.1, 0.3, 0.5, 0.7, 0.85, 0.925, 0.965, 0.985, 0.9925, 0.9975])
-SLICE_W = np.array([0.2, 0.2, 0.2, 0.2, 0.1, 0.05, 0.03, 0.01, 0.005, 0.005])
-"""The stochastic part of a try's time (stationary wait + service) goes into the histogram as these
-quantiles of an exponential with the same mean (:func:`add_latency`): (cumulative probability at the
-middle of the slice, share)."""
-_Z = -np.log1p(-SLICES)  # the quantiles, in means
-
 
 def bin_of(latency: np.ndarray) -> np.ndarray:
     """The histogram bin of each latency (clipped to the first and last bins)."""
@@ -105,21 +96,6 @@ class Records:
         rec.wasted = int(round(self.wasted))
         rec.queued = int(round(self.queued))
         rec.queue_time = float(self.queue_time)
-
-
-def add_latency(hist: np.ndarray, region: np.ndarray, mass: np.ndarray, base: np.ndarray, mean: np.ndarray,
-                tau: np.ndarray) -> None:
-    """Add ``mass`` successes per row at latency ``base`` + an exponential of ``mean`` cut at ``tau``."""
-    values = base[:, None] + mean[:, None] * _Z[None, :]
-    keep = (mean[:, None] * _Z[None, :]) <= np.maximum(tau, 0.0)[:, None] + 1e-12
-    slice_w = SLICE_W[None, :] * keep
-    norm = slice_w.sum(axis=1)
-    slice_w[norm == 0, 0] = 1.0  # everything cut: keep the median slice
-    norm = np.maximum(slice_w.sum(axis=1), TINY)
-    weight = mass[:, None] * slice_w / norm[:, None]
-    bins = bin_of(np.maximum(values, 1e-4))
-    flat = (region[:, None] * BINS + bins).ravel()
-    hist += np.bincount(flat, weights=weight.ravel(), minlength=hist.size).reshape(hist.shape)
 
 
 def round_rows(table: np.ndarray) -> list[list[int]]:

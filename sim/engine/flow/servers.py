@@ -3,10 +3,13 @@
 A server's backlog (worker-seconds waiting) grows by the work admitted in a step and shrinks by its
 capacity (``workers`` seconds per second while up); a new try waits ``backlog / workers``. On top of
 that fluid wait, the stationary M/M/c wait at the server's utilisation gives the spread of waits below
-saturation. The formulas live in :mod:`sim.queueing` (Erlang C with Allen–Cunneen's correction) and in
-the balancers' fluid views (:meth:`sim.policies.Balancer.fluid_wait`); this module holds what they are
-applied to: the parameters, the state a step and the listeners change, the waits a try sees
-(:meth:`Servers.queue_state`) and the queue update of a step (:meth:`Servers.advance`).
+saturation. With ``policies.server.max_queue_wait`` (tau) the stationary queue is M/M/c+D instead, at
+any load: a try that would wait longer than what is left of tau above the fluid wait is refused, and
+the wait of those served is the M/M/c wait cut at it (:func:`sim.queueing.impatient`). The formulas live
+in :mod:`sim.queueing` (Erlang C with Allen–Cunneen's correction, M/M/c+D) and in the balancers' fluid
+views (:meth:`sim.policies.Balancer.fluid_wait`); this module holds what they are applied to: the
+parameters, the state a step and the listeners change, the waits a try sees (:meth:`Servers.queue_state`)
+and the queue update of a step (:meth:`Servers.advance`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 from sim.cluster import Cluster
 from sim.policies import BALANCERS
 from sim.policies.balancers import PoolLoad
-from sim.queueing import allen_cunneen, blocking
+from sim.queueing import allen_cunneen, blocking, erlang, impatient, response_tail, truncated_mean
 from sim.scenario import Scenario
 from sim.software import Version
 
@@ -65,6 +68,7 @@ class Servers:
         self.queue_limit = np.array([np.inf if q is None else q for q in limit], dtype=float)
         max_wait = policies.server.max_queue_wait
         self.max_wait = np.inf if max_wait is None else max_wait
+        self.bounded = max_wait is not None  # the stationary queue is M/M/c+D where the bound binds (queue_state)
         self.dc_of = np.array([s.datacenter for s in servers], dtype=np.int64)
         self.n_dcs = len(cluster.datacenter_ids)
         # State, per server.
@@ -79,6 +83,7 @@ class Servers:
         self.load = np.zeros(n)  # worker-seconds per second offered in the last step (utilisation x workers)
         self.rate = np.zeros(n)  # tries per second admitted in the last step
         self.shed = np.zeros(n)  # share refused in the last step
+        self.demand = np.zeros(n)  # worker-seconds per second offered in the last step (before refusals)
         self.epoch = np.zeros(n, dtype=np.int64)
         self.mail_work = np.zeros(n)  # worker-seconds of mail delivered since the last step
         self.mail_tries = np.zeros(n)
@@ -89,22 +94,54 @@ class Servers:
 
     # ------------------------------------------------------------------------------ waits
 
-    def queue_state(self, ix: Any = slice(None), inv: Any = slice(None)) -> None:
+    def queue_state(self, ix: Any = slice(None), inv: Any = slice(None), erlang_b: np.ndarray | None = None) -> None:
         """Waits and stationary queue parameters of every server, from its backlog and last load; computed
-        for the servers ``ix`` (one per class of servers in the same state) and handed to all by ``inv``.
+        for the servers ``ix`` (one per class of servers in the same state) and handed to all by ``inv``
+        (``erlang_b``: Erlang B of their workers at their last demand, if the caller has it).
+
+        A try waits the fluid wait plus, with probability ``wait_p``, a stationary wait of mean
+        ``1 / theta``: exponential at rate ``wait_rate`` (= ``theta``), or, where ``max_queue_wait`` cuts
+        waits short (``binds``), at rate ``wait_rate`` cut at ``wait_bound`` (what is left of the bound
+        above the fluid wait). Then ``refused`` is the M/M/c+D share of the offered tries that would wait
+        longer (:func:`sim.queueing.impatient`, at each server's workers with Poisson arrivals, the tries'
+        mean work and Allen–Cunneen's variability), whatever the balancer.
         """
         up, workers, load, rate = self.up[ix], self.workers[ix], self.load[ix], self.rate[ix]
         cap = np.where(up, workers, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             fluid_wait = np.where(cap > 0, self.backlog[ix] / np.maximum(cap, TINY), 0.0)
             per_try = np.where(rate > 0, load / np.maximum(rate, TINY), self.service[ix])
-        if self.balanced:  # the balancer's fluid view: how it spreads the waits
+        self.binds = False
+        if self.bounded:  # M/M/c+D at the load offered (any load: refusals keep it stable)
+            demand = self.demand[ix]
+            variability = np.maximum((self.ca2[ix] + self.cs2[ix]) / 2.0, 0.05)
+            scale = np.maximum(per_try, TINY) * variability  # the M/M/c wait's unit, seconds
+            bound = np.maximum(self.max_wait - fluid_wait, 0.0)
+            wait_rate = (workers - demand) / scale
+            # Whether the bound cuts any wait short: when none keeps more than e^-40 of its wait beyond it,
+            # M/M/c+D is M/M/c to 1e-17, and the waits are those without a bound (below; ``cut``).
+            self.binds = bool((wait_rate * bound < 40.0).any())
+        if self.binds:
+            refused, wait_p = impatient(self.iworkers[ix], demand, bound / scale, erlang_b)
+            wait_p = np.where(up & (demand > 0), wait_p, 0.0)
+            with np.errstate(divide="ignore"):
+                theta = 1.0 / truncated_mean(wait_rate, bound)  # so that wait_p / theta is the mean wait
+            self.refused, self.wait_bound = refused[inv], bound[inv]
+            self.drain = (workers / scale)[inv]  # while every worker is busy, one frees at this rate
+        elif self.balanced:  # the balancer's fluid view: how it spreads the waits
             shared, serving = self.pool_load()
             wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared[ix], workers, self.iworkers[ix], per_try,
                                                               self.cs2[ix], self.pool_size[ix], serving[ix]))
         else:  # the databases decide: Poisson arrivals
             wait_p, theta = allen_cunneen(load, workers, self.iworkers[ix], per_try, self.ca2[ix], self.cs2[ix])
         self.fluid_wait, self.wait_p, self.theta, self.per_try = fluid_wait[inv], wait_p[inv], theta[inv], per_try[inv]
+        self.wait_rate = wait_rate[inv] if self.binds else self.theta
+
+    def cut(self, ix: Any) -> np.ndarray | None:
+        """Where the stationary waits of the servers ``ix`` are cut (``max_queue_wait``), or None where no
+        wait is cut short (:func:`sim.queueing.response_tail` and its kin then take the uncut waits).
+        """
+        return self.wait_bound[ix] if self.binds else None
 
     def pool_load(self) -> tuple[np.ndarray, np.ndarray]:
         """Per server: the load it would carry at its pool's utilisation (the running members' load over
@@ -120,15 +157,35 @@ class Servers:
         return shared, np.where(self.in_pool, np.maximum(serving[self.dc_of], 1.0), 1.0)
 
     def wait_now(self, ix: Any = slice(None)) -> np.ndarray:
-        """Expected wait of a try arriving now at each server ``ix`` (fluid backlog plus stationary wait)."""
+        """Expected wait of a try arriving now at each server ``ix`` (fluid backlog plus stationary wait):
+        with ``max_queue_wait`` the wait it would be offered, refused or not (as the request engine's
+        ``Station.wait``: beyond the bound by the time until a worker frees, at rate ``drain``).
+        """
+        wait = self.fluid_wait[ix] + self.wait_p[ix] / self.theta[ix]
+        if not self.binds:
+            return wait
+        refused = self.refused[ix]
+        return wait + refused * (self.wait_bound[ix] + 1.0 / self.drain[ix] - self.wait_p[ix] / self.theta[ix])
+
+    def served_wait(self, ix: Any = slice(None)) -> np.ndarray:
+        """Expected wait of the tries the servers ``ix`` admit now."""
         return self.fluid_wait[ix] + self.wait_p[ix] / self.theta[ix]
 
     def probe_failure(self, timeout: float, ix: Any = slice(None)) -> np.ndarray:
         """Per server (of ``ix``), the chance that a health check sent now is not answered within
         ``timeout``: down, or its wait (the fluid backlog's, plus the stationary M/M/c wait) is longer.
+        With ``max_queue_wait`` that is the wait a check would be offered, as the request engine's check
+        reads it (``Station.wait``): a check that would be refused waits longer than the bound.
         """
         room = timeout - self.fluid_wait[ix]
-        late = np.where(room > 0, self.wait_p[ix] * np.exp(-self.theta[ix] * np.maximum(room, 0.0)), 1.0)
+        if self.binds:  # the wait offered, as the request engine's check reads it: the admitted's (cut at
+            # the bound: P(Wq > room) as a response of no work) or beyond the bound, refused
+            none, bound, refused = np.zeros(np.shape(room)), self.wait_bound[ix], self.refused[ix]
+            tail = response_tail(np.maximum(room, 0.0), none, self.wait_p[ix], self.wait_rate[ix], none == 0.0, bound)
+            beyond = refused * np.exp(-self.drain[ix] * np.maximum(room - bound, 0.0))
+            late = np.where(room > 0, (1.0 - refused) * tail + beyond, 1.0)
+        else:
+            late = np.where(room > 0, self.wait_p[ix] * np.exp(-self.wait_rate[ix] * np.maximum(room, 0.0)), 1.0)
         return np.where(self.up[ix], late, 1.0)
 
     # ------------------------------------------------------------------------------ a step's update
@@ -166,7 +223,7 @@ class Servers:
         backlog = np.where(up, np.maximum(0.0, backlog0 + offered - cap * h), 0.0)
         per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, TINY), service), TINY)
         room = np.where(np.isfinite(limit), limit * per_try, np.inf)
-        if np.isfinite(self.max_wait):
+        if self.bounded:
             room = np.minimum(room, self.max_wait * cap)
         if self.cancel:
             room = np.minimum(room, self.timeout * cap)
@@ -176,17 +233,20 @@ class Servers:
             wanted = demand * h
             shed = np.where(wanted > admitted, 1.0 - admitted / np.maximum(wanted, TINY), 0.0)
         # Below saturation the fluid refuses nothing; a short queue still overflows now and then.
-        waiting_room = np.minimum(limit, self.max_wait * workers / np.maximum(per_try, TINY))
-        stationary = blocking(self.iworkers[ix], demand, np.floor(waiting_room))
+        erlang_b, _ = erlang(self.iworkers[ix], demand)
+        stationary = blocking(self.iworkers[ix], demand, np.floor(limit), erlang_b)
         # In overload a long queue absorbs a burst (the fluid backlog says how much); the stationary
         # share holds only below saturation, or when the queue fills and drains within the step.
-        settles = waiting_room * per_try <= workers * h
+        settles = limit * per_try <= workers * h
         stationary = np.where((demand < workers) | settles, stationary, 0.0)
-        self.shed = np.where(up, np.clip(np.maximum(shed, stationary), 0.0, 1.0), 0.0)[inv]
         self.backlog = np.where(over, room, backlog)[inv]
         self.load = np.where(up, work, 0.0)[inv]
         self.rate = np.where(up, tries, 0.0)[inv]
-        self.queue_state(ix, inv)
+        self.demand = np.where(up, demand, 0.0)[inv]
+        self.queue_state(ix, inv, np.where(up, erlang_b, 0.0))
+        if self.binds:  # M/M/c+D: those who would wait past max_queue_wait, at any load
+            stationary = np.maximum(stationary, self.refused[ix])
+        self.shed = np.where(up, np.clip(np.maximum(shed, stationary), 0.0, 1.0), 0.0)[inv]
 
     # ------------------------------------------------------------------------------ listener calls
 

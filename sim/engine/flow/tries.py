@@ -6,7 +6,9 @@ the active copy, and crosses a link when those two are in different datacenters.
 deterministic part (round trip, link latency and congestion delay, front end, dependencies, fluid wait)
 plus a stochastic part (stationary wait + service, exponential; deterministic service is kept exact),
 so the share of tries past their timeout is ``P(Wq + S > timeout − deterministic part)`` in closed form
-(:func:`sim.queueing.response_tail`). Load-balancer retries are resolved here, within the step.
+(:func:`sim.queueing.response_tail`), and the latency of the successes is the law of the stochastic part
+given that it beat the timeout (:func:`sim.queueing.response_cells`). Load-balancer retries are resolved
+here, within the step.
 
 Pairs whose server is in the same state see the same outcomes: the tries are computed per *row*, one per
 group of live pairs (a region and a class of servers, :mod:`sim.engine.flow.classes`), then one
@@ -24,10 +26,10 @@ from sim.engine.base import RequestType
 from sim.engine.flow.classes import Classes, ClassView
 from sim.engine.flow.databases import Pairs
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
-from sim.engine.flow.records import BINS, Records, add_latency
+from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
 from sim.engine.flow.servers import TINY, Servers
 from sim.policies import Budget
-from sim.queueing import response_tail
+from sim.queueing import response_cells, response_tail
 from sim.scenario import Scenario
 
 __all__ = ["Loads", "RegionOutcomes", "TryOutcome", "Tries"]
@@ -135,7 +137,9 @@ class _Mailboxes(NamedTuple):
     err: np.ndarray
     wait: np.ndarray  # fluid wait
     wait_p: np.ndarray  # stationary: chance of waiting
-    theta: np.ndarray  # stationary: rate of the wait's exponential tail
+    theta: np.ndarray  # stationary: 1 / the mean wait of those who wait
+    rate: np.ndarray  # stationary: rate of the wait's exponential (``theta`` unless it is cut)
+    bound: np.ndarray | None  # stationary: where the wait is cut (``max_queue_wait``; None: nowhere, ``Servers.cut``)
 
 
 class _Chances(NamedTuple):
@@ -159,6 +163,20 @@ class _Balanced(NamedTuple):
     error: np.ndarray
     timeout: np.ndarray
     elapsed: np.ndarray  # mass x time of the earlier tries of the successes
+
+
+class _Successes(NamedTuple):
+    """The successes of a step, per row, for the latency histogram (:meth:`Tries._latency`)."""
+
+    region: np.ndarray
+    mass: np.ndarray
+    start: np.ndarray  # the deterministic part of their time, and the earlier tries'
+    tau: np.ndarray  # the time left for the stochastic part (stationary wait + service)
+    service: np.ndarray
+    wait_p: np.ndarray
+    rate: np.ndarray
+    bound: np.ndarray | None
+    det: np.ndarray  # deterministic service
 
 
 class _Totals:
@@ -205,7 +223,8 @@ class Tries:
         rows = self._rows(view, route, mass0, mass_r)
         paths = self._paths(view, front, rows, route)
         s, b = self.servers, paths.server
-        box = _Mailboxes(s.up[b], s.shed[b], s.err[b], s.fluid_wait[b], s.wait_p[b], s.theta[b])
+        box = _Mailboxes(s.up[b], s.shed[b], s.err[b], s.fluid_wait[b], s.wait_p[b], s.theta[b], s.wait_rate[b],
+                         s.cut(b))
         totals = _Totals(rows.weights.size, rows.pairs, self.n_regions, self.n_dcs, self.deps.n, self.links.count)
         K = len(self.types)
         outcomes = np.zeros((6, self.n_regions, K))  # first attempts' ok, error, timeout; the retries'
@@ -219,6 +238,7 @@ class Tries:
         # Per row of pairs, of work, demand, tries and failures per try of each type, summed over the types
         # in the mix's shares (for first attempts) and in the retries' (for retries).
         per_try = np.zeros((2, 4, rows.pairs))
+        successes: list[_Successes] = []
         for k, (share_t, work_t, deps, bits) in enumerate(self.types):
             if K == 1:  # every try is of the one type
                 tries0, first_share = rows.weights * share_t, rows.share0
@@ -232,7 +252,9 @@ class Tries:
             chances = self._chances(rows, paths, box, calls, work_t, tt)
             balanced = self._balance(paths, chances, tries0, tt, h, totals)
             booked = self._book(w, h, rows, paths, box, calls, chances, balanced, bits, totals)
-            self._latency(rows, paths, box, chances, balanced, tt, totals)
+            ok = self._latency(rows, paths, box, chances, balanced)
+            if ok is not None:
+                successes.append(ok)
             self._by_type(outcomes[:, :, k], paths.region, balanced, first_share)
             if mixed:
                 row_tries = tries0[: rows.pairs]
@@ -243,6 +265,7 @@ class Tries:
                     x = row * each
                     per_try[0, i] += share_t * x
                     per_try[1, i] += retry_share * x
+        self._record_latency(successes, totals)
         counts = self.records.counts
         counts["lb_retries"][:, w] += totals.lb_retries
         counts["shed"][:, w] += totals.shed
@@ -276,7 +299,7 @@ class Tries:
         up_share = np.bincount(dc_k, weights=up_w * size, minlength=D)
         has_pool = np.bincount(dc_k, weights=pw * size, minlength=D) > 0
         fw = np.where(up_share[dc_k] > 0, up_w / np.maximum(up_share[dc_k], TINY), 0.0) * size  # the class's
-        front_wait = np.bincount(dc_k, weights=fw * s.wait_now(ix), minlength=D)
+        front_wait = np.bincount(dc_k, weights=fw * s.served_wait(ix), minlength=D)
         front_shed = np.bincount(dc_k, weights=fw * s.shed[ix], minlength=D)
         front_err = np.bincount(dc_k, weights=fw * s.err[ix], minlength=D)
         front_time = np.bincount(dc_k, weights=fw * s.frontend[ix] / speed_k, minlength=D)
@@ -363,7 +386,7 @@ class Tries:
         svc = self.servers.service[b] * work_t / paths.speed
         base = paths.rtt + paths.delay + paths.front_time[:P] + calls.time + box.wait
         tau = tt - base
-        p_late = response_tail(tau, svc, box.wait_p, box.theta, self.servers.det[b])
+        p_late = response_tail(tau, svc, box.wait_p, box.rate, self.servers.det[b], box.bound)
         reach = (1.0 - paths.loss) * (1.0 - fsh) * (1.0 - fer) * dep_ok
         ok_b = reach * box.up * (1.0 - box.shed) * (1.0 - p_late) * (1.0 - box.err)
         err_b = ((1.0 - paths.loss) * (fsh + (1.0 - fsh) * fer + (1.0 - fsh) * (1.0 - fer) * (1.0 - dep_ok))
@@ -474,30 +497,51 @@ class Tries:
             rec.link_lost[:, w] += np.bincount(on, weights=(across * paths.loss)[crosses], minlength=links)
         return work, demand, booked
 
-    def _latency(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances, balanced: _Balanced,
-                 tt: float, totals: _Totals) -> None:
-        """Latency of the successes: the deterministic part plus slices of the stochastic part (an
-        exponential of the same mean) cut at the try's deadline, plus the earlier tries' time.
+    def _latency(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances,
+                 balanced: _Balanced) -> _Successes | None:
+        """The successes of a request type, for the latency histogram: per row (or per region and datacenter
+        above :data:`_PROFILES` rows of pairs, mass-weighted), their mass, the deterministic part of their
+        time plus the earlier tries' time, and what the stochastic part is made of.
         """
         P, R, D = rows.pairs, self.n_regions, self.n_dcs
         ok_mass = balanced.ok[:P]
         if not ok_mass.any():
-            return
-        base, pair_region = chances.base, paths.pair_region
-        mean = chances.service + box.wait_p / box.theta
+            return None
+        det = self.servers.det[paths.server]
         extra = np.where(ok_mass > 0, balanced.elapsed[:P] / np.maximum(ok_mass, TINY), 0.0)
+        parts = [chances.base + extra, chances.tau, chances.service, box.wait_p, box.rate]
+        if box.bound is not None:
+            parts.append(box.bound)
         if P > _PROFILES:  # many servers: one latency profile per (region, datacenter), mass-weighted
-            group = pair_region * D + paths.server_dc
+            group = paths.pair_region * D + paths.server_dc
             gm = np.bincount(group, weights=ok_mass, minlength=R * D)
-            keep_g = gm > 0
-            gsafe = np.maximum(gm, TINY)
-            base_g = np.bincount(group, weights=ok_mass * (base + extra), minlength=R * D) / gsafe
-            mean_g = np.bincount(group, weights=ok_mass * mean, minlength=R * D) / gsafe
-            tau_g = tt - np.bincount(group, weights=ok_mass * base, minlength=R * D) / gsafe
-            at = np.nonzero(keep_g)[0]
-            add_latency(totals.hist, at // D, gm[at], base_g[at], mean_g[at], tau_g[at])
+            at = np.flatnonzero(gm > 0)
+            gsafe = np.maximum(gm[at], TINY)
+            if det.any():
+                det = np.bincount(group, weights=ok_mass * det, minlength=R * D)[at] > 0.5 * gsafe
+            else:
+                det = np.zeros(at.size, dtype=bool)
+            parts = [np.bincount(group, weights=ok_mass * x, minlength=R * D)[at] / gsafe for x in parts]
+            region, ok_mass = at // D, gm[at]
         else:
-            add_latency(totals.hist, pair_region, ok_mass, base + extra, mean, chances.tau)
+            region = paths.pair_region
+        start, tau, service, wait_p, rate = parts[:5]
+        return _Successes(region, ok_mass, start, tau, service, wait_p, rate,
+                          parts[5] if box.bound is not None else None, det)
+
+    def _record_latency(self, successes: list[_Successes], totals: _Totals) -> None:
+        """The step's successes (of every request type) into the latency histogram: at the deterministic
+        part of their time plus the stochastic part given that it beat the try's deadline
+        (:func:`sim.queueing.response_cells`).
+        """
+        if not successes:
+            return
+        if len(successes) == 1:
+            one = successes[0]
+        else:
+            one = _Successes._make([None if x[0] is None else np.concatenate(x) for x in zip(*successes, strict=True)])
+        values, shares = response_cells(one.tau, one.service, one.wait_p, one.rate, one.det, one.bound)
+        _deposit(totals.hist, one.region, one.mass[:, None] * shares, one.start[:, None] + values)
 
     # ------------------------------------------------------------------------------ back to regions and servers
 
@@ -551,3 +595,19 @@ class Tries:
             tries_at += (to_front * (s.frontend[ix] > 0))[cls]
         return Loads(work, demand, tries_at, totals.dep_calls, totals.dep_work, totals.link_bps)
 
+
+_PER_BIN = BINS / (LOG_HI - LOG_LO)
+_STEP = float(CENTRES[1] / CENTRES[0]) - 1.0  # from one bin's centre to the next, relative
+
+
+def _deposit(hist: np.ndarray, region: np.ndarray, mass: np.ndarray, latency: np.ndarray) -> None:
+    """Add ``mass`` successes at ``latency`` (both [row, value]) to ``hist`` [region, bin], each value shared
+    between the two bins whose centres surround it in proportion to its distance from them, so that the
+    histogram's mean (of the bin centres) is the values' mean.
+    """
+    v = np.maximum(latency, CENTRES[0])
+    i = np.minimum((np.log(v) * _PER_BIN - (LOG_LO * _PER_BIN + 0.5)).astype(np.int64), BINS - 2)
+    up = np.minimum((v / CENTRES[i] - 1.0) / _STEP, 1.0) * mass
+    flat = (region[:, None] * BINS + i).ravel()
+    hist += (np.bincount(flat, weights=(mass - up).ravel(), minlength=hist.size)
+             + np.bincount(flat + 1, weights=up.ravel(), minlength=hist.size)).reshape(hist.shape)
