@@ -203,7 +203,9 @@ def _bounded_response_tail(tau: np.ndarray, mean: np.ndarray, mu: np.ndarray, wa
 
     def waited(t: np.ndarray) -> np.ndarray:  # P(Wq > t | it waits), t >= 0
         rest = np.maximum(bound - t, 0.0)
-        return np.where(t < bound, np.exp(-decay * t) * np.where(live, -np.expm1(-k * rest) / kk, rest) / norm, 0.0)
+        with np.errstate(invalid="ignore"):  # past the bound (0 x inf): the branch np.where drops
+            return np.where(t < bound, np.exp(-decay * t) * np.where(live, -np.expm1(-k * rest) / kk, rest) / norm,
+                            0.0)
 
     m = np.minimum(tau, bound)
     delta = mu - theta
