@@ -7,15 +7,20 @@ change it.
 
 Per step (the flow engine), when the balancer decides where the work goes (no mailbox databases), its
 fluid view says how long a try waits at a server of the pool: :meth:`Balancer.fluid_wait` turns the
-load into the probability that a try waits and the rate of its wait (exponential). Tries are spread
-evenly over the pool; what differs is the spread of the waits:
+load into the probability that a try waits and the rate of its wait (exponential, of the right mean).
+Tries are spread evenly over the pool; what differs is the spread of the waits (the formulas of a pool
+of n servers of c workers are in :mod:`sim.balancing`):
 
 - ``random``: Poisson arrivals at each server, at its own load (M/M/c, Allen–Cunneen for the service);
-- ``round_robin``: every k-th try of a pool of k, about Erlang-k arrivals (``ca2 = 1/k``), at its own load;
-- ``power_of_two``: the supermarket model, JSQ(2) (:func:`sim.queueing.supermarket`), at the pool's
-  utilisation (it evens the queues out);
-- ``least_outstanding``: the shortest queue of all, about one M/M/(n c) queue for the n running servers
-  of the pool (:func:`sim.queueing.pooled_wait`), at the pool's utilisation.
+- ``round_robin``: every n-th try of a pool of n, Erlang-n arrivals at its own load, E_n/M/c solved
+  exactly (:func:`sim.balancing.erlang_arrivals`);
+- ``power_of_two``: the shorter of two servers drawn at random, at the pool's utilisation: the mean
+  field with its 1/n correction, exact for pools of up to three (:func:`sim.balancing.two_choices`);
+- ``least_outstanding``: the shortest queue of all, at the pool's utilisation: the pool's Markov chain
+  (:func:`sim.balancing.shortest_queue`).
+
+For service that is not exponential, the wait is scaled as Allen–Cunneen's ``(ca2 + cs2) / 2`` is,
+relative to exponential service (``ca2`` = 1/n for round robin, 1 for the others).
 
 Subclasses override :meth:`Balancer.pick` and, to run on the flow engine, :meth:`Balancer.fluid_wait`
 (setting :attr:`Balancer.supports_flow`); register them with :func:`register_balancer` under the name a
@@ -31,7 +36,8 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
-from sim.queueing import allen_cunneen, pooled_wait, supermarket_wait
+from sim.balancing import erlang_arrivals, shortest_queue, two_choices
+from sim.queueing import CAP, allen_cunneen
 
 if TYPE_CHECKING:
     from sim.rng import Stream
@@ -62,6 +68,32 @@ class PoolLoad:
     cs2: np.ndarray  # squared coefficient of variation of the service time
     members: np.ndarray  # servers in its pool (1 outside a pool)
     serving: np.ndarray  # running servers in its pool (at least 1)
+
+
+_TINY = 1e-12
+
+
+def _pooled(sizes: np.ndarray, servers: PoolLoad, load: np.ndarray, ca2: np.ndarray,
+            formula: Callable[[np.ndarray, int, int], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per server, the wait ``formula(rho, n, c)`` gives at ``load`` for its pool of ``sizes`` servers (one
+    call per pool size and workers), as (P(wait), rate of the wait per second): the rate per mean service
+    scaled to the try's work, by ``(ca2 + cs2) / (ca2 + 1)`` for the service's variability, and never
+    below 2% of ``c / per_try`` (as :func:`sim.queueing.allen_cunneen`).
+    """
+    s = servers
+    rho = np.minimum(load, s.workers * CAP) / np.maximum(s.workers, 1.0)
+    if rho.size and (sizes == sizes[0]).all() and (s.iworkers == s.iworkers[0]).all():  # one kind of pool
+        wait_p, rate = formula(rho, int(sizes[0]), int(s.iworkers[0]))
+    else:
+        wait_p, rate = np.zeros(rho.shape), np.zeros(rho.shape)
+        key = sizes * (int(s.iworkers.max(initial=0)) + 1) + s.iworkers
+        for k in np.unique(key).tolist():
+            at = key == k
+            wait_p[at], rate[at] = formula(rho[at], int(sizes[at][0]), int(s.iworkers[at][0]))
+    wait_p = np.where(load > 0, wait_p, 0.0)
+    variability = np.maximum((ca2 + s.cs2) / (ca2 + 1.0), 0.05)
+    theta = np.maximum(rate, 0.02 * s.workers) / np.maximum(s.per_try, _TINY) / variability
+    return wait_p, theta
 
 
 class Balancer:
@@ -119,7 +151,7 @@ def register_balancer(name: str) -> Callable[[type[Balancer]], type[Balancer]]:
 
 @register_balancer("round_robin")
 class RoundRobin(Balancer):
-    """Each server in turn. Fluid: a server of a pool of k sees every k-th try, about an Erlang-k stream."""
+    """Each server in turn. Fluid: a server of a pool of n sees every n-th try, an Erlang-n stream: E_n/M/c."""
 
     supports_flow = True
 
@@ -135,7 +167,16 @@ class RoundRobin(Balancer):
     @classmethod
     def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
         s = servers
-        return allen_cunneen(s.load, s.workers, s.iworkers, s.per_try, 1.0 / s.members, s.cs2)
+        sizes = np.maximum(np.rint(s.members), 1.0).astype(np.int64)
+        alone = sizes == 1  # Poisson arrivals: M/M/c, as random
+        if alone.all():
+            return allen_cunneen(s.load, s.workers, s.iworkers, s.per_try, np.ones_like(s.load), s.cs2)
+        wait_p, theta = _pooled(sizes, s, s.load, 1.0 / sizes, erlang_arrivals)
+        if alone.any():
+            poisson = allen_cunneen(s.load[alone], s.workers[alone], s.iworkers[alone], s.per_try[alone],
+                                    np.ones(int(alone.sum())), s.cs2[alone])
+            wait_p[alone], theta[alone] = poisson
+        return wait_p, theta
 
 
 @register_balancer("random")
@@ -158,8 +199,9 @@ class LeastOutstanding(Balancer):
     """The server with the fewest outstanding requests; ties go to the one whose count changed longest
     ago (round robin when all are idle). Members are kept in buckets by outstanding count (insertion
     ordered), with the lowest non-empty count known, so a pick and a change are O(1) however large the
-    pool (counts move by one). Fluid: joining the shortest queue of all keeps every worker of the pool
-    busy before anyone waits: about one M/M/(n c) queue.
+    pool (counts move by one). Fluid: the chain of the pool's queues (:func:`sim.balancing.shortest_queue`):
+    a try waits only when every worker of the pool is busy, less often than in one M/M/(n c) queue, but
+    then for its own server's workers, longer.
     """
 
     supports_flow = True
@@ -218,13 +260,15 @@ class LeastOutstanding(Balancer):
     @classmethod
     def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
         s = servers
-        return pooled_wait(s.shared, s.workers, s.iworkers, s.per_try, s.serving, s.cs2)
+        sizes = np.maximum(np.rint(s.serving), 1.0).astype(np.int64)
+        return _pooled(sizes, s, s.shared, np.ones_like(s.load), shortest_queue)
 
 
 @register_balancer("power_of_two")
 class PowerOfTwo(Balancer):
-    """Two servers at random, the less loaded of them (Mitzenmacher's power of two choices). Fluid: the
-    supermarket model's fixed point for d = 2 (a large pool; a small one waits longer).
+    """Two servers at random (with replacement: the same one may be drawn twice), the less loaded of them
+    (Mitzenmacher's power of two choices). Fluid: the supermarket model's fixed point for d = 2 with its
+    1/n correction, exact for pools of up to three (:func:`sim.balancing.two_choices`).
     """
 
     supports_flow = True
@@ -241,4 +285,5 @@ class PowerOfTwo(Balancer):
     @classmethod
     def fluid_wait(cls, servers: PoolLoad) -> tuple[np.ndarray, np.ndarray]:
         s = servers
-        return supermarket_wait(s.shared, s.workers, s.iworkers, s.per_try, np.full(s.load.shape, 2), s.cs2)
+        sizes = np.maximum(np.rint(s.serving), 1.0).astype(np.int64)
+        return _pooled(sizes, s, s.shared, np.ones_like(s.load), two_choices)

@@ -28,10 +28,13 @@ __all__ = ["queue_scenario", "repairable_scenario", "Measured", "run_plain", "ru
 
 
 def queue_scenario(
-    lam: float, workers: int, duration: float, queue_limit: int | None = None, timeout: float = 1000.0
+    lam: float, workers: int, duration: float, queue_limit: int | None = None, timeout: float = 1000.0,
+    servers: int = 1, algorithm: str | None = None,
 ) -> sim.Scenario:
-    """M/M/c (``queue_limit=None``) or M/M/c/K (``K = workers + queue_limit``) with mean service 1 s."""
+    """M/M/c (``queue_limit=None``) or M/M/c/K (``K = workers + queue_limit``) with mean service 1 s; with
+    ``servers`` > 1, a pool of such servers that the load balancer's ``algorithm`` spreads ``lam`` over."""
     limit = "null" if queue_limit is None else str(queue_limit)
+    balancer = "" if algorithm is None else f"algorithm: {algorithm}, "
     return sim.parse_scenario(f"""
 name: validation-queue
 duration: {duration:.0f}s
@@ -40,12 +43,12 @@ topology:
   datacenters:
     - id: dc
       servers:
-        - {{id: srv, count: 1, workers: {workers}, queue_limit: {limit},
+        - {{id: srv, count: {servers}, workers: {workers}, queue_limit: {limit},
             service_time: {{distribution: exponential, mean: 1s}}}}
 workload: {{regions: {{users: {{peak: {lam!r}/s}}}}}}
 policies:
   client: {{timeout: {timeout:.0f}s, retries: 0}}
-  load_balancer: {{health_check: {{enabled: false}}}}
+  load_balancer: {{{balancer}health_check: {{enabled: false}}}}
 slo: {{window: 1h}}
 """)
 

@@ -9,6 +9,14 @@ that), and where a textbook value exists the request engine's mean must lie with
 
 Figures: the mean response of the requests served, the share refused (a full waiting room), and the share
 that waited for a worker.
+
+Pools (``POOLS``): ``n`` servers of ``c`` workers with no mailbox databases, so the load balancer decides
+where each request goes and the flow engine takes the wait from the balancer's fluid view
+(:mod:`sim.balancing`). Figures: the mean response and the share that waited. Textbook values: round robin
+makes E_n/M/c (exact, GI/M/c), the shortest queue the pool's own chain (exact); two choices have none (the
+refined mean field fitted through the exact pools of one to three servers is an approximation). Each case
+could fail: what the flow engine gave before (Allen–Cunneen with ``ca2 = 1/n``, one M/M/(n c) queue, the
+supermarket model's fixed point) lies outside the tolerance in at least one figure.
 """
 
 from __future__ import annotations
@@ -18,11 +26,14 @@ import statistics
 from collections.abc import Callable
 from functools import cache
 
+import numpy as np
 import pytest
 from queue_runs import queue_scenario
 from queueing import erlang_c, mmc_mean_response, mmck_distribution
 
 import sim
+from sim.balancing import erlang_arrivals, shortest_queue
+from sim.queueing import supermarket
 
 SEEDS = 6
 REQUEST_SECONDS = 20_000.0  # a request-engine run: about 10^5 requests at 5/s
@@ -88,3 +99,86 @@ def test_flow_engine_answers_like_the_request_engine(name: str, figure: str) -> 
     measured = f"the request engine's {figure} {mean:.4f} ± {se:.4f}"
     assert abs(mean - theory) <= bound, f"{name}: {measured}, theory {theory:.4f}"
     assert abs(flow - mean) <= bound, f"{name}: the flow engine's {flow:.4f}, {measured}"
+
+
+# ------------------------------------------------------------------------------ balanced pools
+
+# name -> (balancer, servers, workers per server, utilisation); mean service 1 s, Poisson arrivals to the pool
+POOLS: dict[str, tuple[str, int, int, float]] = {
+    "round_robin 16x1 at 0.8": ("round_robin", 16, 1, 0.8),
+    "round_robin 4x2 at 0.85": ("round_robin", 4, 2, 0.85),
+    "least_outstanding 16x1 at 0.85": ("least_outstanding", 16, 1, 0.85),
+    "least_outstanding 4x2 at 0.9": ("least_outstanding", 4, 2, 0.9),
+    "least_outstanding 8x8 at 0.9": ("least_outstanding", 8, 8, 0.9),
+    "power_of_two 4x2 at 0.85": ("power_of_two", 4, 2, 0.85),
+    "power_of_two 8x1 at 0.85": ("power_of_two", 8, 1, 0.85),
+    "power_of_two 8x8 at 0.9": ("power_of_two", 8, 8, 0.9),
+}
+POOL_REQUESTS = 150_000  # a request-engine run of a pool: about 1 s of CPU
+POOL_FIGURES = ["mean response", "waited"]
+
+
+def pool_scenario(algorithm: str, servers: int, workers: int, rho: float, duration: float) -> sim.Scenario:
+    """``servers`` servers of ``workers`` workers (exponential service, 1 s) at utilisation ``rho``,
+    spread by ``algorithm``: no databases, no retries, no health checks, a timeout beyond any response."""
+    return queue_scenario(rho * servers * workers, workers, duration, servers=servers, algorithm=algorithm)
+
+
+@cache
+def pool_requests_runs(name: str) -> list[dict]:
+    algorithm, n, c, rho = POOLS[name]
+    scenario = pool_scenario(algorithm, n, c, rho, POOL_REQUESTS / (rho * n * c))
+    return [sim.run(scenario, seed=seed).summary for seed in range(1, SEEDS + 1)]
+
+
+@cache
+def pool_flow_run(name: str) -> dict:
+    algorithm, n, c, rho = POOLS[name]
+    scenario = pool_scenario(algorithm, n, c, rho, FLOW_SECONDS)
+    return sim.run(scenario.model_copy(update={"engine": "flow"})).summary
+
+
+def pool_theory(algorithm: str, n: int, c: int, rho: float) -> tuple[float, float] | None:
+    """(mean response, share that waits) where exact: E_n/M/c for round robin, the chain for the shortest queue."""
+    formula = {"round_robin": erlang_arrivals, "least_outstanding": shortest_queue}.get(algorithm)
+    if formula is None:
+        return None
+    wait_p, rate = formula(np.array([rho]), n, c)
+    return 1.0 + float(wait_p[0] / rate[0]), float(wait_p[0])
+
+
+def pool_before(algorithm: str, n: int, c: int, rho: float) -> tuple[float, float]:
+    """(mean response, share that waits) of the fluid view the flow engine had before :mod:`sim.balancing`."""
+    if algorithm == "power_of_two":  # the supermarket model's fixed point: an infinite pool
+        wait_p, mean = supermarket(np.array([rho]), c, 2)
+        return 1.0 + float(mean[0]), float(wait_p[0])
+    if algorithm == "least_outstanding":  # one M/M/(n c) queue
+        wait = erlang_c(n * c, n * c * rho)
+        return 1.0 + wait / (n * c * (1 - rho)), wait
+    wait = erlang_c(c, c * rho)  # Allen–Cunneen with ca2 = 1/n
+    return 1.0 + wait / (c * (1 - rho)) * (1 / n + 1) / 2, wait
+
+
+@pytest.mark.parametrize("figure", POOL_FIGURES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(f"pool:{n}")) for n in POOLS])
+def test_flow_engine_spreads_a_pool_like_the_request_engine(name: str, figure: str) -> None:
+    get = FIGURES[figure]
+    mean, se = mean_se([get(s) for s in pool_requests_runs(name)])
+    flow = get(pool_flow_run(name))
+    bound = 4 * se + 1e-9
+    measured = f"the request engine's {figure} {mean:.4f} ± {se:.4f}"
+    theory = pool_theory(*POOLS[name])
+    if theory is not None:
+        exact = theory[POOL_FIGURES.index(figure)]
+        assert abs(mean - exact) <= bound, f"{name}: {measured}, theory {exact:.4f}"
+    assert abs(flow - mean) <= bound, f"{name}: the flow engine's {flow:.4f}, {measured}"
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(f"pool:{n}")) for n in POOLS])
+def test_each_pool_case_tells_the_old_fluid_view_apart(name: str) -> None:
+    before = pool_before(*POOLS[name])
+    outside = []
+    for figure, old in zip(POOL_FIGURES, before, strict=True):
+        mean, se = mean_se([FIGURES[figure](s) for s in pool_requests_runs(name)])
+        outside.append(abs(old - mean) > 4 * se)
+    assert any(outside), f"{name}: the old fluid view {before} is within 4 standard errors on every figure"
