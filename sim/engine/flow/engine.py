@@ -9,7 +9,6 @@ listener methods change the servers' state, ``probe_all``/``wait_all`` answer fr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -89,9 +88,7 @@ class FlowEngine(EngineBase):
                          self.links, self.retries, self.records, tries, self.breakers)
         self._seen: tuple[Any, ...] = ()
         self._sync()
-        checks = self.lb.health_check
-        self.clock = Clock(dt, max_dt, scenario.duration, recorder.window,
-                           checks.timeout if checks.enabled else math.inf,  # no checks: none in doubt
+        self.clock = Clock(dt, max_dt, scenario.duration, recorder.window, self.lb.health_check.timeout,
                            self.step, servers, self.lumping, self.deps, self.retries, self.breakers,
                            cluster.network)
         cluster.before_change.append(self.catch_up)
