@@ -53,6 +53,7 @@ def mmck(lam: float, c: int, limit: int) -> tuple[float, float, float]:
 QUEUES: dict[str, tuple[float, int, int | None]] = {
     "M/M/1 at 0.8": (0.8, 1, None),
     "M/M/8 at 0.9": (7.2, 8, None),
+    "M/M/4/4 at 0.75 (Erlang B)": (3.0, 4, 0),
 }
 
 

@@ -134,6 +134,7 @@ class Servers:
                                                               self.cs2[ix], self.pool_size[ix], serving[ix]))
         else:  # the databases decide: Poisson arrivals
             wait_p, theta = allen_cunneen(load, workers, self.iworkers[ix], per_try, self.ca2[ix], self.cs2[ix])
+        wait_p = np.where(self.queue_limit[ix] > 0, wait_p, 0.0)  # no waiting room: served at once or refused
         self.fluid_wait, self.wait_p, self.theta, self.per_try = fluid_wait[inv], wait_p[inv], theta[inv], per_try[inv]
         self.wait_rate = wait_rate[inv] if self.binds else self.theta
 
