@@ -9,7 +9,7 @@ import pytest
 import simpy
 
 import sim
-from sim.engine.requests import Station
+from sim.engine.stations import Station
 from sim.policies import BALANCERS
 from tests.conftest import scenario_from
 

@@ -22,7 +22,8 @@ import pytest
 import simpy
 
 import sim
-from sim.engine.requests import RequestEngine, Station
+from sim.engine.requests import RequestEngine
+from sim.engine.stations import Station
 
 __all__ = ["queue_scenario", "repairable_scenario", "Measured", "run_plain", "run_probed", "up_fraction"]
 

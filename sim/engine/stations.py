@@ -1,0 +1,252 @@
+"""A server as the request engine books it: a FIFO queue of workers whose requests' start and end are known
+when they arrive (:class:`Station`), or, under adaptive LIFO, decided when a worker frees up
+(:class:`EventStation`).
+
+The earliest-free-worker recursion for FIFO G/G/c: ``free`` is a heap of the times each worker is next
+free, so a request arriving at ``now`` starts at ``max(now, free[0])`` and ends a service later. A crash
+bumps ``epoch``; the engine drops the stages booked under an older one.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from sim.scenario import Memory
+from sim.schedule import later
+
+__all__ = ["Station", "EventStation"]
+
+_heappush, _heappop, _heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
+_INF = float("inf")
+
+
+class Station:
+    """A FIFO queue with ``workers`` servers and room for ``queue_limit`` waiting requests.
+
+    ``speed`` scales service (a bad version's latency, a cold cache after a restart); ``error_rate``
+    is the share of served requests answered with an error; ``memory`` and ``leak_rate`` decide when
+    it runs out of memory.
+    """
+
+    __slots__ = ("env", "index", "name", "workers", "free", "waiting", "pending", "queue_limit", "sample",
+                 "epoch", "up", "datacenter", "frontend_time", "speed", "warm_until", "warm_speed",
+                 "error_rate", "memory", "leak_rate", "up_since", "inflight")
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        index: int,
+        name: str,
+        workers: int,
+        queue_limit: int | None,
+        sample: Callable[[], float],
+        datacenter: int = -1,
+        frontend_time: float = 0.0,
+        memory: Memory | None = None,
+    ):
+        self.env = env
+        self.index = index
+        self.name = name
+        self.workers = workers
+        self.free = [0.0] * workers  # heap: when each worker is next free
+        self.waiting: deque[float] = deque()  # start times of admitted requests still waiting
+        self.pending: list[float] = []  # heap: completion times of admitted requests
+        self.queue_limit = queue_limit
+        self.sample = sample
+        self.epoch = 0
+        self.up = True
+        self.datacenter = datacenter
+        self.frontend_time = frontend_time
+        self.speed = 1.0
+        self.warm_until = 0.0
+        self.warm_speed = 1.0
+        self.error_rate = 0.0
+        self.memory = memory
+        self.leak_rate = 0.0  # bytes per second while up
+        self.up_since = 0.0
+        self.inflight = 0  # the load balancers' tries sent to it and not yet answered (or given up on)
+
+    def outstanding(self) -> int:
+        """The load balancers' tries sent to this server and not yet answered or timed out: what a
+        balancer sees (a crashed server that answers nothing keeps its tries until they time out).
+        """
+        return self.inflight
+
+    def held(self) -> int:
+        """Requests admitted and not yet finished: what it holds in memory."""
+        now = self.env.now
+        pending = self.pending
+        while pending and pending[0] <= now:
+            _heappop(pending)
+        return len(pending)
+
+    def wait(self, now: float) -> float:
+        """How long a request arriving now would wait for a worker."""
+        return max(0.0, self.free[0] - now)
+
+    def service_factor(self, now: float) -> float:
+        """Multiplier on service times now (1 is nominal)."""
+        speed = self.speed * (self.warm_speed if now < self.warm_until else 1.0)
+        return 1.0 / speed
+
+    def out_of_memory(self, now: float) -> bool:
+        """Whether one more request would take it past its memory limit."""
+        memory = self.memory
+        if memory is None:
+            return False
+        leaked = self.leak_rate * (now - self.up_since) if self.leak_rate else 0.0
+        room = memory.requests_held(leaked)
+        if len(self.pending) + 1 <= room:  # it holds at most what is pending: no need to count
+            return False
+        return self.held() + 1 > room
+
+    def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF) -> float:
+        """Book a request arriving at ``now``; return its completion time, or -1 if it is refused.
+
+        It is refused when it would have to wait and the queue is full, or wait longer than
+        ``max_wait``. With a finite ``deadline`` (deadline propagation), a request that would start
+        after it uses no worker and one that would run past it stops there.
+        """
+        free = self.free
+        first = free[0]
+        waiting = self.waiting
+        if first > now:
+            while waiting and waiting[0] <= now:
+                waiting.popleft()
+            if self.queue_limit is not None and len(waiting) >= self.queue_limit:
+                return -1.0
+            if first - now > max_wait:
+                return -1.0
+            waiting.append(first)
+            start = first
+        else:
+            start = now
+        if start >= deadline:
+            return start  # dropped when it reaches the head: no worker time used
+        end = start + service
+        if end > deadline:
+            end = deadline
+        _heapreplace(free, end)
+        pending = self.pending  # only unfinished requests, so it stays as small as the queue
+        if pending and pending[0] <= now:
+            _heapreplace(pending, end)
+            while pending and pending[0] <= now:
+                _heappop(pending)
+        else:
+            _heappush(pending, end)
+        return end
+
+    def crash(self) -> None:
+        """Lose everything queued and running."""
+        self.up = False
+        self.epoch += 1
+        self.waiting.clear()
+        self.pending.clear()
+
+    def restart(self, now: float) -> None:
+        """Come back empty at ``now``."""
+        self.up = True
+        self.up_since = now
+        self.free = [now] * self.workers
+
+
+class EventStation(Station):
+    """A server whose service order is decided when a worker frees up, not when a request arrives.
+
+    Adaptive LIFO needs it: while the expected wait exceeds ``lifo_after``, a free worker takes the
+    newest request instead of the oldest (and, with deadline propagation, skips those whose caller
+    has given up). Each request costs a completion event, so the engine uses these stations only when
+    ``server.lifo_when_waiting`` is set. Requests are submitted with a callback (:meth:`submit`);
+    :meth:`admit` books one without a callback, for callers that only need an estimate of the end.
+    """
+
+    __slots__ = ("queue", "busy", "lifo_after", "mean_service", "cancel")
+
+    def __init__(self, *args: Any, lifo_after: float, mean_service: float, cancel: bool, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.queue: deque[list[Any]] = deque()  # [service, deadline, done]
+        self.busy = 0
+        self.lifo_after = lifo_after
+        self.mean_service = mean_service
+        self.cancel = cancel
+
+    def held(self) -> int:
+        return len(self.queue) + self.busy
+
+    def out_of_memory(self, now: float) -> bool:
+        memory = self.memory
+        if memory is None:
+            return False
+        leaked = self.leak_rate * (now - self.up_since) if self.leak_rate else 0.0
+        return self.held() + 1 > memory.requests_held(leaked)
+
+    def wait(self, now: float) -> float:
+        if self.busy < self.workers:
+            return 0.0
+        return self.queue_wait(now, len(self.queue) + 1)
+
+    def queue_wait(self, now: float, ahead: int) -> float:
+        """Expected wait behind ``ahead`` queued requests (from the nominal mean service time)."""
+        return ahead * self.mean_service * self.service_factor(now) / self.workers
+
+    def submit(self, now: float, service: float, deadline: float, max_wait: float,
+               done: Callable[[], None] | None) -> bool:
+        """Queue a request; ``done()`` is called when its service ends. False: refused (queue full, or
+        it would wait longer than ``max_wait``).
+        """
+        item = [service, deadline, done]
+        if self.busy < self.workers:
+            self._start(now, item)
+            return True
+        if self.queue_limit is not None and len(self.queue) >= self.queue_limit:
+            return False
+        if self.wait(now) > max_wait:
+            return False
+        self.queue.append(item)
+        return True
+
+    def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF) -> float:
+        """Queue a request nobody waits on; return an estimate of its end (-1 if refused)."""
+        wait = self.wait(now)
+        if not self.submit(now, service, deadline, max_wait, None):
+            return -1.0
+        return now + wait + service
+
+    def _start(self, now: float, item: list[Any]) -> None:
+        self.busy += 1
+        service, deadline = item[0], item[1]
+        end = min(now + service, deadline) if self.cancel else now + service
+        epoch = self.epoch
+        later(self.env, end - now, lambda _: self._finish(item, epoch))
+
+    def _finish(self, item: list[Any], epoch: int) -> None:
+        if epoch != self.epoch:  # it crashed meanwhile: the work is gone, and so is the worker count
+            return
+        self.busy -= 1
+        if item[2] is not None:
+            item[2]()
+        self._next()
+
+    def _next(self) -> None:
+        now = self.env.now
+        queue = self.queue
+        while queue and self.busy < self.workers:
+            newest_first = self.queue_wait(now, len(queue)) > self.lifo_after
+            item = queue.pop() if newest_first else queue.popleft()
+            if self.cancel and item[1] <= now:
+                continue  # its caller has given up: dropped without using a worker
+            self._start(now, item)
+
+    def crash(self) -> None:
+        super().crash()
+        self.queue.clear()
+        self.busy = 0
+
+    def restart(self, now: float) -> None:
+        super().restart(now)
+        self.busy = 0
