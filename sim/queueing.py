@@ -1,7 +1,7 @@
 """Queueing formulas: Erlang B and C, M/M/c/K blocking, M/M/c with a bound on the wait (M/M/c+D), the
 tail of a response time, the stationary M/M/c number in system, the Allen–Cunneen wait of G/G/c, the
-mean-field fixed point of a pool balanced by the shortest of ``d`` queues (the supermarket model), and a
-pool balanced by the shortest queue of all (about one queue for the whole pool).
+mean-field fixed point of a pool balanced by the shortest of ``d`` queues (the supermarket model, on which
+:mod:`sim.balancing` builds its finite pools).
 
 Free functions over numpy arrays (one element per server or class of servers), with no state and no
 randomness: the flow engine reads its servers' waits from them, and so can anyone checking a number.
@@ -33,8 +33,6 @@ __all__ = [
     "poisson_share",
     "allen_cunneen",
     "supermarket",
-    "supermarket_wait",
-    "pooled_wait",
     "CAP",
 ]
 
@@ -332,7 +330,6 @@ def allen_cunneen(load: np.ndarray, workers: np.ndarray, iworkers: np.ndarray, p
 
 # ------------------------------------------------------------------------------ the supermarket model
 
-_GRID = 4000  # utilisations tabulated per (workers, choices), from 0 to CAP
 
 
 def supermarket(rho: np.ndarray, c: int, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -381,78 +378,3 @@ def supermarket(rho: np.ndarray, c: int, d: int) -> tuple[np.ndarray, np.ndarray
     out_p[live] = first
     out_w[live] = total / c
     return out_p, out_w
-
-
-@lru_cache(maxsize=256)
-def _table(c: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`supermarket` on a grid of utilisations, as logarithms (interpolated by :func:`supermarket_wait`)."""
-    grid = np.linspace(0.0, CAP, _GRID + 1)
-    p, w = supermarket(grid, c, d)
-    with np.errstate(divide="ignore"):
-        return grid, np.maximum(np.log(p), -745.0), np.maximum(np.log(w), -745.0)
-
-
-def supermarket_wait(load: np.ndarray, workers: np.ndarray, iworkers: np.ndarray, per_try: np.ndarray,
-                     d: np.ndarray, cs2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The stationary wait at servers of a pool balanced by the shortest of ``d`` queues, each offered
-    ``load`` erlangs, as :func:`allen_cunneen` gives it: (P(wait), rate of the exponential wait of those
-    who wait). From :func:`supermarket` at the load capped at :data:`CAP` (tabulated per workers and
-    ``d``, interpolated in the logarithm), the wait scaled by ``(1 + cs2) / 2`` for the service's
-    variability (never below 2% of ``c / per_try``, as Allen–Cunneen's).
-    """
-    rho = np.minimum(load, workers * CAP) / np.maximum(workers, 1.0)
-    wait_p, mean = np.zeros(rho.shape), np.zeros(rho.shape)
-    ds = np.asarray(d, dtype=np.int64)
-    pairs = np.stack([iworkers, ds], axis=1)
-    for c, dk in np.unique(pairs, axis=0).tolist() if pairs.size else []:
-        at = (iworkers == c) & (ds == dk)
-        grid, log_p, log_w = _table(int(c), int(dk))
-        wait_p[at] = np.exp(np.interp(rho[at], grid, log_p))
-        mean[at] = np.exp(np.interp(rho[at], grid, log_w))
-    wait_p = np.where(load > 0, wait_p, 0.0)
-    variability = np.maximum((1.0 + cs2) / 2.0, 0.05)
-    per = np.maximum(per_try, _TINY)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        theta = np.where(mean > 0, wait_p / np.maximum(mean, 1e-300) / per, workers / per)  # none wait: any rate
-    theta = np.maximum(theta, 0.02 * workers / per) / variability
-    return wait_p, theta
-
-
-@lru_cache(maxsize=256)
-def _pooled_table(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Erlang C of ``n`` servers on a grid of utilisations, as logarithms (see :func:`pooled_wait`)."""
-    grid = np.linspace(0.0, CAP, _GRID + 1)
-    a = grid * n
-    b = np.ones_like(a)
-    for k in range(1, n + 1):
-        b = a * b / (k + a * b)
-    c = b / (1.0 - grid * (1.0 - b))
-    with np.errstate(divide="ignore"):
-        return grid, np.maximum(np.log(np.clip(c, 0.0, 1.0)), -745.0)
-
-
-def pooled_wait(load: np.ndarray, workers: np.ndarray, iworkers: np.ndarray, per_try: np.ndarray,
-                pool: np.ndarray, cs2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The stationary wait at servers of a pool of ``pool`` servers balanced by the shortest queue of all,
-    each offered ``load`` erlangs, as :func:`allen_cunneen` gives it: (P(wait), rate of the exponential
-    wait of those who wait).
-
-    Joining the shortest queue keeps every worker of the pool busy before any request waits, so the pool
-    is about one M/M/(n c) queue: Erlang C of ``n c`` workers offered ``n a`` (tabulated per ``n c``,
-    interpolated in the logarithm), the wait of those who wait at rate ``(n c - n a) / per_try``, scaled
-    by ``(1 + cs2) / 2``. ``pool = 1`` is :func:`allen_cunneen` with Poisson arrivals; a large pool
-    approaches perfect balancing (nobody waits below saturation).
-    """
-    capped = np.minimum(load, workers * CAP)
-    rho = capped / np.maximum(workers, 1.0)
-    total = (iworkers * np.maximum(pool, 1.0)).astype(np.int64)
-    wait_p = np.zeros(rho.shape)
-    for n in np.unique(total).tolist():
-        at = total == n
-        grid, log_c = _pooled_table(int(n))
-        wait_p[at] = np.exp(np.interp(rho[at], grid, log_c))
-    wait_p = np.where(load > 0, wait_p, 0.0)
-    size = np.maximum(pool, 1.0)
-    variability = np.maximum((1.0 + cs2) / 2.0, 0.05)
-    theta = np.maximum(size * (workers - capped), 0.02 * size * workers) / np.maximum(per_try, _TINY) / variability
-    return wait_p, theta

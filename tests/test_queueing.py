@@ -18,11 +18,9 @@ from sim.queueing import (
     erlang,
     impatient,
     poisson_share,
-    pooled_wait,
     response_cells,
     response_tail,
     supermarket,
-    supermarket_wait,
     truncated_mean,
 )
 from tests.validation import queueing as reference
@@ -147,30 +145,6 @@ def test_the_fixed_point_balances_every_level(rho, c):
         s[k - 1] = ((k * s[k] + sum(s[k + 1:])) / (c * rho)) ** (1 / d)
     assert s[0] == pytest.approx(1.0, rel=1e-9)
     assert all(x >= y for x, y in zip(s, s[1:], strict=False))
-
-
-def test_the_table_interpolates_the_fixed_point():
-    rho = np.array([0.1, 0.45, 0.8, 0.9, 0.97])
-    c = np.full(rho.size, 4)
-    wait_p, theta = supermarket_wait(rho * 4, c.astype(float), c, np.full(rho.size, 0.1), np.full(rho.size, 2),
-                                     np.ones(rho.size))
-    exact_p, exact_w = supermarket(rho, 4, 2)
-    assert wait_p == pytest.approx(exact_p, rel=1e-4)
-    assert wait_p / theta == pytest.approx(exact_w * 0.1, rel=1e-4)  # the mean wait, seconds
-
-
-def test_a_pool_of_one_is_mmc_and_a_large_pool_hardly_waits():
-    load, c, per_try = one(3.2), one(4.0), one(0.1)
-    alone = pooled_wait(load, c, np.array([4]), per_try, one(1.0), one(1.0))
-    poisson = allen_cunneen(load, c, np.array([4]), per_try, one(1.0), one(1.0))
-    assert alone[0] == pytest.approx(poisson[0], rel=1e-4) and alone[1] == pytest.approx(poisson[1])
-    pooled = [pooled_wait(load, c, np.array([4]), per_try, one(float(n)), one(1.0)) for n in (1, 4, 100)]
-    means = [p[0][0] / p[1][0] for p in pooled]
-    assert means[0] > means[1] > means[2] and means[2] < 1e-3 * means[0]
-    # Four servers of four workers at 90%: Erlang C of 16 workers offered 14.4 erlangs.
-    p, theta = pooled_wait(one(3.6), c, np.array([4]), per_try, one(4.0), one(1.0))
-    assert p[0] == pytest.approx(reference.erlang_c(16, 14.4), rel=1e-4)
-    assert p[0] / theta[0] == pytest.approx(reference.mmc_mean_wait(144.0, 10.0, 16), rel=1e-4)
 
 
 # ------------------------------------------------------------------------------ M/M/c with a bound on the wait

@@ -101,9 +101,11 @@ class Station:
             return False
         leaked = self.leak_rate * (now - self.up_since) if self.leak_rate else 0.0
         room = memory.requests_held(leaked)
-        if len(self.pending) + 1 <= room:  # it holds at most what is pending: no need to count
-            return False
-        return self.held() + 1 > room
+        return self.held_at_most() + 1 > room and self.held() + 1 > room  # counts only when it could matter
+
+    def held_at_most(self) -> int:
+        """An upper bound of :meth:`held`, without counting: what is pending, finished or not."""
+        return len(self.pending)
 
     def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF) -> float:
         """Book a request arriving at ``now``; return its completion time, or -1 if it is refused.
@@ -178,12 +180,8 @@ class EventStation(Station):
     def held(self) -> int:
         return len(self.queue) + self.busy
 
-    def out_of_memory(self, now: float) -> bool:
-        memory = self.memory
-        if memory is None:
-            return False
-        leaked = self.leak_rate * (now - self.up_since) if self.leak_rate else 0.0
-        return self.held() + 1 > memory.requests_held(leaked)
+    def held_at_most(self) -> int:
+        return self.held()
 
     def wait(self, now: float) -> float:
         if self.busy < self.workers:
