@@ -1,0 +1,318 @@
+"""A planner's year: the requests each region loses, per SLO window, from the fleet's state and the overload curves.
+
+Per window ``w`` and region ``r`` (window midpoints; a region's databases weigh the same, as in the engines):
+
+- **quiet fleet**: every server at its own load, losing its overload curve's share of its databases'
+  requests (:mod:`sim.planner.curve`); a server's load ``u`` is the mailbox work its active databases'
+  first attempts bring, plus its share of its datacenter's front-end work, per worker;
+- **failover overload**: while the active copies are elsewhere (:mod:`sim.planner.fleet`), each server's
+  loss at its actual load, less its quiet loss; a stopped server loses nothing of its own;
+- **failover delay** and **no copy up**: a database without an active copy for ``D`` seconds loses the
+  requests whose every attempt falls in that gap: ``rate × E[(D − S)⁺]``, ``S`` the sum of the clients'
+  backoffs (errors come back at once), spread over the gap's windows;
+- **datacenter outage**: a region sent to a dark datacenter loses its requests the same way until the
+  traffic manager moves it (the first 5-second sweep ``datacenter_delay`` after it saw the outage).
+
+Not modelled (the engines are): links (congestion, latency), the front ends of a crashed server until it
+is ejected (load-balancer and client retries make up for most of it), a restarted server's warm-up, mail.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import simpy
+
+from sim.cluster import Cluster
+from sim.planner.curve import Curve, measure_curve, mix_work_time
+from sim.planner.fleet import History, replay
+from sim.planner.outages import Outages, draw_outages
+from sim.policies import backoff_span
+from sim.scenario import Scenario
+from sim.topology import build_topology
+from sim.trace import Trace
+from sim.workload import rate_function
+
+__all__ = ["MECHANISMS", "Fleet", "YearLoss", "plan_year"]
+
+MECHANISMS = ("quiet", "failover_overload", "failover_delay", "no_copy", "datacenter_outage")
+"""Where a year's lost requests come from (the order of :attr:`YearLoss.by_mechanism`)."""
+
+_CHUNK = 1_000_000  # window cells evaluated at once
+_SWEEP = 5.0  # the traffic manager's sweep interval (sim.control.TrafficManager.CHECK_INTERVAL)
+
+
+class YearLoss(NamedTuple):
+    """One planned run: per window and region, the requests and those lost; lost by mechanism (totals)."""
+
+    requests: np.ndarray  # [window, region]
+    lost: np.ndarray  # [window, region]
+    by_mechanism: np.ndarray  # [mechanism, region], MECHANISMS' order
+
+
+class Fleet:
+    """What a planned year reads of a scenario, built once for all its years: the cluster, the windows'
+    rates, the servers' quiet loads and overload curves, the clients' retry spans.
+    """
+
+    def __init__(self, scenario: Scenario, *, cache: bool = True):
+        self.scenario = scenario
+        self.cluster = cluster = Cluster(simpy.Environment(), scenario, build_topology(scenario), Trace())
+        R, n = len(cluster.region_ids), len(cluster.servers)
+        window, duration = scenario.slo.window, scenario.duration
+        self.window = window
+        W = max(1, math.ceil(duration / window - 1e-9))
+        edges = np.minimum(np.arange(W + 1) * window, duration)
+        self.length = np.diff(edges)  # seconds of each window (the last may be short)
+        mid = (edges[:-1] + edges[1:]) / 2
+        loads = [scenario.workload.regions.get(r) for r in cluster.region_ids]
+        self.rate = np.zeros((W, R))  # requests per second at each window's middle
+        for r, load in enumerate(loads):
+            if load is not None:
+                f = rate_function(load)
+                self.rate[:, r] = [f(t) for t in mid]
+        self.requests = self.rate * self.length[:, None]
+        # A region's databases weigh the same: each database's share of each region's requests.
+        self.db_weight: list[list[tuple[int, float]]] = [[] for _ in cluster.copies]
+        for r, dbs in enumerate(cluster.region_databases):
+            for db in dbs:
+                self.db_weight[db].append((r, 1.0 / len(dbs)))
+        self.base = self.weights(np.array([c[0] for c in cluster.copies], dtype=np.int64), n, R)
+        # Per server: workers, a first attempt's mailbox work, front-end work per try, and its curve.
+        groups = {g.id: g for d in scenario.topology.datacenters for g in d.servers}
+        dumps = {g.id: g.model_dump() for g in groups.values()}
+        curves: dict[str, Curve] = {gid: measure_curve(scenario, dumps[gid], cache=cache) for gid in groups}
+        servers = cluster.servers
+        self.curve_of = [curves[s.group] for s in servers]
+        self.group_of = np.array([list(groups).index(s.group) for s in servers])
+        self.curves = [curves[g] for g in groups]
+        self.workers = np.array([s.workers for s in servers], dtype=float)
+        self.mailbox = np.array([mix_work_time(scenario, s.service.mean) for s in servers])
+        self.frontend = np.array([s.frontend_time for s in servers])
+        self.dc_of = np.array([s.datacenter for s in servers], dtype=np.int64)
+        # Front-end tries per server: its datacenter's regions' requests over its servers (quiet routes).
+        D = len(cluster.datacenter_ids)
+        per_dc = np.zeros((W, D))
+        for r, prefs in enumerate(cluster.region_preference):
+            if prefs:
+                per_dc[:, prefs[0]] += self.rate[:, r]
+        sizes = np.array([max(len(m), 1) for m in cluster.servers_of_dc], dtype=float)
+        self.front_rate = per_dc / sizes  # [window, dc]
+        self.peak = self.rate.max(axis=0)
+        self.front_peak = self.front_rate.max(axis=0)
+        self.quiet = self._quiet()
+        self.retry_span = _retry_sums(scenario)
+
+    def weights(self, active: np.ndarray, n: int, R: int) -> np.ndarray:
+        """Per server, per region: the share of the region's requests whose database is active on it."""
+        w = np.zeros((n, R))
+        for db, s in enumerate(active.tolist()):
+            if s >= 0:
+                for r, share in self.db_weight[db]:
+                    w[s, r] += share
+        return w
+
+    def u_peak(self, servers: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """An upper bound of each server's load over the run (with ``weights`` [server, region])."""
+        return ((weights @ self.peak) * self.mailbox[servers]
+                + self.front_peak[self.dc_of[servers]] * self.frontend[servers]) / self.workers[servers]
+
+    def loss(self, servers: np.ndarray, weights: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Requests per second lost [cell, region] at ``servers`` carrying ``weights`` [cell, region] in
+        ``windows`` (one cell each).
+        """
+        rate = self.rate[windows]
+        mailbox = weights * rate  # requests per second per region
+        u = (mailbox.sum(axis=1) * self.mailbox[servers]
+             + self.front_rate[windows, self.dc_of[servers]] * self.frontend[servers]) / self.workers[servers]
+        failed = np.zeros(u.size)
+        for g, curve in enumerate(self.curves):
+            at = self.group_of[servers] == g
+            if at.any():
+                failed[at] = curve(u[at])
+        return mailbox * failed[:, None]
+
+    def _quiet(self) -> np.ndarray:
+        """The quiet fleet's loss [window, region]: servers alike (group, datacenter, databases) once."""
+        cluster = self.cluster
+        n = len(cluster.servers)
+        W, R = self.rate.shape
+        lost = np.zeros((W, R))
+        keys = np.column_stack([self.group_of, self.dc_of, self.base])
+        _, rep, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
+        busy = self.u_peak(rep, self.base[rep]) >= np.array([self.curve_of[s].floor for s in rep])
+        windows = np.arange(W)
+        for s, c in zip(rep[busy].tolist(), counts[busy].tolist(), strict=True):
+            srv = np.full(W, s)
+            lost += c * self.loss(srv, np.broadcast_to(self.base[s], (W, R)), windows) * self.length[:, None]
+        del n
+        return lost
+
+
+def plan_year(fleet: Fleet, seed: int) -> YearLoss:
+    """The requests lost in the run of ``fleet``'s scenario with ``seed`` (see the module docstring)."""
+    scenario, cluster = fleet.scenario, fleet.cluster
+    horizon = scenario.duration
+    outages = draw_outages(scenario, cluster, seed, horizon)
+    history = replay(cluster, outages, scenario.policies.failover, horizon)
+    W, R = fleet.rate.shape
+    by = np.zeros((len(MECHANISMS), W, R))
+    by[0] = fleet.quiet
+    by[1] = _overload(fleet, history, horizon)
+    _gaps(fleet, history, horizon, scenario.policies.failover.database_delay, by)
+    unrouted = _unrouted(fleet, outages, scenario.policies.failover.datacenter_delay, horizon, by[4])
+    by[2:4] *= 1.0 - unrouted[None]  # a region sent nowhere loses everything once
+    lost = np.clip(by.sum(axis=0), 0.0, fleet.requests)
+    return YearLoss(fleet.requests, lost, by.sum(axis=1))
+
+
+def _overload(fleet: Fleet, history: History, horizon: float) -> np.ndarray:
+    """Requests lost [window, region] by servers whose databases are not their quiet ones, less their
+    quiet loss.
+    """
+    W, R = fleet.rate.shape
+    out = np.zeros((W, R))
+    if history.time.size == 0:
+        return out
+    # Each change as two rows: the database leaves its old server and joins its new one.
+    gone, come = history.old >= 0, history.new >= 0
+    srv = np.concatenate([history.old[gone], history.new[come]])
+    t = np.concatenate([history.time[gone], history.time[come]])
+    db = np.concatenate([history.db[gone], history.db[come]])
+    sign = np.concatenate([-np.ones(gone.sum()), np.ones(come.sum())])
+    order = np.lexsort((np.arange(srv.size), t, srv))
+    srv, t, db, sign = srv[order], t[order], db[order], sign[order]
+    delta = np.zeros((srv.size, R))
+    for i, (d, sg) in enumerate(zip(db.tolist(), sign.tolist(), strict=True)):
+        for r, share in fleet.db_weight[d]:
+            delta[i, r] += sg * share
+    cum = np.cumsum(delta, axis=0)
+    first = np.flatnonzero(np.r_[True, srv[1:] != srv[:-1]])
+    start_of = np.repeat(first, np.diff(np.r_[first, srv.size]))
+    before = np.where((start_of > 0)[:, None], cum[np.maximum(start_of - 1, 0)], 0.0)
+    weights = fleet.base[srv] + cum - before  # each server's weights after each of its changes
+    end = np.r_[t[1:], horizon]
+    end[np.r_[srv[1:] != srv[:-1], True]] = horizon  # a server's last change lasts to the end
+    keep = (end > t) & (np.abs(weights - fleet.base[srv]).sum(axis=1) > 1e-12)
+    floor = np.array([fleet.curve_of[s].floor for s in srv.tolist()])
+    busy = (fleet.u_peak(srv, weights) >= floor) | (fleet.u_peak(srv, fleet.base[srv]) >= floor)
+    keep &= busy
+    srv, t, end, weights = srv[keep], t[keep], end[keep], weights[keep]
+    window = fleet.window
+    wa = (t // window).astype(np.int64)
+    wb = np.minimum(np.ceil(end / window).astype(np.int64), W)
+    counts = np.maximum(wb - wa, 0)
+    bounds = np.cumsum(counts)
+    lo = 0
+    while lo < srv.size:  # chunks of about _CHUNK cells
+        hi = max(int(np.searchsorted(bounds, (bounds[lo - 1] if lo else 0) + _CHUNK, side="right")), lo + 1)
+        c = counts[lo:hi]
+        which = np.repeat(np.arange(lo, hi), c)
+        w = np.repeat(wa[lo:hi], c) + (np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c))
+        overlap = np.minimum(end[which], (w + 1) * window) - np.maximum(t[which], w * window)
+        overlap = np.clip(np.minimum(overlap, fleet.length[w]), 0.0, None)
+        s = srv[which]
+        extra = fleet.loss(s, weights[which], w) - fleet.loss(s, fleet.base[s], w)
+        np.add.at(out, w, extra * overlap[:, None])
+        lo = hi
+    return out
+
+
+def _retry_sums(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """The distribution of the sum of a request's backoffs over its retries (uniform each, as the flow
+    engine spreads them): grid points and CDF.
+    """
+    client = scenario.policies.client
+    step = 0.01
+    density = np.array([1.0])
+    for k in range(1, client.retries + 1):
+        lo, hi = backoff_span(client.backoff, k)
+        n = max(int(round((hi - lo) / step)), 0)
+        kernel = np.zeros(int(round(lo / step)) + n + 1)
+        kernel[int(round(lo / step)):] = 1.0 / (n + 1)
+        density = np.convolve(density, kernel)
+    grid = np.arange(density.size) * step
+    return grid, np.cumsum(density) / density.sum()
+
+
+def _lost_in_gap(fleet: Fleet, gap: np.ndarray) -> np.ndarray:
+    """``E[(D − S)⁺]`` for each gap ``D``: how long, of a gap, a request's attempts all fall in it."""
+    grid, cdf = fleet.retry_span
+    pmf = np.diff(np.r_[0.0, cdf])
+    return np.clip(gap[:, None] - grid[None, :], 0.0, None) @ pmf
+
+
+def _spread(fleet: Fleet, start: np.ndarray, end: np.ndarray, amount: np.ndarray, region: np.ndarray,
+            out: np.ndarray) -> None:
+    """Add ``amount`` (per row) to ``out[window, region]``, spread over [start, end) by overlap."""
+    window = fleet.window
+    W = out.shape[0]
+    wa = np.minimum((start // window).astype(np.int64), W - 1)
+    wb = np.minimum(np.maximum(np.ceil(end / window).astype(np.int64), wa + 1), W)
+    counts = wb - wa
+    which = np.repeat(np.arange(start.size), counts)
+    w = np.repeat(wa, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    span = np.maximum(end - start, 1e-9)
+    overlap = np.clip(np.minimum(end[which], (w + 1) * window) - np.maximum(start[which], w * window), 0.0, None)
+    share = np.where(end[which] > start[which], overlap / span[which], 1.0 * (w == wa[which]))
+    np.add.at(out, (w, region[which]), amount[which] * share)
+
+
+def _gaps(fleet: Fleet, history: History, horizon: float, delay: float, by: np.ndarray) -> None:
+    """Databases without an active copy: failover delay (gaps no longer than ``delay``) and no copy up."""
+    lost_at = history.new == -1
+    if not lost_at.any():
+        return
+    order = np.lexsort((history.time, history.db))
+    db, t, new = history.db[order], history.time[order], history.new[order]
+    starts = np.flatnonzero(new == -1)
+    nxt = starts + 1
+    same = (nxt < db.size)
+    same[same] = db[nxt[same]] == db[starts[same]]
+    end = np.where(same, t[np.minimum(nxt, db.size - 1)], horizon)
+    start = t[starts]
+    gap = end - start
+    per_second = _lost_in_gap(fleet, gap)  # seconds' worth of requests lost
+    W = fleet.rate.shape[0]
+    rows_db, rows_r, rows_share = [], [], []
+    for i, d in enumerate(db[starts].tolist()):
+        for r, share in fleet.db_weight[d]:
+            rows_db.append(i)
+            rows_r.append(r)
+            rows_share.append(share)
+    if not rows_db:
+        return
+    row, reg = np.array(rows_db), np.array(rows_r)
+    w0 = np.minimum((start[row] // fleet.window).astype(np.int64), W - 1)
+    amount = fleet.rate[w0, reg] * np.array(rows_share) * per_second[row]
+    long = gap[row] > delay + 1e-6
+    for k, mask in ((2, ~long), (3, long)):
+        if mask.any():
+            _spread(fleet, start[row][mask], end[row][mask], amount[mask], reg[mask], by[k])
+
+
+def _unrouted(fleet: Fleet, outages: Outages, dc_delay: float, horizon: float, out: np.ndarray) -> np.ndarray:
+    """Regions sent to a dark datacenter until the traffic manager moves them: their loss into ``out``;
+    returns the share of each window [window, region] they spend there.
+    """
+    W, R = fleet.rate.shape
+    share = np.zeros((W, R))
+    cluster = fleet.cluster
+    for dc, a, b in zip(outages.dc.tolist(), outages.dc_start.tolist(), outages.dc_end.tolist(), strict=True):
+        seen = math.ceil(a / _SWEEP - 1e-9) * _SWEEP
+        moved = seen + math.ceil(dc_delay / _SWEEP - 1e-9) * _SWEEP
+        stop = min(b, moved, horizon)
+        regions = [r for r, prefs in enumerate(cluster.region_preference) if prefs and prefs[0] == dc]
+        for r in regions:
+            if len(cluster.region_preference[r]) < 2:
+                stop_r = min(b, horizon)  # nowhere else to go
+            else:
+                stop_r = stop
+            gap = np.array([stop_r - a])
+            w0 = min(int(a // fleet.window), W - 1)
+            amount = fleet.rate[w0, r] * _lost_in_gap(fleet, gap)
+            _spread(fleet, np.array([a]), np.array([stop_r]), amount, np.array([r]), out)
+            _spread(fleet, np.array([a]), np.array([stop_r]), gap / fleet.window, np.array([r]), share)
+    return np.clip(share, 0.0, 1.0)

@@ -1,0 +1,135 @@
+"""The planner's parts against the engines: the same failure times, the same failovers; and its refusals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import sim
+from sim.events import FAILBACK, FAILOVER, FAULT_END, FAULT_START
+from sim.planner import plan, refusals
+from sim.planner.curve import Curve
+from sim.planner.fleet import replay
+from sim.planner.outages import draw_outages
+from sim.planner.year import Fleet, _retry_sums
+
+LAYOUT = """
+name: planner-layout
+seed: 5
+duration: 6h
+engine: flow
+topology:
+  regions:
+    - {id: west, users: 1000, datacenters: {a: 10ms, b: 20ms}}
+    - {id: east, users: 1000, datacenters: {b: 10ms, a: 20ms}}
+  datacenters:
+    - {id: a, servers: [{id: sa, count: 4, workers: 4, service_time: 40ms, frontend_time: 2ms}]}
+    - {id: b, servers: [{id: sb, count: 4, workers: 4, service_time: 40ms, frontend_time: 2ms}]}
+  links: [{between: [a, b], capacity: 10Gbps, latency: 10ms}]
+  databases:
+    - {id: dw, count: 8, regions: [west], placement: [{datacenter: a, copies: 1}, {datacenter: b, copies: 1}]}
+    - {id: de, count: 8, regions: [east], placement: [{datacenter: b, copies: 1}, {datacenter: a, copies: 1}]}
+workload:
+  regions:
+    west: {peak: 40/s}
+    east: {peak: 30/s, profile: diurnal}
+policies:
+  client: {timeout: 2s, retries: 2, backoff: {base: 200ms, max: 2s}}
+  failover: {database_delay: 30s, datacenter_delay: 60s, failback: true}
+faults:
+  - {id: crashes, kind: server_crash, target: {}, mtbf: 3h, mttr: 20m}
+  - {id: dark, kind: datacenter_outage, target: {ids: [b]}, at: 2h, duration: 10m}
+slo: {availability: 99.9%}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASCADESIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _scenario(text: str = LAYOUT) -> sim.Scenario:
+    return sim.parse_scenario(text, "layout.yaml")
+
+
+def test_outages_are_the_engines_failures() -> None:
+    """Every random and scheduled failure the planner draws is one the engine injects, at the same times."""
+    scenario = _scenario()
+    result = sim.run(scenario, seed=3)
+    starts = {(e["node"], round(e["time"], 6)) for e in result.events if e["kind"] == FAULT_START}
+    ends = {(e["node"], round(e["time"], 6)) for e in result.events if e["kind"] == FAULT_END}
+    outages = draw_outages(scenario, result.cluster, 3, scenario.duration)
+    names = [s.id for s in result.cluster.servers]
+    planned = {(names[s], round(a, 6)) for s, a in zip(outages.server, outages.server_start, strict=True)}
+    planned_ends = {(names[s], round(b, 6)) for s, b in zip(outages.server, outages.server_end, strict=True)
+                    if b < scenario.duration}
+    random_starts = {x for x in starts if x[0] in names}
+    assert len(planned) > 5 and planned == random_starts
+    assert planned_ends == {x for x in ends if x[0] in names}
+    assert outages.dc.tolist() == [1] and outages.dc_start.tolist() == [7200.0] and outages.dc_end.tolist() == [7800.0]
+
+
+def test_crews_delay_repairs() -> None:
+    """With one crew, a failure that finds it busy waits: repairs never overlap, and they end later."""
+    free = _scenario()
+    crew = _scenario(LAYOUT.replace("mttr: 20m}", "mttr: 20m, repair: {crews: 1}}"))
+    cluster = Fleet(free).cluster
+    a = draw_outages(free, cluster, 7, free.duration)
+    b = draw_outages(crew, cluster, 7, crew.duration)
+    first_a = sorted(zip(a.server_start, a.server_end, strict=True))[0]
+    first_b = sorted(zip(b.server_start, b.server_end, strict=True))[0]
+    assert first_a == first_b  # the first failure finds the crew free: the same draws
+    order = np.argsort(b.server_start, kind="stable")
+    # One crew, first failed first served: repairs end in the order of the failures, and take longer.
+    assert np.all(np.diff(b.server_end[order]) >= 0)
+    assert (b.server_end - b.server_start).mean() > (a.server_end - a.server_start).mean()
+
+
+def test_failovers_are_the_engines() -> None:
+    """The replayed history of active copies holds the engine's failovers and failbacks, at their times."""
+    scenario = _scenario()
+    result = sim.run(scenario, seed=4)
+    cluster = result.cluster
+    outages = draw_outages(scenario, cluster, 4, scenario.duration)
+    history = replay(cluster, outages, scenario.policies.failover, scenario.duration)
+    dbs = cluster.database_ids
+    engine = sorted((round(e["time"], 6), e["node"]) for e in result.events
+                    if e["kind"] in (FAILOVER, FAILBACK))
+    planned = sorted((round(t, 6), dbs[d]) for t, d, new in zip(history.time, history.db, history.new, strict=True)
+                     if new >= 0)
+    assert len(engine) > 10 and planned == engine
+
+
+def test_retry_sums_is_the_backoffs_distribution() -> None:
+    """Two retries with full jitter from 200 ms (doubling, at most 2 s): S = U(0, 0.2) + U(0, 0.4)."""
+    grid, cdf = _retry_sums(_scenario())
+    mean = float(np.sum(grid * np.diff(np.r_[0.0, cdf])))
+    assert math.isclose(mean, 0.3, abs_tol=0.01)
+    assert cdf[-1] == pytest.approx(1.0) and grid[-1] == pytest.approx(0.6, abs=0.011)
+
+
+def test_curve_shape() -> None:
+    """0 at no load, interpolated inside, the served share falling as 1/u beyond the last point."""
+    c = Curve(np.array([0.5, 1.0, 2.0]), np.array([0.0, 0.1, 0.5]))
+    assert c(np.array([0.0, 0.75, 1.5, 4.0])).tolist() == pytest.approx([0.0, 0.05, 0.3, 0.75])
+    assert c.floor == 0.5
+
+
+def test_refusals_name_the_fault() -> None:
+    slow = "  - {id: slow, kind: dependency_slowdown, target: {ids: [directory]}, at: 1h, factor: 3}\n"
+    text = LAYOUT.replace("slo:", slow + "slo:")
+    text = text.replace("  links:", "  dependencies: [{id: directory, workers: 10, service_time: 5ms}]\n  links:")
+    problems = refusals(_scenario(text))
+    assert len(problems) == 1 and "'slow'" in problems[0] and "dependency_slowdown" in problems[0]
+    with pytest.raises(ValueError, match="slow"):
+        plan(_scenario(text))
+
+
+def test_same_seed_same_year() -> None:
+    scenario = _scenario()
+    fleet = Fleet(scenario)
+    assert plan(scenario, 2, fleet=fleet) == plan(scenario, 2, fleet=fleet)
+    a, b = plan(scenario, 2, fleet=fleet)
+    assert a.seed != b.seed and a.availability != b.availability
