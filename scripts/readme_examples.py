@@ -70,6 +70,8 @@ EXAMPLES = {
     "run-quickstart": Example(("run", "scenarios/quickstart.yaml")),
     "run-quickstart-flow": Example(("run", "scenarios/quickstart.yaml", "--engine", "flow")),
     "validate-monday": Example(("validate", "monday.yaml"), messages=True, setup=_monday),
+    "plan-layouts": Example(("plan", "scenarios/layouts/year/two-copies.yaml",
+                             "scenarios/layouts/year/three-copies.yaml", "--years", "50", "-q")),
 }
 """The examples README.md shows, by the name in their markers."""
 

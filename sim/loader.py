@@ -32,6 +32,7 @@ import re
 import stat
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,14 +79,19 @@ _ALLOWED_TAGS = {
 _PLAIN_DATA = "scenarios hold plain data: mappings, lists, strings, numbers, true/false and null"
 
 
-def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+Checks = Callable[[Scenario], list[tuple[tuple[str | int, ...], str]]]
+"""A caller's own checks of a valid scenario, as (field path, message), reported at the file's lines."""
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None, checks: Checks | None = None) -> Scenario:
     """Read and validate a scenario file; raise :class:`ScenarioError` listing every problem.
 
-    ``overrides`` replaces top-level fields before validation (the CLI's ``--engine``). At most
+    ``overrides`` replaces top-level fields before validation (the CLI's ``--engine``); ``checks`` are a
+    caller's own (what the planner cannot plan), located like the loader's. At most
     :data:`MAX_FILE_BYTES` are read, whatever the file says its size is (see :func:`read_bounded`).
     """
     name = str(path)
-    return parse_scenario(_decode(read_bounded(path), name), name, overrides)
+    return parse_scenario(_decode(read_bounded(path), name), name, overrides, checks)
 
 
 def scenario_data(path: str | Path) -> Any:
@@ -176,7 +182,8 @@ def scenario_hash(scenario: Scenario) -> str:
     return hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()
 
 
-def parse_scenario(text: str, filename: str = "<string>", overrides: dict[str, Any] | None = None) -> Scenario:
+def parse_scenario(text: str, filename: str = "<string>", overrides: dict[str, Any] | None = None,
+                   checks: Checks | None = None) -> Scenario:
     r"""Validate scenario YAML given as text; ``filename`` is used in messages.
 
     >>> parse_scenario("name: x\nduration: 1h\nseed: -1\n", "x.yaml")
@@ -204,7 +211,7 @@ def parse_scenario(text: str, filename: str = "<string>", overrides: dict[str, A
                 if not any(loc[: len(cut)] == cut for cut in removed)
             ]
         raise ScenarioError(problems) from None
-    for loc, message in check_references(scenario):
+    for loc, message in check_references(scenario) + (checks(scenario) if checks else []):
         problems.append(locator.at(loc, message, key=_names_a_key(loc)))
     if problems:
         raise ScenarioError(problems)

@@ -16,10 +16,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 
+import numpy as np
+
 from sim.profiles import DAY, PROFILES, profile_points
 from sim.scenario import RegionLoad, Scenario
 
-__all__ = ["PROFILES", "profile_points", "rate_function", "peak_rate", "expected_requests"]
+__all__ = ["PROFILES", "profile_points", "rate_function", "rates", "peak_rate", "expected_requests"]
 
 def rate_function(load: RegionLoad) -> Callable[[float], float]:
     """Return ``rate(t)`` in requests per second, ``t`` in seconds since the start of the run."""
@@ -40,6 +42,26 @@ def rate_function(load: RegionLoad) -> Callable[[float], float]:
         return peak * (factors[i] + w * (factors[i + 1] - factors[i]))
 
     return rate
+
+
+def rates(load: RegionLoad, times: np.ndarray) -> np.ndarray:
+    """``rate(t)`` at many times at once (the planner's windows): the same interpolation as
+    :func:`rate_function`, vectorised.
+
+    >>> from sim.scenario import RegionLoad
+    >>> load = RegionLoad(peak=100.0, profile="diurnal", start=3600.0)
+    >>> t = np.array([0.0, 5000.0, 86_399.0])
+    >>> rates(load, t).tolist() == [rate_function(load)(x) for x in t]
+    True
+    """
+    points = profile_points(load)
+    tp = np.array([p[0] for p in points])
+    fp = np.array([p[1] for p in points])
+    x = (load.start + np.asarray(times, dtype=float)) % DAY
+    i = np.clip(np.searchsorted(tp, x, side="right") - 1, 0, len(tp) - 2)
+    t0, t1 = tp[i], tp[i + 1]
+    w = np.where(t1 > t0, (x - t0) / np.where(t1 > t0, t1 - t0, 1.0), 0.0)
+    return load.peak * (fp[i] + w * (fp[i + 1] - fp[i]))
 
 
 def peak_rate(load: RegionLoad) -> float:

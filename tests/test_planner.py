@@ -14,6 +14,8 @@ from sim.planner.curve import Curve
 from sim.planner.fleet import replay
 from sim.planner.outages import draw_outages
 from sim.planner.year import Fleet, _retry_sums
+from sim.workload import rate_function, rates
+from tests.shipped import PLANNED
 
 LAYOUT = """
 name: planner-layout
@@ -122,9 +124,12 @@ def test_refusals_name_the_fault() -> None:
     text = LAYOUT.replace("slo:", slow + "slo:")
     text = text.replace("  links:", "  dependencies: [{id: directory, workers: 10, service_time: 5ms}]\n  links:")
     problems = refusals(_scenario(text))
-    assert len(problems) == 1 and "'slow'" in problems[0] and "dependency_slowdown" in problems[0]
+    assert len(problems) == 1 and problems[0][0] == ("faults", 2, "kind")
+    assert "'slow'" in problems[0][1] and "dependency_slowdown" in problems[0][1]
     with pytest.raises(ValueError, match="slow"):
         plan(_scenario(text))
+    with pytest.raises(sim.ScenarioError, match=r"layout\.yaml:\d+:\d+: faults\[2\]\.kind: .*dependency_slowdown"):
+        sim.parse_scenario(text, "layout.yaml", checks=refusals)
 
 
 def test_same_seed_same_year() -> None:
@@ -133,3 +138,32 @@ def test_same_seed_same_year() -> None:
     assert plan(scenario, 2, fleet=fleet) == plan(scenario, 2, fleet=fleet)
     a, b = plan(scenario, 2, fleet=fleet)
     assert a.seed != b.seed and a.availability != b.availability
+
+
+@pytest.mark.parametrize("load", [
+    {"peak": 123.0, "profile": "flat"},
+    {"peak": 123.0, "profile": "diurnal", "start": 7777.0},
+    {"peak": 50.0, "profile": "monday_morning", "start": 3600.0},
+    {"peak": 9.0, "profile": [(3600.0, 0.3), (50000.0, 1.0)], "start": 100.0},
+])
+def test_rates_are_rate_function_vectorised(load: dict) -> None:
+    from sim.scenario import RegionLoad
+
+    region = RegionLoad(**load)
+    t = np.linspace(0.0, 3 * 86400.0, 2001)
+    f = rate_function(region)
+    assert rates(region, t).tolist() == [f(x) for x in t]
+
+
+@pytest.mark.parametrize("path", PLANNED, ids=[p.stem for p in PLANNED])
+def test_shipped_years_plan(path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every shipped planner scenario plans from the command line: availability, downtime, P95, budget."""
+    from sim.cli.command import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["plan", str(path), "--years", "3", "-j", "0", "-q"])
+    out = capsys.readouterr().out
+    assert done.value.code in (0, 3)
+    assert out.startswith(f"year-{path.stem}  (3 years of 365 d, planned)")
+    for word in ("availability", "downtime", "P95", "budget", "lost requests"):
+        assert word in out

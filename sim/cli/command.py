@@ -14,6 +14,7 @@ import traceback
 import click
 
 from sim.cli.experiments import capacity_command, compare_command, sweep_command
+from sim.cli.plan import plan_command
 from sim.cli.run import examples, new, report, run, schema, validate
 from sim.errors import printable
 from sim.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
@@ -34,6 +35,7 @@ cli.add_command(report)
 cli.add_command(compare_command)
 cli.add_command(sweep_command)
 cli.add_command(capacity_command)
+cli.add_command(plan_command)
 cli.add_command(new)
 cli.add_command(examples)
 

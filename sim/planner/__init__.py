@@ -40,17 +40,25 @@ class PlannedYear(NamedTuple):
     lost: float
 
 
-def refusals(scenario: Scenario) -> list[str]:
-    """Why the planner cannot plan ``scenario`` (empty: it can)."""
-    out = [f"faults[{i}] ('{fid}'): the planner models server_crash and datacenter_outage faults, not {kind}; "
-           "run it with engine flow or requests" for i, fid, kind in unplannable(scenario)]
-    for d in scenario.topology.datacenters:
-        for g in d.servers:
-            if g.memory is not None:
-                out.append(f"topology.datacenters '{d.id}' servers '{g.id}': memory limits (crash under overload) "
-                           "need an engine; remove memory or run with engine flow")
+def refusals(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    """Why the planner cannot plan ``scenario``, as (field path, message); empty: it can."""
+    from sim.policies import unsupported_on_flow  # the curves are measured on the flow engine
+
+    out: list[tuple[tuple[str | int, ...], str]] = [
+        (("faults", i, "kind"), f"the planner models server_crash and datacenter_outage faults, not {kind} "
+                                f"('{fid}'): use engine: flow or requests")
+        for i, fid, kind in unplannable(scenario)
+    ]
+    for d, dc in enumerate(scenario.topology.datacenters):
+        for g, group in enumerate(dc.servers):
+            if group.memory is not None:
+                out.append((("topology", "datacenters", d, "servers", g, "memory"),
+                            f"servers '{group.id}' crash when they run out of memory, a cascade the planner "
+                            "cannot price: use engine: flow, or remove memory"))
     if scenario.workload.mail is not None:
-        out.append("workload.mail: the planner does not model mail; run it with engine flow or requests")
+        out.append((("workload", "mail"), "the planner does not model mail: use engine: flow or requests"))
+    out += [(path, message.replace("the flow engine cannot", "the planner (which measures on it) cannot"))
+            for path, message in unsupported_on_flow(scenario)]
     return out
 
 
@@ -85,7 +93,8 @@ def plan(scenario: Scenario, years: int = 1, *, seed: int | None = None, first: 
     """
     problems = refusals(scenario)
     if problems:
-        raise ValueError("the planner cannot plan this scenario:\n" + "\n".join(problems))
+        raise ValueError("the planner cannot plan this scenario:\n" + "\n".join(
+            f"{'.'.join(str(p) for p in path)}: {message}" for path, message in problems))
     fleet = fleet or Fleet(scenario)
     root = scenario.seed if seed is None else seed
     out = []

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +101,25 @@ def _curve_scenario(scenario: Scenario, group: dict[str, Any], rate: float) -> S
     return Scenario.model_validate(d)
 
 
+@lru_cache(maxsize=1)
+def _engine_source() -> str:
+    """A hash of the model's source (the flow engine, its formulas, the control plane…): a curve measured
+    by other code is measured again, even within one version.
+    """
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if "planner" not in path.parts and "cli" not in path.parts and "report" not in path.parts:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _key(scenario: Scenario, group: dict[str, Any]) -> str:
     """What a curve depends on, hashed."""
     d = scenario.model_dump(mode="json")
     parts = {"group": group, "policies": d["policies"], "requests": d["workload"]["requests"],
              "dependencies": d["topology"]["dependencies"], "grid": GRID, "version": VERSION,
-             "windows": [_WARMUP_WINDOWS, _WINDOWS], "method": _METHOD}
+             "windows": [_WARMUP_WINDOWS, _WINDOWS], "method": _METHOD, "source": _engine_source()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

@@ -33,7 +33,7 @@ from sim.policies import backoff_span
 from sim.scenario import Scenario
 from sim.topology import build_topology
 from sim.trace import Trace
-from sim.workload import rate_function
+from sim.workload import rates
 
 __all__ = ["MECHANISMS", "Fleet", "YearLoss", "plan_year"]
 
@@ -71,8 +71,7 @@ class Fleet:
         self.rate = np.zeros((W, R))  # requests per second at each window's middle
         for r, load in enumerate(loads):
             if load is not None:
-                f = rate_function(load)
-                self.rate[:, r] = [f(t) for t in mid]
+                self.rate[:, r] = rates(load, mid)
         self.requests = self.rate * self.length[:, None]
         # A region's databases weigh the same: each database's share of each region's requests.
         self.db_weight: list[list[tuple[int, float]]] = [[] for _ in cluster.copies]
