@@ -68,15 +68,6 @@ class Clock:
         return (float(s.shed[ix].max(initial=0.0)) < 1e-6 and float(s.backlog[ix].max(initial=0.0)) < 1e-9
                 and float(s.probe_failure(self.health_timeout, ix).max(initial=0.0, where=s.up[ix])) < 1e-6)
 
-    def next_stop(self, end: float) -> float:
-        """Where the engine's next step should end, if nothing changes before: a step's length on from ``t``,
-        never past the metrics window (nor ``end``), so that long steps stay on the windows' grid rather
-        than being split in two at each boundary.
-        """
-        t = self.t
-        boundary = (math.floor(t / self.window + 1e-9) + 1) * self.window
-        return min(t + self.length(), boundary, end)
-
     def integrate(self, now: float) -> float:
         """Step from ``t`` to ``now``; returns the length of the last step."""
         h = 0.0

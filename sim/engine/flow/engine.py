@@ -114,7 +114,7 @@ class FlowEngine(EngineBase):
         clock = self.clock
         end = clock.end + self.drain_time()
         while clock.t < end - 1e-9:
-            target = clock.next_stop(end)
+            target = min(clock.t + clock.length(), end)
             yield self.env.timeout(max(target - self.env.now, 0.0))
             self.catch_up()
 
