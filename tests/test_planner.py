@@ -11,11 +11,11 @@ import sim
 from sim.events import FAILBACK, FAILOVER, FAULT_END, FAULT_START
 from sim.planner import plan, refusals
 from sim.planner.curve import Curve
-from sim.planner.fleet import replay
+from sim.planner.fleet import Neighbours, replay
 from sim.planner.outages import draw_outages
 from sim.planner.year import Fleet, _retry_sums
 from sim.workload import rate_function, rates
-from tests.shipped import PLANNED
+from tests.shipped import PLANNED, SCENARIOS
 
 LAYOUT = """
 name: planner-layout
@@ -77,7 +77,7 @@ def test_crews_delay_repairs() -> None:
     """With one crew, a failure that finds it busy waits: repairs never overlap, and they end later."""
     free = _scenario()
     crew = _scenario(LAYOUT.replace("mttr: 20m}", "mttr: 20m, repair: {crews: 1}}"))
-    cluster = Fleet(free).cluster
+    cluster = _cluster(free)
     a = draw_outages(free, cluster, 7, free.duration)
     b = draw_outages(crew, cluster, 7, crew.duration)
     first_a = sorted(zip(a.server_start, a.server_end, strict=True))[0]
@@ -102,6 +102,49 @@ def test_failovers_are_the_engines() -> None:
     planned = sorted((round(t, 6), dbs[d]) for t, d, new in zip(history.time, history.db, history.new, strict=True)
                      if new >= 0)
     assert len(engine) > 10 and planned == engine
+
+
+def _cluster(scenario: sim.Scenario):
+    import simpy
+
+    from sim.cluster import Cluster
+    from sim.topology import build_topology
+    from sim.trace import Trace
+
+    return Cluster(simpy.Environment(), scenario, build_topology(scenario), Trace())
+
+
+def _moves(history) -> list[tuple[float, int, int, int]]:
+    return sorted(zip(history.time.round(9).tolist(), history.db.tolist(), history.old.tolist(),
+                      history.new.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("text", [
+    LAYOUT,  # crashes every 3 h over 8 servers: many overlap, both copies down at times, a datacenter outage
+    LAYOUT.replace("failback: true}", "failback: true, max_activations_per_minute: 3}"),  # the limit binds
+    LAYOUT.replace("mtbf: 3h, mttr: 20m}", "mtbf: 3h, mttr: 10s}"),  # back before the failover
+    LAYOUT.replace(", {datacenter: b, copies: 1}]}\n    - {id: de", "]}\n    - {id: de"),  # west: one copy
+], ids=["overlaps", "rate-limited", "quick-repairs", "one-copy"])
+def test_outages_alone_are_written_down_as_the_loop_would(text: str) -> None:
+    """The outages that meet no other are written down at once; the history is the event loop's."""
+    scenario = _scenario(text)
+    cluster = _cluster(scenario)
+    neighbours = Neighbours(cluster)
+    for seed in (1, 2, 3):
+        outages = draw_outages(scenario, cluster, seed, scenario.duration)
+        loop = replay(cluster, outages, scenario.policies.failover, scenario.duration)
+        quick = replay(cluster, outages, scenario.policies.failover, scenario.duration, neighbours)
+        assert len(loop.time) > 20 and _moves(quick) == _moves(loop)
+
+
+def test_a_fleet_year_written_down_as_the_loop_would() -> None:
+    """A year of the shipped two-copies layout: most outages are alone, and the history is the loop's."""
+    scenario = sim.load_scenario(SCENARIOS / "layouts" / "year" / "two-copies.yaml")
+    cluster = _cluster(scenario)
+    outages = draw_outages(scenario, cluster, 9, scenario.duration)
+    loop = replay(cluster, outages, scenario.policies.failover, scenario.duration)
+    quick = replay(cluster, outages, scenario.policies.failover, scenario.duration, Neighbours(cluster))
+    assert len(loop.time) > 500 and _moves(quick) == _moves(loop)
 
 
 def test_retry_sums_is_the_backoffs_distribution() -> None:

@@ -40,15 +40,126 @@ class History(NamedTuple):
     new: np.ndarray
 
 
-def replay(cluster: Cluster, outages: Outages, policy: FailoverPolicy, horizon: float) -> History:
-    """The active copies' history over ``[0, horizon)`` under ``outages`` (see the module docstring)."""
-    n = len(cluster.servers)
-    heap: list[tuple[float, int, int, int, int]] = []  # (time, order booked, kind, server or db, server)
-    seq = 0
+class Neighbours:
+    """Which servers share a database (hold copies of one), and each server's preferred databases with the
+    copy each fails over to when only that server is down: what :func:`replay` needs to tell an outage
+    that meets no other from one that does.
+    """
+
+    def __init__(self, cluster: Cluster):
+        n = self.n = len(cluster.servers)
+        keys: list[int] = []
+        for copies in cluster.copies:
+            keys += [a * n + b for a in copies for b in copies]
+        self.keys = np.unique(np.array(keys, dtype=np.int64))
+        preferred: list[list[int]] = [[] for _ in range(n)]
+        for db, copies in enumerate(cluster.copies):
+            if copies:
+                preferred[copies[0]].append(db)
+        self.count = np.array([len(p) for p in preferred], dtype=np.int64)
+        self.start = np.concatenate([[0], np.cumsum(self.count)])
+        self.db = np.array([db for p in preferred for db in p], dtype=np.int64)
+        self.next = np.array([cluster.copies[db][1] if len(cluster.copies[db]) > 1 else -1 for db in self.db.tolist()],
+                             dtype=np.int64)
+
+    def share(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether servers ``a[i]`` and ``b[i]`` hold copies of a common database (a server shares with itself)."""
+        key = a * self.n + b
+        at = np.minimum(np.searchsorted(self.keys, key), self.keys.size - 1)
+        return self.keys[at] == key
+
+
+def replay(cluster: Cluster, outages: Outages, policy: FailoverPolicy, horizon: float,
+           neighbours: Neighbours | None = None) -> History:
+    """The active copies' history over ``[0, horizon)`` under ``outages`` (see the module docstring).
+
+    With ``neighbours`` (and failback on), an outage that meets no other outage of a server sharing one of
+    its databases while it or its failovers last (``[start, end + database_delay)``), no datacenter
+    outage and no burst of activations near the rate limit, is written down at once: its preferred
+    databases lost at its start, activated on their next copy ``database_delay`` later (on itself, if it
+    is back by then), and failed back ``database_delay`` after its end — what the event loop would do.
+    Only the others go through the event loop (``tests/test_planner.py`` checks the two agree).
+    """
     dc_servers, dc_starts, dc_ends = _dc_rows(cluster, outages)
     starts = np.concatenate([outages.server_start, dc_starts])
     ends = np.concatenate([outages.server_end, dc_ends])
     servers = np.concatenate([outages.server, dc_servers])
+    if neighbours is None or not policy.failback or starts.size == 0:
+        return _loop(cluster, servers, starts, ends, policy, horizon)
+    alone = _alone(neighbours, servers, starts, ends, outages.server.size, policy)
+    quick = _at_once(neighbours, servers[alone], starts[alone], ends[alone], policy.database_delay, horizon)
+    rest = _loop(cluster, servers[~alone], starts[~alone], ends[~alone], policy, horizon)
+    time = np.concatenate([quick.time, rest.time])
+    order = np.argsort(time, kind="stable")
+    return History(time[order], np.concatenate([quick.db, rest.db])[order],
+                   np.concatenate([quick.old, rest.old])[order], np.concatenate([quick.new, rest.new])[order])
+
+
+def _alone(nb: Neighbours, servers: np.ndarray, starts: np.ndarray, ends: np.ndarray, own: int,
+           policy: FailoverPolicy) -> np.ndarray:
+    """Which outages meet no other that matters (see :func:`replay`); the first ``own`` are servers' own,
+    the rest a datacenter's.
+    """
+    reach = ends + policy.database_delay  # while its databases are elsewhere
+    alone = np.zeros(starts.size, dtype=bool)  # a datacenter's outage goes through the loop...
+    mine = np.arange(own)
+    for a0, e0 in sorted(set(zip(starts[own:].tolist(), reach[own:].tolist(), strict=True))):  # ...and what meets it
+        mine = mine[(starts[mine] >= e0) | (reach[mine] <= a0)]
+    order = mine[np.argsort(starts[mine], kind="stable")]
+    a, e, s = starts[order], reach[order], servers[order]
+    k = np.arange(a.size)
+    hi = np.searchsorted(a, e, side="left")  # the outages that start while this one lasts
+    count = np.maximum(hi - k - 1, 0)
+    i = np.repeat(k, count)
+    j = i + 1 + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
+    hit = nb.share(s[i], s[j])
+    met = np.zeros(a.size, dtype=bool)
+    met[i[hit]] = True
+    met[j[hit]] = True
+    alone[order] = ~met
+    limit = policy.max_activations_per_minute
+    if limit is not None:  # near a burst of activations the rate limit may bind: the loop decides
+        acts = np.cumsum(nb.count[s])
+        lo = np.searchsorted(a, a - 60.0 - policy.database_delay, side="left")
+        up = np.searchsorted(a, a + 60.0 + policy.database_delay, side="right")
+        near = acts[np.maximum(up - 1, 0)] - np.where(lo > 0, acts[np.maximum(lo - 1, 0)], 0) > limit // 2
+        alone[order[near]] = False
+    return alone
+
+
+def _at_once(nb: Neighbours, servers: np.ndarray, starts: np.ndarray, ends: np.ndarray, delay: float,
+             horizon: float) -> History:
+    """The moves of outages that meet no other, written down at once (see :func:`replay`)."""
+    count = nb.count[servers]
+    row = np.repeat(np.arange(servers.size), count)
+    at = np.repeat(nb.start[servers], count) + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
+    db, nxt, s = nb.db[at], nb.next[at], servers[row]
+    a, b = starts[row], ends[row]
+    back = b < horizon
+    early = back & (b < a + delay)  # back before the failover: the first copy up is its own
+    target = np.where(early, s, nxt)
+    lost = (a, db, s, np.full(db.size, -1))
+    activated = (a + delay, db, np.full(db.size, -1), target)
+    # Failed back after its end; with no other copy it waits for the server instead (activated then).
+    failed_back = (b + delay, db, nxt, s)
+    no_copy = nxt < 0
+    parts = [lost, _where(activated, (target >= 0) | early), _where(failed_back, back & ~early & ~no_copy),
+             _where((b + delay, db, np.full(db.size, -1), s), back & ~early & no_copy)]
+    time = np.concatenate([p[0] for p in parts])
+    keep = time < horizon
+    return History(time[keep], *(np.concatenate([p[k] for p in parts])[keep] for k in (1, 2, 3)))
+
+
+def _where(part: tuple[np.ndarray, ...], mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    return tuple(x[mask] for x in part)
+
+
+def _loop(cluster: Cluster, servers: np.ndarray, starts: np.ndarray, ends: np.ndarray, policy: FailoverPolicy,
+          horizon: float) -> History:
+    """The control plane's failover, event by event, over the outages given."""
+    n = len(cluster.servers)
+    heap: list[tuple[float, int, int, int, int]] = []  # (time, order booked, kind, server or db, server)
+    seq = 0
     for s, a, b in zip(servers.tolist(), starts.tolist(), ends.tolist(), strict=True):
         heap.append((a, seq, _DOWN, s, -1))
         seq += 1

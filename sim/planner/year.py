@@ -27,7 +27,7 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.planner.curve import Curve, measure_curve, mix_work_time
-from sim.planner.fleet import History, replay
+from sim.planner.fleet import History, Neighbours, replay
 from sim.planner.outages import Outages, draw_outages
 from sim.policies import backoff_span
 from sim.scenario import Scenario
@@ -102,6 +102,7 @@ class Fleet:
         self.peak = self.rate.max(axis=0)
         self.front_peak = self.front_rate.max(axis=0)
         self.quiet = self._quiet()
+        self.neighbours = Neighbours(cluster)
         self.retry_span = _retry_sums(scenario)
 
     def weights(self, active: np.ndarray, n: int, R: int) -> np.ndarray:
@@ -155,7 +156,7 @@ def plan_year(fleet: Fleet, seed: int) -> YearLoss:
     scenario, cluster = fleet.scenario, fleet.cluster
     horizon = scenario.duration
     outages = draw_outages(scenario, cluster, seed, horizon)
-    history = replay(cluster, outages, scenario.policies.failover, horizon)
+    history = replay(cluster, outages, scenario.policies.failover, horizon, fleet.neighbours)
     W, R = fleet.rate.shape
     by = np.zeros((len(MECHANISMS), W, R))
     by[0] = fleet.quiet
