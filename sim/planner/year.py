@@ -78,6 +78,10 @@ class Fleet:
         for r, dbs in enumerate(cluster.region_databases):
             for db in dbs:
                 self.db_weight[db].append((r, 1.0 / len(dbs)))
+        self.db_dense = np.zeros((len(cluster.copies), R))  # the same, as a [database, region] table
+        for db, shares in enumerate(self.db_weight):
+            for r, share in shares:
+                self.db_dense[db, r] += share
         self.base = self.weights(np.array([c[0] for c in cluster.copies], dtype=np.int64), n, R)
         # Per server: workers, a first attempt's mailbox work, front-end work per try, and its curve.
         groups = {g.id: g for d in scenario.topology.datacenters for g in d.servers}
@@ -85,6 +89,7 @@ class Fleet:
         curves: dict[str, Curve] = {gid: measure_curve(scenario, dumps[gid], cache=cache) for gid in groups}
         servers = cluster.servers
         self.curve_of = [curves[s.group] for s in servers]
+        self.floor = np.array([c.floor for c in self.curve_of])  # per server: its curve's first load of loss
         self.group_of = np.array([list(groups).index(s.group) for s in servers])
         self.curves = [curves[g] for g in groups]
         self.workers = np.array([s.workers for s in servers], dtype=float)
@@ -119,20 +124,25 @@ class Fleet:
         return ((weights @ self.peak) * self.mailbox[servers]
                 + self.front_peak[self.dc_of[servers]] * self.frontend[servers]) / self.workers[servers]
 
-    def loss(self, servers: np.ndarray, weights: np.ndarray, windows: np.ndarray) -> np.ndarray:
-        """Requests per second lost [cell, region] at ``servers`` carrying ``weights`` [cell, region] in
-        ``windows`` (one cell each).
+    def failed(self, servers: np.ndarray, weights: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """The share of their requests that ``servers`` carrying ``weights`` [cell, region] lose in
+        ``windows`` (one cell each): their overload curves at their loads.
         """
         rate = self.rate[windows]
-        mailbox = weights * rate  # requests per second per region
-        u = (mailbox.sum(axis=1) * self.mailbox[servers]
+        u = ((weights * rate).sum(axis=1) * self.mailbox[servers]
              + self.front_rate[windows, self.dc_of[servers]] * self.frontend[servers]) / self.workers[servers]
         failed = np.zeros(u.size)
         for g, curve in enumerate(self.curves):
             at = self.group_of[servers] == g
             if at.any():
                 failed[at] = curve(u[at])
-        return mailbox * failed[:, None]
+        return failed
+
+    def loss(self, servers: np.ndarray, weights: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Requests per second lost [cell, region] at ``servers`` carrying ``weights`` [cell, region] in
+        ``windows`` (one cell each).
+        """
+        return weights * self.rate[windows] * self.failed(servers, weights, windows)[:, None]
 
     def _quiet(self) -> np.ndarray:
         """The quiet fleet's loss [window, region]: servers alike (group, datacenter, databases) once."""
@@ -184,11 +194,7 @@ def _overload(fleet: Fleet, history: History, horizon: float) -> np.ndarray:
     sign = np.concatenate([-np.ones(gone.sum()), np.ones(come.sum())])
     order = np.lexsort((np.arange(srv.size), t, srv))
     srv, t, db, sign = srv[order], t[order], db[order], sign[order]
-    delta = np.zeros((srv.size, R))
-    for i, (d, sg) in enumerate(zip(db.tolist(), sign.tolist(), strict=True)):
-        for r, share in fleet.db_weight[d]:
-            delta[i, r] += sg * share
-    cum = np.cumsum(delta, axis=0)
+    cum = np.cumsum(fleet.db_dense[db] * sign[:, None], axis=0)
     first = np.flatnonzero(np.r_[True, srv[1:] != srv[:-1]])
     start_of = np.repeat(first, np.diff(np.r_[first, srv.size]))
     before = np.where((start_of > 0)[:, None], cum[np.maximum(start_of - 1, 0)], 0.0)
@@ -196,10 +202,11 @@ def _overload(fleet: Fleet, history: History, horizon: float) -> np.ndarray:
     end = np.r_[t[1:], horizon]
     end[np.r_[srv[1:] != srv[:-1], True]] = horizon  # a server's last change lasts to the end
     keep = (end > t) & (np.abs(weights - fleet.base[srv]).sum(axis=1) > 1e-12)
-    floor = np.array([fleet.curve_of[s].floor for s in srv.tolist()])
-    busy = (fleet.u_peak(srv, weights) >= floor) | (fleet.u_peak(srv, fleet.base[srv]) >= floor)
-    keep &= busy
-    srv, t, end, weights = srv[keep], t[keep], end[keep], weights[keep]
+    floor = fleet.floor[srv]
+    busy = fleet.u_peak(srv, weights) >= floor
+    busy_quiet = fleet.u_peak(srv, fleet.base[srv]) >= floor  # it loses requests when quiet, too
+    keep &= busy | busy_quiet
+    srv, t, end, weights, busy_quiet = srv[keep], t[keep], end[keep], weights[keep], busy_quiet[keep]
     window = fleet.window
     wa = (t // window).astype(np.int64)
     wb = np.minimum(np.ceil(end / window).astype(np.int64), W)
@@ -214,10 +221,27 @@ def _overload(fleet: Fleet, history: History, horizon: float) -> np.ndarray:
         overlap = np.minimum(end[which], (w + 1) * window) - np.maximum(t[which], w * window)
         overlap = np.clip(np.minimum(overlap, fleet.length[w]), 0.0, None)
         s = srv[which]
-        extra = fleet.loss(s, weights[which], w) - fleet.loss(s, fleet.base[s], w)
-        np.add.at(out, w, extra * overlap[:, None])
+        _add(out, w, weights[which], fleet.failed(s, weights[which], w) * overlap, fleet)
+        quiet = busy_quiet[which]
+        if quiet.any():
+            q = np.flatnonzero(quiet)
+            base = fleet.base[s[q]]
+            _add(out, w[q], base, -fleet.failed(s[q], base, w[q]) * overlap[q], fleet)
         lo = hi
     return out
+
+
+def _add(out: np.ndarray, w: np.ndarray, weights: np.ndarray, seconds: np.ndarray, fleet: Fleet) -> None:
+    """Add to ``out[window, region]`` the requests of ``weights`` [cell, region] in windows ``w`` over
+    ``seconds`` (per cell, signed; cells of 0 are skipped).
+    """
+    nz = np.flatnonzero(seconds)
+    if nz.size == 0:
+        return
+    W, R = out.shape
+    amount = weights[nz] * fleet.rate[w[nz]] * seconds[nz, None]
+    index = (w[nz, None] * R + np.arange(R)[None, :]).ravel()
+    out += np.bincount(index, weights=amount.ravel(), minlength=W * R).reshape(W, R)
 
 
 def _retry_sums(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
@@ -238,10 +262,16 @@ def _retry_sums(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lost_in_gap(fleet: Fleet, gap: np.ndarray) -> np.ndarray:
-    """``E[(D − S)⁺]`` for each gap ``D``: how long, of a gap, a request's attempts all fall in it."""
+    """``E[(D − S)⁺]`` for each gap ``D``: how long, of a gap, a request's attempts all fall in it
+    (``Σ_k p_k (D − s_k)⁺ = D·F(D) − Σ_{s_k ≤ D} p_k s_k`` over the grid of ``S``).
+    """
     grid, cdf = fleet.retry_span
     pmf = np.diff(np.r_[0.0, cdf])
-    return np.clip(gap[:, None] - grid[None, :], 0.0, None) @ pmf
+    first, moment = np.cumsum(pmf), np.cumsum(pmf * grid)
+    k = np.searchsorted(grid, gap, side="right") - 1
+    inside = k >= 0
+    kk = np.maximum(k, 0)
+    return np.where(inside, gap * first[kk] - moment[kk], 0.0)
 
 
 def _spread(fleet: Fleet, start: np.ndarray, end: np.ndarray, amount: np.ndarray, region: np.ndarray,
@@ -257,7 +287,8 @@ def _spread(fleet: Fleet, start: np.ndarray, end: np.ndarray, amount: np.ndarray
     span = np.maximum(end - start, 1e-9)
     overlap = np.clip(np.minimum(end[which], (w + 1) * window) - np.maximum(start[which], w * window), 0.0, None)
     share = np.where(end[which] > start[which], overlap / span[which], 1.0 * (w == wa[which]))
-    np.add.at(out, (w, region[which]), amount[which] * share)
+    R = out.shape[1]
+    out += np.bincount(w * R + region[which], weights=amount[which] * share, minlength=out.size).reshape(out.shape)
 
 
 def _gaps(fleet: Fleet, history: History, horizon: float, delay: float, by: np.ndarray) -> None:
