@@ -210,3 +210,25 @@ def test_shipped_years_plan(path, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith(f"year-{path.stem}  (3 years of 365 d, planned)")
     for word in ("availability", "downtime", "P95", "budget", "lost requests"):
         assert word in out
+
+
+def test_plan_pairs_layouts_and_writes_every_year(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two layouts: each against the first year by year; --out holds every year; --json the same answer."""
+    import json
+
+    from sim.cli.command import main
+
+    two, three = (SCENARIOS / "layouts" / "year" / f"{n}-copies.yaml" for n in ("two", "three"))
+    out = tmp_path / "plan.json"
+    with pytest.raises(SystemExit):
+        main(["plan", str(two), str(three), "--years", "4", "-j", "0", "-q", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert "year-three-copies − year-two-copies  (year by year, the same failures)" in text
+    saved = json.loads(out.read_text())
+    assert [len(layout["rows"]) for layout in saved["layouts"]] == [4, 4]
+    first = [row["seed"] for row in saved["layouts"][0]["rows"]]
+    assert first == [row["seed"] for row in saved["layouts"][1]["rows"]]  # the same years: paired
+    with pytest.raises(SystemExit):
+        main(["plan", str(two), "--years", "4", "-j", "0", "-q", "--json"])
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["layouts"][0]["availability"]["mean"] == saved["layouts"][0]["availability"]["mean"]

@@ -34,7 +34,8 @@ def plan_command(scenarios: tuple[str, ...], years: int, seed: int | None, as_js
 
     The planner does not simulate traffic: it replays the outages (server crashes, datacenter outages) and
     failovers and prices each state with overload curves the flow engine measures once per server group
-    (cached in ~/.cache/cascadesim, or $CASCADESIM_CACHE).
+    (cached in ~/.cache/cascadesim, or $CASCADESIM_CACHE). Exit 3 when a layout's mean availability is
+    below its objective.
     """
     from sim.loader import load_scenario
     from sim.planner import refusals
