@@ -33,7 +33,10 @@ __all__ = [
     "poisson_share",
     "allen_cunneen",
     "supermarket",
+    "from_full",
+    "retrial_blocking",
     "CAP",
+    "WINDOW",
 ]
 
 _TINY = 1e-12
@@ -326,6 +329,136 @@ def allen_cunneen(load: np.ndarray, workers: np.ndarray, iworkers: np.ndarray, p
     variability = np.maximum((ca2 + cs2) / 2.0, 0.05)
     theta = np.maximum(workers - a, 0.02 * workers) / np.maximum(per_try, _TINY) / variability
     return wait_p, theta
+
+
+# ------------------------------------------------------------------------------ retries of refused tries
+
+WINDOW = 48
+""":func:`retrial_blocking` follows a retry's chain on the top this-many states of a longer queue."""
+_JUMPS = 100_000  # :func:`from_full` follows at most this many jumps
+
+
+def from_full(birth: np.ndarray, death: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """A birth-death chain on ``0..K`` (``birth[n]`` from ``n`` to ``n + 1`` for ``n < K``, ``death[n]``
+    from ``n`` to ``n - 1`` for ``n >= 1``, ``death[0]`` unused) that is in state ``K`` at time 0: for
+    each delay uniform on ``spans[i] = (lo, hi)``, the mean over the delay of ``P(X(delay) = n)``, as
+    an array [delay, n].
+
+    By uniformisation: at a rate ``L`` above every state's, the chain jumps (or stays) as a discrete
+    chain ``J`` at the events of a Poisson process, so ``P(X(t) = .) = sum_j P(N(L t) = j) J^j e_K``;
+    over a uniform delay the weight of ``j`` jumps is ``(P(N(L lo) <= j) - P(N(L hi) <= j)) / (L (hi -
+    lo))``. The sum stops where the weights left are below 1e-13 or ``J^j e_K`` has settled on the
+    stationary law (to 1e-12), which then takes the weights left (as it does past :data:`_JUMPS`
+    jumps). Elementwise numpy only: a short delay costs a few jumps, whatever ``K``.
+
+    >>> p = from_full(np.array([1.0]), np.array([0.0, 2.0]), np.array([[0.0, 0.0], [50.0, 50.0]]))
+    >>> [round(float(x), 6) for x in p[:, 1]]  # from full: still full at once; then 1 / 3 of the time
+    [1.0, 0.333333]
+    """
+    birth, death = np.asarray(birth, dtype=float), np.asarray(death, dtype=float)
+    spans = np.asarray(spans, dtype=float).reshape(-1, 2)
+    K = birth.size
+    up = np.concatenate([birth, [0.0]])
+    down = np.where(np.arange(K + 1) > 0, death, 0.0)
+    rate = 1.05 * max(float((up + down).max()), _TINY)  # above every state's: the jumps are aperiodic
+    p_up, p_down = up / rate, down / rate
+    p_stay = 1.0 - p_up - p_down
+    log_w = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(birth, _TINY)) - np.log(death[1:]))])
+    stationary = np.exp(log_w - log_w.max())
+    stationary /= stationary.sum()
+    lo, hi = rate * spans[:, 0], rate * spans[:, 1]  # in jumps
+    most = min(int(np.ceil(hi.max() + 12.0 * np.sqrt(hi.max()) + 30.0)), _JUMPS)
+    j = np.arange(most + 1)
+    log_j = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(j[1:], 1)))])  # log j!
+
+    def cdf(m: np.ndarray) -> np.ndarray:
+        """[span, j]: P(N(m) <= j) for N(m) Poisson of mean m."""
+        with np.errstate(divide="ignore"):
+            log_pmf = j[None, :] * np.log(np.maximum(m, 1e-300))[:, None] - m[:, None] - log_j[None, :]
+        pmf = np.where(m[:, None] > 0, np.exp(log_pmf), (j == 0)[None, :].astype(float))
+        return np.minimum(np.cumsum(pmf, axis=1), 1.0)
+
+    width = hi - lo
+    wide = width > 1e-9
+    point = cdf(lo)
+    point[:, 1:] -= point[:, :-1].copy()  # P(N(lo) = j)
+    weights = np.where(wide[:, None], (cdf(lo) - cdf(hi)) / np.where(wide, width, 1.0)[:, None], point)
+    weights = np.maximum(weights, 0.0)
+    out = np.zeros((spans.shape[0], K + 1))
+    x = np.zeros(K + 1)
+    x[K] = 1.0
+    left = weights[:, ::-1].cumsum(axis=1)[:, ::-1]  # the weight of j jumps or more
+    for step in range(most + 1):
+        out += weights[:, step, None] * x[None, :]
+        if step == most:  # (the most jumps followed: the weights left go to the stationary law)
+            out += np.maximum(1.0 - weights.sum(axis=1), 0.0)[:, None] * stationary[None, :]
+            break
+        if left[:, step + 1].max() < 1e-13:
+            break
+        if np.abs(x - stationary).sum() < 1e-12:  # settled: the weights left go to the stationary law
+            out += left[:, step + 1, None] * stationary[None, :]
+            break
+        nxt = x * p_stay
+        nxt[1:] += x[:-1] * p_up[:-1]
+        nxt[:-1] += x[1:] * p_down[1:]
+        x = nxt
+    return np.clip(out, 0.0, 1.0)
+
+
+def retrial_blocking(c: int, q: int, a: float, full: np.ndarray, spans: np.ndarray) -> tuple[float, np.ndarray]:
+    """M/M/c/(c+q) offered ``a`` erlangs of tries that come at random (Poisson) and ``full[k]`` erlangs of
+    retries of tries it refused because it was full, each ``spans[k] = (lo, hi)`` mean services after
+    that refusal (uniformly). Returns (the share of time it is full, which is the share of the random
+    tries it refuses; the share of the retries ``k`` it refuses).
+
+    Retries bunch: a retry comes back to a queue that was full a moment ago, and is refused again with
+    the chance that the queue is full ``delay`` after being full, ``p_k(K)`` below, not with the share
+    of time it is full (the two agree when the delay is long against the queue's relaxation time). The
+    queue is taken as a birth-death chain whose arrival rate in state ``n`` is the mean rate at which
+    tries arrive in it: ``a`` plus ``sum_k full[k] p_k(n) / pi(n)``, where ``p_k(n)`` is the chance of
+    being in state ``n`` a retry ``k``'s delay after being full (:func:`from_full`) and ``pi`` the
+    chain's stationary law (each level is crossed upwards as often as downwards, so ``pi`` holds for
+    any arrivals; that arrivals in a state come at its mean rate is the approximation). The extra rate
+    is kept below ten times ``a``, the retries and ``c``: retries of a burst of refusals that come back
+    to a queue now seldom full are not a stationary flow, and would otherwise make the chain stiff. ``pi`` and
+    ``p_k`` are found together by iteration from plain M/M/c/K. Above :data:`WINDOW` states a retry's
+    chain is followed on the top :data:`WINDOW` (it does not reach further down within a short delay):
+    its law is the queue's ``pi`` plus what that chain's law adds to the chain's own stationary law, so
+    that a long delay still gives ``pi``.
+
+    >>> refused, again = retrial_blocking(4, 0, 3.0, np.array([0.0]), np.array([[0.0, 0.1]]))
+    >>> round(refused, 6)  # no retries: Erlang B
+    0.206107
+    >>> refused, again = retrial_blocking(4, 0, 3.0, np.array([0.7]), np.array([[0.0, 0.1]]))
+    >>> round(refused, 3), round(float(again[0]), 3)  # a retry 0.05 services on finds it full again
+    (0.228, 0.84)
+    """
+    full, spans = np.asarray(full, dtype=float), np.asarray(spans, dtype=float)
+    K = c + q
+    death = np.minimum(np.arange(K + 1), c).astype(float)
+    base = np.full(K, max(a, _TINY))
+    birth = base.copy()
+    m = min(K + 1, WINDOW)
+    low = K + 1 - m  # a retry's chain is followed on the states low..K
+    retries = float(full.sum())
+    for _ in range(40):
+        log_w = np.concatenate([[0.0], np.cumsum(np.log(birth) - np.log(death[1:]))])
+        pi = np.exp(log_w - log_w.max())
+        pi /= pi.sum()
+        if retries <= 0.0 or pi[K] <= 0.0:  # (a queue never full: nothing to retry)
+            return float(pi[K]), pi[K] * np.ones(full.size)
+        law = from_full(birth[low:], np.concatenate([[0.0], death[low + 1:]]), spans)  # [k, n - low]
+        if low > 0:  # what the window's chain adds to its own stationary law, added to the queue's
+            law = np.maximum(law - pi[low:] / max(float(pi[low:].sum()), _TINY) + pi[low:], 0.0)
+            law = np.concatenate([np.broadcast_to(pi[:low], (len(spans), low)), law], axis=1)
+        arrive = full @ law  # retries arriving in each state, per mean service
+        extra = arrive[:-1] / np.maximum(pi[:K], _TINY)
+        new = base + np.minimum(extra, 10.0 * (a + retries + c))
+        done = np.abs(new - birth).max() <= 1e-8 * (a + retries)
+        birth = new
+        if done:
+            break
+    return float(pi[K]), law[:, -1]
 
 
 # ------------------------------------------------------------------------------ the supermarket model

@@ -16,10 +16,12 @@ from sim.queueing import (
     allen_cunneen,
     blocking,
     erlang,
+    from_full,
     impatient,
     poisson_share,
     response_cells,
     response_tail,
+    retrial_blocking,
     supermarket,
     truncated_mean,
 )
@@ -289,6 +291,83 @@ def test_cells_with_deterministic_service_start_at_it():
     values, shares = response_cells(one(100.0), one(1.0), one(0.4), one(2.0), np.array([True]))
     assert values[0, 0] == 1.0 and shares[0, 0] == pytest.approx(0.6, rel=1e-4)  # those who do not wait
     assert float((values * shares).sum()) == pytest.approx(1.0 + 0.4 * 0.5, rel=1e-3)  # + P(wait) / theta
+
+
+# ------------------------------------------------------------------------------ retries of refused tries
+
+
+def expm(q: np.ndarray) -> np.ndarray:
+    """exp(q) by scaling and squaring a Taylor series: brute force, for small matrices."""
+    squarings = max(0, int(np.ceil(np.log2(max(np.abs(q).sum(axis=1).max(), 1e-300)))) + 4)
+    x = q / 2.0**squarings
+    out, term = np.eye(len(q)), np.eye(len(q))
+    for k in range(1, 30):
+        term = term @ x / k
+        out = out + term
+    for _ in range(squarings):
+        out = out @ out
+    return out
+
+
+def brute_from_full(birth: np.ndarray, death: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """The mean of P(X(t) = n | X(0) = K) over t uniform on [lo, hi], by the generator's exponential at
+    Simpson's points."""
+    K = birth.size
+    q = np.diag(birth, 1) + np.diag(death[1:], -1)
+    q -= np.diag(q.sum(axis=1))
+    if hi == lo:
+        return expm(q * lo)[K]
+    ts = np.linspace(lo, hi, 201)
+    weights = np.ones(ts.size)
+    weights[1:-1:2], weights[2:-1:2] = 4.0, 2.0
+    rows = np.array([expm(q * t)[K] for t in ts])
+    return weights @ rows / weights.sum()
+
+
+@pytest.mark.parametrize(("birth", "death"), [
+    ([3.0, 3.0, 3.0, 3.0], [0.0, 1.0, 2.0, 3.0, 4.0]),  # M/M/4/4 at 3 erlangs
+    ([0.5, 2.0, 7.0, 0.1, 4.0], [0.0, 1.0, 1.0, 3.0, 0.5, 2.0]),  # any birth-death chain
+    ([0.5], [0.0, 1.0]),  # M/M/1/1
+])
+def test_from_full_is_the_chains_transient_averaged_over_the_delay(birth, death):
+    birth, death = np.array(birth), np.array(death)
+    spans = np.array([[0.0, 0.0], [0.0, 0.1], [0.3, 0.3], [0.5, 3.0], [40.0, 60.0]])
+    got = from_full(birth, death, spans)
+    for (lo, hi), row in zip(spans, got, strict=True):
+        assert row == pytest.approx(brute_from_full(birth, death, lo, hi), abs=1e-9)
+    assert got[0] == pytest.approx(np.eye(birth.size + 1)[-1])  # at once: still full
+    assert got.sum(axis=1) == pytest.approx(np.ones(len(spans)))
+
+
+@pytest.mark.parametrize(("c", "q", "a"), [(4, 0, 3.0), (1, 0, 0.5), (4, 2, 3.0), (8, 20, 7.5)])
+def test_without_retries_the_queue_refuses_what_mmck_does(c, q, a):
+    refused, again = retrial_blocking(c, q, a, np.zeros(2), np.array([[0.0, 0.1], [0.0, 0.2]]))
+    expected = float(blocking(one(c), one(a), one(float(q)))[0])
+    assert refused == pytest.approx(expected, rel=1e-9)
+    assert again == pytest.approx([expected, expected], rel=1e-9)
+
+
+@pytest.mark.parametrize(("c", "q", "a", "full"), [(4, 0, 3.0, 0.7), (1, 0, 0.5, 0.4), (4, 2, 3.0, 0.3),
+                                                   (4, 300, 3.9, 0.2)])
+def test_retries_after_a_long_backoff_meet_the_queue_as_random_tries_do(c, q, a, full):
+    """Long against the queue's relaxation time, a retry comes at random: M/M/c/K at all the tries' load
+    (also on a queue longer than the window its retries' chain is followed on)."""
+    refused, again = retrial_blocking(c, q, a, np.array([full]), np.array([[5000.0, 10000.0]]))
+    expected = float(blocking(one(c), one(a + full), one(float(q)))[0])
+    assert refused == pytest.approx(expected, rel=1e-6)
+    assert again == pytest.approx([expected], rel=1e-6)
+
+
+@pytest.mark.parametrize(("c", "q", "a"), [(4, 0, 3.0), (1, 0, 0.5), (4, 2, 3.0)])
+def test_retries_at_once_are_refused_and_short_ones_bunch(c, q, a):
+    """A retry at once finds the queue full still and changes nothing; a short backoff refuses retries
+    more than random tries, less the longer it is."""
+    refused, again = retrial_blocking(c, q, a, np.array([0.5]), np.array([[0.0, 0.0]]))
+    assert again == pytest.approx([1.0])
+    assert refused == pytest.approx(float(blocking(one(c), one(a), one(float(q)))[0]), rel=1e-9)
+    spans = np.array([[0.0, 0.1], [0.0, 0.2], [0.0, 1.0]])
+    refused, again = retrial_blocking(c, q, a, np.array([0.3, 0.2, 0.1]), spans)
+    assert 1.0 > again[0] > again[1] > again[2] > refused
 
 
 def test_the_docstring_examples_hold():

@@ -30,12 +30,15 @@ __all__ = ["queue_scenario", "repairable_scenario", "Measured", "run_plain", "ru
 
 def queue_scenario(
     lam: float, workers: int, duration: float, queue_limit: int | None = None, timeout: float = 1000.0,
-    servers: int = 1, algorithm: str | None = None,
+    servers: int = 1, algorithm: str | None = None, retries: int = 0, backoff: str | None = None,
 ) -> sim.Scenario:
     """M/M/c (``queue_limit=None``) or M/M/c/K (``K = workers + queue_limit``) with mean service 1 s; with
-    ``servers`` > 1, a pool of such servers that the load balancer's ``algorithm`` spreads ``lam`` over."""
+    ``servers`` > 1, a pool of such servers that the load balancer's ``algorithm`` spreads ``lam`` over;
+    with ``retries``, clients that retry a failed request after ``backoff`` (a YAML mapping, e.g.
+    ``"{base: 100ms, jitter: full}"``)."""
     limit = "null" if queue_limit is None else str(queue_limit)
     balancer = "" if algorithm is None else f"algorithm: {algorithm}, "
+    client = f"timeout: {timeout:.0f}s, retries: {retries}" + ("" if backoff is None else f", backoff: {backoff}")
     return sim.parse_scenario(f"""
 name: validation-queue
 duration: {duration:.0f}s
@@ -48,7 +51,7 @@ topology:
             service_time: {{distribution: exponential, mean: 1s}}}}
 workload: {{regions: {{users: {{peak: {lam!r}/s}}}}}}
 policies:
-  client: {{timeout: {timeout:.0f}s, retries: 0}}
+  client: {{{client}}}
   load_balancer: {{{balancer}health_check: {{enabled: false}}}}
 slo: {{window: 1h}}
 """)

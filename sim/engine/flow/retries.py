@@ -6,6 +6,12 @@ at the client's timeout), within the retry budget, and come back as attempts whe
 request's type, so a sign-in that failed is retried as a sign-in. Load-balancer and
 dependency retries are resolved within the step (:mod:`sim.engine.flow.tries`); only the client's wait
 here. A success counts in the window its request arrived in, and its latency carries its request's age.
+
+Retries bunch: a try refused because its server was full comes back a backoff later to a server that is
+likely full still. The ring keeps, beside the pending retries, how many of them are such retries (per
+slot, region and retry number: ``full``), so that the tries stage can give them the chance that a full
+server is full again after their delay (:func:`sim.queueing.retrial_blocking`) rather than a first
+attempt's.
 """
 
 from __future__ import annotations
@@ -55,13 +61,15 @@ class DueRetries(NamedTuple):
 
     mass: np.ndarray
     age: np.ndarray  # sum of (age x mass): a retry's request arrived that long ago
+    full: np.ndarray  # [region, retry number - 1]: of ``mass``, the retries of tries refused by a full server
 
 
 class ClientRetries:
     """The clients' retries: the ring of pending ones, the retry budgets, what is due and what is retried.
 
     The ring is [slot of ``dt``, region, request type, retry number - 1, origin window mod ``origins``];
-    ``pending`` is the mass in it. ``traffic`` and ``retrying`` are the attempts and retries per second of
+    ``pending`` is the mass in it; ``full`` [slot, region, retry number - 1] the part of it that retries
+    tries a full server refused. ``traffic`` and ``retrying`` are the attempts and retries per second of
     the last step.
     """
 
@@ -76,6 +84,7 @@ class ClientRetries:
         shape = (self.slots, n_regions, n_types, max(client.retries, 1), self.origins)
         self.ring = np.zeros(shape)
         self.ring_age = np.zeros(shape)  # sum of (age x mass): a retry's request arrived that long ago
+        self.full = np.zeros((self.slots, n_regions, max(client.retries, 1)))
         self.pending = 0.0  # mass in the ring
         self.traffic = self.retrying = 0.0  # attempts and retries per second in the last step
         self.budgets = [Budget(client.budget) if client.budget else None for _ in range(n_regions)]
@@ -98,25 +107,30 @@ class ClientRetries:
             last = int(math.ceil((t + h) / self.dt - 1e-9)) - 1
             idx = np.arange(k, last + 1) % self.slots
             due, due_age = self.ring[idx].sum(axis=0), self.ring_age[idx].sum(axis=0)
+            due_full = self.full[idx].sum(axis=0)
             self.ring[idx] = 0.0
             self.ring_age[idx] = 0.0
+            self.full[idx] = 0.0
         else:
             take = min(1.0, h / left) if left > 0 else 1.0
             due = self.ring[slot] * take
             due_age = self.ring_age[slot] * take
+            due_full = self.full[slot] * take
             self.ring[slot] -= due
             self.ring_age[slot] -= due_age
+            self.full[slot] -= due_full
         self.pending = max(0.0, self.pending - float(due.sum()))
-        return DueRetries(due, due_age)
+        return DueRetries(due, due_age, due_full)
 
     def settle(self, t: float, step_end: float, w: int, by_attempt: np.ndarray, age: np.ndarray,
                shares: np.ndarray, hist: np.ndarray, records: Records) -> np.ndarray:
         """Count successes in their requests' windows; retry failures after a backoff, or give up.
 
         ``by_attempt`` and ``age`` are the step's attempts [region, request type, attempt - 1, origin
-        window] (and their age x mass), ``shares[region, type, cls]`` is (ok, error, timeout) per attempt,
-        for first attempts (cls 0) and retries (cls 1), ``hist`` the latency histogram of the step's
-        successes (their try time). Returns the retried mass per region.
+        window] (and their age x mass), ``shares[region, type, cls]`` is (ok, error, timeout, refused by
+        a full server: a part of the errors) per attempt, for first attempts (cls 0) and retries (cls 1),
+        ``hist`` the latency histogram of the step's successes (their try time). Returns the retried mass
+        per region.
         """
         counts = records.counts
         c = self.client
@@ -170,18 +184,22 @@ class ClientRetries:
             with np.errstate(invalid="ignore", divide="ignore"):
                 to_share = np.where(fail_share[:, :, a] > 0,
                                     per[:, :, a, 2] / np.maximum(fail_share[:, :, a], TINY), 0.0)  # [region, type]
+                full = np.where(fail_share[:, :, a] > 0,
+                                per[:, :, a, 3] / np.maximum(fail_share[:, :, a], TINY), 0.0)  # of the errors
             for after, part in ((0.0, 1.0 - to_share), (c.timeout, to_share)):
                 mp = keep * part[:, :, None]
                 if not mp.any():
                     continue
                 ma = keep_age * part[:, :, None] + mp * (after + (lo + hi) / 2)
-                self.schedule(t, step_end, a + 1, mp, ma, after + lo, after + hi)
+                bunched = (keep * full[:, :, None]).sum(axis=(1, 2)) if after == 0.0 else None
+                self.schedule(t, step_end, a + 1, mp, ma, after + lo, after + hi, bunched)
         return retried
 
     def schedule(self, t: float, step_end: float, retry: int, mass: np.ndarray, mass_age: np.ndarray, lo: float,
-                 hi: float) -> None:
+                 hi: float, full: np.ndarray | None = None) -> None:
         """Put ``mass`` [region, type, origin] of retries number ``retry`` into the ring, spread over
-        [t+lo, t+hi] (the failures of the step from ``t`` to ``step_end``).
+        [t+lo, t+hi] (the failures of the step from ``t`` to ``step_end``); ``full`` [region] of them retry
+        tries that a full server refused.
         """
         dt = self.dt
         start, stop = t + max(lo, 0.0), t + max(hi, 0.0)
@@ -199,6 +217,8 @@ class ClientRetries:
         idx = np.arange(first, last + 1) % self.slots
         self.ring[idx, :, :, retry - 1, :] += mass / count
         self.ring_age[idx, :, :, retry - 1, :] += mass_age / count
+        if full is not None:
+            self.full[idx, :, retry - 1] += full / count
         self.pending += float(mass.sum())
 
 

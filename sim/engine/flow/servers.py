@@ -10,6 +10,10 @@ in :mod:`sim.queueing` (Erlang C with Allen–Cunneen's correction, M/M/c+D) and
 views (:meth:`sim.policies.Balancer.fluid_wait`); this module holds what they are applied to: the
 parameters, the state a step and the listeners change, the waits a try sees (:meth:`Servers.queue_state`)
 and the queue update of a step (:meth:`Servers.advance`).
+
+A client retry of a try that a server refused because it was full comes back a backoff later, when the
+server is likely still full: it is refused with the chance ``again``, not ``shed``
+(:func:`sim.queueing.retrial_blocking`, which also gives ``shed`` under such retries).
 """
 
 from __future__ import annotations
@@ -20,9 +24,18 @@ from typing import Any
 import numpy as np
 
 from sim.cluster import Cluster
-from sim.policies import BALANCERS
+from sim.policies import BALANCERS, backoff_span
 from sim.policies.balancers import PoolLoad
-from sim.queueing import allen_cunneen, blocking, erlang, impatient, response_tail, truncated_mean
+from sim.queueing import (
+    WINDOW,
+    allen_cunneen,
+    blocking,
+    erlang,
+    impatient,
+    response_tail,
+    retrial_blocking,
+    truncated_mean,
+)
 from sim.scenario import Scenario
 from sim.software import Version
 
@@ -46,6 +59,9 @@ class Servers:
         policies = scenario.policies
         self.cancel = policies.server.cancellation  # deadline propagation: the backlog holds no more than callers wait
         self.timeout = policies.client.timeout
+        # The delays of the client's retries after a refusal (errors are retried at once, after the backoff).
+        self.spans = np.array([backoff_span(policies.client.backoff, k) for k in range(1, policies.client.retries + 1)]
+                              or [(0.0, 0.0)])
         self.workers = np.array([s.workers for s in servers], dtype=float)
         self.iworkers = np.array([s.workers for s in servers], dtype=np.int64)
         self.service = np.array([s.service.mean for s in servers])
@@ -83,6 +99,7 @@ class Servers:
         self.load = np.zeros(n)  # worker-seconds per second offered in the last step (utilisation x workers)
         self.rate = np.zeros(n)  # tries per second admitted in the last step
         self.shed = np.zeros(n)  # share refused in the last step
+        self.again = np.zeros(n)  # the same for client retries of tries it refused because it was full
         self.demand = np.zeros(n)  # worker-seconds per second offered in the last step (before refusals)
         self.epoch = np.zeros(n, dtype=np.int64)
         self.mail_work = np.zeros(n)  # worker-seconds of mail delivered since the last step
@@ -211,11 +228,17 @@ class Servers:
             self.mail_tries[:] = 0.0
 
     def advance(self, ix: np.ndarray, inv: np.ndarray, work: np.ndarray, demand: np.ndarray, tries: np.ndarray,
-                h: float) -> None:
+                h: float, full: np.ndarray | None = None) -> None:
         """Backlogs grow by the work admitted and shrink by capacity; the share of the demand (the work
         before refusals) they refuse next is what does not fit. Per server: ``work`` and ``demand``
-        (worker-seconds per second, after and before refusals) and ``tries`` per second; computed for one
-        server ``ix`` per class and handed to all by ``inv``.
+        (worker-seconds per second, after and before refusals) and ``tries`` per second, and ``full``
+        [server, retry number - 1], the part of the demand that client retries of tries it refused because
+        it was full bring; computed for one server ``ix`` per class and handed to all by ``inv``.
+
+        Below saturation a queue with a limit refuses a share of its tries at random (M/M/c/K). One that
+        fills and drains within the step (``settles``) refuses a larger share ``again`` of the retries of
+        those it refused (:meth:`bunched`); a longer queue refuses them as it refuses others (in overload
+        its fluid backlog, which persists from step to step, does the refusing).
         """
         up, workers, service, limit = self.up[ix], self.workers[ix], self.service[ix], self.queue_limit[ix]
         work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.backlog[ix]
@@ -239,15 +262,48 @@ class Servers:
         # In overload a long queue absorbs a burst (the fluid backlog says how much); the stationary
         # share holds only below saturation, or when the queue fills and drains within the step.
         settles = limit * per_try <= workers * h
-        stationary = np.where((demand < workers) | settles, stationary, 0.0)
+        holds = (demand < workers) | settles
+        stationary = np.where(holds, stationary, 0.0)
+        again, chain = stationary, np.zeros(stationary.shape, dtype=bool)
+        if full is not None and full.any():  # (where the queue settles: a long one's refusals are the fluid's)
+            settled = np.where(settles[:, None], full[ix], 0.0)
+            stationary, again, chain = self.bunched(ix, demand, per_try, settled, stationary)
+        # A queue that settles within the step keeps what it admits within its capacity by itself; the
+        # fluid share would count the retries it refuses again as work to fit.
+        shed = np.where(chain, 0.0, shed)
         self.backlog = np.where(over, room, backlog)[inv]
         self.load = np.where(up, work, 0.0)[inv]
         self.rate = np.where(up, tries, 0.0)[inv]
         self.demand = np.where(up, demand, 0.0)[inv]
         self.queue_state(ix, inv, np.where(up, erlang_b, 0.0))
-        if self.binds:  # M/M/c+D: those who would wait past max_queue_wait, at any load
+        if self.binds:  # M/M/c+D: those who would wait past max_queue_wait, at any load (retries as others)
             stationary = np.maximum(stationary, self.refused[ix])
+            again = np.maximum(again, self.refused[ix])
         self.shed = np.where(up, np.clip(np.maximum(shed, stationary), 0.0, 1.0), 0.0)[inv]
+        self.again = np.where(up, np.clip(np.maximum(shed, again), 0.0, 1.0), 0.0)[inv]
+
+    def bunched(self, ix: np.ndarray, demand: np.ndarray, per_try: np.ndarray, full: np.ndarray,
+                stationary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stationary refusals of the servers ``ix`` (``demand``, ``per_try`` and ``stationary``, the
+        M/M/c/K share, of those, 0 where it does not hold; ``full`` [server, retry number - 1], the demand
+        that retries of tries they refused because they were full bring), where such retries come and the
+        share is at least 1e-9: (the share of other tries refused, the share of those retries refused) by
+        :func:`sim.queueing.retrial_blocking`, which follows the server's queue from full over each
+        retry's backoff (``spans``, in the server's mean services), on queues of fewer than
+        :data:`~sim.queueing.WINDOW` states (workers and waiting places: the model is checked against the
+        request engine there, ``tests/validation/test_flow_retrial.py``). Elsewhere both are
+        ``stationary``. The third array tells where they were computed.
+        """
+        stationary, again = stationary.copy(), stationary.copy()
+        limit, up = self.queue_limit[ix], self.up[ix]
+        retrying = full.sum(axis=1)
+        small = self.iworkers[ix] + np.where(np.isfinite(limit), limit, np.inf) < WINDOW  # followed whole
+        chain = (retrying > 0) & small & up & (stationary > 1e-9)
+        for i in np.flatnonzero(chain):
+            refused, each = retrial_blocking(int(self.iworkers[ix][i]), int(limit[i]), float(demand[i] - retrying[i]),
+                                             full[i], self.spans / per_try[i])
+            stationary[i], again[i] = refused, float(full[i] @ each) / retrying[i]
+        return stationary, again, chain
 
     # ------------------------------------------------------------------------------ listener calls
 

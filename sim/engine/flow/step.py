@@ -11,7 +11,8 @@ Euler):
 3. :meth:`Tries.send <sim.engine.flow.tries.Tries.send>` → :class:`~sim.engine.flow.tries.TryOutcome`:
    the tries, their outcomes per region, the failures per entry, the latency and the loads;
 4. :meth:`Step.advance` — the queues (servers, dependencies) move on and the links carry what crossed them;
-5. :func:`outcome_shares` → the share of each region's attempts of each type that succeeded, erred, timed out;
+5. :func:`outcome_shares` → the share of each region's attempts of each type that succeeded, erred, timed out
+   (and, of the errors, were refused by a full server: their retries meet it still full);
 6. :meth:`ClientRetries.settle <sim.engine.flow.retries.ClientRetries.settle>` → the mass each region's
    clients retry: successes counted, failures retried after a backoff or given up;
    :meth:`Pairs.retries_wait <sim.engine.flow.databases.Pairs.retries_wait>` keeps them where they failed;
@@ -50,6 +51,7 @@ class Attempts(NamedTuple):
     age: np.ndarray  # the same, sum of (age x mass): how long ago their requests arrived
     new_types: np.ndarray  # [region, type]: first attempts (the mix's shares of ``new``)
     retry_types: np.ndarray  # [region, type]: client retries due
+    full: np.ndarray  # [region, retry number - 1]: of the retries due, those of tries a full server refused
 
 
 class Admitted(NamedTuple):
@@ -59,6 +61,7 @@ class Admitted(NamedTuple):
     routed: np.ndarray  # whether the region has a datacenter to go to
     first: np.ndarray  # first attempts sent (and routed)
     retries: np.ndarray  # client retries sent (and routed)
+    full: np.ndarray  # [region, retry number - 1]: of those, retries of tries a full server refused
 
 
 class Step:
@@ -92,7 +95,8 @@ class Step:
         self.servers.end_warmups(t)
         attempts = self.attempts(t, h, w)
         admitted = self.admit(t, w, attempts)
-        tries = self.tries.send(t, h, w, self.route, admitted.first, admitted.retries, attempts.retry_types)
+        tries = self.tries.send(t, h, w, self.route, admitted.first, admitted.retries, attempts.retry_types,
+                                admitted.full)
         self.advance(tries.loads, h, w)
         shares = outcome_shares(attempts, tries)
         retried = self.retries.settle(t, t + h, w, attempts.by_attempt, attempts.age, shares, tries.latency,
@@ -118,10 +122,12 @@ class Step:
         age = np.zeros_like(by_attempt)
         new_types = new[:, None] * self.mix[None, :]
         by_attempt[:, :, 0, w % ring.origins] = new_types
+        full = np.zeros(ring.full.shape[1:])
         if ring.pending > 0:
             due = ring.take_due(t, h)
             by_attempt[:, :, 1:, :] += due.mass[:, :, : ring.attempts_max - 1, :]
             age[:, :, 1:, :] += due.age[:, :, : ring.attempts_max - 1, :]
+            full = due.full
             self.pairs.retries_leave(due.mass.sum(axis=(1, 2, 3)))  # from where they are pending
         else:
             self.pairs.no_retries_due()
@@ -136,7 +142,7 @@ class Step:
         counts["retries"][:, w] += later
         # (one type: the retries themselves, as the region's figures count them)
         retry_types = later[:, None] if self.mix.size == 1 else by_attempt[:, :, 1:, :].sum(axis=(2, 3))
-        return Attempts(new, later, attempts, by_attempt, age, new_types, retry_types)
+        return Attempts(new, later, attempts, by_attempt, age, new_types, retry_types, full)
 
     def admit(self, t: float, w: int, attempts: Attempts) -> Admitted:
         """The breakers: the share of each region's attempts that is sent (a half-open breaker sends its
@@ -152,7 +158,7 @@ class Step:
         self.records.counts["breaker_rejected"][:, w] += total * (1.0 - sent)
         mass0, mass_r = attempts.new * sent, attempts.retries * sent
         routed = self.route >= 0
-        return Admitted(sent, routed, mass0 * routed, mass_r * routed)
+        return Admitted(sent, routed, mass0 * routed, mass_r * routed, attempts.full * (sent * routed)[:, None])
 
     def advance(self, loads: Loads, h: float, w: int) -> None:
         """The queues move on by ``h`` under the step's loads (and the mail delivered meanwhile); the links
@@ -161,7 +167,7 @@ class Step:
         work, demand, tries = loads.work, loads.demand, loads.tries
         self.servers.add_mail(work, demand, tries, h)
         view = self.classes.after_loads(work, demand, tries)
-        self.servers.advance(view.rep, view.of, work, demand, tries, h)
+        self.servers.advance(view.rep, view.of, work, demand, tries, h, loads.full)
         self.deps.advance(loads.dep_calls, loads.dep_work, h)
         self.records.link_bits[:, w] += loads.link_bps * h
         self.links.carry(loads.link_bps, h, self.bits)
@@ -181,14 +187,16 @@ class Step:
 
 
 def outcome_shares(attempts: Attempts, tries: TryOutcome) -> np.ndarray:
-    """Per attempt: [region, request type, first attempt (0) or retry (1), ok / error / timeout] shares of
-    the step's attempts (the breakers' rejections and the tries' failures are errors and timeouts).
+    """Per attempt: [region, request type, first attempt (0) or retry (1), ok / error / timeout / refused by
+    a full server] shares of the step's attempts (the breakers' rejections and the tries' failures are
+    errors and timeouts; the last is a part of the errors).
     """
-    shares = np.zeros((*attempts.new_types.shape, 2, 3))
+    shares = np.zeros((*attempts.new_types.shape, 2, 4))
     for cls, (out, raw) in enumerate(((tries.first, attempts.new_types), (tries.retries, attempts.retry_types))):
         with np.errstate(invalid="ignore", divide="ignore"):
             safe = np.maximum(raw, TINY)
             ok = shares[:, :, cls, 0] = np.where(raw > 0, out.ok / safe, 0.0)
             timeout = shares[:, :, cls, 2] = np.where(raw > 0, out.timeout / safe, 0.0)
-            shares[:, :, cls, 1] = np.where(raw > 0, np.maximum(0.0, 1.0 - ok - timeout), 0.0)
+            error = shares[:, :, cls, 1] = np.where(raw > 0, np.maximum(0.0, 1.0 - ok - timeout), 0.0)
+            shares[:, :, cls, 3] = np.where(raw > 0, np.minimum(out.full / safe, error), 0.0)
     return shares

@@ -10,6 +10,11 @@ so the share of tries past their timeout is ``P(Wq + S > timeout − determinist
 given that it beat the timeout (:func:`sim.queueing.response_cells`). Load-balancer retries are resolved
 here, within the step.
 
+A client retry of a try that its mailbox server refused because it was full is refused again with the
+server's ``again`` (:mod:`sim.engine.flow.servers`), not its ``shed``: such retries wait where they failed
+(a region's are shared over its rows in proportion to the refusals there), so a row's retries meet the
+mix of the two, and its first attempts and retries are told apart in their outcomes.
+
 Pairs whose server is in the same state see the same outcomes: the tries are computed per *row*, one per
 group of live pairs (a region and a class of servers, :mod:`sim.engine.flow.classes`), then one
 "database unavailable" row per region; loads and failures are handed back to the pairs in proportion to
@@ -39,12 +44,13 @@ _PROFILES = 4096  # above this many rows of pairs, one latency profile per (regi
 
 class RegionOutcomes(NamedTuple):
     """Per [region, request type], how many attempts of one kind (first attempts, or retries) succeeded,
-    erred, timed out.
+    erred, timed out, and of the errors how many a full mailbox server refused.
     """
 
     ok: np.ndarray
     error: np.ndarray
     timeout: np.ndarray
+    full: np.ndarray
 
 
 class Loads(NamedTuple):
@@ -58,6 +64,7 @@ class Loads(NamedTuple):
     dep_calls: np.ndarray
     dep_work: np.ndarray
     link_bps: np.ndarray
+    full: np.ndarray | None  # [server, retry number - 1]: the demand of retries of tries it refused because it was full
 
 
 class TryOutcome(NamedTuple):
@@ -153,6 +160,8 @@ class _Chances(NamedTuple):
     tau: np.ndarray  # the time left for its stochastic part
     late: np.ndarray  # the share of the stochastic part past ``tau``
     reach: np.ndarray  # the share reaching the mailbox server
+    first: np.ndarray  # [ok / error / timeout, row]: the share of each that is first attempts'
+    full: np.ndarray  # [first attempts / retries, row]: the share of their errors that a full mailbox server refused
 
 
 class _Balanced(NamedTuple):
@@ -209,11 +218,12 @@ class Tries:
         self._groups: _Grouping | None = None
 
     def send(self, t: float, h: float, w: int, route: np.ndarray, mass0: np.ndarray,
-             mass_r: np.ndarray, retry_types: np.ndarray) -> TryOutcome:
+             mass_r: np.ndarray, retry_types: np.ndarray, full: np.ndarray | None = None) -> TryOutcome:
         """Send the step's attempts: per region ``mass0`` first attempts (spread over the mailbox servers
         as the region's databases are, in the mix's shares of request types) and ``mass_r`` retries (spread
-        as their failures were, of the types in ``retry_types`` [region, type]), in the step from ``t`` of
-        length ``h`` in window ``w``, to the datacenters of ``route``.
+        as their failures were, of the types in ``retry_types`` [region, type]; ``full`` [region, retry
+        number - 1] of them retry tries a full server refused), in the step from ``t`` of length ``h`` in
+        window ``w``, to the datacenters of ``route``.
         """
         c, lb = self.client, self.lb
         T = c.timeout
@@ -225,9 +235,12 @@ class Tries:
         s, b = self.servers, paths.server
         box = _Mailboxes(s.up[b], s.shed[b], s.err[b], s.fluid_wait[b], s.wait_p[b], s.theta[b], s.wait_rate[b],
                          s.cut(b))
+        bunched = self._bunched(rows, paths, box, full)
+        again = None if bunched is None or not (s.again[b] != box.shed).any() else \
+            box.shed + bunched * (s.again[b] - box.shed)  # (None where retries are refused as first attempts)
         totals = _Totals(rows.weights.size, rows.pairs, self.n_regions, self.n_dcs, self.deps.n, self.links.count)
         K = len(self.types)
-        outcomes = np.zeros((6, self.n_regions, K))  # first attempts' ok, error, timeout; the retries'
+        outcomes = np.zeros((8, self.n_regions, K))  # first attempts' ok, error, timeout; the retries'; their full
         retried = retry_types.sum(axis=1)
         retry_mix = np.where(retried[:, None] > 0, retry_types / np.maximum(retried, TINY)[:, None], 0.0)
         # Per live pair: work, demand, tries and failures. A row's pairs share its outcomes per try of each
@@ -249,13 +262,15 @@ class Tries:
             if not tries0.any():
                 continue
             calls = self.deps.calls(deps, tt, h, float(tries0.sum()))
-            chances = self._chances(rows, paths, box, calls, work_t, tt)
+            chances = self._chances(rows, paths, box, calls, work_t, tt, first_share, again)
             balanced = self._balance(paths, chances, tries0, tt, h, totals)
-            booked = self._book(w, h, rows, paths, box, calls, chances, balanced, bits, totals)
+            mixed_box = box if again is None else box._replace(
+                shed=first_share[: rows.pairs] * box.shed + (1.0 - first_share[: rows.pairs]) * again)
+            booked = self._book(w, h, rows, paths, mixed_box, calls, chances, balanced, bits, totals)
             ok = self._latency(rows, paths, box, chances, balanced)
             if ok is not None:
                 successes.append(ok)
-            self._by_type(outcomes[:, :, k], paths.region, balanced, first_share)
+            self._by_type(outcomes[:, :, k], paths.region, balanced, chances)
             if mixed:
                 row_tries = tries0[: rows.pairs]
                 each = np.where(row_tries > 0, 1.0 / np.maximum(row_tries, TINY), 0.0)
@@ -284,7 +299,8 @@ class Tries:
             for i, row in enumerate((totals.work, totals.demand, totals.tries, lost)):
                 per_pair[i] = row[rows.inv] * part
         fails = self._fails(rows, paths, totals, per_pair[3])
-        return TryOutcome(first, retries, fails, totals.hist, self._loads(view, front, rows, totals, per_pair))
+        loads = self._loads(view, front, rows, totals, per_pair, bunched, full)
+        return TryOutcome(first, retries, fails, totals.hist, loads)
 
     # ------------------------------------------------------------------------------ where tries go
 
@@ -375,11 +391,32 @@ class Tries:
         return _Paths(reg, d_e, own_e, front.down[reg], front.shed[reg], front.error[reg], front.time[reg],
                       front.no_pool[reg], pair_region, b, bdc, speed_b, link, crosses, b_loss, b_delay, rtt)
 
+    def _bunched(self, rows: _Rows, paths: _Paths, box: _Mailboxes, full: np.ndarray | None) -> np.ndarray | None:
+        """Per row of pairs, the share of its client retries that retry a try its mailbox server refused
+        because it was full (None: there are none). Such retries wait where they failed, so a region's
+        ``full`` (per retry number) is shared over its rows in proportion to the refusals there (their
+        retries times the server's ``shed``); a region without databases sends its retries through the
+        balancer again, which finds the server that refused it once in the pool's size.
+        """
+        if full is None or not full.any():
+            return None
+        P, R = rows.pairs, self.n_regions
+        region = paths.region[:P]
+        retries = rows.weights[:P] * (1.0 - rows.share0[:P])
+        refusing = retries * box.shed
+        total = np.bincount(region, weights=refusing, minlength=R)[region]
+        mass = full.sum(axis=1)[region] * refusing / np.maximum(total, TINY)
+        share = np.where(retries > 0, np.minimum(mass / np.maximum(retries, TINY), 1.0), 0.0)
+        return np.where(paths.own[:P], share / self.servers.pool_size[paths.server], share)
+
     # ------------------------------------------------------------------------------ one request type
 
     def _chances(self, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: DependencyCalls, work_t: float,
-                 tt: float) -> _Chances:
-        """Per try of a request type of ``work_t``, per row: success, error and timeout."""
+                 tt: float, first: np.ndarray, again: np.ndarray | None) -> _Chances:
+        """Per try of a request type of ``work_t``, per row: success, error and timeout, for a row whose
+        tries are ``first`` first attempts (a share, per row); its retries are refused at the mailbox with
+        the chance ``again`` (per row of pairs; None: ``box.shed``, as first attempts).
+        """
         P, R = rows.pairs, self.n_regions
         qd, fsh, fer = paths.down[:P], paths.front_shed[:P], paths.front_error[:P]
         b, dep_ok = paths.server, calls.ok
@@ -388,16 +425,34 @@ class Tries:
         tau = tt - base
         p_late = response_tail(tau, svc, box.wait_p, box.rate, self.servers.det[b], box.bound)
         reach = (1.0 - paths.loss) * (1.0 - fsh) * (1.0 - fer) * dep_ok
-        ok_b = reach * box.up * (1.0 - box.shed) * (1.0 - p_late) * (1.0 - box.err)
-        err_b = ((1.0 - paths.loss) * (fsh + (1.0 - fsh) * fer + (1.0 - fsh) * (1.0 - fer) * (1.0 - dep_ok))
-                 + reach * box.up * (box.shed + (1.0 - box.shed) * (1.0 - p_late) * box.err))
-        # Per try and row: success, error, timeout (the database-unavailable rows: an error).
-        p_s = np.concatenate([(1.0 - qd) * ok_b, np.zeros(R)])
-        p_e = np.concatenate([(1.0 - qd) * err_b, 1.0 - paths.down[P:]])
-        p_s = np.where(paths.no_pool, 0.0, p_s)
-        p_e = np.where(paths.no_pool, 1.0, p_e)
-        p_t = np.maximum(0.0, 1.0 - p_s - p_e)
-        return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach)
+        front = (1.0 - paths.loss) * (fsh + (1.0 - fsh) * fer + (1.0 - fsh) * (1.0 - fer) * (1.0 - dep_ok))
+
+        def at(shed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            """Per try and row: success, error, timeout (the database-unavailable rows: an error), and the
+            errors that a full mailbox server refused, when it refuses ``shed``.
+            """
+            full = (1.0 - qd) * reach * box.up * shed
+            ok_b = reach * box.up * (1.0 - shed) * (1.0 - p_late) * (1.0 - box.err)
+            err_b = front + reach * box.up * (shed + (1.0 - shed) * (1.0 - p_late) * box.err)
+            p_s = np.where(paths.no_pool, 0.0, np.concatenate([(1.0 - qd) * ok_b, np.zeros(R)]))
+            p_e = np.where(paths.no_pool, 1.0, np.concatenate([(1.0 - qd) * err_b, 1.0 - paths.down[P:]]))
+            full = np.where(paths.no_pool, 0.0, np.concatenate([full, np.zeros(R)]))
+            return p_s, p_e, np.maximum(0.0, 1.0 - p_s - p_e), full
+
+        p_s, p_e, p_t, full = at(box.shed)
+        firsts = np.broadcast_to(first, (3, first.size))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            full_share = np.where(p_e > 0, np.minimum(full / np.maximum(p_e, TINY), 1.0), 0.0)
+            shares = np.stack([full_share, full_share])
+            if again is not None:  # retries refused with their own chance: mix the two kinds per row
+                both = (p_s, p_e, p_t)
+                *other, full_r = at(again)
+                mixed = [first * x + (1.0 - first) * y for x, y in zip(both, other, strict=True)]
+                firsts = np.stack([np.where(m > 0, first * x / np.maximum(m, TINY), first)
+                                   for x, m in zip(both, mixed, strict=True)])
+                shares[1] = np.where(other[1] > 0, np.minimum(full_r / np.maximum(other[1], TINY), 1.0), 0.0)
+                p_s, p_e, p_t = mixed
+        return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach, firsts, shares)
 
     def _balance(self, paths: _Paths, chances: _Chances, tries0: np.ndarray, tt: float, h: float,
                  totals: _Totals) -> _Balanced:
@@ -545,25 +600,30 @@ class Tries:
 
     # ------------------------------------------------------------------------------ back to regions and servers
 
-    def _by_type(self, out: np.ndarray, reg: np.ndarray, balanced: _Balanced, first: np.ndarray) -> None:
-        """Per region, the outcomes of one request type's tries (``first``: the share of each row's tries
-        that are first attempts) into ``out``: first attempts' ok, error, timeout, then the retries'.
+    def _by_type(self, out: np.ndarray, reg: np.ndarray, balanced: _Balanced, chances: _Chances) -> None:
+        """Per region, the outcomes of one request type's tries into ``out``: first attempts' ok, error,
+        timeout, then the retries', then the errors of each that a full mailbox server refused (with the
+        shares of a single try's outcomes, ``chances.first`` and ``chances.full``).
         """
         R = self.n_regions
+        first = chances.first
         for i, mass in enumerate((balanced.ok, balanced.error, balanced.timeout)):
-            out[i] = np.bincount(reg, weights=mass * first, minlength=R)
+            out[i] = np.bincount(reg, weights=mass * first[i], minlength=R)
             out[3 + i] = np.bincount(reg, weights=mass, minlength=R) - out[i]
+        out[6] = np.bincount(reg, weights=balanced.error * first[1] * chances.full[0], minlength=R)
+        out[7] = np.bincount(reg, weights=balanced.error * (1.0 - first[1]) * chances.full[1], minlength=R)
 
     def _by_region(self, outcomes: np.ndarray, route: np.ndarray, mass0: np.ndarray, mass_r: np.ndarray,
                    retry_mix: np.ndarray) -> tuple[RegionOutcomes, RegionOutcomes]:
         """Per [region, type]: the outcomes of first attempts and of retries (regions with no route: every
         attempt is an error at once).
         """
-        s0, e0, t0, sr, e_r, tr = outcomes
+        s0, e0, t0, sr, e_r, tr, f0, fr = outcomes
         unrouted = (route < 0)[:, None]
         e0 = np.where(unrouted, mass0[:, None] * np.array([rt.share for rt in self.types])[None, :], e0)
         e_r = np.where(unrouted, mass_r[:, None] * retry_mix, e_r)
-        return RegionOutcomes(s0, e0, t0), RegionOutcomes(sr, e_r, tr)
+        f0, fr = np.where(unrouted, 0.0, f0), np.where(unrouted, 0.0, fr)
+        return RegionOutcomes(s0, e0, t0, f0), RegionOutcomes(sr, e_r, tr, fr)
 
     def _fails(self, rows: _Rows, paths: _Paths, totals: _Totals, lost_pairs: np.ndarray) -> np.ndarray:
         """Failures per entry of the support: ``lost_pairs`` per live pair, and the unavailable entries'
@@ -576,9 +636,10 @@ class Tries:
         return fails
 
     def _loads(self, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals,
-               per_pair: np.ndarray) -> Loads:
+               per_pair: np.ndarray, bunched: np.ndarray | None, full: np.ndarray | None) -> Loads:
         """Per server: the work, demand and tries of its pairs (``per_pair``: per live pair, from the send)
-        and its share of its front ends' tries.
+        and its share of its front ends' tries; and the demand of the retries of tries it refused because
+        it was full (``bunched``: their share of each row's retries, ``full`` [region, retry number - 1]).
         """
         s, n = self.servers, self.servers.n
         ix, cls, size = view
@@ -593,7 +654,14 @@ class Tries:
             work += front_work
             demand += front_work
             tries_at += (to_front * (s.frontend[ix] > 0))[cls]
-        return Loads(work, demand, tries_at, totals.dep_calls, totals.dep_work, totals.link_bps)
+        by_retry = None
+        if bunched is not None and full is not None:
+            region = self.pairs.pair_region[self.pairs.sup[rows.live_at]]
+            mix = full / np.maximum(full.sum(axis=1), TINY)[:, None]  # [region, retry number - 1]
+            part = per_pair[1] * (1.0 - rows.live_share0) * bunched[rows.inv]
+            by_retry = np.stack([np.bincount(b_all, weights=part * mix[region, k], minlength=n)
+                                 for k in range(full.shape[1])], axis=1)
+        return Loads(work, demand, tries_at, totals.dep_calls, totals.dep_work, totals.link_bps, by_retry)
 
 
 _PER_BIN = BINS / (LOG_HI - LOG_LO)
