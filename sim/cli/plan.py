@@ -91,23 +91,25 @@ def format_years(summaries: list[Any], comparisons: list[dict[str, Any]]) -> str
     for s in summaries:
         a, d, p = s.availability, s.downtime, s.downtime_percentiles
         span = format_span(s.duration)
+        what = "years" if s.duration >= _YEAR_LIKE else "runs"  # a scenario's duration is its "year"
         lines += [
-            f"{s.scenario}  ({s.years:,} years of {span}, planned)",
+            f"{s.scenario}  ({s.years:,} {what} of {span}, planned)",
             f"  availability  {format_percent(a.mean)}  (95% interval {_between(a, format_percent)})",
-            f"  downtime      {_minutes(d.mean)} a year (95% interval {_between(d, _minutes)}); "
+            f"  downtime      {_minutes(d.mean)} a {what[:-1]} (95% interval {_between(d, _minutes)}); "
             f"P50 {_minutes(p['p50'])}, P95 {_minutes(p['p95'])}, P99 {_minutes(p['p99'])}, worst {_minutes(p['max'])}",
-            f"  budget        {_minutes(s.budget_minutes)} a year ({format_percent(s.slo_availability)} of "
-            f"{span}): {format_percent(s.over_budget.mean)} of years over it",
+            f"  budget        {_minutes(s.budget_minutes)} a {what[:-1]} ({format_percent(s.slo_availability)} of "
+            f"{span}): {format_percent(s.over_budget.mean)} of {what} over it",
             f"  worst region  {s.worst_region()}  {format_percent(s.regions[s.worst_region()]['availability'].mean)}",
             "  lost requests " + ", ".join(f"{name.replace('_', ' ')} {share:.1%}" for name, _, share in s.pareto())
-            + f"  ({format_count(sum(s.lost_by_mechanism.values()))} a year)",
+            + f"  ({format_count(sum(s.lost_by_mechanism.values()))} a {what[:-1]})",
         ]
     for s, c in zip(summaries[1:], comparisons, strict=True):
         av, dt = c["availability"], c["downtime_minutes"]
-        lines.append(f"{s.scenario} − {summaries[0].scenario}  (year by year, the same failures)")
+        per = "year" if s.duration >= _YEAR_LIKE else "run"
+        lines.append(f"{s.scenario} − {summaries[0].scenario}  ({per} by {per}, the same failures)")
         lines.append(f"  availability  {_signed_pp(av['difference'].mean)} "
                      f"({_between(av['difference'], _signed_pp)}): {av['verdict']}")
-        lines.append(f"  downtime      {_signed_minutes(dt['difference'].mean)} a year "
+        lines.append(f"  downtime      {_signed_minutes(dt['difference'].mean)} a {per} "
                      f"({_between(dt['difference'], _signed_minutes)}): {dt['verdict']}")
     return "\n".join(lines)
 
@@ -118,8 +120,13 @@ def _between(interval: Any, fmt: Any) -> str:
     return f"{fmt(interval.low)} to {fmt(interval.high)}"
 
 
+_YEAR_LIKE = 360 * 86400.0  # from this duration on, a planned run is called a year
+
+
 def _minutes(x: float | None) -> str:
-    return "—" if x is None else f"{x:,.1f} min"
+    if x is None:
+        return "—"
+    return f"{x:,.1f} min" if abs(x) >= 10 or x == 0 else f"{x:.2g} min"
 
 
 def _signed_minutes(x: float | None) -> str:
