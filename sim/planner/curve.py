@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from sim.scenario import Scenario
+from sim.sizing import mix_work
 from sim.version import VERSION
 
-__all__ = ["GRID", "Curve", "cache_dir", "measure_curve", "mix_work_time"]
+__all__ = ["GRID", "Curve", "cache_dir", "measure_curve"]
 
 GRID = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0,
         4.0)
@@ -58,11 +59,6 @@ class Curve:
         inside = np.interp(u, self.u, self.failed)
         beyond = 1.0 - (1.0 - last_f) * last_u / np.maximum(u, last_u)
         return np.where(u > last_u, beyond, inside)
-
-
-def mix_work_time(scenario: Scenario, service: float) -> float:
-    """A first attempt's mean mailbox work on a server of mean service time ``service``, in seconds."""
-    return service * sum(rt.share * rt.work for rt in scenario.workload.requests.values())
 
 
 def cache_dir() -> Path:
@@ -138,7 +134,7 @@ def measure_curve(scenario: Scenario, group: dict[str, Any], *, cache: bool = Tr
             return Curve(np.array(data["u"]), np.array(data["failed"]))
         except (ValueError, KeyError):
             pass  # a damaged cache entry is measured again
-    work = mix_work_time(scenario, group["service_time"]["mean"])
+    work = group["service_time"]["mean"] * mix_work(scenario)  # a first attempt's mailbox work, seconds
     failed = []
     for u in GRID:
         rate = u * group["workers"] / work

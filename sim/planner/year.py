@@ -26,11 +26,12 @@ import numpy as np
 import simpy
 
 from sim.cluster import Cluster
-from sim.planner.curve import Curve, measure_curve, mix_work_time
+from sim.planner.curve import Curve, measure_curve
 from sim.planner.fleet import History, Neighbours, replay
 from sim.planner.outages import Outages, draw_outages
 from sim.policies import backoff_span
 from sim.scenario import Scenario
+from sim.sizing import mix_work
 from sim.topology import build_topology
 from sim.trace import Trace
 from sim.workload import rates
@@ -73,16 +74,11 @@ class Fleet:
             if load is not None:
                 self.rate[:, r] = rates(load, mid)
         self.requests = self.rate * self.length[:, None]
-        # A region's databases weigh the same: each database's share of each region's requests.
-        self.db_weight: list[list[tuple[int, float]]] = [[] for _ in cluster.copies]
+        # A region's databases weigh the same: each database's share of each region's requests [db, region].
+        self.db_dense = np.zeros((len(cluster.copies), R))
         for r, dbs in enumerate(cluster.region_databases):
-            for db in dbs:
-                self.db_weight[db].append((r, 1.0 / len(dbs)))
-        self.db_dense = np.zeros((len(cluster.copies), R))  # the same, as a [database, region] table
-        for db, shares in enumerate(self.db_weight):
-            for r, share in shares:
-                self.db_dense[db, r] += share
-        self.base = self.weights(np.array([c[0] for c in cluster.copies], dtype=np.int64), n, R)
+            np.add.at(self.db_dense[:, r], np.array(dbs, dtype=np.int64), 1.0 / max(len(dbs), 1))
+        self.base = self.weights(np.array([c[0] for c in cluster.copies], dtype=np.int64), n)
         # Per server: workers, a first attempt's mailbox work, front-end work per try, and its curve.
         groups = {g.id: g for d in scenario.topology.datacenters for g in d.servers}
         dumps = {g.id: g.model_dump() for g in groups.values()}
@@ -93,7 +89,7 @@ class Fleet:
         self.group_of = np.array([list(groups).index(s.group) for s in servers])
         self.curves = [curves[g] for g in groups]
         self.workers = np.array([s.workers for s in servers], dtype=float)
-        self.mailbox = np.array([mix_work_time(scenario, s.service.mean) for s in servers])
+        self.mailbox = np.array([s.service.mean for s in servers]) * mix_work(scenario)  # a first attempt's
         self.frontend = np.array([s.frontend_time for s in servers])
         self.dc_of = np.array([s.datacenter for s in servers], dtype=np.int64)
         # Front-end tries per server: its datacenter's regions' requests over its servers (quiet routes).
@@ -110,13 +106,13 @@ class Fleet:
         self.neighbours = Neighbours(cluster)
         self.retry_span = _retry_sums(scenario)
 
-    def weights(self, active: np.ndarray, n: int, R: int) -> np.ndarray:
-        """Per server, per region: the share of the region's requests whose database is active on it."""
-        w = np.zeros((n, R))
-        for db, s in enumerate(active.tolist()):
-            if s >= 0:
-                for r, share in self.db_weight[db]:
-                    w[s, r] += share
+    def weights(self, active: np.ndarray, n: int) -> np.ndarray:
+        """Per server, per region: the share of the region's requests whose database is active on it
+        (``active``: each database's server, -1 for none).
+        """
+        on = active >= 0
+        w = np.zeros((n, self.db_dense.shape[1]))
+        np.add.at(w, active[on], self.db_dense[on])
         return w
 
     def u_peak(self, servers: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -146,18 +142,15 @@ class Fleet:
 
     def _quiet(self) -> np.ndarray:
         """The quiet fleet's loss [window, region]: servers alike (group, datacenter, databases) once."""
-        cluster = self.cluster
-        n = len(cluster.servers)
         W, R = self.rate.shape
         lost = np.zeros((W, R))
         keys = np.column_stack([self.group_of, self.dc_of, self.base])
         _, rep, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
-        busy = self.u_peak(rep, self.base[rep]) >= np.array([self.curve_of[s].floor for s in rep])
+        busy = self.u_peak(rep, self.base[rep]) >= self.floor[rep]
         windows = np.arange(W)
         for s, c in zip(rep[busy].tolist(), counts[busy].tolist(), strict=True):
             srv = np.full(W, s)
             lost += c * self.loss(srv, np.broadcast_to(self.base[s], (W, R)), windows) * self.length[:, None]
-        del n
         return lost
 
 
@@ -307,17 +300,11 @@ def _gaps(fleet: Fleet, history: History, horizon: float, delay: float, by: np.n
     gap = end - start
     per_second = _lost_in_gap(fleet, gap)  # seconds' worth of requests lost
     W = fleet.rate.shape[0]
-    rows_db, rows_r, rows_share = [], [], []
-    for i, d in enumerate(db[starts].tolist()):
-        for r, share in fleet.db_weight[d]:
-            rows_db.append(i)
-            rows_r.append(r)
-            rows_share.append(share)
-    if not rows_db:
+    row, reg = np.nonzero(fleet.db_dense[db[starts]])  # each gap once per region its database serves
+    if row.size == 0:
         return
-    row, reg = np.array(rows_db), np.array(rows_r)
     w0 = np.minimum((start[row] // fleet.window).astype(np.int64), W - 1)
-    amount = fleet.rate[w0, reg] * np.array(rows_share) * per_second[row]
+    amount = fleet.rate[w0, reg] * fleet.db_dense[db[starts][row], reg] * per_second[row]
     long = gap[row] > delay + 1e-6
     for k, mask in ((2, ~long), (3, long)):
         if mask.any():

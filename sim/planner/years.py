@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.experiments.plan import Task, replication_seed
+from sim.experiments.plan import Task
 from sim.experiments.stats import Domain, Interval, interval_for, paired_interval, verdict
 from sim.planner.year import MECHANISMS, Fleet
 from sim.scenario import Scenario
@@ -153,8 +153,3 @@ def paired(a: YearsSummary, b: YearsSummary) -> dict[str, Any]:
         diff = paired_interval([r[key] for r in a.rows[:n]], [r[key] for r in b.rows[:n]], domain=domain)
         out[key] = {"difference": diff, "verdict": verdict(diff).text}
     return out
-
-
-def seeds(root: int, years: int) -> list[int]:
-    """The seeds of the first ``years`` years under ``root``."""
-    return [replication_seed(root, i) for i in range(years)]

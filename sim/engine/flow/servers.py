@@ -82,6 +82,9 @@ class Servers:
         self.frontend = np.array([s.frontend_time for s in servers])
         limit = [s.queue_limit for s in servers]
         self.queue_limit = np.array([np.inf if q is None else q for q in limit], dtype=float)
+        # Whether any server's queue is small enough for retries to bunch at it (:meth:`bunched`): if none
+        # is, the tries stage keeps no account of the retries of full-server refusals (same answers, less work).
+        self.can_bunch = bool((self.iworkers + self.queue_limit < WINDOW).any())
         max_wait = policies.server.max_queue_wait
         self.max_wait = np.inf if max_wait is None else max_wait
         self.bounded = max_wait is not None  # the stationary queue is M/M/c+D where the bound binds (queue_state)

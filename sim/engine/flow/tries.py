@@ -398,7 +398,7 @@ class Tries:
         retries times the server's ``shed``); a region without databases sends its retries through the
         balancer again, which finds the server that refused it once in the pool's size.
         """
-        if full is None or not full.any():
+        if full is None or not self.servers.can_bunch or not full.any():
             return None
         P, R = rows.pairs, self.n_regions
         region = paths.region[:P]
@@ -441,6 +441,8 @@ class Tries:
 
         p_s, p_e, p_t, full = at(box.shed)
         firsts = np.broadcast_to(first, (3, first.size))
+        if not self.servers.can_bunch:  # no server at which retries bunch: no account of full refusals
+            return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach, firsts, np.zeros((2, p_e.size)))
         with np.errstate(invalid="ignore", divide="ignore"):
             full_share = np.where(p_e > 0, np.minimum(full / np.maximum(p_e, TINY), 1.0), 0.0)
             shares = np.stack([full_share, full_share])
