@@ -31,6 +31,7 @@ __all__ = [
     "response_tail",
     "response_cells",
     "poisson_share",
+    "first_passage_rate",
     "allen_cunneen",
     "supermarket",
     "from_full",
@@ -311,6 +312,44 @@ def poisson_share(x: float, a: float, c: int) -> float:
     pmf = math.exp(x * log_a - a - math.lgamma(x + 1.0))
     cdf = math.fsum(math.exp(k * log_a - a - math.lgamma(k + 1.0)) for k in range(c))
     return min(1.0, pmf / cdf) if cdf > 0.0 else 0.0
+
+
+def first_passage_rate(lam: np.ndarray, mu: np.ndarray, c: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The rate at which an arrival finds ``m`` in an M/M/c system (arrivals ``lam``, each worker ``mu``)
+    that starts empty again at once each time one does: the reciprocal of the mean time from empty to
+    that arrival (renewal-reward), for arrays of one shape.
+
+    With ``T_k`` the mean time to go from ``k`` in system to ``k + 1``, ``T_0 = 1/lam`` and
+    ``T_k = 1/lam + (min(k, c) mu / lam) T_(k-1)``; the time from empty to an arrival that finds ``m`` is
+    ``T_0 + ... + T_m``. Worker by worker up to ``min(m, c)``, then in closed form: beyond ``c`` the
+    recursion is geometric with ratio ``r = c mu / lam``. Far below the level this is ``lam`` times the
+    stationary ``P(N = m)``; near it, lower, since the system restarts empty (the crash of a server that
+    runs out of memory, :mod:`sim.engine.flow.crashes`). ``m <= 0``: every arrival, ``lam``.
+
+    >>> float(first_passage_rate(np.array(1.0), np.array(1.0), np.array(1.0), np.array(1.0)))  # 1/(1 + 2)
+    0.3333333333333333
+    """
+    lam, mu, c, m = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (lam, mu, c, m)))
+    lam = np.maximum(lam, _TINY)
+    m = np.maximum(np.floor(m), 0.0)
+    step = 1.0 / lam
+    total = step.copy()
+    top = np.minimum(m, c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, int(top.max(initial=0.0)) + 1):
+            live = k <= top
+            step = np.where(live, 1.0 / lam + (k * mu / lam) * step, step)
+            total = np.where(live, total + step, total)
+        n = np.maximum(m - c, 0.0)  # levels beyond the workers
+        r = c * mu / lam
+        near_one = np.abs(r - 1.0) < 1e-9
+        r_safe = np.where(near_one, 2.0, r)
+        limit = (1.0 / lam) / (1.0 - r_safe)  # T_k -> limit + (T_c - limit) r^(k - c)
+        growth = r_safe * np.expm1(n * np.log(r_safe)) / (r_safe - 1.0)  # r + r^2 + ... + r^n
+        geometric = n * limit + (step - limit) * growth
+        linear = n * step + n * (n + 1.0) / 2.0 / lam  # r = 1: T_k = T_c + (k - c) / lam
+        total = total + np.where(n > 0.0, np.where(near_one, linear, geometric), 0.0)
+        return np.where(np.isfinite(total), 1.0 / total, 0.0)
 
 
 def allen_cunneen(load: np.ndarray, workers: np.ndarray, iworkers: np.ndarray, per_try: np.ndarray,

@@ -16,6 +16,7 @@ from sim.queueing import (
     allen_cunneen,
     blocking,
     erlang,
+    first_passage_rate,
     from_full,
     impatient,
     poisson_share,
@@ -373,3 +374,36 @@ def test_retries_at_once_are_refused_and_short_ones_bunch(c, q, a):
 def test_the_docstring_examples_hold():
     result = doctest.testmod(sim.queueing)
     assert result.attempted > 0 and result.failed == 0
+
+
+def _killed_chain_rate(lam: float, mu: float, c: int, m: int) -> float:
+    """The same rate by another road: the stationary distribution of the chain on 0..m whose arrival at
+    m sends it back to 0 (a linear solve), and the flux of those arrivals, ``lam · p_m``."""
+    n = m + 1
+    q = np.zeros((n, n))
+    for k in range(n):
+        q[k, k + 1 if k < m else 0] += lam
+        if k > 0:
+            q[k, k - 1] += min(k, c) * mu
+    q -= np.diag(q.sum(axis=1))
+    a = np.vstack([q.T, np.ones(n)])
+    p = np.linalg.lstsq(a, np.r_[np.zeros(n), 1.0], rcond=None)[0]
+    return lam * p[m]
+
+
+@given(lam=st.floats(0.1, 50.0), mu=st.floats(0.1, 10.0), c=st.integers(1, 12), m=st.integers(0, 40))
+def test_first_passage_rate_is_the_flux_of_a_chain_restarted_empty(lam, mu, c, m):
+    expected = _killed_chain_rate(lam, mu, c, m)
+    got = float(first_passage_rate(np.array(lam), np.array(mu), np.array(float(c)), np.array(float(m))))
+    assert got == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_first_passage_rate_far_below_the_level_is_the_stationary_tail_seen_once_per_excursion():
+    """M/M/4 at 85%, level 50: the chain rarely gets there, so restarts hardly matter, and of the
+    arrivals that find 50 in system (``lam · P(N = 50)``) only the first of each excursion counts: about
+    ``1 − rho`` of them, the chance that the excursion turns down at once (within 1%)."""
+    lam, mu, c = 68.0, 20.0, 4
+    a, rho = lam / mu, lam / mu / c
+    p0 = 1.0 / (sum(a**j / math.factorial(j) for j in range(c)) + a**c / math.factorial(c) / (1 - rho))
+    tail = lam * p0 * a**c / math.factorial(c) * rho ** (50 - c)
+    assert float(first_passage_rate(lam, mu, c, 50)) == pytest.approx(tail * (1 - rho), rel=0.01)

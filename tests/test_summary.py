@@ -195,9 +195,10 @@ def test_overlapping_faults_share_the_failures_out(runs):
     assert 0 < s.users_affected < s.regions["europe"].users
     assert sum(f.blast_radius.users for f in active) <= s.users_affected * 1.001  # ...the failures are not
     assert max(active, key=lambda f: f.blast_radius.users).id == "mbx-v2-rollout"
-    # The worst fault is the one with the most minutes below the objective (the windows are shared: on the
-    # flow engine at this seed the storm has one minute more than the rollout, whose failures they are).
-    assert s.worst_fault == max(active, key=lambda f: f.downtime_minutes).id
+    # The worst fault is one with the most minutes below the objective (the windows are shared, so the
+    # three may tie; then the breaches blamed on each decide, see sim.metrics).
+    worst = next(f for f in active if f.id == s.worst_fault)
+    assert worst.downtime_minutes == max(f.downtime_minutes for f in active)
 
 
 @group("quickstart.yaml")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from sim.engine.flow.classes import Classes
+from sim.engine.flow.crashes import Memory
 from sim.engine.flow.dependencies import Dependencies
 from sim.engine.flow.retries import ClientRetries
 from sim.engine.flow.servers import Servers
@@ -35,11 +36,11 @@ class Clock:
 
     def __init__(self, dt: float, max_dt: float, end: float, window: float, health_timeout: float, step: Step,
                  servers: Servers, classes: Classes, deps: Dependencies, retries: ClientRetries,
-                 breakers: list[Breaker | None], network: Network):
+                 breakers: list[Breaker | None], network: Network, memory: Memory):
         self.dt, self.max_dt, self.end, self.window = dt, max_dt, end, window
         self.health_timeout = health_timeout
         self.step, self.servers, self.classes, self.deps = step, servers, classes, deps
-        self.retries, self.breakers, self.network = retries, breakers, network
+        self.retries, self.breakers, self.network, self.memory = retries, breakers, network, memory
         self.t = 0.0  # integrated up to here
         self.busy = False
         self.stale = False  # the cluster may have changed since the state was last read
@@ -68,9 +69,17 @@ class Clock:
         return (float(s.shed[ix].max(initial=0.0)) < 1e-6 and float(s.backlog[ix].max(initial=0.0)) < 1e-9
                 and float(s.probe_failure(self.health_timeout, ix).max(initial=0.0, where=s.up[ix])) < 1e-6)
 
-    def integrate(self, now: float) -> float:
-        """Step from ``t`` to ``now``; returns the length of the last step."""
-        h = 0.0
+    def next_stop(self, end: float) -> float:
+        """Where the engine's next step should end, if nothing changes before: a step's length on from ``t``,
+        never past the metrics window (nor ``end``), so that long steps stay on the windows' grid rather
+        than being split in two at each boundary.
+        """
+        t = self.t
+        boundary = (math.floor(t / self.window + 1e-9) + 1) * self.window
+        return min(t + self.length(), boundary, end)
+
+    def integrate(self, now: float) -> None:
+        """Step from ``t`` to ``now``; each step adds to the servers' memory-crash exposure."""
         window = self.window
         while self.t < now - 1e-12:
             t = self.t
@@ -84,9 +93,9 @@ class Clock:
                 h = self.end - t
             self.steps += 1
             self.step.run(t, max(h, 1e-9))
+            self.memory.expose(self.servers, t + h, h)
             self.t = t + h
             self.calm += 1
-        return h
 
     def settled(self, wake_floor: float) -> bool:
         """Every running server passes a health check for certain and waits less than ``wake_floor``

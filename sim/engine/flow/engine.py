@@ -19,7 +19,7 @@ from sim.cluster import Cluster
 from sim.engine.base import EngineBase, request_types
 from sim.engine.flow.classes import Classes
 from sim.engine.flow.clock import Clock
-from sim.engine.flow.crashes import Memory, crashes
+from sim.engine.flow.crashes import Memory
 from sim.engine.flow.databases import Pairs
 from sim.engine.flow.dependencies import Dependencies, Links
 from sim.engine.flow.records import Records
@@ -90,7 +90,7 @@ class FlowEngine(EngineBase):
         self._sync()
         self.clock = Clock(dt, max_dt, scenario.duration, recorder.window, self.lb.health_check.timeout,
                            self.step, servers, self.lumping, self.deps, self.retries, self.breakers,
-                           cluster.network)
+                           cluster.network, self.memory)
         cluster.before_change.append(self.catch_up)
         cluster.network.before_change.append(self.catch_up)
 
@@ -114,7 +114,7 @@ class FlowEngine(EngineBase):
         clock = self.clock
         end = clock.end + self.drain_time()
         while clock.t < end - 1e-9:
-            target = min(clock.t + clock.length(), end)
+            target = clock.next_stop(end)
             yield self.env.timeout(max(target - self.env.now, 0.0))
             self.catch_up()
 
@@ -134,8 +134,8 @@ class FlowEngine(EngineBase):
         clock.stale = True
         clock.busy = True
         try:
-            h = clock.integrate(now)
-            crashed = crashes(self.servers, self.memory, clock.t, h, self.memory_rng)
+            clock.integrate(now)
+            crashed = self.memory.draw(self.memory_rng)
         finally:
             clock.busy = False
         for server in crashed:
