@@ -113,7 +113,8 @@ def _engine_source() -> str:
 def _key(scenario: Scenario, group: dict[str, Any]) -> str:
     """What a curve depends on, hashed."""
     d = scenario.model_dump(mode="json")
-    parts = {"group": group, "policies": d["policies"], "requests": d["workload"]["requests"],
+    policies = {k: v for k, v in d["policies"].items() if k != "failover"}  # one server: nothing fails over
+    parts = {"group": group, "policies": policies, "requests": d["workload"]["requests"],
              "dependencies": d["topology"]["dependencies"], "grid": GRID, "version": VERSION,
              "windows": [_WARMUP_WINDOWS, _WINDOWS], "method": _METHOD, "source": _engine_source()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]

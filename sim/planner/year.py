@@ -78,7 +78,12 @@ class Fleet:
         self.db_dense = np.zeros((len(cluster.copies), R))
         for r, dbs in enumerate(cluster.region_databases):
             np.add.at(self.db_dense[:, r], np.array(dbs, dtype=np.int64), 1.0 / max(len(dbs), 1))
-        self.base = self.weights(np.array([c[0] for c in cluster.copies], dtype=np.int64), n)
+        self.home = np.array([c[0] for c in cluster.copies], dtype=np.int64)  # each database's quiet server
+        self.base = self.weights(self.home, n)
+        # The same table by database, sparse (CSR): the regions each database serves and its share of each.
+        self.db_ptr = np.r_[0, np.cumsum((self.db_dense > 0).sum(axis=1))]
+        self.db_region = np.nonzero(self.db_dense)[1]
+        self.db_share = self.db_dense[self.db_dense > 0]
         # Per server: workers, a first attempt's mailbox work, front-end work per try, and its curve.
         groups = {g.id: g for d in scenario.topology.datacenters for g in d.servers}
         dumps = {g.id: g.model_dump() for g in groups.values()}
@@ -101,7 +106,9 @@ class Fleet:
         sizes = np.array([max(len(m), 1) for m in cluster.servers_of_dc], dtype=float)
         self.front_rate = per_dc / sizes  # [window, dc]
         self.peak = self.rate.max(axis=0)
+        self.db_peak = self.db_dense @ self.peak  # each database's requests per second at the regions' peaks
         self.front_peak = self.front_rate.max(axis=0)
+        self.quiet_peak = self.u_peak(np.arange(n), self.base)  # per server: its quiet load's upper bound
         self.quiet = self._quiet()
         self.neighbours = Neighbours(cluster)
         self.retry_span = _retry_sums(scenario)
@@ -132,6 +139,19 @@ class Fleet:
             at = self.group_of[servers] == g
             if at.any():
                 failed[at] = curve(u[at])
+        return failed
+
+    def failed_kinds(self, servers: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The share of their requests that ``servers`` carrying ``weights`` [kind, region] lose in each
+        window [window, kind]: their overload curves at their loads.
+        """
+        u = ((self.rate @ weights.T) * self.mailbox[servers]
+             + self.front_rate[:, self.dc_of[servers]] * self.frontend[servers]) / self.workers[servers]
+        failed = np.zeros(u.shape)
+        for g, curve in enumerate(self.curves):
+            at = np.flatnonzero(self.group_of[servers] == g)
+            if at.size:
+                failed[:, at] = curve(u[:, at].ravel()).reshape(-1, at.size)
         return failed
 
     def loss(self, servers: np.ndarray, weights: np.ndarray, windows: np.ndarray) -> np.ndarray:
@@ -171,7 +191,7 @@ def plan_year(fleet: Fleet, seed: int) -> YearLoss:
     return YearLoss(fleet.requests, lost, by.sum(axis=1))
 
 
-def _overload(fleet: Fleet, history: History, horizon: float) -> np.ndarray:
+def _overload(fleet: Fleet, history: History, horizon: float, dense: bool | None = None) -> np.ndarray:
     """Requests lost [window, region] by servers whose databases are not their quiet ones, less their
     quiet loss.
     """
@@ -187,41 +207,113 @@ def _overload(fleet: Fleet, history: History, horizon: float) -> np.ndarray:
     sign = np.concatenate([-np.ones(gone.sum()), np.ones(come.sum())])
     order = np.lexsort((np.arange(srv.size), t, srv))
     srv, t, db, sign = srv[order], t[order], db[order], sign[order]
-    cum = np.cumsum(fleet.db_dense[db] * sign[:, None], axis=0)
-    first = np.flatnonzero(np.r_[True, srv[1:] != srv[:-1]])
+    first = np.flatnonzero(np.r_[True, srv[1:] != srv[:-1]])  # each server's rows are one run
     start_of = np.repeat(first, np.diff(np.r_[first, srv.size]))
-    before = np.where((start_of > 0)[:, None], cum[np.maximum(start_of - 1, 0)], 0.0)
-    weights = fleet.base[srv] + cum - before  # each server's weights after each of its changes
     end = np.r_[t[1:], horizon]
     end[np.r_[srv[1:] != srv[:-1], True]] = horizon  # a server's last change lasts to the end
-    keep = (end > t) & (np.abs(weights - fleet.base[srv]).sum(axis=1) > 1e-12)
+    # After each change: whether the server holds other databases than its quiet ones (a database away
+    # from its quiet server, or one of its own gone), and an upper bound of its load (the changes' work
+    # at the regions' peaks, a running sum per server).
+    home = fleet.home[db] == srv
+    moved = _run_sum(np.where(home, -sign, sign), start_of)
+    extra = _run_sum(sign * fleet.db_peak[db], start_of) * fleet.mailbox[srv] / fleet.workers[srv]
+    u_quiet = fleet.quiet_peak[srv]
     floor = fleet.floor[srv]
-    busy = fleet.u_peak(srv, weights) >= floor
-    busy_quiet = fleet.u_peak(srv, fleet.base[srv]) >= floor  # it loses requests when quiet, too
-    keep &= busy | busy_quiet
-    srv, t, end, weights, busy_quiet = srv[keep], t[keep], end[keep], weights[keep], busy_quiet[keep]
-    window = fleet.window
-    wa = (t // window).astype(np.int64)
-    wb = np.minimum(np.ceil(end / window).astype(np.int64), W)
-    counts = np.maximum(wb - wa, 0)
-    bounds = np.cumsum(counts)
-    lo = 0
-    while lo < srv.size:  # chunks of about _CHUNK cells
-        hi = max(int(np.searchsorted(bounds, (bounds[lo - 1] if lo else 0) + _CHUNK, side="right")), lo + 1)
-        c = counts[lo:hi]
-        which = np.repeat(np.arange(lo, hi), c)
-        w = np.repeat(wa[lo:hi], c) + (np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c))
-        overlap = np.minimum(end[which], (w + 1) * window) - np.maximum(t[which], w * window)
-        overlap = np.clip(np.minimum(overlap, fleet.length[w]), 0.0, None)
-        s = srv[which]
-        _add(out, w, weights[which], fleet.failed(s, weights[which], w) * overlap, fleet)
-        quiet = busy_quiet[which]
-        if quiet.any():
-            q = np.flatnonzero(quiet)
-            base = fleet.base[s[q]]
-            _add(out, w[q], base, -fleet.failed(s[q], base, w[q]) * overlap[q], fleet)
-        lo = hi
+    busy_quiet = u_quiet >= floor  # it loses requests when quiet, too
+    keep = (end > t) & (np.abs(moved) > 0.5) & ((u_quiet + extra >= floor) | busy_quiet)
+    idx = np.flatnonzero(keep)
+    srv, t, end, busy_quiet = srv[idx], t[idx], end[idx], busy_quiet[idx]
+    weights = fleet.base[srv] + _weights_since(fleet, db, sign, start_of, idx)  # each kept row's weights
+    # Episodes: a server at its weights over [t, end) and, where it loses requests when quiet too, the same
+    # server at its quiet weights over the same span, signed -1. Episodes alike (group, datacenter,
+    # weights) lose alike in a window: each kind's share is evaluated once per window it is in.
+    q = np.flatnonzero(busy_quiet)
+    s = np.r_[srv, srv[q]]
+    a, b = np.r_[t, t[q]], np.r_[end, end[q]]
+    wts = np.vstack([weights, fleet.base[srv[q]]])
+    sign = np.r_[np.ones(srv.size), -np.ones(q.size)]
+    keys = np.column_stack([fleet.group_of[s], fleet.dc_of[s], np.round(wts, 12)])
+    _, rep, kind = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    kind = kind.ravel()
+    order = np.argsort(kind, kind="stable")
+    bounds = np.searchsorted(kind[order], np.arange(rep.size + 1))
+    per = max(1, _CHUNK // W)  # kinds at once: [window, kind] tables of about _CHUNK cells
+    for k0 in range(0, rep.size, per):
+        k1 = min(k0 + per, rep.size)
+        rows = order[bounds[k0]:bounds[k1]]
+        first = np.minimum((a[rows] // fleet.window).astype(np.int64), W - 1)
+        last = np.clip(np.ceil(b[rows] / fleet.window).astype(np.int64) - 1, first, W - 1)
+        few = 4 * int((last - first + 1).sum()) < W * (k1 - k0) if dense is None else not dense
+        if few:  # few cells: those the episodes are in
+            w, k, sec = _cells(fleet, a[rows], b[rows], first, last, kind[rows] - k0, sign[rows], k1 - k0)
+            r = rep[k0 + k]
+            _add(out, w, wts[r], fleet.failed(s[r], wts[r], w) * sec, fleet)
+        else:  # every window of every kind of the chunk
+            seconds = _seconds(fleet, a[rows], b[rows], first, last, kind[rows] - k0, sign[rows], k1 - k0)
+            r = rep[k0:k1]
+            out += fleet.rate * ((seconds * fleet.failed_kinds(s[r], wts[r])) @ wts[r])
     return out
+
+
+def _run_sum(x: np.ndarray, start_of: np.ndarray) -> np.ndarray:
+    """Running sums of ``x`` that start again at each run (``start_of``: each row's run's first row)."""
+    cum = np.cumsum(x)
+    return cum - np.where(start_of > 0, cum[np.maximum(start_of - 1, 0)], 0.0)
+
+
+def _weights_since(fleet: Fleet, db: np.ndarray, sign: np.ndarray, start_of: np.ndarray,
+                   rows: np.ndarray) -> np.ndarray:
+    """At ``rows``: the weights [row, region] that the changes (``db``, ``sign``) of each row's run up to it
+    add, region by region over the databases' sparse shares.
+    """
+    counts = fleet.db_ptr[db + 1] - fleet.db_ptr[db]
+    at = np.repeat(np.arange(db.size), counts)  # one entry per change and region its database serves
+    entry = np.repeat(fleet.db_ptr[db], counts) + (np.arange(at.size) - np.repeat(np.cumsum(counts) - counts, counts))
+    region, value = fleet.db_region[entry], fleet.db_share[entry] * sign[at]
+    out = np.zeros((rows.size, fleet.db_dense.shape[1]))
+    for r in np.unique(region).tolist():
+        mine = region == r
+        rows_r, cum = at[mine], np.cumsum(value[mine])
+
+        def upto(i: np.ndarray, rows_r: np.ndarray = rows_r, cum: np.ndarray = cum) -> np.ndarray:
+            k = np.searchsorted(rows_r, i, side="right") - 1
+            return np.where(k >= 0, cum[np.maximum(k, 0)], 0.0)
+
+        out[:, r] = upto(rows) - upto(start_of[rows] - 1)
+    return out
+
+
+def _seconds(fleet: Fleet, a: np.ndarray, b: np.ndarray, first: np.ndarray, last: np.ndarray, kind: np.ndarray,
+             sign: np.ndarray, kinds: int) -> np.ndarray:
+    """Signed seconds [window, kind] that episodes [a, b) (in windows ``first`` to ``last``) of each kind
+    spend in each window: the windows inside an episode whole (counted by a running sum), its first and
+    last in part.
+    """
+    W, window = fleet.length.size, fleet.window
+    whole = np.zeros((W + 1, kinds))
+    inner = last > first + 1
+    np.add.at(whole, (first[inner] + 1, kind[inner]), sign[inner])
+    np.add.at(whole, (last[inner], kind[inner]), -sign[inner])
+    seconds = np.cumsum(whole[:W], axis=0) * fleet.length[:, None]
+    one = last == first
+    head = np.where(one, b - a, (first + 1) * window - a)
+    np.add.at(seconds, (first, kind), sign * head)
+    two = ~one
+    np.add.at(seconds, (last[two], kind[two]), sign[two] * (b[two] - last[two] * window))
+    return seconds
+
+
+def _cells(fleet: Fleet, a: np.ndarray, b: np.ndarray, first: np.ndarray, last: np.ndarray, kind: np.ndarray,
+           sign: np.ndarray, kinds: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same seconds as :func:`_seconds`, only where episodes are: (window, kind, signed seconds)."""
+    window = fleet.window
+    counts = last - first + 1
+    which = np.repeat(np.arange(a.size), counts)
+    w = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    overlap = np.minimum(b[which], (w + 1) * window) - np.maximum(a[which], w * window)
+    cell, at = np.unique(w * kinds + kind[which], return_inverse=True)
+    sec = np.bincount(at.ravel(), weights=sign[which] * np.clip(overlap, 0.0, None), minlength=cell.size)
+    return cell // kinds, cell % kinds, sec
 
 
 def _add(out: np.ndarray, w: np.ndarray, weights: np.ndarray, seconds: np.ndarray, fleet: Fleet) -> None:
