@@ -91,8 +91,10 @@ class FlowEngine(EngineBase):
         self.clock = Clock(dt, max_dt, scenario.duration, recorder.window, self.lb.health_check.timeout,
                            self.step, servers, self.lumping, self.deps, self.retries, self.breakers,
                            cluster.network, self.memory)
-        cluster.before_change.append(self.catch_up)
-        cluster.network.before_change.append(self.catch_up)
+        cluster.before_change.append(self.before_change)
+        cluster.network.before_change.append(self.before_change)
+        self._process: simpy.Process | None = None
+        self._waking_at = 0.0  # when the engine's next step ends, if nothing changes before
 
     @property
     def steps(self) -> int:
@@ -108,27 +110,50 @@ class FlowEngine(EngineBase):
 
     def start(self) -> None:
         """Start stepping."""
-        self.env.process(self._run())
+        self._process = self.env.process(self._run())
 
     def _run(self) -> Generator[simpy.Event, None, None]:
         clock = self.clock
         end = clock.end + self.drain_time()
+        target = clock.next_stop(end)
         while clock.t < end - 1e-9:
+            self._waking_at = target
+            try:
+                yield self.env.timeout(max(target - self.env.now, 0.0))
+            except simpy.Interrupt:  # something may have changed during a long step (see before_change)
+                if self._sync():  # it did: a base step from now
+                    clock.calm = 0
+                    target = min(clock.next_stop(end), self.env.now + clock.dt)
+                continue  # else the long step goes on to its end
+            if not self.catch_up() and self._sync():  # a change at this very time, integrated up to already
+                clock.calm = 0
             target = clock.next_stop(end)
-            yield self.env.timeout(max(target - self.env.now, 0.0))
-            self.catch_up()
 
-    def catch_up(self) -> None:
+    def before_change(self) -> None:
+        """The cluster (or a link) is about to change: integrate up to now with the state as it was. If the
+        engine is in a long step, it looks again once the change is made (an interrupt, which comes after
+        it): if the state did change, its next step ends a base step from now, so the change's effect (and
+        the control plane's sweeps that it wakes) is seen then, not at the end of the long step.
+        """
+        self.catch_up()
+        process = self._process
+        if (process is not None and process.is_alive and self.env.active_process is not process
+                and self._waking_at > self.env.now + self.clock.dt + 1e-9):
+            self._waking_at = self.env.now  # interrupted once
+            process.interrupt()
+
+    def catch_up(self) -> bool:
         """Integrate from the clock's ``t`` to now with the state as it was; the cluster may change right
         after (this is called before each change), so the state is read again before the next integration.
+        Returns whether there was anything to integrate.
         """
         clock = self.clock
         if clock.busy:
-            return
+            return False
         now = self.env.now
         if now <= clock.t + 1e-12:  # nothing to integrate: the state is read before the next step
             clock.stale = True
-            return
+            return False
         if clock.stale and self._sync():
             clock.calm = 0  # the state changed: base steps until the engine has seen its effect
         clock.stale = True
@@ -145,6 +170,7 @@ class FlowEngine(EngineBase):
         if not (settled and self.was_settled):  # the control plane's answers may have changed
             self.wake()
         self.was_settled = settled
+        return True
 
     def _sync(self) -> bool:
         """Read what the cluster changed without telling listeners: routes, active copies, load scales,
