@@ -72,6 +72,8 @@ EXAMPLES = {
     "validate-monday": Example(("validate", "monday.yaml"), messages=True, setup=_monday),
     "plan-layouts": Example(("plan", "scenarios/layouts/year/two-copies.yaml",
                              "scenarios/layouts/year/three-copies.yaml", "--years", "50", "-q")),
+    "plan-sensitivity": Example(("plan", "scenarios/layouts/year/two-copies.yaml", "--years", "20",
+                                 "--sensitivity", "-q")),
 }
 """The examples README.md shows, by the name in their markers."""
 

@@ -213,18 +213,20 @@ def test_shipped_years_plan(path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_plan_pairs_layouts_and_writes_every_year(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Two layouts: each against the first year by year; --out holds every year; --json the same answer."""
+    """Two layouts: each against the first year by year; --out holds every year (plan.json); --json the same
+    answer.
+    """
     import json
 
     from sim.cli.command import main
 
     two, three = (SCENARIOS / "layouts" / "year" / f"{n}-copies.yaml" for n in ("two", "three"))
-    out = tmp_path / "plan.json"
+    out = tmp_path / "plan"
     with pytest.raises(SystemExit):
         main(["plan", str(two), str(three), "--years", "4", "-j", "0", "-q", "--out", str(out)])
     text = capsys.readouterr().out
     assert "year-three-copies − year-two-copies  (year by year, the same failures)" in text
-    saved = json.loads(out.read_text())
+    saved = json.loads((out / "plan.json").read_text())
     assert [len(layout["rows"]) for layout in saved["layouts"]] == [4, 4]
     first = [row["seed"] for row in saved["layouts"][0]["rows"]]
     assert first == [row["seed"] for row in saved["layouts"][1]["rows"]]  # the same years: paired

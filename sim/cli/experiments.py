@@ -90,13 +90,28 @@ def run_replications(
     help="Replications of every layout (replication i of each sees the same failures).",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["requests", "flow", "auto", "planner"]),
+    default=None,
+    help="Run every layout on this engine [default: each layout's own]; planner: plan --years of each "
+    "instead, paired year by year (as cascadesim plan).",
+)
+@click.option(
+    "--years",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="With --engine planner: the years to plan [default: 100].",
+)
+@click.option(
     "--seed", type=click.IntRange(min=0), default=None, help="Root seed [default: the first layout's]."
 )
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
     default=None,
-    help="Results and report folder [default: reports/compare-<A>-vs-<B>].",
+    help="Results and report folder [default: reports/compare-<A>-vs-<B>, with --engine planner "
+    "reports/compare-<A>-vs-<B>-planner].",
 )
 @click.option("--resume", is_flag=True, help="Keep the runs already in --out; run only the missing ones.")
 @click.option("--no-report", is_flag=True, help="Print the verdicts only; write nothing.")
@@ -108,9 +123,13 @@ def run_replications(
 )
 @quiet_option
 @executor_options
+@click.pass_context
 def compare_command(
+    ctx: click.Context,
     layouts: tuple[str, ...],
     replications: int,
+    engine: str | None,
+    years: int | None,
     seed: int | None,
     out: str | None,
     resume: bool,
@@ -121,7 +140,11 @@ def compare_command(
     dask_scheduler: str | None,
     dask_local: int | None,
 ) -> None:
-    """Compare LAYOUTS (scenario files) under the same failures: paired differences, winners, capacity."""
+    """Compare LAYOUTS (scenario files) under the same failures: paired differences, winners, capacity.
+
+    With --engine planner the layouts are planned (cascadesim plan), not run: --years of each, paired
+    year by year; exit 3 when a layout's mean availability is below its objective.
+    """
     from sim.experiments.compare import compare, layout_names
     from sim.experiments.sweep import NAME_RULE, valid_name
     from sim.experiments.text import format_comparison
@@ -130,10 +153,24 @@ def compare_command(
 
     if len(layouts) < 2:
         raise click.UsageError("compare needs at least two layout files")
+    planner = engine == "planner"
+    given = {name for name in ("replications", "max_utilisation")
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    if planner and given:
+        flags = " and ".join(f"--{name.replace('_', '-')}" for name in sorted(given))
+        raise click.UsageError(f"{flags} {'is' if len(given) == 1 else 'are'} for the engines' runs; with "
+                               "--engine planner give --years")
+    if years is not None and not planner:
+        raise click.UsageError("--years is for --engine planner; the engines' runs take --replications")
+    if planner:
+        from sim.planner import refusals
     models, problems = [], []
     for path in layouts:
         try:
-            models.append(load_scenario(path))
+            if planner:
+                models.append(load_scenario(path, checks=refusals))
+            else:
+                models.append(load_scenario(path, {"engine": engine} if engine else None))
         except ScenarioError as err:
             problems += err.problems
         stem = Path(path).stem
@@ -143,9 +180,15 @@ def compare_command(
     if problems:
         fail_invalid(ScenarioError(problems))
     names = layout_names([Path(p).stem for p in layouts])
-    folder = None if no_report else Path(out) if out else Path("reports") / f"compare-{'-vs-'.join(names)}"
+    default = Path("reports") / f"compare-{'-vs-'.join(names)}{'-planner' if planner else ''}"
+    folder = None if no_report else Path(out) if out else default
     if resume and folder is None:
         raise click.UsageError("--resume needs the results folder; drop --no-report")
+    if planner:
+        from sim.cli.plan import plan_layouts
+
+        plan_layouts(dict(zip(names, models, strict=True)), years or 100, seed, folder, resume, False, quiet,
+                     executor_from_options(jobs, dask_scheduler, dask_local))
     with output_folder(folder, "compare"):
         runner = executor_from_options(jobs, dask_scheduler, dask_local)
         with reported(folder):

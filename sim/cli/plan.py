@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from sim.cli.options import executor_from_options, executor_options, quiet_option
-from sim.cli.output import fail_error, runs_progress
+from sim.cli.output import output_folder, reported, runs_progress
 from sim.errors import ScenarioError, printable
-from sim.exits import EXIT_OK, EXIT_SLO, fail_invalid
+from sim.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO, fail_invalid
 
-__all__ = ["plan_command", "format_years"]
+__all__ = ["plan_command", "plan_layouts", "format_years"]
 
 
 @click.command("plan")
@@ -22,25 +22,33 @@ __all__ = ["plan_command", "format_years"]
               help="Years to plan (runs of the scenario's duration, year i with replication i's seed).")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Root seed [default: the first scenario's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the full answer as JSON.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Also write the full answer (every year) to this JSON file, atomically.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Results folder: each chunk of years as it is planned, then plan.json with every year "
+                   "(new, empty, or an earlier plan's).")
+@click.option("--resume", is_flag=True, help="Keep the years already in --out; plan only the missing ones.")
+@click.option("--sensitivity", is_flag=True,
+              help="Also plan each layout with one assumption changed at a time (time between failures and to "
+                   "repair ×0.5 and ×2, one copy fewer and more, failover delay ×0.5 and ×2, servers ×0.8 and "
+                   "×1.25) over the same years: ten times the years.")
 @quiet_option
 @executor_options
 def plan_command(scenarios: tuple[str, ...], years: int, seed: int | None, as_json: bool, out: str | None,
-                 quiet: bool, jobs: int | None, dask_scheduler: str | None, dask_local: int | None) -> None:
+                 resume: bool, sensitivity: bool, quiet: bool, jobs: int | None, dask_scheduler: str | None,
+                 dask_local: int | None) -> None:
     """Plan SCENARIOS' years: availability and downtime a year with intervals, the P95 year, the share of
     years over the downtime budget, where the loss comes from; with several layouts, each against the
     first, year by year (the same failures where they share servers).
 
     The planner does not simulate traffic: it replays the outages (server crashes, datacenter outages) and
     failovers and prices each state with overload curves the flow engine measures once per server group
-    (cached in ~/.cache/cascadesim, or $CASCADESIM_CACHE). Exit 3 when a layout's mean availability is
-    below its objective.
+    (cached in ~/.cache/cascadesim, or $CASCADESIM_CACHE). With --out, each chunk of years is kept as it
+    is planned: a plan that was stopped goes on with --resume, and report.html shows the years side by
+    side, where the loss comes from and, with --sensitivity, what moves it. Exit 3 when a layout's mean
+    availability is below its objective.
     """
+    from sim.experiments.compare import layout_names
     from sim.loader import load_scenario
     from sim.planner import refusals
-    from sim.planner.years import YearsSummary, paired, plan_years
-    from sim.report.files import atomic_file, to_json
 
     models = []
     for path in scenarios:
@@ -48,29 +56,69 @@ def plan_command(scenarios: tuple[str, ...], years: int, seed: int | None, as_js
             models.append(load_scenario(path, checks=refusals))
         except ScenarioError as err:
             fail_invalid(err)
+    names = layout_names([m.name for m in models])
+    plan_layouts(dict(zip(names, models, strict=True)), years, seed, Path(out) if out else None, resume,
+                 as_json, quiet, executor_from_options(jobs, dask_scheduler, dask_local), sensitivity=sensitivity)
+
+
+def plan_layouts(layouts: dict[str, Any], years: int, seed: int | None, folder: Path | None, resume: bool,
+                 as_json: bool, quiet: bool, executor: Any, *, sensitivity: bool = False) -> NoReturn:
+    """Plan ``years`` of each layout (name → scenario), print them (each against the first, year by year)
+    and exit as ``cascadesim plan`` does; ``cascadesim compare --engine planner`` too.
+
+    With ``folder`` (a plan folder, :mod:`sim.planner.store`, held from before anything runs) each chunk
+    of years is kept as it is planned, ``plan.json`` and ``report.html`` written at the end; ``resume``
+    plans only the years missing there. With ``sensitivity`` each layout's variants
+    (:mod:`sim.planner.sensitivity`) are planned too, over the same years (not kept chunk by chunk).
+    """
+    from sim.experiments.report.planner import render_plan
+    from sim.planner.sensitivity import Sensitivity
+    from sim.planner.sensitivity import sensitivity as sweep
+    from sim.planner.store import YearsStore
+    from sim.planner.years import YearsSummary, paired, plan_years
+    from sim.report.files import to_json
+
+    if resume and folder is None:
+        raise click.UsageError("--resume needs the results folder: give --out")
+    models = list(layouts.values())
     root = models[0].seed if seed is None else seed
-    executor = executor_from_options(jobs, dask_scheduler, dask_local)
     summaries = []
-    with executor:
-        for model in models:
-            with runs_progress(f"{model.name}: years", quiet) as progress:
-                rows = plan_years(model, years, seed=root, executor=executor, progress=progress)
-            summaries.append(YearsSummary.of(model, rows))
-    comparisons = [paired(summaries[0], s) for s in summaries[1:]]
-    answer: dict[str, Any] = {"seed": root, "layouts": [s.as_dict() for s in summaries],
-                              "compared_with_first": [_plain(c) for c in comparisons]}
-    if out is not None:
+    with output_folder(folder, "plan"), reported(folder):
+        store = YearsStore.create(folder, layouts, root, resume=resume) if folder is not None else None
         try:
-            atomic_file(Path(out), to_json(answer).encode())
-        except OSError as exc:
-            fail_error(exc)
+            with executor:
+                for name, model in layouts.items():
+                    with runs_progress(f"{name}: years", quiet) as progress:
+                        rows = plan_years(model, years, seed=root, executor=executor, progress=progress,
+                                          store=store, layout=name)
+                    summaries.append(YearsSummary.of(model, rows))
+                sensitivities: list[Sensitivity | None] = [None] * len(summaries)
+                if sensitivity:
+                    for i, (name, model) in enumerate(layouts.items()):
+                        with runs_progress(f"{name}: sensitivity", quiet) as progress:
+                            sensitivities[i] = sweep(model, summaries[i], years, seed=root, executor=executor,
+                                                     progress=progress)
+        except KeyboardInterrupt:
+            if folder is None:
+                raise
+            click.echo(f"interrupted; the years planned so far are kept in {printable(folder)}: run again with "
+                       "--resume to go on", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        comparisons = [paired(summaries[0], s) for s in summaries[1:]]
+        answer: dict[str, Any] = {"seed": root, "layouts": [s.as_dict() for s in summaries],
+                                  "compared_with_first": [_plain(c) for c in comparisons],
+                                  "sensitivity": [None if x is None else x.as_dict() for x in sensitivities]}
+        if store is not None:
+            store.write_answer(answer)
+            store.write_report(render_plan(summaries, comparisons, sensitivities, root))
     if as_json:
         answer_short = dict(answer, layouts=[{k: v for k, v in s.items() if k != "rows"} for s in answer["layouts"]])
         click.echo(to_json(answer_short), nl=False)
     else:
-        click.echo(format_years(summaries, comparisons))
-        if out is not None:
-            click.echo(f"  every year    {printable(out)}")
+        click.echo(format_years(summaries, comparisons, sensitivities))
+        if folder is not None:
+            click.echo(f"  every year    {printable(folder / 'plan.json')}")
+            click.echo(f"  report        {printable(folder / 'report.html')}")
     met = all(s.availability.mean is not None and s.availability.mean >= s.slo_availability for s in summaries)
     sys.exit(EXIT_OK if met else EXIT_SLO)
 
@@ -83,12 +131,15 @@ def _plain(x: Any) -> Any:
     return x
 
 
-def format_years(summaries: list[Any], comparisons: list[dict[str, Any]]) -> str:
-    """What ``cascadesim plan`` prints: per layout, its years; then each layout against the first."""
+def format_years(summaries: list[Any], comparisons: list[dict[str, Any]],
+                 sensitivities: list[Any] | None = None) -> str:
+    """What ``cascadesim plan`` prints: per layout, its years (and what moves them, with their
+    ``sensitivities``); then each layout against the first.
+    """
     from sim.units import format_count, format_percent, format_span
 
     lines: list[str] = []
-    for s in summaries:
+    for i, s in enumerate(summaries):
         a, d, p = s.availability, s.downtime, s.downtime_percentiles
         span = format_span(s.duration)
         what = "years" if s.duration >= _YEAR_LIKE else "runs"  # a scenario's duration is its "year"
@@ -102,7 +153,17 @@ def format_years(summaries: list[Any], comparisons: list[dict[str, Any]]) -> str
             f"  worst region  {s.worst_region()}  {format_percent(s.regions[s.worst_region()]['availability'].mean)}",
             "  lost requests " + ", ".join(f"{name.replace('_', ' ')} {share:.1%}" for name, _, share in s.pareto())
             + f"  ({format_count(sum(s.lost_by_mechanism.values()))} a {what[:-1]})",
+            f"  copies alone  {_minutes(s.structure_worst())} a {what[:-1]} in the worst region: every copy of a "
+            "database down (structure-only bound: no overload, no failover delay)",
         ]
+        sens = sensitivities[i] if sensitivities else None
+        if sens is not None:
+            lines.append(f"  what moves it (downtime a {what[:-1]}, paired over the same {what}; largest first)")
+            for sw in sens.swings:
+                sides = [f"{label} {_signed_minutes(iv.mean)}" if iv is not None else f"{label}: {sw.why_not[side]}"
+                         for side, label, iv in (("low", sw.factor.low, sw.low_change),
+                                                 ("high", sw.factor.high, sw.high_change))]
+                lines.append(f"    {sw.factor.label:<30} " + ", ".join(sides))
     for s, c in zip(summaries[1:], comparisons, strict=True):
         av, dt = c["availability"], c["downtime_minutes"]
         per = "year" if s.duration >= _YEAR_LIKE else "run"

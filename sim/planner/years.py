@@ -2,10 +2,12 @@
 
 A "year" is one run of the scenario's ``duration`` (365 days in a planner's scenario), run ``i`` with
 replication ``i``'s seed. :func:`plan_years` plans them in chunks on an executor (this process, the local
-process pool or Dask; one chunk of years per task); :class:`YearsSummary` gives the mean with its 95%
-interval, the P50/P95/P99 year, the share of years over the downtime budget that the availability
-objective allows, per region, and where the loss comes from; :func:`paired` the difference between two
-layouts year by year (the same failures where they share servers: common random numbers).
+process pool or Dask; one chunk of years per task), each kept in a plan folder the moment it is planned
+when there is one (:mod:`~sim.planner.store`: a plan that was stopped resumes there); :class:`YearsSummary`
+gives the mean with its 95% interval, the P50/P95/P99 year, the share of years over the downtime budget
+that the availability objective allows, per region, and where the loss comes from; :func:`paired` the
+difference between two layouts year by year (the same failures where they share servers: common random
+numbers).
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.bounds import structure_bound
 from sim.experiments.plan import Task
 from sim.experiments.stats import Domain, Interval, interval_for, paired_interval, verdict
 from sim.planner.year import MECHANISMS, Fleet
 from sim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sim.planner.store import YearsStore
 
 __all__ = ["CHUNK", "YearsSummary", "paired", "plan_years"]
 
@@ -47,24 +53,40 @@ def plan_chunk(task: Task) -> dict[str, Any]:
 
 
 def plan_years(scenario: Scenario, years: int, *, seed: int | None = None, executor: Any = None,
-               progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """Plan ``years`` runs of ``scenario`` on ``executor`` (``None``: this process), in year order."""
+               progress: Callable[[int, int], None] | None = None, store: YearsStore | None = None,
+               layout: str | None = None) -> list[dict[str, Any]]:
+    """Plan ``years`` runs of ``scenario`` on ``executor`` (``None``: this process), in year order.
+
+    With ``store`` (a plan folder, :class:`~sim.planner.store.YearsStore`) each chunk is kept there as
+    ``layout`` (default: the scenario's name) the moment it is planned, and the years already there are
+    read instead of planned again (``progress`` counts them as done).
+    """
     from sim.experiments.replicate import resolve_executor
     from sim.planner.curve import measure_curve
 
-    for dc in scenario.topology.datacenters:  # measured (or read) here once, not by every worker at once
-        for group in dc.servers:
-            measure_curve(scenario, group.model_dump())
     root = scenario.seed if seed is None else seed
+    name = scenario.name if layout is None else layout
+    wanted = {k: min(CHUNK, years - k) for k in range(0, years, CHUNK)}
+    out = {k: store.read(name, k)[:n] for k, n in wanted.items()} if store is not None else {}
+    missing = {k: n for k, n in wanted.items() if len(out.get(k, [])) < n}
+    if missing:  # the curves measured (or read) here once, not by every worker at once
+        for dc in scenario.topology.datacenters:
+            for group in dc.servers:
+                measure_curve(scenario, group.model_dump())
+    if progress:
+        progress(sum(len(v) for v in out.values()), years)
     scenario_json = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
     tasks = [Task(run_id=f"years-{k}", point=0, replication=k // CHUNK, seed=root, scenario_json=scenario_json,
-                  metrics=(), columns=(("first", k), ("years", min(CHUNK, years - k))))
-             for k in range(0, years, CHUNK)]
+                  metrics=(), columns=(("chunk", k), ("first", k + len(out.get(k, []))),
+                                       ("years", n - len(out.get(k, [])))))
+             for k, n in missing.items()]
     runner, own = resolve_executor(executor if executor is not None else "here")
-    out: dict[int, list[dict[str, Any]]] = {}
     try:
         for task, result in runner.map(plan_chunk, tasks):
-            out[dict(task.columns)["first"]] = result["years"]
+            k = dict(task.columns)["chunk"]
+            out[k] = out.get(k, []) + result["years"]
+            if store is not None:
+                store.write(name, k, out[k])
             if progress:
                 progress(sum(len(v) for v in out.values()), years)
     finally:
@@ -94,6 +116,7 @@ class YearsSummary:
     regions: dict[str, dict[str, Any]]
     lost_by_mechanism: dict[str, float]  # mean requests lost per year
     rows: list[dict[str, Any]]
+    structure: dict[str, float | None]  # per region: the structure-only bound, minutes a year (sim.bounds)
 
     @classmethod
     def of(cls, scenario: Scenario, rows: list[dict[str, Any]]) -> YearsSummary:
@@ -102,7 +125,7 @@ class YearsSummary:
         budget = (1.0 - target) * scenario.duration / 60.0
         down = [r["downtime_minutes"] for r in rows]
         regions: dict[str, dict[str, Any]] = {}
-        for name in rows[0]["region_availability"]:
+        for name in [r.id for r in scenario.topology.regions if r.id in rows[0]["region_availability"]]:
             r_down = [r["region_downtime_minutes"][name] for r in rows]
             regions[name] = {
                 "availability": interval_for([r["region_availability"][name] for r in rows], "bounded"),
@@ -120,7 +143,13 @@ class YearsSummary:
             regions=regions,
             lost_by_mechanism={m: float(np.mean([r["lost_by_mechanism"][m] for r in rows])) for m in MECHANISMS},
             rows=rows,
+            structure={r.region: r.minutes_per_year for r in structure_bound(scenario).regions},
         )
+
+    def structure_worst(self) -> float | None:
+        """The structure-only bound of the region where it is largest (minutes a year; ``None``: no databases)."""
+        known = [m for m in self.structure.values() if m is not None]
+        return max(known) if known else None
 
     def worst_region(self) -> str:
         """The region with the lowest mean availability."""

@@ -1,7 +1,7 @@
 """Output folders: which folders cascadesim may write, and one writer at a time.
 
 Every command that writes a folder (``run``, ``run --replications``, ``compare``, ``sweep``, ``capacity
---out``) first asks
+--out``, ``plan --out``) first asks
 :func:`check_output_folder` — before it simulates anything — and holds :class:`OutputFolder` (the checked
 folder, locked) while it runs:
 
@@ -10,9 +10,11 @@ folder, locked) while it runs:
   :func:`output_kind`): a run's folder holds ``summary.json`` (a cascadesim summary, with its
   ``manifest``) and nothing but the files a run writes; an experiment's holds ``runs/`` (a results store:
   ``manifest.json`` of format ``cascadesim-results/``, ``rows/``, ``chunk-*.parquet``) and nothing but its
-  report files. There is no marker file: outputs written by earlier versions carry the same names, so they
-  are recognised the same way, and a folder someone has added a file of their own to is not cascadesim's
-  any more — it is refused, naming that file, instead of being replaced with it.
+  report files; a plan's holds ``years/`` (``manifest.json`` of format ``cascadesim-plan/`` and a JSON
+  file per chunk of years, :mod:`sim.planner.store`), ``plan.json`` and its report. There is no marker
+  file: outputs written by earlier versions carry the same names, so they are recognised the same way,
+  and a folder someone has added a file of their own to is not cascadesim's any more — it is refused,
+  naming that file, instead of being replaced with it.
 - **A lock.** :class:`FolderLock` takes ``fcntl.flock`` on ``.cascadesim.lock`` inside the folder, for as
   long as the command runs: a second cascadesim process writing the same folder (a second ``sweep``, a
   ``--resume``) is refused with the first one's pid instead of replacing the folder under it.
@@ -77,9 +79,10 @@ EXPERIMENT_FILES = {
     "compare": frozenset({"runs", "comparison.json", "report.html"}),
     "sweep": frozenset({"runs", "sweep.json", "report.html"}),
     "capacity": frozenset({"capacity.json", "report.html"}),
+    "plan": frozenset({"years", "plan.json", "report.html"}),
 }
 STORE_FILES = frozenset({"manifest.json", "rows"})
-_OWN_FOLDERS = frozenset({"runs", "rows", FIGURES_DIR})
+_OWN_FOLDERS = frozenset({"runs", "rows", "years", FIGURES_DIR})
 _CHUNK = re.compile(r"chunk-\d+\.parquet")
 _TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # a write cut short: .<name>.<mkstemp's 8>.tmp
 _WHAT = {
@@ -88,6 +91,7 @@ _WHAT = {
     "compare": "the output of 'cascadesim compare'",
     "sweep": "the output of 'cascadesim sweep'",
     "capacity": "the output of 'cascadesim capacity'",
+    "plan": "the output of 'cascadesim plan' (or 'compare --engine planner')",
     "results": "a results store",
 }
 
@@ -151,16 +155,35 @@ def _store_kind(folder: Path) -> str | None:
     return str(manifest.get("kind", ""))
 
 
+def _plan_kind(folder: Path) -> str | None:
+    """``"plan"`` when ``folder`` is a plan's ``years/`` (its manifest says so; nothing but JSON files)."""
+    if not folder.is_dir() or folder.is_symlink():
+        return None
+    manifest = _json(folder / "manifest.json")
+    if not isinstance(manifest, dict) or not str(manifest.get("format", "")).startswith("cascadesim-plan/"):
+        return None
+    entries = [e for e in os.scandir(folder) if not is_leftover(e.name)]
+    return "plan" if all(e.name.endswith(".json") and e.is_file(follow_symlinks=False) for e in entries) else None
+
+
+def _plan_answer(path: Path) -> bool:
+    """Whether ``path`` is a plan's ``plan.json`` (not a file of someone else's that has its name)."""
+    answer = _json(path)
+    return isinstance(answer, dict) and {"seed", "layouts", "compared_with_first"} <= set(answer)
+
+
 def output_kind(folder: str | Path) -> str | None:
     """What ``folder`` holds: ``"empty"`` (or missing), cascadesim's output of one command (``"run"``,
-    ``"replications"``, ``"compare"``, ``"sweep"``, ``"capacity"``), a bare results store (``"results"``),
+    ``"replications"``, ``"compare"``, ``"sweep"``, ``"capacity"``, ``"plan"``), a bare results store
+    (``"results"``),
     or None: files that are not all cascadesim's.
 
     A folder is cascadesim's output when it holds that output's record — a run's ``summary.json`` with its
     ``manifest``, an experiment's ``runs/manifest.json`` (or its ``sweep.json``, ``comparison.json``,
-    ``intervals.json``), a capacity check's ``capacity.json`` — and nothing but the names that command
-    writes. Its lock file, temporary files of a write cut short and its own subfolders left empty
-    (``runs/``, ``rows/``, ``figures/``) do not count: a folder holding nothing else is empty.
+    ``intervals.json``), a capacity check's ``capacity.json``, a plan's ``years/manifest.json`` (or its
+    ``plan.json``) — and nothing but the names that command writes. Its lock file, temporary files of a
+    write cut short and its own subfolders left empty (``runs/``, ``rows/``, ``years/``, ``figures/``) do
+    not count: a folder holding nothing else is empty.
     """
     folder = Path(folder)
     if not folder.exists():
@@ -180,10 +203,14 @@ def output_kind(folder: str | Path) -> str | None:
     if "manifest.json" in names:
         return "results" if _store_kind(folder) is not None else None
     evidence = {"intervals.json": "replications", "comparison.json": "compare", "sweep.json": "sweep",
-                "capacity.json": "capacity"}
+                "capacity.json": "capacity", "plan.json": "plan"}
     kinds = {kind for name, kind in evidence.items() if name in names}
     if "runs" in names:
         kinds.add(_store_kind(folder / "runs") or "?")
+    if "years" in names:
+        kinds.add(_plan_kind(folder / "years") or "?")
+    if "plan.json" in names and not _plan_answer(folder / "plan.json"):
+        kinds.add("?")
     if len(kinds) != 1:
         return None
     kind = kinds.pop()
@@ -212,8 +239,8 @@ def check_output_folder(path: str | Path, kind: str = "run") -> Path:
     """Check, before anything runs, that ``kind`` output may be written at ``path``; return the real folder
     (symlinks resolved). Raise :class:`OutputError` saying why not and what to do.
 
-    ``kind`` is ``"run"``, ``"replications"``, ``"compare"``, ``"sweep"``, ``"capacity"`` or ``"results"``
-    (a bare results store). The folder may be missing (its nearest existing parent must then be a writable
+    ``kind`` is ``"run"``, ``"replications"``, ``"compare"``, ``"sweep"``, ``"capacity"``, ``"plan"`` or
+    ``"results"`` (a bare results store). The folder may be missing (its nearest existing parent must then be a writable
     folder), empty, or hold ``kind`` output (:func:`output_kind`); anything else is refused — the current
     folder and its parents included.
 

@@ -25,7 +25,7 @@ SWEEP = (
     f"base: {ROOT / 'scenarios' / 'mechanisms' / 'retry-storm.yaml'}\nset: {{duration: 5m}}\n"
     "parameters: {policies.client.retries: [0, 3]}\nreplications: 1\n"
 )
-KINDS = ["run", "replications", "compare", "sweep"]
+KINDS = ["run", "replications", "compare", "sweep", "plan"]
 
 
 def command(kind: str, inputs: Path) -> list[str]:
@@ -39,6 +39,10 @@ def command(kind: str, inputs: Path) -> list[str]:
         path = inputs / "sweep.yaml"
         path.write_text(SWEEP)
         return ["sweep", str(path), "-j", "0"]
+    if kind == "plan":  # the planner measures its curves with the engines: sim.run.run too
+        path = inputs / "two-copies.yaml"
+        path.write_text((ROOT / "scenarios" / "layouts" / "year" / "two-copies.yaml").read_text())
+        return ["plan", str(path), "--years", "2", "-j", "0"]
     scenario = str(write(inputs, small()))
     return ["run", scenario] if kind == "run" else ["run", scenario, "--replications", "2", "-j", "0"]
 
