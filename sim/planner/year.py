@@ -7,14 +7,17 @@ Per window ``w`` and region ``r`` (window midpoints; a region's databases weigh 
   first attempts bring, plus its share of its datacenter's front-end work, per worker;
 - **failover overload**: while the active copies are elsewhere (:mod:`sim.planner.fleet`), each server's
   loss at its actual load, less its quiet loss; a stopped server loses nothing of its own;
-- **failover delay** and **no copy up**: a database without an active copy for ``D`` seconds loses the
-  requests whose every attempt falls in that gap: ``rate × E[(D − S)⁺]``, ``S`` the sum of the clients'
-  backoffs (errors come back at once), spread over the gap's windows;
+- **failover delay** and **no copy up**: a database without an active copy until ``e`` loses the requests
+  whose every attempt falls in the gap: an arrival at ``x`` if ``x + S < e``, ``S`` the sum of the clients'
+  backoffs (errors come back at once), each window's arrivals at that window's rate (:func:`_gap_loss`);
 - **datacenter outage**: a region sent to a dark datacenter loses its requests the same way until the
-  traffic manager moves it (the first 5-second sweep ``datacenter_delay`` after it saw the outage).
+  traffic manager moves it (the first 5-second sweep ``datacenter_delay`` after it saw the outage), and
+  its databases' gaps do not count those arrivals again; an outage while the region is still elsewhere
+  (not yet moved back from the last) costs it nothing.
 
 Not modelled (the engines are): links (congestion, latency), the front ends of a crashed server until it
-is ejected (load-balancer and client retries make up for most of it), a restarted server's warm-up, mail.
+is ejected (load-balancer and client retries make up for most of it), the tries that only pass through an
+overloaded server's front end, a restarted server's warm-up, mail.
 """
 
 from __future__ import annotations
@@ -184,9 +187,8 @@ def plan_year(fleet: Fleet, seed: int) -> YearLoss:
     by = np.zeros((len(MECHANISMS), W, R))
     by[0] = fleet.quiet
     by[1] = _overload(fleet, history, horizon)
-    _gaps(fleet, history, horizon, scenario.policies.failover.database_delay, by)
     unrouted = _unrouted(fleet, outages, scenario.policies.failover.datacenter_delay, horizon, by[4])
-    by[2:4] *= 1.0 - unrouted[None]  # a region sent nowhere loses everything once
+    _gaps(fleet, history, horizon, scenario.policies.failover.database_delay, unrouted, by)
     lost = np.clip(by.sum(axis=0), 0.0, fleet.requests)
     return YearLoss(fleet.requests, lost, by.sum(axis=1))
 
@@ -359,25 +361,41 @@ def _lost_in_gap(fleet: Fleet, gap: np.ndarray) -> np.ndarray:
     return np.where(inside, gap * first[kk] - moment[kk], 0.0)
 
 
-def _spread(fleet: Fleet, start: np.ndarray, end: np.ndarray, amount: np.ndarray, region: np.ndarray,
-            out: np.ndarray) -> None:
-    """Add ``amount`` (per row) to ``out[window, region]``, spread over [start, end) by overlap."""
+def _gap_loss(fleet: Fleet, start: np.ndarray, end: np.ndarray, deadline: np.ndarray, share: np.ndarray,
+              region: np.ndarray, out: np.ndarray) -> None:
+    """Add to ``out[window, region]`` the requests lost by arrivals in [start, end) (per row) whose every
+    attempt falls before ``deadline``, of ``share`` of the region's requests, at each window's own rate.
+
+    An arrival at ``x`` is lost when ``x + S < deadline`` (``S`` the sum of its backoffs), so a window's
+    piece [x0, x1) of the arrivals loses ``rate · share · (G(deadline − x0) − G(deadline − x1))`` with
+    ``G(y) = E[(y − S)⁺]`` (:func:`_lost_in_gap`), counted in the window the requests arrived in.
+    ``share`` may be negative (arrivals priced elsewhere taken out).
+    """
     window = fleet.window
-    W = out.shape[0]
-    wa = np.minimum((start // window).astype(np.int64), W - 1)
-    wb = np.minimum(np.maximum(np.ceil(end / window).astype(np.int64), wa + 1), W)
-    counts = wb - wa
+    W, R = out.shape
+    keep = end > start
+    start, end, deadline, share, region = start[keep], end[keep], deadline[keep], share[keep], region[keep]
+    if start.size == 0:
+        return
+    first = np.minimum((start // window).astype(np.int64), W - 1)
+    last = np.clip(np.ceil(end / window).astype(np.int64) - 1, first, W - 1)
+    counts = last - first + 1
     which = np.repeat(np.arange(start.size), counts)
-    w = np.repeat(wa, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    span = np.maximum(end - start, 1e-9)
-    overlap = np.clip(np.minimum(end[which], (w + 1) * window) - np.maximum(start[which], w * window), 0.0, None)
-    share = np.where(end[which] > start[which], overlap / span[which], 1.0 * (w == wa[which]))
-    R = out.shape[1]
-    out += np.bincount(w * R + region[which], weights=amount[which] * share, minlength=out.size).reshape(out.shape)
+    w = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    x0 = np.maximum(start[which], w * window)
+    x1 = np.maximum(np.minimum(end[which], (w + 1) * window), x0)
+    d = deadline[which]
+    lost = _lost_in_gap(fleet, d - x0) - _lost_in_gap(fleet, d - x1)
+    amount = fleet.rate[w, region[which]] * share[which] * lost
+    out += np.bincount(w * R + region[which], weights=amount, minlength=out.size).reshape(out.shape)
 
 
-def _gaps(fleet: Fleet, history: History, horizon: float, delay: float, by: np.ndarray) -> None:
-    """Databases without an active copy: failover delay (gaps no longer than ``delay``) and no copy up."""
+def _gaps(fleet: Fleet, history: History, horizon: float, delay: float, unrouted: list[list[tuple[float, float]]],
+          by: np.ndarray) -> None:
+    """Databases without an active copy: failover delay (gaps no longer than ``delay``) and no copy up. A
+    region's arrivals while it is sent to a dark datacenter (``unrouted``: per region, its spans) are lost
+    there already: taken out of the gaps.
+    """
     lost_at = history.new == -1
     if not lost_at.any():
         return
@@ -389,40 +407,62 @@ def _gaps(fleet: Fleet, history: History, horizon: float, delay: float, by: np.n
     same[same] = db[nxt[same]] == db[starts[same]]
     end = np.where(same, t[np.minimum(nxt, db.size - 1)], horizon)
     start = t[starts]
-    gap = end - start
-    per_second = _lost_in_gap(fleet, gap)  # seconds' worth of requests lost
-    W = fleet.rate.shape[0]
     row, reg = np.nonzero(fleet.db_dense[db[starts]])  # each gap once per region its database serves
     if row.size == 0:
         return
-    w0 = np.minimum((start[row] // fleet.window).astype(np.int64), W - 1)
-    amount = fleet.rate[w0, reg] * fleet.db_dense[db[starts][row], reg] * per_second[row]
-    long = gap[row] > delay + 1e-6
+    a, b, share = start[row], end[row], fleet.db_dense[db[starts][row], reg]
+    # The arrivals of each gap, less those while its region is sent to a dark datacenter (signed -1).
+    cut_rows, cut_a, cut_b = [], [], []
+    for r, spans in enumerate(unrouted):
+        for ua, ub in spans:
+            hit = np.flatnonzero((reg == r) & (a < ub) & (b > ua))
+            cut_rows.append(hit)
+            cut_a.append(np.maximum(a[hit], ua))
+            cut_b.append(np.minimum(b[hit], ub))
+    cut = np.concatenate(cut_rows) if cut_rows else np.zeros(0, dtype=np.int64)
+    rows = np.r_[np.arange(row.size), cut]
+    starts_x = np.r_[a, np.concatenate(cut_a) if cut_a else []]
+    ends_x = np.r_[b, np.concatenate(cut_b) if cut_b else []]
+    signed = np.r_[share, -share[cut]]
+    long = (b - a)[rows] > delay + 1e-6
     for k, mask in ((2, ~long), (3, long)):
         if mask.any():
-            _spread(fleet, start[row][mask], end[row][mask], amount[mask], reg[mask], by[k])
+            _gap_loss(fleet, starts_x[mask], ends_x[mask], b[rows][mask], signed[mask], reg[rows][mask], by[k])
 
 
-def _unrouted(fleet: Fleet, outages: Outages, dc_delay: float, horizon: float, out: np.ndarray) -> np.ndarray:
+def _unrouted(fleet: Fleet, outages: Outages, dc_delay: float, horizon: float,
+              out: np.ndarray) -> list[list[tuple[float, float]]]:
     """Regions sent to a dark datacenter until the traffic manager moves them: their loss into ``out``;
-    returns the share of each window [window, region] they spend there.
+    returns each region's spans sent there.
+
+    The traffic manager sees an outage at its first sweep from its start and moves the region
+    ``datacenter_delay`` later (both on its 5-second sweeps); it moves the region back as long after the
+    datacenter returns. An outage that starts while the region is still elsewhere costs it nothing.
     """
-    W, R = fleet.rate.shape
-    share = np.zeros((W, R))
     cluster = fleet.cluster
-    for dc, a, b in zip(outages.dc.tolist(), outages.dc_start.tolist(), outages.dc_end.tolist(), strict=True):
-        seen = math.ceil(a / _SWEEP - 1e-9) * _SWEEP
-        moved = seen + math.ceil(dc_delay / _SWEEP - 1e-9) * _SWEEP
-        stop = min(b, moved, horizon)
-        regions = [r for r, prefs in enumerate(cluster.region_preference) if prefs and prefs[0] == dc]
-        for r in regions:
-            if len(cluster.region_preference[r]) < 2:
-                stop_r = min(b, horizon)  # nowhere else to go
-            else:
-                stop_r = stop
-            gap = np.array([stop_r - a])
-            w0 = min(int(a // fleet.window), W - 1)
-            amount = fleet.rate[w0, r] * _lost_in_gap(fleet, gap)
-            _spread(fleet, np.array([a]), np.array([stop_r]), amount, np.array([r]), out)
-            _spread(fleet, np.array([a]), np.array([stop_r]), gap / fleet.window, np.array([r]), share)
-    return np.clip(share, 0.0, 1.0)
+    R = fleet.rate.shape[1]
+    spans: list[list[tuple[float, float]]] = [[] for _ in range(R)]
+    away_until = [0.0] * R  # the region is sent elsewhere until then (its datacenter's last outage)
+    moving = math.ceil(dc_delay / _SWEEP - 1e-9) * _SWEEP
+    order = np.argsort(outages.dc_start, kind="stable")
+    for i in order.tolist():
+        dc, a, b = int(outages.dc[i]), float(outages.dc_start[i]), float(outages.dc_end[i])
+        moved = math.ceil(a / _SWEEP - 1e-9) * _SWEEP + moving
+        back = math.ceil(b / _SWEEP - 1e-9) * _SWEEP + moving
+        for r, prefs in enumerate(cluster.region_preference):
+            if not prefs or prefs[0] != dc:
+                continue
+            elsewhere = len(prefs) >= 2
+            if elsewhere and a < away_until[r]:  # not back yet from the last outage: it is elsewhere
+                away_until[r] = max(away_until[r], back)
+                continue
+            stop = min(b, moved if elsewhere else b, horizon)
+            if stop > a:
+                spans[r].append((a, stop))
+            if elsewhere:
+                away_until[r] = max(away_until[r], back) if stop >= moved else away_until[r]
+    for r in range(R):
+        if spans[r]:
+            a_, b_ = np.array([s[0] for s in spans[r]]), np.array([s[1] for s in spans[r]])
+            _gap_loss(fleet, a_, b_, b_, np.ones(a_.size), np.full(a_.size, r), out)
+    return spans
