@@ -11,36 +11,20 @@ from sim.planner.outages import draw_outages
 from sim.planner.sensitivity import FACTORS, sensitivity, variant
 from sim.planner.year import Fleet, _overload
 from sim.planner.years import YearsSummary, plan_years
+from tests.test_planner import LAYOUT as PLANNER_LAYOUT
 
-# Two datacenters of four servers at 0.8 and 0.97 of capacity at the peak: a server that takes a crashed
-# one's databases is overloaded, and the busiest lose a little even when quiet (episodes signed -1 too).
-LAYOUT = """
-name: pricing
-seed: 3
-duration: 20d
-engine: flow
-topology:
-  regions:
-    - {id: west, users: 1000, datacenters: {a: 10ms, b: 20ms}}
-    - {id: east, users: 1000, datacenters: {b: 10ms, a: 20ms}}
-  datacenters:
-    - {id: a, servers: [{id: sa, count: 4, workers: 4, service_time: 40ms, frontend_time: 2ms}]}
-    - {id: b, servers: [{id: sb, count: 4, workers: 4, service_time: 40ms, frontend_time: 2ms}]}
-  links: [{between: [a, b], capacity: 10Gbps, latency: 10ms}]
-  databases:
-    - {id: dw, count: 8, regions: [west], placement: [{datacenter: a, copies: 2}, {datacenter: b, copies: 1}]}
-    - {id: de, count: 8, regions: [east], placement: [{datacenter: b, copies: 2}, {datacenter: a, copies: 1}]}
-workload:
-  regions:
-    west: {peak: 370/s, profile: diurnal}
-    east: {peak: 300/s, profile: diurnal, start: 6h}
-policies:
-  client: {timeout: 2s, retries: 2, backoff: {base: 200ms, max: 2s}}
-  failover: {database_delay: 30s, datacenter_delay: 60s, failback: true}
-faults:
-  - {id: crashes, kind: server_crash, target: {}, mtbf: 48h, mttr: 6h}
-slo: {availability: 99.9%}
-"""
+# The planner tests' layout, its two datacenters of four servers at 0.8 and 0.97 of capacity at the peak: a
+# server that takes a crashed one's databases is overloaded, and the busiest lose a little even when quiet
+# (episodes signed -1 too); two copies where the first is.
+LAYOUT = (
+    PLANNER_LAYOUT.replace("name: planner-layout\nseed: 5\nduration: 6h", "name: pricing\nseed: 3\nduration: 20d")
+    .replace("[{datacenter: a, copies: 1}", "[{datacenter: a, copies: 2}")
+    .replace("[{datacenter: b, copies: 1}", "[{datacenter: b, copies: 2}")
+    .replace("west: {peak: 40/s}", "west: {peak: 370/s, profile: diurnal}")
+    .replace("east: {peak: 30/s, profile: diurnal}", "east: {peak: 300/s, profile: diurnal, start: 6h}")
+    .replace("  - {id: crashes, kind: server_crash, target: {}, mtbf: 3h, mttr: 20m}\n"
+             "  - {id: dark, kind: datacenter_outage, target: {ids: [b]}, at: 2h, duration: 10m}",
+             "  - {id: crashes, kind: server_crash, target: {}, mtbf: 48h, mttr: 6h}"))
 
 
 @pytest.fixture(autouse=True)
