@@ -122,6 +122,23 @@ def test_resume_refuses_another_plan(tmp_path, capsys) -> None:
     assert _files(out) == before
 
 
+def test_resume_refuses_years_planned_by_other_code(tmp_path, capsys) -> None:
+    """The manifest holds a hash of the model's source, the planner's included: years priced by other code
+    (an upgrade between a kill and its --resume, even within one version) are not mixed with this code's."""
+    from sim.planner.curve import source_hash
+
+    out = tmp_path / "out"
+    assert _plan(capsys, "--years", "3", "--out", out)[0] == 0
+    manifest = out / "years" / "manifest.json"
+    held = json.loads(manifest.read_text())
+    assert held["model"] == source_hash(planner=True)[:16] != source_hash()[:16]  # the planner's code counts
+    manifest.write_text(json.dumps(held | {"model": "0123456789abcdef"}))
+    before = _files(out)
+    code, _, err = _plan(capsys, "--years", "3", "--out", out, "--resume")
+    assert code == 2 and "holds the years of another plan (planned by other code (model 0123456789ab…" in err
+    assert _files(out) == before
+
+
 def test_a_chunk_that_is_not_this_plans_is_refused(tmp_path) -> None:
     scenario = sim.load_scenario(TWO)
     store = YearsStore.create(tmp_path / "out", {"two": scenario}, 11)

@@ -13,6 +13,7 @@ hash of what they depend on (:func:`cache_dir`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -98,14 +99,16 @@ def _curve_scenario(scenario: Scenario, group: dict[str, Any], rate: float) -> S
 
 
 @lru_cache(maxsize=1)
-def _engine_source() -> str:
-    """A hash of the model's source (the flow engine, its formulas, the control plane…): a curve measured
-    by other code is measured again, even within one version.
+@functools.cache
+def source_hash(*, planner: bool = False) -> str:
+    """A hash of the model's source (the flow engine, its formulas, the control plane…; with ``planner``
+    the planner's own code too), so that what other code measured or planned is not taken for this code's,
+    even within one version: a curve is measured again, a plan folder is not resumed.
     """
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        if "planner" not in path.parts and "cli" not in path.parts and "report" not in path.parts:
+        if (planner or "planner" not in path.parts) and "cli" not in path.parts and "report" not in path.parts:
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -116,7 +119,7 @@ def _key(scenario: Scenario, group: dict[str, Any]) -> str:
     policies = {k: v for k, v in d["policies"].items() if k != "failover"}  # one server: nothing fails over
     parts = {"group": group, "policies": policies, "requests": d["workload"]["requests"],
              "dependencies": d["topology"]["dependencies"], "grid": GRID, "version": VERSION,
-             "windows": [_WARMUP_WINDOWS, _WINDOWS], "method": _METHOD, "source": _engine_source()}
+             "windows": [_WARMUP_WINDOWS, _WINDOWS], "method": _METHOD, "source": source_hash()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

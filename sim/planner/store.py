@@ -5,6 +5,7 @@ The folder of ``cascadesim plan --out`` (and of ``cascadesim compare --engine pl
     plan.json                     the whole answer, every year of every layout (written last)
     years/manifest.json           what the years belong to: each layout's name and scenario (the SHA-256
                                   of its validated JSON), the root seed, the years per chunk, the version
+                                  and a hash of the model's source, the planner's included
     years/<layout>-<first>.json   one chunk of a layout's years (``first`` zero-padded to six digits)
     .cascadesim.lock              while a command writes it (:class:`sim.report.folders.OutputFolder`)
 
@@ -26,6 +27,7 @@ from typing import Any
 from sim.experiments.plan import replication_seed
 from sim.experiments.store import StoreError
 from sim.loader import scenario_hash
+from sim.planner.curve import source_hash
 from sim.planner.years import CHUNK
 from sim.report.files import atomic_file, to_json
 from sim.report.folders import EXPERIMENT_FILES, OutputError, check_output_folder, os_reason
@@ -71,6 +73,7 @@ class YearsStore:
         manifest = {
             "format": FORMAT,
             "version": VERSION,
+            "model": source_hash(planner=True)[:16],
             "root_seed": int(root_seed),
             "chunk": CHUNK,
             "layouts": [{"layout": name, "scenario": s.name, "hash": scenario_hash(s)} for name, s in layouts.items()],
@@ -155,6 +158,8 @@ def _differences(held: Any, wanted: dict[str, Any]) -> list[str]:
     out = []
     if held.get("version") != wanted["version"]:
         out.append(f"planned by cascadesim {held.get('version')}, this is {wanted['version']}")
+    elif held.get("model") != wanted["model"]:
+        out.append(f"planned by other code (model {str(held.get('model'))[:12]}…, this is {wanted['model'][:12]}…)")
     if held.get("root_seed") != wanted["root_seed"]:
         out.append(f"root seed {held.get('root_seed')}, not {wanted['root_seed']}")
     if held.get("chunk") != wanted["chunk"]:
