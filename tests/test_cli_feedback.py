@@ -209,3 +209,30 @@ def test_new_refuses_a_bad_name_or_an_unknown_example(tmp_path, capsys, monkeypa
     assert cli("new", "x", "--from", "retry-strom") == 2
     assert "no example 'retry-strom' (did you mean 'retry-storm'?)" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_experiment_says_what_it_kept(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during replications with a results folder: the runs that finished are kept (the message used to
+    say nothing was written), and --resume runs only the rest."""
+    import importlib
+
+    from sim.experiments.store import load_results
+
+    module = importlib.import_module("sim.run")  # the module (the package's ``sim.run`` is its function)
+    real, calls = module.run, []
+
+    def interrupted_at_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "run", interrupted_at_the_third)
+    path, out = write(tmp_path, small()), tmp_path / "reps"
+    assert cli("run", str(path), "--replications", "4", "-j", "0", "-q", "--out", str(out)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; no file is left half-written" in err and "go on with --resume" in err
+    assert len(load_results(out)) == 2
+    monkeypatch.setattr(module, "run", real)
+    assert cli("run", str(path), "--replications", "4", "-j", "0", "-q", "--out", str(out), "--resume") == 0
+    assert len(load_results(out)) == 4

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import NoReturn
 
 import click
 
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="cascadesim", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            _interrupted()
         click.echo("aborted", err=True)
         sys.exit(EXIT_ERROR)
     except click.ClickException as exc:
@@ -62,8 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(EXIT_INVALID if isinstance(exc, click.UsageError) else EXIT_ERROR)
     except KeyboardInterrupt:
-        click.echo("interrupted; nothing was written", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        _interrupted()
     except SystemExit:
         raise
     except Exception as exc:  # anything else is our bug: say so, briefly
@@ -72,3 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"cascadesim: internal error: {type(exc).__name__}: {printable(exc)}", err=True)
         click.echo("set CASCADESIM_DEBUG=1 for the traceback", err=True)
         sys.exit(EXIT_ERROR)
+
+
+def _interrupted() -> NoReturn:
+    click.echo("interrupted; no file is left half-written: a report is written whole when its run ends, and "
+               "the runs that finished are kept in their results folder (go on with --resume)", err=True)
+    sys.exit(EXIT_INTERRUPTED)
