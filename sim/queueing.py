@@ -30,7 +30,6 @@ __all__ = [
     "truncated_mean",
     "response_tail",
     "response_cells",
-    "poisson_share",
     "first_passage_rate",
     "allen_cunneen",
     "supermarket",
@@ -295,23 +294,6 @@ def response_cells(tau: np.ndarray, mean: np.ndarray, wait_p: np.ndarray, theta:
     total = shares.sum(axis=1)
     shares[:, 0] += total <= 0.0  # none beats the deadline (at the precision of doubles): the shortest
     return values, shares / np.maximum(total, _TINY)[:, None]
-
-
-def poisson_share(x: float, a: float, c: int) -> float:
-    """P(N = x | N < c) for N ~ Poisson(a) (x real, 0 <= x < c): the M/M/c number in system below c
-    workers, up to the factor P(N < c).
-
-    >>> round(poisson_share(0, 1.0, 2), 6)  # P(N = 0) / P(N <= 1) = 1 / 2
-    0.5
-    """
-    if x < 0.0 or x >= c:
-        return 0.0
-    if a <= 0.0:
-        return 1.0 if x < 1.0 else 0.0
-    log_a = math.log(a)
-    pmf = math.exp(x * log_a - a - math.lgamma(x + 1.0))
-    cdf = math.fsum(math.exp(k * log_a - a - math.lgamma(k + 1.0)) for k in range(c))
-    return min(1.0, pmf / cdf) if cdf > 0.0 else 0.0
 
 
 def first_passage_rate(lam: np.ndarray, mu: np.ndarray, c: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -19,7 +19,6 @@ from sim.queueing import (
     first_passage_rate,
     from_full,
     impatient,
-    poisson_share,
     response_cells,
     response_tail,
     retrial_blocking,
@@ -85,14 +84,6 @@ def test_the_mm1_response_tail_is_exponential():
     q99 = reference.mm1_response_quantile(lam, mu, 0.99)
     assert response_tail(one(q99), one(1 / mu), one(lam / mu), one(mu - lam), np.array([False]))[0] == \
         pytest.approx(0.01)
-
-
-def test_poisson_share():
-    a, c = 3.0, 5
-    pmf = [math.exp(-a) * a**k / math.factorial(k) for k in range(c)]
-    for x in range(c):
-        assert poisson_share(float(x), a, c) == pytest.approx(pmf[x] / sum(pmf))
-    assert poisson_share(5.0, a, c) == 0.0 and poisson_share(-1.0, a, c) == 0.0
 
 
 @pytest.mark.parametrize(("c", "rho"), [(1, 0.5), (4, 0.8), (10, 0.9)])

@@ -136,6 +136,7 @@ def format_years(summaries: list[Any], comparisons: list[dict[str, Any]],
     """What ``cascadesim plan`` prints: per layout, its years (and what moves them, with their
     ``sensitivities``); then each layout against the first.
     """
+    from sim.experiments.report.planner import minutes
     from sim.units import format_count, format_percent, format_span
 
     lines: list[str] = []
@@ -146,14 +147,14 @@ def format_years(summaries: list[Any], comparisons: list[dict[str, Any]],
         lines += [
             f"{s.scenario}  ({s.years:,} {what} of {span}, planned)",
             f"  availability  {format_percent(a.mean)}  (95% interval {_between(a, format_percent)})",
-            f"  downtime      {_minutes(d.mean)} a {what[:-1]} (95% interval {_between(d, _minutes)}); "
-            f"P50 {_minutes(p['p50'])}, P95 {_minutes(p['p95'])}, P99 {_minutes(p['p99'])}, worst {_minutes(p['max'])}",
-            f"  budget        {_minutes(s.budget_minutes)} a {what[:-1]} ({format_percent(s.slo_availability)} of "
+            f"  downtime      {minutes(d.mean)} a {what[:-1]} (95% interval {_between(d, minutes)}); "
+            f"P50 {minutes(p['p50'])}, P95 {minutes(p['p95'])}, P99 {minutes(p['p99'])}, worst {minutes(p['max'])}",
+            f"  budget        {minutes(s.budget_minutes)} a {what[:-1]} ({format_percent(s.slo_availability)} of "
             f"{span}): {format_percent(s.over_budget.mean)} of {what} over it",
             f"  worst region  {s.worst_region()}  {format_percent(s.regions[s.worst_region()]['availability'].mean)}",
             "  lost requests " + ", ".join(f"{name.replace('_', ' ')} {share:.1%}" for name, _, share in s.pareto())
             + f"  ({format_count(sum(s.lost_by_mechanism.values()))} a {what[:-1]})",
-            f"  copies alone  {_minutes(s.structure_worst())} a {what[:-1]} in the worst region: every copy of a "
+            f"  copies alone  {minutes(s.structure_worst())} a {what[:-1]} in the worst region: every copy of a "
             "database down (structure-only bound: no overload, no failover delay)",
         ]
         sens = sensitivities[i] if sensitivities else None
@@ -182,12 +183,6 @@ def _between(interval: Any, fmt: Any) -> str:
 
 
 _YEAR_LIKE = 360 * 86400.0  # from this duration on, a planned run is called a year
-
-
-def _minutes(x: float | None) -> str:
-    if x is None:
-        return "—"
-    return f"{x:,.1f} min" if abs(x) >= 10 or x == 0 else f"{x:.2g} min"
 
 
 def _signed_minutes(x: float | None) -> str:

@@ -257,6 +257,14 @@ def _overload(fleet: Fleet, history: History, horizon: float, dense: bool | None
     return out
 
 
+def _ranges(first: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row ``i``'s ``counts[i]`` consecutive integers from ``first[i]``, all rows' after each other: (the row
+    of each, the integer).
+    """
+    which = np.repeat(np.arange(first.size), counts)
+    return which, np.repeat(first, counts) + (np.arange(which.size) - np.repeat(np.cumsum(counts) - counts, counts))
+
+
 def _run_sum(x: np.ndarray, start_of: np.ndarray) -> np.ndarray:
     """Running sums of ``x`` that start again at each run (``start_of``: each row's run's first row)."""
     cum = np.cumsum(x)
@@ -269,8 +277,7 @@ def _weights_since(fleet: Fleet, db: np.ndarray, sign: np.ndarray, start_of: np.
     add, region by region over the databases' sparse shares.
     """
     counts = fleet.db_ptr[db + 1] - fleet.db_ptr[db]
-    at = np.repeat(np.arange(db.size), counts)  # one entry per change and region its database serves
-    entry = np.repeat(fleet.db_ptr[db], counts) + (np.arange(at.size) - np.repeat(np.cumsum(counts) - counts, counts))
+    at, entry = _ranges(fleet.db_ptr[db], counts)  # one entry per change and region its database serves
     region, value = fleet.db_region[entry], fleet.db_share[entry] * sign[at]
     out = np.zeros((rows.size, fleet.db_dense.shape[1]))
     for r in np.unique(region).tolist():
@@ -309,9 +316,7 @@ def _cells(fleet: Fleet, a: np.ndarray, b: np.ndarray, first: np.ndarray, last: 
            sign: np.ndarray, kinds: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The same seconds as :func:`_seconds`, only where episodes are: (window, kind, signed seconds)."""
     window = fleet.window
-    counts = last - first + 1
-    which = np.repeat(np.arange(a.size), counts)
-    w = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    which, w = _ranges(first, last - first + 1)
     overlap = np.minimum(b[which], (w + 1) * window) - np.maximum(a[which], w * window)
     cell, at = np.unique(w * kinds + kind[which], return_inverse=True)
     sec = np.bincount(at.ravel(), weights=sign[which] * np.clip(overlap, 0.0, None), minlength=cell.size)
@@ -379,9 +384,7 @@ def _gap_loss(fleet: Fleet, start: np.ndarray, end: np.ndarray, deadline: np.nda
         return
     first = np.minimum((start // window).astype(np.int64), W - 1)
     last = np.clip(np.ceil(end / window).astype(np.int64) - 1, first, W - 1)
-    counts = last - first + 1
-    which = np.repeat(np.arange(start.size), counts)
-    w = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    which, w = _ranges(first, last - first + 1)
     x0 = np.maximum(start[which], w * window)
     x1 = np.maximum(np.minimum(end[which], (w + 1) * window), x0)
     d = deadline[which]

@@ -29,9 +29,8 @@ __all__ = ["Clock"]
 class Clock:
     """Where the engine has integrated to (``t``), and the steps that take it on to the simulation's time.
 
-    ``busy`` is set while it integrates (a change announced meanwhile is the engine's own); ``stale`` says
-    the cluster may have changed since the state was last read; ``calm`` counts the steps since the state
-    last changed, ``steps`` every step integrated (the benchmarks report it).
+    ``busy`` is set while it integrates (a change announced meanwhile is the engine's own); ``calm`` counts
+    the steps since the state last changed, ``steps`` every step integrated (the benchmarks report it).
     """
 
     def __init__(self, dt: float, max_dt: float, end: float, window: float, health_timeout: float, step: Step,
@@ -43,7 +42,6 @@ class Clock:
         self.retries, self.breakers, self.network, self.memory = retries, breakers, network, memory
         self.t = 0.0  # integrated up to here
         self.busy = False
-        self.stale = False  # the cluster may have changed since the state was last read
         self.calm = 0  # steps since the state last changed
         self.steps = 0  # steps integrated
 

@@ -152,11 +152,9 @@ class FlowEngine(EngineBase):
             return False
         now = self.env.now
         if now <= clock.t + 1e-12:  # nothing to integrate: the state is read before the next step
-            clock.stale = True
             return False
-        if clock.stale and self._sync():
+        if self._sync():
             clock.calm = 0  # the state changed: base steps until the engine has seen its effect
-        clock.stale = True
         clock.busy = True
         try:
             clock.integrate(now)

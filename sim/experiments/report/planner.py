@@ -35,10 +35,12 @@ _COLOURS = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e")
 
 
 def minutes(x: float | None) -> str:
-    """Minutes for people: ``7,923.5 min``, two significant digits under 10."""
+    """Minutes for people: ``7,923.5 min``, two significant digits under 10 (``0.0 min`` for none); what
+    ``cascadesim plan`` prints too.
+    """
     if x is None:
         return NONE
-    return f"{x:,.2g} min" if abs(x) < 10 else f"{x:,.1f} min"
+    return f"{x:,.1f} min" if abs(x) >= 10 or x == 0 else f"{x:.2g} min"
 
 
 def _interval(iv: Interval, fmt: Any = minutes) -> str:
