@@ -74,6 +74,7 @@ EXAMPLES = {
                              "scenarios/layouts/year/three-copies.yaml", "--years", "50", "-q")),
     "plan-sensitivity": Example(("plan", "scenarios/layouts/year/two-copies.yaml", "--years", "20",
                                  "--sensitivity", "-q")),
+    "capacity-years": Example(("capacity", "scenarios/layouts/year/two-copies.yaml", "--years", "20", "-q")),
 }
 """The examples README.md shows, by the name in their markers."""
 

@@ -420,10 +420,11 @@ def format_span(seconds: float | None) -> str:
 
 
 def format_clock(seconds: float | None) -> str:
-    """A point in time, as time since the start of the run: ``h:mm:ss``, with tenths when not whole.
+    """A point in time, as time since the start of the run: ``h:mm:ss``, with tenths when not whole; from
+    the fourth day on, days first (``58 d 13:58:48``: a year's hours are hard to read).
 
-    >>> format_clock(610), format_clock(3723.5), format_clock(0), format_clock(90061)
-    ('0:10:10', '1:02:03.5', '0:00:00', '25:01:01')
+    >>> format_clock(610), format_clock(3723.5), format_clock(0), format_clock(90061), format_clock(5061528)
+    ('0:10:10', '1:02:03.5', '0:00:00', '25:01:01', '58 d 13:58:48')
     """
     if _missing(seconds):
         return NONE
@@ -433,7 +434,8 @@ def format_clock(seconds: float | None) -> str:
     h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
     sign = "−" if seconds < 0 and tenths else ""
-    return f"{sign}{h}:{m:02d}:{s:02d}" + (f".{tenth}" if tenth else "")
+    days = f"{h // 24} d " if h >= 72 else ""
+    return f"{sign}{days}{h % 24 if days else h}:{m:02d}:{s:02d}" + (f".{tenth}" if tenth else "")
 
 
 def format_latency(seconds: float | None) -> str:

@@ -358,6 +358,16 @@ def _estimate_lines(sweep: Any, workers: int | None, quiet: bool) -> str:
     show_default=True,
     help="The most a surviving datacenter may be utilised.",
 )
+@click.option(
+    "--years",
+    "-n",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Also plan this many years (the planner, as cascadesim plan) at several fleet sizes (×0.8 to ×2 the "
+    "servers of every group) and name the smallest that keeps the downtime within the objective's budget.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="With --years: root seed of the years [default: the scenario's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the full answer as JSON.")
 @click.option(
     "--out",
@@ -365,16 +375,32 @@ def _estimate_lines(sweep: Any, workers: int | None, quiet: bool) -> str:
     default=None,
     help="Also write report.html and capacity.json into this folder (new, empty, or an earlier capacity report).",
 )
-def capacity_command(scenario: str, max_utilisation: float, as_json: bool, out: str | None) -> None:
-    """Can the other datacenters absorb each one's users at the peak? Headroom for N+1 and N+2."""
+@quiet_option
+@executor_options
+def capacity_command(scenario: str, max_utilisation: float, years: int | None, seed: int | None, as_json: bool,
+                     out: str | None, quiet: bool, jobs: int | None, dask_scheduler: str | None,
+                     dask_local: int | None) -> None:
+    """Can the other datacenters absorb each one's users at the peak? Headroom for N+1 and N+2.
+
+    With --years, also how many servers keep a year's downtime within the availability objective's budget:
+    the scenario's faults planned over the same years at each fleet size (cascadesim plan's method). Exit 3
+    when N+1 is not absorbed, or (with --years) when today's fleet's mean downtime may exceed the budget.
+    """
     from sim.experiments.capacity import capacity, format_capacity
     from sim.experiments.report import write_capacity_report
     from sim.loader import load_scenario
     from sim.report.files import to_json
     from sim.report.folders import OutputError
 
+    if years is None and seed is not None:
+        raise click.UsageError("--seed is for the planned years: give --years")
     try:
-        model = load_scenario(scenario)
+        if years is None:
+            model = load_scenario(scenario)
+        else:
+            from sim.planner import refusals
+
+            model = load_scenario(scenario, checks=refusals)
     except ScenarioError as err:
         fail_invalid(err)
     folder = Path(out) if out else None
@@ -383,6 +409,12 @@ def capacity_command(scenario: str, max_utilisation: float, as_json: bool, out: 
             report = capacity(model, max_utilisation)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--max-utilisation") from None
+        if years is not None:
+            from sim.planner.headroom import headroom
+
+            with executor_from_options(jobs, dask_scheduler, dask_local) as executor, \
+                    runs_progress("fleet sizes: years", quiet) as progress:
+                report.planned = headroom(model, years, seed=seed, executor=executor, progress=progress)
         if folder is not None:
             try:
                 write_capacity_report(report, folder)
@@ -391,4 +423,5 @@ def capacity_command(scenario: str, max_utilisation: float, as_json: bool, out: 
     click.echo(to_json(report.as_dict()) if as_json else format_capacity(report), nl=not as_json)
     if folder is not None and not as_json:
         click.echo(f"  report        {printable(folder / 'report.html')}")
-    sys.exit(EXIT_OK if report.n_plus_1 else EXIT_SLO)
+    ok = report.n_plus_1 and (report.planned is None or report.planned.today.meets("mean"))
+    sys.exit(EXIT_OK if ok else EXIT_SLO)

@@ -143,7 +143,7 @@ def format_years(summaries: list[Any], comparisons: list[dict[str, Any]],
     for i, s in enumerate(summaries):
         a, d, p = s.availability, s.downtime, s.downtime_percentiles
         span = format_span(s.duration)
-        what = "years" if s.duration >= _YEAR_LIKE else "runs"  # a scenario's duration is its "year"
+        what = s.unit + "s"  # a scenario's duration is its "year"
         lines += [
             f"{s.scenario}  ({s.years:,} {what} of {span}, planned)",
             f"  availability  {format_percent(a.mean)}  (95% interval {_between(a, format_percent)})",
@@ -167,7 +167,7 @@ def format_years(summaries: list[Any], comparisons: list[dict[str, Any]],
                 lines.append(f"    {sw.factor.label:<30} " + ", ".join(sides))
     for s, c in zip(summaries[1:], comparisons, strict=True):
         av, dt = c["availability"], c["downtime_minutes"]
-        per = "year" if s.duration >= _YEAR_LIKE else "run"
+        per = s.unit
         lines.append(f"{s.scenario} − {summaries[0].scenario}  ({per} by {per}, the same failures)")
         lines.append(f"  availability  {_signed_pp(av['difference'].mean)} "
                      f"({_between(av['difference'], _signed_pp)}): {av['verdict']}")
@@ -180,9 +180,6 @@ def _between(interval: Any, fmt: Any) -> str:
     if interval.low is None or interval.high is None:
         return "unknown: one year"
     return f"{fmt(interval.low)} to {fmt(interval.high)}"
-
-
-_YEAR_LIKE = 360 * 86400.0  # from this duration on, a planned run is called a year
 
 
 def _signed_minutes(x: float | None) -> str:

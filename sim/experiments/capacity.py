@@ -28,13 +28,16 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.scenario import Scenario
 from sim.sizing import mix_work, server_capacity, surge_factor, surge_times
 from sim.workload import rate_function
 
-__all__ = ["capacity", "CapacityReport", "Loss", "peak_time"]
+if TYPE_CHECKING:
+    from sim.planner.headroom import Headroom
+
+__all__ = ["capacity", "CapacityReport", "Loss", "peak_time", "format_headroom"]
 
 
 def peak_time(scenario: Scenario, steps: int = 2000) -> float:
@@ -110,6 +113,7 @@ class CapacityReport:
     surges: dict[str, float] = field(default_factory=dict)  # region -> the surges' factor at the peak
     retries: float = 1.0  # client attempts per request at the objective (retry_factor)
     assumptions: list[str] = field(default_factory=list)  # what is counted and what is not, in words
+    planned: Headroom | None = None  # with --years: the fleet sizes planned against the downtime budget
 
     @property
     def n_plus_1(self) -> bool:
@@ -163,6 +167,7 @@ class CapacityReport:
             "surges": self.surges,
             "retries": self.retries,
             "assumptions": self.assumptions,
+            "planned": None if self.planned is None else self.planned.as_dict(),
         }
 
 
@@ -330,9 +335,38 @@ def format_capacity(report: CapacityReport) -> str:
                 f"  N+{n}: needs {head * 100:.0f}% more capacity in the busiest survivor "
                 "(per-datacenter needs above)"
             )
+    if report.planned is not None:
+        lines += format_headroom(report.planned)
     lines.append("  counted:")
     lines += [f"    - {a}" for a in report.assumptions]
     return "\n".join(lines)
+
+
+def format_headroom(planned: Headroom) -> list[str]:
+    """The fleet sizes planned against the downtime budget, as lines for the terminal."""
+    from sim.experiments.report.planner import minutes
+    from sim.units import format_percent, format_span
+
+    today = planned.today.years
+    per = today.unit
+    lines = [f"  servers for the downtime budget ({minutes(planned.budget_minutes)} a {per} at "
+             f"{format_percent(planned.slo_availability)} of {format_span(today.duration)}; "
+             f"{today.years:,} {per}s planned at each size, the same failures)",
+             f"  servers  scale  {f'downtime a {per} (95% interval)':<45}  {f'P95 {per}':>12}  {'over budget':>11}"
+             "  vs today"]
+    for size in planned.sizes:
+        d, change = size.years.downtime, size.change
+        between = "" if d.low is None or d.high is None else f"({minutes(d.low)} to {minutes(d.high)})"
+        delta = "" if change is None or change.mean is None else f"{change.mean:+,.1f} min"
+        lines.append(f"  {size.servers:>7,}  ×{size.scale:<4g}  {minutes(d.mean):>13} {between:<31}  "
+                     f"{minutes(size.years.downtime_percentiles['p95']):>12}  "
+                     f"{format_percent(size.years.over_budget.mean or 0.0):>11}  {delta}")
+    for what, fit in ((f"its mean {per} (95% sure)", planned.enough("mean")),
+                      (f"its P95 {per}", planned.enough("p95"))):
+        lines.append(f"  enough for {what}: " + (
+            f"{fit.servers:,} servers (×{fit.scale:g})" if fit is not None
+            else f"none of the sizes planned (up to ×{planned.sizes[-1].scale:g})"))
+    return lines
 
 
 def _extra(need: dict[str, Any], possible: bool = True) -> str:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from sim.experiments.plan import Point
     from sim.experiments.replicate import Replications
     from sim.experiments.sweep import Parameter, SweepResult
+    from sim.planner.headroom import Headroom
 
 __all__ = [
     "comparison_finding",
@@ -674,7 +675,28 @@ def capacity_finding(report: CapacityReport) -> str:
         parts.append(_n_plus(report, 2))
     parts.append("Not counted: the retries of an overload, which multiply the load once a survivor tips over; "
                  "only the simulation (cascadesim run) shows them.")
+    if report.planned is not None:
+        parts.append(_planned_finding(report.planned))
     return " ".join(parts)
+
+
+def _planned_finding(planned: Headroom) -> str:
+    """Today's planned downtime a year against the budget, and the smallest fleet size within it."""
+    from sim.experiments.report.planner import minutes
+
+    today = planned.today
+    d = today.years.downtime
+    between = "" if d.low is None or d.high is None else f" ({minutes(d.low)} to {minutes(d.high)})"
+    per = today.years.unit
+    text = (f"Planned over {format_count(today.years.years, per)}, today's {format_count(today.servers, 'server')} "
+            f"have {minutes(d.mean)} of downtime a {per}{between} against a budget of "
+            f"{minutes(planned.budget_minutes)}")
+    fit = planned.enough("mean")
+    if fit is None:
+        return text + f"; none of the sizes planned (up to ×{planned.sizes[-1].scale:g}) is within it."
+    if fit.scale == 1.0:
+        return text + ": within it."
+    return text + f"; {format_count(fit.servers, 'server')} (×{fit.scale:g}) are the fewest planned within it."
 
 
 def _points(share: float) -> str:

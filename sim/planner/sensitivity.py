@@ -19,7 +19,7 @@ from sim.experiments.stats import Interval, paired_interval
 from sim.planner.years import YearsSummary, plan_years
 from sim.scenario import Scenario
 
-__all__ = ["FACTORS", "Factor", "Swing", "Sensitivity", "sensitivity", "variant"]
+__all__ = ["FACTORS", "Factor", "Swing", "Sensitivity", "scale_servers", "sensitivity", "variant"]
 
 Dump = dict[str, Any]
 
@@ -69,10 +69,15 @@ def _failover_delay(d: Dump, up: bool) -> str | None:
     return None
 
 
-def _servers(d: Dump, up: bool) -> str | None:
+def scale_servers(d: Dump, factor: float) -> None:
+    """Every server group of the scenario dump ``d`` with ``factor`` times its servers (at least one)."""
     for dc in d["topology"]["datacenters"]:
         for group in dc["servers"]:
-            group["count"] = max(1, round(group["count"] * (1.25 if up else 0.8)))
+            group["count"] = max(1, round(group["count"] * factor))
+
+
+def _servers(d: Dump, up: bool) -> str | None:
+    scale_servers(d, 1.25 if up else 0.8)
     return None
 
 

@@ -29,7 +29,10 @@ from sim.scenario import Scenario
 if TYPE_CHECKING:
     from sim.planner.store import YearsStore
 
-__all__ = ["CHUNK", "YearsSummary", "paired", "plan_years"]
+__all__ = ["CHUNK", "YEAR_LIKE", "YearsSummary", "paired", "plan_years"]
+
+YEAR_LIKE = 360 * 86400.0
+"""From this scenario duration on, a planned run is called a year (:attr:`YearsSummary.unit`)."""
 
 CHUNK = 10
 """Years per task: enough to amortise a worker's set-up of the fleet (cached per process), few enough to
@@ -145,6 +148,11 @@ class YearsSummary:
             rows=rows,
             structure={r.region: r.minutes_per_year for r in structure_bound(scenario).regions},
         )
+
+    @property
+    def unit(self) -> str:
+        """What one planned run is called: ``year`` from 360 days on (a planner's scenario), else ``run``."""
+        return "year" if self.duration >= YEAR_LIKE else "run"
 
     def structure_worst(self) -> float | None:
         """The structure-only bound of the region where it is largest (minutes a year; ``None``: no databases)."""

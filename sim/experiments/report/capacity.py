@@ -29,6 +29,7 @@ from sim.version import VERSION
 
 if TYPE_CHECKING:
     from sim.experiments.capacity import CapacityReport, Loss
+    from sim.planner.headroom import Headroom
 
 __all__ = ["render_capacity", "capacity_data", "capacity_files", "write_capacity_report", "capacity_section"]
 
@@ -79,9 +80,15 @@ def render_capacity(report: CapacityReport) -> str:
     ]
     if pairs:
         sections.append(_capacity_losses("pairs", "If two datacenters fail", pairs, report, more))
-    sections += [_capacity_load(report), _capacity_counted(report)]
     figures = {fid: _utilisation_figure(report, pairs)}
-    return experiment_page(f"{report.scenario} capacity — cascadesim", header, sections, figures, _CAPACITY_FOOTER)
+    if report.planned is not None:
+        sections += _planned_sections(report.planned)
+        figures["fig-planned"] = _planned_figure(report.planned)
+    sections += [_capacity_load(report), _capacity_counted(report)]
+    footer = _CAPACITY_FOOTER if report.planned is None else _CAPACITY_FOOTER.replace(
+        "no random draws, so no intervals.", "no random draws, so no intervals, except for the planned years "
+        "(95% confidence intervals over the years).")
+    return experiment_page(f"{report.scenario} capacity — cascadesim", header, sections, figures, footer)
 
 
 def _shown_pairs(report: CapacityReport) -> list[Loss]:
@@ -192,6 +199,70 @@ def _capacity_losses(tid: str, title: str, losses: list[Loss], report: CapacityR
         caption += f" {format_count(more, 'other pair')} load the survivors less and are in capacity.json."
     return (f'<section id="{tid}"><h2>{html.escape(title)}</h2><p class="caption">{html.escape(caption)}</p>'
             f"{table(f'capacity-{tid}', ['Lost', 'Absorbed?', 'What it does', 'Users moved'], rows)}</section>")
+
+
+def _planned_sections(planned: Headroom) -> list[str]:
+    """The fleet sizes planned against the downtime budget: a figure and its table."""
+    from sim.experiments.report.planner import minutes
+
+    today = planned.today.years
+    rows = []
+    for size in planned.sizes:
+        y, change = size.years, size.change
+        iv = y.downtime
+        between = NONE if iv.low is None or iv.high is None else f"{minutes(iv.low)} to {minutes(iv.high)}"
+        delta = NONE if change is None or change.mean is None else (
+            f"{change.mean:+,.1f} min" + ("" if change.low is None or change.high is None
+                                          else f" ({change.low:+,.1f} to {change.high:+,.1f})"))
+        marks = ", ".join(w for w, ok in (("mean", size.meets("mean")), ("P95 year", size.meets("p95"))) if ok)
+        mark = ' class="worst"' if size.scale == 1.0 else ""
+        rows.append(
+            f'<tr{mark}><td class="num">{format_count(size.servers)}</td><td class="num">×{size.scale:g}</td>'
+            f'<td class="num">{minutes(iv.mean)}</td><td class="num">{between}</td>'
+            f'<td class="num">{minutes(y.downtime_percentiles["p95"])}</td>'
+            f'<td class="num">{format_percent(y.over_budget.mean or 0.0, decimals=0)}</td>'
+            f'<td class="num">{delta}</td><td>{marks or "no"}</td></tr>'
+        )
+    enough = []
+    for what, fit in (("its mean year (95% sure)", planned.enough("mean")), ("its P95 year", planned.enough("p95"))):
+        enough.append(f"for {what}: " + (f"{format_count(fit.servers)} servers (×{fit.scale:g})" if fit
+                                         else f"none of the sizes planned (up to ×{planned.sizes[-1].scale:g})"))
+    caption = (
+        f"The scenario's faults planned over {format_count(today.years)} years at each fleet size (every server "
+        "group's count scaled; the same failures where the sizes share servers), each year priced as cascadesim "
+        f"plan does. The budget is the downtime the {format_percent(planned.slo_availability)} objective allows: "
+        f"{minutes(planned.budget_minutes)} a year. Smallest size within it, {'; '.join(enough)}. Downtime is "
+        "SLO windows below the objective, so more servers can mean more of them (more crashes, each a short "
+        "failover), not only fewer. Today's fleet is highlighted; the change is paired year by year."
+    )
+    headers = ["Servers", "Scale", "Downtime a year", "95% interval", "P95 year", "Years over budget",
+               "Change vs today", "Within budget"]
+    return [
+        '<section id="planned"><h2>Servers for the downtime budget (planned)</h2>'
+        f'<p class="caption">{html.escape(caption)}</p><div id="fig-planned" class="fig"></div>'
+        f"{table('capacity-planned', headers, rows)}</section>"
+    ]
+
+
+def _planned_figure(planned: Headroom) -> dict[str, Any]:
+    """Downtime a year against the servers: mean with its 95% interval, the P95 year, the budget."""
+    x = [s.servers for s in planned.sizes]
+    means = [s.years.downtime.mean for s in planned.sizes]
+    high = [(s.years.downtime.high or m or 0.0) - (m or 0.0) for s, m in zip(planned.sizes, means, strict=True)]
+    low = [(m or 0.0) - (s.years.downtime.low or m or 0.0) for s, m in zip(planned.sizes, means, strict=True)]
+    data: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines+markers", "name": "mean year (95% interval)", "x": x, "y": means,
+         "error_y": {"type": "data", "symmetric": False, "array": high, "arrayminus": low},
+         "hovertemplate": "%{x} servers: %{y:,.1f} min a year<extra></extra>"},
+        {"type": "scatter", "mode": "lines+markers", "name": "P95 year", "x": x,
+         "y": [s.years.downtime_percentiles["p95"] for s in planned.sizes], "line": {"dash": "dot"},
+         "hovertemplate": "%{x} servers: P95 year %{y:,.1f} min<extra></extra>"},
+        {"type": "scatter", "mode": "lines", "name": "budget", "x": [min(x), max(x)],
+         "y": [planned.budget_minutes] * 2, "line": {"color": "#cf222e", "dash": "dash"}, "hoverinfo": "skip"},
+    ]
+    layout = figure_layout(360, xaxis={"title": {"text": "servers"}},
+                           yaxis={"title": {"text": "downtime, minutes a year"}, "rangemode": "tozero"})
+    return {"data": data, "layout": layout}
 
 
 def _capacity_load(report: CapacityReport) -> str:

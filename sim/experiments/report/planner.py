@@ -55,7 +55,7 @@ def render_plan(summaries: list[YearsSummary], comparisons: list[dict[str, Any]]
     :func:`sim.planner.years.paired`), with each layout's sensitivity (or ``None``).
     """
     first = summaries[0]
-    what = "years" if first.duration >= 360 * 86400 else "runs"
+    what = first.unit + "s"
     meta = [f"{first.years:,} {what} a layout", f"seed {seed}", f"cascadesim {VERSION}"]
     header = page_header(" vs ".join(s.scenario for s in summaries) + ": planned years",
                          "Which layout, how many minutes of downtime a year, how sure.", meta)
