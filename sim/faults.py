@@ -27,6 +27,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, fie
 
 from sim.fault_base import FaultContext, FaultSpec, Watcher, scheduled
 from sim.fault_lb import LoadBalancerFailure
+from sim.fault_network import NetworkFault
 from sim.rollout import Rollout
 from sim.spec import Id, Model, Target
 from sim.units import Duration, Percent, Size, Traffic, duration_range, parse_duration, parse_percent
@@ -51,6 +52,7 @@ __all__ = [
     "BadUpdate",
     "Congestion",
     "Partition",
+    "NetworkFault",
     "RolloutPlan",
     "VersionEffect",
     "Detection",
@@ -408,7 +410,8 @@ Fault = Annotated[
     | LoadBalancerFailure
     | BadUpdate
     | Congestion
-    | Partition,
+    | Partition
+    | NetworkFault,
     Field(discriminator="kind"),
 ]
 """A scenario fault: one of the kinds above, chosen by its ``kind``."""
@@ -416,7 +419,7 @@ Fault = Annotated[
 FAULT_KINDS: dict[str, type[FaultSpec]] = {
     cls.model_fields["kind"].annotation.__args__[0]: cls  # type: ignore[union-attr]
     for cls in (ServerCrash, DatacenterOutage, DependencyOutage, DependencySlowdown, TrafficSurge, Drain,
-                LoadBalancerMisweight, LoadBalancerFailure, BadUpdate, Congestion, Partition)
+                LoadBalancerMisweight, LoadBalancerFailure, BadUpdate, Congestion, Partition, NetworkFault)
 }
 
 

@@ -24,6 +24,17 @@ Both are non-decreasing in ρ and continuous at 1. The buffer is ``buffer`` of t
 so a link cut to a fraction ``f`` of its capacity drains it in ``buffer / f``. A lost crossing gets no
 answer: whoever waits for it times out. A link that is down (``partition``) loses every crossing.
 
+**Impairments** (a ``network_fault``, :mod:`sim.fault_network`), on top of congestion: packets lost
+(``packet_loss`` of them, each way), extra latency per crossing (a spike), or one direction cut (a
+one-way partition). A crossing is ``k = ⌈bits / 12,000⌉`` packets of 1,500 bytes sent together; a lost
+packet is sent again after a retransmission timeout that doubles each time (TCP's backoff). The
+crossing arrives when its slowest packet does, after ``M`` retransmissions (``M`` the largest of ``k``
+geometric counts, ``P(M ≤ j) = (1 − p^(j+1))^k``), and is given up past ``retransmissions`` (its try
+times out): loss ``1 − (1 − p^(R+1))^k``; the crossings that arrive are late by the retransmission
+timeouts' mean given arrival (:func:`packet_loss`). A request needs both directions (the request and
+its answer), so a one-way partition loses every crossing, as a partition does; it differs in what the
+far side sees, which the engines do not model yet (the answers' work is not charged: see the fault).
+
 **Events.** ``link_saturated`` when ρ reaches 1, ``link_recovered`` when it falls below
 :data:`RECOVERED_BELOW` (checked at each crossing and every ``averaging`` while saturated);
 ``link_degraded`` / ``link_restored`` when a congestion fault starts / ends; ``link_down`` / ``link_up``
@@ -42,7 +53,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import simpy
@@ -53,7 +64,8 @@ if TYPE_CHECKING:
     from sim.scenario import Link
     from sim.trace import Trace
 
-__all__ = ["Network", "LinkState", "congestion", "link_name", "RECOVERED_BELOW"]
+__all__ = ["Network", "LinkState", "Impairment", "congestion", "packet_loss", "link_name", "RECOVERED_BELOW",
+           "PACKET_BITS"]
 
 RECOVERED_BELOW = 0.9
 """A saturated link is recovered once its utilisation falls below this (hysteresis against flapping)."""
@@ -82,6 +94,59 @@ def congestion(rho: float, transmission: float, buffer: float) -> tuple[float, f
     return min(buffer, transmission * rho / (1.0 - rho)), 0.0
 
 
+PACKET_BITS = 1500 * 8
+"""A packet: 1,500 bytes (an Ethernet frame's payload)."""
+
+
+def packet_loss(p: float, packets: int, rto: float, retransmissions: int) -> tuple[float, float]:
+    """Extra delay (seconds, the mean of the crossings that arrive) and loss probability of a crossing of
+    ``packets`` packets sent together, each lost with probability ``p`` at every send and sent again after
+    ``rto``, ``2 rto``, ``4 rto``… (given up after ``retransmissions``). See the module docstring.
+
+    >>> packet_loss(0.0, 10, 0.2, 3)
+    (0.0, 0.0)
+    >>> delay, loss = packet_loss(0.1, 1, 0.2, 3)
+    >>> round(loss, 6), round(delay, 4)      # lost: 0.1^4; late by 0.2, 0.6, 1.4 s w.p. 0.09, 0.009, 0.0009
+    (0.0001, 0.0247)
+    """
+    if p <= 0.0:
+        return 0.0, 0.0
+    if p >= 1.0:
+        return 0.0, 1.0
+    arrived = (1.0 - p ** (retransmissions + 1)) ** packets  # P(M <= R)
+    mean, below = 0.0, 0.0
+    for j in range(retransmissions + 1):
+        upto = (1.0 - p ** (j + 1)) ** packets  # P(M <= j)
+        mean += rto * (2.0**j - 1.0) * (upto - below)
+        below = upto
+    return (mean / arrived if arrived > 0 else 0.0), 1.0 - arrived
+
+
+@dataclass(frozen=True, slots=True)
+class Impairment:
+    """What one ``network_fault`` does to a link while it acts (see the module docstring)."""
+
+    packet_loss: float = 0.0  # share of packets lost, each way
+    extra_latency: float = 0.0  # seconds added to every crossing
+    cut_from: int | None = None  # a one-way partition: the datacenter whose packets to the other are dropped
+    rto: float = 0.2  # the first retransmission timeout, seconds
+    retransmissions: int = 3  # sends after the first before a crossing is given up
+
+    def describe(self, datacenter_ids: Sequence[str], ends: tuple[int, int]) -> str:
+        """The impairment in words, for the event log."""
+        parts = []
+        if self.cut_from is not None:
+            to = ends[1] if ends[0] == self.cut_from else ends[0]
+            parts.append(f"one-way partition: packets from {datacenter_ids[self.cut_from]} to "
+                         f"{datacenter_ids[to]} dropped (no answer crosses either way)")
+        if self.packet_loss:
+            parts.append(f"{self.packet_loss * 100:.3g}% of packets lost (retransmitted after "
+                         f"{self.rto * 1000:.0f} ms, doubling, {self.retransmissions} times at most)")
+        if self.extra_latency:
+            parts.append(f"{self.extra_latency * 1000:.0f} ms more latency")
+        return "; ".join(parts)
+
+
 def _bps(value: float) -> str:
     for unit, scale in (("Tbps", 1e12), ("Gbps", 1e9), ("Mbps", 1e6), ("kbps", 1e3)):
         if value >= scale:
@@ -105,6 +170,8 @@ class LinkState:
     degradations: int = 0  # congestion faults acting now
     degraded_event: int | None = None  # the latest link_degraded event
     down: int = 0  # partitions acting now; up when 0
+    impairments: list[Impairment] = field(default_factory=list)  # network faults acting now
+    cut: int = 0  # one-way partitions among them
     rate: float = 0.0  # load estimate, bit/s, as of ``since``
     since: float = 0.0
     saturated: int | None = None  # while saturated: the link_saturated event
@@ -164,17 +231,18 @@ class Network:
         utilisation (:meth:`utilisation`), without putting anything on the link (what :meth:`cross` returns).
         """
         state = self.links[link]
-        if state.down:
+        if state.down or state.cut:
             return 0.0, 1.0
         capacity = state.effective_capacity
-        return congestion(self.utilisation(link), bits / capacity, state.buffer / state.factor)
+        delay, loss = congestion(self.utilisation(link), bits / capacity, state.buffer / state.factor)
+        return self._impaired(state, bits, delay, loss)
 
     # ---------------------------------------------------------------------------------- traffic
 
     def cross(self, link: int, bits: float) -> tuple[float, float]:
         """Put a request's ``bits`` on ``link`` now; return its extra delay and its loss probability."""
         state = self.links[link]
-        if state.down:
+        if state.down or state.cut:
             return 0.0, 1.0
         now = self.env.now
         tau = state.averaging
@@ -192,7 +260,7 @@ class Network:
         end of the step: exactly what a steady stream of crossings does to it.
         """
         state = self.links[link]
-        if state.down:
+        if state.down or state.cut:
             return 0.0, 1.0
         now = self.env.now
         rate = state.load(now)
@@ -210,12 +278,32 @@ class Network:
                 self._saturate(state, rho)
         elif state.saturated is not None and rho < RECOVERED_BELOW:
             self._recover(state, rho)
-        return congestion(rho, bits / capacity, state.buffer / state.factor)
+        delay, loss = congestion(rho, bits / capacity, state.buffer / state.factor)
+        return self._impaired(state, bits, delay, loss)
+
+    @staticmethod
+    def _impaired(state: LinkState, bits: float, delay: float, loss: float) -> tuple[float, float]:
+        """A crossing's ``delay`` and ``loss`` from congestion, with the link's impairments added: their
+        latencies, and their packet losses together (``1 − Π(1 − pᵢ)``; the longest first timeout and the
+        fewest retransmissions of those acting).
+        """
+        if not state.impairments:
+            return delay, loss
+        kept, extra = 1.0, 0.0
+        for imp in state.impairments:
+            kept *= 1.0 - imp.packet_loss
+            extra += imp.extra_latency
+        if kept < 1.0:
+            rto = max(imp.rto for imp in state.impairments if imp.packet_loss)
+            tries = min(imp.retransmissions for imp in state.impairments if imp.packet_loss)
+            late, lost = packet_loss(1.0 - kept, max(1, math.ceil(bits / PACKET_BITS)), rto, tries)
+            delay, loss = delay + late, 1.0 - (1.0 - loss) * (1.0 - lost)
+        return delay + extra, loss
 
     def check(self, link: int) -> None:
         """Re-evaluate saturation now (after a state change, and periodically while saturated)."""
         state = self.links[link]
-        if state.down:
+        if state.down or state.cut:
             return
         rho = self.utilisation(link)
         if rho >= 1.0 and state.saturated is None:
@@ -289,6 +377,27 @@ class Network:
         elif not down and state.down == 0:
             self.trace.record(self.env.now, LINK_UP, state.name, cause, "partition over")
             self.check(link)
+
+    def impair(self, link: int, impairment: Impairment, on: bool, kind: str, cause: int | None,
+               datacenter_ids: Sequence[str]) -> int:
+        """Start (``on``) or end one network fault's ``impairment`` of ``link``; record ``kind`` (the
+        fault module's event) naming ``cause``, and return the event's id.
+        """
+        for hook in self.before_change:
+            hook()
+        state = self.links[link]
+        if on:
+            state.impairments.append(impairment)
+        else:
+            state.impairments.remove(impairment)
+        state.cut += (1 if on else -1) * (impairment.cut_from is not None)
+        detail = impairment.describe(datacenter_ids, state.ends)
+        rid = self.trace.record(self.env.now, kind, state.name, cause, detail if on else f"over: {detail}")
+        if on:
+            for dc in state.ends:
+                self.harm(dc, rid)
+        self.check(link)
+        return rid
 
     @staticmethod
     def _describe(state: LinkState) -> str:
