@@ -77,6 +77,29 @@ def test_each_chunk_is_kept_and_a_resumed_plan_is_the_uninterrupted_one(tmp_path
     assert _files(resumed)[f"years/{kept}"] == _files(fresh)[f"years/{kept}"]
 
 
+def test_the_sensitivity_is_kept_chunk_by_chunk_and_resumes(tmp_path, capsys) -> None:
+    """--sensitivity keeps each variant's years as it plans them (``<layout>~<factor>-<side>``): a plan
+    stopped in its sensitivity plans only the missing variants' years, and gives the uninterrupted answer.
+    """
+    fresh, resumed = tmp_path / "fresh", tmp_path / "resumed"
+    args = ("plan", TWO, "-j", "0", "-q", "--years", "3", "--sensitivity")
+    code, text, _ = _cli(capsys, *args, "--out", fresh)
+    variants = sorted(p.name for p in (fresh / "years").glob("*~*"))
+    assert code == 0 and variants == sorted(chunk_name(f"year-two-copies~{f}-{side}", 0)
+                                            for f in ("mtbf", "mttr", "copies", "failover_delay", "servers")
+                                            for side in ("low", "high"))
+    assert _cli(capsys, *args, "--out", resumed)[0] == 0
+    for name in variants[::2]:  # stopped before half the variants were kept
+        (resumed / "years" / name).unlink()
+    (resumed / "years" / variants[1]).write_text('{"layout": "another", "first": 0, "years": []}')
+    code, _, err = _cli(capsys, *args, "--out", resumed, "--resume")
+    assert code == 2 and variants[1] in err and "not the years 0 on of layout" in err  # a chunk not its own
+    (resumed / "years" / variants[1]).unlink()
+    code, again, _ = _cli(capsys, *args, "--out", resumed, "--resume")
+    assert code == 0 and _files(resumed) == _files(fresh)
+    assert again.replace(str(resumed), str(fresh)) == text
+
+
 def test_a_killed_plan_resumes(tmp_path) -> None:
     """A plan killed (SIGKILL) after its first chunk was kept goes on from there with --resume, here on two
     worker processes: the same years as a plan never stopped.

@@ -29,7 +29,7 @@ __all__ = ["plan_command", "plan_layouts", "format_years"]
 @click.option("--sensitivity", is_flag=True,
               help="Also plan each layout with one assumption changed at a time (time between failures and to "
                    "repair ×0.5 and ×2, one copy fewer and more, failover delay ×0.5 and ×2, servers ×0.8 and "
-                   "×1.25) over the same years: ten times the years.")
+                   "×1.25) over the same years: ten times the years (kept in --out as they are planned).")
 @quiet_option
 @executor_options
 def plan_command(scenarios: tuple[str, ...], years: int, seed: int | None, as_json: bool, out: str | None,
@@ -69,7 +69,7 @@ def plan_layouts(layouts: dict[str, Any], years: int, seed: int | None, folder: 
     With ``folder`` (a plan folder, :mod:`sim.planner.store`, held from before anything runs) each chunk
     of years is kept as it is planned, ``plan.json`` and ``report.html`` written at the end; ``resume``
     plans only the years missing there. With ``sensitivity`` each layout's variants
-    (:mod:`sim.planner.sensitivity`) are planned too, over the same years (not kept chunk by chunk).
+    (:mod:`sim.planner.sensitivity`) are planned too, over the same years (kept chunk by chunk as well).
     """
     from sim.experiments.report.planner import render_plan
     from sim.planner.sensitivity import Sensitivity
@@ -97,7 +97,7 @@ def plan_layouts(layouts: dict[str, Any], years: int, seed: int | None, folder: 
                     for i, (name, model) in enumerate(layouts.items()):
                         with runs_progress(f"{name}: sensitivity", quiet) as progress:
                             sensitivities[i] = sweep(model, summaries[i], years, seed=root, executor=executor,
-                                                     progress=progress)
+                                                     progress=progress, store=store, layout=name)
         except KeyboardInterrupt:
             if folder is None:
                 raise

@@ -13,13 +13,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.experiments.stats import Interval, paired_interval
 from sim.planner.years import YearsSummary, plan_years
 from sim.scenario import Scenario
 
-__all__ = ["FACTORS", "Factor", "Swing", "Sensitivity", "scale_servers", "sensitivity", "variant"]
+if TYPE_CHECKING:
+    from sim.planner.store import YearsStore
+
+__all__ = ["FACTORS", "Factor", "Swing", "Sensitivity", "scale_servers", "sensitivity", "variant",
+           "variant_name"]
 
 Dump = dict[str, Any]
 
@@ -148,13 +152,25 @@ class Sensitivity:
         return {"scenario": self.base.scenario, "years": self.base.years, "swings": [s.as_dict() for s in self.swings]}
 
 
+def variant_name(layout: str, factor: Factor, up: bool) -> str:
+    """The name a variant's years are kept under in a plan folder: ``two-copies~mtbf-high``."""
+    return f"{layout}~{factor.name}-{'high' if up else 'low'}"
+
+
 def sensitivity(scenario: Scenario, base: YearsSummary, years: int, *, seed: int | None = None,
                 executor: Any = None, factors: tuple[Factor, ...] = FACTORS,
-                progress: Callable[[int, int], None] | None = None) -> Sensitivity:
+                progress: Callable[[int, int], None] | None = None, store: YearsStore | None = None,
+                layout: str | None = None) -> Sensitivity:
     """Plan each factor's variants of ``scenario`` over ``years`` with ``seed`` (those of ``base``, the
     layout's own years) and pair each with ``base``.
+
+    With ``store`` (the plan folder) each variant's chunks are kept as they are planned, under
+    :func:`variant_name` of ``layout`` (default: the scenario's name), and those already there are read:
+    a stopped sensitivity resumes too. A variant is made from its layout alone, so the manifest's hash of
+    the layout's scenario stands for its variants.
     """
     n = min(years, base.years)
+    name = scenario.name if layout is None else layout
     done, total = 0, 2 * len(factors) * n
     swings = []
     for factor in factors:
@@ -165,7 +181,13 @@ def sensitivity(scenario: Scenario, base: YearsSummary, years: int, *, seed: int
             if isinstance(model, str):
                 sides[up], why_not["high" if up else "low"] = None, model
             else:
-                rows = plan_years(model, n, seed=seed, executor=executor)
+
+                def step(k: int, _: int, before: int = done) -> None:
+                    if progress:
+                        progress(before + k, total)
+
+                rows = plan_years(model, n, seed=seed, executor=executor, store=store,
+                                  layout=variant_name(name, factor, up), progress=step)
                 sides[up] = YearsSummary.of(model, rows)
             done += n
             if progress:
