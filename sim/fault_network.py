@@ -24,6 +24,8 @@ by itself. The kinds it records, ``link_impaired`` and ``link_repaired``, are re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -31,7 +33,6 @@ from pydantic import Field, model_validator
 from sim import events
 from sim.events import EventKind
 from sim.fault_base import FaultSpec
-from sim.network import Impairment
 from sim.spec import Id
 from sim.units import Percent, duration_range
 
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 Latency = Annotated[float, *duration_range(0.0, 3600.0)]
 Timeout = Annotated[float, *duration_range(0.001, 60.0)]
 
-__all__ = ["NetworkFault", "LINK_IMPAIRED", "LINK_REPAIRED"]
+__all__ = ["NetworkFault", "Impairment", "LINK_IMPAIRED", "LINK_REPAIRED"]
 
 LINK_IMPAIRED = events.register(EventKind(
     "link_impaired", "an inter-datacenter link loses packets, slows down or loses one direction",
@@ -51,6 +52,31 @@ LINK_IMPAIRED = events.register(EventKind(
 LINK_REPAIRED = events.register(EventKind(
     "link_repaired", "a network fault on a link is over", category="recovery", tone="good",
 )).name
+
+
+@dataclass(frozen=True, slots=True)
+class Impairment:
+    """What one ``network_fault`` does to a link while it acts: what :class:`sim.network.Network` reads."""
+
+    packet_loss: float = 0.0  # share of packets lost, each way
+    extra_latency: float = 0.0  # seconds added to every crossing
+    cut_from: int | None = None  # a one-way partition: the datacenter whose packets to the other are dropped
+    rto: float = 0.2  # the first retransmission timeout, seconds
+    retransmissions: int = 3  # sends after the first before a crossing is given up
+
+    def describe(self, datacenter_ids: Sequence[str], ends: tuple[int, int]) -> str:
+        """The impairment in words, for the event log."""
+        parts = []
+        if self.cut_from is not None:
+            to = ends[1] if ends[0] == self.cut_from else ends[0]
+            parts.append(f"one-way partition: packets from {datacenter_ids[self.cut_from]} to "
+                         f"{datacenter_ids[to]} dropped (no answer crosses either way)")
+        if self.packet_loss:
+            parts.append(f"{self.packet_loss * 100:.3g}% of packets lost (retransmitted after "
+                         f"{self.rto * 1000:.0f} ms, doubling, {self.retransmissions} times at most)")
+        if self.extra_latency:
+            parts.append(f"{self.extra_latency * 1000:.0f} ms more latency")
+        return "; ".join(parts)
 
 
 class NetworkFault(FaultSpec):

@@ -61,11 +61,11 @@ import simpy
 from sim.events import LINK_DEGRADED, LINK_DOWN, LINK_RECOVERED, LINK_RESTORED, LINK_SATURATED, LINK_UP
 
 if TYPE_CHECKING:
+    from sim.fault_network import Impairment
     from sim.scenario import Link
     from sim.trace import Trace
 
-__all__ = ["Network", "LinkState", "Impairment", "congestion", "packet_loss", "link_name", "RECOVERED_BELOW",
-           "PACKET_BITS"]
+__all__ = ["Network", "LinkState", "congestion", "packet_loss", "link_name", "RECOVERED_BELOW", "PACKET_BITS"]
 
 RECOVERED_BELOW = 0.9
 """A saturated link is recovered once its utilisation falls below this (hysteresis against flapping)."""
@@ -120,31 +120,6 @@ def packet_loss(p: float, packets: int, rto: float, retransmissions: int) -> tup
         mean += rto * (2.0**j - 1.0) * (upto - below)
         below = upto
     return (mean / arrived if arrived > 0 else 0.0), 1.0 - arrived
-
-
-@dataclass(frozen=True, slots=True)
-class Impairment:
-    """What one ``network_fault`` does to a link while it acts (see the module docstring)."""
-
-    packet_loss: float = 0.0  # share of packets lost, each way
-    extra_latency: float = 0.0  # seconds added to every crossing
-    cut_from: int | None = None  # a one-way partition: the datacenter whose packets to the other are dropped
-    rto: float = 0.2  # the first retransmission timeout, seconds
-    retransmissions: int = 3  # sends after the first before a crossing is given up
-
-    def describe(self, datacenter_ids: Sequence[str], ends: tuple[int, int]) -> str:
-        """The impairment in words, for the event log."""
-        parts = []
-        if self.cut_from is not None:
-            to = ends[1] if ends[0] == self.cut_from else ends[0]
-            parts.append(f"one-way partition: packets from {datacenter_ids[self.cut_from]} to "
-                         f"{datacenter_ids[to]} dropped (no answer crosses either way)")
-        if self.packet_loss:
-            parts.append(f"{self.packet_loss * 100:.3g}% of packets lost (retransmitted after "
-                         f"{self.rto * 1000:.0f} ms, doubling, {self.retransmissions} times at most)")
-        if self.extra_latency:
-            parts.append(f"{self.extra_latency * 1000:.0f} ms more latency")
-        return "; ".join(parts)
 
 
 def _bps(value: float) -> str:
