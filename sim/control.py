@@ -22,7 +22,7 @@ import numpy as np
 import simpy
 
 from sim.cluster import Cluster
-from sim.detect import Detector, EwmaBand, ThresholdRule
+from sim.detect import Detector, EwmaBand, PhiAccrual, ThresholdRule
 from sim.events import CRASHED, DATABASE_UNAVAILABLE, FAILBACK, FAILOVER, FAILOVER_FAILED, OVERLOAD_CLEARED, OVERLOADED
 from sim.metrics import Recorder, weighted_percentile
 from sim.scenario import FailoverPolicy, HealthCheck
@@ -205,6 +205,10 @@ class _Sweeps:
 class HealthChecker(_Sweeps):
     """Load-balancer health checks: eject after N failures in a row, readmit after M successes.
 
+    With ``phi_accrual`` each check is a heartbeat answered after the server's wait (``wait_all``), and a
+    server is ejected at the first sweep its phi reaches the threshold (:class:`sim.detect.PhiAccrual`),
+    readmitted after M sweeps below it; these sweeps run every interval whatever the engine.
+
     All servers are checked once per interval, in one sweep (a single event per interval): numpy over
     ``probe_all``, then the ejections and readmissions in server order. A server is pending while it
     passes but is out of rotation (and not drained) or fails but is in rotation: only pending servers
@@ -217,7 +221,11 @@ class HealthChecker(_Sweeps):
         self.passed = np.ones(n, dtype=bool)  # the latest answer of each server
         self.since = np.ones(n, dtype=np.int64)  # index of the sweep its streak of that answer began at
         self.pending: dict[int, int] = {}  # quiet: pending server -> the sweep its decision is due at
-        super().__init__(env, policy.interval, 0, engine.quiet_ok)
+        phi = policy.phi_accrual
+        # Phi accrual learns from every heartbeat, so its checks sweep every interval on every engine.
+        self.phi = None if phi is None else PhiAccrual(n, phi.threshold, phi.window, phi.min_std, policy.interval)
+        self.unhealthy_threshold = policy.unhealthy_threshold if phi is None else 1  # phi's own level decides
+        super().__init__(env, policy.interval, 0, engine.quiet_ok and phi is None)
         if policy.enabled:
             self._start(cluster, engine, policy.timeout)
 
@@ -237,7 +245,20 @@ class HealthChecker(_Sweeps):
 
     def _sweep(self, k: int, dirty: set[int] | None) -> int | None:
         policy, cluster, passed, since = self.policy, self.cluster, self.passed, self.since
-        if dirty is None or len(dirty) > len(passed) // 8:  # every server
+        if self.phi is not None:  # heartbeats answered after each server's wait; suspected or not
+            up = cluster.up_mask
+            down_since = np.full(len(up), np.inf)
+            for i in np.flatnonzero(~up).tolist():  # when each went down: its heartbeats on the way are lost
+                event = cluster.servers[i].down_event
+                if event is not None:
+                    down_since[i] = cluster.trace.records[event].time
+            ok = ~self.phi.beat(self.env.now, up, self.engine.wait_all(), down_since)
+            changed = ok != passed
+            if changed.any():
+                since[changed] = k
+            self.passed = passed = ok
+            candidates = np.flatnonzero((ok != cluster.rotation_mask) & ~(ok & cluster.drained_mask)).tolist()
+        elif dirty is None or len(dirty) > len(passed) // 8:  # every server
             ok = np.array(self.engine.probe_all(policy.timeout), dtype=bool)
             self._drew()
             changed = ok != passed
@@ -269,7 +290,7 @@ class HealthChecker(_Sweeps):
                     self.acting = i
                     cluster.set_rotation(i, True, cause, f"{streak} health checks passed")
                     self.acting = None
-            elif server.in_rotation and streak >= policy.unhealthy_threshold:
+            elif server.in_rotation and streak >= self.unhealthy_threshold:
                 why = "down" if not server.up else "slow: health check timed out"
                 if not server.up:
                     cause = server.down_event
@@ -278,7 +299,12 @@ class HealthChecker(_Sweeps):
                 else:  # slow before the overload monitor noticed: what brought the load
                     cause = cluster.load_cause(i)
                 self.acting = i
-                cluster.set_rotation(i, False, cause, f"{streak} health checks failed ({why})")
+                if self.phi is None:
+                    cluster.set_rotation(i, False, cause, f"{streak} health checks failed ({why})")
+                else:
+                    why = "down" if not server.up else "slow: heartbeats late"
+                    cluster.set_rotation(i, False, cause, f"phi {self.phi.level[i]:.3g} >= "
+                                         f"{self.phi.threshold:g} ({why})")
                 self.acting = None
         if not self.quiet:
             return None
@@ -288,7 +314,7 @@ class HealthChecker(_Sweeps):
             if passed[i] and not server.in_rotation and not server.drained:
                 pending[i] = int(since[i]) + policy.healthy_threshold - 1
             elif not passed[i] and server.in_rotation:
-                pending[i] = int(since[i]) + policy.unhealthy_threshold - 1
+                pending[i] = int(since[i]) + self.unhealthy_threshold - 1
             else:
                 pending.pop(i, None)
         return min(pending.values(), default=None)

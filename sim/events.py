@@ -40,6 +40,7 @@ __all__ = [
     "LINK_UP", "LINK_SATURATED", "LINK_RECOVERED", "LINK_DEGRADED", "LINK_RESTORED", "ROLLOUT_WAVE",
     "ROLLOUT_COMPLETE", "UPDATED", "ALERT", "ROLLOUT_HALTED", "ROLLBACK", "MAIL_BACKLOG",
     "MAIL_BACKLOG_DRAINING", "MAIL_BACKLOG_CLEARED", "MAIL_LOST", "SLO_BREACH", "SLO_RECOVERED",
+    "CODEL_DROPPING", "CODEL_STOPPED",
 ]
 
 # Cascade-graph categories, in legend order, with their colours.
@@ -224,6 +225,9 @@ DEPENDENCY_SLOW = _kind("dependency_slow", "a dependency answers slower",
                         ends="dependency_speed_restored", severity=1, label="slow")
 MAIL_BACKLOG = _kind("mail_backlog", "a region's senders start queueing mail", symptom=True,
                      category="strain", tone="warn")
+CODEL_DROPPING = _kind("codel_dropping", "CoDel starts dropping requests at a server's queue (its wait stayed "
+                       "above target for an interval)", symptom=True, category="strain", tone="warn",
+                       ends="codel_stopped", severity=1, label="dropping (CoDel)")
 FAULT_END = _kind("fault_end", "an injected fault ends", major=True, category="recovery", tone="good")
 SERVER_UP = _kind("server_up", "a server starts again", category="recovery", tone="good")
 DATACENTER_UP = _kind("datacenter_up", "a datacenter has servers up again", major=True,
@@ -243,6 +247,8 @@ LINK_RECOVERED = _kind("link_recovered", "a saturated link's load falls below 0.
 LINK_UP = _kind("link_up", "a partitioned link carries traffic again", category="recovery", tone="good")
 FAILBACK = _kind("failback", "a database's active copy goes back to its preferred server",
                  category="control plane", tone="good")
+CODEL_STOPPED = _kind("codel_stopped", "CoDel has dropped nothing at a server for 16 intervals",
+                      category="recovery", tone="good")
 # No badge.
 ROLLOUT_WAVE = _kind("rollout_wave", "a wave of a rollout updates its servers", category="fault")
 UPDATED = _kind("updated", "a server runs a new (bad) version", harm=True, category="fault")

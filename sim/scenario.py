@@ -496,6 +496,31 @@ class ClientPolicy(Model):
         return (self.retries + 1) * (self.timeout + self.backoff.max) + 1.0
 
 
+class CoDelPolicy(Model):
+    """CoDel (Nichols & Jacobson; RFC 8289) on each server's queue: once the requests taken from the queue
+    have waited longer than ``target`` for a whole ``interval``, drop the one at the head, then the next
+    ones ``interval / sqrt(drops)`` apart, until the wait is back below ``target``. A dropped request is
+    an error answered at once (its client may retry). Requests engine only.
+    """
+
+    target: PositiveShortDuration = Field(
+        0.005, description="acceptable standing queue delay: CoDel drops while the wait stays above it"
+    )
+    interval: PositiveShortDuration = Field(
+        0.1, description="how long the wait may stay above target before the first drop; the next drops come "
+        "interval / sqrt(drops) apart (about the time a request takes, a round trip in the RFC)"
+    )
+
+    @model_validator(mode="after")
+    def _target_below_interval(self) -> CoDelPolicy:
+        if self.target >= self.interval:
+            raise ValueError(
+                f"target is not shorter than interval (got target {format_duration(self.target)}, "
+                f"interval {format_duration(self.interval)}; expected target < interval, typically 5-10% of it)"
+            )
+        return self
+
+
 def _no_backoff() -> Backoff:
     return Backoff(kind="none")
 
@@ -522,8 +547,32 @@ class ServerPolicy(Model):
     lifo_when_waiting: ShortDuration | None = Field(
         None, description="adaptive LIFO: while the expected wait exceeds this, serve the newest first (null: FIFO)"
     )
+    codel: CoDelPolicy | None = Field(
+        None, description="CoDel on the queue: drop at the head while the wait stays above a target (null: off; "
+        "requests engine only)"
+    )
     overload_threshold: PositiveShortDuration = Field(
         0.5, description="a server whose queue wait exceeds this is overloaded (an event)"
+    )
+
+
+class PhiAccrualPolicy(Model):
+    """Phi-accrual failure detection (Hayashibara et al., 2004; as in Cassandra and Akka): each check is a
+    heartbeat answered after the server's wait, however long; a server is ejected when phi, ``-log10`` of
+    the chance that a heartbeat comes as late as the one awaited (the gaps between heartbeats taken as
+    normal, with the mean and standard deviation of the last ``window``), reaches ``threshold``. A slow
+    server whose answers keep coming is not ejected; one that stops answering is, sooner when its
+    heartbeats have been regular.
+    """
+
+    threshold: float = Field(
+        8.0, ge=0.5, le=1000.0, description="phi that ejects a server: 1 is a 10% chance that a live server's "
+        "heartbeat comes this late, 8 one in 10^8 (lower: faster detection, more false ejections)"
+    )
+    window: int = Field(100, ge=2, le=10_000, description="gaps between heartbeats remembered per server")
+    min_std: PositiveShortDuration = Field(
+        0.1, description="floor on the gaps' standard deviation (regular heartbeats would otherwise make any "
+        "delay infinitely suspect)"
     )
 
 
@@ -537,6 +586,10 @@ class HealthCheck(Model):
     timeout: PositiveShortDuration = Field(1.0, description="a check not answered this fast fails")
     unhealthy_threshold: int = Field(
         3, ge=1, le=1000, description="failed checks in a row that take a server out of rotation (ejection)"
+    )
+    phi_accrual: PhiAccrualPolicy | None = Field(
+        None, description="eject on phi-accrual suspicion instead of timeout and unhealthy_threshold (null: the "
+        "fixed thresholds); healthy_threshold checks in a row below the threshold readmit"
     )
     healthy_threshold: int = Field(
         2, ge=1, le=1000, description="passed checks in a row that put an ejected server back"

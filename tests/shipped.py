@@ -28,8 +28,8 @@ import pytest
 
 import sim
 
-__all__ = ["ROOT", "SCENARIOS", "SHIPPED", "PLANNED", "KEYS", "key", "path_of", "group", "run_cached", "run_shipped",
-           "shared_runs"]
+__all__ = ["ROOT", "SCENARIOS", "SHIPPED", "PLANNED", "KEYS", "FLOW_SHIPPED", "REQUESTS_ONLY", "key", "path_of",
+           "group", "run_cached", "run_shipped", "shared_runs"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -39,6 +39,19 @@ PLANNED = sorted((SCENARIOS / "layouts" / "year").glob("*.yaml"))
 SHIPPED = sorted(p for p in SCENARIOS.rglob("*.yaml")
                  if "sweeps" not in p.relative_to(ROOT).parts and p not in PLANNED)
 KEYS = [str(p.relative_to(SCENARIOS)) for p in SHIPPED]
+
+
+def _runs_on_flow(path: Path) -> bool:
+    from sim.policies import unsupported_on_flow
+
+    return not unsupported_on_flow(sim.load_scenario(path))
+
+
+# A shipped scenario that uses a policy with no fluid view (CoDel) is refused for the flow engine at load:
+# the checks that run every shipped scenario on the flow engine take FLOW_SHIPPED, and
+# tests/test_flow_engine.py checks that the others are refused.
+FLOW_SHIPPED = [p for p in SHIPPED if _runs_on_flow(p)]
+REQUESTS_ONLY = [p for p in SHIPPED if p not in FLOW_SHIPPED]
 
 _run_module = importlib.import_module("sim.run")  # the module: ``sim.run`` is also the function
 _real_run = _run_module.run

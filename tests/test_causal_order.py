@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sim.cascade import slo_events
 from sim.metrics import attribute_windows
 from sim.trace import Trace
-from tests.shipped import SHIPPED, group, run_shipped
+from tests.shipped import FLOW_SHIPPED, group, run_shipped
 
 
 def test_a_breach_is_not_stamped_before_its_cause():
@@ -106,7 +106,7 @@ def test_a_recovery_before_the_fault_ends_says_why():
     assert "still active" not in removed.text and removed.time == 480.0
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=group(p)) for p in SHIPPED])
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=group(p)) for p in FLOW_SHIPPED])
 def test_on_the_flow_engine_no_cause_comes_after_its_effect(path):
     """Every shipped scenario on the flow engine (the request engine's runs: tests/test_scenarios.py); the run
     is the one the other modules read (tests/shipped.py)."""

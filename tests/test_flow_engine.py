@@ -18,7 +18,7 @@ import sim
 from sim.engine import choose_engine
 from sim.engine.flow import round_rows
 from sim.metrics import weighted_percentile
-from tests.shipped import KEYS, ROOT, SHIPPED, group, run_cached, shared_runs
+from tests.shipped import FLOW_SHIPPED, REQUESTS_ONLY, ROOT, group, run_cached, shared_runs
 from tests.test_cli import cli
 
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
@@ -189,7 +189,16 @@ def test_weighted_percentile_is_the_inverted_cdf():
     assert weighted_percentile(values, np.array([1.0, 98.0, 1.0]), 99) == 2.0
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, id=k, marks=group(k)) for p, k in zip(SHIPPED, KEYS, strict=True)])
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=group(p)) for p in REQUESTS_ONLY])
+def test_a_shipped_scenario_with_a_requests_only_policy_is_refused_on_the_flow_engine(path, tmp_path, capsys):
+    code = cli("run", str(path), "--engine", "flow", "--out", str(tmp_path / "r"))
+    assert code == 2 and not (tmp_path / "r").exists()
+    assert f"{path}:" in capsys.readouterr().err and "has no fluid view" in sim.policies.unsupported_on_flow(
+        sim.load_scenario(path))[0][1]
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=str(p.relative_to(ROOT / "scenarios")), marks=group(p))
+                                  for p in FLOW_SHIPPED])
 def test_every_shipped_scenario_runs_on_the_flow_engine(path, tmp_path):
     with shared_runs():
         code = cli("run", str(path), "--engine", "flow", "--out", str(tmp_path / "r"))

@@ -217,3 +217,59 @@ def test_adaptive_lifo_keeps_serving_fresh_requests_under_overload():
     assert during(cancel) > 0.7  # deadline propagation rescues throughput too...
     assert cancel.summary["latency"]["p50"] > 1.0  # ...but every answer comes just before its deadline
     assert newest.summary["recovery"]["recovered"] and fifo.summary["recovery"]["recovered"]
+
+
+@group("mechanisms/codel.yaml")
+def test_codel_breaks_the_standing_queue_of_the_retry_storm():
+    """CoDel on (the shipped file): the storm ends with its trigger; off: retry-storm.yaml's metastable failure."""
+    on = run("codel")
+    off = run("codel", {"policies": {"server": {"codel": None}}})
+    for result in (on, off):
+        assert result.summary["requests"] == off.summary["requests"]  # the same users, surge and seed
+    assert off.summary["recovery"]["metastable"] and not off.summary["recovery"]["recovered"]
+    assert on.summary["recovery"]["recovered"] and on.summary["recovery"]["time_to_recover"] <= 120
+    late = [r for r in on.timeseries if r["time"] >= 6 * 60]  # two minutes after the surge
+    assert min(r["availability"] for r in late) == 1.0
+    assert sum(r["attempts"] for r in late) == sum(r["requests"] for r in late)  # no retries left
+    # The cost: 80.7% of the requests succeed with CoDel, 21.4% without (seed 3).
+    assert on.summary["availability"] - off.summary["availability"] > 0.5
+    # The drops are CoDel's: an episode that starts during the surge, caused by it, and ends after it.
+    codel = [e for e in on.events if e["kind"] in ("codel_dropping", "codel_stopped")]
+    assert [e["kind"] for e in codel] == ["codel_dropping", "codel_stopped"]
+    start, stop = codel
+    assert chain_kinds(on, start) == ["codel_dropping", "surge", "fault_start"]
+    assert 3 * 60 < start["time"] < 4 * 60 < stop["time"] < 6 * 60 and stop["cause"] == start["id"]
+    assert on.summary["counts"]["shed"] > 0 and off.summary["counts"]["shed"] == 0
+    assert not [e for e in off.events if e["kind"].startswith("codel")]
+
+
+def _detection_and_false_ejections(result: sim.Result, crashed: str = "mbx-01", at: float = 240.0,
+                                   until: float = 360.0) -> tuple[float, int]:
+    """When the crashed server was ejected after its crash (seconds), and how many ejections hit live servers."""
+    ejected = [e for e in result.events if e["kind"] == "ejected"]
+    found = [e["time"] - at for e in ejected if e["node"] == crashed and at <= e["time"] < until]
+    return found[0], len(ejected) - len(found)
+
+
+@group("mechanisms/phi-accrual.yaml")
+def test_phi_accrual_trades_detection_time_against_false_ejections_under_load():
+    """Seed 7, checks every 250 ms: thresholds 1, 2, 4, 8, 16 find the crash after 0.25, 0.25, 0.5, 0.75 and
+    1 s and eject live servers 67, 15, 0, 0 and 0 times; the fixed checks (250 ms, 2 in a row) eject live
+    servers 443 times and lose 2.6% of the requests."""
+    def phi_at(threshold: float) -> sim.Result:
+        return run("phi-accrual", {"policies": {"load_balancer": {"health_check": {"phi_accrual": {
+            "threshold": threshold}}}}})
+
+    shipped = run("phi-accrual")
+    detect, false = _detection_and_false_ejections(shipped)
+    assert detect <= 1.0 and false == 0  # threshold 8: the crash within a second, no live server ejected
+    assert shipped.summary["availability"] > 0.999 and shipped.summary["recovery"]["recovered"]
+    assert all(e["detail"].startswith("phi ") for e in shipped.events if e["kind"] == "ejected")
+    curve = [_detection_and_false_ejections(phi_at(t)) for t in (1, 2, 4, 8, 16)]
+    times, falses = [c[0] for c in curve], [c[1] for c in curve]
+    assert times == sorted(times) and times[0] < times[-1]  # a higher threshold waits longer...
+    assert falses == sorted(falses, reverse=True) and falses[0] > 10 and falses[-1] == 0  # ...and errs less
+    fixed = run("phi-accrual", {"policies": {"load_balancer": {"health_check": {"phi_accrual": None}}}})
+    _, false_fixed = _detection_and_false_ejections(fixed)
+    assert false_fixed > 100  # slow servers fail the 250 ms checks
+    assert shipped.summary["availability"] - fixed.summary["availability"] > 0.01

@@ -27,9 +27,9 @@ from sim.report.markdown import render_markdown
 from sim.report.story import tell
 from sim.result import Result
 from sim.summary import Manifest, Summary, distinct_users, expected_distinct_users
-from tests.shipped import KEYS, ROOT, group, run_shipped
+from tests.shipped import KEYS, REQUESTS_ONLY, ROOT, group, key, run_shipped
 
-REQUEST_ENGINE = {"mechanisms/mail-backlog.yaml"}
+REQUEST_ENGINE = {"mechanisms/mail-backlog.yaml"} | {key(p) for p in REQUESTS_ONLY}
 
 
 class Runs:

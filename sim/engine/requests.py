@@ -38,11 +38,13 @@ from sim.cluster import Cluster
 from sim.engine.base import EngineBase, request_types
 from sim.engine.pools import pool
 from sim.engine.stations import EventStation, Station
+from sim.events import CODEL_DROPPING, CODEL_STOPPED
 from sim.metrics import Recorder
-from sim.policies import BALANCERS, Breaker, Budget, backoff_delay
+from sim.policies import BALANCERS, Breaker, Budget, CoDel, backoff_delay
 from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.schedule import Lane, later, make_sampler
+from sim.units import format_duration
 from sim.workload import peak_rate, rate_function
 
 __all__ = ["RequestEngine", "Station", "EventStation"]
@@ -128,15 +130,22 @@ class RequestEngine(EngineBase):
         service_rng = streams.stream("service")
         groups = self.groups
         lifo = policies.server.lifo_when_waiting
+        codel = policies.server.codel
+        # Adaptive LIFO and CoDel decide when a worker frees up: the servers become event-driven.
+        self.evented = lifo is not None or codel is not None  # (dependencies stay Stations)
         self.stations: list[Station] = [
             Station(env, s.index, s.id, s.workers, s.queue_limit, make_sampler(s.service, service_rng),
                     s.datacenter, s.frontend_time, groups[s.index].memory)
-            if lifo is None else
+            if not self.evented else
             EventStation(env, s.index, s.id, s.workers, s.queue_limit, make_sampler(s.service, service_rng),
-                         s.datacenter, s.frontend_time, groups[s.index].memory, lifo_after=lifo,
-                         mean_service=s.service.mean, cancel=self.cancel)
+                         s.datacenter, s.frontend_time, groups[s.index].memory,
+                         lifo_after=lifo if lifo is not None else _INF, mean_service=s.service.mean,
+                         cancel=self.cancel, codel=CoDel(codel) if codel is not None else None,
+                         on_drop=self._codel_dropped)
             for s in cluster.servers
         ]
+        # Per server, CoDel's dropping episode: [its codel_dropping event (None: not dropping), drops, last drop]
+        self.codel_episodes: list[list[Any]] = [[None, 0, 0.0] for _ in cluster.servers]
         self.dependencies = [
             Station(env, i, d.id, d.workers, d.queue_limit, make_sampler(d.service_time, service_rng))
             for i, d in enumerate(scenario.topology.dependencies)
@@ -169,9 +178,8 @@ class RequestEngine(EngineBase):
                             for _ in self.dependencies]
         self.arrival_gen = [0] * n_regions
         # Single-stage first tries go through the express lane unless servers order their queues when a
-        # worker frees up (adaptive LIFO).
-        self.evented = lifo is not None  # servers are EventStations (dependencies stay Stations)
-        self.express = self.EXPRESS and lifo is None
+        # worker frees up (adaptive LIFO, CoDel).
+        self.express = self.EXPRESS and not self.evented
         self.first_try = [self._arrival_handler(region) for region in range(n_regions)]
 
     # ---------------------------------------------------------------------------------- arrivals
@@ -582,7 +590,11 @@ class RequestEngine(EngineBase):
         self._at(a, deadline - now, self._lb_failed, a, TIMEOUT)
         gen = a.gen
 
-        def done() -> None:
+        def done(served: bool) -> None:
+            if not served:  # CoDel dropped it at the head of the queue: an error answered at once
+                if a.gen == gen:
+                    self._shed(a, self.env.now)
+                return
             if a.gen != gen:
                 self.rec.wasted += 1  # served after its caller gave up
                 return
@@ -595,9 +607,38 @@ class RequestEngine(EngineBase):
             self._stage_done(a, station, epoch, last)
 
         if not station.submit(now, service, deadline if self.cancel else _INF, self.max_wait, done):
-            rec = self.rec
-            rec.shed[a.req.region][rec.window_of(now)] += 1
-            return self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
+            self._shed(a, now)
+
+    def _codel_dropped(self, station: EventStation) -> None:
+        """CoDel dropped a request at ``station``: the first drop after a quiet spell starts a dropping
+        episode (an event); the episode ends (another) once 16 intervals pass without a drop, RFC 8289's
+        memory of a recent dropping state.
+        """
+        now = self.env.now
+        episode = self.codel_episodes[station.index]
+        episode[1] += 1
+        episode[2] = now
+        if episode[0] is not None:
+            return
+        codel = station.codel
+        assert codel is not None
+        cluster = self.cluster
+        episode[0] = cluster.trace.record(
+            now, CODEL_DROPPING, station.name, cluster.load_cause(station.index),
+            f"queue wait above {format_duration(codel.target)} for {format_duration(codel.interval)}")
+        quiet = 16 * codel.interval
+
+        def check(_: Any) -> None:
+            if self.env.now < episode[2] + quiet:  # dropped since: look again a quiet spell after the last drop
+                return later(self.env, episode[2] + quiet - self.env.now, check)
+            start = episode[0]
+            # A start with no cause (CoDel dropping before any harm) is a root; its end names nothing then.
+            cause = start if cluster.trace.records[start].cause is not None else None
+            cluster.trace.record(self.env.now, CODEL_STOPPED, station.name, cause,
+                                 f"{episode[1]} requests dropped, the last at {format_duration(episode[2])}")
+            episode[0], episode[1] = None, 0
+
+        later(self.env, quiet, check)
 
     def _stage_done(self, a: _Attempt, station: Station, epoch: int, last: bool) -> None:
         if station.epoch != epoch:  # the server crashed with this request on it
@@ -731,7 +772,7 @@ class RequestEngine(EngineBase):
     def probe_all(self, timeout: float) -> np.ndarray:
         """:meth:`probe` for every server at once (a bool per server)."""
         stations, now = self.stations, self.env.now
-        if self.server_policy.lifo_when_waiting is not None:  # event stations: their own wait
+        if self.evented:  # event stations: their own wait
             return np.fromiter((s.up and s.wait(now) < timeout for s in stations), bool, len(stations))
         up, wait = self._up_and_wait(now)
         return up & (wait < timeout)
@@ -739,7 +780,7 @@ class RequestEngine(EngineBase):
     def wait_all(self) -> np.ndarray:
         """:meth:`wait` for every server at once (0 where it is down)."""
         stations, now = self.stations, self.env.now
-        if self.server_policy.lifo_when_waiting is not None:
+        if self.evented:
             return np.fromiter((s.wait(now) if s.up else 0.0 for s in stations), float, len(stations))
         up, wait = self._up_and_wait(now)
         return np.where(up, wait, 0.0)

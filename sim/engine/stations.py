@@ -1,5 +1,5 @@
 """A server as the request engine books it: a FIFO queue of workers whose requests' start and end are known
-when they arrive (:class:`Station`), or, under adaptive LIFO, decided when a worker frees up
+when they arrive (:class:`Station`), or, under adaptive LIFO or CoDel, decided when a worker frees up
 (:class:`EventStation`).
 
 The earliest-free-worker recursion for FIFO G/G/c: ``free`` is a heap of the times each worker is next
@@ -16,6 +16,7 @@ from typing import Any
 
 import simpy
 
+from sim.policies.codel import CoDel
 from sim.scenario import Memory
 from sim.schedule import later
 
@@ -162,20 +163,26 @@ class EventStation(Station):
 
     Adaptive LIFO needs it: while the expected wait exceeds ``lifo_after``, a free worker takes the
     newest request instead of the oldest (and, with deadline propagation, skips those whose caller
-    has given up). Each request costs a completion event, so the engine uses these stations only when
-    ``server.lifo_when_waiting`` is set. Requests are submitted with a callback (:meth:`submit`);
-    :meth:`admit` books one without a callback, for callers that only need an estimate of the end.
+    has given up). So does CoDel (``codel``): it judges each request a free worker takes by how long it
+    waited and may drop it instead (``on_drop(station)`` is told). Each request costs a completion event,
+    so the engine uses these stations only when ``server.lifo_when_waiting`` or ``server.codel`` is set.
+    Requests are submitted with a callback (:meth:`submit`), called with True when the service ends and
+    False when CoDel drops the request; :meth:`admit` books one without a callback, for callers that only
+    need an estimate of the end.
     """
 
-    __slots__ = ("queue", "busy", "lifo_after", "mean_service", "cancel")
+    __slots__ = ("queue", "busy", "lifo_after", "mean_service", "cancel", "codel", "on_drop")
 
-    def __init__(self, *args: Any, lifo_after: float, mean_service: float, cancel: bool, **kwargs: Any):
+    def __init__(self, *args: Any, lifo_after: float, mean_service: float, cancel: bool,
+                 codel: CoDel | None = None, on_drop: Callable[[EventStation], None] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.queue: deque[list[Any]] = deque()  # [service, deadline, done]
+        self.queue: deque[list[Any]] = deque()  # [service, deadline, done, queued at]
         self.busy = 0
         self.lifo_after = lifo_after
         self.mean_service = mean_service
         self.cancel = cancel
+        self.codel = codel
+        self.on_drop = on_drop
 
     def held(self) -> int:
         return len(self.queue) + self.busy
@@ -193,12 +200,14 @@ class EventStation(Station):
         return ahead * self.mean_service * self.service_factor(now) / self.workers
 
     def submit(self, now: float, service: float, deadline: float, max_wait: float,
-               done: Callable[[], None] | None) -> bool:
-        """Queue a request; ``done()`` is called when its service ends. False: refused (queue full, or
-        it would wait longer than ``max_wait``).
+               done: Callable[[bool], None] | None) -> bool:
+        """Queue a request; ``done(True)`` is called when its service ends, ``done(False)`` if CoDel drops
+        it. False: refused (queue full, or it would wait longer than ``max_wait``).
         """
-        item = [service, deadline, done]
+        item = [service, deadline, done, now]
         if self.busy < self.workers:
+            if self.codel is not None:  # taken at once: no standing queue
+                self.codel.idle()
             self._start(now, item)
             return True
         if self.queue_limit is not None and len(self.queue) >= self.queue_limit:
@@ -227,18 +236,31 @@ class EventStation(Station):
             return
         self.busy -= 1
         if item[2] is not None:
-            item[2]()
+            item[2](True)
         self._next()
 
     def _next(self) -> None:
         now = self.env.now
         queue = self.queue
+        codel = self.codel
+        dropped = []
         while queue and self.busy < self.workers:
             newest_first = self.queue_wait(now, len(queue)) > self.lifo_after
             item = queue.pop() if newest_first else queue.popleft()
             if self.cancel and item[1] <= now:
                 continue  # its caller has given up: dropped without using a worker
+            if codel is not None and codel.take(now, now - item[3], len(queue)):
+                dropped.append(item)
+                continue
             self._start(now, item)
+        if codel is not None and self.busy < self.workers:
+            codel.idle()  # a worker finds the queue empty
+        # The drops are answered once the workers are settled, so a retry sent at once queues as any arrival.
+        for item in dropped:
+            if self.on_drop is not None:
+                self.on_drop(self)
+            if item[2] is not None:
+                item[2](False)
 
     def crash(self) -> None:
         super().crash()
@@ -248,3 +270,5 @@ class EventStation(Station):
     def restart(self, now: float) -> None:
         super().restart(now)
         self.busy = 0
+        if self.codel is not None:
+            self.codel.reset()

@@ -2,7 +2,8 @@
 
 - :mod:`sim.policies.balancers` — load-balancer algorithms, ``BALANCERS[name]``;
 - :mod:`sim.policies.retries` — backoff jitter, ``JITTERS[name]``, and retry budgets;
-- :mod:`sim.policies.breaker` — client circuit breakers.
+- :mod:`sim.policies.breaker` — client circuit breakers;
+- :mod:`sim.policies.codel` — CoDel on a server's queue (per request only).
 
 Each offers a per-request view (the request engine) and a per-step fluid view (the flow engine). A
 registry entry says whether it has the fluid view (``supports_flow``); :func:`unsupported_on_flow`
@@ -15,13 +16,14 @@ from typing import TYPE_CHECKING
 
 from sim.policies.balancers import BALANCERS, Balancer, register_balancer
 from sim.policies.breaker import Breaker
+from sim.policies.codel import CoDel
 from sim.policies.retries import JITTERS, Budget, Jitter, backoff_delay, backoff_span, register_jitter
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 __all__ = ["BALANCERS", "Balancer", "register_balancer", "JITTERS", "Jitter", "backoff_delay", "backoff_span",
-           "register_jitter", "Budget", "Breaker", "unsupported_on_flow"]
+           "register_jitter", "Budget", "Breaker", "CoDel", "unsupported_on_flow"]
 
 
 def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
@@ -51,4 +53,8 @@ def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...],
         problems.append((("policies", "client", "backoff", "jitter"),
                          f"jitter '{jitter_name}' has no fluid view (no span to spread retries over), so the "
                          f"flow engine cannot run it: use engine: requests, or one of {usable}"))
+    if policies.server.codel is not None:
+        problems.append((("policies", "server", "codel"),
+                         "CoDel has no fluid view (the flow engine's servers keep no queue of requests to drop "
+                         "from), so the flow engine cannot run it: use engine: requests, or codel: null"))
     return problems
