@@ -56,6 +56,13 @@ def cause_chain(result: sim.Result, event: dict) -> list[str]:
     return out
 
 
+@pytest.fixture(autouse=True)
+def _planner_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner's overload curves are cached in the session's temporary folder (one per worker), never
+    in the user's ~/.cache."""
+    monkeypatch.setenv("CASCADESIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture
 def make_scenario():
     return scenario_from

@@ -22,6 +22,14 @@ def cli(*args: str) -> int:
     return exit_info.value.code
 
 
+def cli_output(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    """Run the command with ``args``: its exit code, what it printed and its messages."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
 def write(tmp_path: Path, data: dict, name: str = "s.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data, sort_keys=False))

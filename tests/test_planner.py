@@ -47,11 +47,6 @@ slo: {availability: 99.9%}
 """
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASCADESIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 def _scenario(text: str = LAYOUT) -> sim.Scenario:
     return sim.parse_scenario(text, "layout.yaml")
 

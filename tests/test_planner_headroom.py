@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim.cli.command import main
 from sim.planner.headroom import SCALES, headroom
+from tests.test_cli import cli_output
 from tests.test_planner import LAYOUT
 
 # Servers at 0.6 of their capacity that refuse what would wait over a second: a failover doubles a server's
@@ -23,18 +23,6 @@ BUSY = (LAYOUT.replace("workers: 4, service_time: 40ms", "workers: 1, service_ti
               .replace("  failover:", "  server: {max_queue_wait: 1s}\n  failover:")
               .replace("duration: 6h", "duration: 2h").replace("at: 2h", "at: 1h"))
 YEARS = 6
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASCADESIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 def test_more_servers_take_the_failovers_without_overload_and_fewer_tip_over() -> None:
@@ -72,7 +60,7 @@ def test_capacity_with_years_writes_the_plan_into_its_report(tmp_path: Path, cap
     path = tmp_path / "busy.yaml"
     path.write_text(BUSY)
     out = tmp_path / "capacity"
-    code, text, _ = _cli(capsys, "capacity", path, "--years", YEARS, "-j", "0", "-q", "--out", out)
+    code, text, _ = cli_output(capsys, "capacity", path, "--years", YEARS, "-j", "0", "-q", "--out", out)
     data = json.loads((out / "capacity.json").read_text())
     planned = data["planned"]
     assert [s["scale"] for s in planned["sizes"]] == [f for f in SCALES if f in (0.8, 1.0, 1.25, 1.5, 2.0)]
@@ -89,7 +77,7 @@ def test_capacity_years_refuses_what_the_planner_cannot_plan(tmp_path: Path, cap
     path = tmp_path / "memory.yaml"
     memory = "memory: {limit: 16GB, base: 8GB, per_request: 40MB}"
     path.write_text(BUSY.replace("workers: 1, service_time: 60ms", f"workers: 1, service_time: 60ms, {memory}"))
-    code, _, err = _cli(capsys, "capacity", path, "--years", 3, "-q")
+    code, _, err = cli_output(capsys, "capacity", path, "--years", 3, "-q")
     assert code == 2 and "memory.yaml:" in err and "crash when they run out of memory" in err
-    code, _, err = _cli(capsys, "capacity", path, "--seed", 3)
+    code, _, err = cli_output(capsys, "capacity", path, "--seed", 3)
     assert code == 2 and "--seed is for the planned years" in err

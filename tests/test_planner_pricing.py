@@ -27,11 +27,6 @@ LAYOUT = (
              "  - {id: crashes, kind: server_crash, target: {}, mtbf: 48h, mttr: 6h}"))
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASCADESIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 @pytest.fixture(scope="module")
 def scenario() -> sim.Scenario:
     return sim.parse_scenario(LAYOUT, "pricing.yaml")

@@ -17,11 +17,6 @@ from tests.test_planner_pricing import LAYOUT
 YEARS = 6
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASCADESIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 @pytest.fixture(scope="module")
 def page() -> tuple[str, list[YearsSummary], list[dict]]:
     two = sim.parse_scenario(LAYOUT, "two.yaml")

@@ -16,31 +16,19 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim.cli.command import main
 from sim.experiments.store import StoreError
 from sim.planner.store import YearsStore, chunk_name
 from sim.planner.years import CHUNK, plan_years
 from sim.report.folders import output_kind
 from tests.shipped import SCENARIOS
+from tests.test_cli import cli_output
 
 YEAR = SCENARIOS / "layouts" / "year"
 TWO, THREE = YEAR / "two-copies.yaml", YEAR / "three-copies.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASCADESIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
-
-
 def _plan(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    return _cli(capsys, "plan", TWO, THREE, "-j", "0", "-q", *args)
+    return cli_output(capsys, "plan", TWO, THREE, "-j", "0", "-q", *args)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -83,19 +71,19 @@ def test_the_sensitivity_is_kept_chunk_by_chunk_and_resumes(tmp_path, capsys) ->
     """
     fresh, resumed = tmp_path / "fresh", tmp_path / "resumed"
     args = ("plan", TWO, "-j", "0", "-q", "--years", "3", "--sensitivity")
-    code, text, _ = _cli(capsys, *args, "--out", fresh)
+    code, text, _ = cli_output(capsys, *args, "--out", fresh)
     variants = sorted(p.name for p in (fresh / "years").glob("*~*"))
     assert code == 0 and variants == sorted(chunk_name(f"year-two-copies~{f}-{side}", 0)
                                             for f in ("mtbf", "mttr", "copies", "failover_delay", "servers")
                                             for side in ("low", "high"))
-    assert _cli(capsys, *args, "--out", resumed)[0] == 0
+    assert cli_output(capsys, *args, "--out", resumed)[0] == 0
     for name in variants[::2]:  # stopped before half the variants were kept
         (resumed / "years" / name).unlink()
     (resumed / "years" / variants[1]).write_text('{"layout": "another", "first": 0, "years": []}')
-    code, _, err = _cli(capsys, *args, "--out", resumed, "--resume")
+    code, _, err = cli_output(capsys, *args, "--out", resumed, "--resume")
     assert code == 2 and variants[1] in err and "not the years 0 on of layout" in err  # a chunk not its own
     (resumed / "years" / variants[1]).unlink()
-    code, again, _ = _cli(capsys, *args, "--out", resumed, "--resume")
+    code, again, _ = cli_output(capsys, *args, "--out", resumed, "--resume")
     assert code == 0 and _files(resumed) == _files(fresh)
     assert again.replace(str(resumed), str(fresh)) == text
 
@@ -137,10 +125,10 @@ def test_resume_refuses_another_plan(tmp_path, capsys) -> None:
                                  "without --resume to replace them, or choose another --out\n")
     changed = tmp_path / "two-copies.yaml"
     changed.write_text(TWO.read_text().replace("mttr: 8h", "mttr: 9h"))
-    code, _, err = _cli(capsys, "plan", changed, THREE, "-j", "0", "-q", "--years", "3", "--out", out, "--resume")
+    code, _, err = cli_output(capsys, "plan", changed, THREE, "-j", "0", "-q", "--years", "3", "--out", out, "--resume")
     assert code == 2 and f"cascadesim: {out} holds the years of another plan (layout 'year-two-copies': another " \
                          "scenario (its hash " in err
-    code, _, err = _cli(capsys, "plan", THREE, "-j", "0", "-q", "--years", "3", "--out", out, "--resume")
+    code, _, err = cli_output(capsys, "plan", THREE, "-j", "0", "-q", "--years", "3", "--out", out, "--resume")
     assert code == 2 and "(layouts year-two-copies, year-three-copies, not year-three-copies)" in err
     assert _files(out) == before
 
@@ -201,7 +189,7 @@ def test_a_folder_with_a_users_file_is_refused_and_left_alone(tmp_path, capsys) 
     assert code == 2 and "is not a cascadesim output" in err and _files(plan) == before
     # Another command's output is not a plan's.
     capacity = tmp_path / "capacity"
-    assert _cli(capsys, "capacity", TWO, "--out", capacity)[0] in (0, 3)  # 3: no N+1
+    assert cli_output(capsys, "capacity", TWO, "--out", capacity)[0] in (0, 3)  # 3: no N+1
     before = _files(capacity)
     code, _, err = _plan(capsys, "--years", "3", "--out", capacity, "--resume")
     assert code == 2 and _files(capacity) == before
@@ -235,7 +223,7 @@ def test_compare_with_the_planner(tmp_path, capsys) -> None:
     folder in --out, resumable; exit 3 when a layout's mean availability is below its objective.
     """
     out = tmp_path / "cmp"
-    code, text, _ = _cli(capsys, "compare", TWO, THREE, "--engine", "planner", "--years", "12", "-j", "0", "-q",
+    code, text, _ = cli_output(capsys, "compare", TWO, THREE, "--engine", "planner", "--years", "12", "-j", "0", "-q",
                          "--out", out)
     assert code == 0
     code, planned, _ = _plan(capsys, "--years", "12")
@@ -245,13 +233,13 @@ def test_compare_with_the_planner(tmp_path, capsys) -> None:
     assert [d["layout"] for d in json.loads((out / "years" / "manifest.json").read_text())["layouts"]] == [
         "two-copies", "three-copies"]  # compare names a layout after its file
     before = _files(out)
-    code, again, _ = _cli(capsys, "compare", TWO, THREE, "--engine", "planner", "--years", "12", "-j", "0", "-q",
+    code, again, _ = cli_output(capsys, "compare", TWO, THREE, "--engine", "planner", "--years", "12", "-j", "0", "-q",
                           "--out", out, "--resume")
     assert code == 0 and again == text and _files(out) == before
 
     strict = tmp_path / "strict.yaml"
     strict.write_text(THREE.read_text().replace("slo: {availability: 99.9%}", "slo: {availability: 99.999%}"))
-    code, text, _ = _cli(capsys, "compare", TWO, strict, "--engine", "planner", "--years", "3", "-j", "0", "-q",
+    code, text, _ = cli_output(capsys, "compare", TWO, strict, "--engine", "planner", "--years", "3", "-j", "0", "-q",
                          "--no-report")
     assert code == 3 and "year-three-copies − year-two-copies" in text
 
@@ -267,7 +255,7 @@ def test_compare_with_the_planner(tmp_path, capsys) -> None:
     (("plan", TWO, "--resume"), "--resume needs the results folder: give --out"),
 ], ids=["years-without-planner", "replications-with-planner", "two-engine-options", "compare-resume", "plan-resume"])
 def test_usage_errors(args, message, capsys) -> None:
-    code, out, err = _cli(capsys, *args)
+    code, out, err = cli_output(capsys, *args)
     assert code == 2 and out == "" and err.endswith(f"Error: {message}\n")
 
 
@@ -275,7 +263,7 @@ def test_compare_planner_refuses_what_it_cannot_plan(tmp_path, capsys) -> None:
     bad = tmp_path / "memory.yaml"
     memory = "memory: {limit: 16GB, base: 8GB, per_request: 40MB},"
     bad.write_text(TWO.read_text().replace("count: 12, workers: 8,", f"count: 12, workers: 8, {memory}", 1))
-    code, out, err = _cli(capsys, "compare", TWO, bad, "--engine", "planner", "--no-report")
+    code, out, err = cli_output(capsys, "compare", TWO, bad, "--engine", "planner", "--no-report")
     assert code == 2 and out == "" and f"{bad}:" in err and "memory" in err
     assert not (tmp_path / "reports").exists()
 
@@ -294,13 +282,13 @@ def test_a_full_disk_keeps_the_years_planned_and_says_how_to_go_on(tmp_path, cap
 
     out = tmp_path / "out"
     monkeypatch.setattr(store, "atomic_file", full)
-    code, text, err = _cli(capsys, "plan", TWO, "-j", "0", "-q", "--years", "15", "--out", out)
+    code, text, err = cli_output(capsys, "plan", TWO, "-j", "0", "-q", "--years", "15", "--out", out)
     assert code == 1 and text == ""
     assert err == (f"cascadesim: cannot write {out / 'years' / chunk_name('year-two-copies', 10)}: No space left "
                    f"on device\nruns finished before it are kept in {out}; run again with --resume to complete\n")
     assert sorted(_files(out)) == ["years/manifest.json", f"years/{chunk_name('year-two-copies', 0)}"]
     monkeypatch.setattr(store, "atomic_file", real)
-    assert _cli(capsys, "plan", TWO, "-j", "0", "-q", "--years", "15", "--out", out, "--resume")[0] == 0
+    assert cli_output(capsys, "plan", TWO, "-j", "0", "-q", "--years", "15", "--out", out, "--resume")[0] == 0
     assert len(json.loads((out / "plan.json").read_text())["layouts"][0]["rows"]) == 15
 
 
@@ -310,5 +298,5 @@ def test_compare_engine_runs_every_layout_on_it(tmp_path, capsys) -> None:
 
     a, b = write(tmp_path, small(name="a"), "a.yaml"), write(tmp_path, small(name="b", seed=3), "b.yaml")
     out = tmp_path / "cmp"
-    code, _, _ = _cli(capsys, "compare", a, b, "--engine", "flow", "-n", "2", "-j", "0", "-q", "--out", out)
+    code, _, _ = cli_output(capsys, "compare", a, b, "--engine", "flow", "-n", "2", "-j", "0", "-q", "--out", out)
     assert code == 0 and set(sim.load_results(out)["engine"]) == {"flow"}

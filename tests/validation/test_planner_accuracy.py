@@ -102,11 +102,6 @@ GAPS: dict[str, dict[str, list[tuple[float, float]]]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASCADESIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 @cache
 def _runs(case: str) -> tuple[list[PlannedYear], list[dict]]:
     scenario = sim.parse_scenario(CASES[case], f"{case}.yaml")
