@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +97,6 @@ def _curve_scenario(scenario: Scenario, group: dict[str, Any], rate: float) -> S
     return Scenario.model_validate(d)
 
 
-@lru_cache(maxsize=1)
 @functools.cache
 def source_hash(*, planner: bool = False) -> str:
     """A hash of the model's source (the flow engine, its formulas, the control plane…; with ``planner``

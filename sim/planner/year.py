@@ -10,6 +10,8 @@ Per window ``w`` and region ``r`` (window midpoints; a region's databases weigh 
 - **failover delay** and **no copy up**: a database without an active copy until ``e`` loses the requests
   whose every attempt falls in the gap: an arrival at ``x`` if ``x + S < e``, ``S`` the sum of the clients'
   backoffs (errors come back at once), each window's arrivals at that window's rate (:func:`_gap_loss`);
+  the arrivals of a gap's first ``database_delay`` seconds are the failover delay's, the later ones no
+  copy up's (a database whose every copy is down waits longer than its failover);
 - **datacenter outage**: a region sent to a dark datacenter loses its requests the same way until the
   traffic manager moves it (the first 5-second sweep ``datacenter_delay`` after it saw the outage), and
   its databases' gaps do not count those arrivals again; an outage while the region is still elsewhere
@@ -395,9 +397,9 @@ def _gap_loss(fleet: Fleet, start: np.ndarray, end: np.ndarray, deadline: np.nda
 
 def _gaps(fleet: Fleet, history: History, horizon: float, delay: float, unrouted: list[list[tuple[float, float]]],
           by: np.ndarray) -> None:
-    """Databases without an active copy: failover delay (gaps no longer than ``delay``) and no copy up. A
-    region's arrivals while it is sent to a dark datacenter (``unrouted``: per region, its spans) are lost
-    there already: taken out of the gaps.
+    """Databases without an active copy: failover delay (a gap's first ``delay`` seconds, the arrivals then)
+    and no copy up (the arrivals after). A region's arrivals while it is sent to a dark datacenter
+    (``unrouted``: per region, its spans) are lost there already: taken out of the gaps.
     """
     lost_at = history.new == -1
     if not lost_at.any():
@@ -427,10 +429,11 @@ def _gaps(fleet: Fleet, history: History, horizon: float, delay: float, unrouted
     starts_x = np.r_[a, np.concatenate(cut_a) if cut_a else []]
     ends_x = np.r_[b, np.concatenate(cut_b) if cut_b else []]
     signed = np.r_[share, -share[cut]]
-    long = (b - a)[rows] > delay + 1e-6
-    for k, mask in ((2, ~long), (3, long)):
-        if mask.any():
-            _gap_loss(fleet, starts_x[mask], ends_x[mask], b[rows][mask], signed[mask], reg[rows][mask], by[k])
+    # A gap's first ``delay`` seconds are the failover's own (a copy up would be active by then), the rest
+    # is the time with no copy up; the two pieces' losses add up to the whole gap's (each arrival once).
+    split, deadline, region = a[rows] + delay, b[rows], reg[rows]
+    _gap_loss(fleet, starts_x, np.minimum(ends_x, split), deadline, signed, region, by[2])
+    _gap_loss(fleet, np.maximum(starts_x, split), ends_x, deadline, signed, region, by[3])
 
 
 def _unrouted(fleet: Fleet, outages: Outages, dc_delay: float, horizon: float,
