@@ -76,12 +76,16 @@ class Classes:
         """The classes for the queue update of a step that brought the servers these loads (see the module)."""
         s = self.servers
         if not (self.lump and self._at == s.revision and self._reuse < REUSE
-                and all(np.array_equal(a, a[self.view.rep][self.view.of]) for a in (work, demand, tries))):
+                and all(self._stands(a) for a in (work, demand, tries))):
             self._take(s.backlog, work, demand, tries)
         else:
             self._reuse += 1
         self.count += self.view.rep.size
         return self.view
+
+    def _stands(self, load: np.ndarray) -> bool:
+        """Whether every server got the ``load`` of the server standing for its class."""
+        return bool(np.array_equal(load, load[self.view.rep].take(self.view.of)))
 
     def _semi_key(self) -> np.ndarray:
         """The hash of what changes only when listeners are called (or a warm-up ends)."""

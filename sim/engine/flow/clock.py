@@ -64,7 +64,7 @@ class Clock:
                 and not any(link.saturated is not None for link in self.network.links)):
             return False
         ix = self.classes.current().rep  # one server of each class stands for all
-        return (float(s.shed[ix].max(initial=0.0)) < 1e-6 and float(s.backlog[ix].max(initial=0.0)) < 1e-9
+        return (float(s.at("shed", ix).max(initial=0.0)) < 1e-6 and float(s.at("backlog", ix).max(initial=0.0)) < 1e-9
                 and float(s.probe_failure(self.health_timeout, ix).max(initial=0.0, where=s.up[ix])) < 1e-6)
 
     def next_stop(self, end: float) -> float:

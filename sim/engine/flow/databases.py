@@ -26,8 +26,9 @@ class Pairs:
     unavailable" entry per region. Per entry: the share of the region's first attempts that go there
     (``prior``) and the client retries pending there (``posterior``). A step looks only at the support
     (``sup``): the pairs that have held a database's active copy (only they can carry first attempts or
-    pending retries), a region's own pairs, and the unavailable entries; per entry of the support,
-    ``spread`` says where the retries due in the current step go.
+    pending retries), a region's own pairs, and the unavailable entries. Retries are pending only there,
+    so ``posterior`` is kept per entry of the support (``at_sup`` maps an entry to its place there, -1
+    outside); so is ``spread``, where the retries due in the current step go.
     """
 
     def __init__(self, cluster: Cluster):
@@ -52,10 +53,12 @@ class Pairs:
         self.entry_region = np.concatenate([self.pair_region, np.arange(n_regions)])
         self.entry_own = self.own[self.entry_region]
         self.prior = np.zeros(P + n_regions)
-        self.posterior = np.zeros(P + n_regions)
+        self.posterior = np.zeros(0)  # per entry of the support (``_support``)
+        self.sup = np.zeros(0, dtype=np.int64)
         self.in_sup = np.zeros(P + n_regions, dtype=bool)
         self.in_sup[P:] = True
         self.in_sup[:P] = self.own[self.pair_region]
+        self._prior_sup: np.ndarray | None = None  # ``prior`` over the support, while neither changes
         self._support()
         self.db_entry: np.ndarray | None = None  # per database of every region (concatenated): its entry
         all_dbs = [d for d in self.region_dbs if d.size]
@@ -71,11 +74,26 @@ class Pairs:
         self._log_read = 0
 
     def _support(self) -> None:
+        """Take the support from ``in_sup`` (it only grows), and lay the pending retries out over it."""
+        entries = self.in_sup.size
+        if self.posterior.size:
+            held = np.zeros(entries)
+            held[self.sup] = self.posterior
         self.sup = np.flatnonzero(self.in_sup)  # pairs first (sorted), then the R unavailable entries
+        self.posterior = held[self.sup] if self.posterior.size else np.zeros(self.sup.size)
+        self.at_sup = np.full(entries, -1, dtype=np.int64)
+        self.at_sup[self.sup] = np.arange(self.sup.size)
         self.sup_pairs = self.sup.size - self.n_regions
         self.sup_region = self.entry_region[self.sup]
         self.sup_own = self.entry_own[self.sup]
-        self.spread = self.prior[self.sup]  # where the retries due in the step go, per entry of sup
+        self._prior_sup = None
+        self.spread = self.prior_sup()  # where the retries due in the step go, per entry of sup
+
+    def prior_sup(self) -> np.ndarray:
+        """``prior`` over the support (kept until either changes; read it, never write it)."""
+        if self._prior_sup is None:
+            self._prior_sup = self.prior[self.sup]
+        return self._prior_sup
 
     # ------------------------------------------------------------------------------ databases move
 
@@ -87,7 +105,8 @@ class Pairs:
     def _move(self, cluster: Cluster) -> None:
         """Point the databases whose active copy moved since the last call (``Cluster.active_log``) at
         their new entries: first attempts follow them (``prior``), and so do the client retries pending
-        for them (``posterior``: an entry's pending retries are split evenly over its databases).
+        for them (``posterior``: an entry's pending retries are split evenly over its databases). An entry
+        that no database pointed at before joins the support.
         """
         log = cluster.active_log
         if self.db_entry is None:
@@ -114,19 +133,30 @@ class Pairs:
             at, old, entry = at[moving], old[moving], entry[moving]
             if not at.size:
                 return
-            if self.posterior[~self.entry_own].any():  # pending retries move with databases
-                per_db = self.posterior[old] / np.maximum(self.db_count[old], 1)
-                np.subtract.at(self.posterior, old, per_db)
-                np.add.at(self.posterior, entry, per_db)
-                np.maximum(self.posterior, 0.0, out=self.posterior)
+            grew = self._join(entry)  # (first: the pending retries follow their databases there)
+            post = self.posterior
+            if post[~self.sup_own].any():  # pending retries move with databases
+                was, now = self.at_sup[old], self.at_sup[entry]
+                per_db = post[was] / np.maximum(self.db_count[old], 1)
+                np.subtract.at(post, was, per_db)
+                np.add.at(post, now, per_db)
+                np.maximum(post, 0.0, out=post)
             np.subtract.at(self.db_count, old, 1)
             self.db_entry[at] = entry
         np.add.at(self.db_count, entry, 1)
         # A region's databases weigh the same: an entry's share of first attempts is count x weight.
         self.prior = np.where(self.entry_own, self.prior, self.db_count * self.region_db_weight[self.entry_region])
-        if not self.in_sup[entry].all():
-            self.in_sup[entry] = True
-            self._support()
+        self._prior_sup = None
+        if self._join(entry) or grew:  # a new support: the retries due go as first attempts (until taken again)
+            self.spread = self.prior_sup()
+
+    def _join(self, entry: np.ndarray) -> bool:
+        """The ``entry`` not in the support yet join it. Returns whether any did."""
+        if self.in_sup[entry].all():
+            return False
+        self.in_sup[entry] = True
+        self._support()
+        return True
 
     # ------------------------------------------------------------------------------ retries come and go
 
@@ -134,17 +164,18 @@ class Pairs:
         """``due`` client retries per region come due in this step: they leave the pending ones from where
         they are pending, and go there (``spread``; as first attempts would where none is pending).
         """
-        sup, er = self.sup, self.sup_region
-        post = self.posterior[sup]
+        er = self.sup_region
+        post = self.posterior
         held = np.bincount(er, weights=post, minlength=self.n_regions)
         share = np.where(held > 0, due / np.maximum(held, TINY), 0.0)
         has = held > 0
-        self.spread = np.where(has[er], post / np.maximum(held, TINY)[er], self.prior[sup])
-        self.posterior[sup] = post * np.maximum(0.0, 1.0 - share)[er]
+        spread = post / np.maximum(held, TINY).take(er)
+        self.spread = spread if has.all() else np.where(has.take(er), spread, self.prior_sup())
+        self.posterior = post * np.maximum(0.0, 1.0 - share).take(er)
 
     def no_retries_due(self) -> None:
         """No client retry comes due in this step: ``spread`` is that of first attempts."""
-        self.spread = self.prior[self.sup]
+        self.spread = self.prior_sup()
 
     def retries_wait(self, fails: np.ndarray, retried: np.ndarray) -> None:
         """The step's failures (``fails`` per entry of the support) that its clients retry (``retried`` per
@@ -152,7 +183,7 @@ class Pairs:
         """
         failed = np.bincount(self.sup_region, weights=fails, minlength=self.n_regions)
         keep = np.where(failed > 0, retried / np.maximum(failed, TINY), 0.0)
-        self.posterior[self.sup] += fails * keep[self.sup_region]
+        self.posterior += fails * keep.take(self.sup_region)
 
     def pool_shares(self, route: np.ndarray, dc_of: np.ndarray, pool_weight: np.ndarray) -> None:
         """Regions without databases: their first attempts go to the servers of the datacenter they are
@@ -162,3 +193,4 @@ class Pairs:
         sp_ = self.pair_server[own_p]
         in_dc = dc_of[sp_] == route[self.pair_region[own_p]]
         self.prior[:self.n_pairs][own_p] = np.where(in_dc, pool_weight[sp_], 0.0)
+        self._prior_sup = None

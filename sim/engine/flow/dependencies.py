@@ -153,12 +153,14 @@ class Links:
         self.latency = np.array(cluster.link_latency, dtype=float).reshape(n_dcs, n_dcs)
         self.between = np.array(self.network.between, dtype=np.int64).reshape(n_dcs, n_dcs)  # the link, or -1
 
-    def state(self, bits: float) -> LinkState:
-        """Per link, the delay and loss a crossing of ``bits`` sees now."""
+    def state(self, bits: float, used: list[int] | None = None) -> LinkState:
+        """Per link, the delay and loss a crossing of ``bits`` sees now (only on the links ``used``, if
+        given: the others' stay 0).
+        """
         links = self.network.links
         delay = np.zeros(len(links) + 1)
         loss = np.zeros(len(links) + 1)
-        for i in range(len(links)):
+        for i in range(len(links)) if used is None else used:
             delay[i], loss[i] = self.network.conditions(i, bits)
         return LinkState(delay, loss)
 

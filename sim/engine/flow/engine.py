@@ -268,11 +268,12 @@ class FlowEngine(EngineBase):
         env, s = self.env, self.servers
         if not s.up[server]:
             return later(env, timeout, lambda _: done(False))
-        if s.shed[server] > 0 and self.error_rng.uniform() < s.shed[server]:
+        shed = s.at("shed", server)
+        if shed > 0 and self.error_rng.uniform() < shed:
             return done(False)
         speed = s.speed[server] * (s.warm_speed[server] if s.warm_until[server] > env.now else 1.0)
         work = service / speed
-        wait = float(s.fluid_wait[server] + s.wait_p[server] / s.theta[server])
+        wait = float(s.served_wait(server))
         s.mail_work[server] += work
         s.mail_tries[server] += 1
         end = wait + work

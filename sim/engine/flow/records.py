@@ -24,7 +24,7 @@ CENTRES = np.exp(LOG_LO + (np.arange(BINS) + 0.5) * (LOG_HI - LOG_LO) / BINS)
 
 def bin_of(latency: np.ndarray) -> np.ndarray:
     """The histogram bin of each latency (clipped to the first and last bins)."""
-    return np.clip(((np.log(latency) - LOG_LO) / (LOG_HI - LOG_LO) * BINS).astype(np.int64), 0, BINS - 1)
+    return np.minimum(np.maximum(((np.log(latency) - LOG_LO) / (LOG_HI - LOG_LO) * BINS).astype(np.int64), 0), BINS - 1)
 
 
 class Records:

@@ -88,6 +88,8 @@ class ClientRetries:
         self.pending = 0.0  # mass in the ring
         self.traffic = self.retrying = 0.0  # attempts and retries per second in the last step
         self.budgets = [Budget(client.budget) if client.budget else None for _ in range(n_regions)]
+        self.budgeted = client.budget is not None
+        self.spans = [backoff_span(client.backoff, a + 1) for a in range(self.attempts_max)]  # per retry number
 
     def few(self) -> bool:
         """Next to no retries pending: less than one, or under :data:`QUIET_RETRIES` of the attempts in the
@@ -143,22 +145,24 @@ class ClientRetries:
         origin_windows = np.array([w - ((w - m) % self.origins) for m in range(self.origins)])
         valid = origin_windows >= 0
         ok_by_origin = (by_attempt * per[..., 0, None]).sum(axis=(1, 2))  # [region, origin]
-        for m in np.nonzero(valid)[0]:
-            counts["ok"][:, origin_windows[m]] += ok_by_origin[:, m]
+        counts["ok"][:, origin_windows[valid]] += ok_by_origin[:, valid]  # (distinct windows)
         # Latency: each success's try time plus how long ago its request arrived (the mean age of the
         # step's successful retries; first attempts have none).
         ok_retry = by_r[:, :, 1:] * per[:, :, 1:, 0]  # [region, type, attempt - 2]
         ok_all = (by_r * per[..., 0]).sum(axis=(1, 2))
-        for r in np.nonzero(hist.any(axis=1))[0]:
-            row = hist[r]
+        add = hist  # what goes into the records' histogram, aged where successful retries are
+        for r in np.nonzero(hist.any(axis=1) & ok_retry.reshape(R, -1).any(axis=1))[0]:
             aged = float(ok_retry[r].sum())
             if aged > 0:
                 mean_age = float((age[r, :, 1:].sum(axis=2) * per[r, :, 1:, 0]).sum() / aged)
                 share_aged = min(1.0, aged / max(float(ok_all[r]), TINY))
                 if mean_age > 0:
+                    row = hist[r]
                     bins = bin_of(CENTRES + mean_age)
-                    row = row * (1.0 - share_aged) + np.bincount(bins, weights=row * share_aged, minlength=BINS)
-            records.hist[r] += row
+                    if add is hist:
+                        add = hist.copy()
+                    add[r] = row * (1.0 - share_aged) + np.bincount(bins, weights=row * share_aged, minlength=BINS)
+        records.hist += add
         # Failures: retried within the attempts and the budget, or given up.
         fail_share = per[..., 1] + per[..., 2]  # [region, type, attempt]
         retried = np.zeros(R)
@@ -170,16 +174,20 @@ class ClientRetries:
                 _give_up(records, mass, origin_windows, valid)
                 continue
             total = mass.sum(axis=(1, 2))
-            allowed = np.ones(R)
-            for region, budget in enumerate(self.budgets):
-                if budget is not None:
-                    allowed[region] = budget.allow(float(total[region]))
-            counts["budget_exhausted"][:, w] += total * (1.0 - allowed)
-            _give_up(records, mass * (1.0 - allowed)[:, None, None], origin_windows, valid)
-            keep = mass * allowed[:, None, None]
+            if self.budgeted:
+                allowed = np.ones(R)
+                for region, budget in enumerate(self.budgets):
+                    if budget is not None:
+                        allowed[region] = budget.allow(float(total[region]))
+                counts["budget_exhausted"][:, w] += total * (1.0 - allowed)
+                _give_up(records, mass * (1.0 - allowed)[:, None, None], origin_windows, valid)
+                keep = mass * allowed[:, None, None]
+                keep_age = age[:, :, a, :] * (fail_share[:, :, a] * allowed[:, None])[:, :, None]
+            else:  # (the same: every failure allowed, x * 1.0 is x and nothing is given up)
+                keep = mass
+                keep_age = age[:, :, a, :] * fail_share[:, :, a, None]
             retried += keep.sum(axis=(1, 2))
-            keep_age = age[:, :, a, :] * (fail_share[:, :, a] * allowed[:, None])[:, :, None]
-            lo, hi = backoff_span(c.backoff, a + 1)
+            lo, hi = self.spans[a]
             # Errors come back at once, timeouts at the client's timeout.
             with np.errstate(invalid="ignore", divide="ignore"):
                 to_share = np.where(fail_share[:, :, a] > 0,
@@ -214,16 +222,33 @@ class ClientRetries:
         last = max(first, int(math.floor(stop / dt + 1e-9)))
         last = min(last, now_slot + self.slots - 1)
         count = last - first + 1
-        idx = np.arange(first, last + 1) % self.slots
-        self.ring[idx, :, :, retry - 1, :] += mass / count
-        self.ring_age[idx, :, :, retry - 1, :] += mass_age / count
-        if full is not None:
-            self.full[idx, :, retry - 1] += full / count
+        each, each_age = mass / count, mass_age / count
+        each_full = None if full is None else full / count
+        for idx in _slots(first, last, self.slots):
+            self.ring[idx, :, :, retry - 1, :] += each
+            self.ring_age[idx, :, :, retry - 1, :] += each_age
+            if each_full is not None:
+                self.full[idx, :, retry - 1] += each_full
         self.pending += float(mass.sum())
+
+
+def _slots(first: int, last: int, slots: int) -> tuple[slice, ...]:
+    """The ring's slots ``first`` to ``last`` (fewer than ``slots`` of them; none if ``last < first``) as at most
+    two slices (cheaper than an index array, and the same slots).
+
+    >>> _slots(3, 5, 8), _slots(6, 9, 8), _slots(4, 3, 8)
+    ((slice(3, 6, None),), (slice(6, None, None), slice(0, 2, None)), ())
+    """
+    if last < first:
+        return ()
+    if last - first + 1 >= slots:
+        raise ValueError(f"slots {first} to {last} wrap the ring of {slots} more than once")
+    a, b = first % slots, last % slots
+    return (slice(a, b + 1),) if a <= b else (slice(a, None), slice(0, b + 1))
 
 
 def _give_up(records: Records, mass: np.ndarray, origin_windows: np.ndarray, valid: np.ndarray) -> None:
     """Count ``mass`` [region, type, origin] of requests as failed, in the windows they arrived in, and by type."""
-    for m in np.nonzero(valid)[0]:
-        records.counts["failed"][:, origin_windows[m]] += mass[:, :, m].sum(axis=1)
-    records.failed_by_type += mass[:, :, valid].sum(axis=(0, 2))
+    lost = mass[:, :, valid]
+    records.counts["failed"][:, origin_windows[valid]] += lost.sum(axis=1)  # (distinct windows)
+    records.failed_by_type += lost.sum(axis=(0, 2))

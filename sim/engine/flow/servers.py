@@ -45,13 +45,47 @@ TINY = 1e-12
 """Guards divisions by a rate, a capacity or a mass that may be zero (``x / max(y, TINY)``)."""
 
 
+class _PerServer:
+    """A quantity of :class:`Servers` per server that a step computes per class (``backlog``, ``shed``, the
+    waits...): read whole, it is handed to every server then (:meth:`Servers.whole`); :meth:`Servers.at`
+    reads a few servers' without that.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, servers: Any, owner: Any = None) -> np.ndarray:
+        return servers.whole(self.name)
+
+    def __set__(self, servers: Any, values: np.ndarray) -> None:
+        servers.kept.pop(self.name, None)
+        servers.full[self.name] = values
+
+
 class Servers:
     """Every server of the cluster as a fluid queue: parameters, state and waits, one entry per server.
 
     The state changes in two ways: a step's queue update (:meth:`advance`, for whole classes of servers
     in the same state at once) and the cluster's listener calls (:meth:`stop`, :meth:`start`,
     :meth:`set_version`, :meth:`set_pool`), which count in ``revision`` so that the classes are taken again.
+    A step leaves its state per class (``kept``: the classes' values and each server's class): a quantity is
+    handed to every server only when something reads it whole (``full``), which most steps never do.
     """
+
+    backlog = _PerServer()  # worker-seconds waiting
+    load = _PerServer()  # worker-seconds per second offered in the last step (utilisation x workers)
+    rate = _PerServer()  # tries per second admitted in the last step
+    shed = _PerServer()  # share refused in the last step
+    again = _PerServer()  # the same for client retries of tries it refused because it was full
+    demand = _PerServer()  # worker-seconds per second offered in the last step (before refusals)
+    fluid_wait = _PerServer()  # the waits (queue_state)
+    wait_p = _PerServer()
+    theta = _PerServer()
+    per_try = _PerServer()
+    wait_rate = _PerServer()
+    refused = _PerServer()  # (these three only where max_queue_wait binds)
+    wait_bound = _PerServer()
+    drain = _PerServer()
 
     def __init__(self, scenario: Scenario, cluster: Cluster):
         servers = cluster.servers
@@ -98,19 +132,38 @@ class Servers:
         self.err = np.zeros(n)
         self.leak = np.zeros(n)
         self.up_since = np.zeros(n)
-        self.backlog = np.zeros(n)  # worker-seconds waiting
-        self.load = np.zeros(n)  # worker-seconds per second offered in the last step (utilisation x workers)
-        self.rate = np.zeros(n)  # tries per second admitted in the last step
-        self.shed = np.zeros(n)  # share refused in the last step
-        self.again = np.zeros(n)  # the same for client retries of tries it refused because it was full
-        self.demand = np.zeros(n)  # worker-seconds per second offered in the last step (before refusals)
+        self.full: dict[str, np.ndarray] = {}  # per-server quantities as every server's values
+        self.kept: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # or as (per class, each server's class)
+        self.backlog, self.load, self.rate, self.shed, self.again, self.demand = (np.zeros(n) for _ in range(6))
         self.epoch = np.zeros(n, dtype=np.int64)
         self.mail_work = np.zeros(n)  # worker-seconds of mail delivered since the last step
         self.mail_tries = np.zeros(n)
         self.pool_weight = np.zeros(n)  # a server's share of its datacenter's tries (0: not in the pool)
         self.revision = 0  # counts changes to servers made outside the steps (listener calls, warm-ups ending)
         self.next_warm = math.inf  # the earliest end of a warm-up under way
+        # Waits, per server (queue_state); the last three only where max_queue_wait binds.
+        self.fluid_wait, self.wait_p, self.theta, self.per_try, self.wait_rate = (np.zeros(n) for _ in range(5))
+        self.refused, self.wait_bound, self.drain = (np.zeros(n) for _ in range(3))
+        self.binds = False
         self.queue_state()
+
+    # ------------------------------------------------------------------------------ state per class or per server
+
+    def whole(self, name: str) -> np.ndarray:
+        """Every server's ``name`` (handed from its class's if the last step left it per class)."""
+        values = self.full.get(name)
+        if values is None:
+            per_class, of = self.kept[name]
+            values = self.full[name] = per_class.take(of)
+        return values
+
+    def at(self, name: str, ix: Any) -> np.ndarray:
+        """The servers ``ix``'s ``name``: the same as ``whole(name)[ix]``, without handing it to every server."""
+        values = self.full.get(name)
+        if values is not None:
+            return values[ix]
+        per_class, of = self.kept[name]
+        return per_class[of[ix]]
 
     # ------------------------------------------------------------------------------ waits
 
@@ -126,14 +179,24 @@ class Servers:
         longer (:func:`sim.queueing.impatient`, at each server's workers with Poisson arrivals, the tries'
         mean work and Allen–Cunneen's variability), whatever the balancer.
         """
-        up, workers, load, rate = self.up[ix], self.workers[ix], self.load[ix], self.rate[ix]
+        waits = self._waits(ix, erlang_b, self.load[ix], self.rate[ix], self.backlog[ix], self.demand[ix])
+        for name, values in waits.items():
+            setattr(self, name, values[inv])
+        if not self.binds:
+            self.wait_rate = self.theta
+
+    def _waits(self, ix: Any, erlang_b: np.ndarray | None, load: np.ndarray, rate: np.ndarray, backlog: np.ndarray,
+               demand: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`queue_state` for the servers ``ix`` at their ``load``, ``rate``, ``backlog`` and ``demand``: the
+        waits of each (by name; sets ``binds``).
+        """
+        up, workers = self.up[ix], self.workers[ix]
         cap = np.where(up, workers, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            fluid_wait = np.where(cap > 0, self.backlog[ix] / np.maximum(cap, TINY), 0.0)
+            fluid_wait = np.where(cap > 0, backlog / np.maximum(cap, TINY), 0.0)
             per_try = np.where(rate > 0, load / np.maximum(rate, TINY), self.service[ix])
         self.binds = False
         if self.bounded:  # M/M/c+D at the load offered (any load: refusals keep it stable)
-            demand = self.demand[ix]
             variability = np.maximum((self.ca2[ix] + self.cs2[ix]) / 2.0, 0.05)
             scale = np.maximum(per_try, TINY) * variability  # the M/M/c wait's unit, seconds
             bound = np.maximum(self.max_wait - fluid_wait, 0.0)
@@ -141,13 +204,14 @@ class Servers:
             # Whether the bound cuts any wait short: when none keeps more than e^-40 of its wait beyond it,
             # M/M/c+D is M/M/c to 1e-17, and the waits are those without a bound (below; ``cut``).
             self.binds = bool((wait_rate * bound < 40.0).any())
+        out: dict[str, np.ndarray] = {}
         if self.binds:
             refused, wait_p = impatient(self.iworkers[ix], demand, bound / scale, erlang_b)
             wait_p = np.where(up & (demand > 0), wait_p, 0.0)
             with np.errstate(divide="ignore"):
                 theta = 1.0 / truncated_mean(wait_rate, bound)  # so that wait_p / theta is the mean wait
-            self.refused, self.wait_bound = refused[inv], bound[inv]
-            self.drain = (workers / scale)[inv]  # while every worker is busy, one frees at this rate
+            out.update(refused=refused, wait_bound=bound, wait_rate=wait_rate,
+                       drain=workers / scale)  # (while every worker is busy, one frees at this rate)
         elif self.balanced:  # the balancer's fluid view: how it spreads the waits
             shared, serving = self.pool_load()
             wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared[ix], workers, self.iworkers[ix], per_try,
@@ -155,14 +219,14 @@ class Servers:
         else:  # the databases decide: Poisson arrivals
             wait_p, theta = allen_cunneen(load, workers, self.iworkers[ix], per_try, self.ca2[ix], self.cs2[ix])
         wait_p = np.where(self.queue_limit[ix] > 0, wait_p, 0.0)  # no waiting room: served at once or refused
-        self.fluid_wait, self.wait_p, self.theta, self.per_try = fluid_wait[inv], wait_p[inv], theta[inv], per_try[inv]
-        self.wait_rate = wait_rate[inv] if self.binds else self.theta
+        out.update(fluid_wait=fluid_wait, wait_p=wait_p, theta=theta, per_try=per_try)
+        return out
 
     def cut(self, ix: Any) -> np.ndarray | None:
         """Where the stationary waits of the servers ``ix`` are cut (``max_queue_wait``), or None where no
         wait is cut short (:func:`sim.queueing.response_tail` and its kin then take the uncut waits).
         """
-        return self.wait_bound[ix] if self.binds else None
+        return self.at("wait_bound", ix) if self.binds else None
 
     def pool_load(self) -> tuple[np.ndarray, np.ndarray]:
         """Per server: the load it would carry at its pool's utilisation (the running members' load over
@@ -182,15 +246,16 @@ class Servers:
         with ``max_queue_wait`` the wait it would be offered, refused or not (as the request engine's
         ``Station.wait``: beyond the bound by the time until a worker frees, at rate ``drain``).
         """
-        wait = self.fluid_wait[ix] + self.wait_p[ix] / self.theta[ix]
+        at = self.at
+        wait = at("fluid_wait", ix) + at("wait_p", ix) / at("theta", ix)
         if not self.binds:
             return wait
-        refused = self.refused[ix]
-        return wait + refused * (self.wait_bound[ix] + 1.0 / self.drain[ix] - self.wait_p[ix] / self.theta[ix])
+        refused = at("refused", ix)
+        return wait + refused * (at("wait_bound", ix) + 1.0 / at("drain", ix) - at("wait_p", ix) / at("theta", ix))
 
     def served_wait(self, ix: Any = slice(None)) -> np.ndarray:
         """Expected wait of the tries the servers ``ix`` admit now."""
-        return self.fluid_wait[ix] + self.wait_p[ix] / self.theta[ix]
+        return self.at("fluid_wait", ix) + self.at("wait_p", ix) / self.at("theta", ix)
 
     def probe_failure(self, timeout: float, ix: Any = slice(None)) -> np.ndarray:
         """Per server (of ``ix``), the chance that a health check sent now is not answered within
@@ -198,15 +263,16 @@ class Servers:
         With ``max_queue_wait`` that is the wait a check would be offered, as the request engine's check
         reads it (``Station.wait``): a check that would be refused waits longer than the bound.
         """
-        room = timeout - self.fluid_wait[ix]
+        at = self.at
+        room = timeout - at("fluid_wait", ix)
         if self.binds:  # the wait offered, as the request engine's check reads it: the admitted's (cut at
             # the bound: P(Wq > room) as a response of no work) or beyond the bound, refused
-            none, bound, refused = np.zeros(np.shape(room)), self.wait_bound[ix], self.refused[ix]
-            tail = response_tail(np.maximum(room, 0.0), none, self.wait_p[ix], self.wait_rate[ix], none == 0.0, bound)
-            beyond = refused * np.exp(-self.drain[ix] * np.maximum(room - bound, 0.0))
+            none, bound, refused = np.zeros(np.shape(room)), at("wait_bound", ix), at("refused", ix)
+            tail = response_tail(np.maximum(room, 0.0), none, at("wait_p", ix), at("wait_rate", ix), none == 0.0, bound)
+            beyond = refused * np.exp(-at("drain", ix) * np.maximum(room - bound, 0.0))
             late = np.where(room > 0, (1.0 - refused) * tail + beyond, 1.0)
         else:
-            late = np.where(room > 0, self.wait_p[ix] * np.exp(-self.wait_rate[ix] * np.maximum(room, 0.0)), 1.0)
+            late = np.where(room > 0, at("wait_p", ix) * np.exp(-at("wait_rate", ix) * np.maximum(room, 0.0)), 1.0)
         return np.where(self.up[ix], late, 1.0)
 
     # ------------------------------------------------------------------------------ a step's update
@@ -244,7 +310,7 @@ class Servers:
         its fluid backlog, which persists from step to step, does the refusing).
         """
         up, workers, service, limit = self.up[ix], self.workers[ix], self.service[ix], self.queue_limit[ix]
-        work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.backlog[ix]
+        work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.at("backlog", ix)
         cap = np.where(up, workers, 0.0)
         offered = work * h
         backlog = np.where(up, np.maximum(0.0, backlog0 + offered - cap * h), 0.0)
@@ -274,16 +340,24 @@ class Servers:
         # A queue that settles within the step keeps what it admits within its capacity by itself; the
         # fluid share would count the retries it refuses again as work to fit.
         shed = np.where(chain, 0.0, shed)
-        self.backlog = np.where(over, room, backlog)[inv]
-        self.load = np.where(up, work, 0.0)[inv]
-        self.rate = np.where(up, tries, 0.0)[inv]
-        self.demand = np.where(up, demand, 0.0)[inv]
-        self.queue_state(ix, inv, np.where(up, erlang_b, 0.0))
+        state = {"backlog": np.where(over, room, backlog), "load": np.where(up, work, 0.0),
+                 "rate": np.where(up, tries, 0.0), "demand": np.where(up, demand, 0.0)}
+        if self.balanced:  # the balancer's fluid view reads every server's load (pool_load)
+            self.load = state["load"].take(inv)
+        state.update(self._waits(ix, np.where(up, erlang_b, 0.0), state["load"], state["rate"], state["backlog"],
+                                 state["demand"]))
         if self.binds:  # M/M/c+D: those who would wait past max_queue_wait, at any load (retries as others)
-            stationary = np.maximum(stationary, self.refused[ix])
-            again = np.maximum(again, self.refused[ix])
-        self.shed = np.where(up, np.clip(np.maximum(shed, stationary), 0.0, 1.0), 0.0)[inv]
-        self.again = np.where(up, np.clip(np.maximum(shed, again), 0.0, 1.0), 0.0)[inv]
+            stationary = np.maximum(stationary, state["refused"])
+            again = np.maximum(again, state["refused"])
+        state["shed"] = np.where(up, np.clip(np.maximum(shed, stationary), 0.0, 1.0), 0.0)
+        state["again"] = np.where(up, np.clip(np.maximum(shed, again), 0.0, 1.0), 0.0)
+        # Kept per class: a server's are its class's (handed to every server only when read whole).
+        for name, values in state.items():
+            self.full.pop(name, None)
+            self.kept[name] = (values, inv)
+        if not self.binds:
+            self.full.pop("wait_rate", None)
+            self.kept["wait_rate"] = self.kept["theta"]
 
     def bunched(self, ix: np.ndarray, demand: np.ndarray, per_try: np.ndarray, full: np.ndarray,
                 stationary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -119,7 +119,7 @@ class Step:
         ring = self.retries
         # [region, request type, attempt - 1, origin window]
         by_attempt = np.zeros((R, self.mix.size, ring.attempts_max, ring.origins))
-        age = np.zeros_like(by_attempt)
+        age = np.zeros(by_attempt.shape)
         new_types = new[:, None] * self.mix[None, :]
         by_attempt[:, :, 0, w % ring.origins] = new_types
         full = np.zeros(ring.full.shape[1:])

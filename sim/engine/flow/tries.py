@@ -150,7 +150,9 @@ class _Mailboxes(NamedTuple):
 
 
 class _Chances(NamedTuple):
-    """Per try of one request type and row: success, error, timeout, and the parts they are made of."""
+    """Per try of a request type and row: success, error, timeout, and the parts they are made of; from
+    :meth:`Tries._chances` for the step's request types at once ([type, row]), :meth:`of_type` one of them.
+    """
 
     ok: np.ndarray
     error: np.ndarray
@@ -160,8 +162,14 @@ class _Chances(NamedTuple):
     tau: np.ndarray  # the time left for its stochastic part
     late: np.ndarray  # the share of the stochastic part past ``tau``
     reach: np.ndarray  # the share reaching the mailbox server
-    first: np.ndarray  # [ok / error / timeout, row]: the share of each that is first attempts'
-    full: np.ndarray  # [first attempts / retries, row]: the share of their errors that a full mailbox server refused
+    first: tuple[np.ndarray, ...]  # ok / error / timeout: the share of each that is first attempts'
+    full: tuple[np.ndarray, ...]  # first attempts / retries: the share of their errors a full mailbox server refused
+
+    def of_type(self, k: int) -> _Chances:
+        """The chances of the ``k``-th request type (of those computed together): views, no copies."""
+        return _Chances(self.ok[k], self.error[k], self.timeout[k], self.service[k], self.base[k], self.tau[k],
+                        self.late[k], self.reach[k], tuple(x[k] for x in self.first),
+                        tuple(x[k] for x in self.full))
 
 
 class _Balanced(NamedTuple):
@@ -215,7 +223,10 @@ class Tries:
         self.servers, self.classes, self.pairs, self.deps, self.links = servers, classes, pairs, deps, links
         self.records, self.types, self.lb_budgets = records, types, lb_budgets
         self.n_regions, self.n_dcs = pairs.n_regions, servers.n_dcs
+        self.shares = np.array([rt.share for rt in types])  # per request type: its share of first attempts
+        self.work = np.array([rt.work for rt in types], dtype=float)  # and its work
         self._groups: _Grouping | None = None
+        self._every: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # support, all its pairs, their servers
 
     def send(self, t: float, h: float, w: int, route: np.ndarray, mass0: np.ndarray,
              mass_r: np.ndarray, retry_types: np.ndarray, full: np.ndarray | None = None) -> TryOutcome:
@@ -233,11 +244,12 @@ class Tries:
         rows = self._rows(view, route, mass0, mass_r)
         paths = self._paths(view, front, rows, route)
         s, b = self.servers, paths.server
-        box = _Mailboxes(s.up[b], s.shed[b], s.err[b], s.fluid_wait[b], s.wait_p[b], s.theta[b], s.wait_rate[b],
-                         s.cut(b))
+        at = s.at
+        box = _Mailboxes(s.up[b], at("shed", b), s.err[b], at("fluid_wait", b), at("wait_p", b), at("theta", b),
+                         at("wait_rate", b), s.cut(b))
         bunched = self._bunched(rows, paths, box, full)
-        again = None if bunched is None or not (s.again[b] != box.shed).any() else \
-            box.shed + bunched * (s.again[b] - box.shed)  # (None where retries are refused as first attempts)
+        again = None if bunched is None or not (at("again", b) != box.shed).any() else \
+            box.shed + bunched * (at("again", b) - box.shed)  # (None where retries are refused as first attempts)
         totals = _Totals(rows.weights.size, rows.pairs, self.n_regions, self.n_dcs, self.deps.n, self.links.count)
         K = len(self.types)
         outcomes = np.zeros((8, self.n_regions, K))  # first attempts' ok, error, timeout; the retries'; their full
@@ -247,39 +259,41 @@ class Tries:
         # type, but not their mix of types when retries are sent (a pair's retries are of the types that
         # failed there); without retries, every pair's tries are in the mix's shares.
         mixed = K > 1 and bool(mass_r.any())
-        per_pair = np.zeros((4, rows.live_w.size))
+        per_pair = np.empty((4, rows.live_w.size))  # (every row is written below)
         # Per row of pairs, of work, demand, tries and failures per try of each type, summed over the types
         # in the mix's shares (for first attempts) and in the retries' (for retries).
         per_try = np.zeros((2, 4, rows.pairs))
         successes: list[_Successes] = []
-        for k, (share_t, work_t, deps, bits) in enumerate(self.types):
-            if K == 1:  # every try is of the one type
-                tries0, first_share = rows.weights * share_t, rows.share0
-            else:  # the row's first attempts in the mix's share, its retries in their own types' shares
-                part0 = rows.share0 * share_t
-                part = part0 + (1.0 - rows.share0) * retry_mix[paths.region, k]
-                tries0, first_share = rows.weights * part, np.where(part > 0, part0 / np.maximum(part, TINY), 0.0)
-            if not tries0.any():
-                continue
-            calls = self.deps.calls(deps, tt, h, float(tries0.sum()))
-            chances = self._chances(rows, paths, box, calls, work_t, tt, first_share, again)
-            balanced = self._balance(paths, chances, tries0, tt, h, totals)
+        # Per [type, row]: the tries and the share of them that are first attempts.
+        if K == 1:  # every try is of the one type
+            tries0, first_share = (rows.weights * self.types[0].share)[None], rows.share0[None]
+        else:  # the row's first attempts in the mix's share, its retries in their own types' shares
+            part0 = rows.share0 * self.shares[:, None]
+            part = part0 + (1.0 - rows.share0) * retry_mix[paths.region].T
+            tries0, first_share = rows.weights * part, np.where(part > 0, part0 / np.maximum(part, TINY), 0.0)
+        active = [k for k in range(K) if tries0[k].any()]  # the types sent in this step
+        calls = [self.deps.calls(self.types[k].deps, tt, h, float(tries0[k].sum())) for k in active]
+        if active:  # the chances of a try of each type, computed together
+            firsts = first_share if len(active) == K else first_share[active]
+            all_chances = self._chances(rows, paths, box, calls, self.work[active], tt, firsts, again)
+        for i, k in enumerate(active):
+            share_t, _, _, bits = self.types[k]
+            chances = all_chances.of_type(i)
+            balanced = self._balance(paths, chances, tries0[k], tt, h, totals)
             mixed_box = box if again is None else box._replace(
-                shed=first_share[: rows.pairs] * box.shed + (1.0 - first_share[: rows.pairs]) * again)
-            booked = self._book(w, h, rows, paths, mixed_box, calls, chances, balanced, bits, totals)
+                shed=first_share[k, : rows.pairs] * box.shed + (1.0 - first_share[k, : rows.pairs]) * again)
+            booked = self._book(w, h, rows, paths, mixed_box, calls[i], chances, balanced, bits, totals)
             ok = self._latency(rows, paths, box, chances, balanced)
             if ok is not None:
                 successes.append(ok)
             self._by_type(outcomes[:, :, k], paths.region, balanced, chances)
             if mixed:
-                row_tries = tries0[: rows.pairs]
+                row_tries = tries0[k, : rows.pairs]
                 each = np.where(row_tries > 0, 1.0 / np.maximum(row_tries, TINY), 0.0)
                 retry_share = retry_mix[paths.region[: rows.pairs], k]
-                lost = (balanced.error + balanced.timeout)[: rows.pairs]
-                for i, row in enumerate((*booked, lost)):
-                    x = row * each
-                    per_try[0, i] += share_t * x
-                    per_try[1, i] += retry_share * x
+                x = np.stack((*booked, (balanced.error + balanced.timeout)[: rows.pairs])) * each
+                per_try[0] += share_t * x
+                per_try[1] += retry_share * x
         self._record_latency(successes, totals)
         counts = self.records.counts
         counts["lb_retries"][:, w] += totals.lb_retries
@@ -291,13 +305,15 @@ class Tries:
         if mixed:  # back to the pairs: each by its first attempts and its retries
             first_w = rows.live_w * rows.live_share0
             retry_w = rows.live_w - first_w
-            for i in range(4):
-                per_pair[i] = first_w * per_try[0, i][rows.inv] + retry_w * per_try[1, i][rows.inv]
+            other = np.empty(rows.live_w.size)
+            for i in range(4):  # (take and out=: a gather along the last axis, or temporaries, cost more)
+                np.multiply(first_w, per_try[0, i].take(rows.inv), out=per_pair[i])
+                per_pair[i] += np.multiply(retry_w, per_try[1, i].take(rows.inv), out=other)
         else:  # back to the pairs: each carries its share of its group's attempts
-            part = np.where(rows.group_w > 0, 1.0 / np.maximum(rows.group_w, TINY), 0.0)[rows.inv] * rows.live_w
+            part = np.where(rows.group_w > 0, 1.0 / np.maximum(rows.group_w, TINY), 0.0).take(rows.inv) * rows.live_w
             lost = (totals.error + totals.timeout)[: rows.pairs]
             for i, row in enumerate((totals.work, totals.demand, totals.tries, lost)):
-                per_pair[i] = row[rows.inv] * part
+                np.multiply(row.take(rows.inv), part, out=per_pair[i])
         fails = self._fails(rows, paths, totals, per_pair[3])
         loads = self._loads(view, front, rows, totals, per_pair, bunched, full)
         return TryOutcome(first, retries, fails, totals.hist, loads)
@@ -316,7 +332,7 @@ class Tries:
         has_pool = np.bincount(dc_k, weights=pw * size, minlength=D) > 0
         fw = np.where(up_share[dc_k] > 0, up_w / np.maximum(up_share[dc_k], TINY), 0.0) * size  # the class's
         front_wait = np.bincount(dc_k, weights=fw * s.served_wait(ix), minlength=D)
-        front_shed = np.bincount(dc_k, weights=fw * s.shed[ix], minlength=D)
+        front_shed = np.bincount(dc_k, weights=fw * s.at("shed", ix), minlength=D)
         front_err = np.bincount(dc_k, weights=fw * s.err[ix], minlength=D)
         front_time = np.bincount(dc_k, weights=fw * s.frontend[ix] / speed_k, minlength=D)
         # Per region (the datacenter it is routed to): what its tries meet at the front ends.
@@ -339,21 +355,35 @@ class Tries:
         spread = pairs.spread
         if pairs.own.any():
             pairs.pool_shares(route, self.servers.dc_of, self.servers.pool_weight)
-            spread = np.where(pairs.sup_own, pairs.prior[sup], spread)
-        prior = pairs.prior[sup]
-        weights = mass0[er] * prior + mass_r[er] * spread
-        share0 = np.where(weights > 0, mass0[er] * prior / np.maximum(weights, TINY), 0.0)
+            spread = np.where(pairs.sup_own, pairs.prior_sup(), spread)
+        # (x + 0.0 is x: with no retries due the first attempts are the weights)
+        if mass_r.any():
+            first = mass0.take(er) * pairs.prior_sup()
+            weights = first + mass_r.take(er) * spread
+        else:
+            first = weights = mass0.take(er) * pairs.prior_sup()
         # Only the pairs that carry attempts in this step (the active copies, and where retries wait),
         # and every region's "database unavailable" entry.
-        live_at = np.flatnonzero(weights[:Ps] > 0)  # where in sup
-        live = sup[live_at]
+        carrying = weights[:Ps] > 0
+        if carrying.all():  # (as a rule) every pair of the support: slices, and its pairs' servers kept
+            if self._every is None or self._every[0] is not sup:
+                self._every = (sup, np.arange(Ps), pairs.pair_server[sup[:Ps]])
+            _, live_at, b_all = self._every
+            live, live_w, live_first = sup[:Ps], weights[:Ps], first[:Ps]
+        else:
+            live_at = np.flatnonzero(carrying)  # where in sup
+            live = sup[live_at]
+            live_w, live_first = weights[live_at], first[live_at]
+            b_all = pairs.pair_server[live]
+        # The share of first attempts, where there are attempts (only those of live pairs are read).
+        live_share0 = live_first / np.maximum(live_w, TINY)
+        tail_w = weights[Ps:]
+        share0 = np.where(tail_w > 0, first[Ps:] / np.maximum(tail_w, TINY), 0.0)
         # Pairs whose server is in the same state see the same outcomes: one row per group of them (a
         # region and a class of servers), carrying the group's attempts.
-        live_w = weights[live_at]
-        b_all = pairs.pair_server[live]
         cached = self._groups
         if cached is not None and cached.classes is view and cached.support is sup \
-                and np.array_equal(cached.live_at, live_at):
+                and (cached.live_at is live_at or np.array_equal(cached.live_at, live_at)):
             rep, inv = cached.rep, cached.inv  # the same classes and pairs: the same groups
         else:
             key = view.of[b_all] * R + pairs.pair_region[live]
@@ -361,11 +391,10 @@ class Tries:
                 else (None, np.arange(live.size), np.arange(live.size))
             self._groups = _Grouping(view, sup, live_at, rep, inv)
         group_w = np.bincount(inv, weights=live_w)
-        live_share0 = share0[live_at]
         group_m0 = np.bincount(inv, weights=live_w * live_share0)
         sel = np.concatenate([live[rep], np.arange(P, P + R)])
-        weights = np.concatenate([group_w, weights[Ps:]])
-        share0 = np.concatenate([np.where(group_w > 0, group_m0 / np.maximum(group_w, TINY), 0.0), share0[Ps:]])
+        weights = np.concatenate([group_w, tail_w])
+        share0 = np.concatenate([np.where(group_w > 0, group_m0 / np.maximum(group_w, TINY), 0.0), share0])
         return _Rows(live_at, b_all, live_w, inv, group_w, sel, weights, share0, rep.size, live_share0)
 
     def _paths(self, view: ClassView, front: _FrontEnds, rows: _Rows, route: np.ndarray) -> _Paths:
@@ -383,7 +412,8 @@ class Tries:
         dp = d_e[:P]
         link = np.where(own_e[:P] | (dp < 0), -1, links.between[np.maximum(dp, 0), bdc])
         crosses = (bdc != dp) & (link >= 0)
-        delay_l, loss_l = links.state(self.types[0].bits)
+        # (only the links crossed: a link's state costs a call into the network, and the others' is unread)
+        delay_l, loss_l = links.state(self.types[0].bits, sorted(set(link[crosses].tolist())))
         b_loss = loss_l[link] * crosses  # index -1 is the "no link" entry: no loss, no delay
         b_delay = delay_l[link] * crosses + np.where((bdc != dp) & (dp >= 0),
                                                      links.latency[np.maximum(dp, 0), bdc], 0.0)
@@ -411,17 +441,19 @@ class Tries:
 
     # ------------------------------------------------------------------------------ one request type
 
-    def _chances(self, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: DependencyCalls, work_t: float,
+    def _chances(self, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: list[DependencyCalls], work: np.ndarray,
                  tt: float, first: np.ndarray, again: np.ndarray | None) -> _Chances:
-        """Per try of a request type of ``work_t``, per row: success, error and timeout, for a row whose
-        tries are ``first`` first attempts (a share, per row); its retries are refused at the mailbox with
-        the chance ``again`` (per row of pairs; None: ``box.shed``, as first attempts).
+        """Per try of request types of ``work`` (one per type, making ``calls``), per type and row: success,
+        error and timeout, for a row whose tries of the type are ``first`` first attempts (a share, per type
+        and row); its retries are refused at the mailbox with the chance ``again`` (per row of pairs; None:
+        ``box.shed``, as first attempts). The types are computed together, element by element as one would be.
         """
-        P, R = rows.pairs, self.n_regions
+        P, R, K = rows.pairs, self.n_regions, work.size
         qd, fsh, fer = paths.down[:P], paths.front_shed[:P], paths.front_error[:P]
-        b, dep_ok = paths.server, calls.ok
-        svc = self.servers.service[b] * work_t / paths.speed
-        base = paths.rtt + paths.delay + paths.front_time[:P] + calls.time + box.wait
+        col = (slice(None), None)
+        b, dep_ok = paths.server, np.array([c.ok for c in calls])[col]
+        svc = self.servers.service[b] * work[col] / paths.speed
+        base = paths.rtt + paths.delay + paths.front_time[:P] + np.array([c.time for c in calls])[col] + box.wait
         tau = tt - base
         p_late = response_tail(tau, svc, box.wait_p, box.rate, self.servers.det[b], box.bound)
         reach = (1.0 - paths.loss) * (1.0 - fsh) * (1.0 - fer) * dep_ok
@@ -434,25 +466,29 @@ class Tries:
             full = (1.0 - qd) * reach * box.up * shed
             ok_b = reach * box.up * (1.0 - shed) * (1.0 - p_late) * (1.0 - box.err)
             err_b = front + reach * box.up * (shed + (1.0 - shed) * (1.0 - p_late) * box.err)
-            p_s = np.where(paths.no_pool, 0.0, np.concatenate([(1.0 - qd) * ok_b, np.zeros(R)]))
-            p_e = np.where(paths.no_pool, 1.0, np.concatenate([(1.0 - qd) * err_b, 1.0 - paths.down[P:]]))
-            full = np.where(paths.no_pool, 0.0, np.concatenate([full, np.zeros(R)]))
+            none = np.zeros((K, R))
+            p_s = np.where(paths.no_pool, 0.0, np.concatenate([(1.0 - qd) * ok_b, none], axis=1))
+            p_e = np.where(paths.no_pool, 1.0, np.concatenate(
+                [(1.0 - qd) * err_b, np.broadcast_to(1.0 - paths.down[P:], (K, R))], axis=1))
+            full = np.where(paths.no_pool, 0.0, np.concatenate([full, none], axis=1))
             return p_s, p_e, np.maximum(0.0, 1.0 - p_s - p_e), full
 
         p_s, p_e, p_t, full = at(box.shed)
-        firsts = np.broadcast_to(first, (3, first.size))
+        firsts: tuple[np.ndarray, ...] = (first, first, first)  # the same for each outcome
         if not self.servers.can_bunch:  # no server at which retries bunch: no account of full refusals
-            return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach, firsts, np.zeros((2, p_e.size)))
+            none = np.zeros(p_e.shape)
+            return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach, firsts, (none, none))
         with np.errstate(invalid="ignore", divide="ignore"):
             full_share = np.where(p_e > 0, np.minimum(full / np.maximum(p_e, TINY), 1.0), 0.0)
-            shares = np.stack([full_share, full_share])
+            shares = (full_share, full_share)
             if again is not None:  # retries refused with their own chance: mix the two kinds per row
                 both = (p_s, p_e, p_t)
                 *other, full_r = at(again)
                 mixed = [first * x + (1.0 - first) * y for x, y in zip(both, other, strict=True)]
-                firsts = np.stack([np.where(m > 0, first * x / np.maximum(m, TINY), first)
-                                   for x, m in zip(both, mixed, strict=True)])
-                shares[1] = np.where(other[1] > 0, np.minimum(full_r / np.maximum(other[1], TINY), 1.0), 0.0)
+                firsts = tuple(np.where(m > 0, first * x / np.maximum(m, TINY), first)
+                               for x, m in zip(both, mixed, strict=True))
+                shares = (full_share,
+                          np.where(other[1] > 0, np.minimum(full_r / np.maximum(other[1], TINY), 1.0), 0.0))
                 p_s, p_e, p_t = mixed
         return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach, firsts, shares)
 
@@ -539,11 +575,12 @@ class Tries:
         rec.wasted += float((booked * calls.ok * chances.late).sum()) * h
         rec.queued += float((booked * np.minimum(1.0, box.wait_p + (box.wait > 0))).sum()) * h
         rec.queue_time += float((booked * (box.wait + box.wait_p / box.theta)).sum()) * h
-        called = np.bincount(paths.pair_region, weights=into_back, minlength=R) * h
-        totals.dep_attempts += float(calls.per_try.sum()) * called
-        totals.dep_retries += calls.retries * called
-        totals.dep_calls += calls.per_try * float(called.sum()) / h
-        totals.dep_work += calls.per_try * float(called.sum()) / h * self.deps.service * self.deps.factor
+        if calls.per_try.any():  # (a type that calls no dependency adds zeros: x + 0.0 is x)
+            called = np.bincount(paths.pair_region, weights=into_back, minlength=R) * h
+            totals.dep_attempts += float(calls.per_try.sum()) * called
+            totals.dep_retries += calls.retries * called
+            totals.dep_calls += calls.per_try * float(called.sum()) / h
+            totals.dep_work += calls.per_try * float(called.sum()) / h * self.deps.service * self.deps.factor
         crosses = paths.crosses
         if crosses.any():
             links = self.links.count
@@ -608,12 +645,17 @@ class Tries:
         shares of a single try's outcomes, ``chances.first`` and ``chances.full``).
         """
         R = self.n_regions
-        first = chances.first
-        for i, mass in enumerate((balanced.ok, balanced.error, balanced.timeout)):
-            out[i] = np.bincount(reg, weights=mass * first[i], minlength=R)
-            out[3 + i] = np.bincount(reg, weights=mass, minlength=R) - out[i]
-        out[6] = np.bincount(reg, weights=balanced.error * first[1] * chances.full[0], minlength=R)
-        out[7] = np.bincount(reg, weights=balanced.error * (1.0 - first[1]) * chances.full[1], minlength=R)
+        first, full = chances.first, chances.full
+        ok, err, timeout = balanced.ok, balanced.error, balanced.timeout
+        # The eight sums in one bincount: quantity q of region r in bin q R + r (each bin adds the same
+        # terms in the same order as a bincount of its own).
+        weights = np.stack((ok * first[0], err * first[1], timeout * first[2], ok, err, timeout,
+                            err * first[1] * full[0], err * (1.0 - first[1]) * full[1]))
+        bins = (np.arange(8)[:, None] * R + reg).ravel()
+        by = np.bincount(bins, weights=weights.ravel(), minlength=8 * R).reshape(8, R)
+        out[:3] = by[:3]
+        out[3:6] = by[3:6] - by[:3]
+        out[6:] = by[6:]
 
     def _by_region(self, outcomes: np.ndarray, route: np.ndarray, mass0: np.ndarray, mass_r: np.ndarray,
                    retry_mix: np.ndarray) -> tuple[RegionOutcomes, RegionOutcomes]:
@@ -633,7 +675,12 @@ class Tries:
         """
         P, Ps = rows.pairs, self.pairs.sup_pairs
         fails = np.zeros(self.pairs.sup.size)
-        fails[rows.live_at] = np.where(paths.own[:P][rows.inv], 0.0, lost_pairs)
+        own = paths.own[:P]
+        lost = np.where(own.take(rows.inv), 0.0, lost_pairs) if own.any() else lost_pairs
+        if rows.live_at.size == Ps:  # every pair
+            fails[:Ps] = lost
+        else:
+            fails[rows.live_at] = lost
         fails[Ps:] = np.where(paths.own[P:], 0.0, totals.error[P:] + totals.timeout[P:])
         return fails
 
@@ -652,10 +699,12 @@ class Tries:
         tries_at = np.bincount(b_all, weights=per_pair[2], minlength=n).astype(float, copy=False)
         if totals.front_dc.any():  # per server of each class
             to_front = totals.front_dc[s.dc_of[ix]] * np.where(size > 0, front.share / np.maximum(size, 1.0), 0.0)
-            front_work = (to_front * s.frontend[ix] / front.speed)[cls]
+            # (per server from its class: the work and the tries in one gather)
+            front_work, front_tries = np.take(np.stack((to_front * s.frontend[ix] / front.speed,
+                                                         to_front * (s.frontend[ix] > 0))), cls, axis=1)
             work += front_work
             demand += front_work
-            tries_at += (to_front * (s.frontend[ix] > 0))[cls]
+            tries_at += front_tries
         by_retry = None
         if bunched is not None and full is not None:
             region = self.pairs.pair_region[self.pairs.sup[rows.live_at]]
