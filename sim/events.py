@@ -40,7 +40,8 @@ __all__ = [
     "LINK_UP", "LINK_SATURATED", "LINK_RECOVERED", "LINK_DEGRADED", "LINK_RESTORED", "ROLLOUT_WAVE",
     "ROLLOUT_COMPLETE", "UPDATED", "ALERT", "ROLLOUT_HALTED", "ROLLBACK", "MAIL_BACKLOG",
     "MAIL_BACKLOG_DRAINING", "MAIL_BACKLOG_CLEARED", "MAIL_LOST", "SLO_BREACH", "SLO_RECOVERED",
-    "CODEL_DROPPING", "CODEL_STOPPED",
+    "CODEL_DROPPING", "CODEL_STOPPED", "RATE_LIMITED", "RATE_LIMIT_LIFTED", "CONCURRENCY_LIMITED",
+    "CONCURRENCY_LIMIT_LIFTED", "BULKHEAD_SATURATED", "BULKHEAD_CLEARED", "FALLBACK_SERVING", "FALLBACK_ENDED",
 ]
 
 # Cascade-graph categories, in legend order, with their colours.
@@ -228,6 +229,19 @@ MAIL_BACKLOG = _kind("mail_backlog", "a region's senders start queueing mail", s
 CODEL_DROPPING = _kind("codel_dropping", "CoDel starts dropping requests at a server's queue (its wait stayed "
                        "above target for an interval)", symptom=True, category="strain", tone="warn",
                        ends="codel_stopped", severity=1, label="dropping (CoDel)")
+FALLBACK_SERVING = _kind("fallback_serving", "the servers answer requests degraded (a fallback) because a "
+                        "dependency fails", symptom=True, category="strain", tone="warn", ends="fallback_ended",
+                        severity=1, label="degraded (fallback)")
+RATE_LIMITED = _kind("rate_limited", "a region's attempts reach its rate limit: the load balancers refuse some",
+                    symptom=True, category="strain", tone="warn", ends="rate_limit_lifted", severity=1,
+                    label="rate limited")
+CONCURRENCY_LIMITED = _kind("concurrency_limited", "a server holds as many requests as its adaptive concurrency "
+                            "limit: it refuses more", symptom=True, category="strain", tone="warn",
+                            ends="concurrency_limit_lifted", severity=1, label="concurrency limited")
+BULKHEAD_SATURATED = _kind("bulkhead_saturated", "a server's bulkhead for a dependency queues requests longer than "
+                          "the overload threshold (its share of the workers is taken)", symptom=True,
+                          category="strain", tone="warn", ends="bulkhead_cleared", severity=1,
+                          label="bulkhead saturated")
 FAULT_END = _kind("fault_end", "an injected fault ends", major=True, category="recovery", tone="good")
 SERVER_UP = _kind("server_up", "a server starts again", category="recovery", tone="good")
 DATACENTER_UP = _kind("datacenter_up", "a datacenter has servers up again", major=True,
@@ -249,6 +263,14 @@ FAILBACK = _kind("failback", "a database's active copy goes back to its preferre
                  category="control plane", tone="good")
 CODEL_STOPPED = _kind("codel_stopped", "CoDel has dropped nothing at a server for 16 intervals",
                       category="recovery", tone="good")
+RATE_LIMIT_LIFTED = _kind("rate_limit_lifted", "a region's rate limit has refused nothing for a quiet spell",
+                         category="recovery", tone="good")
+CONCURRENCY_LIMIT_LIFTED = _kind("concurrency_limit_lifted", "a server's concurrency limit has refused nothing "
+                                 "for a quiet spell", category="recovery", tone="good")
+FALLBACK_ENDED = _kind("fallback_ended", "the servers have answered no request degraded for a dependency for a "
+                      "quiet spell", category="recovery", tone="good")
+BULKHEAD_CLEARED = _kind("bulkhead_cleared", "a server's bulkhead has queued nothing too long for a quiet spell",
+                        category="recovery", tone="good")
 # No badge.
 ROLLOUT_WAVE = _kind("rollout_wave", "a wave of a rollout updates its servers", category="fault")
 UPDATED = _kind("updated", "a server runs a new (bad) version", harm=True, category="fault")

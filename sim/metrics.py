@@ -65,7 +65,7 @@ __all__ = [
 # Per (region, window) counters the engine increments.
 COUNTERS = (
     "requests", "ok", "failed", "attempts", "retries", "timeouts", "errors", "shed",
-    "lb_retries", "dep_attempts", "dep_retries", "breaker_rejected", "budget_exhausted",
+    "lb_retries", "dep_attempts", "dep_retries", "breaker_rejected", "budget_exhausted", "degraded",
 )
 
 
@@ -96,6 +96,7 @@ class Recorder:
         self.dep_retries: list[list[int]]
         self.breaker_rejected: list[list[int]]
         self.budget_exhausted: list[list[int]]
+        self.degraded: list[list[int]]  # user requests answered degraded (a fallback): counted in ``ok`` too
         # User requests that failed (after the client's retries), per request type in the order of
         # ``workload.requests``: run totals that add up to ``failed`` (the flow engine writes them when it
         # finishes).
@@ -343,6 +344,8 @@ def summarize(
     worst_region = min(judged, key=lambda k: (regions[k].availability, k)) if judged else None
 
     counts = {name: int(table(name).sum()) for name in COUNTERS if name not in ("requests", "ok")}
+    # Strict availability: the requests answered in full, without the degraded answers of fallbacks.
+    availability_strict = _availability(total_ok - counts["degraded"], total_req)
     events = trace.records
     for kind in KINDS.values():  # summary.json sorts its keys: the order here does not show
         if kind.counted:
@@ -385,6 +388,7 @@ def summarize(
     mail = mail_summary(rec.mail, cluster.region_ids) if rec.mail is not None else None
     return Summary(
         availability=availability,
+        availability_strict=availability_strict,
         nines=nines(availability, total_req),
         downtime_minutes=downtime_minutes,
         requests=total_req,

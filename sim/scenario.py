@@ -521,6 +521,59 @@ class CoDelPolicy(Model):
         return self
 
 
+class RateLimitPolicy(Model):
+    """A token-bucket rate limit on each region's attempts at the load balancers: ``rate`` tokens a second
+    fill a bucket of ``burst``; an attempt takes a token or is refused at once with an error (a 429),
+    which its client may retry. Long-run, a region gets ``min(offered, rate)`` through. Requests engine only.
+    """
+
+    rate: Rate = Field(description="tokens a second: the attempts a region may send, long-run", examples=["50/s"])
+    burst: int = Field(
+        10, ge=1, le=1_000_000_000, description="the bucket's size: attempts that may come at once after a quiet spell"
+    )
+
+
+class ConcurrencyLimitPolicy(Model):
+    """An adaptive concurrency limit on each server (AIMD, as Netflix's concurrency-limits ``AIMDLimit``): a
+    server holding ``limit`` requests refuses more at once with an error (its client may retry). Each answer
+    faster than ``timeout`` adds one to the limit (while the server holds at least half of it); a slower one
+    multiplies it by ``backoff_ratio``. Requests engine only.
+    """
+
+    initial: int = Field(20, ge=1, le=1_000_000, description="the limit a server starts (and restarts) with")
+    min: int = Field(1, ge=1, le=1_000_000, description="the limit never falls below this")
+    max: int = Field(200, ge=1, le=1_000_000, description="the limit never grows above this")
+    timeout: PositiveShortDuration = Field(
+        description="an answer slower than this (queue wait and work) cuts the limit", examples=["500ms"]
+    )
+    backoff_ratio: float = Field(
+        0.9, gt=0.0, lt=1.0, description="factor on the limit after a slow answer (Netflix's default 0.9)"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ConcurrencyLimitPolicy:
+        if not self.min <= self.initial <= self.max:
+            raise ValueError(
+                f"initial is not between min and max (got min {self.min}, initial {self.initial}, max {self.max}; "
+                "expected min <= initial <= max)"
+            )
+        return self
+
+
+class Bulkhead(Model):
+    """A bulkhead (as Hystrix's thread pools): a share of each server's workers kept for the requests that call
+    one dependency, with a queue of its own. Requests engine only.
+    """
+
+    workers: Percent = Field(
+        description="share of each server's workers kept for it (rounded, at least one)", examples=["25%"]
+    )
+    queue_limit: int | None = Field(
+        None, ge=0, le=1_000_000, description="requests that may wait for its workers; more are refused at once "
+        "(null: the server group's queue_limit)"
+    )
+
+
 def _no_backoff() -> Backoff:
     return Backoff(kind="none")
 
@@ -551,9 +604,36 @@ class ServerPolicy(Model):
         None, description="CoDel on the queue: drop at the head while the wait stays above a target (null: off; "
         "requests engine only)"
     )
+    bulkheads: dict[str, Bulkhead] = Field(
+        default_factory=dict, description="bulkheads, per dependency: workers of each server kept for the requests "
+        "that call it, with a queue of their own; the other requests share the rest, so a slow dependency holds "
+        "only its share ({}: none; requests engine only)",
+        examples=[{"directory": {"workers": "25%", "queue_limit": 10}}],
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list, description="dependencies whose failure (an error or a timeout, after the dependency "
+        "retries) the server answers with a degraded answer instead of an error, as a sign-in from a cached token: "
+        "a success counted apart (counts.degraded; availability_strict leaves it out) ([]: none; requests engine "
+        "only)", examples=[["directory"]],
+    )
+    concurrency_limit: ConcurrencyLimitPolicy | None = Field(
+        None, description="adaptive concurrency limit per server (AIMD): refuse requests beyond it at once (null: "
+        "off; requests engine only)"
+    )
     overload_threshold: PositiveShortDuration = Field(
         0.5, description="a server whose queue wait exceeds this is overloaded (an event)"
     )
+
+    @model_validator(mode="after")
+    def _bulkheads_fit(self) -> ServerPolicy:
+        total = sum(b.workers for b in self.bulkheads.values())
+        if self.bulkheads and total >= 1.0:
+            raise ValueError(f"bulkheads take every worker (got {total:.0%} in all; expected less than 100%, so "
+                             "requests that call none of them have workers left)")
+        if self.bulkheads and (self.lifo_when_waiting is not None or self.codel is not None):
+            raise ValueError("bulkheads cannot be combined with lifo_when_waiting or codel (their servers decide "
+                             "the order when a worker frees up; bulkheads partition the booking servers)")
+        return self
 
 
 class PhiAccrualPolicy(Model):
@@ -611,6 +691,10 @@ class LoadBalancerPolicy(Model):
         default_factory=_no_backoff, description="wait between the load balancer's tries (default: none)"
     )
     budget: RetryBudget | None = Field(None, description="retry budget per datacenter (null: unlimited retries)")
+    rate_limit: RateLimitPolicy | None = Field(
+        None, description="token-bucket rate limit on each region's attempts: refused at once beyond it (null: off; "
+        "requests engine only)"
+    )
     panic_threshold: Percent = Field(
         0.0, description="below this share of healthy servers, send to all of them (Envoy's panic mode)"
     )

@@ -290,7 +290,8 @@ class Impact(_Section):
 class Summary(_Section):
     """The summary of one run (``Result.stats``); :meth:`as_dict` is the body of ``summary.json``.
 
-    The headline is the top level: ``availability`` (``None``: no requests), ``nines``,
+    The headline is the top level: ``availability`` (``None``: no requests; degraded answers count as
+    successes), ``availability_strict`` (answers in full only), ``nines``,
     ``downtime_minutes`` (windows below the objective), ``requests``, ``succeeded``, ``users`` (in the
     scenario), ``users_affected`` (distinct users with a failed request, see the module docstring),
     ``amplification`` (client attempts per request), ``worst_region`` and ``worst_fault``.
@@ -298,6 +299,9 @@ class Summary(_Section):
 
     manifest: Manifest = Manifest()
     availability: float | None  # None: no requests (see sim.metrics)
+    # Without the degraded answers of fallbacks (counts.degraded), which ``availability`` counts as successes.
+    # None: no requests, or a summary written before cascadesim told them apart.
+    availability_strict: float | None = None
     nines: float | None
     downtime_minutes: float
     requests: int

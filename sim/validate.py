@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from sim.errors import format_path
 from sim.faults import FAULT_KINDS
 from sim.network import link_name
-from sim.policies import BALANCERS, JITTERS, unsupported_on_flow
+from sim.policies import BALANCERS, JITTERS, bulkhead_workers, unsupported_on_flow
 from sim.sizing import expected_load, total_workers
 from sim.units import format_duration
 
@@ -202,6 +202,21 @@ def check_references(s: Scenario) -> list[FieldProblem]:
             if dep not in deps:
                 path = ("workload", "requests", name, "dependencies", j)
                 problems.append((path, _unknown("dependency", dep, deps)))
+    for j, name in enumerate(s.policies.server.fallbacks):
+        if name not in deps:
+            problems.append((("policies", "server", "fallbacks", j), _unknown("dependency", name, deps)))
+    bulkheads = s.policies.server.bulkheads
+    for name in bulkheads:
+        if name not in deps:
+            problems.append((("policies", "server", "bulkheads", name), _unknown("dependency", name, deps)))
+    for i, d in enumerate(topo.datacenters):
+        for j, g in enumerate(d.servers):
+            reserved = bulkhead_workers(g.workers, bulkheads)
+            if bulkheads and g.workers - sum(reserved) < 1:
+                problems.append((("policies", "server", "bulkheads"),
+                                 f"server group '{g.id}' (topology.datacenters[{i}].servers[{j}]) has {g.workers} "
+                                 f"workers: too few for bulkheads of {', '.join(map(str, reserved))} and a shared "
+                                 "compartment of at least one"))
     for name in s.workload.mail.regions if s.workload.mail is not None else ():
         path = ("workload", "mail", "regions", name)
         if name not in regions:

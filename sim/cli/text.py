@@ -40,6 +40,10 @@ def format_summary(summary: Any, report: Path | None) -> str:
         f"  requests      {format_count(s.requests)}   failed {format_count(s.counts['failed'])}   "
         f"retries {format_count(s.counts['retries'])}   amplification {format_ratio(s.amplification)}",
     ]
+    degraded = s.counts.get("degraded", 0)
+    if degraded and s.availability_strict is not None:
+        lines.insert(2, f"  strict        {format_percent(s.availability_strict)}  ({format_count(degraded)} answers "
+                        "degraded by a fallback, counted as successes above)")
     if s.users and s.users_affected is not None:
         lines.append(f"  users         {format_count(s.users_affected)} of {format_count(s.users)} affected "
                      "(distinct users with a failed request, estimated)")

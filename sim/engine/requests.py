@@ -23,6 +23,13 @@ SimPy's own order; a first try of one stage takes the express lane (:meth:`Reque
 Deadline propagation (``server.cancellation``) is exact in this scheme: a request that would start
 after its caller's deadline is dropped without using a worker, and one that would run past it stops
 there.
+
+Admission control refuses at once, with an error the client may retry: a region's token bucket
+(``load_balancer.rate_limit``) when its attempt reaches the load balancers, a server's AIMD limit
+(``server.concurrency_limit``) when a stage would make it hold more; the limit learns each answer's time
+when the answer is due (FIFO bookings know it on arrival). Bulkheads (``server.bulkheads``) book a request
+type that calls a dependency on its compartment of the server's workers. A fallback
+(``server.fallbacks``) carries a request on past a dependency that failed for good: a degraded success.
 """
 
 from __future__ import annotations
@@ -38,9 +45,20 @@ from sim.cluster import Cluster
 from sim.engine.base import EngineBase, request_types
 from sim.engine.pools import pool
 from sim.engine.stations import EventStation, Station
-from sim.events import CODEL_DROPPING, CODEL_STOPPED
+from sim.events import (
+    BULKHEAD_CLEARED,
+    BULKHEAD_SATURATED,
+    CODEL_DROPPING,
+    CODEL_STOPPED,
+    CONCURRENCY_LIMIT_LIFTED,
+    CONCURRENCY_LIMITED,
+    FALLBACK_ENDED,
+    FALLBACK_SERVING,
+    RATE_LIMIT_LIFTED,
+    RATE_LIMITED,
+)
 from sim.metrics import Recorder
-from sim.policies import BALANCERS, Breaker, Budget, CoDel, backoff_delay
+from sim.policies import BALANCERS, AimdLimit, Breaker, Budget, Bulkheads, CoDel, TokenBucket, backoff_delay
 from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.schedule import Lane, later, make_sampler
@@ -50,6 +68,7 @@ from sim.workload import peak_rate, rate_function
 __all__ = ["RequestEngine", "Station", "EventStation"]
 
 _INF = float("inf")
+_QUIET = 10.0  # seconds without a refusal (a long wait) that end a limit's (a bulkhead's) episode
 OK, ERROR, TIMEOUT = "ok", "error", "timeout"
 
 
@@ -86,7 +105,7 @@ class _Attempt:
     """One client attempt as it moves through the layers; ``gen`` invalidates stale events."""
 
     __slots__ = ("req", "gen", "deadline", "dc", "latency", "tried", "lb_tries", "try_deadline", "lb_delay",
-                 "stages", "k", "dep_tries", "dep_delay", "dep_started", "held", "front")
+                 "stages", "k", "dep_tries", "dep_delay", "dep_started", "held", "front", "degraded")
 
     def __init__(self, req: _Request, deadline: float, dc: int, latency: float):
         self.req = req
@@ -105,6 +124,7 @@ class _Attempt:
         self.dep_started = 0.0
         self.held = 0.0  # time spent waiting on dependencies, which holds a server worker
         self.front: Station | None = None  # the server of the try in flight (counted in its ``inflight``)
+        self.degraded = False  # a dependency failed and a fallback answers in its stead
 
 
 class RequestEngine(EngineBase):
@@ -176,10 +196,27 @@ class RequestEngine(EngineBase):
         sp = self.server_policy
         self.dep_budgets = [Budget(sp.dependency_budget) if sp.dependency_budget else None
                             for _ in self.dependencies]
+        # Admission control: a token bucket per region (at the load balancers), an AIMD limit per server.
+        rate_limit, concurrency = self.lb.rate_limit, sp.concurrency_limit
+        self.rate_limits = [TokenBucket(rate_limit) if rate_limit else None for _ in range(n_regions)]
+        self.limits = [AimdLimit(concurrency) for _ in cluster.servers] if concurrency else None
+        # Per region, server or bulkhead, the episode under way: [its start event, how many, the last's time]
+        self.episodes: dict[tuple[str, int, int], list[Any]] = {}
+        # Bulkheads: the server stations split into compartments; a request type's work goes to one.
+        self.bulkheads = Bulkheads(sp.bulkheads, [d.id for d in scenario.topology.dependencies]) \
+            if sp.bulkheads else None
+        self.type_part = [0] * len(self.request_types)
+        if self.bulkheads is not None:
+            for station in self.stations:
+                station.partition(self.bulkheads.sizes(station.workers), self.bulkheads.queue_limits)
+            self.type_part = [self.bulkheads.compartment(t[2]) for t in self.request_types]
+        self.bulkhead_names = list(sp.bulkheads)
+        dependency_ids = [d.id for d in scenario.topology.dependencies]
+        self.fallbacks = [d in sp.fallbacks for d in dependency_ids]  # per dependency: degrade on its failure
         self.arrival_gen = [0] * n_regions
         # Single-stage first tries go through the express lane unless servers order their queues when a
         # worker frees up (adaptive LIFO, CoDel).
-        self.express = self.EXPRESS and not self.evented
+        self.express = self.EXPRESS and not self.evented and self.limits is None
         self.first_try = [self._arrival_handler(region) for region in range(n_regions)]
 
     # ---------------------------------------------------------------------------------- arrivals
@@ -260,6 +297,7 @@ class RequestEngine(EngineBase):
         """
         cluster, rec = self.cluster, self.rec
         if not self.express or cluster.region_databases[region] or self.breakers[region] is not None \
+                or self.rate_limits[region] is not None \
                 or all(t[2] for t in self.request_types):
             return lambda now: self._new_request(region, now)
         types, routing = self.request_types, self.routing_rng
@@ -374,6 +412,13 @@ class RequestEngine(EngineBase):
         dc = cluster.route[region]
         if dc < 0:
             return self._client_failed(req, ERROR, 0.0)
+        bucket = self.rate_limits[region]
+        if bucket is not None and not bucket.take(now):  # refused by the load balancers: a 429, back at once
+            rec.shed[region][w] += 1
+            self._episode(RATE_LIMITED, RATE_LIMIT_LIFTED, ("region", region, 0), cluster.region_ids[region],
+                          cluster.last_harm[dc], f"rate limit {bucket.rate:g}/s (burst {bucket.burst:g}) reached",
+                          "attempts refused")
+            return self._client_failed(req, ERROR, cluster.rtt[region][dc])
         a = _Attempt(req, now + self.client.timeout, dc, cluster.rtt[region][dc])
         budget = self.lb_budgets[dc]
         if budget is not None:
@@ -421,6 +466,8 @@ class RequestEngine(EngineBase):
         rec = self.rec
         now = self.env.now
         rec.ok[req.region][req.win] += 1
+        if a.degraded:
+            rec.degraded[req.region][req.win] += 1
         rec.latency.append(now - req.t0)
         rec.latency_window.append(req.win)
         rec.latency_region.append(req.region)
@@ -485,6 +532,7 @@ class RequestEngine(EngineBase):
         a.stages = stages
         a.k = 0
         a.held = 0.0
+        a.degraded = False
         self._stage(a)
 
     def _cross(self, a: _Attempt, link: int, now: float) -> bool:
@@ -551,14 +599,28 @@ class RequestEngine(EngineBase):
             self.crash_hook(station.index)
             return self._wait_for(a, a.try_deadline, self._lb_failed)
         deadline = a.try_deadline
+        limit = self.limits[station.index] if self.limits is not None else None
+        held = station.held() if limit is not None else 0
+        if limit is not None and not limit.allow(now, held):  # at its concurrency limit: refused at once
+            a.held = 0.0
+            self._episode(CONCURRENCY_LIMITED, CONCURRENCY_LIMIT_LIFTED, ("server", station.index, 0), station.name,
+                          self.cluster.load_cause(station.index), f"holds {held}, its limit {int(limit.limit)}",
+                          "attempts refused")
+            return self._shed(a, now)
         speed = station.speed * (station.warm_speed if now < station.warm_until else 1.0)  # service_factor
         if self.evented and isinstance(station, EventStation):
-            return self._stage_evented(a, station, service * (1.0 / speed) + a.held, deadline)
-        start = station.free[0]  # when the earliest-free worker can take it
-        end = station.admit(now, service * (1.0 / speed) + a.held, deadline if self.cancel else _INF, self.max_wait)
+            return self._stage_evented(a, station, service * (1.0 / speed) + a.held, deadline, limit, held)
+        part = self.type_part[a.req.kind]  # its bulkhead compartment (0: the shared one)
+        start = station.free[0] if not part else station.first_free(part)  # when its earliest-free worker can
+        end = station.admit(now, service * (1.0 / speed) + a.held, deadline if self.cancel else _INF, self.max_wait,
+                            part)
         a.held = 0.0
+        if part and (end < 0 or start - now > self.server_policy.overload_threshold):
+            self._bulkhead_saturated(station, part, end < 0, start - now)
         if end < 0:
             return self._shed(a, now)
+        if limit is not None:
+            limit.admitted(now, end, held)
         if start > now:  # every worker busy: it queued
             self.rec.queued += 1
             self.rec.queue_time += start - now
@@ -580,9 +642,11 @@ class RequestEngine(EngineBase):
         self.rec.wasted += 1
         self._wait_for(a, deadline, self._lb_failed)
 
-    def _stage_evented(self, a: _Attempt, station: EventStation, service: float, deadline: float) -> None:
+    def _stage_evented(self, a: _Attempt, station: EventStation, service: float, deadline: float,
+                       limit: AimdLimit | None = None, held: int = 0) -> None:
         """A stage on an event-driven server: its end is not known yet, so the waiting layer's timeout
-        is scheduled now and the server's completion calls back (whichever comes first wins).
+        is scheduled now and the server's completion calls back (whichever comes first wins); a
+        concurrency ``limit`` learns the answer's time then.
         """
         now = self.env.now
         a.held = 0.0
@@ -595,6 +659,8 @@ class RequestEngine(EngineBase):
                 if a.gen == gen:
                     self._shed(a, self.env.now)
                 return
+            if limit is not None:
+                limit.admitted(now, self.env.now, held)
             if a.gen != gen:
                 self.rec.wasted += 1  # served after its caller gave up
                 return
@@ -639,6 +705,45 @@ class RequestEngine(EngineBase):
             episode[0], episode[1] = None, 0
 
         later(self.env, quiet, check)
+
+    def _bulkhead_saturated(self, station: Station, part: int, refused: bool, wait: float) -> None:
+        """Bulkhead ``part`` of ``station`` refused a request (its queue full) or queued it longer than the
+        overload threshold: an episode of ``bulkhead_saturated``.
+        """
+        name = self.bulkhead_names[part - 1]
+        threshold = format_duration(self.server_policy.overload_threshold)
+        self._episode(BULKHEAD_SATURATED, BULKHEAD_CLEARED, ("bulkhead", station.index, part), station.name,
+                      self.cluster.load_cause(station.index),
+                      f"{name} bulkhead: " + ("queue full" if refused else f"queue wait {format_duration(wait)}"),
+                      f"requests refused by the {name} bulkhead or queued longer than {threshold}")
+
+    def _episode(self, kind: str, end_kind: str, key: tuple[str, int, int], node: str, cause: int | None,
+                 detail: str, counted: str) -> None:
+        """A rate limit (``key`` ("region", region, 0)) or a concurrency limit (("server", server, 0)) refused
+        an attempt, a bulkhead (("bulkhead", server, compartment)) queued one too long, or a fallback
+        (("fallback", dependency, 0)) answered one degraded: the first after a quiet spell starts an episode
+        (``kind``), which ends (``end_kind``) once ``_QUIET`` seconds pass without one; the end says how many
+        there were (``counted``).
+        """
+        now = self.env.now
+        episode = self.episodes.setdefault(key, [None, 0, 0.0])
+        episode[1] += 1
+        episode[2] = now
+        if episode[0] is not None:
+            return
+        trace = self.cluster.trace
+        episode[0] = trace.record(now, kind, node, cause, detail)
+
+        def check(_: Any) -> None:
+            if self.env.now < episode[2] + _QUIET:  # refused since: look again a quiet spell after the last
+                return later(self.env, episode[2] + _QUIET - self.env.now, check)
+            start = episode[0]
+            # A start with no cause (refusing before any harm) is a root; its end names nothing then.
+            trace.record(self.env.now, end_kind, node, start if trace.records[start].cause is not None else None,
+                         f"{episode[1]} {counted}, the last at {format_duration(episode[2])}")
+            episode[0], episode[1] = None, 0
+
+        later(self.env, _QUIET, check)
 
     def _stage_done(self, a: _Attempt, station: Station, epoch: int, last: bool) -> None:
         if station.epoch != epoch:  # the server crashed with this request on it
@@ -697,6 +802,13 @@ class RequestEngine(EngineBase):
                 a.dep_delay = delay
                 if now + delay < a.try_deadline:
                     return self._after(a, delay, lambda: self._dep_try(a))
+        if self.fallbacks[dep]:  # a fallback answers instead: the request carries on, degraded
+            a.degraded = True
+            cluster = self.cluster
+            self._episode(FALLBACK_SERVING, FALLBACK_ENDED, ("fallback", dep, 0), cluster.dependency_ids[dep],
+                          cluster.last_harm[a.dc], f"{cluster.dependency_ids[dep]} failed: answered degraded",
+                          "requests answered degraded")
+            return self._dep_done(a)
         # The server gives up on the dependency and answers the load balancer with an error; its worker
         # was held while it waited.
         self._hold_then_fail(a)
@@ -707,7 +819,11 @@ class RequestEngine(EngineBase):
         held = now - a.dep_started
         if not station.up or held <= 0:
             return self._lb_failed(a, ERROR)
-        end = station.admit(now, held, _INF, _INF)
+        part = self.type_part[a.req.kind]
+        start = station.first_free(part)
+        end = station.admit(now, held, _INF, _INF, part)
+        if part and (end < 0 or start - now > self.server_policy.overload_threshold):
+            self._bulkhead_saturated(station, part, end < 0, start - now)
         if end < 0:
             return self._lb_failed(a, ERROR)
         self._after(a, min(end, a.try_deadline) - now,
@@ -730,6 +846,8 @@ class RequestEngine(EngineBase):
     def server_down(self, server: int) -> None:
         """The server stopped: its queue and running work are lost."""
         self.stations[server].crash()
+        if self.limits is not None:
+            self.limits[server].reset()
 
     def server_up(self, server: int) -> None:
         """The server is running again, empty, and warming up."""

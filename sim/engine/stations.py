@@ -5,6 +5,9 @@ when they arrive (:class:`Station`), or, under adaptive LIFO or CoDel, decided w
 The earliest-free-worker recursion for FIFO G/G/c: ``free`` is a heap of the times each worker is next
 free, so a request arriving at ``now`` starts at ``max(now, free[0])`` and ends a service later. A crash
 bumps ``epoch``; the engine drops the stages booked under an older one.
+
+Bulkheads (:meth:`Station.partition`) split a booking station's workers into compartments, each its own
+FIFO queue of its own workers: compartment 0 is the shared one (``free``), the others are reserved.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class Station:
 
     __slots__ = ("env", "index", "name", "workers", "free", "waiting", "pending", "queue_limit", "sample",
                  "epoch", "up", "datacenter", "frontend_time", "speed", "warm_until", "warm_speed",
-                 "error_rate", "memory", "leak_rate", "up_since", "inflight")
+                 "error_rate", "memory", "leak_rate", "up_since", "inflight", "parts", "queues", "queue_limits")
 
     def __init__(
         self,
@@ -71,6 +74,29 @@ class Station:
         self.leak_rate = 0.0  # bytes per second while up
         self.up_since = 0.0
         self.inflight = 0  # the load balancers' tries sent to it and not yet answered (or given up on)
+        # Bulkheads: per compartment, its free-worker heap and its waiting starts (None: one compartment)
+        self.parts: list[list[float]] | None = None
+        self.queues: list[deque[float]] | None = None
+        self.queue_limits: list[int | None] = [queue_limit]
+
+    def partition(self, reserved: list[int], queue_limits: list[int | None]) -> None:
+        """Bulkheads: reserve compartments of ``reserved`` workers (1, 2, ... in order), each a FIFO queue
+        of its own with room for its ``queue_limits`` waiting requests (None: the server's
+        ``queue_limit``); compartment 0 keeps the other workers and the server's queue limit. Only the
+        shared compartment answers :meth:`wait` (what health checks see).
+        """
+        shared = self.workers - sum(reserved)
+        if shared < 1 or min(reserved, default=1) < 1:
+            raise ValueError(f"{self.name}: {self.workers} workers cannot hold compartments of {reserved} and a "
+                             "shared one")
+        self.free = [0.0] * shared
+        self.parts = [self.free] + [[0.0] * k for k in reserved]
+        self.queues = [self.waiting] + [deque() for _ in reserved]
+        self.queue_limits = [self.queue_limit] + [self.queue_limit if q is None else q for q in queue_limits]
+
+    def first_free(self, part: int = 0) -> float:
+        """When the earliest-free worker of compartment ``part`` can take a request."""
+        return self.free[0] if self.parts is None else self.parts[part][0]
 
     def outstanding(self) -> int:
         """The load balancers' tries sent to this server and not yet answered or timed out: what a
@@ -108,20 +134,24 @@ class Station:
         """An upper bound of :meth:`held`, without counting: what is pending, finished or not."""
         return len(self.pending)
 
-    def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF) -> float:
-        """Book a request arriving at ``now``; return its completion time, or -1 if it is refused.
+    def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF,
+              part: int = 0) -> float:
+        """Book a request arriving at ``now`` (in bulkhead compartment ``part``); return its completion
+        time, or -1 if it is refused.
 
         It is refused when it would have to wait and the queue is full, or wait longer than
         ``max_wait``. With a finite ``deadline`` (deadline propagation), a request that would start
         after it uses no worker and one that would run past it stops there.
         """
-        free = self.free
+        if part and self.parts is not None and self.queues is not None:
+            free, waiting, queue_limit = self.parts[part], self.queues[part], self.queue_limits[part]
+        else:
+            free, waiting, queue_limit = self.free, self.waiting, self.queue_limit
         first = free[0]
-        waiting = self.waiting
         if first > now:
             while waiting and waiting[0] <= now:
                 waiting.popleft()
-            if self.queue_limit is not None and len(waiting) >= self.queue_limit:
+            if queue_limit is not None and len(waiting) >= queue_limit:
                 return -1.0
             if first - now > max_wait:
                 return -1.0
@@ -148,14 +178,19 @@ class Station:
         """Lose everything queued and running."""
         self.up = False
         self.epoch += 1
-        self.waiting.clear()
+        for waiting in self.queues if self.queues is not None else (self.waiting,):
+            waiting.clear()
         self.pending.clear()
 
     def restart(self, now: float) -> None:
         """Come back empty at ``now``."""
         self.up = True
         self.up_since = now
-        self.free = [now] * self.workers
+        if self.parts is None:
+            self.free = [now] * self.workers
+        else:
+            for free in self.parts:
+                free[:] = [now] * len(free)
 
 
 class EventStation(Station):
@@ -217,8 +252,11 @@ class EventStation(Station):
         self.queue.append(item)
         return True
 
-    def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF) -> float:
-        """Queue a request nobody waits on; return an estimate of its end (-1 if refused)."""
+    def admit(self, now: float, service: float, deadline: float = _INF, max_wait: float = _INF,
+              part: int = 0) -> float:
+        """Queue a request nobody waits on; return an estimate of its end (-1 if refused). No bulkheads
+        here (``part`` is always 0).
+        """
         wait = self.wait(now)
         if not self.submit(now, service, deadline, max_wait, None):
             return -1.0

@@ -77,6 +77,8 @@ def _m(name: str, kind: Kind, better: Better, unit: Unit, label: str, domain: Do
 # for durations, latencies, counts, ratios and nines. Nothing here is unbounded; differences are.
 _TOP = [
     _m("availability", "float", "higher", "percent", "availability", "bounded"),
+    _m("availability_strict", "float", "higher", "percent", "strict availability (degraded answers left out)",
+       "bounded"),
     _m("nines", "float", "higher", "number", "nines", "nonnegative"),
     _m("downtime_minutes", "float", "lower", "minutes", "downtime below the SLO (min)", "nonnegative"),
     _m("requests", "int", None, "count", "user requests", "nonnegative"),
@@ -126,6 +128,7 @@ _COUNTS_OTHER = (
     "queued",
     "link_saturated",
     "link_down",
+    "degraded",
 )
 
 _Field = tuple[str, Kind, Better, Unit, Domain]

@@ -3,7 +3,11 @@
 - :mod:`sim.policies.balancers` — load-balancer algorithms, ``BALANCERS[name]``;
 - :mod:`sim.policies.retries` — backoff jitter, ``JITTERS[name]``, and retry budgets;
 - :mod:`sim.policies.breaker` — client circuit breakers;
-- :mod:`sim.policies.codel` — CoDel on a server's queue (per request only).
+- :mod:`sim.policies.codel` — CoDel on a server's queue (per request only);
+- :mod:`sim.policies.bulkheads` — bulkheads: a server's workers partitioned per dependency (per request
+  only);
+- :mod:`sim.policies.admission` — admission control: token-bucket rate limits and adaptive concurrency
+  limits (per request only).
 
 Each offers a per-request view (the request engine) and a per-step fluid view (the flow engine). A
 registry entry says whether it has the fluid view (``supports_flow``); :func:`unsupported_on_flow`
@@ -14,8 +18,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.policies.admission import AimdLimit, TokenBucket
 from sim.policies.balancers import BALANCERS, Balancer, register_balancer
 from sim.policies.breaker import Breaker
+from sim.policies.bulkheads import Bulkheads, bulkhead_workers
 from sim.policies.codel import CoDel
 from sim.policies.retries import JITTERS, Budget, Jitter, backoff_delay, backoff_span, register_jitter
 
@@ -23,7 +29,8 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 __all__ = ["BALANCERS", "Balancer", "register_balancer", "JITTERS", "Jitter", "backoff_delay", "backoff_span",
-           "register_jitter", "Budget", "Breaker", "CoDel", "unsupported_on_flow"]
+           "register_jitter", "Budget", "Breaker", "CoDel", "TokenBucket", "AimdLimit", "Bulkheads", "bulkhead_workers",
+           "unsupported_on_flow"]
 
 
 def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
@@ -57,4 +64,21 @@ def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...],
         problems.append((("policies", "server", "codel"),
                          "CoDel has no fluid view (the flow engine's servers keep no queue of requests to drop "
                          "from), so the flow engine cannot run it: use engine: requests, or codel: null"))
+    if policies.load_balancer.rate_limit is not None:
+        problems.append((("policies", "load_balancer", "rate_limit"),
+                         "a rate limit has no fluid view yet (the flow engine does not count attempts against a "
+                         "token bucket), so the flow engine cannot run it: use engine: requests, or rate_limit: null"))
+    if policies.server.concurrency_limit is not None:
+        problems.append((("policies", "server", "concurrency_limit"),
+                         "a concurrency limit has no fluid view (the flow engine's servers keep no answers to "
+                         "adapt it from), so the flow engine cannot run it: use engine: requests, or "
+                         "concurrency_limit: null"))
+    if policies.server.fallbacks:
+        problems.append((("policies", "server", "fallbacks"),
+                         "a fallback has no fluid view (the flow engine does not tell degraded answers apart), so "
+                         "the flow engine cannot run it: use engine: requests, or fallbacks: []"))
+    if policies.server.bulkheads:
+        problems.append((("policies", "server", "bulkheads"),
+                         "a bulkhead has no fluid view (the flow engine's servers are one pool of workers), so "
+                         "the flow engine cannot run it: use engine: requests, or bulkheads: {}"))
     return problems

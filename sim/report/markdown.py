@@ -69,7 +69,10 @@ def render_markdown(result: Any, story: Story | None = None) -> str:
     rows = [
         ("SLO", f"{'met' if h.slo_met else '**breached**'} ({goals})"),
         ("Availability", f"{NONE} (no requests)" if h.availability is None or h.nines is None
-         else f"{format_percent(h.availability)} ({format_nines(h.nines)} nines)"),
+         else f"{format_percent(h.availability)} ({format_nines(h.nines)} nines)"
+         + (f"; strict {format_percent(s.availability_strict)} ({format_count(s.counts['degraded'])} answers "
+            "degraded by a fallback left out)" if s.counts.get("degraded") and s.availability_strict is not None
+            else "")),
         ("Downtime", f"{format_span(h.downtime_minutes * 60)} in {format_span(slo.window)} windows below the "
          "objective"),
         ("Users affected", _users(h.users_affected, h.users_total)),

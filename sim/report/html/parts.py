@@ -105,8 +105,10 @@ def headline(s: Summary, story: Story) -> str:
     amp = h.peak_amplification
     cards = [
         kpi("availability", "Availability", format_percent(s.availability),
-            f"{format_count(s.succeeded)} of {format_count(s.requests, 'request')} succeeded", s.availability,
-            "good" if slo.availability_met else "bad"),
+            f"{format_count(s.succeeded)} of {format_count(s.requests, 'request')} succeeded"
+            + (f"; strict {format_percent(s.availability_strict)} ({format_count(s.counts['degraded'])} degraded "
+               "answers left out)" if s.counts.get("degraded") and s.availability_strict is not None else ""),
+            s.availability, "good" if slo.availability_met else "bad"),
         kpi("nines", "Nines", format_nines(s.nines),
             "no requests" if s.nines is None else "−log₁₀(1 − availability)", s.nines),
         kpi("downtime", "Downtime", format_span(s.downtime_minutes * 60),
