@@ -11,6 +11,9 @@
   the failover pacing are multiplied by the same factor, so the peak load per server (100 requests/s at
   the global peak of 10^6/s for 10,000 servers), the utilisation of every queue and of every link, and
   the time a datacenter's failover takes do not change;
+- a directory that would need more than ``MAX_WORKERS`` (10,000) workers, a scenario's limit, gets that
+  many, each faster by the same factor: the same capacity and utilisation, a shorter call (the
+  100,000-server day's directory: 10,000 workers of a quarter of the call time, not 40,000);
 - faults are kept (shares of servers scale by themselves); with a shorter ``duration``, the faults that
   would start after the end are dropped.
 
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere, without installing the package
     sys.path.insert(0, str(ROOT))
 
+from sim.scenario import MAX_WORKERS  # noqa: E402
 from sim.units import parse_bandwidth, parse_duration, parse_rate  # noqa: E402
 
 DAY = ROOT / "benchmarks" / "scenarios" / "global-day.yaml"
@@ -47,6 +51,13 @@ __all__ = ["DAY", "YEAR", "BASE_SERVERS", "scaled", "scaled_data", "server_count
 def server_count(data: dict[str, Any]) -> int:
     """Mailbox servers in a scenario given as plain data."""
     return sum(g["count"] for d in data["topology"]["datacenters"] for g in d["servers"])
+
+
+def _faster(service: Any, by: float) -> Any:
+    """A service time (a duration, or a distribution with a ``mean``) ``by`` times as long."""
+    if isinstance(service, dict):
+        return {**service, "mean": parse_duration(service["mean"]) * by}
+    return parse_duration(service) * by
 
 
 def _whole(x: float, what: str) -> int:
@@ -87,6 +98,9 @@ def scaled_data(
         link["capacity"] = parse_bandwidth(link["capacity"]) * factor
     for dep in topo.get("dependencies", []):
         dep["workers"] = max(1, round(dep.get("workers", 64) * factor))
+        if dep["workers"] > MAX_WORKERS:  # the scenario's limit: the same capacity from faster workers
+            dep["service_time"] = _faster(dep.get("service_time", "10ms"), MAX_WORKERS / dep["workers"])
+            dep["workers"] = MAX_WORKERS
         if dep.get("queue_limit") is not None:
             dep["queue_limit"] = max(1, round(dep["queue_limit"] * factor))
     for load in data["workload"]["regions"].values():

@@ -1,0 +1,22 @@
+"""CPU time of the global day's ``sim.run`` with the ``sim`` package of another checkout, to time two versions
+side by side on a shared machine (run them alternately: old, new, new, old).
+
+    python benchmarks/day_cpu.py /path/to/checkout     # prints: checkout, CPU s, wall s, availability, load
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, root)
+import sim  # noqa: E402
+
+assert sim.__file__.startswith(root), f"sim imported from {sim.__file__}, not {root}"
+scenario = sim.load_scenario(os.path.join(root, "benchmarks", "scenarios", "global-day.yaml"))
+cpu, wall = time.process_time(), time.perf_counter()
+result = sim.run(scenario)
+print(f"{root}: cpu {time.process_time() - cpu:.2f} s, wall {time.perf_counter() - wall:.2f} s, availability "
+      f"{result.summary['availability']!r}, load {os.getloadavg()[0]:.2f}")
