@@ -19,7 +19,8 @@ import time
 import sim
 from sim.loader import parse_scenario
 
-ALGORITHMS = ("round_robin", "random", "power_of_two", "least_outstanding")
+ALGORITHMS = ("round_robin", "random", "power_of_two", "least_outstanding", "weighted_least_outstanding",
+              "least_response_time", "consistent_hash")  # no mailbox databases: consistent_hash picks at random
 
 
 def scenario(servers: int, algorithm: str, requests: int, utilisation: float) -> sim.Scenario:

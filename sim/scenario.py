@@ -682,7 +682,9 @@ class LoadBalancerPolicy(Model):
     algorithm: str = Field(
         "round_robin",
         description="how it picks a server: a registered balancer (sim.policies.BALANCERS): round_robin, random, "
-        "least_outstanding, power_of_two",
+        "least_outstanding, power_of_two, weighted_least_outstanding (per worker), least_response_time (EWMA of "
+        "response times × (outstanding + 1); requests engine only), consistent_hash (mailbox affinity: a ring of the "
+        "pool's servers keyed by the request's mailbox database; requests engine only)",
     )
     health_check: HealthCheck = Field(default_factory=HealthCheck, description="active checks of each server")
     retries: int = Field(0, ge=0, le=20, description="tries on other servers after an error or a try timeout")

@@ -370,3 +370,46 @@ def test_phi_accrual_trades_detection_time_against_false_ejections_under_load():
     _, false_fixed = _detection_and_false_ejections(fixed)
     assert false_fixed > 100  # slow servers fail the 250 ms checks
     assert shipped.summary["availability"] - fixed.summary["availability"] > 0.01
+
+
+@group("mechanisms/slow-server.yaml")
+def test_least_response_time_steers_load_away_from_a_slow_server():
+    """One server of four ten times slower. Round robin sends it a quarter of 160/s, five times the 8/s it
+    can serve: at most 120 + 8 of 160 a second are served (80%), less as its queue wastes work on
+    requests whose clients left. Least response time learns its slowness and sends it what it can serve:
+    all served, and faster than least outstanding, which waits for its queue to build before avoiding it."""
+    lrt = run("slow-server")
+    rr = run("slow-server", {"policies": {"load_balancer": {"algorithm": "round_robin"}}})
+    lo = run("slow-server", {"policies": {"load_balancer": {"algorithm": "least_outstanding"}}})
+    assert lrt.summary["requests"] == rr.summary["requests"] == lo.summary["requests"]  # the same users
+    assert rr.summary["availability"] < 0.8 < 0.999 < lrt.summary["availability"]
+    assert lrt.summary["latency"]["mean"] < 0.85 * lo.summary["latency"]["mean"]
+    assert lrt.summary["latency"]["p99"] < 0.5 * lo.summary["latency"]["p99"]
+
+
+@group("mechanisms/unequal-pool.yaml")
+def test_weighted_least_outstanding_keeps_the_small_servers_out_of_overload():
+    """Two servers of 8 workers and two of 2 at 75% of the pool's capacity. Round robin gives the small ones
+    37.5/s each against 20/s of capacity: about half the requests fail. Least outstanding serves them but
+    queues on the small servers; weighted keeps every server at 75% and the mean response lowest."""
+    wlo = run("unequal-pool")
+    rr = run("unequal-pool", {"policies": {"load_balancer": {"algorithm": "round_robin"}}})
+    lo = run("unequal-pool", {"policies": {"load_balancer": {"algorithm": "least_outstanding"}}})
+    assert wlo.summary["requests"] == rr.summary["requests"] == lo.summary["requests"]
+    assert rr.summary["availability"] < 0.6 and wlo.summary["availability"] > 0.999
+    assert wlo.summary["latency"]["mean"] < 0.75 * lo.summary["latency"]["mean"]
+
+
+@group("mechanisms/mailbox-affinity.yaml")
+def test_mailbox_affinity_makes_hot_front_ends_that_eject_one_another():
+    """16 databases hashed onto 8 front ends: when the users triple, the unlucky servers (twice their share
+    of proxy work) fail their checks and are ejected, and their mailboxes move on to the next servers of the
+    ring. Round robin spreads the same work evenly: only the crash costs it anything."""
+    ring = run("mailbox-affinity")
+    rr = run("mailbox-affinity", {"policies": {"load_balancer": {"algorithm": "round_robin"}}})
+    assert ring.summary["requests"] == rr.summary["requests"]
+    assert ring.summary["availability"] < 0.75 and rr.summary["availability"] > 0.98
+    assert kinds(ring)["ejected"] >= 20 > 5 >= kinds(rr)["ejected"]
+    assert kinds(ring)["overloaded"] > 5 * max(1, kinds(rr)["overloaded"])
+    early = [r for r in ring.timeseries if r["time"] < 60]  # before the surge the hot spots are harmless
+    assert sum(r["ok"] for r in early) == sum(r["requests"] for r in early)

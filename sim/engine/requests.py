@@ -105,7 +105,7 @@ class _Attempt:
     """One client attempt as it moves through the layers; ``gen`` invalidates stale events."""
 
     __slots__ = ("req", "gen", "deadline", "dc", "latency", "tried", "lb_tries", "try_deadline", "lb_delay",
-                 "stages", "k", "dep_tries", "dep_delay", "dep_started", "held", "front", "degraded")
+                 "stages", "k", "dep_tries", "dep_delay", "dep_started", "held", "front", "degraded", "sent")
 
     def __init__(self, req: _Request, deadline: float, dc: int, latency: float):
         self.req = req
@@ -125,6 +125,7 @@ class _Attempt:
         self.held = 0.0  # time spent waiting on dependencies, which holds a server worker
         self.front: Station | None = None  # the server of the try in flight (counted in its ``inflight``)
         self.degraded = False  # a dependency failed and a fallback answers in its stead
+        self.sent = 0.0  # when the load balancer sent the try in flight
 
 
 class RequestEngine(EngineBase):
@@ -173,6 +174,8 @@ class RequestEngine(EngineBase):
         algorithm = BALANCERS[self.lb.algorithm]
         self.balancers = [algorithm(streams.stream(f"balancer/{dc}")) for dc in cluster.datacenter_ids]
         self.track_load = algorithm.tracks_load  # tell the balancers each change of a server's tries in flight
+        self.observes = algorithm.observes  # tell the balancers each try's response time
+        self.uses_key = algorithm.uses_key  # give the balancers each request's mailbox database
         self.pools: list[list[Station]] = [[] for _ in cluster.datacenter_ids]
         self.panicking = [False] * len(cluster.datacenter_ids)
         for dc in range(len(cluster.datacenter_ids)):
@@ -307,6 +310,7 @@ class RequestEngine(EngineBase):
         route, pools, misweights, rtt = cluster.route, self.pools, cluster.misweights, cluster.rtt[region]
         balancers, track_load, timeout, try_timeout = self.balancers, self.track_load, self.client.timeout, \
             self.lb.try_timeout
+        observes = self.observes
         cancel, max_wait, at, env = self.cancel, self.max_wait, self.lane.at, self.env
         ok, latency, latency_window, latency_region = rec.ok[region], rec.latency.append, \
             rec.latency_window.append, rec.latency_region.append
@@ -318,7 +322,9 @@ class RequestEngine(EngineBase):
             if front.epoch != booked[1] or front.error_rate:
                 return self._stage_done(self._attempt_of(booked, True), front, booked[1], True)
             front.inflight -= 1
-            if track_load:
+            if observes:  # (stands for ``changed`` too)
+                balancers[booked[8]].observe(front, env.now - booked[4])
+            elif track_load:
                 balancers[booked[8]].changed(front)
             win = booked[3]
             ok[win] += 1
@@ -385,6 +391,7 @@ class RequestEngine(EngineBase):
         a.tried.append(front)
         a.front = front
         a.try_deadline = try_deadline
+        a.sent = t0
         if staged:
             a.stages = [(front, service, -1)]
         return a
@@ -460,7 +467,9 @@ class RequestEngine(EngineBase):
         if front is not None:
             front.inflight -= 1
             a.front = None
-            if self.track_load:
+            if self.observes:  # (stands for ``changed`` too)
+                self.balancers[a.dc].observe(front, self.env.now - a.sent)
+            elif self.track_load:
                 self.balancers[a.dc].changed(front)
         req.done = True
         rec = self.rec
@@ -492,12 +501,15 @@ class RequestEngine(EngineBase):
             return self._after(a, a.latency, lambda: self._lb_failed(a, ERROR))
         tried = a.tried
         if tried or self.cluster.misweights:
-            front = self._pick(dc, pool, tried)
+            front = self._pick(dc, pool, tried, a.req.db)
+        elif self.uses_key:  # the balancer picks by the request's mailbox database
+            front = self.balancers[dc].pick(pool, a.req.db if a.req.db >= 0 else None)  # type: ignore[call-arg]
         else:  # the common case: a first try, weights as configured
             front = self.balancers[dc].pick(pool)
         tried.append(front)
         front.inflight += 1
         a.front = front
+        a.sent = now
         if self.track_load:
             self.balancers[dc].changed(front)
         rec.dc_offered[dc][rec.window_of(now)] += 1
@@ -549,7 +561,7 @@ class RequestEngine(EngineBase):
         a.latency += delay
         return False
 
-    def _pick(self, dc: int, pool: list[Station], tried: list[Station]) -> Station:
+    def _pick(self, dc: int, pool: list[Station], tried: list[Station], db: int) -> Station:
         misweight = self.cluster.misweights.get(dc)
         if misweight is not None:
             servers, share = misweight
@@ -557,6 +569,8 @@ class RequestEngine(EngineBase):
                 favoured = [self.stations[i] for i in servers if self.stations[i] in pool]
                 if favoured:
                     return favoured[int(self.routing_rng.uniform() * len(favoured))]
+        if self.uses_key:
+            return self.balancers[dc].pick_other(pool, tried, db if db >= 0 else None)  # type: ignore[call-arg]
         return self.balancers[dc].pick_other(pool, tried)  # a retry goes to another server
 
     def _lb_failed(self, a: _Attempt, status: str) -> None:
@@ -564,7 +578,9 @@ class RequestEngine(EngineBase):
         if front is not None:  # the try is over for the load balancer: answered with an error, or given up on
             front.inflight -= 1
             a.front = None
-            if self.track_load:
+            if self.observes and status == TIMEOUT:  # a fast error is not a fast answer: only timeouts count
+                self.balancers[a.dc].observe(front, self.env.now - a.sent)  # (stands for ``changed`` too)
+            elif self.track_load:
                 self.balancers[a.dc].changed(front)
         now = self.env.now
         lb = self.lb

@@ -53,6 +53,15 @@ def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...],
         problems.append((("policies", "load_balancer", "algorithm"),
                          f"load-balancer algorithm '{algorithm}' has no fluid view, so the flow engine cannot "
                          f"run it: use engine: requests, or one of {usable}"))
+    elif balancer is not None and balancer.uses_workers:
+        for dc in scenario.topology.datacenters:
+            workers = sorted({group.workers for group in dc.servers})
+            if len(workers) > 1:
+                problems.append((("policies", "load_balancer", "algorithm"),
+                                 f"load-balancer algorithm '{algorithm}' has no fluid view over servers of unequal "
+                                 f"workers (over equal ones it is least_outstanding's), and datacenter '{dc.id}' has "
+                                 f"servers of {', '.join(map(str, workers))} workers: use engine: requests"))
+                break
     jitter_name = policies.client.backoff.jitter
     jitter = JITTERS.get(jitter_name)
     if policies.client.backoff.kind != "none" and jitter is not None and not jitter.supports_flow:
