@@ -676,6 +676,22 @@ class HealthCheck(Model):
     )
 
 
+class HedgePolicy(Model):
+    """Hedged requests (Dean and Barroso, "The Tail at Scale", 2013): when the first try of an attempt has
+    not been answered ``delay`` after the load balancer sent it, a second try goes to another server; the
+    first answer wins and the other's work is wasted. ``budget`` caps hedges as a share of first tries.
+    """
+
+    delay: PositiveShortDuration = Field(
+        ..., description="how long the first try may go unanswered before a hedge is sent (e.g. the p95 of the "
+        "response time)"
+    )
+    budget: Percent | None = Field(
+        None, description="hedges allowed as a share of first tries, per datacenter, as a token bucket with a burst "
+        "of ten times the share (null: a hedge for every slow first try)"
+    )
+
+
 class LoadBalancerPolicy(Model):
     """Load-balancer algorithm (see ``sim.policies.balancers``) and health checks."""
 
@@ -696,6 +712,10 @@ class LoadBalancerPolicy(Model):
     rate_limit: RateLimitPolicy | None = Field(
         None, description="token-bucket rate limit on each region's attempts: refused at once beyond it (null: off; "
         "requests engine only)"
+    )
+    hedge: HedgePolicy | None = Field(
+        None, description="hedged requests: a second try on another server if the first is slow; the first answer "
+        "wins (null: off; requests engine only)"
     )
     panic_threshold: Percent = Field(
         0.0, description="below this share of healthy servers, send to all of them (Envoy's panic mode)"

@@ -413,3 +413,27 @@ def test_mailbox_affinity_makes_hot_front_ends_that_eject_one_another():
     assert kinds(ring)["overloaded"] > 5 * max(1, kinds(rr)["overloaded"])
     early = [r for r in ring.timeseries if r["time"] < 60]  # before the surge the hot spots are harmless
     assert sum(r["ok"] for r in early) == sum(r["requests"] for r in early)
+
+
+@group("mechanisms/hedging.yaml")
+def test_hedging_cuts_the_tail_at_low_load_and_multiplies_the_load_at_high_load_unless_budgeted():
+    """Answers with a long tail (lognormal, cv 3). At utilisation 0.25 a hedge after 50 ms (about the p91)
+    cuts p99 about threefold for about 9% more tries (the wasted work of the losers). At 0.875 the hedges
+    feed on the queues they make: tries per request pass 1.5 and a third of the requests fail, where the
+    unhedged service serves them all; a 5% hedging budget keeps the tries near 1.05 and the service whole."""
+    def tries(result: sim.Result) -> float:
+        return float(sum(map(sum, result.recorder.dc_offered))) / result.summary["requests"]
+
+    high = {"workload": {"regions": {"users": {"peak": "700/s"}}}, "faults": []}
+    off = {"policies": {"load_balancer": {"hedge": None}}}
+    budget = {"policies": {"load_balancer": {"hedge": {"delay": "50ms", "budget": "5%"}}}}
+    hedged, plain = run("hedging"), run("hedging", off)
+    assert hedged.summary["requests"] == plain.summary["requests"]  # the same users
+    assert hedged.summary["latency"]["p99"] < 0.4 * plain.summary["latency"]["p99"]
+    assert 1.05 < tries(hedged) < 1.15 and tries(plain) == 1.0
+    assert hedged.summary["counts"]["wasted"] > 0.05 * hedged.summary["requests"]
+    assert hedged.summary["availability"] >= plain.summary["availability"] > 0.9999  # (a 2 s answer times out)
+    storm, calm, capped = run("hedging", high), run("hedging", merge(high, off)), run("hedging", merge(high, budget))
+    assert tries(storm) > 1.5 and storm.summary["availability"] < 0.8
+    assert calm.summary["availability"] > 0.999
+    assert tries(capped) < 1.06 and capped.summary["availability"] > 0.999

@@ -60,7 +60,7 @@ from sim.events import (
 from sim.metrics import Recorder
 from sim.policies import BALANCERS, AimdLimit, Breaker, Budget, Bulkheads, CoDel, TokenBucket, backoff_delay
 from sim.rng import Streams
-from sim.scenario import Scenario
+from sim.scenario import RetryBudget, Scenario
 from sim.schedule import Lane, later, make_sampler
 from sim.units import format_duration
 from sim.workload import peak_rate, rate_function
@@ -105,7 +105,8 @@ class _Attempt:
     """One client attempt as it moves through the layers; ``gen`` invalidates stale events."""
 
     __slots__ = ("req", "gen", "deadline", "dc", "latency", "tried", "lb_tries", "try_deadline", "lb_delay",
-                 "stages", "k", "dep_tries", "dep_delay", "dep_started", "held", "front", "degraded", "sent")
+                 "stages", "k", "dep_tries", "dep_delay", "dep_started", "held", "front", "degraded", "sent", "twin",
+                 "over")
 
     def __init__(self, req: _Request, deadline: float, dc: int, latency: float):
         self.req = req
@@ -126,6 +127,8 @@ class _Attempt:
         self.front: Station | None = None  # the server of the try in flight (counted in its ``inflight``)
         self.degraded = False  # a dependency failed and a fallback answers in its stead
         self.sent = 0.0  # when the load balancer sent the try in flight
+        self.twin: _Attempt | None = None  # its hedge, or the attempt it hedges (load_balancer.hedge)
+        self.over = False  # a hedged pair's try that failed while its twin carried on
 
 
 class RequestEngine(EngineBase):
@@ -196,6 +199,10 @@ class RequestEngine(EngineBase):
         self.client_budgets = [Budget(cp.budget) if cp.budget else None for _ in range(n_regions)]
         self.breakers = [Breaker(cp.breaker) if cp.breaker else None for _ in range(n_regions)]
         self.lb_budgets = [Budget(self.lb.budget) if self.lb.budget else None for _ in range(n_dcs)]
+        self.hedge = self.lb.hedge
+        hedge_budget = RetryBudget(ratio=self.hedge.budget, min_per_second=0.0) \
+            if self.hedge is not None and self.hedge.budget is not None else None
+        self.hedge_budgets = [Budget(hedge_budget) if hedge_budget is not None else None for _ in range(n_dcs)]
         sp = self.server_policy
         self.dep_budgets = [Budget(sp.dependency_budget) if sp.dependency_budget else None
                             for _ in self.dependencies]
@@ -300,7 +307,7 @@ class RequestEngine(EngineBase):
         """
         cluster, rec = self.cluster, self.rec
         if not self.express or cluster.region_databases[region] or self.breakers[region] is not None \
-                or self.rate_limits[region] is not None \
+                or self.rate_limits[region] is not None or self.hedge is not None \
                 or all(t[2] for t in self.request_types):
             return lambda now: self._new_request(region, now)
         types, routing = self.request_types, self.routing_rng
@@ -431,6 +438,27 @@ class RequestEngine(EngineBase):
         if budget is not None:
             budget.deposit()
         self._lb_try(a)
+        hedge = self.hedge
+        if hedge is not None:
+            hedge_budget = self.hedge_budgets[dc]
+            if hedge_budget is not None:
+                hedge_budget.deposit()
+            self.lane.at(now + hedge.delay, self._hedge, a)
+
+    def _hedge(self, a: _Attempt) -> None:
+        """The hedge delay has passed since the first try of ``a`` was sent: if it is still unanswered
+        (and still the first try), send a second try to another server, if the hedging budget allows.
+        """
+        if a.req.done or a.front is None or a.lb_tries != 1 or a.over or a.twin is not None:
+            return
+        budget = self.hedge_budgets[a.dc]
+        if budget is not None and not budget.withdraw(self.env.now):
+            return
+        h = _Attempt(a.req, a.deadline, a.dc, a.latency)
+        h.tried = a.tried  # shared: neither try, nor their retries, goes to a server the other tried
+        h.lb_tries = a.lb_tries
+        a.twin, h.twin = h, a
+        self._lb_try(h)
 
     def _client_failed(self, req: _Request, status: str, after: float, record: bool = True) -> None:
         rec = self.rec
@@ -471,6 +499,17 @@ class RequestEngine(EngineBase):
                 self.balancers[a.dc].observe(front, self.env.now - a.sent)
             elif self.track_load:
                 self.balancers[a.dc].changed(front)
+        twin = a.twin
+        if twin is not None and not twin.over:  # the first answer wins: the other try is given up on
+            twin.gen += 1  # its pending step is stale
+            twin.over = True
+            loser = twin.front
+            if loser is not None:
+                loser.inflight -= 1
+                twin.front = None
+                if self.track_load:
+                    self.balancers[twin.dc].changed(loser)
+                self.rec.wasted += 1  # its work, booked on the server, is wasted
         req.done = True
         rec = self.rec
         now = self.env.now
@@ -582,6 +621,10 @@ class RequestEngine(EngineBase):
                 self.balancers[a.dc].observe(front, self.env.now - a.sent)  # (stands for ``changed`` too)
             elif self.track_load:
                 self.balancers[a.dc].changed(front)
+        twin = a.twin
+        if twin is not None and not twin.over:  # a hedged pair: the other try carries on, and answers for both
+            a.over = True
+            return
         now = self.env.now
         lb = self.lb
         if status == TIMEOUT and now >= a.deadline:

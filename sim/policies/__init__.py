@@ -77,6 +77,10 @@ def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...],
         problems.append((("policies", "load_balancer", "rate_limit"),
                          "a rate limit has no fluid view yet (the flow engine does not count attempts against a "
                          "token bucket), so the flow engine cannot run it: use engine: requests, or rate_limit: null"))
+    if policies.load_balancer.hedge is not None:
+        problems.append((("policies", "load_balancer", "hedge"),
+                         "hedging has no fluid view (the flow engine keeps no per-request latency to "
+                         "hedge on), so the flow engine cannot run it: use engine: requests, or hedge: null"))
     if policies.server.concurrency_limit is not None:
         problems.append((("policies", "server", "concurrency_limit"),
                          "a concurrency limit has no fluid view (the flow engine's servers keep no answers to "
