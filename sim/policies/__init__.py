@@ -69,29 +69,23 @@ def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...],
         problems.append((("policies", "client", "backoff", "jitter"),
                          f"jitter '{jitter_name}' has no fluid view (no span to spread retries over), so the "
                          f"flow engine cannot run it: use engine: requests, or one of {usable}"))
-    if policies.server.codel is not None:
-        problems.append((("policies", "server", "codel"),
-                         "CoDel has no fluid view (the flow engine's servers keep no queue of requests to drop "
-                         "from), so the flow engine cannot run it: use engine: requests, or codel: null"))
-    if policies.load_balancer.rate_limit is not None:
-        problems.append((("policies", "load_balancer", "rate_limit"),
-                         "a rate limit has no fluid view yet (the flow engine does not count attempts against a "
-                         "token bucket), so the flow engine cannot run it: use engine: requests, or rate_limit: null"))
-    if policies.load_balancer.hedge is not None:
-        problems.append((("policies", "load_balancer", "hedge"),
-                         "hedging has no fluid view (the flow engine keeps no per-request latency to "
-                         "hedge on), so the flow engine cannot run it: use engine: requests, or hedge: null"))
-    if policies.server.concurrency_limit is not None:
-        problems.append((("policies", "server", "concurrency_limit"),
-                         "a concurrency limit has no fluid view (the flow engine's servers keep no answers to "
-                         "adapt it from), so the flow engine cannot run it: use engine: requests, or "
-                         "concurrency_limit: null"))
-    if policies.server.fallbacks:
-        problems.append((("policies", "server", "fallbacks"),
-                         "a fallback has no fluid view (the flow engine does not tell degraded answers apart), so "
-                         "the flow engine cannot run it: use engine: requests, or fallbacks: []"))
-    if policies.server.bulkheads:
-        problems.append((("policies", "server", "bulkheads"),
-                         "a bulkhead has no fluid view (the flow engine's servers are one pool of workers), so "
-                         "the flow engine cannot run it: use engine: requests, or bulkheads: {}"))
+    server, lb = policies.server, policies.load_balancer
+    # Request-engine defences: (field path, set in this scenario, what it is, why no fluid view, how to turn off).
+    for path, on, what, why, off in (
+        (("server", "codel"), server.codel is not None, "CoDel",
+         "the flow engine's servers keep no queue of requests to drop from", "codel: null"),
+        (("load_balancer", "rate_limit"), lb.rate_limit is not None, "a rate limit",
+         "the flow engine does not count attempts against a token bucket", "rate_limit: null"),
+        (("load_balancer", "hedge"), lb.hedge is not None, "hedging",
+         "the flow engine keeps no per-request latency to hedge on", "hedge: null"),
+        (("server", "concurrency_limit"), server.concurrency_limit is not None, "a concurrency limit",
+         "the flow engine's servers keep no answers to adapt it from", "concurrency_limit: null"),
+        (("server", "fallbacks"), bool(server.fallbacks), "a fallback",
+         "the flow engine does not tell degraded answers apart", "fallbacks: []"),
+        (("server", "bulkheads"), bool(server.bulkheads), "a bulkhead",
+         "the flow engine's servers are one pool of workers", "bulkheads: {}"),
+    ):
+        if on:
+            problems.append((("policies", *path), f"{what} has no fluid view ({why}), so the flow engine cannot "
+                                                  f"run it: use engine: requests, or {off}"))
     return problems
