@@ -27,9 +27,12 @@ from sim.events import (
     DEPENDENCY_SPEED_RESTORED,
     DEPENDENCY_UP,
     EJECTED,
+    KINDS,
     MISWEIGHT,
     READMITTED,
     SERVER_DOWN,
+    SERVER_LAUNCHED,
+    SERVER_RETIRED,
     SERVER_UP,
     SURGE,
     SURGE_END,
@@ -100,6 +103,8 @@ class Server:
     databases: list[int] = field(default_factory=list)
     version: Version = GOOD
     version_event: int | None = None  # the event that put the running version on it (None: from the start)
+    spare: bool = False  # an autoscaler's: beyond its group's count, parked at the start, no database copies
+    parked: bool = False  # a spare the autoscaler has not launched or has retired: down, drained, not a target
 
     @property
     def up(self) -> bool:
@@ -142,6 +147,7 @@ class Cluster:
                     frontend_time=g.frontend_time,
                     queue_limit=g.queue_limit,
                     labels=node["labels"],
+                    spare=node["spare"],
                 )
             )
         self.server_index = {s.id: s.index for s in self.servers}
@@ -157,7 +163,13 @@ class Cluster:
         self.up_mask = np.ones(n, dtype=bool)  # down == 0
         self.rotation_mask = np.ones(n, dtype=bool)  # in_rotation
         self.drained_mask = np.zeros(n, dtype=bool)  # drained > 0
-        self.up_count = [len(members) for members in self.servers_of_dc]  # servers up, per datacenter
+        self.parked_mask = np.zeros(n, dtype=bool)  # an autoscaler's spare, not running (see launch, retire)
+        for s in self.servers:  # spares start parked: held down and drained, out of rotation, without events
+            if s.spare:
+                s.parked, s.down, s.drained, s.in_rotation = True, 1, 1, False
+                self.parked_mask[s.index], self.up_mask[s.index] = True, False
+                self.drained_mask[s.index], self.rotation_mask[s.index] = True, False
+        self.up_count = [sum(not self.servers[i].parked for i in members) for members in self.servers_of_dc]
         self.healthy_count = list(self.up_count)  # servers up and in rotation, per datacenter
         work = mix_work(scenario)  # requests of the mix per second each serves when busy
         self._capacity = [server_capacity(s.workers, s.service.mean, work) for s in self.servers]
@@ -260,8 +272,10 @@ class Cluster:
 
     # -------------------------------------------------------------------------------------- servers
 
-    def server_down(self, server: int, cause: int | None, detail: str = "") -> None:
-        """A fault takes ``server`` down (faults stack: it is up again when all have ended)."""
+    def server_down(self, server: int, cause: int | None, detail: str = "", kind: str = SERVER_DOWN) -> None:
+        """A fault takes ``server`` down (faults stack: it is up again when all have ended); recorded as
+        ``kind`` (the autoscaler's stop is ``server_retired``), harm in its datacenter if the kind is.
+        """
         self.changing()
         s = self.servers[server]
         s.down += 1
@@ -272,14 +286,15 @@ class Cluster:
             if s.in_rotation:
                 self.healthy_count[dc] -= 1
                 self._healthy_capacity[dc] = None
-            s.down_event = self.trace.record(self.now, SERVER_DOWN, s.id, cause, detail)
-            self.note_harm(s.datacenter, s.down_event)
+            s.down_event = self.trace.record(self.now, kind, s.id, cause, detail)
+            if KINDS[kind].harm:
+                self.note_harm(s.datacenter, s.down_event)
             for listener in self.listeners:
                 listener.server_down(server)
             self.wake(server)
 
-    def server_up(self, server: int, cause: int | None, detail: str = "") -> None:
-        """A fault holding ``server`` down has ended."""
+    def server_up(self, server: int, cause: int | None, detail: str = "", kind: str = SERVER_UP) -> None:
+        """A fault holding ``server`` down has ended (recorded as ``kind`` if it runs now)."""
         self.changing()
         s = self.servers[server]
         s.down -= 1
@@ -290,7 +305,7 @@ class Cluster:
             if s.in_rotation:
                 self.healthy_count[dc] += 1
                 self._healthy_capacity[dc] = None
-            s.up_event = self.trace.record(self.now, SERVER_UP, s.id, cause, detail)
+            s.up_event = self.trace.record(self.now, kind, s.id, cause, detail)
             for listener in self.listeners:
                 listener.server_up(server)
             self.wake(server)
@@ -299,11 +314,7 @@ class Cluster:
         """The load balancers eject ``server`` from their pool or readmit it; returns the event id."""
         self.changing()
         s = self.servers[server]
-        if s.in_rotation != in_rotation and s.down == 0:
-            self.healthy_count[s.datacenter] += 1 if in_rotation else -1
-            self._healthy_capacity[s.datacenter] = None
-        s.in_rotation = in_rotation
-        self.rotation_mask[server] = in_rotation
+        self._rotate(server, in_rotation)
         rid = self.trace.record(self.now, READMITTED if in_rotation else EJECTED, s.id, cause, detail)
         s.rotation_event = rid
         if not in_rotation:
@@ -312,6 +323,54 @@ class Cluster:
             listener.rotation_changed(s.datacenter)
         self.wake(server)
         return rid
+
+    def _rotate(self, server: int, in_rotation: bool) -> None:
+        """Put ``server`` in the pool or take it out, keeping the counts (nothing recorded or announced)."""
+        s = self.servers[server]
+        if s.in_rotation != in_rotation and s.down == 0:
+            self.healthy_count[s.datacenter] += 1 if in_rotation else -1
+            self._healthy_capacity[s.datacenter] = None
+        s.in_rotation = in_rotation
+        self.rotation_mask[server] = in_rotation
+
+    # ---------------------------------------------------------------------------------- the autoscaler
+
+    def launch(self, server: int, cause: int | None, detail: str = "") -> None:
+        """The autoscaler starts parked ``server``: it runs (warming up, as after a restart) in its
+        datacenter's pool, recorded as ``server_launched`` (unless a datacenter outage still holds it down).
+        """
+        self.changing()
+        s = self.servers[server]
+        s.parked = False
+        self.parked_mask[server] = False
+        s.drained -= 1
+        self.drained_mask[server] = s.drained > 0
+        self._rotate(server, True)
+        self.server_up(server, cause, detail, kind=SERVER_LAUNCHED)
+        s.rotation_event = cause
+        for listener in self.listeners:
+            listener.rotation_changed(s.datacenter)
+        self.wake(server)
+
+    def retire(self, server: int, cause: int | None) -> None:
+        """The autoscaler takes ``server`` out of its pool to stop it (:meth:`stop`, after the drain)."""
+        self.changing()
+        s = self.servers[server]
+        s.drained += 1
+        self.drained_mask[server] = True
+        if s.in_rotation:
+            self._rotate(server, False)
+            s.rotation_event = cause
+        for listener in self.listeners:
+            listener.rotation_changed(s.datacenter)
+        self.wake(server)
+
+    def stop(self, server: int, cause: int | None, detail: str = "") -> None:
+        """The autoscaler stops retired ``server``: parked again, recorded as ``server_retired``."""
+        s = self.servers[server]
+        s.parked = True
+        self.parked_mask[server] = True
+        self.server_down(server, cause, detail, kind=SERVER_RETIRED)
 
     # ---------------------------------------------------------------------------------- datacenters
 

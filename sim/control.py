@@ -76,6 +76,12 @@ class Probe(Protocol):
         """:meth:`wait` for every server: a float array indexed like ``Cluster.servers``."""
         ...
 
+    def busy_time(self, servers: np.ndarray) -> np.ndarray:
+        """Per server of ``servers`` (indices), the worker-seconds it has served since the start, as a
+        CPU-time counter reads: an autoscaler's utilisation is its increase (:mod:`sim.autoscale`).
+        """
+        ...
+
 
 LATE = 2
 """SimPy priority of the sweeps under a ``quiet_ok`` engine, after URGENT (0) and NORMAL (1): such a sweep

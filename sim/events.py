@@ -42,6 +42,7 @@ __all__ = [
     "MAIL_BACKLOG_DRAINING", "MAIL_BACKLOG_CLEARED", "MAIL_LOST", "SLO_BREACH", "SLO_RECOVERED",
     "CODEL_DROPPING", "CODEL_STOPPED", "RATE_LIMITED", "RATE_LIMIT_LIFTED", "CONCURRENCY_LIMITED",
     "CONCURRENCY_LIMIT_LIFTED", "BULKHEAD_SATURATED", "BULKHEAD_CLEARED", "FALLBACK_SERVING", "FALLBACK_ENDED",
+    "SCALED_OUT", "SCALED_IN", "SERVER_LAUNCHED", "SERVER_RETIRED",
 ]
 
 # Cascade-graph categories, in legend order, with their colours.
@@ -248,6 +249,10 @@ DATACENTER_UP = _kind("datacenter_up", "a datacenter has servers up again", majo
                       category="recovery", tone="good")
 DEPENDENCY_UP = _kind("dependency_up", "a dependency answers again", major=True, category="recovery",
                       tone="good")
+SERVER_LAUNCHED = _kind("server_launched", "an autoscaler starts a server (it warms up, then serves)", counted=True,
+                        category="recovery", tone="good")
+SCALED_OUT = _kind("scaled_out", "an autoscaler decides to launch servers: its group's utilisation stayed above "
+                   "target", counted=True, category="control plane", tone="good")
 READMITTED = _kind("readmitted", "health checks put a server back in rotation", counted=True,
                    category="recovery", tone="good")
 SLO_RECOVERED = _kind("slo_recovered", "a region's availability is back above the objective", major=True,
@@ -272,6 +277,9 @@ FALLBACK_ENDED = _kind("fallback_ended", "the servers have answered no request d
 BULKHEAD_CLEARED = _kind("bulkhead_cleared", "a server's bulkhead has queued nothing too long for a quiet spell",
                         category="recovery", tone="good")
 # No badge.
+SCALED_IN = _kind("scaled_in", "an autoscaler drains servers to stop them: its group's utilisation has called for "
+                  "fewer for its hysteresis", harm=True, counted=True, category="control plane")
+SERVER_RETIRED = _kind("server_retired", "an autoscaler stops a server it drained", counted=True)
 ROLLOUT_WAVE = _kind("rollout_wave", "a wave of a rollout updates its servers", category="fault")
 UPDATED = _kind("updated", "a server runs a new (bad) version", harm=True, category="fault")
 ROLLOUT_HALTED = _kind("rollout_halted", "a rollout stops after an alert", mitigation=True, major=True,

@@ -433,7 +433,8 @@ def _candidates(cluster: Cluster, kind: str, target: Target) -> list[tuple[int, 
         return [
             (s.index, s.id)
             for s in cluster.servers
-            if (not target.ids or s.id in target.ids)
+            if not s.spare  # an autoscaler's spares are not targets (a datacenter outage stops them too)
+            and (not target.ids or s.id in target.ids)
             and (not dcs or cluster.datacenter_ids[s.datacenter] in dcs)
             and (not target.groups or s.group in target.groups)
             and all(s.labels.get(k) == v for k, v in target.labels.items())

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import simpy
 
+from sim.autoscale import autoscalers
 from sim.cluster import Cluster
 from sim.control import Failover, HealthChecker, Monitor, OverloadMonitor, Restarter, TrafficManager
 from sim.engine import ENGINES, Engine
@@ -53,6 +54,7 @@ def run(scenario: Scenario, seed: int | None = None, progress: Progress | None =
     OverloadMonitor(env, cluster, engine, policies.server.overload_threshold,
                     policies.load_balancer.health_check.interval)
     engine.crash_hook = Restarter(env, cluster).crash
+    autoscalers(env, cluster, engine)
     faults = FaultContext(env, cluster, streams, monitor=Monitor(env, cluster, recorder))
     for i, fault in enumerate(scenario.faults):
         inject(faults, fault, scenario.fault_id(i))

@@ -32,6 +32,7 @@ __all__ = [
     "Region",
     "Datacenter",
     "ServerGroup",
+    "Autoscale",
     "ServiceTime",
     "Link",
     "DatabaseGroup",
@@ -178,6 +179,46 @@ class Warmup(Model):
     capacity: Percent = Field(1.0, description="its speed meanwhile, as a share of full speed")
 
 
+class Autoscale(Model):
+    """Autoscaling of a group: when the busy share of its running servers' workers stays above ``target``,
+    servers are launched (after ``detection``, ``provisioning`` and the group's ``warmup``), up to ``max``;
+    when it has called for fewer servers for ``scale_in_after``, the extra are drained and stopped, down to
+    ``min``. Launched servers hold no database copies: they add front-end capacity (and, without databases,
+    whole requests). See :mod:`sim.autoscale`.
+    """
+
+    max: int = Field(ge=1, le=MAX_COUNT, description="most servers the group runs (at least its count)")
+    min: int | None = Field(None, ge=1, le=MAX_COUNT, description="fewest it keeps running (null: its count)")
+    target: Percent = Field(
+        0.6, gt=0, description="the utilisation it steers to: desired servers = running x utilisation / target"
+    )
+    tolerance: Percent = Field(
+        0.1, lt=1, description="it launches only when utilisation is above target by more than this share of it"
+    )
+    interval: PositiveShortDuration = Field(10.0, description="how often it samples the group's utilisation")
+    detection: PositiveShortDuration = Field(
+        60.0, description="utilisation is averaged over this long before a decision (the lag of detecting)"
+    )
+    provisioning: Duration = Field(
+        180.0, description="from the decision to a new server running (then it warms up as the group's warmup says)"
+    )
+    scale_in_after: Duration = Field(
+        600.0, description="hysteresis: servers are retired only after the utilisation has called for fewer this long"
+    )
+    drain: ShortDuration = Field(
+        30.0, description="a retired server leaves the pool this long before it stops (requests in flight finish)"
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> Autoscale:
+        if self.min is not None and self.min > self.max:
+            raise ValueError(f"min is above max (got min {self.min}, max {self.max})")
+        if self.interval > self.detection:
+            raise ValueError(f"interval is longer than detection (got interval {format_duration(self.interval)}, "
+                             f"detection {format_duration(self.detection)}); expected at most detection")
+        return self
+
+
 class ServerGroup(Model):
     """A pool of identical mailbox servers; server ids are ``<id>-<n>`` (``mbx-eu-01``)."""
 
@@ -203,7 +244,29 @@ class ServerGroup(Model):
         None, description="memory model: past its limit the server crashes (null: it never runs out)"
     )
     restart_time: Duration = Field(120.0, description="from a crash under overload to the server running again")
-    warmup: Warmup = Field(default_factory=lambda: Warmup(), description="reduced capacity after a restart")
+    warmup: Warmup = Field(
+        default_factory=lambda: Warmup(), description="reduced capacity after a restart (or an autoscaler's launch)"
+    )
+    autoscale: Autoscale | None = Field(
+        None, description="launch and retire servers on utilisation, with lag (null: a fixed count)"
+    )
+
+    @property
+    def slots(self) -> int:
+        """Servers the run holds for the group: its count, and the autoscaler's spares up to its max."""
+        return max(self.count, self.autoscale.max) if self.autoscale is not None else self.count
+
+    @model_validator(mode="after")
+    def _autoscale_bounds(self) -> ServerGroup:
+        scale = self.autoscale
+        if scale is not None:
+            if scale.max < self.count:
+                raise ValueError(f"autoscale.max is below count (got max {scale.max}, count {self.count}); "
+                                 "expected at least the servers the group starts with")
+            if scale.min is not None and scale.min > self.count:
+                raise ValueError(f"autoscale.min is above count (got min {scale.min}, count {self.count}); "
+                                 "the group starts with count servers")
+        return self
 
     @field_validator("frontend_time")
     @classmethod

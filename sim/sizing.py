@@ -44,7 +44,7 @@ def choose_engine(s: Scenario) -> str:
 
 def total_workers(topo: Topology) -> int:
     """Workers of every server and dependency together (the request engine holds each one)."""
-    return sum(g.count * g.workers for d in topo.datacenters for g in d.servers) + sum(
+    return sum(g.slots * g.workers for d in topo.datacenters for g in d.servers) + sum(
         d.workers for d in topo.dependencies
     )
 

@@ -1,7 +1,8 @@
 """The topology as a networkx graph, and the questions asked of it as free functions.
 
 Nodes carry ``kind``: ``region``, ``datacenter``, ``load_balancer``, ``server``, ``database``,
-``dependency``. Edges carry ``kind``:
+``dependency``; a server carries ``spare`` (an autoscaler's: not running at the start, no database
+copies). Edges carry ``kind``:
 
 - ``serves`` region — datacenter, with ``latency`` (round-trip seconds);
 - ``link`` datacenter — datacenter, with ``capacity`` (bit/s) and ``latency``;
@@ -103,17 +104,17 @@ def build_topology(scenario: Scenario) -> nx.Graph:
             G.add_edge(dc.id, lb, kind="member")
         servers = dc_servers[dc.id] = []
         for group in dc.servers:  # added in bulk (much faster), in the order one at a time would use
-            ids = [server_id(group.id, n) for n in range(1, group.count + 1)]
+            ids = [server_id(group.id, n) for n in range(1, group.slots + 1)]
             G.add_nodes_from(
                 (sid, {"kind": "server", "datacenter": dc.id, "group": group.id, "workers": group.workers,
-                       "labels": {**dc.labels, **group.labels}})
-                for sid in ids
+                       "labels": {**dc.labels, **group.labels}, "spare": n > group.count})
+                for n, sid in enumerate(ids, start=1)
             )
             G.add_edges_from(
                 edge for sid in ids
                 for edge in [(dc.id, sid, {"kind": "member"})] + [(lb, sid, {"kind": "pool"}) for lb in lbs]
             )
-            servers.extend(ids)
+            servers.extend(ids[:group.count])  # an autoscaler's spares hold no database copies
     for region in topo.regions:
         for dc_name, latency in region.datacenters.items():
             G.add_edge(region.id, dc_name, kind="serves", latency=latency)

@@ -360,7 +360,7 @@ def check_sizes(s: Scenario) -> list[FieldProblem]:
     """
     topo, limits = s.topology, s.limits
     problems: list[FieldProblem] = []
-    servers = sum(g.count for d in topo.datacenters for g in d.servers)
+    servers = sum(g.slots for d in topo.datacenters for g in d.servers)  # with the autoscalers' spares
     if servers > limits.max_servers:
         problems.append(
             (

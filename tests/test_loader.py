@@ -246,7 +246,7 @@ def test_unknown_key_near_miss_suggests_the_field():
     assert only_problem(text) == (
         "t.yaml:10:34: topology.datacenters[0].servers[0].worker: unknown field 'worker' (did you mean "
         "'workers'? allowed: id, count, workers, service_time, frontend_time, queue_limit, labels, memory, "
-        "restart_time, warmup)"
+        "restart_time, warmup, autoscale)"
     )
 
 

@@ -437,3 +437,52 @@ def test_hedging_cuts_the_tail_at_low_load_and_multiplies_the_load_at_high_load_
     assert tries(storm) > 1.5 and storm.summary["availability"] < 0.8
     assert calm.summary["availability"] > 0.999
     assert tries(capped) < 1.06 and capped.summary["availability"] > 0.999
+
+
+@group("mechanisms/autoscaling.yaml")
+def test_a_fast_autoscaler_grows_the_pool_in_time_and_a_slow_one_is_a_cascade():
+    """The load triples in four steps over six minutes. Fast (the shipped file: 30 s to detect, 30 s to
+    provision, 30 s warm-up): the pool grows ahead of it, nothing crashes, and once the load has fallen for
+    the hysteresis the extra servers are retired. Slow (2 min, 4 min): the servers run out of memory before
+    help comes, and the servers it launches come up cold into the crash loop and crash too. None: the crash
+    loop."""
+    def with_autoscale(change: dict | None) -> sim.Result:
+        data = yaml.safe_load((MECHANISMS / "autoscaling.yaml").read_text())
+        group = data["topology"]["datacenters"][0]["servers"][0]
+        if change is None:
+            group["autoscale"] = None
+        else:
+            group["autoscale"].update(change)
+        path = MECHANISMS / "autoscaling.yaml"
+        return run_cached(sim.parse_scenario(yaml.safe_dump(data, sort_keys=False), str(path)))
+
+    fast, off = run("autoscaling"), with_autoscale(None)
+    slow = with_autoscale({"detection": "2m", "provisioning": "4m"})
+    assert fast.summary["requests"] == slow.summary["requests"] == off.summary["requests"]
+    # Fast: 100% served (seed 11), no crash; the pool grows from 4 to 15 servers, then back (some servers go
+    # while the storm still blows: the pool had overshot it).
+    assert fast.summary["availability"] > 0.999 and kinds(fast)["crashed"] == 0
+    assert max(row["up"] for row in fast.datacenter_series) >= 10
+    outs, ins = of_kind(fast, "scaled_out"), of_kind(fast, "scaled_in")
+    assert ins and min(e["time"] for e in ins) >= max(e["time"] for e in outs) + 5 * 60  # the hysteresis
+    assert fast.summary["recovery"]["recovered"]
+    launched = of_kind(fast, "server_launched")[0]
+    assert chain_kinds(fast, launched)[:2] == ["server_launched", "scaled_out"]
+    assert chain_kinds(fast, launched)[-2:] == ["surge", "fault_start"]
+    retired = of_kind(fast, "server_retired")[0]  # it undoes a scale-out
+    assert chain_kinds(fast, retired)[:3] == ["server_retired", "scaled_in", "scaled_out"]
+    assert fast.datacenter_series[-1]["up"] < max(row["up"] for row in fast.datacenter_series)
+    # Slow: 14.2% served, and the crash loop it feeds outlives the storm; the launched servers crash too.
+    # None: 32.1%, the crash loop of four servers, which ends with the storm.
+    assert slow.summary["availability"] < 0.5 and off.summary["availability"] < 0.5
+    assert slow.summary["recovery"]["metastable"]
+    crashed = {e["node"] for e in slow.events if e["kind"] == "crashed"}
+    assert {"mbx-01", "mbx-02", "mbx-03", "mbx-04"} < crashed and crashed - {"mbx-01", "mbx-02", "mbx-03", "mbx-04"}
+    first = of_kind(slow, "server_launched")[0]  # help comes too late: cold, into the full load
+    assert any(e["node"] == first["node"] and first["time"] < e["time"] <= first["time"] + 30
+               for e in of_kind(slow, "crashed"))
+    assert kinds(off)["crashed"] >= 4 and not of_kind(off, "scaled_out")
+
+
+def of_kind(result: sim.Result, kind: str) -> list[dict]:
+    return [e for e in result.events if e["kind"] == kind]

@@ -19,6 +19,7 @@ def pool(cluster: Cluster, panic_threshold: float, dc: int, panicking: bool) -> 
     recorded in the trace; panic counts as harm in the datacenter.
     """
     members = np.asarray(cluster.servers_of_dc[dc], dtype=np.int64)
+    members = members[~cluster.parked_mask[members]]  # an autoscaler's parked spares are not registered
     healthy = members[cluster.rotation_mask[members]].tolist()
     panic = panic_threshold > 0 and len(healthy) < panic_threshold * len(members)
     if panic != panicking:

@@ -168,6 +168,8 @@ class RequestEngine(EngineBase):
                          on_drop=self._codel_dropped)
             for s in cluster.servers
         ]
+        for server in np.flatnonzero(cluster.parked_mask).tolist():  # an autoscaler's spares start stopped
+            self.stations[server].crash()
         # Per server, CoDel's dropping episode: [its codel_dropping event (None: not dropping), drops, last drop]
         self.codel_episodes: list[list[Any]] = [[None, 0, 0.0] for _ in cluster.servers]
         self.dependencies = [
@@ -961,6 +963,13 @@ class RequestEngine(EngineBase):
             return np.fromiter((s.wait(now) if s.up else 0.0 for s in stations), float, len(stations))
         up, wait = self._up_and_wait(now)
         return np.where(up, wait, 0.0)
+
+    def busy_time(self, servers: np.ndarray) -> np.ndarray:
+        """Per server of ``servers``, the worker-seconds it has served since the start (exact: what its
+        workers were booked for up to now, less what crashes lost).
+        """
+        stations, now = self.stations, self.env.now
+        return np.fromiter((stations[i].busy_time(now) for i in servers.tolist()), float, len(servers))
 
     def _up_and_wait(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         """Whether each (booking) station is up, and :meth:`Station.wait`: max(0, earliest free worker - now)."""

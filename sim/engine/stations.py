@@ -39,7 +39,8 @@ class Station:
 
     __slots__ = ("env", "index", "name", "workers", "free", "waiting", "pending", "queue_limit", "sample",
                  "epoch", "up", "datacenter", "frontend_time", "speed", "warm_until", "warm_speed",
-                 "error_rate", "memory", "leak_rate", "up_since", "inflight", "parts", "queues", "queue_limits")
+                 "error_rate", "memory", "leak_rate", "up_since", "inflight", "parts", "queues", "queue_limits",
+                 "worked")
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class Station:
         self.parts: list[list[float]] | None = None
         self.queues: list[deque[float]] | None = None
         self.queue_limits: list[int | None] = [queue_limit]
+        self.worked = 0.0  # worker-seconds booked since the start, less what crashes lost (see busy_time)
 
     def partition(self, reserved: list[int], queue_limits: list[int | None]) -> None:
         """Bulkheads: reserve compartments of ``reserved`` workers (1, 2, ... in order), each a FIFO queue
@@ -115,6 +117,17 @@ class Station:
     def wait(self, now: float) -> float:
         """How long a request arriving now would wait for a worker."""
         return max(0.0, self.free[0] - now)
+
+    def busy_time(self, now: float) -> float:
+        """Worker-seconds served by ``now`` since the start: what was booked less what is booked past now
+        (a worker's booked work is one run from the request it took at or before now), as a CPU-time
+        counter reads.
+        """
+        return self.worked - self._ahead(now)
+
+    def _ahead(self, now: float) -> float:
+        heaps = self.parts if self.parts is not None else (self.free,)
+        return sum(end - now for free in heaps for end in free if end > now)
 
     def service_factor(self, now: float) -> float:
         """Multiplier on service times now (1 is nominal)."""
@@ -164,6 +177,7 @@ class Station:
         end = start + service
         if end > deadline:
             end = deadline
+        self.worked += end - start
         _heapreplace(free, end)
         pending = self.pending  # only unfinished requests, so it stays as small as the queue
         if pending and pending[0] <= now:
@@ -176,6 +190,7 @@ class Station:
 
     def crash(self) -> None:
         """Lose everything queued and running."""
+        self.worked -= self._ahead(self.env.now)  # never served
         self.up = False
         self.epoch += 1
         for waiting in self.queues if self.queues is not None else (self.waiting,):
@@ -206,13 +221,14 @@ class EventStation(Station):
     need an estimate of the end.
     """
 
-    __slots__ = ("queue", "busy", "lifo_after", "mean_service", "cancel", "codel", "on_drop")
+    __slots__ = ("queue", "busy", "lifo_after", "mean_service", "cancel", "codel", "on_drop", "since")
 
     def __init__(self, *args: Any, lifo_after: float, mean_service: float, cancel: bool,
                  codel: CoDel | None = None, on_drop: Callable[[EventStation], None] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.queue: deque[list[Any]] = deque()  # [service, deadline, done, queued at]
         self.busy = 0
+        self.since = 0.0  # when ``busy`` last changed (busy_time)
         self.lifo_after = lifo_after
         self.mean_service = mean_service
         self.cancel = cancel
@@ -221,6 +237,14 @@ class EventStation(Station):
 
     def held(self) -> int:
         return len(self.queue) + self.busy
+
+    def busy_time(self, now: float) -> float:
+        return self.worked + self.busy * (now - self.since)
+
+    def _account(self, now: float) -> None:
+        """Add the busy workers' time since ``busy`` last changed (before it changes)."""
+        self.worked += self.busy * (now - self.since)
+        self.since = now
 
     def held_at_most(self) -> int:
         return self.held()
@@ -263,6 +287,7 @@ class EventStation(Station):
         return now + wait + service
 
     def _start(self, now: float, item: list[Any]) -> None:
+        self._account(now)
         self.busy += 1
         service, deadline = item[0], item[1]
         end = min(now + service, deadline) if self.cancel else now + service
@@ -272,6 +297,7 @@ class EventStation(Station):
     def _finish(self, item: list[Any], epoch: int) -> None:
         if epoch != self.epoch:  # it crashed meanwhile: the work is gone, and so is the worker count
             return
+        self._account(self.env.now)
         self.busy -= 1
         if item[2] is not None:
             item[2](True)
@@ -301,6 +327,7 @@ class EventStation(Station):
                 item[2](False)
 
     def crash(self) -> None:
+        self._account(self.env.now)
         super().crash()
         self.queue.clear()
         self.busy = 0

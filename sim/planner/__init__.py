@@ -55,6 +55,10 @@ def refusals(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
                 out.append((("topology", "datacenters", d, "servers", g, "memory"),
                             f"servers '{group.id}' crash when they run out of memory, a cascade the planner "
                             "cannot price: use engine: flow, or remove memory"))
+            if group.autoscale is not None:
+                out.append((("topology", "datacenters", d, "servers", g, "autoscale"),
+                            f"servers '{group.id}' autoscale: the planner prices fixed fleets only; use engine: "
+                            "flow or requests, or remove autoscale"))
     if scenario.workload.mail is not None:
         out.append((("workload", "mail"), "the planner does not model mail: use engine: flow or requests"))
     out += [(path, message.replace("the flow engine cannot", "the planner (which measures on it) cannot"))

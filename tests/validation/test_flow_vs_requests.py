@@ -11,7 +11,8 @@ draw from the same streams on both). They must agree on:
   has to resolve (2.5 pp; wider where a scenario is too noisy for the seeds the suite affords, named with
   the reason in :data:`NOISY`), so that a pass still says something;
 - the verdict: recovered or metastable, as the majority of each engine's seeds;
-- the root of the worst cascade: the same fault;
+- the root of the worst cascade: the same fault (where requests failed: otherwise the worst is the fault
+  whose events were most, a tie-break of no cascade);
 - time to detect each fault: within one health-check sweep (3 intervals) plus the request engine's own
   spread over its seeds;
 - time to recover from each fault: never on both engines, or within one SLO window plus the request
@@ -203,7 +204,8 @@ def test_flow_agrees_with_requests(path: Path) -> None:
         return sum(r["recovery"]["recovered"] for r in summaries) * 2 > len(summaries)
 
     assert majority(flows) == majority(runs), path.name
-    assert statistics.mode(r["worst_fault"] for r in flows) == statistics.mode(r["worst_fault"] for r in runs)
+    if any(r["availability"] < 1.0 for r in runs + flows):  # with no request failed, no cascade has a root
+        assert statistics.mode(r["worst_fault"] for r in flows) == statistics.mode(r["worst_fault"] for r in runs)
     flow = flows[0]
     if path.name == "ejection-cascade.yaml":
         return  # detection and recovery follow the random first ejection, see NOISY

@@ -61,6 +61,9 @@ class FlowEngine(EngineBase):
         self.was_settled = False
 
         self.servers = servers = Servers(scenario, cluster)
+        self.worked, self.worked_at = np.zeros(servers.n), np.zeros(servers.n)  # busy_time's counters
+        for server in np.flatnonzero(cluster.parked_mask).tolist():  # an autoscaler's spares start stopped
+            servers.stop(server)
         self.n = servers.n
         self.memory = Memory(self.groups)
         self.lump = self.n >= self.lump_from
@@ -257,6 +260,19 @@ class FlowEngine(EngineBase):
         """:meth:`wait` for every server at once."""
         ix, inv, _ = self.lumping.current()
         return np.where(self.servers.up[ix], self.servers.wait_now(ix), 0.0)[inv]
+
+    def busy_time(self, servers: np.ndarray) -> np.ndarray:
+        """Per server of ``servers``, the worker-seconds it has served since the start: between two reads,
+        its workers busy in the last step (its load, all of them while a backlog waits; none while down)
+        times the time between them.
+        """
+        s, now = self.servers, self.env.now
+        load, backlog = s.at("load", servers), s.at("backlog", servers)
+        workers = s.workers[servers]
+        busy = np.where(s.up[servers], np.where(backlog > 0.0, workers, np.minimum(load, workers)), 0.0)
+        self.worked[servers] += busy * (now - self.worked_at[servers])
+        self.worked_at[servers] = now
+        return self.worked[servers]
 
     # ---------------------------------------------------------------------------------- mail (sim.mail)
 
