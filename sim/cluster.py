@@ -190,22 +190,28 @@ class Cluster:
         # the control plane's sweeps sleep while nothing changes (see ``sim.control``).
         self.wakers: list[Callable[[int | None], None]] = []
 
-        self.database_ids = nodes_of_kind(graph, "database")
+        databases = [(name, data) for name, data in graph.nodes(data=True) if data["kind"] == "database"]
+        self.database_ids = [name for name, _ in databases]
         self.database_index = {name: i for i, name in enumerate(self.database_ids)}
         self.copies: list[list[int]] = []
-        for i, db in enumerate(self.database_ids):
-            copies = [self.server_index[s] for s in database_copies(graph, db)]
+        server_index, servers = self.server_index, self.servers
+        for i, (db, _) in enumerate(databases):
+            copies = [server_index[s] for s in database_copies(graph, db)]
             self.copies.append(copies)
             for holder in copies:
-                self.servers[holder].databases.append(i)
+                servers[holder].databases.append(i)
         self.active = [c[0] for c in self.copies]  # server holding the active copy, -1 if none; see activate()
         self.active_log: list[int] = []  # the databases whose active copy changed, in order (see activate())
         # databases_of_region() for every region, in one pass over the databases (the same lists)
         self.region_databases: list[list[int]] = [[] for _ in self.region_ids]
-        for i, db in enumerate(self.database_ids):
-            for r in dict.fromkeys(graph.nodes[db]["regions"]):
-                if r in region_index:
-                    self.region_databases[region_index[r]].append(i)
+        regions_of: dict[tuple[str, ...], list[int]] = {}  # the regions' indices, once per list of names
+        for i, (_, data) in enumerate(databases):
+            names = tuple(data["regions"])
+            known = regions_of.get(names)
+            if known is None:
+                known = regions_of[names] = [region_index[r] for r in dict.fromkeys(names) if r in region_index]
+            for k in known:
+                self.region_databases[k].append(i)
 
         self.region_preference = [
             [dc_index[d] for d in datacenters_for_region(graph, r)] for r in self.region_ids

@@ -2,7 +2,7 @@
 
 Nodes carry ``kind``: ``region``, ``datacenter``, ``load_balancer``, ``server``, ``database``,
 ``dependency``; a server carries ``spare`` (an autoscaler's: not running at the start, no database
-copies). Edges carry ``kind``:
+copies), a database ``copies`` (the servers holding one, in order of preference) and ``regions``. Edges carry ``kind``:
 
 - ``serves`` region — datacenter, with ``latency`` (round-trip seconds);
 - ``link`` datacenter — datacenter, with ``capacity`` (bit/s) and ``latency``;
@@ -128,20 +128,21 @@ def build_topology(scenario: Scenario) -> nx.Graph:
     all_regions = [r.id for r in topo.regions]
     for db_group in topo.databases:
         ids = [database_id(db_group.id, n) for n in range(1, db_group.count + 1)]
-        G.add_nodes_from(
-            (did, {"kind": "database", "group": db_group.id, "regions": list(db_group.regions or all_regions)})
-            for did in ids
-        )
-        edges = []
-        for n, did in enumerate(ids, start=1):
-            rank = 0
+        regions = db_group.regions or all_regions
+        placed = []
+        for n in range(db_group.count):
+            copies = []
             for place in db_group.placement:
                 servers = dc_servers[place.datacenter]
                 stride = max(1, len(servers) // place.copies)
-                for k in range(place.copies):
-                    edges.append((did, servers[(n - 1 + k * stride) % len(servers)], {"kind": "copy", "rank": rank}))
-                    rank += 1
-        G.add_edges_from(edges)
+                copies += [servers[(n + k * stride) % len(servers)] for k in range(place.copies)]
+            placed.append(copies)
+        G.add_nodes_from(
+            (did, {"kind": "database", "group": db_group.id, "regions": list(regions), "copies": copies})
+            for did, copies in zip(ids, placed, strict=True)
+        )
+        G.add_edges_from((did, server, {"kind": "copy", "rank": rank})
+                         for did, copies in zip(ids, placed, strict=True) for rank, server in enumerate(copies))
     return G
 
 
@@ -167,7 +168,12 @@ def datacenter_of(G: nx.Graph, node: str) -> str:
 
 
 def database_copies(G: nx.Graph, database: str) -> list[str]:
-    """Servers holding a copy of ``database``, in activation preference (active copy first)."""
+    """Servers holding a copy of ``database``, in activation preference (active copy first): the node's
+    ``copies`` (``build_topology`` keeps them in order, as the copy edges' ranks), or from its edges.
+    """
+    held = G.nodes[database].get("copies")
+    if held is not None:
+        return list(held)
     copies = [(data["rank"], server) for server, data in G.adj[database].items() if data.get("kind") == "copy"]
     copies.sort(key=_first)  # stable: equal ranks keep the graph's order
     return [server for _, server in copies]
