@@ -45,6 +45,7 @@ from sim.cluster import Cluster
 from sim.engine.base import EngineBase, request_types
 from sim.engine.pools import pool
 from sim.engine.stations import EventStation, Station
+from sim.episodes import Episodes
 from sim.events import (
     BULKHEAD_CLEARED,
     BULKHEAD_SATURATED,
@@ -170,8 +171,6 @@ class RequestEngine(EngineBase):
         ]
         for server in np.flatnonzero(cluster.parked_mask).tolist():  # an autoscaler's spares start stopped
             self.stations[server].crash()
-        # Per server, CoDel's dropping episode: [its codel_dropping event (None: not dropping), drops, last drop]
-        self.codel_episodes: list[list[Any]] = [[None, 0, 0.0] for _ in cluster.servers]
         self.dependencies = [
             Station(env, i, d.id, d.workers, d.queue_limit, make_sampler(d.service_time, service_rng))
             for i, d in enumerate(scenario.topology.dependencies)
@@ -212,8 +211,8 @@ class RequestEngine(EngineBase):
         rate_limit, concurrency = self.lb.rate_limit, sp.concurrency_limit
         self.rate_limits = [TokenBucket(rate_limit) if rate_limit else None for _ in range(n_regions)]
         self.limits = [AimdLimit(concurrency) for _ in cluster.servers] if concurrency else None
-        # Per region, server or bulkhead, the episode under way: [its start event, how many, the last's time]
-        self.episodes: dict[tuple[str, int, int], list[Any]] = {}
+        # The episodes under way of limits refusing, bulkheads queueing too long, fallbacks, CoDel dropping
+        self.episodes = Episodes(env, cluster.trace)
         # Bulkheads: the server stations split into compartments; a request type's work goes to one.
         self.bulkheads = Bulkheads(sp.bulkheads, [d.id for d in scenario.topology.dependencies]) \
             if sp.bulkheads else None
@@ -741,31 +740,12 @@ class RequestEngine(EngineBase):
         episode (an event); the episode ends (another) once 16 intervals pass without a drop, RFC 8289's
         memory of a recent dropping state.
         """
-        now = self.env.now
-        episode = self.codel_episodes[station.index]
-        episode[1] += 1
-        episode[2] = now
-        if episode[0] is not None:
-            return
         codel = station.codel
         assert codel is not None
-        cluster = self.cluster
-        episode[0] = cluster.trace.record(
-            now, CODEL_DROPPING, station.name, cluster.load_cause(station.index),
-            f"queue wait above {format_duration(codel.target)} for {format_duration(codel.interval)}")
-        quiet = 16 * codel.interval
-
-        def check(_: Any) -> None:
-            if self.env.now < episode[2] + quiet:  # dropped since: look again a quiet spell after the last drop
-                return later(self.env, episode[2] + quiet - self.env.now, check)
-            start = episode[0]
-            # A start with no cause (CoDel dropping before any harm) is a root; its end names nothing then.
-            cause = start if cluster.trace.records[start].cause is not None else None
-            cluster.trace.record(self.env.now, CODEL_STOPPED, station.name, cause,
-                                 f"{episode[1]} requests dropped, the last at {format_duration(episode[2])}")
-            episode[0], episode[1] = None, 0
-
-        later(self.env, quiet, check)
+        self.episodes.note(("codel", station.index), CODEL_DROPPING, CODEL_STOPPED, station.name,
+                           self.cluster.load_cause(station.index),
+                           f"queue wait above {format_duration(codel.target)} for {format_duration(codel.interval)}",
+                           "requests dropped", 16 * codel.interval)
 
     def _bulkhead_saturated(self, station: Station, part: int, refused: bool, wait: float) -> None:
         """Bulkhead ``part`` of ``station`` refused a request (its queue full) or queued it longer than the
@@ -782,29 +762,10 @@ class RequestEngine(EngineBase):
                  detail: str, counted: str) -> None:
         """A rate limit (``key`` ("region", region, 0)) or a concurrency limit (("server", server, 0)) refused
         an attempt, a bulkhead (("bulkhead", server, compartment)) queued one too long, or a fallback
-        (("fallback", dependency, 0)) answered one degraded: the first after a quiet spell starts an episode
-        (``kind``), which ends (``end_kind``) once ``_QUIET`` seconds pass without one; the end says how many
-        there were (``counted``).
+        (("fallback", dependency, 0)) answered one degraded: an episode (:class:`~sim.episodes.Episodes`)
+        that ends once ``_QUIET`` seconds pass without another.
         """
-        now = self.env.now
-        episode = self.episodes.setdefault(key, [None, 0, 0.0])
-        episode[1] += 1
-        episode[2] = now
-        if episode[0] is not None:
-            return
-        trace = self.cluster.trace
-        episode[0] = trace.record(now, kind, node, cause, detail)
-
-        def check(_: Any) -> None:
-            if self.env.now < episode[2] + _QUIET:  # refused since: look again a quiet spell after the last
-                return later(self.env, episode[2] + _QUIET - self.env.now, check)
-            start = episode[0]
-            # A start with no cause (refusing before any harm) is a root; its end names nothing then.
-            trace.record(self.env.now, end_kind, node, start if trace.records[start].cause is not None else None,
-                         f"{episode[1]} {counted}, the last at {format_duration(episode[2])}")
-            episode[0], episode[1] = None, 0
-
-        later(self.env, _QUIET, check)
+        self.episodes.note(key, kind, end_kind, node, cause, detail, counted, _QUIET)
 
     def _stage_done(self, a: _Attempt, station: Station, epoch: int, last: bool) -> None:
         if station.epoch != epoch:  # the server crashed with this request on it
