@@ -66,13 +66,19 @@ def erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                     break
             b[i] = x
     else:
-        b = np.ones_like(a)
-        for k in range(1, (int(c.max()) if c.size else 0) + 1):
-            nb = a * b / (k + a * b)
-            b = np.where(k <= c, nb, b)
+        b = np.ones(np.shape(a))
+        ab, below = np.empty(b.shape), np.empty(b.shape)  # a B(k-1), k + a B(k-1): in place, no temporaries
+        least, most = (int(c.min()), int(c.max())) if c.size else (0, 0)
+        for k in range(1, most + 1):
+            np.multiply(a, b, out=ab)
+            np.add(ab, k, out=below)
+            if k <= least:  # every element recurses (as a rule: a class's workers are alike)
+                np.divide(ab, below, out=b)
+            else:
+                b = np.where(k <= c, ab / below, b)
     rho = np.minimum(a / c, 0.999999)
     erlang_c = b / (1.0 - rho * (1.0 - b))
-    return b, np.clip(erlang_c, 0.0, 1.0)
+    return b, np.minimum(np.maximum(erlang_c, 0.0), 1.0)
 
 
 def blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray, erlang_b: np.ndarray | None = None) -> np.ndarray:
@@ -86,14 +92,20 @@ def blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray, erlang_b: np.ndarray |
     if erlang_b is None:
         erlang_b, _ = erlang(c, a)
     rho = a / np.maximum(c, 1)
+    finite = np.isfinite(q)
+    every = bool(finite.all())
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        qf = np.where(np.isfinite(q), q, 0.0)
-        geo = np.where(np.abs(rho - 1.0) < 1e-9, qf, rho * (1.0 - rho ** qf) / np.where(np.abs(rho - 1.0) < 1e-9,
-                                                                                        1.0, 1.0 - rho))
-        block = erlang_b * rho ** qf / (1.0 + erlang_b * geo)
-    infinite = ~np.isfinite(q)
-    return np.where(infinite, np.where(rho > 1.0, 1.0 - 1.0 / np.maximum(rho, _TINY), 0.0),
-                    np.nan_to_num(np.clip(block, 0.0, 1.0), nan=1.0 - 1.0 / np.maximum(rho, 1.0)))
+        qf = q if every else np.where(finite, q, 0.0)
+        one = np.abs(rho - 1.0) < 1e-9
+        power = rho ** qf
+        geo = np.where(one, qf, rho * (1.0 - power) / np.where(one, 1.0, 1.0 - rho))
+        block = np.minimum(np.maximum(erlang_b * power / (1.0 + erlang_b * geo), 0.0), 1.0)
+    nan = np.isnan(block)
+    if nan.any():  # (0/0 or inf/inf where rho^q overflows: the share overload cannot serve)
+        block = np.where(nan, 1.0 - 1.0 / np.maximum(rho, 1.0), block)
+    if every:
+        return block
+    return np.where(finite, block, np.where(rho > 1.0, 1.0 - 1.0 / np.maximum(rho, _TINY), 0.0))
 
 
 def impatient(c: np.ndarray, a: np.ndarray, bound: np.ndarray,
@@ -335,9 +347,11 @@ def first_passage_rate(lam: np.ndarray, mu: np.ndarray, c: np.ndarray, m: np.nda
 
 
 def allen_cunneen(load: np.ndarray, workers: np.ndarray, iworkers: np.ndarray, per_try: np.ndarray,
-                  ca2: np.ndarray, cs2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                  ca2: np.ndarray, cs2: np.ndarray,
+                  erlang_c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The stationary wait of a G/G/c queue offered ``load`` erlangs (worker-seconds per second), as
-    (P(wait), the rate of the exponential wait of those who wait).
+    (P(wait), the rate of the exponential wait of those who wait). ``erlang_c``: Erlang C of ``iworkers`` at
+    the capped load (below), if the caller has it.
 
     P(wait) is Erlang C at the load capped at :data:`CAP` of the workers; the wait of those who wait
     has the M/M/c rate ``(c - a) / per_try`` (never below 2% of ``c / per_try``), scaled by
@@ -345,7 +359,7 @@ def allen_cunneen(load: np.ndarray, workers: np.ndarray, iworkers: np.ndarray, p
     service; 1 and 1 for M/M/c, so the mean wait is Erlang C's ``C per_try / (c - a)``).
     """
     a = np.minimum(load, workers * CAP)
-    _, wait_p = erlang(iworkers, a)
+    wait_p = erlang(iworkers, a)[1] if erlang_c is None else erlang_c
     wait_p = np.where(load > 0, wait_p, 0.0)
     variability = np.maximum((ca2 + cs2) / 2.0, 0.05)
     theta = np.maximum(workers - a, 0.02 * workers) / np.maximum(per_try, _TINY) / variability

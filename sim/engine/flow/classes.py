@@ -58,6 +58,7 @@ class Classes:
         self._at = self._semi_at = -1  # the servers' revision the classes and the semi key were taken at
         self._reuse = 0  # steps the classes have stood since they were last taken
         self._semi = np.zeros(0, dtype=np.uint64)
+        self._runs: tuple[np.ndarray, np.ndarray] | None = None  # the servers as runs of one class, if few
         self.view = ClassView(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
         s = servers
         static = np.zeros(s.n, dtype=np.uint64)
@@ -85,7 +86,17 @@ class Classes:
 
     def _stands(self, load: np.ndarray) -> bool:
         """Whether every server got the ``load`` of the server standing for its class."""
-        return bool(np.array_equal(load, load[self.view.rep].take(self.view.of)))
+        return bool((load == self.each(load[self.view.rep])).all())
+
+    def each(self, per_class: np.ndarray) -> np.ndarray:
+        """Values per class (along the last axis) handed to each server of the class (``per_class.take(view.of,
+        axis=-1)``; by runs of servers of one class when they are few, as a rule: a repeat costs less than a
+        gather).
+        """
+        if self._runs is None:
+            return per_class.take(self.view.of, axis=-1)
+        cls, length = self._runs
+        return np.repeat(per_class.take(cls, axis=-1), length, axis=-1)
 
     def _semi_key(self) -> np.ndarray:
         """The hash of what changes only when listeners are called (or a warm-up ends)."""
@@ -103,9 +114,28 @@ class Classes:
             key = self._semi_key()
             for a in state:
                 key = key * _ODD + bits(a)
-            _, ix, inv = np.unique(key, return_index=True, return_inverse=True)
+            ix, inv = _unique(key)
         else:
             ix = inv = np.arange(self.servers.n)
-        self.view = ClassView(ix, inv, np.bincount(inv, minlength=ix.size).astype(float))
+        old = self.view
+        # Classes taken again as they were keep their view, and with it what the step keeps by it (groups, paths).
+        if not (np.array_equal(ix, old.rep) and np.array_equal(inv, old.of)):
+            self.view = ClassView(ix, inv, np.bincount(inv, minlength=ix.size).astype(float))
+            starts = np.flatnonzero(np.concatenate(([True], inv[1:] != inv[:-1]))) if inv.size else inv
+            self._runs = (inv[starts], np.diff(np.append(starts, inv.size))) if starts.size * 16 <= inv.size else None
         self._at = self.servers.revision
         self._reuse = 0
+
+
+def _unique(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_index=True, return_inverse=True)`` without the keys: the first entry of each
+    distinct key (in the keys' order) and each entry's. Runs of one key (as a rule: neighbouring servers
+    are alike) are taken as one, which spares sorting every server.
+    """
+    if key.size:
+        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        if starts.size * 16 <= key.size:
+            _, first, run_class = np.unique(key[starts], return_index=True, return_inverse=True)
+            return starts[first], np.repeat(run_class, np.diff(np.append(starts, key.size)))
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    return first, inv

@@ -15,7 +15,31 @@ import numpy as np
 from sim.cluster import Cluster
 from sim.engine.flow.servers import TINY
 
-__all__ = ["Pairs"]
+__all__ = ["BinSums", "Pairs"]
+
+
+class BinSums:
+    """Sums of weights per bin: ``np.bincount(bins, weights, minlength=n)``, each bin adding its entries in
+    their order, with the entries taken in an order that interleaves the bins when they come in a few long
+    runs (the support region by region, the groups of live pairs). A bincount whose neighbouring entries
+    fall in the same bin waits on each addition before the next; one whose entries alternate does not,
+    and each bin still adds the same terms in the same order.
+    """
+
+    def __init__(self, bins: np.ndarray, n: int):
+        self.n = n
+        self.bins, self.order = bins, None
+        if bins.size and (int((bins[1:] != bins[:-1]).sum()) + 1) * 16 <= bins.size:
+            count = np.bincount(bins, minlength=n)
+            rank = np.empty(bins.size, dtype=np.int64)  # each entry's place among its bin's
+            rank[np.argsort(bins, kind="stable")] = np.arange(bins.size) - np.repeat(np.cumsum(count) - count, count)
+            self.order = np.argsort(rank, kind="stable")  # the first of each bin, then the second...
+            self.bins = bins[self.order]
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        """The sums of ``weights`` (one per entry) per bin."""
+        return np.bincount(self.bins, weights=weights if self.order is None else weights.take(self.order),
+                           minlength=self.n)
 
 
 class Pairs:
@@ -85,9 +109,22 @@ class Pairs:
         self.at_sup[self.sup] = np.arange(self.sup.size)
         self.sup_pairs = self.sup.size - self.n_regions
         self.sup_region = self.entry_region[self.sup]
+        self.by_region = BinSums(self.sup_region, self.n_regions)  # sums per region of values per entry
+        er = self.sup_region  # (region by region, then the unavailable entries: a few runs of one region)
+        starts = np.flatnonzero(np.concatenate(([True], er[1:] != er[:-1])))
+        self._runs = (er[starts], np.diff(np.append(starts, er.size))) if starts.size * 16 <= er.size else None
         self.sup_own = self.entry_own[self.sup]
         self._prior_sup = None
         self.spread = self.prior_sup()  # where the retries due in the step go, per entry of sup
+
+    def each_entry(self, per_region: np.ndarray) -> np.ndarray:
+        """Values per region handed to each entry of the support (``per_region.take(sup_region)``; by runs of
+        one region when they are few, as a rule: a repeat costs less than a gather).
+        """
+        if self._runs is None:
+            return per_region.take(self.sup_region)
+        region, length = self._runs
+        return np.repeat(per_region.take(region), length)
 
     def prior_sup(self) -> np.ndarray:
         """``prior`` over the support (kept until either changes; read it, never write it)."""
@@ -164,14 +201,13 @@ class Pairs:
         """``due`` client retries per region come due in this step: they leave the pending ones from where
         they are pending, and go there (``spread``; as first attempts would where none is pending).
         """
-        er = self.sup_region
         post = self.posterior
-        held = np.bincount(er, weights=post, minlength=self.n_regions)
+        held = self.by_region(post)
         share = np.where(held > 0, due / np.maximum(held, TINY), 0.0)
         has = held > 0
-        spread = post / np.maximum(held, TINY).take(er)
-        self.spread = spread if has.all() else np.where(has.take(er), spread, self.prior_sup())
-        self.posterior = post * np.maximum(0.0, 1.0 - share).take(er)
+        spread = post / self.each_entry(np.maximum(held, TINY))
+        self.spread = spread if has.all() else np.where(self.each_entry(has), spread, self.prior_sup())
+        self.posterior = post * self.each_entry(np.maximum(0.0, 1.0 - share))
 
     def no_retries_due(self) -> None:
         """No client retry comes due in this step: ``spread`` is that of first attempts."""
@@ -181,9 +217,9 @@ class Pairs:
         """The step's failures (``fails`` per entry of the support) that its clients retry (``retried`` per
         region, spread over the region's failures) wait where they failed.
         """
-        failed = np.bincount(self.sup_region, weights=fails, minlength=self.n_regions)
+        failed = self.by_region(fails)
         keep = np.where(failed > 0, retried / np.maximum(failed, TINY), 0.0)
-        self.posterior += fails * keep.take(self.sup_region)
+        self.posterior += fails * self.each_entry(keep)
 
     def pool_shares(self, route: np.ndarray, dc_of: np.ndarray, pool_weight: np.ndarray) -> None:
         """Regions without databases: their first attempts go to the servers of the datacenter they are

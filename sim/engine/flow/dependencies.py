@@ -117,8 +117,8 @@ class Dependencies:
         droom = self.limit * dper
         with np.errstate(invalid="ignore", divide="ignore"):
             dadm = np.maximum(droom - self.backlog, 0.0) + dcap * h
-            self.shed = np.clip(np.where(work * h > dadm, 1.0 - dadm / np.maximum(work * h, TINY), 0.0),
-                                0.0, 1.0)
+            self.shed = np.minimum(np.maximum(
+                np.where(work * h > dadm, 1.0 - dadm / np.maximum(work * h, TINY), 0.0), 0.0), 1.0)
         self.backlog = np.where(self.down, 0.0, np.minimum(dback, np.maximum(droom, 0.0)))
         self.load = work
         self._state(calls)

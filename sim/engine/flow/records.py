@@ -68,13 +68,12 @@ class Records:
         w = self.window
         hist = self.hist
         if hist.any():
-            for r in range(self.n_regions):
-                nz = np.nonzero(hist[r] > 1e-9)[0]
-                if nz.size:
-                    rec.latency.extend(CENTRES[nz].tolist())
-                    rec.latency_window.extend([w] * nz.size)
-                    rec.latency_region.extend([r] * nz.size)
-                    rec.latency_weight.extend(hist[r, nz].tolist())
+            region, nz = np.nonzero(hist > 1e-9)  # (region by region, each in the order of its bins)
+            if nz.size:
+                rec.latency.extend(CENTRES[nz].tolist())
+                rec.latency_window.extend([w] * nz.size)
+                rec.latency_region.extend(region.tolist())
+                rec.latency_weight.extend(hist[region, nz].tolist())
             hist[:] = 0.0
 
     def finish(self) -> None:

@@ -9,7 +9,7 @@ here. A success counts in the window its request arrived in, and its latency car
 
 Retries bunch: a try refused because its server was full comes back a backoff later to a server that is
 likely full still. The ring keeps, beside the pending retries, how many of them are such retries (per
-slot, region and retry number: ``full``), so that the tries stage can give them the chance that a full
+slot, retry number and region: ``full``), so that the tries stage can give them the chance that a full
 server is full again after their delay (:func:`sim.queueing.retrial_blocking`) rather than a first
 attempt's.
 """
@@ -67,10 +67,10 @@ class DueRetries(NamedTuple):
 class ClientRetries:
     """The clients' retries: the ring of pending ones, the retry budgets, what is due and what is retried.
 
-    The ring is [slot of ``dt``, region, request type, retry number - 1, origin window mod ``origins``];
-    ``pending`` is the mass in it; ``full`` [slot, region, retry number - 1] the part of it that retries
-    tries a full server refused. ``traffic`` and ``retrying`` are the attempts and retries per second of
-    the last step.
+    The ring is [slot of ``dt``, retry number - 1, region, request type, origin window mod ``origins``]
+    (a step schedules the retries of one number at once: a block of each slot); ``pending`` is the mass
+    in it; ``full`` [slot, retry number - 1, region] the part of it that retries tries a full server
+    refused. ``traffic`` and ``retrying`` are the attempts and retries per second of the last step.
     """
 
     def __init__(self, client: ClientPolicy, dt: float, max_dt: float, window: float, n_regions: int,
@@ -81,15 +81,26 @@ class ClientRetries:
         self.slots, self.origins = retry_ring(client, dt, max_dt, window)
         # Pending retries come due within a timeout and a backoff, or a long step and its backoff.
         self.span = client.timeout + max(client.backoff.max, client.backoff.base) + max_dt
-        shape = (self.slots, n_regions, n_types, max(client.retries, 1), self.origins)
+        shape = (self.slots, max(client.retries, 1), n_regions, n_types, self.origins)
         self.ring = np.zeros(shape)
         self.ring_age = np.zeros(shape)  # sum of (age x mass): a retry's request arrived that long ago
-        self.full = np.zeros((self.slots, n_regions, max(client.retries, 1)))
+        self.full = np.zeros((self.slots, max(client.retries, 1), n_regions))
         self.pending = 0.0  # mass in the ring
         self.traffic = self.retrying = 0.0  # attempts and retries per second in the last step
         self.budgets = [Budget(client.budget) if client.budget else None for _ in range(n_regions)]
         self.budgeted = client.budget is not None
         self.spans = [backoff_span(client.backoff, a + 1) for a in range(self.attempts_max)]  # per retry number
+        self.classes = np.minimum(np.arange(self.attempts_max), 1)  # attempt number - 1 -> first attempt or retry
+        self._windows: tuple[int, np.ndarray, np.ndarray] | None = None  # (window, its ``_origins``)
+
+    def _origins(self, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """In window ``w``, the window each origin slot (mod ``origins``) stands for, and whether it is one
+        (not before the first).
+        """
+        if self._windows is None or self._windows[0] != w:
+            windows = np.array([w - ((w - m) % self.origins) for m in range(self.origins)])
+            self._windows = (w, windows, windows >= 0)
+        return self._windows[1], self._windows[2]
 
     def few(self) -> bool:
         """Next to no retries pending: less than one, or under :data:`QUIET_RETRIES` of the attempts in the
@@ -107,7 +118,9 @@ class ClientRetries:
         left = (k + 1) * self.dt - t
         if h > left + 1e-9:  # a long step: every slot that starts before its end comes due
             last = int(math.ceil((t + h) / self.dt - 1e-9)) - 1
-            idx = np.arange(k, last + 1) % self.slots
+            # (slots in one stretch of the ring, as a rule, are a slice: no copies, the same sums)
+            idx: slice | np.ndarray = slice(slot, slot + last - k + 1) if slot + last - k < self.slots \
+                else np.arange(k, last + 1) % self.slots
             due, due_age = self.ring[idx].sum(axis=0), self.ring_age[idx].sum(axis=0)
             due_full = self.full[idx].sum(axis=0)
             self.ring[idx] = 0.0
@@ -121,6 +134,9 @@ class ClientRetries:
             self.ring[slot] -= due
             self.ring_age[slot] -= due_age
             self.full[slot] -= due_full
+        # (as [region, type, retry number - 1, origin]: laid out so, their sums add in the same order)
+        due, due_age = due.transpose(1, 2, 0, 3).copy(), due_age.transpose(1, 2, 0, 3).copy()
+        due_full = due_full.T.copy()
         self.pending = max(0.0, self.pending - float(due.sum()))
         return DueRetries(due, due_age, due_full)
 
@@ -137,13 +153,11 @@ class ClientRetries:
         counts = records.counts
         c = self.client
         R = len(self.budgets)
-        cls = np.minimum(np.arange(self.attempts_max), 1)  # attempt number - 1 -> class
-        per = shares[:, :, cls, :]  # [region, type, attempt, outcome]
+        per = shares[:, :, self.classes, :]  # [region, type, attempt, outcome]
         by_r = by_attempt.sum(axis=3)  # [region, type, attempt]
         counts["errors"][:, w] += (by_r * per[..., 1]).sum(axis=(1, 2))
         counts["timeouts"][:, w] += (by_r * per[..., 2]).sum(axis=(1, 2))
-        origin_windows = np.array([w - ((w - m) % self.origins) for m in range(self.origins)])
-        valid = origin_windows >= 0
+        origin_windows, valid = self._origins(w)
         ok_by_origin = (by_attempt * per[..., 0, None]).sum(axis=(1, 2))  # [region, origin]
         counts["ok"][:, origin_windows[valid]] += ok_by_origin[:, valid]  # (distinct windows)
         # Latency: each success's try time plus how long ago its request arrived (the mean age of the
@@ -166,6 +180,13 @@ class ClientRetries:
         # Failures: retried within the attempts and the budget, or given up.
         fail_share = per[..., 1] + per[..., 2]  # [region, type, attempt]
         retried = np.zeros(R)
+        # Of the failures of each attempt, the timeouts (they come back after the client's timeout) and the
+        # refusals by a full server (a part of the errors, which come back at once). [region, type, attempt]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            failing, safe = fail_share > 0, np.maximum(fail_share, TINY)
+            to_shares = np.where(failing, per[..., 2] / safe, 0.0)
+            fulls = np.where(failing, per[..., 3] / safe, 0.0)
+        failed_age = age * fail_share[..., None]  # [region, type, attempt, origin]
         for a in range(self.attempts_max):
             mass = by_attempt[:, :, a, :] * fail_share[:, :, a, None]  # [region, type, origin]
             if not mass.any():
@@ -173,8 +194,8 @@ class ClientRetries:
             if a + 1 >= self.attempts_max:
                 _give_up(records, mass, origin_windows, valid)
                 continue
-            total = mass.sum(axis=(1, 2))
             if self.budgeted:
+                total = mass.sum(axis=(1, 2))
                 allowed = np.ones(R)
                 for region, budget in enumerate(self.budgets):
                     if budget is not None:
@@ -185,21 +206,19 @@ class ClientRetries:
                 keep_age = age[:, :, a, :] * (fail_share[:, :, a] * allowed[:, None])[:, :, None]
             else:  # (the same: every failure allowed, x * 1.0 is x and nothing is given up)
                 keep = mass
-                keep_age = age[:, :, a, :] * fail_share[:, :, a, None]
+                keep_age = failed_age[:, :, a, :]
             retried += keep.sum(axis=(1, 2))
             lo, hi = self.spans[a]
             # Errors come back at once, timeouts at the client's timeout.
-            with np.errstate(invalid="ignore", divide="ignore"):
-                to_share = np.where(fail_share[:, :, a] > 0,
-                                    per[:, :, a, 2] / np.maximum(fail_share[:, :, a], TINY), 0.0)  # [region, type]
-                full = np.where(fail_share[:, :, a] > 0,
-                                per[:, :, a, 3] / np.maximum(fail_share[:, :, a], TINY), 0.0)  # of the errors
+            to_share, full = to_shares[:, :, a], fulls[:, :, a]  # [region, type]
             for after, part in ((0.0, 1.0 - to_share), (c.timeout, to_share)):
                 mp = keep * part[:, :, None]
                 if not mp.any():
                     continue
                 ma = keep_age * part[:, :, None] + mp * (after + (lo + hi) / 2)
                 bunched = (keep * full[:, :, None]).sum(axis=(1, 2)) if after == 0.0 else None
+                if bunched is not None and not bunched.any():  # (none: adding zeros changes nothing)
+                    bunched = None
                 self.schedule(t, step_end, a + 1, mp, ma, after + lo, after + hi, bunched)
         return retried
 
@@ -225,10 +244,10 @@ class ClientRetries:
         each, each_age = mass / count, mass_age / count
         each_full = None if full is None else full / count
         for idx in _slots(first, last, self.slots):
-            self.ring[idx, :, :, retry - 1, :] += each
-            self.ring_age[idx, :, :, retry - 1, :] += each_age
+            self.ring[idx, retry - 1] += each
+            self.ring_age[idx, retry - 1] += each_age
             if each_full is not None:
-                self.full[idx, :, retry - 1] += each_full
+                self.full[idx, retry - 1] += each_full
         self.pending += float(mass.sum())
 
 

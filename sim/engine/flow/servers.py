@@ -19,7 +19,7 @@ server is likely still full: it is refused with the chance ``again``, not ``shed
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from sim.cluster import Cluster
 from sim.policies import BALANCERS, backoff_span
 from sim.policies.balancers import PoolLoad
 from sim.queueing import (
+    CAP,
     WINDOW,
     allen_cunneen,
     blocking,
@@ -43,6 +44,21 @@ __all__ = ["TINY", "Servers"]
 
 TINY = 1e-12
 """Guards divisions by a rate, a capacity or a mass that may be zero (``x / max(y, TINY)``)."""
+
+
+class _Params(NamedTuple):
+    """The parameters of some servers (one per class), as :meth:`Servers._params` keeps them."""
+
+    up: np.ndarray
+    workers: np.ndarray
+    iworkers: np.ndarray
+    service: np.ndarray
+    limit: np.ndarray  # queue limit (inf: none)
+    places: np.ndarray  # its whole waiting places
+    finite: np.ndarray  # whether there is a limit
+    room: np.ndarray  # whether there is a waiting room
+    ca2: np.ndarray
+    cs2: np.ndarray
 
 
 class _PerServer:
@@ -140,6 +156,7 @@ class Servers:
         self.mail_tries = np.zeros(n)
         self.pool_weight = np.zeros(n)  # a server's share of its datacenter's tries (0: not in the pool)
         self.revision = 0  # counts changes to servers made outside the steps (listener calls, warm-ups ending)
+        self._kept_params: tuple[Any, int, _Params] | None = None  # (servers, revision, their parameters)
         self.next_warm = math.inf  # the earliest end of a warm-up under way
         # Waits, per server (queue_state); the last three only where max_queue_wait binds.
         self.fluid_wait, self.wait_p, self.theta, self.per_try, self.wait_rate = (np.zeros(n) for _ in range(5))
@@ -165,6 +182,19 @@ class Servers:
         per_class, of = self.kept[name]
         return per_class[of[ix]]
 
+    def _params(self, ix: Any) -> _Params:
+        """The parameters of the servers ``ix`` (kept while they are the same servers and no listener changed
+        any: ``revision``).
+        """
+        kept = self._kept_params
+        if kept is not None and kept[0] is ix and kept[1] == self.revision:
+            return kept[2]
+        limit = self.queue_limit[ix]
+        params = _Params(self.up[ix], self.workers[ix], self.iworkers[ix], self.service[ix], limit, np.floor(limit),
+                         np.isfinite(limit), limit > 0, self.ca2[ix], self.cs2[ix])
+        self._kept_params = (ix, self.revision, params)
+        return params
+
     # ------------------------------------------------------------------------------ waits
 
     def queue_state(self, ix: Any = slice(None), inv: Any = slice(None), erlang_b: np.ndarray | None = None) -> None:
@@ -186,18 +216,20 @@ class Servers:
             self.wait_rate = self.theta
 
     def _waits(self, ix: Any, erlang_b: np.ndarray | None, load: np.ndarray, rate: np.ndarray, backlog: np.ndarray,
-               demand: np.ndarray) -> dict[str, np.ndarray]:
+               demand: np.ndarray, erlang_c: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """:meth:`queue_state` for the servers ``ix`` at their ``load``, ``rate``, ``backlog`` and ``demand``: the
-        waits of each (by name; sets ``binds``).
+        waits of each (by name; sets ``binds``). ``erlang_c``: (offered load, Erlang C of the servers' workers
+        at it), if the caller has it (it serves where that is the load the stationary wait is taken at).
         """
-        up, workers = self.up[ix], self.workers[ix]
+        p = self._params(ix)
+        up, workers = p.up, p.workers
         cap = np.where(up, workers, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             fluid_wait = np.where(cap > 0, backlog / np.maximum(cap, TINY), 0.0)
-            per_try = np.where(rate > 0, load / np.maximum(rate, TINY), self.service[ix])
+            per_try = np.where(rate > 0, load / np.maximum(rate, TINY), p.service)
         self.binds = False
         if self.bounded:  # M/M/c+D at the load offered (any load: refusals keep it stable)
-            variability = np.maximum((self.ca2[ix] + self.cs2[ix]) / 2.0, 0.05)
+            variability = np.maximum((p.ca2 + p.cs2) / 2.0, 0.05)
             scale = np.maximum(per_try, TINY) * variability  # the M/M/c wait's unit, seconds
             bound = np.maximum(self.max_wait - fluid_wait, 0.0)
             wait_rate = (workers - demand) / scale
@@ -206,7 +238,7 @@ class Servers:
             self.binds = bool((wait_rate * bound < 40.0).any())
         out: dict[str, np.ndarray] = {}
         if self.binds:
-            refused, wait_p = impatient(self.iworkers[ix], demand, bound / scale, erlang_b)
+            refused, wait_p = impatient(p.iworkers, demand, bound / scale, erlang_b)
             wait_p = np.where(up & (demand > 0), wait_p, 0.0)
             with np.errstate(divide="ignore"):
                 theta = 1.0 / truncated_mean(wait_rate, bound)  # so that wait_p / theta is the mean wait
@@ -217,8 +249,11 @@ class Servers:
             wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared[ix], workers, self.iworkers[ix], per_try,
                                                               self.cs2[ix], self.pool_size[ix], serving[ix]))
         else:  # the databases decide: Poisson arrivals
-            wait_p, theta = allen_cunneen(load, workers, self.iworkers[ix], per_try, self.ca2[ix], self.cs2[ix])
-        wait_p = np.where(self.queue_limit[ix] > 0, wait_p, 0.0)  # no waiting room: served at once or refused
+            known = None  # (as a rule the step refused nothing, and the load is the demand whose Erlang C is known)
+            if erlang_c is not None and np.array_equal(np.minimum(load, workers * CAP), erlang_c[0]):
+                known = erlang_c[1]
+            wait_p, theta = allen_cunneen(load, workers, p.iworkers, per_try, p.ca2, p.cs2, known)
+        wait_p = np.where(p.room, wait_p, 0.0)  # no waiting room: served at once or refused
         out.update(fluid_wait=fluid_wait, wait_p=wait_p, theta=theta, per_try=per_try)
         return out
 
@@ -309,13 +344,14 @@ class Servers:
         those it refused (:meth:`bunched`); a longer queue refuses them as it refuses others (in overload
         its fluid backlog, which persists from step to step, does the refusing).
         """
-        up, workers, service, limit = self.up[ix], self.workers[ix], self.service[ix], self.queue_limit[ix]
+        p = self._params(ix)
+        up, workers, service, limit = p.up, p.workers, p.service, p.limit
         work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.at("backlog", ix)
         cap = np.where(up, workers, 0.0)
         offered = work * h
         backlog = np.where(up, np.maximum(0.0, backlog0 + offered - cap * h), 0.0)
         per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, TINY), service), TINY)
-        room = np.where(np.isfinite(limit), limit * per_try, np.inf)
+        room = np.where(p.finite, limit * per_try, np.inf)
         if self.bounded:
             room = np.minimum(room, self.max_wait * cap)
         if self.cancel:
@@ -326,8 +362,8 @@ class Servers:
             wanted = demand * h
             shed = np.where(wanted > admitted, 1.0 - admitted / np.maximum(wanted, TINY), 0.0)
         # Below saturation the fluid refuses nothing; a short queue still overflows now and then.
-        erlang_b, _ = erlang(self.iworkers[ix], demand)
-        stationary = blocking(self.iworkers[ix], demand, np.floor(limit), erlang_b)
+        erlang_b, erlang_c = erlang(p.iworkers, demand)
+        stationary = blocking(p.iworkers, demand, p.places, erlang_b)
         # In overload a long queue absorbs a burst (the fluid backlog says how much); the stationary
         # share holds only below saturation, or when the queue fills and drains within the step.
         settles = limit * per_try <= workers * h
@@ -345,12 +381,13 @@ class Servers:
         if self.balanced:  # the balancer's fluid view reads every server's load (pool_load)
             self.load = state["load"].take(inv)
         state.update(self._waits(ix, np.where(up, erlang_b, 0.0), state["load"], state["rate"], state["backlog"],
-                                 state["demand"]))
+                                 state["demand"], (demand, erlang_c)))
         if self.binds:  # M/M/c+D: those who would wait past max_queue_wait, at any load (retries as others)
             stationary = np.maximum(stationary, state["refused"])
             again = np.maximum(again, state["refused"])
-        state["shed"] = np.where(up, np.clip(np.maximum(shed, stationary), 0.0, 1.0), 0.0)
-        state["again"] = np.where(up, np.clip(np.maximum(shed, again), 0.0, 1.0), 0.0)
+        # (shares: np.minimum and np.maximum clip them as np.clip does, at a fraction of its cost)
+        state["shed"] = np.where(up, np.minimum(np.maximum(np.maximum(shed, stationary), 0.0), 1.0), 0.0)
+        state["again"] = np.where(up, np.minimum(np.maximum(np.maximum(shed, again), 0.0), 1.0), 0.0)
         # Kept per class: a server's are its class's (handed to every server only when read whole).
         for name, values in state.items():
             self.full.pop(name, None)

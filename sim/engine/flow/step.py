@@ -122,7 +122,7 @@ class Step:
         age = np.zeros(by_attempt.shape)
         new_types = new[:, None] * self.mix[None, :]
         by_attempt[:, :, 0, w % ring.origins] = new_types
-        full = np.zeros(ring.full.shape[1:])
+        full = np.zeros((R, ring.full.shape[1]))  # [region, retry number - 1]
         if ring.pending > 0:
             due = ring.take_due(t, h)
             by_attempt[:, :, 1:, :] += due.mass[:, :, : ring.attempts_max - 1, :]
@@ -191,12 +191,22 @@ def outcome_shares(attempts: Attempts, tries: TryOutcome) -> np.ndarray:
     a full server] shares of the step's attempts (the breakers' rejections and the tries' failures are
     errors and timeouts; the last is a part of the errors).
     """
-    shares = np.zeros((*attempts.new_types.shape, 2, 4))
-    for cls, (out, raw) in enumerate(((tries.first, attempts.new_types), (tries.retries, attempts.retry_types))):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            safe = np.maximum(raw, TINY)
-            ok = shares[:, :, cls, 0] = np.where(raw > 0, out.ok / safe, 0.0)
-            timeout = shares[:, :, cls, 2] = np.where(raw > 0, out.timeout / safe, 0.0)
-            error = shares[:, :, cls, 1] = np.where(raw > 0, np.maximum(0.0, 1.0 - ok - timeout), 0.0)
-            shares[:, :, cls, 3] = np.where(raw > 0, np.minimum(out.full / safe, error), 0.0)
+    shape = (*attempts.new_types.shape, 2)  # [region, type, first attempt or retry]
+
+    def both(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """First attempts' ``x`` and retries' ``y`` side by side (as np.stack on the last axis, for less)."""
+        out = np.empty(shape)
+        out[..., 0], out[..., 1] = x, y
+        return out
+
+    shares = np.empty((*shape, 4))
+    first, retries = tries.first, tries.retries
+    raw = both(attempts.new_types, attempts.retry_types)
+    some = raw > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        safe = np.maximum(raw, TINY)
+        ok = shares[..., 0] = np.where(some, both(first.ok, retries.ok) / safe, 0.0)
+        timeout = shares[..., 2] = np.where(some, both(first.timeout, retries.timeout) / safe, 0.0)
+        error = shares[..., 1] = np.where(some, np.maximum(0.0, 1.0 - ok - timeout), 0.0)
+        shares[..., 3] = np.where(some, np.minimum(both(first.full, retries.full) / safe, error), 0.0)
     return shares

@@ -18,18 +18,22 @@ mix of the two, and its first attempts and retries are told apart in their outco
 Pairs whose server is in the same state see the same outcomes: the tries are computed per *row*, one per
 group of live pairs (a region and a class of servers, :mod:`sim.engine.flow.classes`), then one
 "database unavailable" row per region; loads and failures are handed back to the pairs in proportion to
-their attempts at the end.
+their attempts at the end. The request types are computed side by side ([type, row] arrays, element by
+element as each type alone, sums over the types adding them in the types' order: the answers of one type
+after another). What changes only with the classes, the routes or the servers' revision (the front ends'
+pools, the rows' paths to their servers) is kept from step to step.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from sim.engine.base import RequestType
 from sim.engine.flow.classes import Classes, ClassView
-from sim.engine.flow.databases import Pairs
+from sim.engine.flow.databases import BinSums, Pairs
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
 from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
 from sim.engine.flow.servers import TINY, Servers
@@ -89,6 +93,22 @@ class _FrontEnds(NamedTuple):
     speed: np.ndarray  # per class: speed now (with warm-up)
 
 
+class _Pools(NamedTuple):
+    """What the front ends' pools are made of, kept while the classes, the routes and the servers stand
+    (``key``; no warm-up under way): per class, per datacenter and per region.
+    """
+
+    key: tuple[ClassView, np.ndarray, int]  # the classes, the routes, the servers' revision
+    dc: np.ndarray  # per class: its datacenter
+    share: np.ndarray  # per class: its share of its datacenter's front-end tries (times its size)
+    speed: np.ndarray  # per class: speed now (with warm-up)
+    time: np.ndarray  # per datacenter: the front end's work
+    dsafe: np.ndarray  # per region: the datacenter it is routed to (0 for none)
+    down: np.ndarray  # per region: share of its tries reaching a front end that is down
+    error: np.ndarray  # per region: share answered with an error there
+    no_pool: np.ndarray  # per region: no route, or no pool
+
+
 class _Grouping(NamedTuple):
     """The groups of live pairs, and what they were taken from (kept while that stands)."""
 
@@ -97,6 +117,8 @@ class _Grouping(NamedTuple):
     live_at: np.ndarray
     rep: np.ndarray  # the first live pair of each group
     inv: np.ndarray  # each live pair's group
+    runs: tuple[np.ndarray, np.ndarray] | None  # ``inv`` as runs of one group (see :func:`_runs`)
+    sums: BinSums  # sums per group of values per live pair
 
 
 class _Rows(NamedTuple):
@@ -106,6 +128,7 @@ class _Rows(NamedTuple):
     live_server: np.ndarray  # their servers
     live_w: np.ndarray  # their attempts
     inv: np.ndarray  # each live pair's group (row)
+    runs: tuple[np.ndarray, np.ndarray] | None  # ``inv`` as runs of one group (see :func:`_runs`)
     group_w: np.ndarray  # attempts per group
     sel: np.ndarray  # per row, the entry standing for it
     weights: np.ndarray  # attempts per row
@@ -226,6 +249,10 @@ class Tries:
         self.shares = np.array([rt.share for rt in types])  # per request type: its share of first attempts
         self.work = np.array([rt.work for rt in types], dtype=float)  # and its work
         self._groups: _Grouping | None = None
+        self._pools: _Pools | None = None
+        # (the grouping, the routes and the pools they were taken at; the paths, the links crossed, their latency)
+        self._kept_paths: tuple[_Grouping | None, np.ndarray, _Pools | None, _Paths, list[int],
+                                np.ndarray] | None = None
         self._every: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # support, all its pairs, their servers
 
     def send(self, t: float, h: float, w: int, route: np.ndarray, mass0: np.ndarray,
@@ -259,7 +286,6 @@ class Tries:
         # type, but not their mix of types when retries are sent (a pair's retries are of the types that
         # failed there); without retries, every pair's tries are in the mix's shares.
         mixed = K > 1 and bool(mass_r.any())
-        per_pair = np.empty((4, rows.live_w.size))  # (every row is written below)
         # Per row of pairs, of work, demand, tries and failures per try of each type, summed over the types
         # in the mix's shares (for first attempts) and in the retries' (for retries).
         per_try = np.zeros((2, 4, rows.pairs))
@@ -273,27 +299,29 @@ class Tries:
             tries0, first_share = rows.weights * part, np.where(part > 0, part0 / np.maximum(part, TINY), 0.0)
         active = [k for k in range(K) if tries0[k].any()]  # the types sent in this step
         calls = [self.deps.calls(self.types[k].deps, tt, h, float(tries0[k].sum())) for k in active]
-        if active:  # the chances of a try of each type, computed together
-            firsts = first_share if len(active) == K else first_share[active]
-            all_chances = self._chances(rows, paths, box, calls, self.work[active], tt, firsts, again)
-        for i, k in enumerate(active):
-            share_t, _, _, bits = self.types[k]
-            chances = all_chances.of_type(i)
-            balanced = self._balance(paths, chances, tries0[k], tt, h, totals)
+        if active:  # the sent types at once, as [type, row] arrays (element by element as one type would be)
+            every = len(active) == K
+            sent = slice(None) if every else active
+            firsts = first_share if every else first_share[active]
+            chances = self._chances(rows, paths, box, calls, self.work[active], tt, firsts, again)
+            balanced = self._balance(paths, chances, tries0 if every else tries0[active], tt, h, totals)
             mixed_box = box if again is None else box._replace(
-                shed=first_share[k, : rows.pairs] * box.shed + (1.0 - first_share[k, : rows.pairs]) * again)
-            booked = self._book(w, h, rows, paths, mixed_box, calls[i], chances, balanced, bits, totals)
-            ok = self._latency(rows, paths, box, chances, balanced)
-            if ok is not None:
-                successes.append(ok)
-            self._by_type(outcomes[:, :, k], paths.region, balanced, chances)
-            if mixed:
-                row_tries = tries0[k, : rows.pairs]
+                shed=firsts[:, : rows.pairs] * box.shed + (1.0 - firsts[:, : rows.pairs]) * again)
+            booked = self._book(w, h, rows, paths, mixed_box, calls, chances, balanced, totals,
+                                [self.types[k].bits for k in active])
+            successes = self._latency(rows, paths, box, chances, balanced)
+            self._by_type(outcomes, sent, paths.region, balanced, chances)
+            if mixed:  # per try of each type, weighed by the mix's shares and by the retries'
+                row_tries = tries0[sent, : rows.pairs]
                 each = np.where(row_tries > 0, 1.0 / np.maximum(row_tries, TINY), 0.0)
-                retry_share = retry_mix[paths.region[: rows.pairs], k]
-                x = np.stack((*booked, (balanced.error + balanced.timeout)[: rows.pairs])) * each
-                per_try[0] += share_t * x
-                per_try[1] += retry_share * x
+                retry_share = retry_mix[paths.region[: rows.pairs]].T[sent]  # [type, row]
+                lost = balanced.error[:, : rows.pairs] + balanced.timeout[:, : rows.pairs]
+                x = np.empty((len(active), 4, rows.pairs))  # [type, quantity, row]
+                x[:, 0], x[:, 1], x[:, 2], x[:, 3] = *booked, lost
+                x *= each[:, None, :]
+                # (summed over the types in their order: a sum along the first axis adds them one by one)
+                per_try[0] = (self.shares[sent][:, None, None] * x).sum(axis=0)
+                per_try[1] = (retry_share[:, None, :] * x).sum(axis=0)
         self._record_latency(successes, totals)
         counts = self.records.counts
         counts["lb_retries"][:, w] += totals.lb_retries
@@ -305,15 +333,15 @@ class Tries:
         if mixed:  # back to the pairs: each by its first attempts and its retries
             first_w = rows.live_w * rows.live_share0
             retry_w = rows.live_w - first_w
-            other = np.empty(rows.live_w.size)
-            for i in range(4):  # (take and out=: a gather along the last axis, or temporaries, cost more)
-                np.multiply(first_w, per_try[0, i].take(rows.inv), out=per_pair[i])
-                per_pair[i] += np.multiply(retry_w, per_try[1, i].take(rows.inv), out=other)
+            per_pair, other = _each(per_try, rows)  # (in place: no temporaries of every pair)
+            per_pair *= first_w
+            other *= retry_w
+            per_pair += other
         else:  # back to the pairs: each carries its share of its group's attempts
-            part = np.where(rows.group_w > 0, 1.0 / np.maximum(rows.group_w, TINY), 0.0).take(rows.inv) * rows.live_w
+            part = _each(np.where(rows.group_w > 0, 1.0 / np.maximum(rows.group_w, TINY), 0.0), rows) * rows.live_w
             lost = (totals.error + totals.timeout)[: rows.pairs]
-            for i, row in enumerate((totals.work, totals.demand, totals.tries, lost)):
-                np.multiply(row.take(rows.inv), part, out=per_pair[i])
+            per_pair = _each(np.array((totals.work, totals.demand, totals.tries, lost)), rows)
+            per_pair *= part
         fails = self._fails(rows, paths, totals, per_pair[3])
         loads = self._loads(view, front, rows, totals, per_pair, bunched, full)
         return TryOutcome(first, retries, fails, totals.hist, loads)
@@ -323,6 +351,25 @@ class Tries:
     def _front_ends(self, t: float, view: ClassView, route: np.ndarray) -> _FrontEnds:
         """Per datacenter: the pool's running share and what a try sees at the front end (averaged)."""
         s = self.servers
+        ix = view.rep
+        key = (view, route, s.revision)
+        pools = self._pools
+        if pools is None or pools.key[0] is not view or pools.key[1] is not route or pools.key[2] != s.revision \
+                or s.next_warm != math.inf:  # (a warm-up under way: the speeds change with ``t``)
+            pools = self._pools = self._pools_now(t, view, route, key)
+        D = self.n_dcs
+        dc_k, fw, dsafe, own_r = pools.dc, pools.share, pools.dsafe, self.pairs.own
+        front_wait = np.bincount(dc_k, weights=fw * s.served_wait(ix), minlength=D)
+        front_shed = np.bincount(dc_k, weights=fw * s.at("shed", ix), minlength=D)
+        # Per region (the datacenter it is routed to): what its tries meet at the front ends.
+        f_shed = np.where(own_r, 0.0, front_shed[dsafe])
+        frontend = np.where(own_r, 0.0, pools.time[dsafe] + front_wait[dsafe])
+        return _FrontEnds(pools.down, f_shed, pools.error, frontend, pools.no_pool, fw, pools.speed)
+
+    def _pools_now(self, t: float, view: ClassView, route: np.ndarray,
+                   key: tuple[ClassView, np.ndarray, int]) -> _Pools:
+        """What the front ends' pools are made of (see :class:`_Pools`)."""
+        s = self.servers
         ix, size = view.rep, view.size
         D = self.n_dcs
         speed_k = s.speed[ix] * np.where(s.warm_until[ix] > t, s.warm_speed[ix], 1.0)
@@ -331,19 +378,14 @@ class Tries:
         up_share = np.bincount(dc_k, weights=up_w * size, minlength=D)
         has_pool = np.bincount(dc_k, weights=pw * size, minlength=D) > 0
         fw = np.where(up_share[dc_k] > 0, up_w / np.maximum(up_share[dc_k], TINY), 0.0) * size  # the class's
-        front_wait = np.bincount(dc_k, weights=fw * s.served_wait(ix), minlength=D)
-        front_shed = np.bincount(dc_k, weights=fw * s.at("shed", ix), minlength=D)
         front_err = np.bincount(dc_k, weights=fw * s.err[ix], minlength=D)
         front_time = np.bincount(dc_k, weights=fw * s.frontend[ix] / speed_k, minlength=D)
-        # Per region (the datacenter it is routed to): what its tries meet at the front ends.
         own_r = self.pairs.own
         dsafe = np.maximum(route, 0)
         q_down = np.where(own_r, 0.0, 1.0 - up_share[dsafe])  # tries reaching a front end that is down
-        f_shed = np.where(own_r, 0.0, front_shed[dsafe])
         f_err = np.where(own_r, 0.0, front_err[dsafe])
-        frontend = np.where(own_r, 0.0, front_time[dsafe] + front_wait[dsafe])
         no_pool = (route < 0) | ~has_pool[dsafe]
-        return _FrontEnds(q_down, f_shed, f_err, frontend, no_pool, fw, speed_k)
+        return _Pools(key, dc_k, fw, speed_k, front_time, dsafe, q_down, f_err, no_pool)
 
     def _rows(self, view: ClassView, route: np.ndarray, mass0: np.ndarray, mass_r: np.ndarray) -> _Rows:
         """Attempts per entry of the support (the pairs that can carry any, then the unavailable entries),
@@ -351,17 +393,17 @@ class Tries:
         """
         pairs = self.pairs
         R, P = self.n_regions, pairs.n_pairs
-        sup, er, Ps = pairs.sup, pairs.sup_region, pairs.sup_pairs
+        sup, Ps = pairs.sup, pairs.sup_pairs
         spread = pairs.spread
         if pairs.own.any():
             pairs.pool_shares(route, self.servers.dc_of, self.servers.pool_weight)
             spread = np.where(pairs.sup_own, pairs.prior_sup(), spread)
         # (x + 0.0 is x: with no retries due the first attempts are the weights)
         if mass_r.any():
-            first = mass0.take(er) * pairs.prior_sup()
-            weights = first + mass_r.take(er) * spread
+            first = pairs.each_entry(mass0) * pairs.prior_sup()
+            weights = first + pairs.each_entry(mass_r) * spread
         else:
-            first = weights = mass0.take(er) * pairs.prior_sup()
+            first = weights = pairs.each_entry(mass0) * pairs.prior_sup()
         # Only the pairs that carry attempts in this step (the active copies, and where retries wait),
         # and every region's "database unavailable" entry.
         carrying = weights[:Ps] > 0
@@ -384,22 +426,40 @@ class Tries:
         cached = self._groups
         if cached is not None and cached.classes is view and cached.support is sup \
                 and (cached.live_at is live_at or np.array_equal(cached.live_at, live_at)):
-            rep, inv = cached.rep, cached.inv  # the same classes and pairs: the same groups
+            # the same classes and pairs: the same groups
+            rep, inv, runs, sums = cached.rep, cached.inv, cached.runs, cached.sums
         else:
             key = view.of[b_all] * R + pairs.pair_region[live]
             _, rep, inv = np.unique(key, return_index=True, return_inverse=True) if self.classes.lump \
                 else (None, np.arange(live.size), np.arange(live.size))
-            self._groups = _Grouping(view, sup, live_at, rep, inv)
-        group_w = np.bincount(inv, weights=live_w)
-        group_m0 = np.bincount(inv, weights=live_w * live_share0)
+            runs, sums = _runs(inv), BinSums(inv, rep.size)
+            self._groups = _Grouping(view, sup, live_at, rep, inv, runs, sums)
+        group_w = sums(live_w)
+        group_m0 = sums(live_w * live_share0)
         sel = np.concatenate([live[rep], np.arange(P, P + R)])
         weights = np.concatenate([group_w, tail_w])
         share0 = np.concatenate([np.where(group_w > 0, group_m0 / np.maximum(group_w, TINY), 0.0), share0])
-        return _Rows(live_at, b_all, live_w, inv, group_w, sel, weights, share0, rep.size, live_share0)
+        return _Rows(live_at, b_all, live_w, inv, runs, group_w, sel, weights, share0, rep.size, live_share0)
 
     def _paths(self, view: ClassView, front: _FrontEnds, rows: _Rows, route: np.ndarray) -> _Paths:
         """Per row: its region's front ends; per row of pairs: the mailbox server, the link to it and what
-        crossing costs.
+        crossing costs. What does not change while the rows, the routes and the front ends' pools stand is
+        kept (:meth:`_ways`); the links' state and the front ends' refusals and times are read each step.
+        """
+        links, kept = self.links, self._kept_paths
+        if kept is None or kept[0] is not self._groups or kept[1] is not route or kept[2] is not self._pools:
+            kept = self._kept_paths = (self._groups, route, self._pools, *self._ways(view, front, rows, route))
+        ways, used, hop = kept[3:]
+        delay_l, loss_l = links.state(self.types[0].bits, used)
+        link, crosses, reg = ways.link, ways.crosses, ways.region
+        b_loss = loss_l[link] * crosses  # index -1 is the "no link" entry: no loss, no delay
+        b_delay = delay_l[link] * crosses + hop
+        return ways._replace(front_shed=front.shed[reg], front_time=front.time[reg], loss=b_loss, delay=b_delay)
+
+    def _ways(self, view: ClassView, front: _FrontEnds, rows: _Rows,
+              route: np.ndarray) -> tuple[_Paths, list[int], np.ndarray]:
+        """:meth:`_paths` without the links' state and the front ends' refusals and times (zeros), the links
+        crossed, and per row of pairs the link's latency (0 where none is crossed).
         """
         pairs, links, P = self.pairs, self.links, rows.pairs
         reg = pairs.entry_region[rows.sel]
@@ -413,13 +473,12 @@ class Tries:
         link = np.where(own_e[:P] | (dp < 0), -1, links.between[np.maximum(dp, 0), bdc])
         crosses = (bdc != dp) & (link >= 0)
         # (only the links crossed: a link's state costs a call into the network, and the others' is unread)
-        delay_l, loss_l = links.state(self.types[0].bits, sorted(set(link[crosses].tolist())))
-        b_loss = loss_l[link] * crosses  # index -1 is the "no link" entry: no loss, no delay
-        b_delay = delay_l[link] * crosses + np.where((bdc != dp) & (dp >= 0),
-                                                     links.latency[np.maximum(dp, 0), bdc], 0.0)
+        used = sorted(set(link[crosses].tolist()))
+        hop = np.where((bdc != dp) & (dp >= 0), links.latency[np.maximum(dp, 0), bdc], 0.0)
         rtt = links.rtt[pair_region, np.maximum(dp, 0)]
-        return _Paths(reg, d_e, own_e, front.down[reg], front.shed[reg], front.error[reg], front.time[reg],
-                      front.no_pool[reg], pair_region, b, bdc, speed_b, link, crosses, b_loss, b_delay, rtt)
+        none = np.zeros(reg.size)
+        return _Paths(reg, d_e, own_e, front.down[reg], none, front.error[reg], none, front.no_pool[reg],
+                      pair_region, b, bdc, speed_b, link, crosses, none[:P], none[:P], rtt), used, hop
 
     def _bunched(self, rows: _Rows, paths: _Paths, box: _Mailboxes, full: np.ndarray | None) -> np.ndarray | None:
         """Per row of pairs, the share of its client retries that retry a try its mailbox server refused
@@ -466,11 +525,12 @@ class Tries:
             full = (1.0 - qd) * reach * box.up * shed
             ok_b = reach * box.up * (1.0 - shed) * (1.0 - p_late) * (1.0 - box.err)
             err_b = front + reach * box.up * (shed + (1.0 - shed) * (1.0 - p_late) * box.err)
-            none = np.zeros((K, R))
-            p_s = np.where(paths.no_pool, 0.0, np.concatenate([(1.0 - qd) * ok_b, none], axis=1))
-            p_e = np.where(paths.no_pool, 1.0, np.concatenate(
-                [(1.0 - qd) * err_b, np.broadcast_to(1.0 - paths.down[P:], (K, R))], axis=1))
-            full = np.where(paths.no_pool, 0.0, np.concatenate([full, none], axis=1))
+            p_s, p_e, full_all = np.zeros((K, P + R)), np.empty((K, P + R)), np.zeros((K, P + R))
+            p_s[:, :P], p_e[:, :P], full_all[:, :P] = (1.0 - qd) * ok_b, (1.0 - qd) * err_b, full
+            p_e[:, P:] = 1.0 - paths.down[P:]
+            p_s = np.where(paths.no_pool, 0.0, p_s)
+            p_e = np.where(paths.no_pool, 1.0, p_e)
+            full = np.where(paths.no_pool, 0.0, full_all)
             return p_s, p_e, np.maximum(0.0, 1.0 - p_s - p_e), full
 
         p_s, p_e, p_t, full = at(box.shed)
@@ -494,23 +554,37 @@ class Tries:
 
     def _balance(self, paths: _Paths, chances: _Chances, tries0: np.ndarray, tt: float, h: float,
                  totals: _Totals) -> _Balanced:
-        """The load balancers' tries, grouped by how many timed out so far (each took ``tt``): a failed try
-        is retried on another server within the retries and the budget, until the client's deadline.
+        """The load balancers' tries of the request types [type, row], grouped by how many timed out so far
+        (each took ``tt``): a failed try is retried on another server within the retries and the budget,
+        until the client's deadline. With retry budgets the types take their turns (a budget lets through
+        what the types before left it); without, they are resolved together.
+        """
+        if any(bud is not None for bud in self.lb_budgets):
+            each = [self._balance_one(paths, chances.ok[i], chances.error[i], chances.timeout[i], tries0[i], tt, h,
+                                      totals) for i in range(tries0.shape[0])]
+            return _Balanced._make(np.stack(x) for x in zip(*each, strict=True))
+        return self._balance_one(paths, chances.ok, chances.error, chances.timeout, tries0, tt, h, totals)
+
+    def _balance_one(self, paths: _Paths, p_s: np.ndarray, p_e: np.ndarray, p_t: np.ndarray, tries0: np.ndarray,
+                     tt: float, h: float, totals: _Totals) -> _Balanced:
+        """:meth:`_balance` for tries of one request type per row (with the chances ``p_s``, ``p_e``, ``p_t``),
+        or of every type at once ([type, row]) where no budget holds them back.
         """
         lb, T = self.lb, self.client.timeout
         R, D = self.n_regions, self.n_dcs
         d_e, reg = paths.dc, paths.region
-        p_s, p_e, p_t = chances.ok, chances.error, chances.timeout
-        rows = tries0.size
+        shape = tries0.shape
         budget_dc = self.lb_budgets
-        if any(bud is not None for bud in budget_dc):
+        budgeted = any(bud is not None for bud in budget_dc)
+        if budgeted:
             firsts = np.bincount(np.maximum(d_e, 0), weights=tries0 * (d_e >= 0), minlength=D)
             for d, bud in enumerate(budget_dc):
                 if bud is not None:
                     bud.fill(float(firsts[d]), h)
         state = {0: tries0}
-        n_tries = np.zeros(rows)
-        s_tot, e_tot, t_tot, elapsed = (np.zeros(rows) for _ in range(4))
+        n_tries = np.zeros(shape)
+        s_tot, e_tot, t_tot, elapsed = (np.zeros(shape) for _ in range(4))
+        lb_retries = []  # per round: the retries per [type, region]
         for k in range(lb.retries + 1):
             nxt: dict[int, np.ndarray] = {}
             for j, mj in state.items():
@@ -521,78 +595,114 @@ class Tries:
                 err_m, to_m = mj * p_e, mj * p_t
                 if (j + 1) * tt >= T - 1e-9:  # this try ran into the client's deadline
                     t_tot += to_m
-                    to_m = np.zeros(rows)
+                    to_m = np.zeros(shape)
                 retry = err_m + to_m
                 if k < lb.retries and retry.any():
-                    allowed = np.ones(rows)
-                    if any(bud is not None for bud in budget_dc):
+                    allowed = np.ones(shape)
+                    if budgeted:
                         want = np.bincount(np.maximum(d_e, 0), weights=retry * (d_e >= 0), minlength=D)
                         share_dc = np.array([bud.allow(float(want[d])) if bud is not None else 1.0
                                              for d, bud in enumerate(budget_dc)])
                         allowed = share_dc[np.maximum(d_e, 0)]
-                    totals.lb_retries += np.bincount(reg, weights=retry * allowed, minlength=R)
+                    lb_retries.append(_sums(reg, retry * allowed, R))
                     e_tot += retry * (1.0 - allowed)
                     nxt[j] = nxt.get(j, 0.0) + err_m * allowed
                     nxt[j + 1] = nxt.get(j + 1, 0.0) + to_m * allowed
                 else:
                     e_tot += retry
             state = nxt
+        if lb_retries:  # (added type by type, each round in turn, as the types taking turns would)
+            for added in np.stack(lb_retries, axis=-2).reshape(-1, R):
+                totals.lb_retries += added
         return _Balanced(n_tries, s_tot, e_tot, t_tot, elapsed)
 
-    def _book(self, w: int, h: float, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: DependencyCalls,
-              chances: _Chances, balanced: _Balanced, bits: float,
-              totals: _Totals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Add a request type's outcomes and loads to the totals: front ends (spread over the pool),
-        dependencies, mailbox servers, links; and the work wasted and queued to the records. Returns what
-        it added per row of pairs: the mailbox servers' work, demand and tries.
+    def _book(self, w: int, h: float, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: list[DependencyCalls],
+              chances: _Chances, balanced: _Balanced, totals: _Totals,
+              bits: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Add the request types' outcomes and loads ([type, row], each type making ``calls`` of crossings of
+        ``bits``) to the totals: front ends (spread over the pool), dependencies, mailbox servers, links; and
+        the work wasted and queued to the records. Returns what each type added per row of pairs: the
+        mailbox servers' work, demand and tries. Sums over the types add them in the types' order.
         """
         P, R, D = rows.pairs, self.n_regions, self.n_dcs
         d_e, dp = paths.dc, paths.dc[:P]
         qd, fsh, fer = paths.down[:P], paths.front_shed[:P], paths.front_error[:P]
         n_tries = balanced.tries
-        totals.ok += balanced.ok
-        totals.error += balanced.error
-        totals.timeout += balanced.timeout
-        totals.dc_tries += np.bincount(np.maximum(d_e, 0), weights=n_tries * (d_e >= 0), minlength=D)
-        nb = n_tries[:P] * (1.0 - qd) * ~paths.no_pool[:P]  # tries reaching a running front end, per pair
-        totals.shed += np.bincount(paths.pair_region,
-                                   weights=nb * ((1.0 - paths.loss) * fsh + chances.reach * box.up * box.shed),
-                                   minlength=R)
+        totals.ok = balanced.ok.sum(axis=0)
+        totals.error = balanced.error.sum(axis=0)
+        totals.timeout = balanced.timeout.sum(axis=0)
+        totals.dc_tries = _sums(np.maximum(d_e, 0), n_tries * (d_e >= 0), D).sum(axis=0)
+        nb = n_tries[:, :P] * (1.0 - qd) * ~paths.no_pool[:P]  # tries reaching a running front end, per pair
+        totals.shed = _sums(paths.pair_region, nb * ((1.0 - paths.loss) * fsh + chances.reach * box.up * box.shed),
+                            R).sum(axis=0)
         # Loads per second: front ends (spread over the pool), dependencies, mailbox servers.
-        front_tries = np.bincount(np.maximum(dp, 0), weights=nb * ~paths.own[:P] * (1.0 - fsh), minlength=D) / h
-        if front_tries.any():
-            totals.front_dc += front_tries
+        totals.front_dc = (_sums(np.maximum(dp, 0), nb * ~paths.own[:P] * (1.0 - fsh), D) / h).sum(axis=0)
         into_back = nb / h * (1.0 - paths.loss) * (1.0 - fsh) * (1.0 - fer) * box.up
         booked = into_back * (1.0 - box.shed)
-        work_b = calls.ok * chances.service + calls.held
+        col = (slice(None), None)
+        work_b = np.array([c.ok for c in calls])[col] * chances.service + np.array([c.held for c in calls])[col]
         if self.servers.cancel:  # work that would start after its caller gave up is not done
             work_b = np.where(box.wait > chances.tau, 0.0, work_b)
         work, demand = booked * work_b, into_back * work_b
-        totals.work += work
-        totals.demand += demand
-        totals.tries += booked
+        totals.work = work.sum(axis=0)
+        totals.demand = demand.sum(axis=0)
+        totals.tries = booked.sum(axis=0)
         rec = self.records
-        rec.wasted += float((booked * calls.ok * chances.late).sum()) * h
-        rec.queued += float((booked * np.minimum(1.0, box.wait_p + (box.wait > 0))).sum()) * h
-        rec.queue_time += float((booked * (box.wait + box.wait_p / box.theta)).sum()) * h
-        if calls.per_try.any():  # (a type that calls no dependency adds zeros: x + 0.0 is x)
-            called = np.bincount(paths.pair_region, weights=into_back, minlength=R) * h
-            totals.dep_attempts += float(calls.per_try.sum()) * called
-            totals.dep_retries += calls.retries * called
-            totals.dep_calls += calls.per_try * float(called.sum()) / h
-            totals.dep_work += calls.per_try * float(called.sum()) / h * self.deps.service * self.deps.factor
+        wasted = (booked * np.array([c.ok for c in calls])[col] * chances.late).sum(axis=1).tolist()
+        queued = (booked * np.minimum(1.0, box.wait_p + (box.wait > 0))).sum(axis=1).tolist()
+        queue_time = (booked * (box.wait + box.wait_p / box.theta)).sum(axis=1).tolist()
+        for i, c in enumerate(calls):  # (type by type, as the records' running sums have always been added)
+            rec.wasted += wasted[i] * h
+            rec.queued += queued[i] * h
+            rec.queue_time += queue_time[i] * h
+            if c.per_try.any():  # (a type that calls no dependency adds zeros: x + 0.0 is x)
+                called = np.bincount(paths.pair_region, weights=into_back[i], minlength=R) * h
+                totals.dep_attempts += float(c.per_try.sum()) * called
+                totals.dep_retries += c.retries * called
+                totals.dep_calls += c.per_try * float(called.sum()) / h
+                totals.dep_work += c.per_try * float(called.sum()) / h * self.deps.service * self.deps.factor
         crosses = paths.crosses
         if crosses.any():
             links = self.links.count
-            across = nb * (1.0 - fsh) * crosses  # tries put on a link
+            across = (nb * (1.0 - fsh) * crosses)[:, crosses]  # tries put on a link
             on = paths.link[crosses]
-            totals.link_bps += np.bincount(on, weights=across[crosses] / h * bits, minlength=links)
-            rec.link_crossings[:, w] += np.bincount(on, weights=across[crosses], minlength=links)
-            rec.link_lost[:, w] += np.bincount(on, weights=(across * paths.loss)[crosses], minlength=links)
+            bps = _sums(on, across / h * np.array(bits)[col], links)
+            crossings = _sums(on, across, links)
+            lost = _sums(on, across * paths.loss[crosses], links)
+            for i in range(len(calls)):
+                totals.link_bps += bps[i]
+                rec.link_crossings[:, w] += crossings[i]
+                rec.link_lost[:, w] += lost[i]
         return work, demand, booked
 
     def _latency(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances,
-                 balanced: _Balanced) -> _Successes | None:
+                 balanced: _Balanced) -> list[_Successes]:
+        """The successes of the request types ([type, row]) that have any, for the latency histogram, in the
+        types' order: per row, as :meth:`_latency_one` has them for each type (types side by side; above
+        :data:`_PROFILES` rows of pairs, type by type).
+        """
+        P = rows.pairs
+        has = balanced.ok[:, :P].any(axis=1)
+        if not has.any():
+            return []
+        if P > _PROFILES:
+            return [x for i in np.flatnonzero(has).tolist() if (x := self._latency_one(
+                rows, paths, box, chances.of_type(i), _Balanced._make(y[i] for y in balanced))) is not None]
+        some: slice | np.ndarray = slice(None) if has.all() else np.flatnonzero(has)  # (as a rule every type)
+        ok_mass = balanced.ok[some, :P]
+        extra = np.where(ok_mass > 0, balanced.elapsed[some, :P] / np.maximum(ok_mass, TINY), 0.0)
+        shape = ok_mass.shape
+
+        def flat(x: np.ndarray) -> np.ndarray:
+            """Per row of every type with successes, one after the other."""
+            return x.ravel() if x.ndim > 1 else np.concatenate((x,) * shape[0])
+
+        return [_Successes(flat(paths.pair_region), ok_mass.ravel(), (chances.base[some] + extra).ravel(),
+                           flat(chances.tau[some]), flat(chances.service[some]), flat(box.wait_p), flat(box.rate),
+                           None if box.bound is None else flat(box.bound), flat(self.servers.det[paths.server]))]
+
+    def _latency_one(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances,
+                     balanced: _Balanced) -> _Successes | None:
         """The successes of a request type, for the latency histogram: per row (or per region and datacenter
         above :data:`_PROFILES` rows of pairs, mass-weighted), their mass, the deterministic part of their
         time plus the earlier tries' time, and what the stochastic part is made of.
@@ -639,23 +749,24 @@ class Tries:
 
     # ------------------------------------------------------------------------------ back to regions and servers
 
-    def _by_type(self, out: np.ndarray, reg: np.ndarray, balanced: _Balanced, chances: _Chances) -> None:
-        """Per region, the outcomes of one request type's tries into ``out``: first attempts' ok, error,
-        timeout, then the retries', then the errors of each that a full mailbox server refused (with the
-        shares of a single try's outcomes, ``chances.first`` and ``chances.full``).
+    def _by_type(self, out: np.ndarray, sent: slice | list[int], reg: np.ndarray, balanced: _Balanced,
+                 chances: _Chances) -> None:
+        """Per region, the outcomes of the request types' tries ([type, row]) into ``out`` [quantity, region,
+        type] (the types ``sent``): first attempts' ok, error, timeout, then the retries', then the errors
+        of each that a full mailbox server refused (with the shares of a single try's outcomes,
+        ``chances.first`` and ``chances.full``).
         """
         R = self.n_regions
         first, full = chances.first, chances.full
         ok, err, timeout = balanced.ok, balanced.error, balanced.timeout
-        # The eight sums in one bincount: quantity q of region r in bin q R + r (each bin adds the same
-        # terms in the same order as a bincount of its own).
-        weights = np.stack((ok * first[0], err * first[1], timeout * first[2], ok, err, timeout,
-                            err * first[1] * full[0], err * (1.0 - first[1]) * full[1]))
-        bins = (np.arange(8)[:, None] * R + reg).ravel()
-        by = np.bincount(bins, weights=weights.ravel(), minlength=8 * R).reshape(8, R)
-        out[:3] = by[:3]
-        out[3:6] = by[3:6] - by[:3]
-        out[6:] = by[6:]
+        # The eight sums of every type in one bincount: quantity q of type k, region r in bin (q K + k) R + r
+        # (each bin adds the same terms in the same order as a bincount of its own).
+        weights = np.array((ok * first[0], err * first[1], timeout * first[2], ok, err, timeout,
+                            err * first[1] * full[0], err * (1.0 - first[1]) * full[1]))  # [q, type, row]
+        by = _sums(reg, weights.reshape(-1, reg.size), R).reshape(8, -1, R).transpose(0, 2, 1)  # [q, region, type]
+        out[:3, :, sent] = by[:3]
+        out[3:6, :, sent] = by[3:6] - by[:3]
+        out[6:, :, sent] = by[6:]
 
     def _by_region(self, outcomes: np.ndarray, route: np.ndarray, mass0: np.ndarray, mass_r: np.ndarray,
                    retry_mix: np.ndarray) -> tuple[RegionOutcomes, RegionOutcomes]:
@@ -663,8 +774,10 @@ class Tries:
         attempt is an error at once).
         """
         s0, e0, t0, sr, e_r, tr, f0, fr = outcomes
+        if not (route < 0).any():  # (as a rule every region has a route)
+            return RegionOutcomes(s0, e0, t0, f0), RegionOutcomes(sr, e_r, tr, fr)
         unrouted = (route < 0)[:, None]
-        e0 = np.where(unrouted, mass0[:, None] * np.array([rt.share for rt in self.types])[None, :], e0)
+        e0 = np.where(unrouted, mass0[:, None] * self.shares[None, :], e0)
         e_r = np.where(unrouted, mass_r[:, None] * retry_mix, e_r)
         f0, fr = np.where(unrouted, 0.0, f0), np.where(unrouted, 0.0, fr)
         return RegionOutcomes(s0, e0, t0, f0), RegionOutcomes(sr, e_r, tr, fr)
@@ -691,7 +804,7 @@ class Tries:
         it was full (``bunched``: their share of each row's retries, ``full`` [region, retry number - 1]).
         """
         s, n = self.servers, self.servers.n
-        ix, cls, size = view
+        ix, _, size = view
         b_all = rows.live_server
         # (float even with no pair carrying attempts: numpy counts an empty input in integers)
         work = np.bincount(b_all, weights=per_pair[0], minlength=n).astype(float, copy=False)
@@ -700,8 +813,8 @@ class Tries:
         if totals.front_dc.any():  # per server of each class
             to_front = totals.front_dc[s.dc_of[ix]] * np.where(size > 0, front.share / np.maximum(size, 1.0), 0.0)
             # (per server from its class: the work and the tries in one gather)
-            front_work, front_tries = np.take(np.stack((to_front * s.frontend[ix] / front.speed,
-                                                         to_front * (s.frontend[ix] > 0))), cls, axis=1)
+            front_work, front_tries = self.classes.each(np.array((to_front * s.frontend[ix] / front.speed,
+                                                                  to_front * (s.frontend[ix] > 0))))
             work += front_work
             demand += front_work
             tries_at += front_tries
@@ -713,6 +826,40 @@ class Tries:
             by_retry = np.stack([np.bincount(b_all, weights=part * mix[region, k], minlength=n)
                                  for k in range(full.shape[1])], axis=1)
         return Loads(work, demand, tries_at, totals.dep_calls, totals.dep_work, totals.link_bps, by_retry)
+
+
+def _runs(inv: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The live pairs' groups ``inv`` as runs of one group (each run's group, its length) when there are
+    few runs (as a rule: a region's pairs come together, and most of its servers are alike), else None.
+    """
+    if not inv.size:
+        return None
+    starts = np.flatnonzero(np.concatenate(([True], inv[1:] != inv[:-1])))
+    if starts.size * 16 > inv.size:
+        return None
+    return inv[starts], np.diff(np.append(starts, inv.size))
+
+
+def _each(per_group: np.ndarray, rows: _Rows) -> np.ndarray:
+    """Values per group (along the last axis) handed to each live pair of the group: by runs when they are
+    few (a repeat costs less than a gather; the same values), else by a gather.
+    """
+    if rows.runs is None:
+        return per_group.take(rows.inv, axis=-1)
+    group, length = rows.runs
+    return np.repeat(per_group.take(group, axis=-1), length, axis=-1)
+
+
+def _sums(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Per row of ``weights`` ([row, entry], or one row), the sums of its entries in ``n`` bins by ``index``
+    (per entry): one bincount for every row, each bin adding the same terms in the same order as a
+    bincount of its own.
+    """
+    if weights.ndim == 1:
+        return np.bincount(index, weights=weights, minlength=n)
+    rows = weights.shape[0]
+    bins = (np.arange(rows)[:, None] * n + index).ravel()
+    return np.bincount(bins, weights=weights.ravel(), minlength=rows * n).reshape(rows, n)
 
 
 _PER_BIN = BINS / (LOG_HI - LOG_LO)
