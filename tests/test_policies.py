@@ -222,6 +222,19 @@ def test_every_shipped_balancer_and_jitter_runs_on_both_engines_but_the_memoryle
     assert sorted(name for name, j in JITTERS.items() if not j.supports_flow) == ["exponential"]
 
 
+def test_a_load_balancers_backoff_without_a_fluid_view_is_refused_for_the_flow_engine_only_if_it_retries():
+    """The flow engine takes the load balancer's backoffs as uniform spans (``BackoffSums``); the memoryless
+    one has none. Without retries the backoff is never used, and nothing is refused."""
+    memoryless = {"base": "1s", "jitter": "exponential"}
+    [(path, message)] = unsupported_on_flow(scenario_from({"policies": {"load_balancer": {
+        "retries": 2, "backoff": memoryless}}}))
+    assert path == ("policies", "load_balancer", "backoff", "jitter")
+    assert message.startswith("jitter 'exponential' has no fluid view")
+    assert unsupported_on_flow(scenario_from({"policies": {"load_balancer": {"backoff": memoryless}}})) == []
+    with pytest.raises(sim.ScenarioError, match=r"policies\.load_balancer\.backoff\.jitter: jitter 'exponential'"):
+        scenario_from({"engine": "flow", "policies": {"load_balancer": {"retries": 2, "backoff": memoryless}}})
+
+
 def test_the_memoryless_backoff_has_its_mean_and_stops_at_max():
     policy = Backoff(base=2.0, multiplier=1, max=10.0, jitter="exponential")
     for u in (0.0, 0.5, 0.9, 0.999999):

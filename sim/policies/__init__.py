@@ -23,21 +23,21 @@ from sim.policies.balancers import BALANCERS, Balancer, register_balancer
 from sim.policies.breaker import Breaker
 from sim.policies.bulkheads import Bulkheads, bulkhead_workers
 from sim.policies.codel import CoDel
-from sim.policies.retries import JITTERS, Budget, Jitter, backoff_delay, backoff_span, register_jitter
+from sim.policies.retries import JITTERS, BackoffSums, Budget, Jitter, backoff_delay, backoff_span, register_jitter
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 __all__ = ["BALANCERS", "Balancer", "register_balancer", "JITTERS", "Jitter", "backoff_delay", "backoff_span",
-           "register_jitter", "Budget", "Breaker", "CoDel", "TokenBucket", "AimdLimit", "Bulkheads", "bulkhead_workers",
-           "unsupported_on_flow"]
+           "BackoffSums", "register_jitter", "Budget", "Breaker", "CoDel", "TokenBucket", "AimdLimit", "Bulkheads",
+           "bulkhead_workers", "unsupported_on_flow"]
 
 
 def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
     """What ``scenario`` uses that has no fluid view, as (field path, message): the flow engine cannot run
     it. Names missing from a registry are left to the reference checks. The flow engine reads the load
-    balancer's algorithm and the client's backoff (load-balancer and dependency retries are resolved
-    within a step, whatever their jitter).
+    balancer's algorithm and the client's and the load balancer's backoffs (dependency retries are
+    resolved within a step, whatever their jitter).
 
     >>> from sim.loader import parse_scenario
     >>> from sim.topology import EXAMPLE
@@ -62,13 +62,14 @@ def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...],
                                  f"workers (over equal ones it is least_outstanding's), and datacenter '{dc.id}' has "
                                  f"servers of {', '.join(map(str, workers))} workers: use engine: requests"))
                 break
-    jitter_name = policies.client.backoff.jitter
-    jitter = JITTERS.get(jitter_name)
-    if policies.client.backoff.kind != "none" and jitter is not None and not jitter.supports_flow:
-        usable = ", ".join(sorted(name for name, j in JITTERS.items() if j.supports_flow))
-        problems.append((("policies", "client", "backoff", "jitter"),
-                         f"jitter '{jitter_name}' has no fluid view (no span to spread retries over), so the "
-                         f"flow engine cannot run it: use engine: requests, or one of {usable}"))
+    usable = ", ".join(sorted(name for name, j in JITTERS.items() if j.supports_flow))
+    for who, backoff, used in (("client", policies.client.backoff, True),
+                               ("load_balancer", policies.load_balancer.backoff, policies.load_balancer.retries > 0)):
+        jitter = JITTERS.get(backoff.jitter)
+        if used and backoff.kind != "none" and jitter is not None and not jitter.supports_flow:
+            problems.append(((("policies", who, "backoff", "jitter")),
+                             f"jitter '{backoff.jitter}' has no fluid view (no span to spread retries over), so the "
+                             f"flow engine cannot run it: use engine: requests, or one of {usable}"))
     server, lb = policies.server, policies.load_balancer
     # Request-engine defences: (field path, set in this scenario, what it is, why no fluid view, how to turn off).
     for path, on, what, why, off in (

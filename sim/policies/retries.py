@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     from sim.scenario import Backoff, RetryBudget
 
-__all__ = ["Jitter", "JITTERS", "register_jitter", "backoff_delay", "backoff_span", "Budget"]
+__all__ = ["Jitter", "JITTERS", "register_jitter", "backoff_delay", "backoff_span", "BackoffSums", "Budget"]
 
 JitterFunction = Callable[[float, float, float, float, float], float]
 
@@ -165,6 +165,64 @@ def backoff_span(policy: Backoff, retry: int) -> tuple[float, float]:
         return 0.0, 0.0
     previous = _exponential(policy, retry - 1) if retry > 1 else policy.base
     return JITTERS[policy.jitter].span(_exponential(policy, retry), previous, policy.base, policy.max)
+
+
+class BackoffSums:
+    """The fluid view of a run of backoffs: the time the backoffs before retries 1 to ``k`` take together,
+    each drawn uniformly from its :func:`backoff_span`, as a distribution up to ``horizon`` (the client's
+    timeout; what lies beyond is never needed). The flow engine's load balancer uses it to send a retry
+    only if its backoff ends before the client's deadline, as the request engine does per request.
+
+    Each distribution is point masses on a grid of ``GRID`` steps, the uniforms projected on its hat
+    functions (which keeps their means), convolved one retry after another.
+
+    >>> from sim.scenario import Backoff
+    >>> sums = BackoffSums(Backoff(base=1.0, multiplier=1.0, max=1.0, jitter="full"), 2, 4.0)
+    >>> [round(sums.cdf(1, x), 3) for x in (0.5, 1.5)], round(sums.cdf(2, 1.0), 3)  # U(0, 1); U(0, 1) + U(0, 1)
+    ([0.5, 1.0], 0.5)
+    >>> round(sums.mean_below(1, 0.5), 3), sums.cdf(0, 0.1), sums.mean_below(0, 0.1)
+    (0.25, 1.0, 0.0)
+    """
+
+    GRID = 4096
+
+    def __init__(self, policy: Backoff, retries: int, horizon: float):
+        import numpy as np  # (the request engine's view above needs no numpy)
+
+        self.np = np
+        n = self.GRID
+        self.dx = dx = horizon / n
+        x = np.arange(n + 1) * dx
+        mass = np.zeros(n + 1)
+        mass[0] = 1.0
+        self.cum: list[tuple[np.ndarray, np.ndarray]] = [(np.cumsum(mass), np.cumsum(mass * x))]
+        for k in range(1, retries + 1):
+            lo, hi = backoff_span(policy, k)
+            edges = np.arange(-1, n + 2) * dx  # G at x_{i-1}, x_i, x_{i+1}: the hat projection of U(lo, hi)
+            if hi > lo:
+                g = np.where(edges < lo, 0.0, np.where(edges <= hi, (edges - lo) ** 2 / (2 * (hi - lo)),
+                                                       edges - (lo + hi) / 2))
+            else:
+                g = np.maximum(edges - lo, 0.0)
+            kernel = (g[2:] - 2 * g[1:-1] + g[:-2]) / dx
+            mass = np.convolve(mass, kernel)[: n + 1]
+            self.cum.append((np.cumsum(mass), np.cumsum(mass * x)))
+        self.mid = x + dx / 2  # a point's mass counts as below x from halfway to the next point on
+
+    def cdf(self, k: int, x: float) -> float:
+        """P(the first ``k`` backoffs take less than ``x``)."""
+        if x <= 0.0:
+            return 0.0
+        if k == 0:
+            return 1.0
+        return float(self.np.interp(x, self.mid, self.cum[k][0]))
+
+    def mean_below(self, k: int, x: float) -> float:
+        """E[the first ``k`` backoffs' time | it is less than ``x``] (0 when it never is)."""
+        if k == 0 or x <= 0.0:
+            return 0.0
+        below = self.cdf(k, x)
+        return float(self.np.interp(x, self.mid, self.cum[k][1])) / below if below > 0 else 0.0
 
 
 class Budget:

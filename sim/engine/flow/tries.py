@@ -37,7 +37,7 @@ from sim.engine.flow.databases import BinSums, Pairs
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
 from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
 from sim.engine.flow.servers import TINY, Servers
-from sim.policies import Budget
+from sim.policies import BackoffSums, Budget
 from sim.queueing import response_cells, response_tail
 from sim.scenario import Scenario
 
@@ -247,6 +247,9 @@ class Tries:
         self.records, self.types, self.lb_budgets = records, types, lb_budgets
         self.n_regions, self.n_dcs = pairs.n_regions, servers.n_dcs
         self.shares = np.array([rt.share for rt in types])  # per request type: its share of first attempts
+        # The time the load balancer's backoffs take (None: it retries at once)
+        self.lb_sums = BackoffSums(self.lb.backoff, self.lb.retries, self.client.timeout) \
+            if self.lb.retries and self.lb.backoff.kind != "none" else None
         self.work = np.array([rt.work for rt in types], dtype=float)  # and its work
         self._groups: _Grouping | None = None
         self._pools: _Pools | None = None
@@ -585,19 +588,37 @@ class Tries:
         n_tries = np.zeros(shape)
         s_tot, e_tot, t_tot, elapsed = (np.zeros(shape) for _ in range(4))
         lb_retries = []  # per round: the retries per [type, region]
+        sums = self.lb_sums
         for k in range(lb.retries + 1):
             nxt: dict[int, np.ndarray] = {}
+            # State (j, k): tries after j earlier ones timed out (each took tt) and k backoffs, which (with
+            # backoffs) ended before the deadline less the j timeouts: sums.cdf(k, room) of them did.
             for j, mj in state.items():
                 n_tries += mj
                 s_tot += mj * p_s
                 if j:
                     elapsed += mj * p_s * j * tt
                 err_m, to_m = mj * p_e, mj * p_t
-                if (j + 1) * tt >= T - 1e-9:  # this try ran into the client's deadline
-                    t_tot += to_m
-                    to_m = np.zeros(shape)
+                if sums is None:
+                    if (j + 1) * tt >= T - 1e-9:  # this try ran into the client's deadline
+                        t_tot += to_m
+                        to_m = np.zeros(shape)
+                else:
+                    room, room_t = T - j * tt, T - (j + 1) * tt
+                    reached = sums.cdf(k, room)
+                    if k:
+                        elapsed += mj * p_s * sums.mean_below(k, room)
+                    in_time = sums.cdf(k, room_t) / reached if reached > 0 else 0.0  # the rest ran into it
+                    t_tot += to_m * (1.0 - in_time)
+                    to_m = to_m * in_time
                 retry = err_m + to_m
                 if k < lb.retries and retry.any():
+                    if sums is not None:  # a retry whose backoff would end past the deadline is not sent: an error
+                        err_m = err_m * (sums.cdf(k + 1, room) / reached if reached > 0 else 0.0)
+                        below_t = sums.cdf(k, room_t)
+                        to_m = to_m * (sums.cdf(k + 1, room_t) / below_t if below_t > 0 else 0.0)
+                        e_tot += retry - err_m - to_m
+                        retry = err_m + to_m
                     allowed = np.ones(shape)
                     if budgeted:
                         want = np.bincount(np.maximum(d_e, 0), weights=retry * (d_e >= 0), minlength=D)
@@ -877,3 +898,4 @@ def _deposit(hist: np.ndarray, region: np.ndarray, mass: np.ndarray, latency: np
     flat = (region[:, None] * BINS + i).ravel()
     hist += (np.bincount(flat, weights=(mass - up).ravel(), minlength=hist.size)
              + np.bincount(flat + 1, weights=up.ravel(), minlength=hist.size)).reshape(hist.shape)
+
