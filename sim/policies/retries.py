@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 if TYPE_CHECKING:
     from sim.scenario import Backoff, RetryBudget
 
@@ -187,9 +189,6 @@ class BackoffSums:
     GRID = 4096
 
     def __init__(self, policy: Backoff, retries: int, horizon: float):
-        import numpy as np  # (the request engine's view above needs no numpy)
-
-        self.np = np
         n = self.GRID
         self.dx = dx = horizon / n
         x = np.arange(n + 1) * dx
@@ -215,14 +214,14 @@ class BackoffSums:
             return 0.0
         if k == 0:
             return 1.0
-        return float(self.np.interp(x, self.mid, self.cum[k][0]))
+        return float(np.interp(x, self.mid, self.cum[k][0]))
 
     def mean_below(self, k: int, x: float) -> float:
         """E[the first ``k`` backoffs' time | it is less than ``x``] (0 when it never is)."""
         if k == 0 or x <= 0.0:
             return 0.0
         below = self.cdf(k, x)
-        return float(self.np.interp(x, self.mid, self.cum[k][1])) / below if below > 0 else 0.0
+        return float(np.interp(x, self.mid, self.cum[k][1])) / below if below > 0 else 0.0
 
 
 class Budget:

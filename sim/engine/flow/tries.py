@@ -605,17 +605,16 @@ class Tries:
                         to_m = np.zeros(shape)
                 else:
                     room, room_t = T - j * tt, T - (j + 1) * tt
-                    reached = sums.cdf(k, room)
+                    reached, below_t = sums.cdf(k, room), sums.cdf(k, room_t)
                     if k:
                         elapsed += mj * p_s * sums.mean_below(k, room)
-                    in_time = sums.cdf(k, room_t) / reached if reached > 0 else 0.0  # the rest ran into it
+                    in_time = below_t / reached if reached > 0 else 0.0  # the rest ran into it
                     t_tot += to_m * (1.0 - in_time)
                     to_m = to_m * in_time
                 retry = err_m + to_m
                 if k < lb.retries and retry.any():
                     if sums is not None:  # a retry whose backoff would end past the deadline is not sent: an error
                         err_m = err_m * (sums.cdf(k + 1, room) / reached if reached > 0 else 0.0)
-                        below_t = sums.cdf(k, room_t)
                         to_m = to_m * (sums.cdf(k + 1, room_t) / below_t if below_t > 0 else 0.0)
                         e_tot += retry - err_m - to_m
                         retry = err_m + to_m
