@@ -14,12 +14,10 @@ random (``at``/``duration``, ``mtbf``/``mttr``), and does any of:
   crossing is lost, as in a partition. What differs, the work the far side does for answers that never
   get back, is not modelled: the crossing is lost before the far side's work, in both engines.
 
-Both engines see it through :class:`sim.network.Network` (the request engine per crossing, the flow
-engine per step), as they see congestion; the flow engine at the first request type's size for every
-type, so it under-counts the loss of larger requests (docs/design.md, "Network links"). Health checks,
-failover and the traffic manager are out of band, so a network fault moves neither users nor databases
-by itself. The kinds it records, ``link_impaired`` and ``link_repaired``, are registered here, when
-:mod:`sim.faults` imports it.
+Both engines see it through :class:`sim.network.Network` (the request engine per crossing, the flow engine
+per step, at each request type's size), as they see congestion. Health checks, failover and the traffic
+manager are out of band, so a network fault moves neither users nor databases by itself. The kinds it
+records, ``link_impaired`` and ``link_repaired``, are registered here, when :mod:`sim.faults` imports it.
 """
 
 from __future__ import annotations

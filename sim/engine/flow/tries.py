@@ -154,8 +154,8 @@ class _Paths(NamedTuple):
     speed: np.ndarray  # the mailbox server's speed now
     link: np.ndarray  # the link crossed (-1: none)
     crosses: np.ndarray
-    loss: np.ndarray  # the link's loss
-    delay: np.ndarray  # the link's latency and congestion delay
+    loss: np.ndarray  # the link's loss ([type, row] where the types' sizes differ)
+    delay: np.ndarray  # the link's latency and congestion delay (the same)
     rtt: np.ndarray  # the region's round trip to its datacenter
 
 
@@ -251,6 +251,9 @@ class Tries:
         self.lb_sums = BackoffSums(self.lb.backoff, self.lb.retries, self.client.timeout) \
             if self.lb.retries and self.lb.backoff.kind != "none" else None
         self.work = np.array([rt.work for rt in types], dtype=float)  # and its work
+        # The sizes a crossing has (one link state is read per size and step) and each type's size among them
+        self._sizes = sorted({rt.bits for rt in types})
+        self._size_of = np.array([self._sizes.index(rt.bits) for rt in types])
         self._groups: _Grouping | None = None
         self._pools: _Pools | None = None
         # (the grouping, the routes and the pools they were taken at; the paths, the links crossed, their latency)
@@ -453,10 +456,18 @@ class Tries:
         if kept is None or kept[0] is not self._groups or kept[1] is not route or kept[2] is not self._pools:
             kept = self._kept_paths = (self._groups, route, self._pools, *self._ways(view, front, rows, route))
         ways, used, hop = kept[3:]
-        delay_l, loss_l = links.state(self.types[0].bits, used)
         link, crosses, reg = ways.link, ways.crosses, ways.region
-        b_loss = loss_l[link] * crosses  # index -1 is the "no link" entry: no loss, no delay
-        b_delay = delay_l[link] * crosses + hop
+        sizes = self._sizes
+        if len(sizes) == 1:  # every type crosses at one size: per row of pairs
+            delay_l, loss_l = links.state(sizes[0], used)
+            b_loss = loss_l[link] * crosses  # index -1 is the "no link" entry: no loss, no delay
+            b_delay = delay_l[link] * crosses + hop
+        else:  # per type and row of pairs: a larger crossing has more packets to lose and wait for
+            states = [links.state(bits, used) for bits in sizes]
+            delay_l = np.array([s.delay for s in states])[self._size_of]
+            loss_l = np.array([s.loss for s in states])[self._size_of]
+            b_loss = loss_l[:, link] * crosses
+            b_delay = delay_l[:, link] * crosses + hop
         return ways._replace(front_shed=front.shed[reg], front_time=front.time[reg], loss=b_loss, delay=b_delay)
 
     def _ways(self, view: ClassView, front: _FrontEnds, rows: _Rows,
@@ -688,7 +699,7 @@ class Tries:
             on = paths.link[crosses]
             bps = _sums(on, across / h * np.array(bits)[col], links)
             crossings = _sums(on, across, links)
-            lost = _sums(on, across * paths.loss[crosses], links)
+            lost = _sums(on, across * paths.loss[..., crosses], links)
             for i in range(len(calls)):
                 totals.link_bps += bps[i]
                 rec.link_crossings[:, w] += crossings[i]
