@@ -5,7 +5,11 @@ capacity (``workers`` seconds per second while up); a new try waits ``backlog / 
 that fluid wait, the stationary M/M/c wait at the server's utilisation gives the spread of waits below
 saturation. With ``policies.server.max_queue_wait`` (tau) the stationary queue is M/M/c+D instead, at
 any load: a try that would wait longer than what is left of tau above the fluid wait is refused, and
-the wait of those served is the M/M/c wait cut at it (:func:`sim.queueing.impatient`). The formulas live
+the wait of those served is the M/M/c wait cut at it (:func:`sim.queueing.impatient`). A waiting room
+(a queue limit's, or ``max_queue_wait``'s) that overload keeps full is the same M/M/c+D at the load offered,
+with the whole room's time as the bound: the fluid backlog stays at the room and carries none of the wait
+(:meth:`Servers._full_waits`), so the waits of those admitted lie below the room's time, most of them near
+it, as in M/M/c/K. The formulas live
 in :mod:`sim.queueing` (Erlang C with Allen–Cunneen's correction, M/M/c+D) and in the balancers' fluid
 views (:meth:`sim.policies.Balancer.fluid_wait`); this module holds what they are applied to: the
 parameters, the state a step and the listeners change, the waits a try sees (:meth:`Servers.queue_state`)
@@ -227,6 +231,9 @@ class Servers:
         with np.errstate(divide="ignore", invalid="ignore"):
             fluid_wait = np.where(cap > 0, backlog / np.maximum(cap, TINY), 0.0)
             per_try = np.where(rate > 0, load / np.maximum(rate, TINY), p.service)
+        full = self._filled(p, backlog, per_try, cap) & (demand >= workers)
+        if full.any():
+            return self._full_waits(ix, p, full, erlang_b, load, rate, backlog, demand, erlang_c, cap, per_try)
         self.binds = False
         if self.bounded:  # M/M/c+D at the load offered (any load: refusals keep it stable)
             variability = np.maximum((p.ca2 + p.cs2) / 2.0, 0.05)
@@ -255,6 +262,49 @@ class Servers:
             wait_p, theta = allen_cunneen(load, workers, p.iworkers, per_try, p.ca2, p.cs2, known)
         wait_p = np.where(p.room, wait_p, 0.0)  # no waiting room: served at once or refused
         out.update(fluid_wait=fluid_wait, wait_p=wait_p, theta=theta, per_try=per_try)
+        return out
+
+    def _room(self, p: _Params, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        """The waiting room of each server (worker-seconds): its queue limit's tries, or what
+        ``max_queue_wait`` lets wait, whichever is less (inf: none).
+        """
+        room = np.where(p.finite, p.limit * per_try, np.inf)
+        return np.minimum(room, self.max_wait * cap) if self.bounded else room
+
+    def _filled(self, p: _Params, backlog: np.ndarray, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        """Whether each server's fluid backlog fills its waiting room (:meth:`_room`)."""
+        room = self._room(p, per_try, cap)
+        return np.isfinite(room) & (backlog > 0) & (backlog >= room * (1.0 - 1e-9))
+
+    def _full_waits(self, ix: Any, p: _Params, full: np.ndarray, erlang_b: np.ndarray | None, load: np.ndarray,
+                    rate: np.ndarray, backlog: np.ndarray, demand: np.ndarray,
+                    erlang_c: tuple[np.ndarray, np.ndarray] | None, cap: np.ndarray,
+                    per_try: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`_waits` where some servers' waiting rooms are full (``full``) while more work is offered
+        than their workers do. Such a queue is stationary M/M/c+D at the load offered, with the whole room
+        as the bound on the wait (:func:`sim.queueing.impatient`): it refuses what does not fit, and the
+        waits of those it admits lie below the room's time, most of them near it. The fluid backlog stays
+        at the room (:meth:`advance`) and carries none of the wait. The others' waits are :meth:`_waits`'s,
+        uncut where they were.
+        """
+        fluid = np.where(full, 0.0, backlog)
+        out = self._waits(ix, erlang_b, load, rate, np.where(full, 0.0, backlog), demand, erlang_c)
+        variability = np.maximum((p.ca2 + p.cs2) / 2.0, 0.05)
+        scale = np.maximum(per_try, TINY) * variability
+        if not self.binds:  # (no bound cut any other wait: theirs are uncut, an infinite bound)
+            out.update(refused=np.zeros(np.shape(full)), wait_bound=np.full(np.shape(full), np.inf),
+                       wait_rate=out["theta"], drain=p.workers / scale)
+        bound = self._room(p, per_try, cap) / np.maximum(cap, TINY)
+        wait_rate = (p.workers - demand) / scale
+        refused, wait_p = impatient(p.iworkers, demand, np.where(full, bound, 0.0) / scale, erlang_b)
+        with np.errstate(divide="ignore"):
+            theta = 1.0 / truncated_mean(wait_rate, np.where(full, bound, 1.0))
+        for name, values in (("refused", refused), ("wait_bound", bound), ("wait_rate", wait_rate),
+                             ("drain", p.workers / scale), ("wait_p", wait_p), ("theta", theta),
+                             ("fluid_wait", np.zeros(np.shape(full)))):
+            out[name] = np.where(full, values, out[name])
+        out["fluid_wait"] = np.where(full, 0.0, fluid / np.maximum(cap, TINY))
+        self.binds = True
         return out
 
     def cut(self, ix: Any) -> np.ndarray | None:
@@ -286,7 +336,9 @@ class Servers:
         if not self.binds:
             return wait
         refused = at("refused", ix)
-        return wait + refused * (at("wait_bound", ix) + 1.0 / at("drain", ix) - at("wait_p", ix) / at("theta", ix))
+        with np.errstate(invalid="ignore"):  # (inf x 0 where no wait is cut: np.where drops it)
+            beyond = refused * (at("wait_bound", ix) + 1.0 / at("drain", ix) - at("wait_p", ix) / at("theta", ix))
+        return wait + np.where(refused > 0, beyond, 0.0)
 
     def served_wait(self, ix: Any = slice(None)) -> np.ndarray:
         """Expected wait of the tries the servers ``ix`` admit now."""
@@ -351,12 +403,13 @@ class Servers:
         offered = work * h
         backlog = np.where(up, np.maximum(0.0, backlog0 + offered - cap * h), 0.0)
         per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, TINY), service), TINY)
-        room = np.where(p.finite, limit * per_try, np.inf)
-        if self.bounded:
-            room = np.minimum(room, self.max_wait * cap)
+        room = self._room(p, per_try, cap)
         if self.cancel:
             room = np.minimum(room, self.timeout * cap)
-        over = backlog > room
+        # A full waiting room stays full while more work is offered than the workers do: the queue's own
+        # refusals (stationary M/M/c+D, :meth:`_full_waits`) keep it from growing, and must not empty it.
+        kept_full = self._filled(p, backlog0, self.at("per_try", ix), cap) & (demand >= workers)
+        over = (backlog > room) | kept_full
         with np.errstate(invalid="ignore", divide="ignore"):
             admitted = np.maximum(room - backlog0, 0.0) + cap * h
             wanted = demand * h

@@ -27,6 +27,7 @@ pools, the rows' paths to their servers) is kept from step to step.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -310,7 +311,7 @@ class Tries:
             sent = slice(None) if every else active
             firsts = first_share if every else first_share[active]
             chances = self._chances(rows, paths, box, calls, self.work[active], tt, firsts, again)
-            balanced = self._balance(paths, chances, tries0 if every else tries0[active], tt, h, totals)
+            balanced = self._balance(rows, paths, chances, tries0 if every else tries0[active], tt, h, totals)
             mixed_box = box if again is None else box._replace(
                 shed=firsts[:, : rows.pairs] * box.shed + (1.0 - firsts[:, : rows.pairs]) * again)
             booked = self._book(w, h, rows, paths, mixed_box, calls, chances, balanced, totals,
@@ -566,23 +567,71 @@ class Tries:
                 p_s, p_e, p_t = mixed
         return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach, firsts, shares)
 
-    def _balance(self, paths: _Paths, chances: _Chances, tries0: np.ndarray, tt: float, h: float,
+    def _balance(self, rows: _Rows, paths: _Paths, chances: _Chances, tries0: np.ndarray, tt: float, h: float,
                  totals: _Totals) -> _Balanced:
         """The load balancers' tries of the request types [type, row], grouped by how many timed out so far
         (each took ``tt``): a failed try is retried on another server within the retries and the budget,
-        until the client's deadline. With retry budgets the types take their turns (a budget lets through
-        what the types before left it); without, they are resolved together.
+        until the client's deadline (:meth:`_elsewhere` says which row a retry lands in). With retry budgets
+        the types take their turns (a budget lets through what the types before left it); without, they are
+        resolved together.
         """
+        elsewhere = self._elsewhere(rows, paths, chances)
         if any(bud is not None for bud in self.lb_budgets):
             each = [self._balance_one(paths, chances.ok[i], chances.error[i], chances.timeout[i], tries0[i], tt, h,
-                                      totals) for i in range(tries0.shape[0])]
+                                      totals, elsewhere) for i in range(tries0.shape[0])]
             return _Balanced._make(np.stack(x) for x in zip(*each, strict=True))
-        return self._balance_one(paths, chances.ok, chances.error, chances.timeout, tries0, tt, h, totals)
+        return self._balance_one(paths, chances.ok, chances.error, chances.timeout, tries0, tt, h, totals, elsewhere)
+
+    def _elsewhere(self, rows: _Rows, paths: _Paths,
+                   chances: _Chances) -> Callable[[np.ndarray, int], np.ndarray] | None:
+        """Where the load balancer's retries go, as a function of the retries per row (``[type, row]`` or one
+        row) and the tries each has had; None where every retry stays in its row.
+
+        A retry goes to another server. Where there are databases that changes only the front end (the pool's
+        average already): the mailbox server is the database's, the row's. In a region without databases
+        a row is a class of the pool's servers, so a retry leaves it: the balancer spreads it as it spreads
+        first tries, over the servers it has not tried. The rows of a region whose tries fare alike (the
+        same chances: one class of servers, or servers alike below the size where classes are lumped) are
+        one group; taking the ``k`` servers tried to be of the group (as they are where one class of servers
+        fails), a group of ``m`` servers carrying ``W_g`` of its region's ``W`` tries sends a retry to a row
+        ``r'`` carrying ``W_r'`` with the chance ``(W_r' - [r' in g] k W_r' / m) / (W - k W_g / m)``.
+        (Before, the retries of a class of crashed servers went back to it.)
+        """
+        P, R = rows.pairs, self.n_regions
+        own = paths.own[:P]
+        if not self.lb.retries or not own.any():
+            return None
+        region = paths.region[:P]
+        pool = np.where(own, rows.weights[:P], 0.0)  # W_r
+        total = np.bincount(region, weights=pool, minlength=R)[region]  # W
+        alike = np.vstack([region, chances.ok[..., :P].reshape(-1, P), chances.error[..., :P].reshape(-1, P)])
+        _, group = np.unique(alike, axis=1, return_inverse=True)
+        group = group.reshape(-1)
+        groups = int(group.max()) + 1
+        in_group = np.bincount(group, weights=pool, minlength=groups)  # W_g
+        servers = np.bincount(group, weights=np.bincount(rows.inv, minlength=P) * own, minlength=groups)  # m
+        each = (in_group / np.maximum(servers, 1.0))[group]  # W_g / m, per row
+        in_group = in_group[group]
+        share = np.where(in_group > 0, pool / np.maximum(in_group, TINY), 0.0)  # W_r' / W_g
+
+        def spread(x: np.ndarray, tried: int) -> np.ndarray:
+            away = np.minimum(tried * each, in_group)  # the tried servers' share of the tries
+            rest = total - away
+            moves = own & (rest > 1e-9 * total)  # (not a pool of one server, or of servers all tried)
+            frac = np.where(moves, x[..., :P] / np.maximum(rest, TINY), 0.0)
+            into = _sums(region, frac, R)[..., region] * pool - _sums(group, frac * away, groups)[..., group] * share
+            out = x.copy()
+            out[..., :P] = np.where(moves, into, x[..., :P])
+            return out
+
+        return spread
 
     def _balance_one(self, paths: _Paths, p_s: np.ndarray, p_e: np.ndarray, p_t: np.ndarray, tries0: np.ndarray,
-                     tt: float, h: float, totals: _Totals) -> _Balanced:
+                     tt: float, h: float, totals: _Totals,
+                     elsewhere: Callable[[np.ndarray, int], np.ndarray] | None = None) -> _Balanced:
         """:meth:`_balance` for tries of one request type per row (with the chances ``p_s``, ``p_e``, ``p_t``),
-        or of every type at once ([type, row]) where no budget holds them back.
+        or of every type at once ([type, row]) where no budget holds them back; ``elsewhere`` moves the
+        retries to the rows they land in (:meth:`_elsewhere`).
         """
         lb, T = self.lb, self.client.timeout
         R, D = self.n_regions, self.n_dcs
@@ -637,8 +686,11 @@ class Tries:
                         allowed = share_dc[np.maximum(d_e, 0)]
                     lb_retries.append(_sums(reg, retry * allowed, R))
                     e_tot += retry * (1.0 - allowed)
-                    nxt[j] = nxt.get(j, 0.0) + err_m * allowed
-                    nxt[j + 1] = nxt.get(j + 1, 0.0) + to_m * allowed
+                    err_m, to_m = err_m * allowed, to_m * allowed
+                    if elsewhere is not None:  # (each has had k + 1 tries)
+                        err_m, to_m = elsewhere(err_m, k + 1), elsewhere(to_m, k + 1)
+                    nxt[j] = nxt.get(j, 0.0) + err_m
+                    nxt[j + 1] = nxt.get(j + 1, 0.0) + to_m
                 else:
                     e_tot += retry
             state = nxt
