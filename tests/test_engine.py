@@ -164,6 +164,35 @@ def test_dependency_outage_fails_only_requests_that_need_it(make_scenario):
     assert s["counts"]["errors"] == s["counts"]["failed"]
 
 
+@pytest.mark.parametrize("lifo", [False, True], ids=["booking station", "event-driven station"])
+def test_a_dependency_call_holds_a_worker_and_is_waited_for_once(make_scenario, lifo):
+    """A call of 100 ms to the directory, then 20 ms of the server's own work: a request that finds the
+    worker free is answered 120 ms after it arrives (not 220 ms: the worker time the call held is booked
+    after the answer, and not waited for again), and the worker is busy 120 ms a request, so Poisson
+    arrivals at 1/s wait as in M/D/1 with a service of 120 ms (Pollaczek-Khinchine; Takacs for the spread)."""
+    server: dict = {"lifo_when_waiting": "1s"} if lifo else {}
+    deterministic = {"distribution": "deterministic"}
+    scenario = make_scenario({
+        "duration": "10m",
+        "topology": {"regions": [{"id": "users", "datacenters": {"dc": "0s"}}], "links": [],
+                     "datacenters": [{"id": "dc", "servers": [{"id": "srv", "count": 1, "workers": 1,
+                                                               "service_time": {**deterministic, "mean": "20ms"},
+                                                               "frontend_time": "0s"}]}],
+                     "dependencies": [{"id": "directory", "service_time": {**deterministic, "mean": "100ms"}}]},
+        "workload": {"regions": {"users": {"peak": "1/s"}},
+                     "requests": {"sign_in": {"share": "100%", "dependencies": ["directory"]}}},
+        "policies": {"client": {"retries": 0}, "server": server, "load_balancer": {"health_check": {"enabled": False}}},
+    })
+    s = sim.run(scenario).summary
+    assert s["availability"] == 1.0
+    assert s["latency"]["p50"] == pytest.approx(0.12, rel=0.01)
+    lam, busy = 1.0, 0.12
+    rho = lam * busy
+    wait = rho * busy / (2 * (1 - rho))  # M/D/1's mean wait
+    spread = (2 * wait**2 + lam * busy**3 / (3 * (1 - rho)) - wait**2) ** 0.5  # its standard deviation
+    assert abs(s["latency"]["mean"] - (busy + wait)) < 4 * spread / s["requests"] ** 0.5, s["latency"]
+
+
 def test_overload_is_shed_at_the_queue_limit(make_scenario):
     scenario = make_scenario(
         {

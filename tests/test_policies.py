@@ -235,6 +235,16 @@ def test_a_load_balancers_backoff_without_a_fluid_view_is_refused_for_the_flow_e
         scenario_from({"engine": "flow", "policies": {"load_balancer": {"retries": 2, "backoff": memoryless}}})
 
 
+def test_a_dependency_backoff_without_a_fluid_view_is_refused_for_the_flow_engine_only_if_it_retries():
+    """The flow engine sends a dependency retry only if its backoff ends before the try's deadline, with the
+    backoffs as uniform spans (``BackoffSums``, ``tests/validation/test_flow_dependency_retries.py``)."""
+    memoryless = {"base": "100ms", "jitter": "exponential"}
+    [(path, _)] = unsupported_on_flow(scenario_from({"policies": {"server": {
+        "dependency_retries": 1, "dependency_backoff": memoryless}}}))
+    assert path == ("policies", "server", "dependency_backoff", "jitter")
+    assert unsupported_on_flow(scenario_from({"policies": {"server": {"dependency_backoff": memoryless}}})) == []
+
+
 def test_the_memoryless_backoff_has_its_mean_and_stops_at_max():
     policy = Backoff(base=2.0, multiplier=1, max=10.0, jitter="exponential")
     for u in (0.0, 0.5, 0.9, 0.999999):

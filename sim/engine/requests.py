@@ -669,16 +669,20 @@ class RequestEngine(EngineBase):
             return self._shed(a, now)
         speed = station.speed * (station.warm_speed if now < station.warm_until else 1.0)  # service_factor
         if self.evented and isinstance(station, EventStation):
-            return self._stage_evented(a, station, service * (1.0 / speed) + a.held, deadline, limit, held)
+            return self._stage_evented(a, station, service * (1.0 / speed), deadline, limit, held)
         part = self.type_part[a.req.kind]  # its bulkhead compartment (0: the shared one)
         start = station.free[0] if not part else station.first_free(part)  # when its earliest-free worker can
-        end = station.admit(now, service * (1.0 / speed) + a.held, deadline if self.cancel else _INF, self.max_wait,
+        # The worker time the dependency calls held is booked after the stage's own work, and the answer
+        # leaves when that work is done: the booking's tail stands for the time held before (docs/design.md).
+        waited = a.held
+        end = station.admit(now, service * (1.0 / speed) + waited, deadline if self.cancel else _INF, self.max_wait,
                             part)
         a.held = 0.0
         if part and (end < 0 or start - now > self.server_policy.overload_threshold):
             self._bulkhead_saturated(station, part, end < 0, start - now)
         if end < 0:
             return self._shed(a, now)
+        end -= waited
         if limit is not None:
             limit.admitted(now, end, held)
         if start > now:  # every worker busy: it queued
@@ -706,9 +710,11 @@ class RequestEngine(EngineBase):
                        limit: AimdLimit | None = None, held: int = 0) -> None:
         """A stage on an event-driven server: its end is not known yet, so the waiting layer's timeout
         is scheduled now and the server's completion calls back (whichever comes first wins); a
-        concurrency ``limit`` learns the answer's time then.
+        concurrency ``limit`` learns the answer's time then. The worker time the dependency calls held
+        is booked after ``service``, past the answer (as :meth:`_stage` books it).
         """
         now = self.env.now
+        waited = a.held
         a.held = 0.0
         last = a.k == len(a.stages) - 1
         self._at(a, deadline - now, self._lb_failed, a, TIMEOUT)
@@ -732,7 +738,7 @@ class RequestEngine(EngineBase):
             a.gen += 1
             self._stage_done(a, station, epoch, last)
 
-        if not station.submit(now, service, deadline if self.cancel else _INF, self.max_wait, done):
+        if not station.submit(now, service + waited, deadline if self.cancel else _INF, self.max_wait, done, waited):
             self._shed(a, now)
 
     def _codel_dropped(self, station: EventStation) -> None:

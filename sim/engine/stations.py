@@ -259,11 +259,13 @@ class EventStation(Station):
         return ahead * self.mean_service * self.service_factor(now) / self.workers
 
     def submit(self, now: float, service: float, deadline: float, max_wait: float,
-               done: Callable[[bool], None] | None) -> bool:
+               done: Callable[[bool], None] | None, tail: float = 0.0) -> bool:
         """Queue a request; ``done(True)`` is called when its service ends, ``done(False)`` if CoDel drops
-        it. False: refused (queue full, or it would wait longer than ``max_wait``).
+        it. False: refused (queue full, or it would wait longer than ``max_wait``). The last ``tail`` of
+        ``service`` keeps the worker busy after the answer (``done`` is called before it): the worker time
+        its dependency calls held before (:meth:`sim.engine.requests.RequestEngine._stage`).
         """
-        item = [service, deadline, done, now]
+        item = [service, deadline, done, now, tail]
         if self.busy < self.workers:
             if self.codel is not None:  # taken at once: no standing queue
                 self.codel.idle()
@@ -292,7 +294,17 @@ class EventStation(Station):
         service, deadline = item[0], item[1]
         end = min(now + service, deadline) if self.cancel else now + service
         epoch = self.epoch
+        answer = min(end, now + service - item[4])
+        if answer < end and item[2] is not None:  # answered before the worker frees: the held tail
+            later(self.env, answer - now, lambda _: self._answer(item, epoch))
         later(self.env, end - now, lambda _: self._finish(item, epoch))
+
+    def _answer(self, item: list[Any], epoch: int) -> None:
+        """The request's own work is done: it is answered (unless the server crashed meanwhile)."""
+        done = item[2]
+        if epoch == self.epoch and done is not None:
+            item[2] = None  # (answered once)
+            done(True)
 
     def _finish(self, item: list[Any], epoch: int) -> None:
         if epoch != self.epoch:  # it crashed meanwhile: the work is gone, and so is the worker count

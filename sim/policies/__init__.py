@@ -36,8 +36,7 @@ __all__ = ["BALANCERS", "Balancer", "register_balancer", "JITTERS", "Jitter", "b
 def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
     """What ``scenario`` uses that has no fluid view, as (field path, message): the flow engine cannot run
     it. Names missing from a registry are left to the reference checks. The flow engine reads the load
-    balancer's algorithm and the client's and the load balancer's backoffs (dependency retries are
-    resolved within a step, whatever their jitter).
+    balancer's algorithm and the client's, the load balancer's and the server's dependency backoffs.
 
     >>> from sim.loader import parse_scenario
     >>> from sim.topology import EXAMPLE
@@ -63,14 +62,16 @@ def unsupported_on_flow(scenario: Scenario) -> list[tuple[tuple[str | int, ...],
                                  f"servers of {', '.join(map(str, workers))} workers: use engine: requests"))
                 break
     usable = ", ".join(sorted(name for name, j in JITTERS.items() if j.supports_flow))
-    for who, backoff, used in (("client", policies.client.backoff, True),
-                               ("load_balancer", policies.load_balancer.backoff, policies.load_balancer.retries > 0)):
+    client, lb, server = policies.client, policies.load_balancer, policies.server
+    for who, field, backoff, used in (("client", "backoff", client.backoff, True),
+                                      ("load_balancer", "backoff", lb.backoff, lb.retries > 0),
+                                      ("server", "dependency_backoff", server.dependency_backoff,
+                                       server.dependency_retries > 0)):
         jitter = JITTERS.get(backoff.jitter)
         if used and backoff.kind != "none" and jitter is not None and not jitter.supports_flow:
-            problems.append(((("policies", who, "backoff", "jitter")),
+            problems.append(((("policies", who, field, "jitter")),
                              f"jitter '{backoff.jitter}' has no fluid view (no span to spread retries over), so the "
                              f"flow engine cannot run it: use engine: requests, or one of {usable}"))
-    server, lb = policies.server, policies.load_balancer
     # Request-engine defences: (field path, set in this scenario, what it is, why no fluid view, how to turn off).
     for path, on, what, why, off in (
         (("server", "codel"), server.codel is not None, "CoDel",

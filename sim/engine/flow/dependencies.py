@@ -4,7 +4,9 @@ A dependency (a shared service the servers call, ``topology.dependencies``) is a
 server: a backlog that grows by the calls' work and shrinks by its workers, a stationary M/M/c wait on
 top (:func:`sim.queueing.allen_cunneen`), a queue limit that refuses what does not fit. A request type's
 calls are resolved per try: the share whose calls all succeed within ``dependency_timeout`` (after the
-server's dependency retries, within their budget), their time, and the worker time they hold.
+server's dependency retries, within their budget, each sent only if its backoff ends before the try's
+deadline), their time (a success after failed calls carries them and the backoffs between), and the worker
+time they hold.
 
 A link (``topology.links``) is read through :class:`sim.network.Network`: the delay and loss a crossing
 sees now (``Network.conditions``) and, at the end of a step, the bits per second that crossed it
@@ -19,7 +21,7 @@ import numpy as np
 
 from sim.cluster import Cluster
 from sim.engine.flow.servers import TINY
-from sim.policies import Budget
+from sim.policies import BackoffSums, Budget
 from sim.queueing import allen_cunneen, response_tail
 from sim.scenario import Scenario
 
@@ -55,6 +57,10 @@ class Dependencies:
         self.factor = np.ones(self.n)
         db = self.sp.dependency_budget
         self.budgets = [Budget(db) if db else None for _ in range(self.n)]
+        # The time the backoffs before the retries take (None: it retries at once)
+        backoff, retries = self.sp.dependency_backoff, self.sp.dependency_retries
+        self.sums = BackoffSums(backoff, retries, scenario.policies.client.timeout) \
+            if retries and backoff.kind != "none" else None
         self._state(np.zeros(self.n))
 
     def read(self, cluster: Cluster) -> None:
@@ -65,6 +71,12 @@ class Dependencies:
     def calls(self, deps: tuple[int, ...], tt: float, h: float, tries: float) -> DependencyCalls:
         """The dependency calls of a request type calling ``deps``, for ``tries`` tries in a step of ``h``
         that each wait at most ``tt``.
+
+        Per dependency, call ``k`` (0: the first, then the retries) is made after ``k`` failed calls of mean
+        time ``t_fail`` and ``k`` backoffs: only if they end before the try's deadline, ``B_k < tt - k
+        t_fail`` for the backoffs' sum ``B_k`` (:class:`~sim.policies.BackoffSums`), as the request engine
+        sends a retry only if its backoff ends in time. A success at call ``k`` takes ``k t_fail +
+        E[B_k | B_k < tt - k t_fail]`` on top of its own call; the server's worker is held all along.
         """
         per_try = np.zeros(self.n)
         retries_per_try = 0.0
@@ -83,29 +95,58 @@ class Dependencies:
                                            np.array([self.theta[d]]), np.array([self.det[d]]))[0])
                 shed = self.shed[d]
                 fail_one = 1.0 - (1.0 - shed) * (1.0 - late)
-                t_one = wait + svc
+                t_one = wait + self._answered(d, svc, limit - wait, late)
                 t_fail = (late * (1.0 - shed) * limit) / max(fail_one, TINY)
-            budget = self.budgets[d]
-            calls, reach, spent, p_fail_all = 0.0, 1.0, 0.0, 1.0
+            budget, sums = self.budgets[d], self.sums
+            calls, reach, spent, p_fail_all = 0.0, 1.0, 0.0, 0.0
+            in_time, waited = 1.0, 0.0  # P(B_k < tt - k t_fail) and E[B_k | that], for the call k made last
+            before = 0.0  # sum over the calls k of P(success at k) x (k t_fail + E[B_k | made])
             for k in range(sp.dependency_retries + 1):
                 calls += reach
                 spent += reach * fail_one * t_fail
+                before += reach * (1.0 - fail_one) * (k * t_fail + waited)
                 p_fail = reach * fail_one
                 if k == sp.dependency_retries or p_fail <= 1e-12:
-                    p_fail_all = p_fail
+                    p_fail_all += p_fail
                     break
                 share = budget.allow(p_fail * tries) if budget is not None else 1.0
-                retries_per_try += p_fail * share
-                p_fail_all = p_fail * (1.0 - share)
-                reach = p_fail * share
+                retries_per_try += p_fail * share  # (counted when allowed, sent or not, as the request engine)
+                sent = 1.0
+                if sums is not None:  # sent only if its backoff ends before the try's deadline
+                    room = tt - (k + 1) * t_fail
+                    below = sums.cdf(k + 1, room)
+                    sent = below / in_time if in_time > 0 else 0.0
+                    mean = sums.mean_below(k + 1, room)
+                    spent += p_fail * share * sent * max(mean - waited, 0.0)  # the worker waits the backoff
+                    in_time, waited = below, mean
+                p_fail_all += p_fail * (1.0 - share * sent)  # not retried: refused by the budget, or too late
+                reach = p_fail * share * sent
             if budget is not None:
                 budget.fill(tries, h)
             per_try[d] += calls
             p_ok = 1.0 - p_fail_all
             ok_all *= p_ok
-            time_ok += t_one
-            held += p_ok * t_one + spent
+            extra = before / p_ok if p_ok > TINY else 0.0  # a success's failed calls and backoffs
+            time_ok += t_one + extra
+            held += p_ok * (t_one + extra) + spent - before
         return DependencyCalls(ok_all, time_ok, retries_per_try, per_try, held)
+
+    _GRID = np.linspace(0.0, 1.0, 65)
+
+    def _answered(self, d: int, svc: float, room: float, late: float) -> float:
+        """The mean time of a call to dependency ``d`` (stationary wait and service of mean ``svc``) that is
+        answered within ``room``, of which ``late`` are not: ``(int_0^room P(R > x) dx - room late) / (1 -
+        late)``, the integral by the trapezoid rule on 64 steps. Without late calls it is the mean.
+        """
+        mean = self.wait_p[d] / self.theta[d] + svc
+        if late <= 1e-9 or room <= 0.0 or late >= 1.0 - 1e-12:
+            return mean if late <= 1e-9 else max(room, 0.0)
+        x = self._GRID * room
+        n = x.size
+        tail = response_tail(x, np.full(n, svc), np.full(n, self.wait_p[d]), np.full(n, self.theta[d]),
+                             np.full(n, self.det[d]))
+        area = float(((tail[1:] + tail[:-1]) / 2.0).sum()) * (x[1] - x[0])
+        return (area - room * late) / (1.0 - late)
 
     def advance(self, calls: np.ndarray, work: np.ndarray, h: float) -> None:
         """The queues move on by a step of ``h`` that brought ``calls`` per second and ``work``

@@ -268,7 +268,7 @@ class Servers:
         """The waiting room of each server (worker-seconds): its queue limit's tries, or what
         ``max_queue_wait`` lets wait, whichever is less (inf: none).
         """
-        room = np.where(p.finite, p.limit * per_try, np.inf)
+        room = np.where(p.finite, np.where(p.finite, p.limit, 0.0) * per_try, np.inf)
         return np.minimum(room, self.max_wait * cap) if self.bounded else room
 
     def _filled(self, p: _Params, backlog: np.ndarray, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray:
