@@ -25,7 +25,17 @@ import sim
 from sim.engine.requests import RequestEngine
 from sim.engine.stations import Station
 
-__all__ = ["queue_scenario", "repairable_scenario", "Measured", "run_plain", "run_probed", "up_fraction"]
+__all__ = ["ONE_DATACENTER", "queue_scenario", "repairable_scenario", "Measured", "run_plain", "run_probed",
+           "up_fraction"]
+
+ONE_DATACENTER: dict[str, Any] = {
+    "name": "validation",
+    "topology": {"regions": [{"id": "users", "datacenters": {"dc": "0s"}}], "links": []},
+    "policies": {"load_balancer": {"health_check": {"enabled": False}}},
+    "slo": {"window": "1m"},
+}
+"""A base for ``tests.conftest.scenario_from``: one region at zero latency from one datacenter ``dc`` (whose
+servers, and the workload, the test gives), no links and no health checks."""
 
 
 def queue_scenario(

@@ -22,8 +22,10 @@ import statistics
 from functools import cache
 
 import pytest
+from queue_runs import ONE_DATACENTER
 
 import sim
+from tests.conftest import scenario_from
 
 pytestmark = pytest.mark.slow  # six request-engine runs of 24,000 requests: ~10 s
 
@@ -32,27 +34,20 @@ LATENCY_GAP = 0.001  # seconds
 
 
 def scenario(engine: str) -> sim.Scenario:
-    return sim.parse_scenario(f"""
-name: dependency-retries
-duration: 1200s
-engine: {engine}
-topology:
-  regions: [{{id: users, datacenters: {{dc: 0s}}}}]
-  datacenters:
-    - id: dc
-      servers: [{{id: mbx, count: 4, workers: 8, service_time: {{distribution: exponential, mean: 20ms}}}}]
-  dependencies: [{{id: directory, workers: 8, service_time: {{distribution: exponential, mean: 100ms}}}}]
-workload:
-  regions: {{users: {{peak: 20/s}}}}
-  requests:
-    sign_in: {{share: 100%, dependencies: [directory]}}
-policies:
-  client: {{timeout: 5s, retries: 0}}
-  server: {{dependency_timeout: 150ms, dependency_retries: 2,
-           dependency_backoff: {{base: 200ms, multiplier: 2, max: 1s, jitter: full}}}}
-  load_balancer: {{health_check: {{enabled: false}}}}
-slo: {{window: 1m}}
-""")
+    return scenario_from({
+        "duration": "1200s", "engine": engine,
+        "topology": {
+            "datacenters": [{"id": "dc", "servers": [{"id": "mbx", "count": 4, "workers": 8, "service_time": {
+                "distribution": "exponential", "mean": "20ms"}}]}],
+            "dependencies": [{"id": "directory", "workers": 8,
+                              "service_time": {"distribution": "exponential", "mean": "100ms"}}]},
+        "workload": {"regions": {"users": {"peak": "20/s"}},
+                     "requests": {"sign_in": {"share": "100%", "dependencies": ["directory"]}}},
+        "policies": {"client": {"timeout": "5s", "retries": 0},
+                     "server": {"dependency_timeout": "150ms", "dependency_retries": 2,
+                                "dependency_backoff": {"base": "200ms", "multiplier": 2, "max": "1s",
+                                                       "jitter": "full"}}},
+    }, base=ONE_DATACENTER)
 
 
 def figures(summary: dict) -> dict[str, float]:

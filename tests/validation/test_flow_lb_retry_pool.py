@@ -20,8 +20,10 @@ import statistics
 from functools import cache
 
 import pytest
+from queue_runs import ONE_DATACENTER
 
 import sim
+from tests.conftest import scenario_from
 
 pytestmark = pytest.mark.slow  # six request-engine runs of 48,000 requests: ~10 s
 
@@ -30,24 +32,17 @@ SERVERS, CRASHED, RETRIES = 8, 4, 2
 
 
 def scenario(engine: str) -> sim.Scenario:
-    return sim.parse_scenario(f"""
-name: lb-retry-pool
-duration: 1200s
-engine: {engine}
-topology:
-  regions: [{{id: users, datacenters: {{dc: 0s}}}}]
-  datacenters:
-    - id: dc
-      servers:
-        - {{id: srv, count: {SERVERS}, workers: 4, service_time: {{distribution: exponential, mean: 100ms}}}}
-workload: {{regions: {{users: {{peak: 40/s}}}}}}
-policies:
-  client: {{timeout: 5s, retries: 0}}
-  load_balancer: {{algorithm: random, retries: {RETRIES}, try_timeout: 1s, health_check: {{enabled: false}}}}
-faults:
-  - {{id: crashed, kind: server_crash, target: {{mode: {{count: {CRASHED}}}}}, at: 0s, duration: 1h}}
-slo: {{window: 1m}}
-""")
+    return scenario_from({
+        "duration": "1200s", "engine": engine,
+        "topology": {"datacenters": [{"id": "dc", "servers": [{
+            "id": "srv", "count": SERVERS, "workers": 4,
+            "service_time": {"distribution": "exponential", "mean": "100ms"}}]}]},
+        "workload": {"regions": {"users": {"peak": "40/s"}}},
+        "policies": {"client": {"timeout": "5s", "retries": 0},
+                     "load_balancer": {"algorithm": "random", "retries": RETRIES, "try_timeout": "1s"}},
+        "faults": [{"id": "crashed", "kind": "server_crash", "target": {"mode": {"count": CRASHED}}, "at": "0s",
+                    "duration": "1h"}],
+    }, base=ONE_DATACENTER)
 
 
 def textbook() -> dict[str, float]:
