@@ -4,12 +4,15 @@
 regions) and holds what faults and the control plane change: which servers are up, which the load
 balancers send traffic to, which copy of each database is active, which datacenter serves each region.
 Every change is recorded in the :class:`~sim.trace.Trace` with its cause, and announced to the engine
-through the :class:`Listener` methods, so engines never poll.
+through the :class:`Listener` methods, so engines never poll. The load balancers' panic mode is judged here,
+where their pool changes (:meth:`Cluster.batched_pools` announces many changes of a pool at once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,6 +32,8 @@ from sim.events import (
     EJECTED,
     KINDS,
     MISWEIGHT,
+    PANIC,
+    PANIC_OVER,
     READMITTED,
     SERVER_DOWN,
     SERVER_LAUNCHED,
@@ -46,7 +51,6 @@ from sim.software import GOOD, Version
 from sim.topology import (
     database_copies,
     datacenters_for_region,
-    nodes_of_kind,
     paused_gc,
 )
 from sim.trace import Trace
@@ -67,7 +71,9 @@ class Listener(Protocol):
         """Server ``server`` is running again, empty."""
 
     def rotation_changed(self, datacenter: int) -> None:
-        """The load balancers of ``datacenter`` send traffic to a different set of servers."""
+        """The load balancers of ``datacenter`` send traffic to a different set of servers (or panic:
+        ``Cluster.panicking``); within :meth:`Cluster.batched_pools`, once for all the changes made in it.
+        """
 
     def dependency_changed(self, dependency: int) -> None:
         """A shared dependency went down, came back, or changed speed."""
@@ -133,23 +139,27 @@ class Cluster:
 
         self.servers: list[Server] = []
         groups = {g.id: g for d in topo.datacenters for g in d.servers}
-        for sid in nodes_of_kind(graph, "server"):
-            node = graph.nodes[sid]
-            g = groups[node["group"]]
-            self.servers.append(
-                Server(
-                    index=len(self.servers),
-                    id=sid,
-                    datacenter=dc_index[node["datacenter"]],
-                    group=g.id,
-                    workers=g.workers,
-                    service=g.service_time,
-                    frontend_time=g.frontend_time,
-                    queue_limit=g.queue_limit,
-                    labels=node["labels"],
-                    spare=node["spare"],
+        databases: list[tuple[str, dict]] = []
+        for name, node in graph.nodes(data=True):  # in insertion (scenario) order, as nodes_of_kind gives them
+            kind = node["kind"]
+            if kind == "server":
+                g = groups[node["group"]]
+                self.servers.append(
+                    Server(
+                        index=len(self.servers),
+                        id=name,
+                        datacenter=dc_index[node["datacenter"]],
+                        group=g.id,
+                        workers=g.workers,
+                        service=g.service_time,
+                        frontend_time=g.frontend_time,
+                        queue_limit=g.queue_limit,
+                        labels=node["labels"],
+                        spare=node["spare"],
+                    )
                 )
-            )
+            elif kind == "database":
+                databases.append((name, node))
         self.server_index = {s.id: s.index for s in self.servers}
         self.servers_of_dc: list[list[int]] = [[] for _ in self.datacenter_ids]
         for s in self.servers:
@@ -171,8 +181,17 @@ class Cluster:
                 self.drained_mask[s.index], self.rotation_mask[s.index] = True, False
         self.up_count = [sum(not self.servers[i].parked for i in members) for members in self.servers_of_dc]
         self.healthy_count = list(self.up_count)  # servers up and in rotation, per datacenter
+        # The load balancers' panic mode, per datacenter (see _pool_changed): judged from the servers they
+        # know (not parked) and those of them in rotation, counted here. Every server they know starts in
+        # rotation, so none starts in panic (its threshold is at most 100%).
+        self.panic_threshold = scenario.policies.load_balancer.panic_threshold
+        self.known_count = list(self.up_count)
+        self.rotation_count = list(self.up_count)
+        self.panicking = [False] * len(self.datacenter_ids)
+        self._batched: dict[int, None] | None = None  # within batched_pools: the pools changed, in order
         work = mix_work(scenario)  # requests of the mix per second each serves when busy
-        self._capacity = [server_capacity(s.workers, s.service.mean, work) for s in self.servers]
+        of_group = {g.id: server_capacity(g.workers, g.service_time.mean, work) for g in groups.values()}
+        self._capacity = [of_group[s.group] for s in self.servers]
         self._healthy_capacity: list[float | None] = [None] * len(self.datacenter_ids)  # None: sum again
         # A datacenter whose servers all have the same capacity c: the loop's sum over m servers is c
         # added m times, whichever they are; tabulated (the same float) by m.
@@ -190,16 +209,20 @@ class Cluster:
         # the control plane's sweeps sleep while nothing changes (see ``sim.control``).
         self.wakers: list[Callable[[int | None], None]] = []
 
-        databases = [(name, data) for name, data in graph.nodes(data=True) if data["kind"] == "database"]
         self.database_ids = [name for name, _ in databases]
         self.database_index = {name: i for i, name in enumerate(self.database_ids)}
-        self.copies: list[list[int]] = []
-        server_index, servers = self.server_index, self.servers
-        for i, (db, _) in enumerate(databases):
-            copies = [server_index[s] for s in database_copies(graph, db)]
-            self.copies.append(copies)
-            for holder in copies:
-                servers[holder].databases.append(i)
+        # Each database's copies as server indices (as database_copies names them, read from the nodes at
+        # hand), and each server's databases in database order: one array of every copy's server, cut.
+        held = [database_copies(graph, db) if data.get("copies") is None else data["copies"] for db, data in databases]
+        counts = np.fromiter(map(len, held), dtype=np.int64, count=len(held))
+        holders = np.fromiter(map(self.server_index.__getitem__, itertools.chain.from_iterable(held)),
+                              dtype=np.int64, count=int(counts.sum()))
+        flat, cuts = holders.tolist(), np.cumsum(counts).tolist()
+        self.copies: list[list[int]] = [flat[a:b] for a, b in itertools.pairwise([0, *cuts])]
+        by_server = np.repeat(np.arange(len(held)), counts)[np.argsort(holders, kind="stable")].tolist()
+        cuts = np.cumsum(np.bincount(holders, minlength=n)).tolist()
+        for server, (a, b) in zip(self.servers, itertools.pairwise([0, *cuts]), strict=True):
+            server.databases = by_server[a:b]
         self.active = [c[0] for c in self.copies]  # server holding the active copy, -1 if none; see activate()
         self.active_log: list[int] = []  # the databases whose active copy changed, in order (see activate())
         # databases_of_region() for every region, in one pass over the databases (the same lists)
@@ -325,19 +348,75 @@ class Cluster:
         s.rotation_event = rid
         if not in_rotation:
             self.note_harm(s.datacenter, rid)
-        for listener in self.listeners:
-            listener.rotation_changed(s.datacenter)
+        self._pool_changed(s.datacenter)
         self.wake(server)
         return rid
 
     def _rotate(self, server: int, in_rotation: bool) -> None:
         """Put ``server`` in the pool or take it out, keeping the counts (nothing recorded or announced)."""
         s = self.servers[server]
-        if s.in_rotation != in_rotation and s.down == 0:
-            self.healthy_count[s.datacenter] += 1 if in_rotation else -1
-            self._healthy_capacity[s.datacenter] = None
+        if s.in_rotation != in_rotation:
+            step = 1 if in_rotation else -1
+            if s.down == 0:
+                self.healthy_count[s.datacenter] += step
+                self._healthy_capacity[s.datacenter] = None
+            if not s.parked:
+                self.rotation_count[s.datacenter] += step
         s.in_rotation = in_rotation
         self.rotation_mask[server] = in_rotation
+
+    def _park(self, server: int, parked: bool) -> None:
+        """Park ``server`` (the load balancers forget it) or unpark it, keeping the counts."""
+        s = self.servers[server]
+        if s.parked != parked:
+            step = -1 if parked else 1
+            self.known_count[s.datacenter] += step
+            if s.in_rotation:
+                self.rotation_count[s.datacenter] += step
+        s.parked = parked
+        self.parked_mask[server] = parked
+
+    def _pool_changed(self, dc: int) -> None:
+        """The pool of ``dc``'s load balancers changed: judge their panic mode, then announce the change
+        to the listeners (at the end of :meth:`batched_pools`, within one).
+
+        As Envoy does, the balancers panic while fewer than ``panic_threshold`` of the servers they know
+        are in rotation, and then send to every server not drained (:func:`sim.engine.pools.pool`).
+        Entering or leaving panic is recorded; panic counts as harm in the datacenter.
+        """
+        healthy, known = self.rotation_count[dc], self.known_count[dc]
+        panic = self.panic_threshold > 0 and healthy < self.panic_threshold * known
+        if panic != self.panicking[dc]:
+            self.panicking[dc] = panic
+            rid = self.trace.record(self.now, PANIC if panic else PANIC_OVER, self.datacenter_ids[dc],
+                                    self.last_harm[dc] if panic else None, f"{healthy} of {known} servers healthy")
+            if panic:
+                self.note_harm(dc, rid)
+        if self._batched is not None:
+            self._batched[dc] = None
+            return
+        for listener in self.listeners:
+            listener.rotation_changed(dc)
+
+    @contextmanager
+    def batched_pools(self) -> Iterator[None]:
+        """Within it, the pools changed are announced to the listeners once each, at the end, in the order
+        they first changed: a sweep that ejects or readmits thousands of servers (a datacenter's outage)
+        has each engine rebuild the datacenter's pool once, not once per server. Everything else happens
+        change by change as without it: the records and their causes, harm, panic, the wakes. Nothing may
+        read a listener's pools inside it.
+        """
+        if self._batched is not None:  # within one already: that one announces
+            yield
+            return
+        self._batched = {}
+        try:
+            yield
+        finally:
+            changed, self._batched = self._batched, None
+            for dc in changed:
+                for listener in self.listeners:
+                    listener.rotation_changed(dc)
 
     # ---------------------------------------------------------------------------------- the autoscaler
 
@@ -347,15 +426,13 @@ class Cluster:
         """
         self.changing()
         s = self.servers[server]
-        s.parked = False
-        self.parked_mask[server] = False
+        self._park(server, False)
         s.drained -= 1
         self.drained_mask[server] = s.drained > 0
         self._rotate(server, True)
         self.server_up(server, cause, detail, kind=SERVER_LAUNCHED)
         s.rotation_event = cause
-        for listener in self.listeners:
-            listener.rotation_changed(s.datacenter)
+        self._pool_changed(s.datacenter)
         self.wake(server)
 
     def retire(self, server: int, cause: int | None) -> None:
@@ -367,15 +444,12 @@ class Cluster:
         if s.in_rotation:
             self._rotate(server, False)
             s.rotation_event = cause
-        for listener in self.listeners:
-            listener.rotation_changed(s.datacenter)
+        self._pool_changed(s.datacenter)
         self.wake(server)
 
     def stop(self, server: int, cause: int | None, detail: str = "") -> None:
         """The autoscaler stops retired ``server``: parked again, recorded as ``server_retired``."""
-        s = self.servers[server]
-        s.parked = True
-        self.parked_mask[server] = True
+        self._park(server, True)
         self.server_down(server, cause, detail, kind=SERVER_RETIRED)
 
     # ---------------------------------------------------------------------------------- datacenters
@@ -559,8 +633,7 @@ class Cluster:
             names = ", ".join(self.servers[i].id for i in members)
             self.trace.record(self.now, MISWEIGHT if share > 0 else WEIGHTS_RESTORED,
                               self.datacenter_ids[dc], cause, f"{share:.0%} of traffic to {names}")
-            for listener in self.listeners:
-                listener.rotation_changed(dc)
+            self._pool_changed(dc)
 
     # ---------------------------------------------------------------------------------- software
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import simpy
@@ -26,6 +27,7 @@ from sim.detect import Detector, EwmaBand, PhiAccrual, ThresholdRule
 from sim.events import CRASHED, DATABASE_UNAVAILABLE, FAILBACK, FAILOVER, FAILOVER_FAILED, OVERLOAD_CLEARED, OVERLOADED
 from sim.metrics import Recorder, weighted_percentile
 from sim.scenario import FailoverPolicy, HealthCheck
+from sim.schedule import Call, later
 
 if TYPE_CHECKING:
     from sim.faults import Detection
@@ -285,33 +287,9 @@ class HealthChecker(_Sweeps):
                     if answer != passed[i]:
                         passed[i], since[i] = answer, k
             candidates = sorted(dirty.union(i for i, due in self.pending.items() if due <= k))
-        for i in candidates:  # in server order, as one loop over them all would
-            server = cluster.servers[i]
-            streak = k - int(since[i]) + 1
-            if passed[i]:
-                if not server.in_rotation and not server.drained and streak >= policy.healthy_threshold:
-                    # what it recovered from: its restart, or the ejection it ends (the later one)
-                    cause = max((e for e in (server.up_event, server.rotation_event) if e is not None),
-                                default=None)
-                    self.acting = i
-                    cluster.set_rotation(i, True, cause, f"{streak} health checks passed")
-                    self.acting = None
-            elif server.in_rotation and streak >= self.unhealthy_threshold:
-                why = "down" if not server.up else "slow: health check timed out"
-                if not server.up:
-                    cause = server.down_event
-                elif server.overload_event is not None:
-                    cause = server.overload_event
-                else:  # slow before the overload monitor noticed: what brought the load
-                    cause = cluster.load_cause(i)
-                self.acting = i
-                if self.phi is None:
-                    cluster.set_rotation(i, False, cause, f"{streak} health checks failed ({why})")
-                else:
-                    why = "down" if not server.up else "slow: heartbeats late"
-                    cluster.set_rotation(i, False, cause, f"phi {self.phi.level[i]:.3g} >= "
-                                         f"{self.phi.threshold:g} ({why})")
-                self.acting = None
+        with cluster.batched_pools():  # each datacenter's pool rebuilt once, after all its changes
+            for i in candidates:  # in server order, as one loop over them all would
+                self._judge(i, k)
         if not self.quiet:
             return None
         pending = self.pending
@@ -325,6 +303,36 @@ class HealthChecker(_Sweeps):
                 pending.pop(i, None)
         return min(pending.values(), default=None)
 
+    def _judge(self, i: int, k: int) -> None:
+        """At sweep ``k``: eject server ``i`` or readmit it if its streak of answers says so."""
+        policy, cluster = self.policy, self.cluster
+        server = cluster.servers[i]
+        streak = k - int(self.since[i]) + 1
+        if self.passed[i]:
+            if not server.in_rotation and not server.drained and streak >= policy.healthy_threshold:
+                # what it recovered from: its restart, or the ejection it ends (the later one)
+                cause = max((e for e in (server.up_event, server.rotation_event) if e is not None), default=None)
+                self.acting = i
+                cluster.set_rotation(i, True, cause, f"{streak} health checks passed")
+                self.acting = None
+        elif server.in_rotation and streak >= self.unhealthy_threshold:
+            why = "down" if not server.up else "slow: health check timed out"
+            if not server.up:
+                cause = server.down_event
+            elif server.overload_event is not None:
+                cause = server.overload_event
+            else:  # slow before the overload monitor noticed: what brought the load
+                cause = cluster.load_cause(i)
+            self.acting = i
+            if self.phi is None:
+                cluster.set_rotation(i, False, cause, f"{streak} health checks failed ({why})")
+            else:
+                why = "down" if not server.up else "slow: heartbeats late"
+                cluster.set_rotation(i, False, cause, f"phi {self.phi.level[i]:.3g} >= "
+                                     f"{self.phi.threshold:g} ({why})")
+            self.acting = None
+
+
 class Failover:
     """Database failover: when the server with a database's active copy stops, activate the next copy.
 
@@ -332,6 +340,11 @@ class Failover:
     server is up becomes active. A database with no copy up stays unavailable until a server holding
     one returns (then it is activated after the same delay). With ``failback`` on, a database moves
     back to its preferred copy once that copy's server has been up for ``database_delay``.
+
+    Each activation and failback is a few callbacks on SimPy's queue (a datacenter's outage starts tens
+    of thousands), booked as a process started at that moment would book its steps: first an urgent
+    event now, as the process's start, which books the wait (:meth:`_begin`). So they run at the same
+    times and in the same order as processes would.
     """
 
     def __init__(self, env: simpy.Environment, cluster: Cluster, policy: FailoverPolicy):
@@ -349,7 +362,7 @@ class Failover:
                     cluster.now, DATABASE_UNAVAILABLE, cluster.database_ids[db], cause,
                     f"active copy on {cluster.servers[server].id} lost",
                 )
-                self.env.process(self._activate(db, rid))
+                self._begin(partial(self._activate, db, rid))
 
     def server_up(self, server: int) -> None:
         """Hook: ``server`` is back; databases with no active copy that it holds can be activated."""
@@ -357,9 +370,9 @@ class Failover:
         cause = cluster.servers[server].up_event
         for db in cluster.servers[server].databases:
             if cluster.active[db] == -1:
-                self.env.process(self._activate(db, cause))
+                self._begin(partial(self._activate, db, cause))
             elif self.policy.failback and cluster.copies[db][0] == server:
-                self.env.process(self._failback(db, server, cause))
+                self._begin(partial(self._failback, db, server, cause))
 
     def rotation_changed(self, datacenter: int) -> None:
         """Hook: nothing to do."""
@@ -373,8 +386,14 @@ class Failover:
     def version_changed(self, server: int) -> None:
         """Hook: nothing to do."""
 
-    def _failback(self, db: int, server: int, cause: int | None) -> Generator[simpy.Event, None, None]:
-        yield self.env.timeout(self.policy.database_delay)
+    def _begin(self, step: Callable[[Any], None]) -> None:
+        """Call ``step`` ``database_delay`` from now, booked as a process started now would book its first
+        wait: from an urgent event now (SimPy's start of a process), so in the same place in the queue.
+        """
+        delay = self.policy.database_delay
+        self.env.schedule(Call(lambda _: later(self.env, delay, step)), simpy.events.URGENT)  # type: ignore[arg-type]
+
+    def _failback(self, db: int, server: int, cause: int | None, _: Any = None) -> None:
         cluster = self.cluster
         current = cluster.active[db]
         if cluster.servers[server].up and current not in (-1, server):
@@ -385,8 +404,7 @@ class Failover:
                 f"(was {cluster.servers[current].id})",
             )
 
-    def _activate(self, db: int, cause: int | None) -> Generator[simpy.Event, None, None]:
-        yield self.env.timeout(self.policy.database_delay)
+    def _activate(self, db: int, cause: int | None, _: Any = None) -> None:
         cluster = self.cluster
         if cluster.active[db] != -1:
             return
@@ -395,9 +413,9 @@ class Failover:
             if self.env.now - self.recent[0] >= 60.0:
                 self.recent.popleft()
                 continue
-            yield self.env.timeout(60.0 - (self.env.now - self.recent[0]))  # rate-limited failover
-            if cluster.active[db] != -1:
-                return
+            # rate-limited failover: look again when the oldest activation leaves the minute
+            later(self.env, 60.0 - (self.env.now - self.recent[0]), partial(self._activate, db, cause))
+            return
         for server in cluster.copies[db]:
             if cluster.servers[server].up:
                 cluster.activate(db, server)

@@ -208,21 +208,25 @@ class Crews:
 def scheduled(
     ctx: FaultContext, fault: Any, fault_id: str, targets: list[tuple[int, str]]
 ) -> Generator[simpy.Event, None, None]:
-    """Start ``fault`` on every target at ``at``; end it ``duration`` later (none: it lasts the run)."""
+    """Start ``fault`` on every target at ``at``; end it ``duration`` later (none: it lasts the run). The
+    pools its targets' changes touch are announced once each (:meth:`Cluster.batched_pools`).
+    """
     env, cluster = ctx.env, ctx.cluster
     trace = cluster.trace
     assert fault.at is not None
     yield env.timeout(fault.at)
     names = ", ".join(name for _, name in targets) or "no target matched"
     start = trace.record(env.now, FAULT_START, fault_id, None, f"{fault.kind}: {names}", fault=fault_id)
-    for index, _ in targets:
-        fault.start(cluster, index, start)
+    with cluster.batched_pools():  # a drain of thousands of servers rebuilds each pool once
+        for index, _ in targets:
+            fault.start(cluster, index, start)
     if fault.duration is None:
         return
     yield env.timeout(fault.duration)
     end = trace.record(env.now, FAULT_END, fault_id, start, f"{fault.kind} ends")
-    for index, _ in targets:
-        fault.end(cluster, index, end)
+    with cluster.batched_pools():
+        for index, _ in targets:
+            fault.end(cluster, index, end)
 
 
 _FIRST_BLOCK_MAX = 128  # draws in a target's first block, at most (they stay in memory for the run)

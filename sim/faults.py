@@ -429,15 +429,16 @@ FAULT_KINDS: dict[str, type[FaultSpec]] = {
 def _candidates(cluster: Cluster, kind: str, target: Target) -> list[tuple[int, str]]:
     """(index, id) of every entity of type ``kind`` that the target's filters match."""
     if kind == "server":
-        dcs = set(target.datacenters)
+        ids, groups, labels = set(target.ids), set(target.groups), target.labels.items()
+        dcs = {i for i, name in enumerate(cluster.datacenter_ids) if name in target.datacenters}
         return [
             (s.index, s.id)
             for s in cluster.servers
             if not s.spare  # an autoscaler's spares are not targets (a datacenter outage stops them too)
-            and (not target.ids or s.id in target.ids)
-            and (not dcs or cluster.datacenter_ids[s.datacenter] in dcs)
-            and (not target.groups or s.group in target.groups)
-            and all(s.labels.get(k) == v for k, v in target.labels.items())
+            and (not ids or s.id in ids)
+            and (not target.datacenters or s.datacenter in dcs)
+            and (not groups or s.group in groups)
+            and (not labels or all(s.labels.get(k) == v for k, v in labels))
         ]
     if kind == "datacenter":
         names = set(target.ids) | set(target.datacenters)

@@ -2,7 +2,8 @@
 
 Nodes carry ``kind``: ``region``, ``datacenter``, ``load_balancer``, ``server``, ``database``,
 ``dependency``; a server carries ``spare`` (an autoscaler's: not running at the start, no database
-copies), a database ``copies`` (the servers holding one, in order of preference) and ``regions``. Edges carry ``kind``:
+copies), a database ``copies`` (a tuple of the servers holding one, in order of preference) and
+``regions``. Edges carry ``kind``:
 
 - ``serves`` region — datacenter, with ``latency`` (round-trip seconds);
 - ``link`` datacenter — datacenter, with ``capacity`` (bit/s) and ``latency``;
@@ -10,6 +11,10 @@ copies), a database ``copies`` (the servers holding one, in order of preference)
 - ``pool`` load balancer — server;
 - ``copy`` database — server, with ``rank`` (0 is the preferred active copy);
 - ``uses`` dependency — datacenter (every datacenter calls the shared dependencies).
+
+The edges between servers and their datacenter, load balancers and databases (two million at 100,000
+servers) share one attribute dict per kind (and rank), and the servers of a group share their
+``labels``, the databases of a group their ``regions``: read them, do not change them in place.
 
 >>> from sim.loader import parse_scenario
 >>> G = build_topology(parse_scenario(EXAMPLE))
@@ -22,7 +27,7 @@ copies), a database ``copies`` (the servers holding one, in order of preference)
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import networkx as nx
@@ -93,6 +98,7 @@ def build_topology(scenario: Scenario) -> nx.Graph:
     """
     topo = scenario.topology
     G = nx.Graph(name=scenario.name)
+    member, pool = {"kind": "member"}, {"kind": "pool"}  # shared by the edges of servers (see the module)
     for region in topo.regions:
         G.add_node(region.id, kind="region", users=region.users)
     dc_servers: dict[str, list[str]] = {}
@@ -105,15 +111,14 @@ def build_topology(scenario: Scenario) -> nx.Graph:
         servers = dc_servers[dc.id] = []
         for group in dc.servers:  # added in bulk (much faster), in the order one at a time would use
             ids = [server_id(group.id, n) for n in range(1, group.slots + 1)]
-            G.add_nodes_from(
+            labels = {**dc.labels, **group.labels}  # one dict for the group (see the module)
+            _add_nodes(G, (
                 (sid, {"kind": "server", "datacenter": dc.id, "group": group.id, "workers": group.workers,
-                       "labels": {**dc.labels, **group.labels}, "spare": n > group.count})
+                       "labels": labels, "spare": n > group.count})
                 for n, sid in enumerate(ids, start=1)
-            )
-            G.add_edges_from(
-                edge for sid in ids
-                for edge in [(dc.id, sid, {"kind": "member"})] + [(lb, sid, {"kind": "pool"}) for lb in lbs]
-            )
+            ))
+            ends = (dc.id, *lbs)
+            _add_edges(G, ((sid, ends) for sid in ids), [member] + [pool] * len(lbs))
             servers.extend(ids[:group.count])  # an autoscaler's spares hold no database copies
     for region in topo.regions:
         for dc_name, latency in region.datacenters.items():
@@ -128,22 +133,47 @@ def build_topology(scenario: Scenario) -> nx.Graph:
     all_regions = [r.id for r in topo.regions]
     for db_group in topo.databases:
         ids = [database_id(db_group.id, n) for n in range(1, db_group.count + 1)]
-        regions = db_group.regions or all_regions
-        placed = []
-        for n in range(db_group.count):
-            copies = []
-            for place in db_group.placement:
-                servers = dc_servers[place.datacenter]
-                stride = max(1, len(servers) // place.copies)
-                copies += [servers[(n + k * stride) % len(servers)] for k in range(place.copies)]
-            placed.append(copies)
-        G.add_nodes_from(
-            (did, {"kind": "database", "group": db_group.id, "regions": list(regions), "copies": copies})
+        regions = list(db_group.regions or all_regions)  # one list for the group (see the module)
+        ranks = []  # per copy rank, the server of each database: servers[(n + k * stride) % len(servers)]
+        for place in db_group.placement:
+            servers = dc_servers[place.datacenter]
+            stride = max(1, len(servers) // place.copies)
+            for k in range(place.copies):
+                start = k * stride % len(servers)
+                turn = servers[start:] + servers[:start]
+                ranks.append((turn * (db_group.count // len(servers) + 1))[:db_group.count])
+        placed = list(zip(*ranks, strict=True))  # tuples: a million lists would weigh on the garbage collector
+        _add_nodes(G, (
+            (did, {"kind": "database", "group": db_group.id, "regions": regions, "copies": copies})
             for did, copies in zip(ids, placed, strict=True)
-        )
-        G.add_edges_from((did, server, {"kind": "copy", "rank": rank})
-                         for did, copies in zip(ids, placed, strict=True) for rank, server in enumerate(copies))
+        ))
+        _add_edges(G, zip(ids, placed, strict=True), [{"kind": "copy", "rank": rank} for rank in range(len(ranks))])
     return G
+
+
+def _add_nodes(G: nx.Graph, nodes: Iterable[tuple[str, dict]]) -> None:
+    """``G.add_nodes_from(nodes)`` for (node, attributes) pairs, each node keeping its own dict as given."""
+    node, adj = G._node, G._adj
+    for n, data in nodes:
+        if n in node:
+            node[n].update(data)
+        else:
+            node[n], adj[n] = data, {}
+
+
+def _add_edges(G: nx.Graph, stars: Iterable[tuple[str, Sequence[str]]], data: list[dict]) -> None:
+    """``G.add_edges_from`` for stars of edges between nodes of ``G``: for each (node, others), in order, an
+    edge to each of the others, the ``i``-th carrying the shared attribute dict ``data[i]``. The adjacency
+    is written in one pass, without a dict per edge (networkx's loop copies two dicts an edge: most of the
+    topology's build at 100,000 servers).
+    """
+    adj = G._adj
+    for node, others in stars:
+        around = adj[node]
+        for other, attributes in zip(others, data, strict=True):
+            if other in around:  # an edge given twice: its attributes merged, in a dict of its own
+                attributes = {**around[other], **attributes}
+            around[other] = adj[other][node] = attributes
 
 
 def nodes_of_kind(G: nx.Graph, kind: str) -> list[str]:

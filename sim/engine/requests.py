@@ -181,7 +181,6 @@ class RequestEngine(EngineBase):
         self.observes = algorithm.observes  # tell the balancers each try's response time
         self.uses_key = algorithm.uses_key  # give the balancers each request's mailbox database
         self.pools: list[list[Station]] = [[] for _ in cluster.datacenter_ids]
-        self.panicking = [False] * len(cluster.datacenter_ids)
         for dc in range(len(cluster.datacenter_ids)):
             self.rotation_changed(dc)
         # (cumulative share, work, deps, bits on a link, the type's index)
@@ -886,10 +885,8 @@ class RequestEngine(EngineBase):
             station.warm_until, station.warm_speed = warm
 
     def rotation_changed(self, datacenter: int) -> None:
-        """Rebuild the load balancers' pool for ``datacenter`` (all servers in panic mode)."""
-        members, self.panicking[datacenter] = pool(self.cluster, self.lb.panic_threshold, datacenter,
-                                                   self.panicking[datacenter])
-        self.pools[datacenter] = [self.stations[i] for i in members]
+        """Rebuild the load balancers' pool for ``datacenter`` (every server not drained while they panic)."""
+        self.pools[datacenter] = [self.stations[i] for i in pool(self.cluster, datacenter)]
 
     def dependency_changed(self, dependency: int) -> None:
         """Dependencies are checked per request; nothing to rebuild."""

@@ -78,7 +78,6 @@ class FlowEngine(EngineBase):
         self.breakers = [Breaker(policies.client.breaker) if policies.client.breaker else None
                          for _ in range(n_regions)]
         self.lb_budgets = [Budget(self.lb.budget) if self.lb.budget else None for _ in range(n_dcs)]
-        self.panicking = [False] * n_dcs
         for dc in range(n_dcs):
             self.rotation_changed(dc)
         self.pairs = Pairs(cluster)
@@ -140,8 +139,8 @@ class FlowEngine(EngineBase):
         """
         self.catch_up()
         process = self._process
-        if (process is not None and process.is_alive and self.env.active_process is not process
-                and self._waking_at > self.env.now + self.clock.dt + 1e-9):
+        if (self._waking_at > self.env.now + self.clock.dt + 1e-9  # cheapest first: false once interrupted
+                and process is not None and process.is_alive and self.env.active_process is not process):
             self._waking_at = self.env.now  # interrupted once
             process.interrupt()
 
@@ -209,9 +208,8 @@ class FlowEngine(EngineBase):
         misweight sends its share to a few servers, the rest is spread evenly).
         """
         self.changes += 1
-        members, self.panicking[datacenter] = pool(self.cluster, self.lb.panic_threshold, datacenter,
-                                                   self.panicking[datacenter])
-        self.servers.set_pool(datacenter, np.array(members, dtype=np.int64), self.cluster.misweights.get(datacenter))
+        members = np.array(pool(self.cluster, datacenter), dtype=np.int64)
+        self.servers.set_pool(datacenter, members, self.cluster.misweights.get(datacenter))
 
     def dependency_changed(self, dependency: int) -> None:
         """Read at the next step (``_sync``)."""
