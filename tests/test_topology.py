@@ -227,3 +227,19 @@ def test_never_two_copies_on_one_server_and_actives_spread(data):
         active[copies[0]] += 1
     counts = [active.get(s, 0) for s in servers_in(G, "dc-a")]
     assert max(counts) - min(counts) <= 1  # active copies spread round-robin
+
+
+def test_the_direct_build_is_the_graph_networkx_would_build(G):
+    """``build_topology`` writes nodes and edges into networkx's own dicts (``_add_nodes``, ``_add_edges``)
+    to build 100,000-server fleets in seconds. The same nodes and edges given to networkx's public
+    ``add_nodes_from`` / ``add_edges_from`` must give the same graph, its nodes and edges listed in the
+    same order, with the same attributes: a guard for a networkx release that changes how a graph keeps
+    them."""
+    import networkx as nx
+
+    public = nx.Graph()
+    public.add_nodes_from((n, dict(data)) for n, data in G.nodes(data=True))
+    public.add_edges_from((u, v, dict(data)) for u, v, data in G.edges(data=True))
+    assert list(public.nodes(data=True)) == list(G.nodes(data=True))
+    assert list(public.edges(data=True)) == list(G.edges(data=True))
+    assert public.adj == G.adj and public.nodes == G.nodes  # (nx.utils.graphs_equal, less G.graph's attributes)
