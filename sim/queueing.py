@@ -3,8 +3,9 @@ tail of a response time, the stationary M/M/c number in system, the Allen–Cunn
 mean-field fixed point of a pool balanced by the shortest of ``d`` queues (the supermarket model, on which
 :mod:`sim.balancing` builds its finite pools).
 
-Free functions over numpy arrays (one element per server or class of servers), with no state and no
-randomness: the flow engine reads its servers' waits from them, and so can anyone checking a number.
+Free functions over numpy arrays (one element per server or class of servers; :func:`allen_cunneen_one`
+over the floats of one queue, with the arrays' answers), with no state and no randomness: the flow engine
+reads its servers' waits from them, and so can anyone checking a number.
 References: Kleinrock, *Queueing Systems* vol. 1; Gross & Harris, *Fundamentals of Queueing Theory*;
 Baccelli & Hebuterne, "On queues with impatient customers" (Performance '81, 1981) and Zeltyn &
 Mandelbaum, "Call centers with impatient customers" (Queueing Systems, 2005) for M/M/c+D;
@@ -32,6 +33,9 @@ __all__ = [
     "response_cells",
     "first_passage_rate",
     "allen_cunneen",
+    "allen_cunneen_one",
+    "float_max",
+    "float_min",
     "supermarket",
     "from_full",
     "retrial_blocking",
@@ -53,18 +57,7 @@ def erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     element in plain Python for a few large pools (a directory with hundreds of workers).
     """
     if c.size <= 8:
-        b = np.empty(c.size)
-        for i, (ci, ai) in enumerate(zip(c.tolist(), a.tolist(), strict=True)):
-            if ci > ai + 9.0 * math.sqrt(max(ai, 0.0)) + 10.0:  # nine standard deviations of Poisson(a)
-                b[i] = 0.0  # short: the recursion would fall below 1e-15 long before k = c
-                continue
-            x = 1.0
-            for k in range(1, ci + 1):
-                x = ai * x / (k + ai * x)
-                if x < 1e-15:  # B decreases with k: nothing left to lose
-                    x = 0.0
-                    break
-            b[i] = x
+        b = np.array([_erlang_b(ci, ai) for ci, ai in zip(c.tolist(), a.tolist(), strict=True)], dtype=float)
     else:
         b = np.ones(np.shape(a))
         ab, below = np.empty(b.shape), np.empty(b.shape)  # a B(k-1), k + a B(k-1): in place, no temporaries
@@ -81,6 +74,28 @@ def erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return b, np.minimum(np.maximum(erlang_c, 0.0), 1.0)
 
 
+def _erlang_b(c: int, a: float) -> float:
+    """Erlang B of ``c`` servers at offered load ``a``, in plain Python (:func:`erlang` for a few pools)."""
+    if c > a + 9.0 * math.sqrt(max(a, 0.0)) + 10.0:  # nine standard deviations of Poisson(a)
+        return 0.0  # short: the recursion would fall below 1e-15 long before k = c
+    x = 1.0
+    for k in range(1, c + 1):
+        x = a * x / (k + a * x)
+        if x < 1e-15:  # B decreases with k: nothing left to lose
+            return 0.0
+    return x
+
+
+def float_max(a: float, b: float) -> float:
+    """``np.maximum`` of two floats: the larger, NaN if either is."""
+    return a if a >= b or a != a else b
+
+
+def float_min(a: float, b: float) -> float:
+    """``np.minimum`` of two floats: the smaller, NaN if either is."""
+    return a if a <= b or a != a else b
+
+
 def blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray, erlang_b: np.ndarray | None = None) -> np.ndarray:
     """M/M/c/(c+q): the share of arrivals that find ``q`` waiting and every worker busy, at offered
     load ``a`` (any size; ``q`` may be infinite, then the share is what overload cannot serve).
@@ -93,7 +108,7 @@ def blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray, erlang_b: np.ndarray |
         erlang_b, _ = erlang(c, a)
     rho = a / np.maximum(c, 1)
     finite = np.isfinite(q)
-    every = bool(finite.all())
+    every = np.count_nonzero(finite) == finite.size
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         qf = q if every else np.where(finite, q, 0.0)
         one = np.abs(rho - 1.0) < 1e-9
@@ -101,7 +116,7 @@ def blocking(c: np.ndarray, a: np.ndarray, q: np.ndarray, erlang_b: np.ndarray |
         geo = np.where(one, qf, rho * (1.0 - power) / np.where(one, 1.0, 1.0 - rho))
         block = np.minimum(np.maximum(erlang_b * power / (1.0 + erlang_b * geo), 0.0), 1.0)
     nan = np.isnan(block)
-    if nan.any():  # (0/0 or inf/inf where rho^q overflows: the share overload cannot serve)
+    if np.count_nonzero(nan):  # (0/0 or inf/inf where rho^q overflows: the share overload cannot serve)
         block = np.where(nan, 1.0 - 1.0 / np.maximum(rho, 1.0), block)
     if every:
         return block
@@ -197,7 +212,7 @@ def response_tail(tau: np.ndarray, mean: np.ndarray, wait_p: np.ndarray, theta: 
         both = np.where(close, (1.0 + mu * tau) * a,
                         (theta * a - mu * np.exp(-theta * tau)) / np.where(close, 1.0, diff))
         out = (1.0 - wait_p) * a + wait_p * np.minimum(np.maximum(both, 0.0), 1.0)
-        if np.any(deterministic):
+        if np.count_nonzero(deterministic):
             det = np.where(tau < mean, 1.0, wait_p * np.exp(-theta * np.maximum(tau - mean, 0.0)))
             out = np.where(deterministic, det, out)
     return np.minimum(np.maximum(out, 0.0), 1.0)
@@ -227,7 +242,7 @@ def _bounded_response_tail(tau: np.ndarray, mean: np.ndarray, mu: np.ndarray, wa
     served = np.exp(np.maximum(delta * m, 0.0) - mu * tau + np.minimum(theta, 0.0) * np.minimum(bound, 1e300))
     both = np.minimum(np.maximum(waited(tau) + served * inner / norm, 0.0), 1.0)
     out = (1.0 - wait_p) * np.exp(-mu * tau) + wait_p * both
-    if np.any(deterministic):
+    if np.count_nonzero(deterministic):
         det = np.where(tau < mean, 1.0, wait_p * waited(np.maximum(tau - mean, 0.0)))
         out = np.where(deterministic, det, out)
     return np.minimum(np.maximum(out, 0.0), 1.0)
@@ -265,7 +280,7 @@ def response_cells(tau: np.ndarray, mean: np.ndarray, wait_p: np.ndarray, theta:
     >>> round(mean, 3), round(1 - 2 * math.exp(-2) / (1 - math.exp(-2)), 3)
     (0.687, 0.687)
     """
-    det = bool(deterministic.any())
+    det = np.count_nonzero(deterministic) > 0
     lo = np.where(deterministic, mean, 0.0) if det else np.zeros(np.shape(mean))
     serve = mean - lo if det else mean  # the exponential service's mean (none when deterministic)
     mu = 1.0 / np.maximum(mean, _TINY)
@@ -363,6 +378,20 @@ def allen_cunneen(load: np.ndarray, workers: np.ndarray, iworkers: np.ndarray, p
     wait_p = np.where(load > 0, wait_p, 0.0)
     variability = np.maximum((ca2 + cs2) / 2.0, 0.05)
     theta = np.maximum(workers - a, 0.02 * workers) / np.maximum(per_try, _TINY) / variability
+    return wait_p, theta
+
+
+def allen_cunneen_one(load: float, workers: float, iworkers: int, per_try: float, ca2: float,
+                      cs2: float) -> tuple[float, float]:
+    """:func:`allen_cunneen` of one queue, in floats: the same answers as for arrays of one element, at a
+    fraction of the cost (a dependency's queue, every step).
+    """
+    a = float_min(load, workers * CAP)
+    b = _erlang_b(iworkers, a)
+    rho = float_min(a / iworkers, 0.999999)
+    wait_p = float_min(float_max(b / (1.0 - rho * (1.0 - b)), 0.0), 1.0) if load > 0 else 0.0
+    variability = float_max((ca2 + cs2) / 2.0, 0.05)
+    theta = float_max(workers - a, 0.02 * workers) / float_max(per_try, _TINY) / variability
     return wait_p, theta
 
 

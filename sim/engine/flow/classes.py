@@ -73,20 +73,23 @@ class Classes:
             self._take(s.backlog, s.load, s.rate, s.shed)
         return self.view
 
-    def after_loads(self, work: np.ndarray, demand: np.ndarray, tries: np.ndarray) -> ClassView:
-        """The classes for the queue update of a step that brought the servers these loads (see the module)."""
+    def after_loads(self, loads: np.ndarray) -> ClassView:
+        """The classes for the queue update of a step that brought the servers these ``loads`` (work, demand and
+        tries: [3, server]; see the module).
+        """
         s = self.servers
-        if not (self.lump and self._at == s.revision and self._reuse < REUSE
-                and all(self._stands(a) for a in (work, demand, tries))):
-            self._take(s.backlog, work, demand, tries)
+        if not (self.lump and self._at == s.revision and self._reuse < REUSE and self._stands(loads)):
+            self._take(s.backlog, *loads)
         else:
             self._reuse += 1
         self.count += self.view.rep.size
         return self.view
 
-    def _stands(self, load: np.ndarray) -> bool:
-        """Whether every server got the ``load`` of the server standing for its class."""
-        return bool((load == self.each(load[self.view.rep])).all())
+    def _stands(self, loads: np.ndarray) -> bool:
+        """Whether every server got the ``loads`` (one or more per server: [load, server]) of the server standing
+        for its class.
+        """
+        return bool((loads == self.each(loads[:, self.view.rep])).all())
 
     def each(self, per_class: np.ndarray) -> np.ndarray:
         """Values per class (along the last axis) handed to each server of the class (``per_class.take(view.of,

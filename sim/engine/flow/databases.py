@@ -76,6 +76,7 @@ class Pairs:
         P = self.n_pairs = len(pair_server)
         self.entry_region = np.concatenate([self.pair_region, np.arange(n_regions)])
         self.entry_own = self.own[self.entry_region]
+        self.any_own = bool(self.own.any())  # (as a rule no region is without databases)
         self.prior = np.zeros(P + n_regions)
         self.posterior = np.zeros(0)  # per entry of the support (``_support``)
         self.sup = np.zeros(0, dtype=np.int64)

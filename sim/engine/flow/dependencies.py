@@ -22,7 +22,7 @@ import numpy as np
 from sim.cluster import Cluster
 from sim.engine.flow.servers import TINY
 from sim.policies import BackoffSums, Budget
-from sim.queueing import allen_cunneen, response_tail
+from sim.queueing import allen_cunneen_one, float_max, float_min, response_tail
 from sim.scenario import Scenario
 
 __all__ = ["DependencyCalls", "Dependencies", "LinkState", "Links"]
@@ -152,29 +152,40 @@ class Dependencies:
         """The queues move on by a step of ``h`` that brought ``calls`` per second and ``work``
         (worker-seconds per second), per dependency.
         """
-        dcap = np.where(self.down, 0.0, self.workers)
-        dback = np.maximum(0.0, self.backlog + work * h - dcap * h)
-        dper = np.where(calls > 0, work / np.maximum(calls, TINY), self.service)
-        droom = self.limit * dper
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dadm = np.maximum(droom - self.backlog, 0.0) + dcap * h
-            self.shed = np.minimum(np.maximum(
-                np.where(work * h > dadm, 1.0 - dadm / np.maximum(work * h, TINY), 0.0), 0.0), 1.0)
-        self.backlog = np.where(self.down, 0.0, np.minimum(dback, np.maximum(droom, 0.0)))
+        shed, backlog = [], []
+        # (dependency by dependency in floats: the same answers as the vectors' elements, at a fraction of
+        # the cost for a few queues; np.maximum and np.minimum as float_max and float_min)
+        for down, workers, back, w, c, service, limit in zip(self.down.tolist(), self.workers.tolist(),
+                                                             self.backlog.tolist(), work.tolist(), calls.tolist(),
+                                                             self.service.tolist(), self.limit.tolist(), strict=True):
+            cap = 0.0 if down else workers
+            grown = float_max(0.0, back + w * h - cap * h)
+            per = w / float_max(c, TINY) if c > 0 else service
+            room = limit * per
+            admitted = float_max(room - back, 0.0) + cap * h
+            refused = 1.0 - admitted / float_max(w * h, TINY) if w * h > admitted else 0.0
+            shed.append(float_min(float_max(refused, 0.0), 1.0))
+            backlog.append(0.0 if down else float_min(grown, float_max(room, 0.0)))
+        self.shed, self.backlog = np.array(shed, dtype=float), np.array(backlog, dtype=float)
         self.load = work
         self._state(calls)
 
     def _state(self, calls: np.ndarray) -> None:
-        """The waits a call sees: the fluid backlog's, plus the stationary M/M/c wait at the last load."""
-        if not self.n:
-            self.wait = self.wait_p = self.theta = np.zeros(0)
-            return
-        cap = np.where(self.down, 0.0, self.workers)
-        per = np.where(calls > 0, self.load / np.maximum(calls, TINY), self.service * self.factor)
-        poisson = np.ones(self.n)  # M/M/c: Poisson calls, exponential service
-        self.wait_p, self.theta = allen_cunneen(self.load, self.workers, self.iworkers, per, poisson, poisson)
-        fluid = np.where(cap > 0, self.backlog / np.maximum(cap, TINY), 0.0)
-        self.wait = fluid + self.wait_p / self.theta
+        """The waits a call sees: the fluid backlog's, plus the stationary M/M/c wait at the last load
+        (:func:`sim.queueing.allen_cunneen` of Poisson calls and exponential service, dependency by dependency).
+        """
+        wait, wait_p, theta = [], [], []
+        for down, workers, iworkers, back, load, c, service, factor in zip(
+                self.down.tolist(), self.workers.tolist(), self.iworkers.tolist(), self.backlog.tolist(),
+                self.load.tolist(), calls.tolist(), self.service.tolist(), self.factor.tolist(), strict=True):
+            cap = 0.0 if down else workers
+            per = load / float_max(c, TINY) if c > 0 else service * factor
+            p, rate = allen_cunneen_one(load, workers, iworkers, per, 1.0, 1.0)
+            fluid = back / float_max(cap, TINY) if cap > 0 else 0.0
+            wait.append(fluid + (p / rate if rate else float(np.float64(p) / rate)))  # (numpy's x / 0, if ever)
+            wait_p.append(p)
+            theta.append(rate)
+        self.wait, self.wait_p, self.theta = (np.array(x, dtype=float) for x in (wait, wait_p, theta))
 
 
 class LinkState(NamedTuple):

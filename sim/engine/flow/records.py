@@ -69,11 +69,11 @@ class Records:
         hist = self.hist
         if hist.any():
             region, nz = np.nonzero(hist > 1e-9)  # (region by region, each in the order of its bins)
-            if nz.size:
-                rec.latency.extend(CENTRES[nz].tolist())
-                rec.latency_window.extend([w] * nz.size)
-                rec.latency_region.extend(region.tolist())
-                rec.latency_weight.extend(hist[region, nz].tolist())
+            if nz.size:  # (the recorder's arrays of doubles and C ints take numpy's bytes as they are)
+                rec.latency.frombytes(CENTRES[nz].tobytes())
+                rec.latency_window.frombytes(np.full(nz.size, w, dtype=np.intc).tobytes())
+                rec.latency_region.frombytes(region.astype(np.intc).tobytes())
+                rec.latency_weight.frombytes(hist[region, nz].tobytes())
             hist[:] = 0.0
 
     def finish(self) -> None:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sim.engine.flow.records import BINS, CENTRES, Records, bin_of
-from sim.engine.flow.servers import TINY
+from sim.engine.flow.servers import TINY, some
 from sim.policies import Budget, backoff_span
 from sim.scenario import ClientPolicy
 
@@ -85,21 +85,23 @@ class ClientRetries:
         self.ring = np.zeros(shape)
         self.ring_age = np.zeros(shape)  # sum of (age x mass): a retry's request arrived that long ago
         self.full = np.zeros((self.slots, max(client.retries, 1), n_regions))
+        self.any_full = False  # whether any such retry was ever put in the ring (else ``full`` holds zeros)
         self.pending = 0.0  # mass in the ring
         self.traffic = self.retrying = 0.0  # attempts and retries per second in the last step
         self.budgets = [Budget(client.budget) if client.budget else None for _ in range(n_regions)]
         self.budgeted = client.budget is not None
         self.spans = [backoff_span(client.backoff, a + 1) for a in range(self.attempts_max)]  # per retry number
         self.classes = np.minimum(np.arange(self.attempts_max), 1)  # attempt number - 1 -> first attempt or retry
-        self._windows: tuple[int, np.ndarray, np.ndarray] | None = None  # (window, its ``_origins``)
+        self._windows: tuple[int, np.ndarray, slice | np.ndarray] | None = None  # (window, its ``_origins``)
 
-    def _origins(self, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """In window ``w``, the window each origin slot (mod ``origins``) stands for, and whether it is one
-        (not before the first).
+    def _origins(self, w: int) -> tuple[np.ndarray, slice | np.ndarray]:
+        """In window ``w``, the origin slots (mod ``origins``) that stand for a window (not before the first),
+        as a selection of them (a slice when they all do), and the windows they stand for.
         """
         if self._windows is None or self._windows[0] != w:
             windows = np.array([w - ((w - m) % self.origins) for m in range(self.origins)])
-            self._windows = (w, windows, windows >= 0)
+            valid = windows >= 0
+            self._windows = (w, windows[valid], slice(None) if valid.all() else valid)
         return self._windows[1], self._windows[2]
 
     def few(self) -> bool:
@@ -122,21 +124,23 @@ class ClientRetries:
             idx: slice | np.ndarray = slice(slot, slot + last - k + 1) if slot + last - k < self.slots \
                 else np.arange(k, last + 1) % self.slots
             due, due_age = self.ring[idx].sum(axis=0), self.ring_age[idx].sum(axis=0)
-            due_full = self.full[idx].sum(axis=0)
             self.ring[idx] = 0.0
             self.ring_age[idx] = 0.0
-            self.full[idx] = 0.0
+            if self.any_full:
+                due_full = self.full[idx].sum(axis=0)
+                self.full[idx] = 0.0
         else:
             take = min(1.0, h / left) if left > 0 else 1.0
             due = self.ring[slot] * take
             due_age = self.ring_age[slot] * take
-            due_full = self.full[slot] * take
             self.ring[slot] -= due
             self.ring_age[slot] -= due_age
-            self.full[slot] -= due_full
+            if self.any_full:
+                due_full = self.full[slot] * take
+                self.full[slot] -= due_full
         # (as [region, type, retry number - 1, origin]: laid out so, their sums add in the same order)
         due, due_age = due.transpose(1, 2, 0, 3).copy(), due_age.transpose(1, 2, 0, 3).copy()
-        due_full = due_full.T.copy()
+        due_full = due_full.T.copy() if self.any_full else np.zeros((self.full.shape[2], self.full.shape[1]))
         self.pending = max(0.0, self.pending - float(due.sum()))
         return DueRetries(due, due_age, due_full)
 
@@ -159,7 +163,7 @@ class ClientRetries:
         counts["timeouts"][:, w] += (by_r * per[..., 2]).sum(axis=(1, 2))
         origin_windows, valid = self._origins(w)
         ok_by_origin = (by_attempt * per[..., 0, None]).sum(axis=(1, 2))  # [region, origin]
-        counts["ok"][:, origin_windows[valid]] += ok_by_origin[:, valid]  # (distinct windows)
+        counts["ok"][:, origin_windows] += ok_by_origin[:, valid]  # (distinct windows)
         # Latency: each success's try time plus how long ago its request arrived (the mean age of the
         # step's successful retries; first attempts have none).
         ok_retry = by_r[:, :, 1:] * per[:, :, 1:, 0]  # [region, type, attempt - 2]
@@ -182,14 +186,15 @@ class ClientRetries:
         retried = np.zeros(R)
         # Of the failures of each attempt, the timeouts (they come back after the client's timeout) and the
         # refusals by a full server (a part of the errors, which come back at once). [region, type, attempt]
+        bunching = some(per[..., 3])  # (as a rule none: no server is small enough to be full)
         with np.errstate(invalid="ignore", divide="ignore"):
             failing, safe = fail_share > 0, np.maximum(fail_share, TINY)
             to_shares = np.where(failing, per[..., 2] / safe, 0.0)
-            fulls = np.where(failing, per[..., 3] / safe, 0.0)
+            fulls = np.where(failing, per[..., 3] / safe, 0.0) if bunching else None
         failed_age = age * fail_share[..., None]  # [region, type, attempt, origin]
         for a in range(self.attempts_max):
             mass = by_attempt[:, :, a, :] * fail_share[:, :, a, None]  # [region, type, origin]
-            if not mass.any():
+            if not some(mass):
                 continue
             if a + 1 >= self.attempts_max:
                 _give_up(records, mass, origin_windows, valid)
@@ -210,14 +215,15 @@ class ClientRetries:
             retried += keep.sum(axis=(1, 2))
             lo, hi = self.spans[a]
             # Errors come back at once, timeouts at the client's timeout.
-            to_share, full = to_shares[:, :, a], fulls[:, :, a]  # [region, type]
+            to_share = to_shares[:, :, a]  # [region, type]
             for after, part in ((0.0, 1.0 - to_share), (c.timeout, to_share)):
                 mp = keep * part[:, :, None]
-                if not mp.any():
+                if not some(mp):
                     continue
                 ma = keep_age * part[:, :, None] + mp * (after + (lo + hi) / 2)
-                bunched = (keep * full[:, :, None]).sum(axis=(1, 2)) if after == 0.0 else None
-                if bunched is not None and not bunched.any():  # (none: adding zeros changes nothing)
+                bunched = (keep * fulls[:, :, a, None]).sum(axis=(1, 2)) if after == 0.0 and fulls is not None \
+                    else None
+                if bunched is not None and not some(bunched):  # (none: adding zeros changes nothing)
                     bunched = None
                 self.schedule(t, step_end, a + 1, mp, ma, after + lo, after + hi, bunched)
         return retried
@@ -248,6 +254,7 @@ class ClientRetries:
             self.ring_age[idx, retry - 1] += each_age
             if each_full is not None:
                 self.full[idx, retry - 1] += each_full
+                self.any_full = True
         self.pending += float(mass.sum())
 
 
@@ -266,8 +273,10 @@ def _slots(first: int, last: int, slots: int) -> tuple[slice, ...]:
     return (slice(a, b + 1),) if a <= b else (slice(a, None), slice(0, b + 1))
 
 
-def _give_up(records: Records, mass: np.ndarray, origin_windows: np.ndarray, valid: np.ndarray) -> None:
-    """Count ``mass`` [region, type, origin] of requests as failed, in the windows they arrived in, and by type."""
+def _give_up(records: Records, mass: np.ndarray, origin_windows: np.ndarray, valid: slice | np.ndarray) -> None:
+    """Count ``mass`` [region, type, origin] of requests as failed, in the windows they arrived in (the origins
+    ``valid`` stand for ``origin_windows``), and by type.
+    """
     lost = mass[:, :, valid]
-    records.counts["failed"][:, origin_windows[valid]] += lost.sum(axis=1)  # (distinct windows)
+    records.counts["failed"][:, origin_windows] += lost.sum(axis=1)  # (distinct windows)
     records.failed_by_type += lost.sum(axis=(0, 2))

@@ -26,6 +26,7 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from sim.cluster import Cluster
 from sim.policies import BALANCERS, backoff_span
@@ -44,10 +45,17 @@ from sim.queueing import (
 from sim.scenario import Scenario
 from sim.software import Version
 
-__all__ = ["TINY", "Servers"]
+__all__ = ["TINY", "Servers", "some"]
 
 TINY = 1e-12
 """Guards divisions by a rate, a capacity or a mass that may be zero (``x / max(y, TINY)``)."""
+
+
+def some(x: ArrayLike) -> bool:
+    """Whether any element of ``x`` is nonzero: ``bool(x.any())``, at a fraction of its cost on the small
+    arrays of a step (per class, region, type or row; a count of the nonzero elements is no reduction).
+    """
+    return int(np.count_nonzero(x)) > 0
 
 
 class _Params(NamedTuple):
@@ -63,6 +71,15 @@ class _Params(NamedTuple):
     room: np.ndarray  # whether there is a waiting room
     ca2: np.ndarray
     cs2: np.ndarray
+    every_up: bool  # (as a rule)
+    every_finite: bool  # every one has a queue limit
+    every_room: bool  # every one has a waiting room
+
+    def if_up(self, x: np.ndarray, other: float = 0.0) -> np.ndarray:
+        """``x`` where the server is up, else ``other``: ``np.where(up, x, other)``, or ``x`` itself when every one
+        is up (the same values; read it, never write it).
+        """
+        return x if self.every_up else np.where(self.up, x, other)
 
 
 class _PerServer:
@@ -186,6 +203,21 @@ class Servers:
         per_class, of = self.kept[name]
         return per_class[of[ix]]
 
+    def at_each(self, names: tuple[str, ...], ix: Any) -> list[np.ndarray]:
+        """``at(name, ix)`` for each of ``names`` (the servers' classes looked up once for those kept per class)."""
+        out = []
+        held, of_ix = None, None
+        for name in names:
+            values = self.full.get(name)
+            if values is not None:
+                out.append(values[ix])
+                continue
+            per_class, of = self.kept[name]
+            if of is not held:
+                held, of_ix = of, of[ix]
+            out.append(per_class[of_ix])
+        return out
+
     def _params(self, ix: Any) -> _Params:
         """The parameters of the servers ``ix`` (kept while they are the same servers and no listener changed
         any: ``revision``).
@@ -193,9 +225,10 @@ class Servers:
         kept = self._kept_params
         if kept is not None and kept[0] is ix and kept[1] == self.revision:
             return kept[2]
-        limit = self.queue_limit[ix]
-        params = _Params(self.up[ix], self.workers[ix], self.iworkers[ix], self.service[ix], limit, np.floor(limit),
-                         np.isfinite(limit), limit > 0, self.ca2[ix], self.cs2[ix])
+        limit, up = self.queue_limit[ix], self.up[ix]
+        finite, room = np.isfinite(limit), limit > 0
+        params = _Params(up, self.workers[ix], self.iworkers[ix], self.service[ix], limit, np.floor(limit), finite,
+                         room, self.ca2[ix], self.cs2[ix], bool(up.all()), bool(finite.all()), bool(room.all()))
         self._kept_params = (ix, self.revision, params)
         return params
 
@@ -227,7 +260,7 @@ class Servers:
         """
         p = self._params(ix)
         up, workers = p.up, p.workers
-        cap = np.where(up, workers, 0.0)
+        cap = p.if_up(workers)
         with np.errstate(divide="ignore", invalid="ignore"):
             fluid_wait = np.where(cap > 0, backlog / np.maximum(cap, TINY), 0.0)
             per_try = np.where(rate > 0, load / np.maximum(rate, TINY), p.service)
@@ -242,7 +275,7 @@ class Servers:
             wait_rate = (workers - demand) / scale
             # Whether the bound cuts any wait short: when none keeps more than e^-40 of its wait beyond it,
             # M/M/c+D is M/M/c to 1e-17, and the waits are those without a bound (below; ``cut``).
-            self.binds = bool((wait_rate * bound < 40.0).any())
+            self.binds = some(wait_rate * bound < 40.0)
         out: dict[str, np.ndarray] = {}
         if self.binds:
             refused, wait_p = impatient(p.iworkers, demand, bound / scale, erlang_b)
@@ -260,7 +293,8 @@ class Servers:
             if erlang_c is not None and np.array_equal(np.minimum(load, workers * CAP), erlang_c[0]):
                 known = erlang_c[1]
             wait_p, theta = allen_cunneen(load, workers, p.iworkers, per_try, p.ca2, p.cs2, known)
-        wait_p = np.where(p.room, wait_p, 0.0)  # no waiting room: served at once or refused
+        if not p.every_room:  # no waiting room: served at once or refused
+            wait_p = np.where(p.room, wait_p, 0.0)
         out.update(fluid_wait=fluid_wait, wait_p=wait_p, theta=theta, per_try=per_try)
         return out
 
@@ -268,7 +302,10 @@ class Servers:
         """The waiting room of each server (worker-seconds): its queue limit's tries, or what
         ``max_queue_wait`` lets wait, whichever is less (inf: none).
         """
-        room = np.where(p.finite, np.where(p.finite, p.limit, 0.0) * per_try, np.inf)
+        if p.every_finite:
+            room = p.limit * per_try
+        else:
+            room = np.where(p.finite, np.where(p.finite, p.limit, 0.0) * per_try, np.inf)
         return np.minimum(room, self.max_wait * cap) if self.bounded else room
 
     def _filled(self, p: _Params, backlog: np.ndarray, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray:
@@ -397,11 +434,11 @@ class Servers:
         its fluid backlog, which persists from step to step, does the refusing).
         """
         p = self._params(ix)
-        up, workers, service, limit = p.up, p.workers, p.service, p.limit
+        workers, service, limit = p.workers, p.service, p.limit
         work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.at("backlog", ix)
-        cap = np.where(up, workers, 0.0)
+        cap = p.if_up(workers)
         offered = work * h
-        backlog = np.where(up, np.maximum(0.0, backlog0 + offered - cap * h), 0.0)
+        backlog = p.if_up(np.maximum(0.0, backlog0 + offered - cap * h))
         per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, TINY), service), TINY)
         room = self._room(p, per_try, cap)
         if self.cancel:
@@ -423,24 +460,24 @@ class Servers:
         holds = (demand < workers) | settles
         stationary = np.where(holds, stationary, 0.0)
         again, chain = stationary, np.zeros(stationary.shape, dtype=bool)
-        if full is not None and full.any():  # (where the queue settles: a long one's refusals are the fluid's)
+        if full is not None and some(full):  # (where the queue settles: a long one's refusals are the fluid's)
             settled = np.where(settles[:, None], full[ix], 0.0)
             stationary, again, chain = self.bunched(ix, demand, per_try, settled, stationary)
         # A queue that settles within the step keeps what it admits within its capacity by itself; the
         # fluid share would count the retries it refuses again as work to fit.
         shed = np.where(chain, 0.0, shed)
-        state = {"backlog": np.where(over, room, backlog), "load": np.where(up, work, 0.0),
-                 "rate": np.where(up, tries, 0.0), "demand": np.where(up, demand, 0.0)}
+        state = {"backlog": np.where(over, room, backlog), "load": p.if_up(work), "rate": p.if_up(tries),
+                 "demand": p.if_up(demand)}
         if self.balanced:  # the balancer's fluid view reads every server's load (pool_load)
             self.load = state["load"].take(inv)
-        state.update(self._waits(ix, np.where(up, erlang_b, 0.0), state["load"], state["rate"], state["backlog"],
+        state.update(self._waits(ix, p.if_up(erlang_b), state["load"], state["rate"], state["backlog"],
                                  state["demand"], (demand, erlang_c)))
         if self.binds:  # M/M/c+D: those who would wait past max_queue_wait, at any load (retries as others)
             stationary = np.maximum(stationary, state["refused"])
             again = np.maximum(again, state["refused"])
         # (shares: np.minimum and np.maximum clip them as np.clip does, at a fraction of its cost)
-        state["shed"] = np.where(up, np.minimum(np.maximum(np.maximum(shed, stationary), 0.0), 1.0), 0.0)
-        state["again"] = np.where(up, np.minimum(np.maximum(np.maximum(shed, again), 0.0), 1.0), 0.0)
+        state["shed"] = p.if_up(np.minimum(np.maximum(np.maximum(shed, stationary), 0.0), 1.0))
+        state["again"] = p.if_up(np.minimum(np.maximum(np.maximum(shed, again), 0.0), 1.0))
         # Kept per class: a server's are its class's (handed to every server only when read whole).
         for name, values in state.items():
             self.full.pop(name, None)

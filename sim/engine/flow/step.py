@@ -110,9 +110,8 @@ class Step:
         R = self.n_regions
         new = np.zeros(R)
         if t < self.end:
-            for r, fn in enumerate(self.rates):
-                if fn is not None:
-                    new[r] = fn(t + h / 2) * self.scale[r] * h
+            new = np.array([fn(t + h / 2) * scale * h if fn is not None else 0.0
+                            for fn, scale in zip(self.rates, self.scale.tolist(), strict=True)], dtype=float)
             if self.noise is not None:
                 new = self.noise.poisson(new).astype(float)
             counts["requests"][:, w] += new
@@ -132,11 +131,13 @@ class Step:
         else:
             self.pairs.no_retries_due()
         attempts = by_attempt.sum(axis=(1, 2, 3))
-        ring.traffic = float(attempts.sum()) / h
-        ring.retrying = float(attempts.sum() - new.sum()) / h
-        for r, budget in enumerate(ring.budgets):
-            if budget is not None:
-                budget.fill(float(new[r]), h)
+        every = attempts.sum()
+        ring.traffic = float(every) / h
+        ring.retrying = float(every - new.sum()) / h
+        if ring.budgeted:
+            for r, budget in enumerate(ring.budgets):
+                if budget is not None:
+                    budget.fill(float(new[r]), h)
         later = attempts - new
         counts["attempts"][:, w] += attempts
         counts["retries"][:, w] += later
@@ -166,7 +167,7 @@ class Step:
         """
         work, demand, tries = loads.work, loads.demand, loads.tries
         self.servers.add_mail(work, demand, tries, h)
-        view = self.classes.after_loads(work, demand, tries)
+        view = self.classes.after_loads(loads.per_server)
         self.servers.advance(view.rep, view.of, work, demand, tries, h, loads.full)
         self.deps.advance(loads.dep_calls, loads.dep_work, h)
         self.records.link_bits[:, w] += loads.link_bps * h
@@ -203,10 +204,16 @@ def outcome_shares(attempts: Attempts, tries: TryOutcome) -> np.ndarray:
     first, retries = tries.first, tries.retries
     raw = both(attempts.new_types, attempts.retry_types)
     some = raw > 0
+    every = np.count_nonzero(some) == some.size
+
+    def where_some(x: np.ndarray) -> np.ndarray:
+        """``x`` where there are attempts, else 0 (``x`` itself where there are everywhere)."""
+        return x if every else np.where(some, x, 0.0)
+
     with np.errstate(invalid="ignore", divide="ignore"):
         safe = np.maximum(raw, TINY)
-        ok = shares[..., 0] = np.where(some, both(first.ok, retries.ok) / safe, 0.0)
-        timeout = shares[..., 2] = np.where(some, both(first.timeout, retries.timeout) / safe, 0.0)
-        error = shares[..., 1] = np.where(some, np.maximum(0.0, 1.0 - ok - timeout), 0.0)
-        shares[..., 3] = np.where(some, np.minimum(both(first.full, retries.full) / safe, error), 0.0)
+        ok = shares[..., 0] = where_some(both(first.ok, retries.ok) / safe)
+        timeout = shares[..., 2] = where_some(both(first.timeout, retries.timeout) / safe)
+        error = shares[..., 1] = where_some(np.maximum(0.0, 1.0 - ok - timeout))
+        shares[..., 3] = where_some(np.minimum(both(first.full, retries.full) / safe, error))
     return shares

@@ -37,7 +37,7 @@ from sim.engine.flow.classes import Classes, ClassView
 from sim.engine.flow.databases import BinSums, Pairs
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
 from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
-from sim.engine.flow.servers import TINY, Servers
+from sim.engine.flow.servers import TINY, Servers, some
 from sim.policies import BackoffSums, Budget
 from sim.queueing import response_cells, response_tail
 from sim.scenario import Scenario
@@ -60,9 +60,11 @@ class RegionOutcomes(NamedTuple):
 
 class Loads(NamedTuple):
     """What the step's tries brought, per second: per server (work after and before refusals, in
-    worker-seconds per second, and tries), per dependency (calls, work) and per link (bits).
+    worker-seconds per second, and tries: the rows of ``per_server``), per dependency (calls, work) and per
+    link (bits).
     """
 
+    per_server: np.ndarray  # [work, demand, tries; server]
     work: np.ndarray
     demand: np.ndarray
     tries: np.ndarray
@@ -116,10 +118,13 @@ class _Grouping(NamedTuple):
     classes: ClassView
     support: np.ndarray
     live_at: np.ndarray
+    live_server: np.ndarray  # the live pairs' servers
     rep: np.ndarray  # the first live pair of each group
     inv: np.ndarray  # each live pair's group
     runs: tuple[np.ndarray, np.ndarray] | None  # ``inv`` as runs of one group (see :func:`_runs`)
     sums: BinSums  # sums per group of values per live pair
+    sel: np.ndarray  # per row (the groups, then each region's "database unavailable"), the entry standing for it
+    server_pair: np.ndarray | None  # each server's live pair, when every server has exactly one (else None)
 
 
 class _Rows(NamedTuple):
@@ -136,6 +141,8 @@ class _Rows(NamedTuple):
     share0: np.ndarray  # the share of them that are first attempts
     pairs: int  # rows of pairs (the rest are per region)
     live_share0: np.ndarray  # per live pair: the share of its attempts that are first attempts
+    live_first_w: np.ndarray  # per live pair: its attempts times that share (its first attempts, as rows count them)
+    server_pair: np.ndarray | None  # each server's live pair, when every server has exactly one (else None)
 
 
 class _Paths(NamedTuple):
@@ -158,6 +165,16 @@ class _Paths(NamedTuple):
     loss: np.ndarray  # the link's loss ([type, row] where the types' sizes differ)
     delay: np.ndarray  # the link's latency and congestion delay (the same)
     rtt: np.ndarray  # the region's round trip to its datacenter
+    dc_bin: np.ndarray  # per row: the datacenter the region is routed to (0 for none: ``routed`` says)
+    routed: np.ndarray  # per row: whether the region has a datacenter to go to
+    pair_dc_bin: np.ndarray  # ``dc_bin`` of the rows of pairs
+    pooled: bool  # whether every row's region has a pool to go to (``no_pool`` is False everywhere)
+    crossed: np.ndarray  # per row of pairs that crosses a link: the link
+    sent: np.ndarray  # per row of pairs: 1 - ``loss``
+    front_pass: np.ndarray  # per row of pairs: 1 - ``front_shed``
+    front_ok: np.ndarray  # per row of pairs: 1 - ``front_error``
+    service: np.ndarray  # per row of pairs: the mailbox server's mean service (at speed 1, work 1)
+    det: np.ndarray  # per row of pairs: whether the mailbox server's service is deterministic
 
 
 class _Mailboxes(NamedTuple):
@@ -194,6 +211,17 @@ class _Chances(NamedTuple):
         return _Chances(self.ok[k], self.error[k], self.timeout[k], self.service[k], self.base[k], self.tau[k],
                         self.late[k], self.reach[k], tuple(x[k] for x in self.first),
                         tuple(x[k] for x in self.full))
+
+
+class _Calls(NamedTuple):
+    """The dependency calls of the request types sent in a step: each type's, and their shares of tries whose
+    calls all succeed, their time and the worker time they hold, as [type, 1] columns.
+    """
+
+    each: list[DependencyCalls]
+    ok: np.ndarray
+    time: np.ndarray
+    held: np.ndarray
 
 
 class _Balanced(NamedTuple):
@@ -261,6 +289,8 @@ class Tries:
         self._kept_paths: tuple[_Grouping | None, np.ndarray, _Pools | None, _Paths, list[int],
                                 np.ndarray] | None = None
         self._every: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # support, all its pairs, their servers
+        self._tinies = np.zeros(0)  # TINY, as many as asked for (np.maximum(x, TINY) costs more with a scalar)
+        self._bins: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # :meth:`_sums`' bins per index, size
 
     def send(self, t: float, h: float, w: int, route: np.ndarray, mass0: np.ndarray,
              mass_r: np.ndarray, retry_types: np.ndarray, full: np.ndarray | None = None) -> TryOutcome:
@@ -279,10 +309,11 @@ class Tries:
         paths = self._paths(view, front, rows, route)
         s, b = self.servers, paths.server
         at = s.at
-        box = _Mailboxes(s.up[b], at("shed", b), s.err[b], at("fluid_wait", b), at("wait_p", b), at("theta", b),
-                         at("wait_rate", b), s.cut(b))
+        state = s.at_each(("shed", "fluid_wait", "wait_p", "theta", "wait_rate"), b)
+        shed, fluid_wait, wait_p, theta, wait_rate = state
+        box = _Mailboxes(s.up[b], shed, s.err[b], fluid_wait, wait_p, theta, wait_rate, s.cut(b))
         bunched = self._bunched(rows, paths, box, full)
-        again = None if bunched is None or not (at("again", b) != box.shed).any() else \
+        again = None if bunched is None or not some(at("again", b) != box.shed) else \
             box.shed + bunched * (at("again", b) - box.shed)  # (None where retries are refused as first attempts)
         totals = _Totals(rows.weights.size, rows.pairs, self.n_regions, self.n_dcs, self.deps.n, self.links.count)
         K = len(self.types)
@@ -292,7 +323,7 @@ class Tries:
         # Per live pair: work, demand, tries and failures. A row's pairs share its outcomes per try of each
         # type, but not their mix of types when retries are sent (a pair's retries are of the types that
         # failed there); without retries, every pair's tries are in the mix's shares.
-        mixed = K > 1 and bool(mass_r.any())
+        mixed = K > 1 and some(mass_r)
         # Per row of pairs, of work, demand, tries and failures per try of each type, summed over the types
         # in the mix's shares (for first attempts) and in the retries' (for retries).
         per_try = np.zeros((2, 4, rows.pairs))
@@ -304,9 +335,11 @@ class Tries:
             part0 = rows.share0 * self.shares[:, None]
             part = part0 + (1.0 - rows.share0) * retry_mix[paths.region].T
             tries0, first_share = rows.weights * part, np.where(part > 0, part0 / np.maximum(part, TINY), 0.0)
-        active = [k for k in range(K) if tries0[k].any()]  # the types sent in this step
-        calls = [self.deps.calls(self.types[k].deps, tt, h, float(tries0[k].sum())) for k in active]
+        active = [k for k in range(K) if some(tries0[k])]  # the types sent in this step
+        each_calls = [self.deps.calls(self.types[k].deps, tt, h, float(tries0[k].sum())) for k in active]
         if active:  # the sent types at once, as [type, row] arrays (element by element as one type would be)
+            columns = np.array([(c.ok, c.time, c.held) for c in each_calls]).T[:, :, None]
+            calls = _Calls(each_calls, *columns)
             every = len(active) == K
             sent = slice(None) if every else active
             firsts = first_share if every else first_share[active]
@@ -338,7 +371,7 @@ class Tries:
         self.records.dc_offered[:, w] += totals.dc_tries
         first, retries = self._by_region(outcomes, route, mass0, mass_r, retry_mix)
         if mixed:  # back to the pairs: each by its first attempts and its retries
-            first_w = rows.live_w * rows.live_share0
+            first_w = rows.live_first_w
             retry_w = rows.live_w - first_w
             per_pair, other = _each(per_try, rows)  # (in place: no temporaries of every pair)
             per_pair *= first_w
@@ -369,8 +402,9 @@ class Tries:
         front_wait = np.bincount(dc_k, weights=fw * s.served_wait(ix), minlength=D)
         front_shed = np.bincount(dc_k, weights=fw * s.at("shed", ix), minlength=D)
         # Per region (the datacenter it is routed to): what its tries meet at the front ends.
-        f_shed = np.where(own_r, 0.0, front_shed[dsafe])
-        frontend = np.where(own_r, 0.0, pools.time[dsafe] + front_wait[dsafe])
+        f_shed, frontend = front_shed[dsafe], pools.time[dsafe] + front_wait[dsafe]
+        if self.pairs.any_own:  # (a region without databases meets none)
+            f_shed, frontend = np.where(own_r, 0.0, f_shed), np.where(own_r, 0.0, frontend)
         return _FrontEnds(pools.down, f_shed, pools.error, frontend, pools.no_pool, fw, pools.speed)
 
     def _pools_now(self, t: float, view: ClassView, route: np.ndarray,
@@ -402,11 +436,11 @@ class Tries:
         R, P = self.n_regions, pairs.n_pairs
         sup, Ps = pairs.sup, pairs.sup_pairs
         spread = pairs.spread
-        if pairs.own.any():
+        if pairs.any_own:
             pairs.pool_shares(route, self.servers.dc_of, self.servers.pool_weight)
             spread = np.where(pairs.sup_own, pairs.prior_sup(), spread)
         # (x + 0.0 is x: with no retries due the first attempts are the weights)
-        if mass_r.any():
+        if some(mass_r):
             first = pairs.each_entry(mass0) * pairs.prior_sup()
             weights = first + pairs.each_entry(mass_r) * spread
         else:
@@ -423,9 +457,9 @@ class Tries:
             live_at = np.flatnonzero(carrying)  # where in sup
             live = sup[live_at]
             live_w, live_first = weights[live_at], first[live_at]
-            b_all = pairs.pair_server[live]
+            b_all = None  # (their servers: kept with the groups)
         # The share of first attempts, where there are attempts (only those of live pairs are read).
-        live_share0 = live_first / np.maximum(live_w, TINY)
+        live_share0 = live_first / np.maximum(live_w, self._tiny(live_w.size))
         tail_w = weights[Ps:]
         share0 = np.where(tail_w > 0, first[Ps:] / np.maximum(tail_w, TINY), 0.0)
         # Pairs whose server is in the same state see the same outcomes: one row per group of them (a
@@ -434,19 +468,30 @@ class Tries:
         if cached is not None and cached.classes is view and cached.support is sup \
                 and (cached.live_at is live_at or np.array_equal(cached.live_at, live_at)):
             # the same classes and pairs: the same groups
-            rep, inv, runs, sums = cached.rep, cached.inv, cached.runs, cached.sums
+            groups = cached
         else:
+            if b_all is None:
+                b_all = pairs.pair_server[live]
             key = view.of[b_all] * R + pairs.pair_region[live]
             _, rep, inv = np.unique(key, return_index=True, return_inverse=True) if self.classes.lump \
                 else (None, np.arange(live.size), np.arange(live.size))
-            runs, sums = _runs(inv), BinSums(inv, rep.size)
-            self._groups = _Grouping(view, sup, live_at, rep, inv, runs, sums)
-        group_w = sums(live_w)
-        group_m0 = sums(live_w * live_share0)
-        sel = np.concatenate([live[rep], np.arange(P, P + R)])
+            groups = self._groups = _Grouping(view, sup, live_at, b_all, rep, inv, _runs(inv), BinSums(inv, rep.size),
+                                              np.concatenate([live[rep], np.arange(P, P + R)]),
+                                              _one_each(b_all, self.servers.n))
+        live_first_w = live_w * live_share0
+        group_w = groups.sums(live_w)
+        group_m0 = groups.sums(live_first_w)
         weights = np.concatenate([group_w, tail_w])
         share0 = np.concatenate([np.where(group_w > 0, group_m0 / np.maximum(group_w, TINY), 0.0), share0])
-        return _Rows(live_at, b_all, live_w, inv, runs, group_w, sel, weights, share0, rep.size, live_share0)
+        return _Rows(live_at, groups.live_server, live_w, groups.inv, groups.runs, group_w, groups.sel, weights, share0,
+                     groups.rep.size, live_share0, live_first_w, groups.server_pair)
+
+    def _tiny(self, n: int) -> np.ndarray:
+        """``n`` times TINY, as an array (a read-only view)."""
+        if self._tinies.size < n:
+            self._tinies = np.full(n, TINY)
+            self._tinies.flags.writeable = False
+        return self._tinies[:n]
 
     def _paths(self, view: ClassView, front: _FrontEnds, rows: _Rows, route: np.ndarray) -> _Paths:
         """Per row: its region's front ends; per row of pairs: the mailbox server, the link to it and what
@@ -469,7 +514,9 @@ class Tries:
             loss_l = np.array([s.loss for s in states])[self._size_of]
             b_loss = loss_l[:, link] * crosses
             b_delay = delay_l[:, link] * crosses + hop
-        return ways._replace(front_shed=front.shed[reg], front_time=front.time[reg], loss=b_loss, delay=b_delay)
+        front_shed = front.shed[reg]
+        return ways._replace(front_shed=front_shed, front_time=front.time[reg], loss=b_loss, delay=b_delay,
+                             sent=1.0 - b_loss, front_pass=1.0 - front_shed[: ways.server.size])
 
     def _ways(self, view: ClassView, front: _FrontEnds, rows: _Rows,
               route: np.ndarray) -> tuple[_Paths, list[int], np.ndarray]:
@@ -492,8 +539,16 @@ class Tries:
         hop = np.where((bdc != dp) & (dp >= 0), links.latency[np.maximum(dp, 0), bdc], 0.0)
         rtt = links.rtt[pair_region, np.maximum(dp, 0)]
         none = np.zeros(reg.size)
-        return _Paths(reg, d_e, own_e, front.down[reg], none, front.error[reg], none, front.no_pool[reg],
-                      pair_region, b, bdc, speed_b, link, crosses, none[:P], none[:P], rtt), used, hop
+        front_error = front.error[reg]
+        no_pool = front.no_pool[reg]
+        paths = _Paths(region=reg, dc=d_e, own=own_e, down=front.down[reg], front_shed=none, front_error=front_error,
+                       front_time=none, no_pool=no_pool, pair_region=pair_region, server=b, server_dc=bdc,
+                       speed=speed_b, link=link, crosses=crosses, loss=none[:P], delay=none[:P], rtt=rtt,
+                       dc_bin=np.maximum(d_e, 0), routed=d_e >= 0, pair_dc_bin=np.maximum(dp, 0),
+                       pooled=not some(no_pool), crossed=link[crosses], sent=none[:P], front_pass=none[:P],
+                       front_ok=1.0 - front_error[:P],
+                       service=self.servers.service[b], det=self.servers.det[b])
+        return paths, used, hop
 
     def _bunched(self, rows: _Rows, paths: _Paths, box: _Mailboxes, full: np.ndarray | None) -> np.ndarray | None:
         """Per row of pairs, the share of its client retries that retry a try its mailbox server refused
@@ -502,7 +557,7 @@ class Tries:
         retries times the server's ``shed``); a region without databases sends its retries through the
         balancer again, which finds the server that refused it once in the pool's size.
         """
-        if full is None or not self.servers.can_bunch or not full.any():
+        if full is None or not self.servers.can_bunch or not some(full):
             return None
         P, R = rows.pairs, self.n_regions
         region = paths.region[:P]
@@ -515,7 +570,7 @@ class Tries:
 
     # ------------------------------------------------------------------------------ one request type
 
-    def _chances(self, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: list[DependencyCalls], work: np.ndarray,
+    def _chances(self, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: _Calls, work: np.ndarray,
                  tt: float, first: np.ndarray, again: np.ndarray | None) -> _Chances:
         """Per try of request types of ``work`` (one per type, making ``calls``), per type and row: success,
         error and timeout, for a row whose tries of the type are ``first`` first attempts (a share, per type
@@ -524,33 +579,42 @@ class Tries:
         """
         P, R, K = rows.pairs, self.n_regions, work.size
         qd, fsh, fer = paths.down[:P], paths.front_shed[:P], paths.front_error[:P]
+        sent, passed, front_ok = paths.sent, paths.front_pass, paths.front_ok  # 1 - loss, 1 - fsh, 1 - fer
         col = (slice(None), None)
-        b, dep_ok = paths.server, np.array([c.ok for c in calls])[col]
-        svc = self.servers.service[b] * work[col] / paths.speed
-        base = paths.rtt + paths.delay + paths.front_time[:P] + np.array([c.time for c in calls])[col] + box.wait
+        dep_ok = calls.ok
+        svc = paths.service * work[col] / paths.speed
+        base = paths.rtt + paths.delay + paths.front_time[:P] + calls.time + box.wait
         tau = tt - base
-        p_late = response_tail(tau, svc, box.wait_p, box.rate, self.servers.det[b], box.bound)
-        reach = (1.0 - paths.loss) * (1.0 - fsh) * (1.0 - fer) * dep_ok
-        front = (1.0 - paths.loss) * (fsh + (1.0 - fsh) * fer + (1.0 - fsh) * (1.0 - fer) * (1.0 - dep_ok))
+        p_late = response_tail(tau, svc, box.wait_p, box.rate, paths.det, box.bound)
+        reach = sent * passed * front_ok * dep_ok
+        front = sent * (fsh + passed * fer + passed * front_ok * (1.0 - dep_ok))
+        up = 1.0 - qd  # (reaching a front end that is up)
+        reach_up, on_time, no_err = reach * box.up, 1.0 - p_late, 1.0 - box.err
+        bunch = self.servers.can_bunch  # (else no account of full refusals)
 
-        def at(shed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        def at(shed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
             """Per try and row: success, error, timeout (the database-unavailable rows: an error), and the
-            errors that a full mailbox server refused, when it refuses ``shed``.
+            errors that a full mailbox server refused (None where no server can be full), when it refuses ``shed``.
             """
-            full = (1.0 - qd) * reach * box.up * shed
-            ok_b = reach * box.up * (1.0 - shed) * (1.0 - p_late) * (1.0 - box.err)
-            err_b = front + reach * box.up * (shed + (1.0 - shed) * (1.0 - p_late) * box.err)
-            p_s, p_e, full_all = np.zeros((K, P + R)), np.empty((K, P + R)), np.zeros((K, P + R))
-            p_s[:, :P], p_e[:, :P], full_all[:, :P] = (1.0 - qd) * ok_b, (1.0 - qd) * err_b, full
+            kept = 1.0 - shed
+            ok_b = reach_up * kept * on_time * no_err
+            err_b = front + reach_up * (shed + kept * on_time * box.err)
+            p_s, p_e = np.zeros((K, P + R)), np.empty((K, P + R))
+            p_s[:, :P], p_e[:, :P] = up * ok_b, up * err_b
             p_e[:, P:] = 1.0 - paths.down[P:]
-            p_s = np.where(paths.no_pool, 0.0, p_s)
-            p_e = np.where(paths.no_pool, 1.0, p_e)
-            full = np.where(paths.no_pool, 0.0, full_all)
+            full = None
+            if bunch:
+                full = np.zeros((K, P + R))
+                full[:, :P] = up * reach * box.up * shed
+            if not paths.pooled:  # (as a rule every region has a pool: where(False, x, y) is y)
+                p_s = np.where(paths.no_pool, 0.0, p_s)
+                p_e = np.where(paths.no_pool, 1.0, p_e)
+                full = None if full is None else np.where(paths.no_pool, 0.0, full)
             return p_s, p_e, np.maximum(0.0, 1.0 - p_s - p_e), full
 
         p_s, p_e, p_t, full = at(box.shed)
         firsts: tuple[np.ndarray, ...] = (first, first, first)  # the same for each outcome
-        if not self.servers.can_bunch:  # no server at which retries bunch: no account of full refusals
+        if full is None:  # no server at which retries bunch: no account of full refusals
             none = np.zeros(p_e.shape)
             return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach, firsts, (none, none))
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -559,6 +623,7 @@ class Tries:
             if again is not None:  # retries refused with their own chance: mix the two kinds per row
                 both = (p_s, p_e, p_t)
                 *other, full_r = at(again)
+                assert full_r is not None
                 mixed = [first * x + (1.0 - first) * y for x, y in zip(both, other, strict=True)]
                 firsts = tuple(np.where(m > 0, first * x / np.maximum(m, TINY), first)
                                for x, m in zip(both, mixed, strict=True))
@@ -619,7 +684,8 @@ class Tries:
             rest = total - away
             moves = own & (rest > 1e-9 * total)  # (not a pool of one server, or of servers all tried)
             frac = np.where(moves, x[..., :P] / np.maximum(rest, TINY), 0.0)
-            into = _sums(region, frac, R)[..., region] * pool - _sums(group, frac * away, groups)[..., group] * share
+            sums = self._sums
+            into = sums(region, frac, R)[..., region] * pool - sums(group, frac * away, groups)[..., group] * share
             out = x.copy()
             out[..., :P] = np.where(moves, into, x[..., :P])
             return out
@@ -672,21 +738,22 @@ class Tries:
                     t_tot += to_m * (1.0 - in_time)
                     to_m = to_m * in_time
                 retry = err_m + to_m
-                if k < lb.retries and retry.any():
+                if k < lb.retries and some(retry):
                     if sums is not None:  # a retry whose backoff would end past the deadline is not sent: an error
                         err_m = err_m * (sums.cdf(k + 1, room) / reached if reached > 0 else 0.0)
                         to_m = to_m * (sums.cdf(k + 1, room_t) / below_t if below_t > 0 else 0.0)
                         e_tot += retry - err_m - to_m
                         retry = err_m + to_m
-                    allowed = np.ones(shape)
                     if budgeted:
                         want = np.bincount(np.maximum(d_e, 0), weights=retry * (d_e >= 0), minlength=D)
                         share_dc = np.array([bud.allow(float(want[d])) if bud is not None else 1.0
                                              for d, bud in enumerate(budget_dc)])
                         allowed = share_dc[np.maximum(d_e, 0)]
-                    lb_retries.append(_sums(reg, retry * allowed, R))
-                    e_tot += retry * (1.0 - allowed)
-                    err_m, to_m = err_m * allowed, to_m * allowed
+                        lb_retries.append(self._sums(reg, retry * allowed, R))
+                        e_tot += retry * (1.0 - allowed)
+                        err_m, to_m = err_m * allowed, to_m * allowed
+                    else:  # every retry allowed (x * 1.0 is x, and none given up)
+                        lb_retries.append(self._sums(reg, retry, R))
                     if elsewhere is not None:  # (each has had k + 1 tries)
                         err_m, to_m = elsewhere(err_m, k + 1), elsewhere(to_m, k + 1)
                     nxt[j] = nxt.get(j, 0.0) + err_m
@@ -699,7 +766,7 @@ class Tries:
                 totals.lb_retries += added
         return _Balanced(n_tries, s_tot, e_tot, t_tot, elapsed)
 
-    def _book(self, w: int, h: float, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: list[DependencyCalls],
+    def _book(self, w: int, h: float, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: _Calls,
               chances: _Chances, balanced: _Balanced, totals: _Totals,
               bits: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Add the request types' outcomes and loads ([type, row], each type making ``calls`` of crossings of
@@ -708,22 +775,25 @@ class Tries:
         mailbox servers' work, demand and tries. Sums over the types add them in the types' order.
         """
         P, R, D = rows.pairs, self.n_regions, self.n_dcs
-        d_e, dp = paths.dc, paths.dc[:P]
-        qd, fsh, fer = paths.down[:P], paths.front_shed[:P], paths.front_error[:P]
+        qd, fsh = paths.down[:P], paths.front_shed[:P]
+        sent, passed = paths.sent, paths.front_pass  # 1 - loss, 1 - fsh
         n_tries = balanced.tries
         totals.ok = balanced.ok.sum(axis=0)
         totals.error = balanced.error.sum(axis=0)
         totals.timeout = balanced.timeout.sum(axis=0)
-        totals.dc_tries = _sums(np.maximum(d_e, 0), n_tries * (d_e >= 0), D).sum(axis=0)
-        nb = n_tries[:, :P] * (1.0 - qd) * ~paths.no_pool[:P]  # tries reaching a running front end, per pair
-        totals.shed = _sums(paths.pair_region, nb * ((1.0 - paths.loss) * fsh + chances.reach * box.up * box.shed),
-                            R).sum(axis=0)
+        totals.dc_tries = self._sums(paths.dc_bin, n_tries * paths.routed, D).sum(axis=0)
+        nb = n_tries[:, :P] * (1.0 - qd)  # tries reaching a running front end, per pair
+        if not paths.pooled:  # (x * True is x)
+            nb = nb * ~paths.no_pool[:P]
+        totals.shed = self._sums(paths.pair_region, nb * (sent * fsh + chances.reach * box.up * box.shed),
+                                 R).sum(axis=0)
         # Loads per second: front ends (spread over the pool), dependencies, mailbox servers.
-        totals.front_dc = (_sums(np.maximum(dp, 0), nb * ~paths.own[:P] * (1.0 - fsh), D) / h).sum(axis=0)
-        into_back = nb / h * (1.0 - paths.loss) * (1.0 - fsh) * (1.0 - fer) * box.up
+        # (x * True is x: as a rule no region is without databases)
+        to_front = nb * ~paths.own[:P] * passed if self.pairs.any_own else nb * passed
+        totals.front_dc = (self._sums(paths.pair_dc_bin, to_front, D) / h).sum(axis=0)
+        into_back = nb / h * sent * passed * paths.front_ok * box.up
         booked = into_back * (1.0 - box.shed)
-        col = (slice(None), None)
-        work_b = np.array([c.ok for c in calls])[col] * chances.service + np.array([c.held for c in calls])[col]
+        work_b = calls.ok * chances.service + calls.held
         if self.servers.cancel:  # work that would start after its caller gave up is not done
             work_b = np.where(box.wait > chances.tau, 0.0, work_b)
         work, demand = booked * work_b, into_back * work_b
@@ -731,28 +801,29 @@ class Tries:
         totals.demand = demand.sum(axis=0)
         totals.tries = booked.sum(axis=0)
         rec = self.records
-        wasted = (booked * np.array([c.ok for c in calls])[col] * chances.late).sum(axis=1).tolist()
-        queued = (booked * np.minimum(1.0, box.wait_p + (box.wait > 0))).sum(axis=1).tolist()
-        queue_time = (booked * (box.wait + box.wait_p / box.theta)).sum(axis=1).tolist()
-        for i, c in enumerate(calls):  # (type by type, as the records' running sums have always been added)
+        # The work wasted, the tries queued and their time in the queue, per type (each summed over its rows)
+        wasted, queued, queue_time = np.array((booked * calls.ok * chances.late,
+                                               booked * np.minimum(1.0, box.wait_p + (box.wait > 0)),
+                                               booked * (box.wait + box.wait_p / box.theta))).sum(axis=2).tolist()
+        for i, c in enumerate(calls.each):  # (type by type, as the records' running sums have always been added)
             rec.wasted += wasted[i] * h
             rec.queued += queued[i] * h
             rec.queue_time += queue_time[i] * h
-            if c.per_try.any():  # (a type that calls no dependency adds zeros: x + 0.0 is x)
+            if some(c.per_try):  # (a type that calls no dependency adds zeros: x + 0.0 is x)
                 called = np.bincount(paths.pair_region, weights=into_back[i], minlength=R) * h
                 totals.dep_attempts += float(c.per_try.sum()) * called
                 totals.dep_retries += c.retries * called
                 totals.dep_calls += c.per_try * float(called.sum()) / h
                 totals.dep_work += c.per_try * float(called.sum()) / h * self.deps.service * self.deps.factor
         crosses = paths.crosses
-        if crosses.any():
-            links = self.links.count
-            across = (nb * (1.0 - fsh) * crosses)[:, crosses]  # tries put on a link
-            on = paths.link[crosses]
-            bps = _sums(on, across / h * np.array(bits)[col], links)
-            crossings = _sums(on, across, links)
-            lost = _sums(on, across * paths.loss[..., crosses], links)
-            for i in range(len(calls)):
+        if paths.crossed.size:
+            K = n_tries.shape[0]
+            across = (nb * passed * crosses)[:, crosses]  # tries put on a link
+            # (the bits, the crossings and the losses in one sum: [quantity x type, link])
+            link = self._sums(paths.crossed, np.concatenate((across / h * np.array(bits)[:, None], across,
+                                                             across * paths.loss[..., crosses])), self.links.count)
+            bps, crossings, lost = link[:K], link[K: 2 * K], link[2 * K:]
+            for i in range(K):
                 totals.link_bps += bps[i]
                 rec.link_crossings[:, w] += crossings[i]
                 rec.link_lost[:, w] += lost[i]
@@ -766,23 +837,24 @@ class Tries:
         """
         P = rows.pairs
         has = balanced.ok[:, :P].any(axis=1)
-        if not has.any():
+        if not some(has):
             return []
         if P > _PROFILES:
             return [x for i in np.flatnonzero(has).tolist() if (x := self._latency_one(
                 rows, paths, box, chances.of_type(i), _Balanced._make(y[i] for y in balanced))) is not None]
-        some: slice | np.ndarray = slice(None) if has.all() else np.flatnonzero(has)  # (as a rule every type)
-        ok_mass = balanced.ok[some, :P]
-        extra = np.where(ok_mass > 0, balanced.elapsed[some, :P] / np.maximum(ok_mass, TINY), 0.0)
+        every = np.count_nonzero(has) == has.size  # (as a rule every type)
+        kinds: slice | np.ndarray = slice(None) if every else np.flatnonzero(has)
+        ok_mass = balanced.ok[kinds, :P]
+        extra = np.where(ok_mass > 0, balanced.elapsed[kinds, :P] / np.maximum(ok_mass, TINY), 0.0)
         shape = ok_mass.shape
 
         def flat(x: np.ndarray) -> np.ndarray:
             """Per row of every type with successes, one after the other."""
             return x.ravel() if x.ndim > 1 else np.concatenate((x,) * shape[0])
 
-        return [_Successes(flat(paths.pair_region), ok_mass.ravel(), (chances.base[some] + extra).ravel(),
-                           flat(chances.tau[some]), flat(chances.service[some]), flat(box.wait_p), flat(box.rate),
-                           None if box.bound is None else flat(box.bound), flat(self.servers.det[paths.server]))]
+        return [_Successes(flat(paths.pair_region), ok_mass.ravel(), (chances.base[kinds] + extra).ravel(),
+                           flat(chances.tau[kinds]), flat(chances.service[kinds]), flat(box.wait_p), flat(box.rate),
+                           None if box.bound is None else flat(box.bound), flat(paths.det))]
 
     def _latency_one(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances,
                      balanced: _Balanced) -> _Successes | None:
@@ -792,9 +864,9 @@ class Tries:
         """
         P, R, D = rows.pairs, self.n_regions, self.n_dcs
         ok_mass = balanced.ok[:P]
-        if not ok_mass.any():
+        if not some(ok_mass):
             return None
-        det = self.servers.det[paths.server]
+        det = paths.det
         extra = np.where(ok_mass > 0, balanced.elapsed[:P] / np.maximum(ok_mass, TINY), 0.0)
         parts = [chances.base + extra, chances.tau, chances.service, box.wait_p, box.rate]
         if box.bound is not None:
@@ -830,6 +902,25 @@ class Tries:
         values, shares = response_cells(one.tau, one.service, one.wait_p, one.rate, one.det, one.bound)
         _deposit(totals.hist, one.region, one.mass[:, None] * shares, one.start[:, None] + values)
 
+    def _sums(self, index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+        """Per row of ``weights`` ([row, entry], or one row), the sums of its entries in ``n`` bins by ``index``
+        (per entry): one bincount for every row, each bin adding the same terms in the same order as a
+        bincount of its own (the bins of every row kept while ``index`` is the same array).
+        """
+        if weights.ndim == 1:
+            return np.bincount(index, weights=weights, minlength=n)
+        rows = weights.shape[0]
+        key = (id(index), rows * n)
+        kept = self._bins.get(key)
+        if kept is not None and kept[0] is index:
+            bins = kept[1]
+        else:
+            bins = (np.arange(rows)[:, None] * n + index).ravel()
+            if len(self._bins) >= 64:  # (indices of steps gone by)
+                self._bins.clear()
+            self._bins[key] = (index, bins)
+        return np.bincount(bins, weights=weights.ravel(), minlength=rows * n).reshape(rows, n)
+
     # ------------------------------------------------------------------------------ back to regions and servers
 
     def _by_type(self, out: np.ndarray, sent: slice | list[int], reg: np.ndarray, balanced: _Balanced,
@@ -846,7 +937,7 @@ class Tries:
         # (each bin adds the same terms in the same order as a bincount of its own).
         weights = np.array((ok * first[0], err * first[1], timeout * first[2], ok, err, timeout,
                             err * first[1] * full[0], err * (1.0 - first[1]) * full[1]))  # [q, type, row]
-        by = _sums(reg, weights.reshape(-1, reg.size), R).reshape(8, -1, R).transpose(0, 2, 1)  # [q, region, type]
+        by = self._sums(reg, weights.reshape(-1, reg.size), R).reshape(8, -1, R).transpose(0, 2, 1)  # [q, region, type]
         out[:3, :, sent] = by[:3]
         out[3:6, :, sent] = by[3:6] - by[:3]
         out[6:, :, sent] = by[6:]
@@ -857,7 +948,7 @@ class Tries:
         attempt is an error at once).
         """
         s0, e0, t0, sr, e_r, tr, f0, fr = outcomes
-        if not (route < 0).any():  # (as a rule every region has a route)
+        if not some(route < 0):  # (as a rule every region has a route)
             return RegionOutcomes(s0, e0, t0, f0), RegionOutcomes(sr, e_r, tr, fr)
         unrouted = (route < 0)[:, None]
         e0 = np.where(unrouted, mass0[:, None] * self.shares[None, :], e0)
@@ -870,14 +961,16 @@ class Tries:
         (none where the region has no databases: its tries wait nowhere).
         """
         P, Ps = rows.pairs, self.pairs.sup_pairs
-        fails = np.zeros(self.pairs.sup.size)
         own = paths.own[:P]
-        lost = np.where(own.take(rows.inv), 0.0, lost_pairs) if own.any() else lost_pairs
+        lost = np.where(own.take(rows.inv), 0.0, lost_pairs) if self.pairs.any_own and some(own) else lost_pairs
+        unavailable = totals.error[P:] + totals.timeout[P:]
+        if self.pairs.any_own:
+            unavailable = np.where(paths.own[P:], 0.0, unavailable)
         if rows.live_at.size == Ps:  # every pair
-            fails[:Ps] = lost
-        else:
-            fails[rows.live_at] = lost
-        fails[Ps:] = np.where(paths.own[P:], 0.0, totals.error[P:] + totals.timeout[P:])
+            return np.concatenate((lost, unavailable))
+        fails = np.zeros(self.pairs.sup.size)
+        fails[rows.live_at] = lost
+        fails[Ps:] = unavailable
         return fails
 
     def _loads(self, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals,
@@ -889,11 +982,15 @@ class Tries:
         s, n = self.servers, self.servers.n
         ix, _, size = view
         b_all = rows.live_server
-        # (float even with no pair carrying attempts: numpy counts an empty input in integers)
-        work = np.bincount(b_all, weights=per_pair[0], minlength=n).astype(float, copy=False)
-        demand = np.bincount(b_all, weights=per_pair[1], minlength=n).astype(float, copy=False)
-        tries_at = np.bincount(b_all, weights=per_pair[2], minlength=n).astype(float, copy=False)
-        if totals.front_dc.any():  # per server of each class
+        if rows.server_pair is not None:  # (as a rule) one live pair per server: a gather, + 0.0 as a bincount's
+            loads = per_pair[:3].take(rows.server_pair, axis=1)
+            loads += 0.0  # (-0.0 + 0.0 is 0.0: the same bits as the sums)
+        else:
+            loads = np.empty((3, n))
+            for q in range(3):
+                loads[q] = np.bincount(b_all, weights=per_pair[q], minlength=n)
+        work, demand, tries_at = loads
+        if some(totals.front_dc):  # per server of each class
             to_front = totals.front_dc[s.dc_of[ix]] * np.where(size > 0, front.share / np.maximum(size, 1.0), 0.0)
             # (per server from its class: the work and the tries in one gather)
             front_work, front_tries = self.classes.each(np.array((to_front * s.frontend[ix] / front.speed,
@@ -908,7 +1005,7 @@ class Tries:
             part = per_pair[1] * (1.0 - rows.live_share0) * bunched[rows.inv]
             by_retry = np.stack([np.bincount(b_all, weights=part * mix[region, k], minlength=n)
                                  for k in range(full.shape[1])], axis=1)
-        return Loads(work, demand, tries_at, totals.dep_calls, totals.dep_work, totals.link_bps, by_retry)
+        return Loads(loads, work, demand, tries_at, totals.dep_calls, totals.dep_work, totals.link_bps, by_retry)
 
 
 def _runs(inv: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -923,6 +1020,17 @@ def _runs(inv: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return inv[starts], np.diff(np.append(starts, inv.size))
 
 
+def _one_each(servers: np.ndarray, n: int) -> np.ndarray | None:
+    """Each of the ``n`` servers' place in ``servers`` (the live pairs' servers) when every server is there
+    exactly once (then a bincount of values per live pair by server is a gather of them), else None.
+    """
+    if servers.size != n:
+        return None
+    place = np.full(n, -1, dtype=np.int64)
+    place[servers] = np.arange(n)
+    return place if bool((place >= 0).all()) else None
+
+
 def _each(per_group: np.ndarray, rows: _Rows) -> np.ndarray:
     """Values per group (along the last axis) handed to each live pair of the group: by runs when they are
     few (a repeat costs less than a gather; the same values), else by a gather.
@@ -931,18 +1039,6 @@ def _each(per_group: np.ndarray, rows: _Rows) -> np.ndarray:
         return per_group.take(rows.inv, axis=-1)
     group, length = rows.runs
     return np.repeat(per_group.take(group, axis=-1), length, axis=-1)
-
-
-def _sums(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
-    """Per row of ``weights`` ([row, entry], or one row), the sums of its entries in ``n`` bins by ``index``
-    (per entry): one bincount for every row, each bin adding the same terms in the same order as a
-    bincount of its own.
-    """
-    if weights.ndim == 1:
-        return np.bincount(index, weights=weights, minlength=n)
-    rows = weights.shape[0]
-    bins = (np.arange(rows)[:, None] * n + index).ravel()
-    return np.bincount(bins, weights=weights.ravel(), minlength=rows * n).reshape(rows, n)
 
 
 _PER_BIN = BINS / (LOG_HI - LOG_LO)
