@@ -191,6 +191,9 @@ def test_a_dependency_call_holds_a_worker_and_is_waited_for_once(make_scenario, 
     wait = rho * busy / (2 * (1 - rho))  # M/D/1's mean wait
     spread = (2 * wait**2 + lam * busy**3 / (3 * (1 - rho)) - wait**2) ** 0.5  # its standard deviation
     assert abs(s["latency"]["mean"] - (busy + wait)) < 4 * spread / s["requests"] ** 0.5, s["latency"]
+    # An arrival finds the worker busy with the chance rho, and is counted as queued on both kinds of station
+    queued = s["counts"]["queued"] / s["requests"]
+    assert abs(queued - rho) < 4 * (rho * (1 - rho) / s["requests"]) ** 0.5, queued
 
 
 def test_overload_is_shed_at_the_queue_limit(make_scenario):

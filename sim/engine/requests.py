@@ -166,7 +166,7 @@ class RequestEngine(EngineBase):
                          s.datacenter, s.frontend_time, groups[s.index].memory,
                          lifo_after=lifo if lifo is not None else _INF, mean_service=s.service.mean,
                          cancel=self.cancel, codel=CoDel(codel) if codel is not None else None,
-                         on_drop=self._codel_dropped)
+                         on_drop=self._codel_dropped, on_wait=self._waited)
             for s in cluster.servers
         ]
         for server in np.flatnonzero(cluster.parked_mask).tolist():  # an autoscaler's spares start stopped
@@ -739,6 +739,14 @@ class RequestEngine(EngineBase):
 
         if not station.submit(now, service + waited, deadline if self.cancel else _INF, self.max_wait, done, waited):
             self._shed(a, now)
+
+    def _waited(self, wait: float) -> None:
+        """A request queued at an event-driven server got a worker after ``wait``: counted as the booking
+        station's are in :meth:`_stage`.
+        """
+        if wait > 0:
+            self.rec.queued += 1
+            self.rec.queue_time += wait
 
     def _codel_dropped(self, station: EventStation) -> None:
         """CoDel dropped a request at ``station``: the first drop after a quiet spell starts a dropping

@@ -214,19 +214,21 @@ class EventStation(Station):
     Adaptive LIFO needs it: while the expected wait exceeds ``lifo_after``, a free worker takes the
     newest request instead of the oldest (and, with deadline propagation, skips those whose caller
     has given up). So does CoDel (``codel``): it judges each request a free worker takes by how long it
-    waited and may drop it instead (``on_drop(station)`` is told). Each request costs a completion event,
+    waited and may drop it instead (``on_drop(station)`` is told). A request that waited for a worker is
+    told to ``on_wait(wait)`` when one takes it (the queue's figures). Each request costs a completion event,
     so the engine uses these stations only when ``server.lifo_when_waiting`` or ``server.codel`` is set.
     Requests are submitted with a callback (:meth:`submit`), called with True when the service ends and
     False when CoDel drops the request; :meth:`admit` books one without a callback, for callers that only
     need an estimate of the end.
     """
 
-    __slots__ = ("queue", "busy", "lifo_after", "mean_service", "cancel", "codel", "on_drop", "since")
+    __slots__ = ("queue", "busy", "lifo_after", "mean_service", "cancel", "codel", "on_drop", "on_wait", "since")
 
     def __init__(self, *args: Any, lifo_after: float, mean_service: float, cancel: bool,
-                 codel: CoDel | None = None, on_drop: Callable[[EventStation], None] | None = None, **kwargs: Any):
+                 codel: CoDel | None = None, on_drop: Callable[[EventStation], None] | None = None,
+                 on_wait: Callable[[float], None] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.queue: deque[list[Any]] = deque()  # [service, deadline, done, queued at]
+        self.queue: deque[list[Any]] = deque()  # [service, deadline, done, queued at, tail]
         self.busy = 0
         self.since = 0.0  # when ``busy`` last changed (busy_time)
         self.lifo_after = lifo_after
@@ -234,6 +236,7 @@ class EventStation(Station):
         self.cancel = cancel
         self.codel = codel
         self.on_drop = on_drop
+        self.on_wait = on_wait
 
     def held(self) -> int:
         return len(self.queue) + self.busy
@@ -328,6 +331,8 @@ class EventStation(Station):
             if codel is not None and codel.take(now, now - item[3], len(queue)):
                 dropped.append(item)
                 continue
+            if self.on_wait is not None and item[2] is not None:
+                self.on_wait(now - item[3])
             self._start(now, item)
         if codel is not None and self.busy < self.workers:
             codel.idle()  # a worker finds the queue empty
