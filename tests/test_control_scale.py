@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import sim
 from sim import control
 from sim.cluster import Cluster
-from sim.control import Failover, HealthChecker, OverloadMonitor, TrafficManager, _trigger_at
+from sim.control import Failover, HealthChecker, OverloadMonitor, TrafficManager, trigger_at
 from sim.engine.requests import RequestEngine
 from sim.loader import load_scenario
 from sim.metrics import Recorder
@@ -271,7 +271,7 @@ def _play(ops: list[Op], skip: bool, use_floor: bool, horizon: float) -> tuple[l
     def player() -> Generator[simpy.Event, None, None]:
         for at, op, arg in sorted(ops, key=lambda o: o[0]):
             event = env.event()
-            _trigger_at(env, event, at, simpy.events.NORMAL)  # exactly at ``at``, ties with sweeps included
+            trigger_at(env, event, at, simpy.events.NORMAL)  # exactly at ``at``, ties with sweeps included
             yield event
             if op == "waits":
                 engine.set_waits(*arg)
@@ -366,7 +366,7 @@ def test_sweeps_fall_exactly_on_multiples_of_the_interval():
     def at(k: int) -> None:
         event = env.event()
         event.callbacks.append(lambda _: fired.append((env.now, k * 0.1)))
-        _trigger_at(env, event, k * 0.1, control.LATE)
+        trigger_at(env, event, k * 0.1, control.LATE)
 
     def process() -> Generator[simpy.Event, None, None]:
         for k in range(1, 2000, 7):
