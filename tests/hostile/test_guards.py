@@ -33,10 +33,11 @@ from tests.test_cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Random crashes make replications differ, so a row given the wrong seed would show; each run takes a few
-# tens of milliseconds, so a kill lands in the middle of the sweep.
+# Random crashes make replications differ, so a row given the wrong seed would show; each run takes about
+# a tenth of a second (it took a few tens of milliseconds at 2 minutes simulated, too fast on a quick
+# machine for the kills below to land inside the sweep), so a kill lands in the middle of the sweep.
 TINY = merge(BASE, {
-    "duration": "2m",
+    "duration": "10m",
     "workload": {"regions": {"users": {"peak": "30/s"}}},
     "faults": [{"id": "crashes", "kind": "server_crash", "target": {}, "mtbf": "2m", "mttr": "20s"}],
 })
