@@ -264,13 +264,12 @@ class Servers:
         with np.errstate(divide="ignore", invalid="ignore"):
             fluid_wait = np.where(cap > 0, backlog / np.maximum(cap, TINY), 0.0)
             per_try = np.where(rate > 0, load / np.maximum(rate, TINY), p.service)
-        full = self._filled(p, backlog, per_try, cap) & (demand >= workers)
-        if full.any():
+        full = self._full(p, backlog, per_try, cap, demand)
+        if full is not None:
             return self._full_waits(ix, p, full, erlang_b, load, rate, backlog, demand, erlang_c, cap, per_try)
         self.binds = False
         if self.bounded:  # M/M/c+D at the load offered (any load: refusals keep it stable)
-            variability = np.maximum((p.ca2 + p.cs2) / 2.0, 0.05)
-            scale = np.maximum(per_try, TINY) * variability  # the M/M/c wait's unit, seconds
+            scale = self._scale(p, per_try)
             bound = np.maximum(self.max_wait - fluid_wait, 0.0)
             wait_rate = (workers - demand) / scale
             # Whether the bound cuts any wait short: when none keeps more than e^-40 of its wait beyond it,
@@ -308,10 +307,23 @@ class Servers:
             room = np.where(p.finite, np.where(p.finite, p.limit, 0.0) * per_try, np.inf)
         return np.minimum(room, self.max_wait * cap) if self.bounded else room
 
-    def _filled(self, p: _Params, backlog: np.ndarray, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray:
-        """Whether each server's fluid backlog fills its waiting room (:meth:`_room`)."""
+    def _full(self, p: _Params, backlog: np.ndarray, per_try: np.ndarray, cap: np.ndarray,
+              demand: np.ndarray) -> np.ndarray | None:
+        """Per server, whether its fluid backlog fills its waiting room (:meth:`_room`) while more work is
+        offered than its workers do; None where none does (as a rule: checked first, at the cost of one
+        comparison).
+        """
+        overloaded = demand >= p.workers
+        if not some(overloaded):
+            return None
         room = self._room(p, per_try, cap)
-        return np.isfinite(room) & (backlog > 0) & (backlog >= room * (1.0 - 1e-9))
+        full = overloaded & np.isfinite(room) & (backlog > 0) & (backlog >= room * (1.0 - 1e-9))
+        return full if some(full) else None
+
+    @staticmethod
+    def _scale(p: _Params, per_try: np.ndarray) -> np.ndarray:
+        """The unit of an M/M/c wait (seconds): the mean work of a try, times Allen–Cunneen's variability."""
+        return np.maximum(per_try, TINY) * np.maximum((p.ca2 + p.cs2) / 2.0, 0.05)
 
     def _full_waits(self, ix: Any, p: _Params, full: np.ndarray, erlang_b: np.ndarray | None, load: np.ndarray,
                     rate: np.ndarray, backlog: np.ndarray, demand: np.ndarray,
@@ -324,10 +336,9 @@ class Servers:
         at the room (:meth:`advance`) and carries none of the wait. The others' waits are :meth:`_waits`'s,
         uncut where they were.
         """
-        fluid = np.where(full, 0.0, backlog)
+        # (a full room's backlog taken as none: its fluid wait is 0, and no server is found full again)
         out = self._waits(ix, erlang_b, load, rate, np.where(full, 0.0, backlog), demand, erlang_c)
-        variability = np.maximum((p.ca2 + p.cs2) / 2.0, 0.05)
-        scale = np.maximum(per_try, TINY) * variability
+        scale = self._scale(p, per_try)
         if not self.binds:  # (no bound cut any other wait: theirs are uncut, an infinite bound)
             out.update(refused=np.zeros(np.shape(full)), wait_bound=np.full(np.shape(full), np.inf),
                        wait_rate=out["theta"], drain=p.workers / scale)
@@ -337,10 +348,8 @@ class Servers:
         with np.errstate(divide="ignore"):
             theta = 1.0 / truncated_mean(wait_rate, np.where(full, bound, 1.0))
         for name, values in (("refused", refused), ("wait_bound", bound), ("wait_rate", wait_rate),
-                             ("drain", p.workers / scale), ("wait_p", wait_p), ("theta", theta),
-                             ("fluid_wait", np.zeros(np.shape(full)))):
+                             ("drain", p.workers / scale), ("wait_p", wait_p), ("theta", theta)):
             out[name] = np.where(full, values, out[name])
-        out["fluid_wait"] = np.where(full, 0.0, fluid / np.maximum(cap, TINY))
         self.binds = True
         return out
 
@@ -445,8 +454,8 @@ class Servers:
             room = np.minimum(room, self.timeout * cap)
         # A full waiting room stays full while more work is offered than the workers do: the queue's own
         # refusals (stationary M/M/c+D, :meth:`_full_waits`) keep it from growing, and must not empty it.
-        kept_full = self._filled(p, backlog0, self.at("per_try", ix), cap) & (demand >= workers)
-        over = (backlog > room) | kept_full
+        kept_full = self._full(p, backlog0, self.at("per_try", ix), cap, demand)
+        over = backlog > room if kept_full is None else (backlog > room) | kept_full
         with np.errstate(invalid="ignore", divide="ignore"):
             admitted = np.maximum(room - backlog0, 0.0) + cap * h
             wanted = demand * h
