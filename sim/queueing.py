@@ -41,11 +41,27 @@ __all__ = [
     "retrial_blocking",
     "CAP",
     "WINDOW",
+    "mirrored",
 ]
 
 _TINY = 1e-12
 CAP = 0.98
 """Stationary waits are taken at a utilisation of at most this (the fluid backlog carries the rest)."""
+
+
+def mirrored(demand: np.ndarray, workers: np.ndarray) -> np.ndarray:
+    """The load whose stationary wait stands for a growing queue's lead on its fluid backlog: the demand
+    where the workers keep up, ``2 x workers - demand`` (at least 0) where more comes than they do.
+
+    A queue offered more than its capacity grows at the excess, but it started empty, and while it was
+    short it stood still now and then: it runs ahead of its fluid path by what reflection at zero added.
+    For a Brownian queue of drift ``m > 0`` and variance ``σ²`` that lead is the depth of the path's
+    lowest point, an exponential of mean ``σ² / 2m``: the stationary queue's at drift ``-m`` (Harrison,
+    *Brownian Motion and Stochastic Flow Systems*, 1985, §1.9 and §3.6). So a growing queue's spread is the
+    stationary wait at the demand mirrored about the capacity: equal to it at saturation (both capped at
+    :data:`CAP`), falling as the overload grows, none from twice the capacity on.
+    """
+    return np.where(demand > workers, np.maximum(2.0 * workers - demand, 0.0), demand)
 
 
 def erlang(c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from sim.queueing import (
     first_passage_rate,
     from_full,
     impatient,
+    mirrored,
     response_cells,
     response_tail,
     retrial_blocking,
@@ -398,3 +399,24 @@ def test_first_passage_rate_far_below_the_level_is_the_stationary_tail_seen_once
     p0 = 1.0 / (sum(a**j / math.factorial(j) for j in range(c)) + a**c / math.factorial(c) / (1 - rho))
     tail = lam * p0 * a**c / math.factorial(c) * rho ** (50 - c)
     assert float(first_passage_rate(lam, mu, c, 50)) == pytest.approx(tail * (1 - rho), rel=0.01)
+
+
+@given(st.integers(1, 64), st.floats(0.0, 3.0))
+def test_a_growing_queues_lead_is_the_stationary_wait_at_the_mirrored_load(c, rho):
+    workers = np.array([float(c)])
+    lead = float(mirrored(workers * rho, workers)[0])
+    if rho <= 1.0:
+        assert lead == pytest.approx(c * rho)  # the workers keep up: the load itself
+    else:
+        assert lead == pytest.approx(c * max(2.0 - rho, 0.0))  # less the further past capacity, none from 2c
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.03, 0.01])
+def test_the_mirrored_mm1_queue_holds_the_brownian_lead_in_heavy_traffic(eps):
+    """M/M/1 at 1 + eps runs ahead of its fluid path by sigma^2 / 2m = (2 + eps) / 2 eps requests (Brownian
+    reflection); the stationary M/M/1 at the mirrored 1 - eps holds rho^2 / (1 - rho) waiting: their ratio,
+    2 (1 - eps)^2 / (2 + eps) = 1 - 2.5 eps + O(eps^2), tends to 1 as the overload vanishes."""
+    rho = float(mirrored(np.array([1.0 + eps]), np.array([1.0]))[0])
+    waiting = rho * rho / (1.0 - rho)
+    brownian = (2.0 + eps) / (2.0 * eps)
+    assert abs(waiting / brownian - 1.0) <= 3.0 * eps

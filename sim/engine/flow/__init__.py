@@ -11,8 +11,9 @@ datacenters. Every server is a fluid queue:
 - its backlog (worker-seconds of work waiting) grows by the work admitted in the step and shrinks by
   its capacity (``workers`` seconds per second while up); a new try waits ``backlog / workers``;
 - on top of that fluid wait, the stationary M/M/c wait at the server's current utilisation (Erlang C)
-  gives the spread of waits below saturation, so latency percentiles and the share of tries past
-  their timeout come out of the queue state;
+  gives the spread of waits below saturation (above it, while the backlog grows, the wait at the load
+  mirrored about the capacity: a growing queue's lead on its fluid path), so latency percentiles and
+  the share of tries past their timeout come out of the queue state;
 - a full queue (``queue_limit``) refuses the share of the step's work beyond its room, and with
   ``max_queue_wait`` the stationary queue is M/M/c+D (those who would wait too long are refused, the
   waits of the others are cut); with deadline propagation the backlog never holds more than its callers

@@ -180,6 +180,8 @@ class Dependencies:
                 self.load.tolist(), calls.tolist(), self.service.tolist(), self.factor.tolist(), strict=True):
             cap = 0.0 if down else workers
             per = load / float_max(c, TINY) if c > 0 else service * factor
+            if load > workers:  # a growing queue's lead on its fluid backlog (sim.queueing.mirrored)
+                load = float_max(2.0 * workers - load, 0.0)
             p, rate = allen_cunneen_one(load, workers, iworkers, per, 1.0, 1.0)
             fluid = back / float_max(cap, TINY) if cap > 0 else 0.0
             wait.append(fluid + (p / rate if rate else float(np.float64(p) / rate)))  # (numpy's x / 0, if ever)

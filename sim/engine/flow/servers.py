@@ -3,7 +3,10 @@
 A server's backlog (worker-seconds waiting) grows by the work admitted in a step and shrinks by its
 capacity (``workers`` seconds per second while up); a new try waits ``backlog / workers``. On top of
 that fluid wait, the stationary M/M/c wait at the server's utilisation gives the spread of waits below
-saturation. With ``policies.server.max_queue_wait`` (tau) the stationary queue is M/M/c+D instead, at
+saturation. Above it, while the backlog grows, the queue runs ahead of its fluid path by what
+reflection at an empty queue added: the stationary wait at the demand mirrored about the capacity
+(:func:`sim.queueing.mirrored`), continuous at saturation and none from twice the capacity on. With
+``policies.server.max_queue_wait`` (tau) the stationary queue is M/M/c+D instead, at
 any load: a try that would wait longer than what is left of tau above the fluid wait is refused, and
 the wait of those served is the M/M/c wait cut at it (:func:`sim.queueing.impatient`). A waiting room
 (a queue limit's, or ``max_queue_wait``'s) that overload keeps full is the same M/M/c+D at the load offered,
@@ -38,6 +41,7 @@ from sim.queueing import (
     blocking,
     erlang,
     impatient,
+    mirrored,
     response_tail,
     retrial_blocking,
     truncated_mean,
@@ -267,6 +271,13 @@ class Servers:
         full = self._full(p, backlog, per_try, cap, demand)
         if full is not None:
             return self._full_waits(ix, p, full, erlang_b, load, rate, backlog, demand, erlang_c, cap, per_try)
+        filling = demand > workers
+        if some(filling):  # a growing queue's lead on its fluid backlog: the stationary wait at the mirrored load
+            lead = mirrored(demand, workers)
+            ratio = np.where(filling, lead / np.maximum(demand, TINY), 1.0)
+            load, rate, demand, erlang_b, erlang_c = load * ratio, rate * ratio, lead, None, None
+        else:
+            ratio = None
         self.binds = False
         if self.bounded:  # M/M/c+D at the load offered (any load: refusals keep it stable)
             scale = self._scale(p, per_try)
@@ -285,7 +296,8 @@ class Servers:
                        drain=workers / scale)  # (while every worker is busy, one frees at this rate)
         elif self.balanced:  # the balancer's fluid view: how it spreads the waits
             shared, serving = self.pool_load()
-            wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared[ix], workers, self.iworkers[ix], per_try,
+            shared = shared[ix] if ratio is None else shared[ix] * ratio
+            wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared, workers, self.iworkers[ix], per_try,
                                                               self.cs2[ix], self.pool_size[ix], serving[ix]))
         else:  # the databases decide: Poisson arrivals
             known = None  # (as a rule the step refused nothing, and the load is the demand whose Erlang C is known)
