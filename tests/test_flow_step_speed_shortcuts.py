@@ -15,7 +15,7 @@ import pytest
 from sim.engine.flow.dependencies import Dependencies
 from sim.engine.flow.servers import TINY, some
 from sim.engine.flow.tries import Tries, _one_each
-from sim.queueing import allen_cunneen, allen_cunneen_one, erlang
+from sim.queueing import allen_cunneen, allen_cunneen_one, erlang, mirrored
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -101,7 +101,7 @@ def _advance_as_arrays(deps: _Deps, calls: np.ndarray, work: np.ndarray, h: floa
     cap = np.where(deps.down, 0.0, deps.workers)
     per = np.where(calls > 0, work / np.maximum(calls, TINY), deps.service * deps.factor)
     poisson = np.ones(deps.n)
-    wait_p, theta = allen_cunneen(work, deps.workers, deps.iworkers, per, poisson, poisson)
+    wait_p, theta = allen_cunneen(mirrored(work, deps.workers), deps.workers, deps.iworkers, per, poisson, poisson)
     fluid = np.where(cap > 0, backlog / np.maximum(cap, TINY), 0.0)
     return {"shed": shed, "backlog": backlog, "wait_p": wait_p, "theta": theta, "wait": fluid + wait_p / theta}
 
