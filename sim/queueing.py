@@ -1,7 +1,8 @@
 """Queueing formulas: Erlang B and C, M/M/c/K blocking, M/M/c with a bound on the wait (M/M/c+D), the
 tail of a response time, the stationary M/M/c number in system, the Allen–Cunneen wait of G/G/c, the
 mean-field fixed point of a pool balanced by the shortest of ``d`` queues (the supermarket model, on which
-:mod:`sim.balancing` builds its finite pools).
+:mod:`sim.balancing` builds its finite pools), how long a health check's answer persists
+(:func:`check_persistence`).
 
 Free functions over numpy arrays (one element per server or class of servers; :func:`allen_cunneen_one`
 over the floats of one queue, with the arrays' answers), with no state and no randomness: the flow engine
@@ -10,7 +11,10 @@ References: Kleinrock, *Queueing Systems* vol. 1; Gross & Harris, *Fundamentals 
 Baccelli & Hebuterne, "On queues with impatient customers" (Performance '81, 1981) and Zeltyn &
 Mandelbaum, "Call centers with impatient customers" (Queueing Systems, 2005) for M/M/c+D;
 Mitzenmacher, "The power of two choices in randomized load balancing" (IEEE TPDS, 2001); Allen,
-*Probability, Statistics and Queueing Theory* (the Allen–Cunneen approximation).
+*Probability, Statistics and Queueing Theory* (the Allen–Cunneen approximation); Morse, "Stochastic
+properties of waiting lines" (Operations Research, 1955), Karlin & McGregor, "The differential equations
+of birth-and-death processes, and the Stieltjes moment problem" (Trans. AMS, 1957) and Abate & Whitt,
+"Simple spectral representations for the M/M/1 queue" (Queueing Systems, 1988) for the persistence.
 
 >>> b, c = erlang(np.array([10, 2]), np.array([5.0, 1.0]))
 >>> round(float(b[0]), 5), round(float(c[1]), 6)
@@ -39,6 +43,7 @@ __all__ = [
     "supermarket",
     "from_full",
     "retrial_blocking",
+    "check_persistence",
     "CAP",
     "WINDOW",
     "mirrored",
@@ -539,6 +544,158 @@ def retrial_blocking(c: int, q: int, a: float, full: np.ndarray, spans: np.ndarr
         if done:
             break
     return float(pi[K]), law[:, -1]
+
+
+# ------------------------------------------------------------------------------ consecutive health checks
+
+_PERSIST_STEP = 0.01  # :func:`check_persistence` takes the utilisation on this grid (one chain each)
+_PERSIST_STATES = 400  # and follows at most this many states above the workers
+_PERSIST_JUMPS = 5000  # and its uniformised chain at most about this many jumps
+_PERSIST_OVER = 2.0  # a waiting room's chain is taken at a utilisation of at most this
+
+
+@lru_cache(maxsize=256)
+def _chain(c: int, step: int, places: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """M/M/c (mean service 1) at utilisation ``step`` x :data:`_PERSIST_STEP` with ``places`` waiting places
+    (-1: none, then truncated where the stationary law's tail falls below 1e-7, or :data:`_PERSIST_STATES`
+    above ``c``: 3e-4 at :data:`CAP`): its birth and death rates and stationary law.
+    """
+    rho = step * _PERSIST_STEP
+    top = c + (places if places >= 0 else min(int(math.ceil(math.log(1e-7) / math.log(rho))), _PERSIST_STATES))
+    n = np.arange(top + 1)
+    birth = np.where(n < top, c * rho, 0.0)
+    death = np.minimum(n, c).astype(float)
+    log_w = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(birth[:-1], _TINY)) - np.log(death[1:]))])
+    pi = np.exp(log_w - log_w.max())
+    pi /= pi.sum()
+    return birth, death, pi
+
+
+def _poisson(mean: float, size: int) -> np.ndarray:
+    """P(Poisson(mean) = j) for j < size."""
+    j = np.arange(size)
+    if mean <= 0.0:
+        return (j == 0).astype(float)
+    log_j = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(j[1:], 1)))])
+    return np.exp(j * math.log(mean) - mean - log_j)
+
+
+def _late(c: int, tau: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(P(d completions within tau while every worker is busy), P(a check waits longer than tau | n in
+    system)) over d, n < size: fewer than the ``n - c + 1`` completions it waits for come within tau.
+    """
+    done = _poisson(c * tau, size)
+    n = np.arange(size)
+    return done, np.where(n >= c, np.minimum(np.cumsum(done), 1.0)[np.maximum(n - c, 0)], 0.0)
+
+
+@lru_cache(maxsize=4096)
+def _persistence(c: int, step: int, places: int, p: float, lag: float) -> float:
+    """:func:`check_persistence` at utilisation ``step`` x :data:`_PERSIST_STEP` (``places`` -1: no limit)."""
+    birth, death, pi = _chain(c, step, places)
+    a = c * step * _PERSIST_STEP
+    size = pi.size
+    waits = float(pi[c:].sum())  # P(wait): Erlang C without a room's limit
+    if places < 0:  # the timeout in mean services that makes p the M/M/c chance C exp(-(c - a) tau)
+        tau = math.log(waits / p) / (c - a) if 0.0 < p < waits else 0.0
+    else:  # the same by bisection (a room's chain: no closed form)
+        lo, hi = 0.0, 1.0
+        while hi < 1e6 and float(pi @ _late(c, hi, size)[1]) > p:
+            hi *= 2.0
+        for _ in range(40 if p < waits else 0):
+            mid = (lo + hi) / 2.0
+            lo, hi = (mid, hi) if float(pi @ _late(c, mid, size)[1]) > p else (lo, mid)
+        tau = hi if p < waits else 0.0
+    done, late = _late(c, tau, size)
+    share = float(pi @ late)  # the chain's own P(late): p, up to the truncation
+    if not 0.0 < share < 1.0:
+        return 0.0
+    # Late now, and the number in system tau later: the n - c + 1 completions the check waits for did not
+    # all come, so every worker was busy: d < n - c + 1 completions (Poisson(c tau)), arrivals Poisson(a tau)
+    # (those past a full room's last place are taken as refused at the end).
+    kept = np.convolve(pi[::-1], done)[size - 1::-1]  # [k]: sum over d of pi[k + d] P(d completions)
+    kept[:c] = 0.0
+    spread = np.convolve(kept, _poisson(a * tau, size))
+    x = spread[:size].copy()
+    x[-1] += spread[size:].sum()
+    # Then lag - tau more, by uniformisation (as from_full): jumps at rate ``rate``, Poisson many.
+    rate = 1.05 * float((birth + death).max())
+    up, down = birth / rate, death / rate
+    stay = 1.0 - up - down
+    t = max(lag - tau, 0.0)
+    beyond = max(t - _PERSIST_JUMPS / rate, 0.0)  # past that many jumps: the slowest rate (below)
+    mean = rate * (t - beyond)
+    weights = _poisson(mean, int(math.ceil(mean + 12.0 * math.sqrt(mean) + 30.0)))
+    mass = float(x.sum())
+    both, left = 0.0, 1.0
+    rise, fall = up[:-1], down[1:]
+    nxt, moved = np.empty(size), np.empty(size - 1)
+    for j, w in enumerate(weights.tolist()):
+        both += w * float(x @ late)
+        left -= w
+        if left < 1e-12:
+            break
+        if j % 64 == 63 and float(np.abs(x - mass * pi).sum()) < 1e-9 * mass:  # settled: the weight left
+            both += left * mass * share  # at the stationary law
+            break
+        np.multiply(x, stay, out=nxt)
+        np.multiply(x[:-1], rise, out=moved)
+        nxt[1:] += moved
+        np.multiply(x[1:], fall, out=moved)
+        nxt[:-1] += moved
+        x, nxt = nxt, x
+    r = (both / share - share) / (1.0 - share)
+    if beyond > 0.0:  # a mixture of exponentials falls at least at its slowest rate: at most Morse's gap
+        r *= math.exp(-beyond * min(1.0, c * (1.0 - math.sqrt(min(a / c, CAP))) ** 2))
+    return min(max(r, 0.0), 1.0)
+
+
+def check_persistence(c: int, a: float, p: float, lag: float, places: float = math.inf) -> float:
+    """How much a health check's answer persists: for an M/M/c queue (``c`` workers offered ``a`` erlangs,
+    mean service 1, FIFO) whose checks are late with chance ``p``, the correlation ``r`` of "a check would
+    be late" now and ``lag`` mean services later, so that ``P(late again | late) = p + (1 - p) r`` and
+    ``P(late | in time) = p (1 - r)`` (which keep the share of late checks at ``p``). With ``places``
+    (a queue limit) the chain is M/M/c/(c + places), at any load up to twice the workers' (a full room's
+    queue fluctuates below its limit, and forgets faster than an unlimited one near saturation); above
+    400 places, as none.
+
+    The check's timeout ``tau`` is the one that makes ``p`` the M/M/c chance ``C exp(-(c - a) tau)``
+    (Erlang C ``C``; 0 if ``p >= C``; with a room, found by bisection), so a flow engine whose waits are
+    not exactly M/M/c (Allen–Cunneen, a fluid backlog) gets the persistence of a queue late as often as
+    its own. With ``N`` in system a check is late with chance ``f(N) = P(Poisson(c tau) <= N - c)``
+    (fewer than the ``N - c + 1`` completions it waits for come within ``tau``), and given the past that
+    is exact: service is memoryless. A late check
+    also says that every worker stayed busy for ``tau``: the number in system ``tau`` later is ``N`` plus
+    Poisson(``a tau``) arrivals less fewer than ``N - c + 1`` Poisson(``c tau``) completions. From there
+    the chain runs ``lag - tau`` more (by uniformisation, as :func:`from_full`). So ``P(late, then late)``
+    is exact for ``lag >= tau`` up to the truncation (below ``tau`` the two checks' waits overlap and this
+    is an approximation). By the spectral representation of a birth–death chain (Karlin & McGregor, 1957)
+    ``r`` is a mixture of exponentials in the lag (Abate & Whitt, "Simple spectral representations for
+    the M/M/1 queue", Queueing Systems 3, 1988), whose slowest rate is the gap of the spectrum: for M/M/1
+    Morse's relaxation time ``T = 1 / (mu (1 - sqrt(rho))^2)`` (Morse, "Stochastic properties of waiting
+    lines", Operations Research 3, 1955), about ``1 / (c mu (1 - sqrt(rho))^2)`` for M/M/c near
+    saturation. ``r`` falls well below ``exp(-lag / T)`` at lags of a few mean waits: Morse's exponential
+    alone would make checks far too alike (``tests/validation/test_flow_probes.py`` checks both engines
+    against this). Past 5,000 jumps of the chain (a long lag on many workers) ``r`` falls at
+    ``min(mu, c mu (1 - sqrt(rho))^2)`` from there, no faster than the mixture does. The utilisation is
+    taken on a grid of 0.01 (at most :data:`CAP` without a room), ``p`` and the lag to two digits (``p``
+    below 1% to one).
+
+    >>> p = 0.26  # M/M/4 at 87%, a check late 26% of the time, 10 and 50 services (1 s, 5 s) apart
+    >>> [round(p + (1 - p) * check_persistence(4, 3.48, p, lag), 2) for lag in (10.0, 50.0)]
+    [0.55, 0.31]
+    >>> check_persistence(4, 3.48, p, 1e6)  # long after: independent
+    0.0
+    """
+    if c < 1 or a <= 0.0 or not 0.0 < p < 1.0 or lag != lag or lag == math.inf:
+        return 0.0
+    room = 0 <= places <= _PERSIST_STATES  # followed whole; a longer one as none
+    most = _PERSIST_OVER if room else CAP
+    step = max(int(round(min(a / c, most) / _PERSIST_STEP)), 1)
+    if not room and step * _PERSIST_STEP >= 1.0:  # (CAP on the grid)
+        step = int(CAP / _PERSIST_STEP)
+    digits = f"{p:.2g}" if p >= 0.01 else f"{p:.1g}"  # (below 1%: it barely changes an answer)
+    return _persistence(int(c), step, int(places) if room else -1, float(digits), float(f"{max(lag, 0.0):.2g}"))
 
 
 # ------------------------------------------------------------------------------ the supermarket model

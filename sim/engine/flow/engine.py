@@ -17,6 +17,7 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.engine.base import EngineBase, request_types
+from sim.engine.flow.checks import ClassPersistence, HealthMemory
 from sim.engine.flow.classes import Classes
 from sim.engine.flow.clock import Clock
 from sim.engine.flow.crashes import Memory
@@ -65,6 +66,8 @@ class FlowEngine(EngineBase):
         for server in np.flatnonzero(cluster.parked_mask).tolist():  # an autoscaler's spares start stopped
             servers.stop(server)
         self.n = servers.n
+        # each server's last health check, for the next
+        self.health_memory = HealthMemory(servers.n, self.lb.health_check.interval)
         self.memory = Memory(self.groups)
         self.lump = self.n >= self.lump_from
         self.lumping = Classes(servers, self.lump)
@@ -197,11 +200,13 @@ class FlowEngine(EngineBase):
         """The server stopped: what it held is lost."""
         self.changes += 1
         self.servers.stop(server)
+        self.health_memory.forget(server)
 
     def server_up(self, server: int) -> None:
         """The server runs again, empty, and warming up."""
         self.changes += 1
         self.servers.start(server, self.env.now, self.warm_up(server))
+        self.health_memory.forget(server)
 
     def rotation_changed(self, datacenter: int) -> None:
         """Rebuild the pool of ``datacenter``'s load balancers and each member's share of its tries (a
@@ -221,6 +226,7 @@ class FlowEngine(EngineBase):
         """Another version runs on the server: its speed, error rate and leak; a fresh process."""
         self.changes += 1
         self.servers.set_version(server, self.cluster.servers[server].version, self.env.now)
+        self.health_memory.forget(server)
 
     # ---------------------------------------------------------------------------------- probe
 
@@ -243,16 +249,18 @@ class FlowEngine(EngineBase):
         return float(self.servers.wait_now()[server]) if self.servers.up[server] else 0.0
 
     def probe_all(self, timeout: float) -> np.ndarray:
-        """:meth:`probe` for every server at once (one draw per server whose answer is uncertain)."""
+        """:meth:`probe` for every server at once: a server whose answer is uncertain answers from its
+        :class:`HealthMemory`, which keeps consecutive checks of a server as alike as a real queue's.
+        """
         ix, inv, _ = self.lumping.current()  # one server of each class answers for all
         fail = self.servers.probe_failure(timeout, ix)
         unsure = (fail > 1e-6) & (fail < 1.0)
-        out = (fail <= 1e-6)[inv]
         self.probe_drew = bool(unsure.any())
-        if self.probe_drew:
-            unsure, fail = unsure[inv], fail[inv]
-            out[unsure] = self.health_rng.random(int(unsure.sum())) >= fail[unsure]
-        return out
+        persist = None
+        if self.probe_drew:  # per class: how much the last answers persist (each server's lag below)
+            s = self.servers
+            persist = ClassPersistence(s.iworkers[ix], s.at("demand", ix), s.at("per_try", ix), s.queue_limit[ix], fail)
+        return self.health_memory.answer(self.env.now, fail[inv], inv, persist, self.health_rng)
 
     def wait_all(self) -> np.ndarray:
         """:meth:`wait` for every server at once."""
@@ -301,3 +309,4 @@ class FlowEngine(EngineBase):
             done(not (s.err[server] and self.error_rng.uniform() < s.err[server]))
 
         later(env, end, finish)
+
