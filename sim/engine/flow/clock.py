@@ -51,14 +51,16 @@ class Clock:
 
     def quiet(self) -> bool:
         """Whether the state would not change over a long step: no backlog, next to no client retries
-        (:meth:`ClientRetries.few <sim.engine.flow.retries.ClientRetries.few>`), no refusals, no server
+        (:meth:`ClientRetries.few <sim.engine.flow.retries.ClientRetries.few>`), no retries' load waiting
+        out a backoff (:class:`~sim.engine.flow.delays.Delays`), no refusals, no server
         warming up, every breaker closed, no health check in doubt and no link saturated, for at least two
         base steps since the last change.
         """
         s = self.servers
         s.end_warmups(self.t)
         few_retries = self.retries.few()
-        if not (self.calm >= 2 and few_retries and float(self.deps.backlog.max(initial=0.0)) < 1e-9
+        if not (self.calm >= 2 and few_retries and not self.step.tries.delays.slots
+                and float(self.deps.backlog.max(initial=0.0)) < 1e-9
                 and s.next_warm == math.inf
                 and all(b is None or b.state == "closed" for b in self.breakers)
                 and not any(link.saturated is not None for link in self.network.links)):

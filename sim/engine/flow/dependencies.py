@@ -6,7 +6,9 @@ top (:func:`sim.queueing.allen_cunneen`), a queue limit that refuses what does n
 calls are resolved per try: the share whose calls all succeed within ``dependency_timeout`` (after the
 server's dependency retries, within their budget, each sent only if its backoff ends before the try's
 deadline), their time (a success after failed calls carries them and the backoffs between), and the worker
-time they hold.
+time they hold. When the dependency backoff is not short against the step, a retry call's load comes when
+its backoff ends (``DependencyCalls.later``, :mod:`sim.engine.flow.delays`); the server's worker is still
+held all along, within the step.
 
 A link (``topology.links``) is read through :class:`sim.network.Network`: the delay and loss a crossing
 sees now (``Network.conditions``) and, at the end of a step, the bits per second that crossed it
@@ -20,8 +22,9 @@ from typing import NamedTuple
 import numpy as np
 
 from sim.cluster import Cluster
+from sim.engine.flow.delays import SHORT_BACKOFF, Law, backoff_law
 from sim.engine.flow.servers import TINY
-from sim.policies import BackoffSums, Budget
+from sim.policies import BackoffSums, Budget, backoff_span
 from sim.queueing import allen_cunneen_one, float_max, float_min, response_tail
 from sim.scenario import Scenario
 
@@ -36,6 +39,9 @@ class DependencyCalls(NamedTuple):
     retries: float  # dependency retries per try
     per_try: np.ndarray  # calls per try, per dependency
     held: float  # the server's worker time held while calling
+    # of ``per_try``, the retry calls sent after a backoff that is not short against the step: (the law of
+    # their delay after the try reached the dependencies, its longest, calls per try per dependency)
+    later: tuple[tuple[Law, float, np.ndarray], ...] = ()
 
 
 class Dependencies:
@@ -61,6 +67,8 @@ class Dependencies:
         backoff, retries = self.sp.dependency_backoff, self.sp.dependency_retries
         self.sums = BackoffSums(backoff, retries, scenario.policies.client.timeout) \
             if retries and backoff.kind != "none" else None
+        # Whether a retry call's load comes when its backoff ends (not short against the step)
+        self.later = self.sums is not None and sum(backoff_span(backoff, 1)) / 2 >= SHORT_BACKOFF * scenario.flow.step
         self._state(np.zeros(self.n))
 
     def read(self, cluster: Cluster) -> None:
@@ -76,9 +84,11 @@ class Dependencies:
         time ``t_fail`` and ``k`` backoffs: only if they end before the try's deadline, ``B_k < tt - k
         t_fail`` for the backoffs' sum ``B_k`` (:class:`~sim.policies.BackoffSums`), as the request engine
         sends a retry only if its backoff ends in time. A success at call ``k`` takes ``k t_fail +
-        E[B_k | B_k < tt - k t_fail]`` on top of its own call; the server's worker is held all along.
+        E[B_k | B_k < tt - k t_fail]`` on top of its own call; the server's worker is held all along. Call
+        ``k`` goes to the dependency ``k t_fail + B_k`` after the first (``later``, when that is not short).
         """
         per_try = np.zeros(self.n)
+        later: list[tuple[Law, float, np.ndarray]] = []
         retries_per_try = 0.0
         if not deps:
             return DependencyCalls(1.0, 0.0, retries_per_try, per_try, 0.0)
@@ -121,6 +131,11 @@ class Dependencies:
                     in_time, waited = below, mean
                 p_fail_all += p_fail * (1.0 - share * sent)  # not retried: refused by the budget, or too late
                 reach = p_fail * share * sent
+                if self.later and sums is not None and reach > 0:  # call k + 1 goes out (k + 1) t_fail + B_k+1 on
+                    law, longest = backoff_law(sums, k + 1, (k + 1) * t_fail, tt - (k + 1) * t_fail)
+                    one = np.zeros(self.n)
+                    one[d] = reach
+                    later.append((law, longest, one))
             if budget is not None:
                 budget.fill(tries, h)
             per_try[d] += calls
@@ -129,7 +144,7 @@ class Dependencies:
             extra = before / p_ok if p_ok > TINY else 0.0  # a success's failed calls and backoffs
             time_ok += t_one + extra
             held += p_ok * (t_one + extra) + spent - before
-        return DependencyCalls(ok_all, time_ok, retries_per_try, per_try, held)
+        return DependencyCalls(ok_all, time_ok, retries_per_try, per_try, held, tuple(later))
 
     _GRID = np.linspace(0.0, 1.0, 65)
 

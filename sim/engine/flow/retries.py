@@ -3,9 +3,10 @@
 Client retries wait in a delay buffer (the ring) per region, request type, attempt number and origin
 window, spread uniformly over their backoff's jitter interval after the failure (errors at once, timeouts
 at the client's timeout), within the retry budget, and come back as attempts when due: a retry is of its
-request's type, so a sign-in that failed is retried as a sign-in. Load-balancer and
-dependency retries are resolved within the step (:mod:`sim.engine.flow.tries`); only the client's wait
-here. A success counts in the window its request arrived in, and its latency carries its request's age.
+request's type, so a sign-in that failed is retried as a sign-in. Load-balancer and dependency retries
+are resolved within the step (:mod:`sim.engine.flow.tries`), their load offered when their backoff ends
+(:mod:`sim.engine.flow.delays`); only the client's wait here. A success counts in the window its request
+arrived in, and its latency carries its request's age.
 
 Retries bunch: a try refused because its server was full comes back a backoff later to a server that is
 likely full still. The ring keeps, beside the pending retries, how many of them are such retries (per

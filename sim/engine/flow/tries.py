@@ -8,7 +8,8 @@ plus a stochastic part (stationary wait + service, exponential; deterministic se
 so the share of tries past their timeout is ``P(Wq + S > timeout − deterministic part)`` in closed form
 (:func:`sim.queueing.response_tail`), and the latency of the successes is the law of the stochastic part
 given that it beat the timeout (:func:`sim.queueing.response_cells`). Load-balancer retries are resolved
-here, within the step.
+here, within the step; when their backoff is not short against the step, their load (and that of the
+server's dependency retries) is offered when their backoff ends (:mod:`sim.engine.flow.delays`).
 
 A client retry of a try that its mailbox server refused because it was full is refused again with the
 server's ``again`` (:mod:`sim.engine.flow.servers`), not its ``shed``: such retries wait where they failed
@@ -35,10 +36,11 @@ import numpy as np
 from sim.engine.base import RequestType
 from sim.engine.flow.classes import Classes, ClassView
 from sim.engine.flow.databases import BinSums, Pairs
+from sim.engine.flow.delays import SHORT_BACKOFF, Delays, Law, backoff_law
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
 from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
 from sim.engine.flow.servers import TINY, Servers, some
-from sim.policies import BackoffSums, Budget
+from sim.policies import BackoffSums, Budget, backoff_span
 from sim.queueing import response_cells, response_tail
 from sim.scenario import Scenario
 
@@ -232,6 +234,22 @@ class _Balanced(NamedTuple):
     error: np.ndarray
     timeout: np.ndarray
     elapsed: np.ndarray  # mass x time of the earlier tries of the successes
+    later: dict[tuple[int, int], np.ndarray]  # (j, k): the tries sent after j timeouts and k backoffs (k >= 1)
+
+
+class _Later(NamedTuple):
+    """The load of tries (or calls) sent some time after the step's first tries: its law and its rates, as
+    if it all came in the step: per row of pairs [work, demand, tries], front ends' tries per datacenter,
+    calls and work per dependency, bits per second per link.
+    """
+
+    law: Law
+    reach: float  # the longest delay
+    rows: np.ndarray | None  # [3, row of pairs]; None: dependency calls only
+    front_dc: np.ndarray | None
+    dep_calls: np.ndarray
+    dep_work: np.ndarray
+    link_bps: np.ndarray | None
 
 
 class _Successes(NamedTuple):
@@ -252,7 +270,7 @@ class _Totals:
     """What the step's tries add up to over the request types (summed in place, in their order)."""
 
     __slots__ = ("ok", "error", "timeout", "work", "demand", "tries", "dep_calls", "dep_work", "link_bps",
-                 "hist", "dc_tries", "lb_retries", "shed", "dep_attempts", "dep_retries", "front_dc")
+                 "hist", "dc_tries", "lb_retries", "shed", "dep_attempts", "dep_retries", "front_dc", "later")
 
     def __init__(self, rows: int, pairs: int, regions: int, dcs: int, deps: int, links: int):
         self.ok, self.error, self.timeout = np.zeros(rows), np.zeros(rows), np.zeros(rows)  # per row
@@ -264,6 +282,7 @@ class _Totals:
         self.lb_retries, self.shed = np.zeros(regions), np.zeros(regions)
         self.dep_attempts, self.dep_retries = np.zeros(regions), np.zeros(regions)
         self.front_dc = np.zeros(dcs)  # tries per second reaching each datacenter's front ends
+        self.later: list[_Later] = []  # what comes after a backoff (its part in the sums above too)
 
 
 class Tries:
@@ -279,6 +298,10 @@ class Tries:
         # The time the load balancer's backoffs take (None: it retries at once)
         self.lb_sums = BackoffSums(self.lb.backoff, self.lb.retries, self.client.timeout) \
             if self.lb.retries and self.lb.backoff.kind != "none" else None
+        # Retries' load offered when their backoff ends, unless it is short against the step
+        dt = scenario.flow.step
+        self.delays = Delays(dt, servers.n, deps.n, links.count)
+        self.lb_later = self.lb_sums is not None and sum(backoff_span(self.lb.backoff, 1)) / 2 >= SHORT_BACKOFF * dt
         self.work = np.array([rt.work for rt in types], dtype=float)  # and its work
         # The sizes a crossing has (one link state is read per size and step) and each type's size among them
         self._sizes = sorted({rt.bits for rt in types})
@@ -344,7 +367,7 @@ class Tries:
             sent = slice(None) if every else active
             firsts = first_share if every else first_share[active]
             chances = self._chances(rows, paths, box, calls, self.work[active], tt, firsts, again)
-            balanced = self._balance(rows, paths, chances, tries0 if every else tries0[active], tt, h, totals)
+            balanced = self._balance(rows, paths, box, chances, tries0 if every else tries0[active], tt, h, totals)
             mixed_box = box if again is None else box._replace(
                 shed=firsts[:, : rows.pairs] * box.shed + (1.0 - firsts[:, : rows.pairs]) * again)
             booked = self._book(w, h, rows, paths, mixed_box, calls, chances, balanced, totals,
@@ -383,7 +406,9 @@ class Tries:
             per_pair = _each(np.array((totals.work, totals.demand, totals.tries, lost)), rows)
             per_pair *= part
         fails = self._fails(rows, paths, totals, per_pair[3])
-        loads = self._loads(view, front, rows, totals, per_pair, bunched, full)
+        if totals.later:  # the load of what is sent after a backoff: later, where that ends after the step
+            self._defer(t, h, view, front, rows, totals, per_pair)
+        loads = self._due(t, h, self._loads(view, front, rows, totals, per_pair, bunched, full))
         return TryOutcome(first, retries, fails, totals.hist, loads)
 
     # ------------------------------------------------------------------------------ where tries go
@@ -632,8 +657,8 @@ class Tries:
                 p_s, p_e, p_t = mixed
         return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach, firsts, shares)
 
-    def _balance(self, rows: _Rows, paths: _Paths, chances: _Chances, tries0: np.ndarray, tt: float, h: float,
-                 totals: _Totals) -> _Balanced:
+    def _balance(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances, tries0: np.ndarray,
+                 tt: float, h: float, totals: _Totals) -> _Balanced:
         """The load balancers' tries of the request types [type, row], grouped by how many timed out so far
         (each took ``tt``): a failed try is retried on another server within the retries and the budget,
         until the client's deadline (:meth:`_elsewhere` says which row a retry lands in). With retry budgets
@@ -641,11 +666,34 @@ class Tries:
         resolved together.
         """
         elsewhere = self._elsewhere(rows, paths, chances)
+        kept = self._in_time(rows, paths, box, chances) if self.lb_sums is not None else None
         if any(bud is not None for bud in self.lb_budgets):
             each = [self._balance_one(paths, chances.ok[i], chances.error[i], chances.timeout[i], tries0[i], tt, h,
-                                      totals, elsewhere) for i in range(tries0.shape[0])]
-            return _Balanced._make(np.stack(x) for x in zip(*each, strict=True))
-        return self._balance_one(paths, chances.ok, chances.error, chances.timeout, tries0, tt, h, totals, elsewhere)
+                                      totals, elsewhere, None if kept is None else _kind(kept, i))
+                    for i in range(tries0.shape[0])]
+            later = {key: np.stack([b.later.get(key, np.zeros(tries0.shape[1])) for b in each])
+                     for key in sorted(set().union(*(b.later for b in each)))}
+            tries, ok, error, timeout, elapsed = (np.stack(x) for x in zip(*(b[:5] for b in each), strict=True))
+            return _Balanced(tries, ok, error, timeout, elapsed, later)
+        return self._balance_one(paths, chances.ok, chances.error, chances.timeout, tries0, tt, h, totals, elsewhere,
+                                 kept)
+
+    def _in_time(self, rows: _Rows, paths: _Paths, box: _Mailboxes,
+                 chances: _Chances) -> Callable[[float], np.ndarray]:
+        """Of a try's chance of success ([type, row]), the share left when the client's deadline cuts its
+        time by ``cut``: the response must come within ``tau - cut`` rather than ``tau``
+        (:func:`sim.queueing.response_tail`). The rows past the pairs' (no server) have no success to cut.
+        """
+        P = rows.pairs
+
+        def kept(cut: float) -> np.ndarray:
+            late = response_tail(chances.tau - cut, chances.service, box.wait_p, box.rate, paths.det, box.bound)
+            on_time = 1.0 - chances.late
+            out = np.ones(chances.ok.shape)
+            out[..., :P] = np.where(on_time > 0, np.minimum((1.0 - late) / np.maximum(on_time, TINY), 1.0), 0.0)
+            return out
+
+        return kept
 
     def _elsewhere(self, rows: _Rows, paths: _Paths,
                    chances: _Chances) -> Callable[[np.ndarray, int], np.ndarray] | None:
@@ -694,10 +742,12 @@ class Tries:
 
     def _balance_one(self, paths: _Paths, p_s: np.ndarray, p_e: np.ndarray, p_t: np.ndarray, tries0: np.ndarray,
                      tt: float, h: float, totals: _Totals,
-                     elsewhere: Callable[[np.ndarray, int], np.ndarray] | None = None) -> _Balanced:
+                     elsewhere: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                     kept: Callable[[float], np.ndarray] | None = None) -> _Balanced:
         """:meth:`_balance` for tries of one request type per row (with the chances ``p_s``, ``p_e``, ``p_t``),
         or of every type at once ([type, row]) where no budget holds them back; ``elsewhere`` moves the
-        retries to the rows they land in (:meth:`_elsewhere`).
+        retries to the rows they land in (:meth:`_elsewhere`); ``kept`` (with backoffs) gives the share of a
+        try's chance of success left when the deadline cuts its time (:meth:`_in_time`).
         """
         lb, T = self.lb, self.client.timeout
         R, D = self.n_regions, self.n_dcs
@@ -715,15 +765,25 @@ class Tries:
         s_tot, e_tot, t_tot, elapsed = (np.zeros(shape) for _ in range(4))
         lb_retries = []  # per round: the retries per [type, region]
         sums = self.lb_sums
+        later: dict[tuple[int, int], np.ndarray] = {}
         for k in range(lb.retries + 1):
             nxt: dict[int, np.ndarray] = {}
             # State (j, k): tries after j earlier ones timed out (each took tt) and k backoffs, which (with
             # backoffs) ended before the deadline less the j timeouts: sums.cdf(k, room) of them did.
             for j, mj in state.items():
                 n_tries += mj
-                s_tot += mj * p_s
+                if k and self.lb_later:  # sent j tt + B_k after the first try: its load then
+                    later[(j, k)] = mj
+                ok_m = mj * p_s
+                if sums is not None and kept is not None and k:  # a try that starts near the deadline
+                    lost = self._cut(sums, k, T - j * tt, tt, kept)  # succeeds only within the time left:
+                    if lost is not None:  # the answers that come later are the client's timeouts
+                        lost = ok_m * lost
+                        ok_m = ok_m - lost
+                        t_tot += lost
+                s_tot += ok_m
                 if j:
-                    elapsed += mj * p_s * j * tt
+                    elapsed += ok_m * j * tt
                 err_m, to_m = mj * p_e, mj * p_t
                 if sums is None:
                     if (j + 1) * tt >= T - 1e-9:  # this try ran into the client's deadline
@@ -733,7 +793,7 @@ class Tries:
                     room, room_t = T - j * tt, T - (j + 1) * tt
                     reached, below_t = sums.cdf(k, room), sums.cdf(k, room_t)
                     if k:
-                        elapsed += mj * p_s * sums.mean_below(k, room)
+                        elapsed += ok_m * sums.mean_below(k, room)
                     in_time = below_t / reached if reached > 0 else 0.0  # the rest ran into it
                     t_tot += to_m * (1.0 - in_time)
                     to_m = to_m * in_time
@@ -764,7 +824,29 @@ class Tries:
         if lb_retries:  # (added type by type, each round in turn, as the types taking turns would)
             for added in np.stack(lb_retries, axis=-2).reshape(-1, R):
                 totals.lb_retries += added
-        return _Balanced(n_tries, s_tot, e_tot, t_tot, elapsed)
+        return _Balanced(n_tries, s_tot, e_tot, t_tot, elapsed, later)
+
+    _CUTS = 4  # parts of the last try timeout before the deadline, by the midpoint rule
+
+    @classmethod
+    def _cut(cls, sums: BackoffSums, k: int, room: float, tt: float,
+             kept: Callable[[float], np.ndarray]) -> np.ndarray | None:
+        """Of the successes of tries sent after ``k`` backoffs that ended before ``room`` (the deadline less
+        the tries timed out before), the share lost because the try started less than ``tt`` before the
+        deadline: its answer must come within the time left, ``room - B_k`` (None: no try starts that late).
+        """
+        reached = sums.cdf(k, room)
+        start = max(room - tt, 0.0)
+        if reached <= 0.0 or sums.cdf(k, start) >= reached:
+            return None
+        edges = start + (room - start) * np.arange(cls._CUTS + 1) / cls._CUTS
+        below = np.array([sums.cdf(k, float(x)) for x in edges])
+        lost = 0.0
+        for i in range(cls._CUTS):
+            share = (below[i + 1] - below[i]) / reached
+            if share > 0.0:  # cut by how far past ``room - tt`` it started
+                lost = lost + share * (1.0 - kept(float((edges[i] + edges[i + 1]) / 2 - (room - tt))))
+        return lost if isinstance(lost, np.ndarray) else None
 
     def _book(self, w: int, h: float, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: _Calls,
               chances: _Chances, balanced: _Balanced, totals: _Totals,
@@ -827,7 +909,94 @@ class Tries:
                 totals.link_bps += bps[i]
                 rec.link_crossings[:, w] += crossings[i]
                 rec.link_lost[:, w] += lost[i]
+        if balanced.later or any(c.later for c in calls.each):
+            totals.later = self._later(h, paths, balanced, calls, nb, to_front, into_back, (work, demand, booked),
+                                       bits)
         return work, demand, booked
+
+    def _later(self, h: float, paths: _Paths, balanced: _Balanced, calls: _Calls, nb: np.ndarray,
+               to_front: np.ndarray, into_back: np.ndarray, booked: tuple[np.ndarray, ...],
+               bits: list[float]) -> list[_Later]:
+        """The loads of the tries sent after a backoff (``balanced.later``: a load balancer's retry after ``j``
+        timeouts and ``k`` backoffs goes out ``j tt + B_k`` after its first try) and of the dependency retries
+        of the others (``calls.each[i].later``), as if they came in the step; :meth:`_defer` sends them later.
+        The arguments are :meth:`_book`'s per [type, row of pairs], linear in the tries.
+        """
+        P, D = paths.service.size, self.n_dcs
+        T, lb = self.client.timeout, self.lb
+        tt = min(T, lb.try_timeout) if lb.try_timeout is not None else T
+        cost = self.deps.service * self.deps.factor
+        n_tries = balanced.tries[:, :P]
+        carried = np.zeros(len(calls.each))  # per type: the tries per second reaching dependencies sent later
+        out = []
+        for (j, k), mass in sorted(balanced.later.items()):
+            f = np.where(n_tries > 0, mass[:, :P] / np.maximum(n_tries, TINY), 0.0)  # their share of the tries
+            rows = np.array([(x * f).sum(axis=0) for x in booked])
+            front_dc = (self._sums(paths.pair_dc_bin, to_front * f, D) / h).sum(axis=0)
+            dep_calls, dep_work = np.zeros(self.deps.n), np.zeros(self.deps.n)
+            for i, c in enumerate(calls.each):
+                if some(c.per_try):
+                    called = float((into_back[i] * f[i]).sum())
+                    carried[i] += called
+                    dep_calls += c.per_try * called
+                    dep_work += c.per_try * called * cost
+            link_bps = None
+            if paths.crossed.size:
+                across = (nb * f * paths.front_pass * paths.crosses)[:, paths.crosses]
+                link_bps = self._sums(paths.crossed, across / h * np.array(bits)[:, None],
+                                      self.links.count).sum(axis=0)
+            assert self.lb_sums is not None
+            law, reach = backoff_law(self.lb_sums, k, j * tt, T - j * tt)
+            out.append(_Later(law, reach, rows, front_dc, dep_calls, dep_work, link_bps))
+        for i, c in enumerate(calls.each):  # the dependency retries of the tries sent now
+            if c.later:
+                called = float(into_back[i].sum()) - carried[i]
+                for law, reach, per_try in c.later:
+                    out.append(_Later(law, reach, None, None, per_try * called, per_try * called * cost, None))
+        return out
+
+    def _defer(self, t: float, h: float, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals,
+               per_pair: np.ndarray) -> None:
+        """Of the loads sent after a backoff (``totals.later``), keep in the step what comes within it and put
+        the rest in the delay buffer, per slot it comes due in: out of the totals and of ``per_pair`` (per live
+        pair: work, demand, tries), in place.
+        """
+        delays = self.delays
+        full = np.array((totals.work, totals.demand, totals.tries))  # [quantity, row of pairs]
+        gone_rows = np.zeros(full.shape)
+        waiting = []
+        for later in totals.later:
+            stay, slots = delays.later(t, h, later.law, later.reach)
+            gone = 1.0 - stay
+            if gone <= 0.0 or not slots:
+                continue
+            per_server = np.zeros((3, self.servers.n))
+            if later.rows is not None and later.front_dc is not None:
+                ratio = np.where(full > 0, later.rows / np.maximum(full, TINY), 0.0)
+                per_server = self._per_server(view, front, rows, per_pair[:3] * _each(ratio, rows), later.front_dc)
+                gone_rows += gone * ratio
+                totals.front_dc = np.maximum(totals.front_dc - gone * later.front_dc, 0.0)
+            link = np.zeros(self.links.count)
+            if later.link_bps is not None:
+                link = later.link_bps
+                totals.link_bps = np.maximum(totals.link_bps - gone * link, 0.0)
+            totals.dep_calls = np.maximum(totals.dep_calls - gone * later.dep_calls, 0.0)
+            totals.dep_work = np.maximum(totals.dep_work - gone * later.dep_work, 0.0)
+            waiting.append((slots, delays.pack(per_server, later.dep_calls, later.dep_work, link) * h))
+        if waiting:
+            delays.put_all(waiting)
+        if some(gone_rows):
+            per_pair[:3] *= _each(np.maximum(1.0 - gone_rows, 0.0), rows)
+
+    def _due(self, t: float, h: float, loads: Loads) -> Loads:
+        """The step's loads with what comes due in it from the delay buffer added."""
+        due = self.delays.take_due(t, h)
+        if due is None:
+            return loads
+        per_server, calls, work, bits = self.delays.unpack(due)
+        per = loads.per_server + per_server / h
+        return Loads(per, per[0], per[1], per[2], loads.dep_calls + calls / h, loads.dep_work + work / h,
+                     loads.link_bps + bits / h, loads.full)
 
     def _latency(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances,
                  balanced: _Balanced) -> list[_Successes]:
@@ -841,7 +1010,8 @@ class Tries:
             return []
         if P > _PROFILES:
             return [x for i in np.flatnonzero(has).tolist() if (x := self._latency_one(
-                rows, paths, box, chances.of_type(i), _Balanced._make(y[i] for y in balanced))) is not None]
+                rows, paths, box, chances.of_type(i), _Balanced(balanced.tries[i], balanced.ok[i], balanced.error[i],
+                                                        balanced.timeout[i], balanced.elapsed[i], {}))) is not None]
         every = np.count_nonzero(has) == has.size  # (as a rule every type)
         kinds: slice | np.ndarray = slice(None) if every else np.flatnonzero(has)
         ok_mass = balanced.ok[kinds, :P]
@@ -973,31 +1143,41 @@ class Tries:
         fails[Ps:] = unavailable
         return fails
 
-    def _loads(self, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals,
-               per_pair: np.ndarray, bunched: np.ndarray | None, full: np.ndarray | None) -> Loads:
-        """Per server: the work, demand and tries of its pairs (``per_pair``: per live pair, from the send)
-        and its share of its front ends' tries; and the demand of the retries of tries it refused because
-        it was full (``bunched``: their share of each row's retries, ``full`` [region, retry number - 1]).
+    def _per_server(self, view: ClassView, front: _FrontEnds, rows: _Rows, per_pair: np.ndarray,
+                    front_dc: np.ndarray) -> np.ndarray:
+        """Per server [work, demand, tries]: its live pairs' (``per_pair``) and its share of its front ends'
+        tries (``front_dc`` per datacenter).
         """
         s, n = self.servers, self.servers.n
         ix, _, size = view
-        b_all = rows.live_server
         if rows.server_pair is not None:  # (as a rule) one live pair per server: a gather, + 0.0 as a bincount's
             loads = per_pair[:3].take(rows.server_pair, axis=1)
             loads += 0.0  # (-0.0 + 0.0 is 0.0: the same bits as the sums)
         else:
             loads = np.empty((3, n))
             for q in range(3):
-                loads[q] = np.bincount(b_all, weights=per_pair[q], minlength=n)
+                loads[q] = np.bincount(rows.live_server, weights=per_pair[q], minlength=n)
         work, demand, tries_at = loads
-        if some(totals.front_dc):  # per server of each class
-            to_front = totals.front_dc[s.dc_of[ix]] * np.where(size > 0, front.share / np.maximum(size, 1.0), 0.0)
+        if some(front_dc):  # per server of each class
+            to_front = front_dc[s.dc_of[ix]] * np.where(size > 0, front.share / np.maximum(size, 1.0), 0.0)
             # (per server from its class: the work and the tries in one gather)
             front_work, front_tries = self.classes.each(np.array((to_front * s.frontend[ix] / front.speed,
                                                                   to_front * (s.frontend[ix] > 0))))
             work += front_work
             demand += front_work
             tries_at += front_tries
+        return loads
+
+    def _loads(self, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals,
+               per_pair: np.ndarray, bunched: np.ndarray | None, full: np.ndarray | None) -> Loads:
+        """Per server: the work, demand and tries of its pairs (``per_pair``: per live pair, from the send)
+        and its share of its front ends' tries; and the demand of the retries of tries it refused because
+        it was full (``bunched``: their share of each row's retries, ``full`` [region, retry number - 1]).
+        """
+        n = self.servers.n
+        b_all = rows.live_server
+        loads = self._per_server(view, front, rows, per_pair, totals.front_dc)
+        work, demand, tries_at = loads
         by_retry = None
         if bunched is not None and full is not None:
             region = self.pairs.pair_region[self.pairs.sup[rows.live_at]]
@@ -1006,6 +1186,11 @@ class Tries:
             by_retry = np.stack([np.bincount(b_all, weights=part * mix[region, k], minlength=n)
                                  for k in range(full.shape[1])], axis=1)
         return Loads(loads, work, demand, tries_at, totals.dep_calls, totals.dep_work, totals.link_bps, by_retry)
+
+
+def _kind(kept: Callable[[float], np.ndarray], i: int) -> Callable[[float], np.ndarray]:
+    """:meth:`Tries._in_time`'s ``kept`` for the ``i``-th request type alone."""
+    return lambda cut: kept(cut)[i]
 
 
 def _runs(inv: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
