@@ -21,7 +21,8 @@ datacenters. Every server is a fluid queue:
 - the latency of a success is the law of its response given that it beat its deadline.
 
 Outcomes of the step use the state at its start (explicit Euler). Load-balancer and dependency
-retries are resolved within the step (the retried tries load the servers in the same step); client
+retries are settled within the step; their load comes when their backoff ends (a delay buffer,
+unless the backoff is short against the step, when it loads the servers in the same step); client
 retries wait in a delay buffer per region and attempt number, spread over their backoff's jitter,
 and come back as attempts when due. So retry storms, metastability, failover overload and
 congestion emerge here as they do in the request engine. See docs/design.md for the approximations
@@ -41,7 +42,9 @@ One module per concept:
 - ``servers.py``: servers as fluid queues (state, waits, the queue update); ``classes.py``: lumping
   servers in the same state;
 - ``databases.py``: (region, server) pairs and the databases that point at them;
-- ``dependencies.py``: dependencies and links; ``retries.py``: the client-retry ring;
+- ``dependencies.py``: dependencies and links; ``retries.py``: the client-retry ring; ``delays.py``:
+  the load of load-balancer and dependency retries waiting out their backoff;
+- ``checks.py``: health checks' answers, as alike from one check to the next as a real queue's;
 - ``crashes.py``: memory crashes; ``records.py``: counters, the latency histogram, the Recorder.
 """
 
