@@ -18,6 +18,7 @@ import sim
 from sim.engine import choose_engine
 from sim.engine.flow import round_rows
 from sim.metrics import weighted_percentile
+from tests.conftest import scenario_from
 from tests.shipped import FLOW_SHIPPED, REQUESTS_ONLY, ROOT, group, run_cached, shared_runs
 from tests.test_cli import cli
 
@@ -218,3 +219,29 @@ def test_every_shipped_scenario_runs_on_the_flow_engine(path, tmp_path):
     requests, ok, failed = (np.array(t) for t in (rec.requests, rec.ok, rec.failed))
     assert (ok >= 0).all() and (failed >= 0).all()
     assert (ok + failed == requests).all()
+
+
+def test_a_step_that_sends_some_request_types_of_different_sizes_across_a_link():
+    """Two request types of different sizes cross a link (the link's loss and delay are read per type), and
+    once the directory is down only the sign-in-like type fails and retries: in the run's drain only its
+    retries are sent. Such a step used to fail on the paths' per-type arrays (all types' rows against the
+    sent types' arrays); now reads are served and sends fail after 30 s of 120: 85% available."""
+    scenario = scenario_from({
+        "duration": "2m", "engine": "flow",
+        "topology": {
+            "regions": [{"id": "europe", "datacenters": {"eu-west": "12ms"}}],
+            "datacenters": [{"id": dc, "servers": [{"id": dc[3:], "count": 2, "workers": 8, "service_time": "40ms"}]}
+                            for dc in ("eu-west", "eu-north")],
+            "links": [{"between": ["eu-west", "eu-north"], "capacity": "1Gbps", "latency": "25ms"}],
+            "databases": [{"id": "db", "count": 4,
+                           "placement": [{"datacenter": "eu-north"}, {"datacenter": "eu-west"}]}],
+            "dependencies": [{"id": "directory", "service_time": "2ms"}]},
+        "workload": {"regions": {"europe": {"peak": "50/s"}},
+                     "requests": {"read": {"share": "80%", "size": "50kB"},
+                                  "send": {"share": "20%", "size": "200kB", "dependencies": ["directory"]}}},
+        "policies": {"client": {"timeout": "2s", "retries": 2, "backoff": {"base": "1s", "max": "2s"}}},
+        "faults": [{"id": "directory-down", "kind": "dependency_outage", "target": {"ids": ["directory"]},
+                    "at": "30s"}],
+    }, base={"name": "sizes", "slo": {"availability": "99%"}})
+    summary = sim.run(scenario).summary
+    assert summary["availability"] == pytest.approx(0.8 + 0.2 * 30 / 120, abs=0.005)

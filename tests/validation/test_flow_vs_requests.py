@@ -11,8 +11,12 @@ draw from the same streams on both). They must agree on:
   has to resolve (2.5 pp; wider where a scenario is too noisy for the seeds the suite affords, named with
   the reason in :data:`NOISY`), so that a pass still says something;
 - the verdict: recovered or metastable, as the majority of each engine's seeds;
-- the root of the worst cascade: the same fault (where requests failed: otherwise the worst is the fault
-  whose events were most, a tie-break of no cascade);
+- the root of the worst cascade: the same fault as most seeds have it (where requests failed: otherwise
+  the worst is the fault whose events were most, a tie-break of no cascade); where an engine's seeds are
+  split evenly, the other's must be one of the tied (Monday morning: the sign-in storm and the backup job
+  overlap the rollout, and whichever keeps the SLO breached longer, or is blamed for more breaches, is the
+  worst: the rollout on 3 of the request engine's 4 seeds, on 2 of the flow engine's, whose breaches
+  outlast the rollout by a few minutes on the other two, the known late recovery in TIMING_GAPS);
 - time to detect each fault: within one health-check sweep (3 intervals) plus the request engine's own
   spread over its seeds;
 - time to recover from each fault: never on both engines, or within one SLO window plus the request
@@ -67,9 +71,9 @@ NOISY: dict[str, tuple[tuple[int, ...], float, str]] = {
         MORE_SEEDS, 15.0, "a two-way outcome on the request engine (17% or 34% available; since the balancer "
         "reads the tries in flight, which a crashed server keeps): four standard errors are 13 pp over 8 seeds"),
     "ejection-cascade.yaml": (
-        MORE_SEEDS, 60.0, "whether and when the pool collapses is random (57% to 89% on the request engine, 68% "
-        "to 100% on the flow engine over seeds 7, 1-6, 8): the mean of a two-way outcome, which four standard "
-        "errors pin only to about 31 pp over 8 seeds"),
+        MORE_SEEDS, 45.0, "whether and when the pool collapses is random (57% to 89% on the request engine, 56% "
+        "to 97% on the flow engine over seeds 7, 1-6, 8): the mean of a two-way outcome, which four standard "
+        "errors pin only to about 22 pp over 8 seeds"),
 }
 
 # Scenario -> (why the engines disagree, the largest difference in percentage points that still holds).
@@ -113,12 +117,13 @@ KNOWN_GAPS: dict[str, tuple[str, float]] = {
 TIMING_GAPS: dict[str, tuple[str, float, float]] = {
     "monday-morning.yaml": (
         "the rollout is detected within about five minutes of the request engine (2,330-2,460 s after it "
-        "starts on the flow engine, over seeds 2026, 1-3, against 2,160-2,355 s) and recovered from up to 9 "
-        "minutes later (3,360-3,960 s against 3,420-3,480 s; the storm and the backup job likewise, up to 16 "
-        "minutes): more of its servers run out of memory (11-13 against 8 over seeds 2026, 1-3), one or two "
+        "starts on the flow engine, over seeds 2026, 1-3, against 2,160-2,355 s) and recovered from up to 12 "
+        "minutes later (the rollout 3,360-3,960 s against 3,420-3,480 s, the sign-in storm 1,560-2,340 s "
+        "against 1,620-1,680 s, the backup job likewise; as early on seeds 1 and 3, 6 to 12 minutes later on "
+        "2026 and 2): more of its servers run out of memory (11-12 against 8 over seeds 2026, 1-3), one or two "
         "at a time into minute 95: an overloaded server's fluid backlog sits at its queue limit and holds the "
         "most memory, while the request engine's queue fluctuates below it. No datacenter goes dark on "
-        "either engine, so no traffic moves", 300.0, 600.0),
+        "either engine, so no traffic moves", 300.0, 720.0),
 }
 
 
@@ -210,7 +215,9 @@ def test_flow_agrees_with_requests(path: Path) -> None:
 
     assert majority(flows) == majority(runs), path.name
     if any(r["availability"] < 1.0 for r in runs + flows):  # with no request failed, no cascade has a root
-        assert statistics.mode(r["worst_fault"] for r in flows) == statistics.mode(r["worst_fault"] for r in runs)
+        roots = set(statistics.multimode(r["worst_fault"] for r in flows))
+        assert roots & set(statistics.multimode(r["worst_fault"] for r in runs)), (
+            f"{path.name}: worst fault {[r['worst_fault'] for r in flows]} against {[r['worst_fault'] for r in runs]}")
     flow = flows[0]
     if path.name == "ejection-cascade.yaml":
         return  # detection and recovery follow the random first ejection, see NOISY

@@ -365,6 +365,8 @@ class Tries:
             calls = _Calls(each_calls, *columns)
             every = len(active) == K
             sent = slice(None) if every else active
+            if not every and paths.loss.ndim == 2:  # (the types' sizes differ: a link's loss and delay per type)
+                paths = paths._replace(loss=paths.loss[active], delay=paths.delay[active], sent=paths.sent[active])
             firsts = first_share if every else first_share[active]
             chances = self._chances(rows, paths, box, calls, self.work[active], tt, firsts, again)
             balanced = self._balance(rows, paths, box, chances, tries0 if every else tries0[active], tt, h, totals)
