@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import sim
-import sim.engine.flow.tries as flow_tries
+import sim.engine.flow.deferrals as flow_deferrals
 from sim.engine.flow.delays import Delays, backoff_law
 from sim.engine.flow.servers import Servers
 from sim.policies import BackoffSums
@@ -124,7 +124,7 @@ def test_the_engine_offers_the_retries_load_later_all_of_it(monkeypatch: pytest.
     monkeypatch.setattr(Delays, "take_due", taking)
     early = {}
     for delayed in (False, True):
-        monkeypatch.setattr(flow_tries, "SHORT_BACKOFF", 0.1 if delayed else math.inf)
+        monkeypatch.setattr(flow_deferrals, "SHORT_BACKOFF", 0.1 if delayed else math.inf)
         worked.clear()
         sim.run(scenario)
         ends = np.cumsum([h for h, _ in worked])

@@ -28,7 +28,7 @@ import pytest
 from queue_runs import ONE_DATACENTER
 
 import sim
-import sim.engine.flow.tries as flow_tries
+import sim.engine.flow.deferrals as flow_deferrals
 from tests.conftest import scenario_from
 
 pytestmark = pytest.mark.slow  # twelve request-engine runs of 5,000 requests: ~1 s
@@ -66,7 +66,7 @@ def test_a_retry_storm_builds_as_fast_as_the_retries_come_back() -> None:
 
 
 def test_with_the_retries_load_within_the_step_the_storm_comes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(flow_tries, "SHORT_BACKOFF", math.inf)  # every backoff short: the load within the step
+    monkeypatch.setattr(flow_deferrals, "SHORT_BACKOFF", math.inf)  # every backoff short: the load within the step
     mean, se = requests()
     flow = sim.run(scenario("flow")).summary["availability"]
     assert flow < mean - 4 * se, f"served: the flow engine's {flow:.4f}, the request engine's {mean:.4f} ± {se:.4f}"

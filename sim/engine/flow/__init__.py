@@ -39,11 +39,13 @@ One module per concept:
 - ``clock.py``: lazy integration, adaptive steps, when the engine is quiet or settled;
 - ``step.py``: one step as a pipeline of named stages with named results;
 - ``tries.py``: the tries of a step — routing, outcomes, load-balancer retries, loads, latency;
+  ``elsewhere.py``: where a load balancer's retry goes in a region without databases;
 - ``servers.py``: servers as fluid queues (state, waits, the queue update); ``classes.py``: lumping
   servers in the same state;
 - ``databases.py``: (region, server) pairs and the databases that point at them;
 - ``dependencies.py``: dependencies and links; ``retries.py``: the client-retry ring; ``delays.py``:
-  the load of load-balancer and dependency retries waiting out their backoff;
+  the load of load-balancer and dependency retries waiting out their backoff; ``deferrals.py``: which
+  part of a step's loads its retries send after a backoff, and what of it leaves the step;
 - ``checks.py``: health checks' answers, as alike from one check to the next as a real queue's;
 - ``crashes.py``: memory crashes; ``records.py``: counters, the latency histogram, the Recorder.
 """

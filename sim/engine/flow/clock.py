@@ -59,7 +59,7 @@ class Clock:
         s = self.servers
         s.end_warmups(self.t)
         few_retries = self.retries.few()
-        if not (self.calm >= 2 and few_retries and not self.step.tries.delays.slots
+        if not (self.calm >= 2 and few_retries and not self.step.tries.deferrals.waiting
                 and float(self.deps.backlog.max(initial=0.0)) < 1e-9
                 and s.next_warm == math.inf
                 and all(b is None or b.state == "closed" for b in self.breakers)

@@ -13,7 +13,8 @@ whose mean is short against the step (under :data:`SHORT_BACKOFF` of it, or ``ki
 retries' load within the step, as before.
 
 What waits is mass (worker-seconds, tries, calls, bits), laid out flat per slot: ``[work, demand, tries]``
-per server, then calls and work per dependency, then bits per link (:meth:`Delays.pack`).
+per server, then calls and work per dependency, then bits per link (:meth:`Delays.pack`). Which part of a
+step's loads is sent later, and the taking out and handing back, are :mod:`sim.engine.flow.deferrals`'.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ plus a stochastic part (stationary wait + service, exponential; deterministic se
 so the share of tries past their timeout is ``P(Wq + S > timeout − deterministic part)`` in closed form
 (:func:`sim.queueing.response_tail`), and the latency of the successes is the law of the stochastic part
 given that it beat the timeout (:func:`sim.queueing.response_cells`). Load-balancer retries are resolved
-here, within the step; when their backoff is not short against the step, their load (and that of the
-server's dependency retries) is offered when their backoff ends (:mod:`sim.engine.flow.delays`).
+here, within the step (where a region has no databases, a retry goes to the servers the balancer has not
+tried: :mod:`sim.engine.flow.elsewhere`); when their backoff is not short against the step, their load (and
+that of the server's dependency retries) is offered when their backoff ends (:mod:`sim.engine.flow.deferrals`
+takes it out of the step's loads and puts it in the delay buffer).
 
 A client retry of a try that its mailbox server refused because it was full is refused again with the
 server's ``again`` (:mod:`sim.engine.flow.servers`), not its ``shed``: such retries wait where they failed
@@ -36,11 +38,12 @@ import numpy as np
 from sim.engine.base import RequestType
 from sim.engine.flow.classes import Classes, ClassView
 from sim.engine.flow.databases import BinSums, Pairs
-from sim.engine.flow.delays import SHORT_BACKOFF, Delays, Law, backoff_law
+from sim.engine.flow.deferrals import Deferrals, Later, Rates, Sent
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
+from sim.engine.flow.elsewhere import Spread, retry_spread
 from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
 from sim.engine.flow.servers import TINY, Servers, some
-from sim.policies import BackoffSums, Budget, backoff_span
+from sim.policies import BackoffSums, Budget
 from sim.queueing import response_cells, response_tail
 from sim.scenario import Scenario
 
@@ -237,21 +240,6 @@ class _Balanced(NamedTuple):
     later: dict[tuple[int, int], np.ndarray]  # (j, k): the tries sent after j timeouts and k backoffs (k >= 1)
 
 
-class _Later(NamedTuple):
-    """The load of tries (or calls) sent some time after the step's first tries: its law and its rates, as
-    if it all came in the step: per row of pairs [work, demand, tries], front ends' tries per datacenter,
-    calls and work per dependency, bits per second per link.
-    """
-
-    law: Law
-    reach: float  # the longest delay
-    rows: np.ndarray | None  # [3, row of pairs]; None: dependency calls only
-    front_dc: np.ndarray | None
-    dep_calls: np.ndarray
-    dep_work: np.ndarray
-    link_bps: np.ndarray | None
-
-
 class _Successes(NamedTuple):
     """The successes of a step, per row, for the latency histogram (:meth:`Tries._latency`)."""
 
@@ -282,7 +270,7 @@ class _Totals:
         self.lb_retries, self.shed = np.zeros(regions), np.zeros(regions)
         self.dep_attempts, self.dep_retries = np.zeros(regions), np.zeros(regions)
         self.front_dc = np.zeros(dcs)  # tries per second reaching each datacenter's front ends
-        self.later: list[_Later] = []  # what comes after a backoff (its part in the sums above too)
+        self.later: list[Later] = []  # what comes after a backoff (its part in the sums above too)
 
 
 class Tries:
@@ -299,9 +287,8 @@ class Tries:
         self.lb_sums = BackoffSums(self.lb.backoff, self.lb.retries, self.client.timeout) \
             if self.lb.retries and self.lb.backoff.kind != "none" else None
         # Retries' load offered when their backoff ends, unless it is short against the step
-        dt = scenario.flow.step
-        self.delays = Delays(dt, servers.n, deps.n, links.count)
-        self.lb_later = self.lb_sums is not None and sum(backoff_span(self.lb.backoff, 1)) / 2 >= SHORT_BACKOFF * dt
+        self.deferrals = Deferrals(scenario.flow.step, servers.n, self.n_dcs, deps, links.count, self.lb, self.lb_sums,
+                                   self.client.timeout, self._sums)
         self.work = np.array([rt.work for rt in types], dtype=float)  # and its work
         # The sizes a crossing has (one link state is read per size and step) and each type's size among them
         self._sizes = sorted({rt.bits for rt in types})
@@ -410,7 +397,12 @@ class Tries:
         fails = self._fails(rows, paths, totals, per_pair[3])
         if totals.later:  # the load of what is sent after a backoff: later, where that ends after the step
             self._defer(t, h, view, front, rows, totals, per_pair)
-        loads = self._due(t, h, self._loads(view, front, rows, totals, per_pair, bunched, full))
+        loads = self._loads(view, front, rows, totals, per_pair, bunched, full)
+        due = self.deferrals.due(t, h)  # and what comes due now of what was put off before
+        if due is not None:
+            per = loads.per_server + due.per_server
+            loads = Loads(per, per[0], per[1], per[2], loads.dep_calls + due.dep_calls, loads.dep_work + due.dep_work,
+                          loads.link_bps + due.link_bps, loads.full)
         return TryOutcome(first, retries, fails, totals.hist, loads)
 
     # ------------------------------------------------------------------------------ where tries go
@@ -663,11 +655,13 @@ class Tries:
                  tt: float, h: float, totals: _Totals) -> _Balanced:
         """The load balancers' tries of the request types [type, row], grouped by how many timed out so far
         (each took ``tt``): a failed try is retried on another server within the retries and the budget,
-        until the client's deadline (:meth:`_elsewhere` says which row a retry lands in). With retry budgets
-        the types take their turns (a budget lets through what the types before left it); without, they are
-        resolved together.
+        until the client's deadline (:func:`~sim.engine.flow.elsewhere.retry_spread` says which row a retry
+        lands in). With retry budgets the types take their turns (a budget lets through what the types before
+        left it); without, they are resolved together.
         """
-        elsewhere = self._elsewhere(rows, paths, chances)
+        P = rows.pairs
+        elsewhere = retry_spread(paths.region[:P], paths.own[:P], rows.weights[:P], rows.inv, chances.ok[..., :P],
+                                 chances.error[..., :P], self.n_regions, self._sums) if self.lb.retries else None
         kept = self._in_time(rows, paths, box, chances) if self.lb_sums is not None else None
         if any(bud is not None for bud in self.lb_budgets):
             each = [self._balance_one(paths, chances.ok[i], chances.error[i], chances.timeout[i], tries0[i], tt, h,
@@ -697,59 +691,15 @@ class Tries:
 
         return kept
 
-    def _elsewhere(self, rows: _Rows, paths: _Paths,
-                   chances: _Chances) -> Callable[[np.ndarray, int], np.ndarray] | None:
-        """Where the load balancer's retries go, as a function of the retries per row (``[type, row]`` or one
-        row) and the tries each has had; None where every retry stays in its row.
-
-        A retry goes to another server. Where there are databases that changes only the front end (the pool's
-        average already): the mailbox server is the database's, the row's. In a region without databases
-        a row is a class of the pool's servers, so a retry leaves it: the balancer spreads it as it spreads
-        first tries, over the servers it has not tried. The rows of a region whose tries fare alike (the
-        same chances: one class of servers, or servers alike below the size where classes are lumped) are
-        one group; taking the ``k`` servers tried to be of the group (as they are where one class of servers
-        fails), a group of ``m`` servers carrying ``W_g`` of its region's ``W`` tries sends a retry to a row
-        ``r'`` carrying ``W_r'`` with the chance ``(W_r' - [r' in g] k W_r' / m) / (W - k W_g / m)``.
-        (Before, the retries of a class of crashed servers went back to it.)
-        """
-        P, R = rows.pairs, self.n_regions
-        own = paths.own[:P]
-        if not self.lb.retries or not own.any():
-            return None
-        region = paths.region[:P]
-        pool = np.where(own, rows.weights[:P], 0.0)  # W_r
-        total = np.bincount(region, weights=pool, minlength=R)[region]  # W
-        alike = np.vstack([region, chances.ok[..., :P].reshape(-1, P), chances.error[..., :P].reshape(-1, P)])
-        _, group = np.unique(alike, axis=1, return_inverse=True)
-        group = group.reshape(-1)
-        groups = int(group.max()) + 1
-        in_group = np.bincount(group, weights=pool, minlength=groups)  # W_g
-        servers = np.bincount(group, weights=np.bincount(rows.inv, minlength=P) * own, minlength=groups)  # m
-        each = (in_group / np.maximum(servers, 1.0))[group]  # W_g / m, per row
-        in_group = in_group[group]
-        share = np.where(in_group > 0, pool / np.maximum(in_group, TINY), 0.0)  # W_r' / W_g
-
-        def spread(x: np.ndarray, tried: int) -> np.ndarray:
-            away = np.minimum(tried * each, in_group)  # the tried servers' share of the tries
-            rest = total - away
-            moves = own & (rest > 1e-9 * total)  # (not a pool of one server, or of servers all tried)
-            frac = np.where(moves, x[..., :P] / np.maximum(rest, TINY), 0.0)
-            sums = self._sums
-            into = sums(region, frac, R)[..., region] * pool - sums(group, frac * away, groups)[..., group] * share
-            out = x.copy()
-            out[..., :P] = np.where(moves, into, x[..., :P])
-            return out
-
-        return spread
-
     def _balance_one(self, paths: _Paths, p_s: np.ndarray, p_e: np.ndarray, p_t: np.ndarray, tries0: np.ndarray,
                      tt: float, h: float, totals: _Totals,
-                     elsewhere: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                     elsewhere: Spread | None = None,
                      kept: Callable[[float], np.ndarray] | None = None) -> _Balanced:
         """:meth:`_balance` for tries of one request type per row (with the chances ``p_s``, ``p_e``, ``p_t``),
         or of every type at once ([type, row]) where no budget holds them back; ``elsewhere`` moves the
-        retries to the rows they land in (:meth:`_elsewhere`); ``kept`` (with backoffs) gives the share of a
-        try's chance of success left when the deadline cuts its time (:meth:`_in_time`).
+        retries to the rows they land in (:func:`~sim.engine.flow.elsewhere.retry_spread`); ``kept`` (with
+        backoffs) gives the share of a try's chance of success left when the deadline cuts its time
+        (:meth:`_in_time`).
         """
         lb, T = self.lb, self.client.timeout
         R, D = self.n_regions, self.n_dcs
@@ -774,7 +724,7 @@ class Tries:
             # backoffs) ended before the deadline less the j timeouts: sums.cdf(k, room) of them did.
             for j, mj in state.items():
                 n_tries += mj
-                if k and self.lb_later:  # sent j tt + B_k after the first try: its load then
+                if k and self.deferrals.lb_later:  # sent j tt + B_k after the first try: its load then
                     later[(j, k)] = mj
                 ok_m = mj * p_s
                 if sums is not None and kept is not None and k:  # a try that starts near the deadline
@@ -912,93 +862,28 @@ class Tries:
                 rec.link_crossings[:, w] += crossings[i]
                 rec.link_lost[:, w] += lost[i]
         if balanced.later or any(c.later for c in calls.each):
-            totals.later = self._later(h, paths, balanced, calls, nb, to_front, into_back, (work, demand, booked),
-                                       bits)
+            linear = Sent(n_tries[:, :P], nb, to_front, into_back, (work, demand, booked), bits, paths.pair_dc_bin,
+                          passed, crosses, paths.crossed)
+            totals.later = self.deferrals.collect(h, linear, balanced.later, calls.each)
         return work, demand, booked
-
-    def _later(self, h: float, paths: _Paths, balanced: _Balanced, calls: _Calls, nb: np.ndarray,
-               to_front: np.ndarray, into_back: np.ndarray, booked: tuple[np.ndarray, ...],
-               bits: list[float]) -> list[_Later]:
-        """The loads of the tries sent after a backoff (``balanced.later``: a load balancer's retry after ``j``
-        timeouts and ``k`` backoffs goes out ``j tt + B_k`` after its first try) and of the dependency retries
-        of the others (``calls.each[i].later``), as if they came in the step; :meth:`_defer` sends them later.
-        The arguments are :meth:`_book`'s per [type, row of pairs], linear in the tries.
-        """
-        P, D = paths.service.size, self.n_dcs
-        T, lb = self.client.timeout, self.lb
-        tt = min(T, lb.try_timeout) if lb.try_timeout is not None else T
-        cost = self.deps.service * self.deps.factor
-        n_tries = balanced.tries[:, :P]
-        carried = np.zeros(len(calls.each))  # per type: the tries per second reaching dependencies sent later
-        out = []
-        for (j, k), mass in sorted(balanced.later.items()):
-            f = np.where(n_tries > 0, mass[:, :P] / np.maximum(n_tries, TINY), 0.0)  # their share of the tries
-            rows = np.array([(x * f).sum(axis=0) for x in booked])
-            front_dc = (self._sums(paths.pair_dc_bin, to_front * f, D) / h).sum(axis=0)
-            dep_calls, dep_work = np.zeros(self.deps.n), np.zeros(self.deps.n)
-            for i, c in enumerate(calls.each):
-                if some(c.per_try):
-                    called = float((into_back[i] * f[i]).sum())
-                    carried[i] += called
-                    dep_calls += c.per_try * called
-                    dep_work += c.per_try * called * cost
-            link_bps = None
-            if paths.crossed.size:
-                across = (nb * f * paths.front_pass * paths.crosses)[:, paths.crosses]
-                link_bps = self._sums(paths.crossed, across / h * np.array(bits)[:, None],
-                                      self.links.count).sum(axis=0)
-            assert self.lb_sums is not None
-            law, reach = backoff_law(self.lb_sums, k, j * tt, T - j * tt)
-            out.append(_Later(law, reach, rows, front_dc, dep_calls, dep_work, link_bps))
-        for i, c in enumerate(calls.each):  # the dependency retries of the tries sent now
-            if c.later:
-                called = float(into_back[i].sum()) - carried[i]
-                for law, reach, per_try in c.later:
-                    out.append(_Later(law, reach, None, None, per_try * called, per_try * called * cost, None))
-        return out
 
     def _defer(self, t: float, h: float, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals,
                per_pair: np.ndarray) -> None:
         """Of the loads sent after a backoff (``totals.later``), keep in the step what comes within it and put
-        the rest in the delay buffer, per slot it comes due in: out of the totals and of ``per_pair`` (per live
-        pair: work, demand, tries), in place.
+        the rest in the delay buffer (:meth:`Deferrals.defer <sim.engine.flow.deferrals.Deferrals.defer>`): out
+        of the totals and of ``per_pair`` (per live pair: work, demand, tries), in place.
         """
-        delays = self.delays
-        full = np.array((totals.work, totals.demand, totals.tries))  # [quantity, row of pairs]
-        gone_rows = np.zeros(full.shape)
-        waiting = []
-        for later in totals.later:
-            stay, slots = delays.later(t, h, later.law, later.reach)
-            gone = 1.0 - stay
-            if gone <= 0.0 or not slots:
-                continue
-            per_server = np.zeros((3, self.servers.n))
-            if later.rows is not None and later.front_dc is not None:
-                ratio = np.where(full > 0, later.rows / np.maximum(full, TINY), 0.0)
-                per_server = self._per_server(view, front, rows, per_pair[:3] * _each(ratio, rows), later.front_dc)
-                gone_rows += gone * ratio
-                totals.front_dc = np.maximum(totals.front_dc - gone * later.front_dc, 0.0)
-            link = np.zeros(self.links.count)
-            if later.link_bps is not None:
-                link = later.link_bps
-                totals.link_bps = np.maximum(totals.link_bps - gone * link, 0.0)
-            totals.dep_calls = np.maximum(totals.dep_calls - gone * later.dep_calls, 0.0)
-            totals.dep_work = np.maximum(totals.dep_work - gone * later.dep_work, 0.0)
-            waiting.append((slots, delays.pack(per_server, later.dep_calls, later.dep_work, link) * h))
-        if waiting:
-            delays.put_all(waiting)
-        if some(gone_rows):
-            per_pair[:3] *= _each(np.maximum(1.0 - gone_rows, 0.0), rows)
 
-    def _due(self, t: float, h: float, loads: Loads) -> Loads:
-        """The step's loads with what comes due in it from the delay buffer added."""
-        due = self.delays.take_due(t, h)
-        if due is None:
-            return loads
-        per_server, calls, work, bits = self.delays.unpack(due)
-        per = loads.per_server + per_server / h
-        return Loads(per, per[0], per[1], per[2], loads.dep_calls + calls / h, loads.dep_work + work / h,
-                     loads.link_bps + bits / h, loads.full)
+        def spread(ratio: np.ndarray, front_dc: np.ndarray) -> np.ndarray:
+            """Per server, the share ``ratio`` [quantity, row of pairs] of its pairs' loads, and its front ends'."""
+            return self._per_server(view, front, rows, per_pair[:3] * _each(ratio, rows), front_dc)
+
+        booked = np.array((totals.work, totals.demand, totals.tries))  # [quantity, row of pairs]
+        rates = Rates(totals.front_dc, totals.dep_calls, totals.dep_work, totals.link_bps)
+        kept, gone = self.deferrals.defer(t, h, totals.later, booked, rates, spread)
+        totals.front_dc, totals.dep_calls, totals.dep_work, totals.link_bps = kept
+        if gone is not None:
+            per_pair[:3] *= _each(np.maximum(1.0 - gone, 0.0), rows)
 
     def _latency(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances,
                  balanced: _Balanced) -> list[_Successes]:
