@@ -245,3 +245,29 @@ def test_a_step_that_sends_some_request_types_of_different_sizes_across_a_link()
     }, base={"name": "sizes", "slo": {"availability": "99%"}})
     summary = sim.run(scenario).summary
     assert summary["availability"] == pytest.approx(0.8 + 0.2 * 30 / 120, abs=0.005)
+
+
+def _directory_outage(engine: str) -> sim.Scenario:
+    return scenario_from({
+        "duration": "40s", "engine": engine, "slo": {"window": "1s"},
+        "topology": {
+            "regions": [{"id": "users", "datacenters": {"dc": "0s"}}],
+            "datacenters": [{"id": "dc", "servers": [{"id": "mbx", "count": 4, "workers": 64,
+                                                      "service_time": "10ms"}]}],
+            "dependencies": [{"id": "directory", "workers": 8, "queue_limit": 24, "service_time": "100ms"}]},
+        "workload": {"regions": {"users": {"peak": "48/s"}},
+                     "requests": {"sign_in": {"share": "100%", "dependencies": ["directory"]}}},
+        "policies": {"client": {"timeout": "10s", "retries": 0}, "server": {"dependency_timeout": "5s"}},
+        "faults": [{"id": "out", "kind": "dependency_outage", "target": {"ids": ["directory"]}, "at": "15s",
+                    "duration": "15s"}],
+    }, base={"name": "back", "slo": {"availability": "99%"}})
+
+
+def test_a_dependency_back_from_an_outage_starts_empty():
+    """A directory with room for 24 calls is down from 15 s to 30 s; while down, the calls of a second
+    overflow its room by half. Back up, it starts empty: the first second after the outage is served whole,
+    as on the request engine (it used to refuse half of it, the outage's overflow share)."""
+    flow = {row["time"]: row["availability"] for row in sim.run(_directory_outage("flow")).timeseries}
+    assert flow[29.0] == 0.0 and flow[30.0] == pytest.approx(1.0)
+    requests = sim.run(_directory_outage("requests"), seed=1).timeseries
+    assert {row["time"]: row["availability"] for row in requests}[30.0] == pytest.approx(1.0)

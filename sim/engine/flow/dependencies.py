@@ -72,8 +72,15 @@ class Dependencies:
         self._state(np.zeros(self.n))
 
     def read(self, cluster: Cluster) -> None:
-        """Read which dependencies are down and how slow each is (``Cluster.dependency_down``, ``_factor``)."""
-        self.down = np.array(cluster.dependency_down, dtype=bool)
+        """Read which dependencies are down and how slow each is (``Cluster.dependency_down``, ``_factor``).
+        One back up starts empty (its backlog is kept at none while down) and refuses nothing until its
+        next step says otherwise: the share an outage's calls overflowed its room by is not its own.
+        """
+        down = np.array(cluster.dependency_down, dtype=bool)
+        back = self.down & ~down
+        if back.any():
+            self.shed = np.where(back, 0.0, self.shed)
+        self.down = down
         self.factor = np.array(cluster.dependency_factor, dtype=float)
 
     def calls(self, deps: tuple[int, ...], tt: float, h: float, tries: float) -> DependencyCalls:
