@@ -89,7 +89,7 @@ class Classes:
         """Whether every server got the ``loads`` (one or more per server: [load, server]) of the server standing
         for its class.
         """
-        return bool((loads == self.each(loads[:, self.view.rep])).all())
+        return bool(np.logical_and.reduce(loads == self.each(loads[:, self.view.rep]), axis=None))
 
     def each(self, per_class: np.ndarray) -> np.ndarray:
         """Values per class (along the last axis) handed to each server of the class (``per_class.take(view.of,
@@ -99,7 +99,7 @@ class Classes:
         if self._runs is None:
             return per_class.take(self.view.of, axis=-1)
         cls, length = self._runs
-        return np.repeat(per_class.take(cls, axis=-1), length, axis=-1)
+        return per_class.take(cls, axis=-1).repeat(length, axis=-1)
 
     def _semi_key(self) -> np.ndarray:
         """The hash of what changes only when listeners are called (or a warm-up ends)."""

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from sim.engine.flow.classes import Classes
 from sim.engine.flow.crashes import Memory
 from sim.engine.flow.dependencies import Dependencies
 from sim.engine.flow.retries import ClientRetries
-from sim.engine.flow.servers import Servers
+from sim.engine.flow.servers import Servers, some
 from sim.engine.flow.step import Step
 from sim.network import Network
 from sim.policies import Breaker
@@ -42,6 +44,9 @@ class Clock:
         self.retries, self.breakers, self.network, self.memory = retries, breakers, network, memory
         self.t = 0.0  # integrated up to here
         self.busy = False
+        # (:meth:`quiet`'s test of the servers and :meth:`_probe`'s answer, with the servers' state they hold for)
+        self._quiet: tuple[np.ndarray, int, int, bool] | None = None
+        self._probed: tuple[np.ndarray, int, int, np.ndarray] | None = None
         self.calm = 0  # steps since the state last changed
         self.steps = 0  # steps integrated
 
@@ -60,14 +65,32 @@ class Clock:
         s.end_warmups(self.t)
         few_retries = self.retries.few()
         if not (self.calm >= 2 and few_retries and not self.step.tries.deferrals.waiting
-                and float(self.deps.backlog.max(initial=0.0)) < 1e-9
+                and float(np.maximum.reduce(self.deps.backlog, initial=0.0)) < 1e-9
                 and s.next_warm == math.inf
                 and all(b is None or b.state == "closed" for b in self.breakers)
                 and not any(link.saturated is not None for link in self.network.links)):
             return False
         ix = self.classes.current().rep  # one server of each class stands for all
-        return (float(s.at("shed", ix).max(initial=0.0)) < 1e-6 and float(s.at("backlog", ix).max(initial=0.0)) < 1e-9
-                and float(s.probe_failure(self.health_timeout, ix).max(initial=0.0, where=s.up[ix])) < 1e-6)
+        kept = self._quiet
+        if kept is not None and kept[0] is ix and kept[1] == s.revision and kept[2] == s.advances:
+            return kept[3]  # (the servers as they were when last asked)
+        top = np.maximum.reduce  # (``x.max()`` without the method's Python wrapper: the same reduction)
+        quiet = (float(top(s.at("shed", ix), initial=0.0)) < 1e-6
+                 and float(top(s.at("backlog", ix), initial=0.0)) < 1e-9
+                 and float(top(self._probe(ix), initial=0.0, where=s.up[ix])) < 1e-6)
+        self._quiet = (ix, s.revision, s.advances, quiet)
+        return quiet
+
+    def _probe(self, ix: np.ndarray) -> np.ndarray:
+        """``servers.probe_failure(health_timeout, ix)``, kept while the servers are as they were (no step and
+        no change since: the same ``advances`` and ``revision``): :meth:`settled` and the next :meth:`quiet`
+        ask it of the same state. Read it, never write it.
+        """
+        s = self.servers
+        kept = self._probed
+        if kept is None or kept[0] is not ix or kept[1] != s.revision or kept[2] != s.advances:
+            kept = self._probed = (ix, s.revision, s.advances, s.probe_failure(self.health_timeout, ix))
+        return kept[3]
 
     def next_stop(self, end: float) -> float:
         """Where the engine's next step should end, if nothing changes before: a step's length on from ``t``,
@@ -104,7 +127,8 @@ class Clock:
         s = self.servers
         ix = self.classes.current().rep
         up = s.up[ix]
-        if not up.any():
+        if not some(up):
             return True
-        return (float(s.probe_failure(self.health_timeout, ix)[up].max()) <= 1e-6
-                and float(s.wait_now(ix)[up].max()) < wake_floor)
+        top = np.maximum.reduce  # (``x.max()`` without the method's Python wrapper: the same reduction)
+        return (float(top(self._probe(ix)[up])) <= 1e-6
+                and float(top(s.wait_now(ix)[up])) < wake_floor)

@@ -125,7 +125,7 @@ class Pairs:
         if self._runs is None:
             return per_region.take(self.sup_region)
         region, length = self._runs
-        return np.repeat(per_region.take(region), length)
+        return per_region.take(region).repeat(length)
 
     def prior_sup(self) -> np.ndarray:
         """``prior`` over the support (kept until either changes; read it, never write it)."""
@@ -207,7 +207,7 @@ class Pairs:
         share = np.where(held > 0, due / np.maximum(held, TINY), 0.0)
         has = held > 0
         spread = post / self.each_entry(np.maximum(held, TINY))
-        self.spread = spread if has.all() else np.where(self.each_entry(has), spread, self.prior_sup())
+        self.spread = spread if np.logical_and.reduce(has) else np.where(self.each_entry(has), spread, self.prior_sup())
         self.posterior = post * self.each_entry(np.maximum(0.0, 1.0 - share))
 
     def no_retries_due(self) -> None:

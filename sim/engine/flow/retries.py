@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sim.engine.flow.records import BINS, CENTRES, Records, bin_of
-from sim.engine.flow.servers import TINY, some
+from sim.engine.flow.servers import TINY, some, sums
 from sim.policies import Budget, backoff_span
 from sim.scenario import ClientPolicy
 
@@ -124,11 +124,11 @@ class ClientRetries:
             # (slots in one stretch of the ring, as a rule, are a slice: no copies, the same sums)
             idx: slice | np.ndarray = slice(slot, slot + last - k + 1) if slot + last - k < self.slots \
                 else np.arange(k, last + 1) % self.slots
-            due, due_age = self.ring[idx].sum(axis=0), self.ring_age[idx].sum(axis=0)
+            due, due_age = sums(self.ring[idx], axis=0), sums(self.ring_age[idx], axis=0)
             self.ring[idx] = 0.0
             self.ring_age[idx] = 0.0
             if self.any_full:
-                due_full = self.full[idx].sum(axis=0)
+                due_full = sums(self.full[idx], axis=0)
                 self.full[idx] = 0.0
         else:
             take = min(1.0, h / left) if left > 0 else 1.0
@@ -142,7 +142,7 @@ class ClientRetries:
         # (as [region, type, retry number - 1, origin]: laid out so, their sums add in the same order)
         due, due_age = due.transpose(1, 2, 0, 3).copy(), due_age.transpose(1, 2, 0, 3).copy()
         due_full = due_full.T.copy() if self.any_full else np.zeros((self.full.shape[2], self.full.shape[1]))
-        self.pending = max(0.0, self.pending - float(due.sum()))
+        self.pending = max(0.0, self.pending - float(sums(due, axis=None)))
         return DueRetries(due, due_age, due_full)
 
     def settle(self, t: float, step_end: float, w: int, by_attempt: np.ndarray, age: np.ndarray,
@@ -159,21 +159,22 @@ class ClientRetries:
         c = self.client
         R = len(self.budgets)
         per = shares[:, :, self.classes, :]  # [region, type, attempt, outcome]
-        by_r = by_attempt.sum(axis=3)  # [region, type, attempt]
-        counts["errors"][:, w] += (by_r * per[..., 1]).sum(axis=(1, 2))
-        counts["timeouts"][:, w] += (by_r * per[..., 2]).sum(axis=(1, 2))
+        by_r = sums(by_attempt, axis=3)  # [region, type, attempt]
+        counts["errors"][:, w] += sums(by_r * per[..., 1], axis=(1, 2))
+        counts["timeouts"][:, w] += sums(by_r * per[..., 2], axis=(1, 2))
         origin_windows, valid = self._origins(w)
-        ok_by_origin = (by_attempt * per[..., 0, None]).sum(axis=(1, 2))  # [region, origin]
+        ok_by_origin = sums(by_attempt * per[..., 0, None], axis=(1, 2))  # [region, origin]
         counts["ok"][:, origin_windows] += ok_by_origin[:, valid]  # (distinct windows)
         # Latency: each success's try time plus how long ago its request arrived (the mean age of the
         # step's successful retries; first attempts have none).
         ok_retry = by_r[:, :, 1:] * per[:, :, 1:, 0]  # [region, type, attempt - 2]
-        ok_all = (by_r * per[..., 0]).sum(axis=(1, 2))
+        ok_all = sums(by_r * per[..., 0], axis=(1, 2))
         add = hist  # what goes into the records' histogram, aged where successful retries are
-        for r in np.nonzero(hist.any(axis=1) & ok_retry.reshape(R, -1).any(axis=1))[0]:
-            aged = float(ok_retry[r].sum())
+        held = np.logical_or.reduce  # (``any``, without its Python wrapper)
+        for r in (held(hist, axis=1) & held(ok_retry.reshape(R, -1), axis=1)).nonzero()[0]:
+            aged = float(sums(ok_retry[r], axis=None))
             if aged > 0:
-                mean_age = float((age[r, :, 1:].sum(axis=2) * per[r, :, 1:, 0]).sum() / aged)
+                mean_age = float(sums(sums(age[r, :, 1:], axis=2) * per[r, :, 1:, 0], axis=None) / aged)
                 share_aged = min(1.0, aged / max(float(ok_all[r]), TINY))
                 if mean_age > 0:
                     row = hist[r]
@@ -201,7 +202,7 @@ class ClientRetries:
                 _give_up(records, mass, origin_windows, valid)
                 continue
             if self.budgeted:
-                total = mass.sum(axis=(1, 2))
+                total = sums(mass, axis=(1, 2))
                 allowed = np.ones(R)
                 for region, budget in enumerate(self.budgets):
                     if budget is not None:
@@ -213,7 +214,7 @@ class ClientRetries:
             else:  # (the same: every failure allowed, x * 1.0 is x and nothing is given up)
                 keep = mass
                 keep_age = failed_age[:, :, a, :]
-            retried += keep.sum(axis=(1, 2))
+            retried += sums(keep, axis=(1, 2))
             lo, hi = self.spans[a]
             # Errors come back at once, timeouts at the client's timeout.
             to_share = to_shares[:, :, a]  # [region, type]
@@ -222,7 +223,7 @@ class ClientRetries:
                 if not some(mp):
                     continue
                 ma = keep_age * part[:, :, None] + mp * (after + (lo + hi) / 2)
-                bunched = (keep * fulls[:, :, a, None]).sum(axis=(1, 2)) if after == 0.0 and fulls is not None \
+                bunched = sums(keep * fulls[:, :, a, None], axis=(1, 2)) if after == 0.0 and fulls is not None \
                     else None
                 if bunched is not None and not some(bunched):  # (none: adding zeros changes nothing)
                     bunched = None
@@ -256,7 +257,7 @@ class ClientRetries:
             if each_full is not None:
                 self.full[idx, retry - 1] += each_full
                 self.any_full = True
-        self.pending += float(mass.sum())
+        self.pending += float(sums(mass, axis=None))
 
 
 def _slots(first: int, last: int, slots: int) -> tuple[slice, ...]:
@@ -279,5 +280,5 @@ def _give_up(records: Records, mass: np.ndarray, origin_windows: np.ndarray, val
     ``valid`` stand for ``origin_windows``), and by type.
     """
     lost = mass[:, :, valid]
-    records.counts["failed"][:, origin_windows] += lost.sum(axis=1)  # (distinct windows)
-    records.failed_by_type += lost.sum(axis=(0, 2))
+    records.counts["failed"][:, origin_windows] += sums(lost, axis=1)  # (distinct windows)
+    records.failed_by_type += sums(lost, axis=(0, 2))

@@ -49,10 +49,16 @@ from sim.queueing import (
 from sim.scenario import Scenario
 from sim.software import Version
 
-__all__ = ["TINY", "Servers", "some"]
+__all__ = ["TINY", "Servers", "some", "sums"]
 
 TINY = 1e-12
 """Guards divisions by a rate, a capacity or a mass that may be zero (``x / max(y, TINY)``)."""
+
+
+sums = np.add.reduce
+"""``x.sum(axis=a)`` as ``sums(x, axis=a)``: the very reduction (the same bits) without the method's Python
+wrapper, which costs as much as the sum on the small arrays of a step. (``axis=None`` sums every element; the
+default is the first axis.)"""
 
 
 def some(x: ArrayLike) -> bool:
@@ -181,6 +187,7 @@ class Servers:
         self.mail_tries = np.zeros(n)
         self.pool_weight = np.zeros(n)  # a server's share of its datacenter's tries (0: not in the pool)
         self.revision = 0  # counts changes to servers made outside the steps (listener calls, warm-ups ending)
+        self.advances = 0  # counts the steps' updates (:meth:`advance`): with ``revision``, the state's version
         self._kept_params: tuple[Any, int, _Params] | None = None  # (servers, revision, their parameters)
         self.next_warm = math.inf  # the earliest end of a warm-up under way
         # Waits, per server (queue_state); the last three only where max_queue_wait binds.
@@ -434,7 +441,7 @@ class Servers:
 
     def add_mail(self, work: np.ndarray, demand: np.ndarray, tries: np.ndarray, h: float) -> None:
         """Mail delivered during a step of ``h`` is load too: add it to the step's loads (in place)."""
-        if self.mail_tries.any():
+        if some(self.mail_tries):
             work += self.mail_work / h
             demand += self.mail_work / h
             tries += self.mail_tries / h
@@ -454,6 +461,7 @@ class Servers:
         those it refused (:meth:`bunched`); a longer queue refuses them as it refuses others (in overload
         its fluid backlog, which persists from step to step, does the refusing).
         """
+        self.advances += 1
         p = self._params(ix)
         workers, service, limit = p.workers, p.service, p.limit
         work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.at("backlog", ix)

@@ -32,7 +32,7 @@ from sim.engine.flow.databases import Pairs
 from sim.engine.flow.dependencies import Dependencies, Links
 from sim.engine.flow.records import Records
 from sim.engine.flow.retries import ClientRetries
-from sim.engine.flow.servers import TINY, Servers
+from sim.engine.flow.servers import TINY, Servers, sums
 from sim.engine.flow.tries import Loads, Tries, TryOutcome
 from sim.policies import Breaker
 
@@ -127,13 +127,13 @@ class Step:
             by_attempt[:, :, 1:, :] += due.mass[:, :, : ring.attempts_max - 1, :]
             age[:, :, 1:, :] += due.age[:, :, : ring.attempts_max - 1, :]
             full = due.full
-            self.pairs.retries_leave(due.mass.sum(axis=(1, 2, 3)))  # from where they are pending
+            self.pairs.retries_leave(sums(due.mass, axis=(1, 2, 3)))  # from where they are pending
         else:
             self.pairs.no_retries_due()
-        attempts = by_attempt.sum(axis=(1, 2, 3))
-        every = attempts.sum()
+        attempts = sums(by_attempt, axis=(1, 2, 3))
+        every = sums(attempts)
         ring.traffic = float(every) / h
-        ring.retrying = float(every - new.sum()) / h
+        ring.retrying = float(every - sums(new)) / h
         if ring.budgeted:
             for r, budget in enumerate(ring.budgets):
                 if budget is not None:
@@ -142,7 +142,7 @@ class Step:
         counts["attempts"][:, w] += attempts
         counts["retries"][:, w] += later
         # (one type: the retries themselves, as the region's figures count them)
-        retry_types = later[:, None] if self.mix.size == 1 else by_attempt[:, :, 1:, :].sum(axis=(2, 3))
+        retry_types = later[:, None] if self.mix.size == 1 else sums(by_attempt[:, :, 1:, :], axis=(2, 3))
         return Attempts(new, later, attempts, by_attempt, age, new_types, retry_types, full)
 
     def admit(self, t: float, w: int, attempts: Attempts) -> Admitted:

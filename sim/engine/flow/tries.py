@@ -42,7 +42,7 @@ from sim.engine.flow.deferrals import Deferrals, Later, Rates, Sent
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
 from sim.engine.flow.elsewhere import Spread, retry_spread
 from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
-from sim.engine.flow.servers import TINY, Servers, some
+from sim.engine.flow.servers import TINY, Servers, some, sums
 from sim.policies import BackoffSums, Budget
 from sim.queueing import response_cells, response_tail
 from sim.scenario import Scenario
@@ -328,7 +328,7 @@ class Tries:
         totals = _Totals(rows.weights.size, rows.pairs, self.n_regions, self.n_dcs, self.deps.n, self.links.count)
         K = len(self.types)
         outcomes = np.zeros((8, self.n_regions, K))  # first attempts' ok, error, timeout; the retries'; their full
-        retried = retry_types.sum(axis=1)
+        retried = sums(retry_types, axis=1)
         retry_mix = np.where(retried[:, None] > 0, retry_types / np.maximum(retried, TINY)[:, None], 0.0)
         # Per live pair: work, demand, tries and failures. A row's pairs share its outcomes per try of each
         # type, but not their mix of types when retries are sent (a pair's retries are of the types that
@@ -346,7 +346,7 @@ class Tries:
             part = part0 + (1.0 - rows.share0) * retry_mix[paths.region].T
             tries0, first_share = rows.weights * part, np.where(part > 0, part0 / np.maximum(part, TINY), 0.0)
         active = [k for k in range(K) if some(tries0[k])]  # the types sent in this step
-        each_calls = [self.deps.calls(self.types[k].deps, tt, h, float(tries0[k].sum())) for k in active]
+        each_calls = [self.deps.calls(self.types[k].deps, tt, h, float(sums(tries0[k]))) for k in active]
         if active:  # the sent types at once, as [type, row] arrays (element by element as one type would be)
             columns = np.array([(c.ok, c.time, c.held) for c in each_calls]).T[:, :, None]
             calls = _Calls(each_calls, *columns)
@@ -372,8 +372,8 @@ class Tries:
                 x[:, 0], x[:, 1], x[:, 2], x[:, 3] = *booked, lost
                 x *= each[:, None, :]
                 # (summed over the types in their order: a sum along the first axis adds them one by one)
-                per_try[0] = (self.shares[sent][:, None, None] * x).sum(axis=0)
-                per_try[1] = (retry_share[:, None, :] * x).sum(axis=0)
+                per_try[0] = sums(self.shares[sent][:, None, None] * x, axis=0)
+                per_try[1] = sums(retry_share[:, None, :] * x, axis=0)
         self._record_latency(successes, totals)
         counts = self.records.counts
         counts["lb_retries"][:, w] += totals.lb_retries
@@ -467,7 +467,7 @@ class Tries:
         # Only the pairs that carry attempts in this step (the active copies, and where retries wait),
         # and every region's "database unavailable" entry.
         carrying = weights[:Ps] > 0
-        if carrying.all():  # (as a rule) every pair of the support: slices, and its pairs' servers kept
+        if np.logical_and.reduce(carrying):  # (as a rule) every pair of the support: slices, its pairs' servers kept
             if self._every is None or self._every[0] is not sup:
                 self._every = (sup, np.arange(Ps), pairs.pair_server[sup[:Ps]])
             _, live_at, b_all = self._every
@@ -812,43 +812,43 @@ class Tries:
         qd, fsh = paths.down[:P], paths.front_shed[:P]
         sent, passed = paths.sent, paths.front_pass  # 1 - loss, 1 - fsh
         n_tries = balanced.tries
-        totals.ok = balanced.ok.sum(axis=0)
-        totals.error = balanced.error.sum(axis=0)
-        totals.timeout = balanced.timeout.sum(axis=0)
-        totals.dc_tries = self._sums(paths.dc_bin, n_tries * paths.routed, D).sum(axis=0)
+        totals.ok = sums(balanced.ok, axis=0)
+        totals.error = sums(balanced.error, axis=0)
+        totals.timeout = sums(balanced.timeout, axis=0)
+        totals.dc_tries = sums(self._sums(paths.dc_bin, n_tries * paths.routed, D), axis=0)
         nb = n_tries[:, :P] * (1.0 - qd)  # tries reaching a running front end, per pair
         if not paths.pooled:  # (x * True is x)
             nb = nb * ~paths.no_pool[:P]
-        totals.shed = self._sums(paths.pair_region, nb * (sent * fsh + chances.reach * box.up * box.shed),
-                                 R).sum(axis=0)
+        totals.shed = sums(self._sums(paths.pair_region, nb * (sent * fsh + chances.reach * box.up * box.shed), R),
+                           axis=0)
         # Loads per second: front ends (spread over the pool), dependencies, mailbox servers.
         # (x * True is x: as a rule no region is without databases)
         to_front = nb * ~paths.own[:P] * passed if self.pairs.any_own else nb * passed
-        totals.front_dc = (self._sums(paths.pair_dc_bin, to_front, D) / h).sum(axis=0)
+        totals.front_dc = sums(self._sums(paths.pair_dc_bin, to_front, D) / h, axis=0)
         into_back = nb / h * sent * passed * paths.front_ok * box.up
         booked = into_back * (1.0 - box.shed)
         work_b = calls.ok * chances.service + calls.held
         if self.servers.cancel:  # work that would start after its caller gave up is not done
             work_b = np.where(box.wait > chances.tau, 0.0, work_b)
         work, demand = booked * work_b, into_back * work_b
-        totals.work = work.sum(axis=0)
-        totals.demand = demand.sum(axis=0)
-        totals.tries = booked.sum(axis=0)
+        totals.work = sums(work, axis=0)
+        totals.demand = sums(demand, axis=0)
+        totals.tries = sums(booked, axis=0)
         rec = self.records
         # The work wasted, the tries queued and their time in the queue, per type (each summed over its rows)
-        wasted, queued, queue_time = np.array((booked * calls.ok * chances.late,
+        wasted, queued, queue_time = sums(np.array((booked * calls.ok * chances.late,
                                                booked * np.minimum(1.0, box.wait_p + (box.wait > 0)),
-                                               booked * (box.wait + box.wait_p / box.theta))).sum(axis=2).tolist()
+                                               booked * (box.wait + box.wait_p / box.theta))), axis=2).tolist()
         for i, c in enumerate(calls.each):  # (type by type, as the records' running sums have always been added)
             rec.wasted += wasted[i] * h
             rec.queued += queued[i] * h
             rec.queue_time += queue_time[i] * h
             if some(c.per_try):  # (a type that calls no dependency adds zeros: x + 0.0 is x)
                 called = np.bincount(paths.pair_region, weights=into_back[i], minlength=R) * h
-                totals.dep_attempts += float(c.per_try.sum()) * called
+                totals.dep_attempts += float(sums(c.per_try)) * called
                 totals.dep_retries += c.retries * called
-                totals.dep_calls += c.per_try * float(called.sum()) / h
-                totals.dep_work += c.per_try * float(called.sum()) / h * self.deps.service * self.deps.factor
+                totals.dep_calls += c.per_try * float(sums(called)) / h
+                totals.dep_work += c.per_try * float(sums(called)) / h * self.deps.service * self.deps.factor
         crosses = paths.crosses
         if paths.crossed.size:
             K = n_tries.shape[0]
@@ -892,7 +892,7 @@ class Tries:
         :data:`_PROFILES` rows of pairs, type by type).
         """
         P = rows.pairs
-        has = balanced.ok[:, :P].any(axis=1)
+        has = np.logical_or.reduce(balanced.ok[:, :P], axis=1)  # (``any``, without its Python wrapper)
         if not some(has):
             return []
         if P > _PROFILES:
@@ -1110,7 +1110,7 @@ def _each(per_group: np.ndarray, rows: _Rows) -> np.ndarray:
     if rows.runs is None:
         return per_group.take(rows.inv, axis=-1)
     group, length = rows.runs
-    return np.repeat(per_group.take(group, axis=-1), length, axis=-1)
+    return per_group.take(group, axis=-1).repeat(length, axis=-1)
 
 
 _PER_BIN = BINS / (LOG_HI - LOG_LO)
