@@ -423,6 +423,30 @@ WINDOW = 48
 _JUMPS = 100_000  # :func:`from_full` follows at most this many jumps
 
 
+def _stationary(birth: np.ndarray, death: np.ndarray) -> np.ndarray:
+    """The stationary law of a birth-death chain on ``0..K`` (``birth[n]`` from ``n`` to ``n + 1`` for
+    ``n < K``, ``death[n]`` from ``n`` to ``n - 1`` for ``n >= 1``, ``death[0]`` unused): the balance
+    ``pi[n + 1] / pi[n] = birth[n] / death[n + 1]``, summed in logs.
+    """
+    log_w = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(birth, _TINY)) - np.log(death[1:]))])
+    pi = np.exp(log_w - log_w.max())
+    return pi / pi.sum()
+
+
+def _jump(x: np.ndarray, stay: np.ndarray, rise: np.ndarray, fall: np.ndarray, out: np.ndarray,
+          moved: np.ndarray) -> np.ndarray:
+    """One jump of a uniformised birth-death chain from the law ``x``: each state stays with ``stay``, rises
+    with ``rise`` (states ``0..K-1``) and falls with ``fall`` (states ``1..K``), into ``out`` (``moved``: a
+    buffer of ``K`` elements).
+    """
+    np.multiply(x, stay, out=out)
+    np.multiply(x[:-1], rise, out=moved)
+    out[1:] += moved
+    np.multiply(x[1:], fall, out=moved)
+    out[:-1] += moved
+    return out
+
+
 def from_full(birth: np.ndarray, death: np.ndarray, spans: np.ndarray) -> np.ndarray:
     """A birth-death chain on ``0..K`` (``birth[n]`` from ``n`` to ``n + 1`` for ``n < K``, ``death[n]``
     from ``n`` to ``n - 1`` for ``n >= 1``, ``death[0]`` unused) that is in state ``K`` at time 0: for
@@ -448,9 +472,7 @@ def from_full(birth: np.ndarray, death: np.ndarray, spans: np.ndarray) -> np.nda
     rate = 1.05 * max(float((up + down).max()), _TINY)  # above every state's: the jumps are aperiodic
     p_up, p_down = up / rate, down / rate
     p_stay = 1.0 - p_up - p_down
-    log_w = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(birth, _TINY)) - np.log(death[1:]))])
-    stationary = np.exp(log_w - log_w.max())
-    stationary /= stationary.sum()
+    stationary = _stationary(birth, death)
     lo, hi = rate * spans[:, 0], rate * spans[:, 1]  # in jumps
     most = min(int(np.ceil(hi.max() + 12.0 * np.sqrt(hi.max()) + 30.0)), _JUMPS)
     j = np.arange(most + 1)
@@ -470,8 +492,9 @@ def from_full(birth: np.ndarray, death: np.ndarray, spans: np.ndarray) -> np.nda
     weights = np.where(wide[:, None], (cdf(lo) - cdf(hi)) / np.where(wide, width, 1.0)[:, None], point)
     weights = np.maximum(weights, 0.0)
     out = np.zeros((spans.shape[0], K + 1))
-    x = np.zeros(K + 1)
+    x, nxt, moved = np.zeros(K + 1), np.empty(K + 1), np.empty(K)
     x[K] = 1.0
+    rise, fall = p_up[:-1], p_down[1:]
     left = weights[:, ::-1].cumsum(axis=1)[:, ::-1]  # the weight of j jumps or more
     for step in range(most + 1):
         out += weights[:, step, None] * x[None, :]
@@ -483,10 +506,7 @@ def from_full(birth: np.ndarray, death: np.ndarray, spans: np.ndarray) -> np.nda
         if np.abs(x - stationary).sum() < 1e-12:  # settled: the weights left go to the stationary law
             out += left[:, step + 1, None] * stationary[None, :]
             break
-        nxt = x * p_stay
-        nxt[1:] += x[:-1] * p_up[:-1]
-        nxt[:-1] += x[1:] * p_down[1:]
-        x = nxt
+        x, nxt = _jump(x, p_stay, rise, fall, nxt, moved), x
     return np.clip(out, 0.0, 1.0)
 
 
@@ -527,9 +547,7 @@ def retrial_blocking(c: int, q: int, a: float, full: np.ndarray, spans: np.ndarr
     low = K + 1 - m  # a retry's chain is followed on the states low..K
     retries = float(full.sum())
     for _ in range(40):
-        log_w = np.concatenate([[0.0], np.cumsum(np.log(birth) - np.log(death[1:]))])
-        pi = np.exp(log_w - log_w.max())
-        pi /= pi.sum()
+        pi = _stationary(birth, death)
         if retries <= 0.0 or pi[K] <= 0.0:  # (a queue never full: nothing to retry)
             return float(pi[K]), pi[K] * np.ones(full.size)
         law = from_full(birth[low:], np.concatenate([[0.0], death[low + 1:]]), spans)  # [k, n - low]
@@ -565,10 +583,7 @@ def _chain(c: int, step: int, places: int) -> tuple[np.ndarray, np.ndarray, np.n
     n = np.arange(top + 1)
     birth = np.where(n < top, c * rho, 0.0)
     death = np.minimum(n, c).astype(float)
-    log_w = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(birth[:-1], _TINY)) - np.log(death[1:]))])
-    pi = np.exp(log_w - log_w.max())
-    pi /= pi.sum()
-    return birth, death, pi
+    return birth, death, _stationary(birth[:-1], death)
 
 
 def _poisson(mean: float, size: int) -> np.ndarray:
@@ -638,12 +653,7 @@ def _persistence(c: int, step: int, places: int, p: float, lag: float) -> float:
         if j % 64 == 63 and float(np.abs(x - mass * pi).sum()) < 1e-9 * mass:  # settled: the weight left
             both += left * mass * share  # at the stationary law
             break
-        np.multiply(x, stay, out=nxt)
-        np.multiply(x[:-1], rise, out=moved)
-        nxt[1:] += moved
-        np.multiply(x[1:], fall, out=moved)
-        nxt[:-1] += moved
-        x, nxt = nxt, x
+        x, nxt = _jump(x, stay, rise, fall, nxt, moved), x
     r = (both / share - share) / (1.0 - share)
     if beyond > 0.0:  # a mixture of exponentials falls at least at its slowest rate: at most Morse's gap
         r *= math.exp(-beyond * min(1.0, c * (1.0 - math.sqrt(min(a / c, CAP))) ** 2))
