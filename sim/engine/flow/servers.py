@@ -274,7 +274,7 @@ class Servers:
         cap = p.if_up(workers)
         with np.errstate(divide="ignore", invalid="ignore"):
             fluid_wait = np.where(cap > 0, backlog / np.maximum(cap, TINY), 0.0)
-            per_try = np.where(rate > 0, load / np.maximum(rate, TINY), p.service)
+            per_try = np.where(rate > 0, load / np.maximum(rate, TINY), self._last_try(ix, p))
         full = self._full(p, backlog, per_try, cap, demand)
         if full is not None:
             return self._full_waits(ix, p, full, erlang_b, load, rate, backlog, demand, erlang_c, cap, per_try)
@@ -315,6 +315,15 @@ class Servers:
             wait_p = np.where(p.room, wait_p, 0.0)
         out.update(fluid_wait=fluid_wait, wait_p=wait_p, theta=theta, per_try=per_try)
         return out
+
+    def _last_try(self, ix: Any, p: _Params) -> np.ndarray:
+        """The mean work of a try at the servers ``ix`` when none came in the step: that of the tries last
+        admitted, which make up what still waits (a server taken out of rotation while warming up holds
+        requests of twice the nominal work, and counts its queue, its room and its memory in them), or
+        the nominal service time if it never had one.
+        """
+        last = self.at("per_try", ix)
+        return np.where(last > 0, last, p.service)
 
     def _room(self, p: _Params, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray:
         """The waiting room of each server (worker-seconds): its queue limit's tries, or what
@@ -463,12 +472,12 @@ class Servers:
         """
         self.advances += 1
         p = self._params(ix)
-        workers, service, limit = p.workers, p.service, p.limit
+        workers, limit = p.workers, p.limit
         work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.at("backlog", ix)
         cap = p.if_up(workers)
         offered = work * h
         backlog = p.if_up(np.maximum(0.0, backlog0 + offered - cap * h))
-        per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, TINY), service), TINY)
+        per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, TINY), self._last_try(ix, p)), TINY)
         room = self._room(p, per_try, cap)
         if self.cancel:
             room = np.minimum(room, self.timeout * cap)
