@@ -758,3 +758,35 @@ def supermarket(rho: np.ndarray, c: int, d: int) -> tuple[np.ndarray, np.ndarray
     out_p[live] = first
     out_w[live] = total / c
     return out_p, out_w
+
+
+def _erfcx(z: float) -> float:
+    """``exp(z²) erfc(z)`` for ``z ≥ 0`` (its asymptotic series where the product would overflow)."""
+    if z < 20.0:
+        return math.exp(z * z) * math.erfc(z)
+    return (1.0 - 0.5 / (z * z) + 0.75 / z ** 4) / (z * math.sqrt(math.pi))
+
+
+def spread_tail(room: np.ndarray, sd: np.ndarray, wait_p: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """P(X + E > room), element by element, for X ~ N(0, sd²) and E none with probability 1 − ``wait_p``,
+    else exponential at ``rate``: a check's wait beyond its fluid part, whose queue ahead departs one by
+    one (X, the spread of those departures' times) on top of a stationary M/M/c wait (E). With ``sd`` 0 it
+    is ``wait_p · exp(−rate · room)`` for positive ``room``, else 1.
+
+    >>> float(spread_tail(np.array([0.0]), np.array([0.2]), np.array([0.0]), np.array([1.0]))[0])
+    0.5
+    """
+    out = np.empty(np.shape(room))
+    root2 = math.sqrt(2.0)
+    for i, (r, s, q, lam) in enumerate(zip(np.ravel(room).tolist(), np.ravel(sd).tolist(),
+                                           np.ravel(wait_p).tolist(), np.ravel(rate).tolist(), strict=True)):
+        if s <= 0.0:
+            out.flat[i] = 1.0 if r <= 0.0 else q * math.exp(-lam * r)
+            continue
+        p = 0.5 * math.erfc(r / (s * root2))
+        if q > 0.0 and lam > 0.0:  # + q e^(−λr + λ²s²/2) Φ((r − λs²)/s), in a form that neither overflows
+            z = (lam * s * s - r) / (s * root2)
+            p += q * 0.5 * (math.exp(-lam * r + 0.5 * (lam * s) ** 2) * math.erfc(z) if z <= 0.0
+                            else math.exp(-r * r / (2.0 * s * s)) * _erfcx(z))
+        out.flat[i] = min(p, 1.0)
+    return out

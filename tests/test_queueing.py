@@ -23,6 +23,7 @@ from sim.queueing import (
     response_cells,
     response_tail,
     retrial_blocking,
+    spread_tail,
     supermarket,
     truncated_mean,
 )
@@ -420,3 +421,25 @@ def test_the_mirrored_mm1_queue_holds_the_brownian_lead_in_heavy_traffic(eps):
     waiting = rho * rho / (1.0 - rho)
     brownian = (2.0 + eps) / (2.0 * eps)
     assert abs(waiting / brownian - 1.0) <= 3.0 * eps
+
+
+@given(room=st.floats(-2.0, 3.0), sd=st.floats(0.01, 1.0), wait_p=st.floats(0.0, 1.0), rate=st.floats(0.1, 50.0))
+def test_spread_tail_is_the_tail_of_a_normal_plus_a_stationary_wait(room, sd, wait_p, rate):
+    """P(X + E > room), X normal, E = 0 or exponential: against the convolution, integrated numerically
+    over the normal's density (E > room − x: certain below x = room, else e^(−rate (room − x)))."""
+    x = np.linspace(-9.0 * sd, 9.0 * sd, 400_001)
+    density = np.exp(-0.5 * (x / sd) ** 2) / (sd * math.sqrt(2.0 * math.pi))
+    beyond = np.exp(-rate * np.maximum(room - x, 0.0))
+    waited = float(np.trapezoid(density * beyond, x))
+    expected = (1.0 - wait_p) * 0.5 * math.erfc(room / (sd * math.sqrt(2.0))) + wait_p * waited
+    got = float(spread_tail(np.array([room]), np.array([sd]), np.array([wait_p]), np.array([rate]))[0])
+    assert got == pytest.approx(expected, abs=2e-4)
+
+
+def test_spread_tail_without_spread_is_the_stationary_tail():
+    room, wait_p, rate = np.array([-0.5, 0.0, 0.3, 2.0]), np.full(4, 0.4), np.full(4, 5.0)
+    got = spread_tail(room, np.zeros(4), wait_p, rate)
+    assert got.tolist() == [1.0, 1.0, pytest.approx(0.4 * math.exp(-1.5)), pytest.approx(0.4 * math.exp(-10.0))]
+    # and a far tail neither overflows nor loses the exponential's part
+    far = spread_tail(np.array([30.0]), np.array([0.5]), np.array([1.0]), np.array([40.0]))
+    assert 0.0 <= far[0] < 1e-300 or far[0] == pytest.approx(math.exp(-40.0 * 30.0 + 0.5 * 20.0 ** 2), rel=1e-6)

@@ -44,6 +44,7 @@ from sim.queueing import (
     mirrored,
     response_tail,
     retrial_blocking,
+    spread_tail,
     truncated_mean,
 )
 from sim.scenario import Scenario
@@ -133,6 +134,7 @@ class Servers:
     refused = _PerServer()  # (these three only where max_queue_wait binds)
     wait_bound = _PerServer()
     drain = _PerServer()
+    drained = _PerServer()  # requests served from the backlog since the server last admitted a try
 
     def __init__(self, scenario: Scenario, cluster: Cluster):
         servers = cluster.servers
@@ -192,6 +194,7 @@ class Servers:
         self.next_warm = math.inf  # the earliest end of a warm-up under way
         # Waits, per server (queue_state); the last three only where max_queue_wait binds.
         self.fluid_wait, self.wait_p, self.theta, self.per_try, self.wait_rate = (np.zeros(n) for _ in range(5))
+        self.drained = np.zeros(n)
         self.refused, self.wait_bound, self.drain = (np.zeros(n) for _ in range(3))
         self.binds = False
         self.queue_state()
@@ -432,8 +435,11 @@ class Servers:
             tail = response_tail(np.maximum(room, 0.0), none, at("wait_p", ix), at("wait_rate", ix), none == 0.0, bound)
             beyond = refused * np.exp(-at("drain", ix) * np.maximum(room - bound, 0.0))
             late = np.where(room > 0, (1.0 - refused) * tail + beyond, 1.0)
-        else:
-            late = np.where(room > 0, at("wait_p", ix) * np.exp(-at("wait_rate", ix) * np.maximum(room, 0.0)), 1.0)
+        else:  # the fluid wait give or take the departures' spread (the queue ahead, and those served since
+            # the server last admitted a try), then the stationary wait: spread_tail
+            per_try, workers = at("per_try", ix), self.workers[ix]
+            variance = self.cs2[ix] * per_try / workers * (at("fluid_wait", ix) + at("drained", ix) * per_try / workers)
+            late = spread_tail(room, np.sqrt(variance), at("wait_p", ix), at("wait_rate", ix))
         return np.where(self.up[ix], late, 1.0)
 
     # ------------------------------------------------------------------------------ a step's update
@@ -506,6 +512,12 @@ class Servers:
         shed = np.where(chain, 0.0, shed)
         state = {"backlog": np.where(over, room, backlog), "load": p.if_up(work), "rate": p.if_up(tries),
                  "demand": p.if_up(demand)}
+        # Out of rotation a queue drains at its workers' pace, one departure after another: what is left
+        # spreads as the count of those served (Poisson's while every worker is busy: variance = mean).
+        drained0 = self.at("drained", ix)
+        draining = (tries <= 0) & (backlog > 0)
+        if some(draining) or some(drained0):
+            state["drained"] = np.where(draining, drained0 + (backlog0 - backlog) / per_try, 0.0)
         if self.balanced:  # the balancer's fluid view reads every server's load (pool_load)
             self.load = state["load"].take(inv)
         state.update(self._waits(ix, p.if_up(erlang_b), state["load"], state["rate"], state["backlog"],
@@ -554,6 +566,7 @@ class Servers:
         self.revision += 1
         self.up[server] = False
         self.backlog[server] = 0.0
+        self.drained[server] = 0.0
         self.epoch[server] += 1
 
     def start(self, server: int, now: float, warm: tuple[float, float] | None) -> None:
@@ -561,6 +574,7 @@ class Servers:
         self.revision += 1
         self.up[server] = True
         self.backlog[server] = 0.0
+        self.drained[server] = 0.0
         self.up_since[server] = now
         if warm is not None:
             self.warm_until[server], self.warm_speed[server] = warm
