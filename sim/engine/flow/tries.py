@@ -87,19 +87,6 @@ class TryOutcome(NamedTuple):
     fails: np.ndarray  # failed attempts per entry of the support (``Pairs.sup``; none on a region's own pairs)
     latency: np.ndarray  # [region, bin] the successes' try times (before the age of their requests)
     loads: Loads
-    refail: np.ndarray  # per region: how much likelier than its average attempt a failed one fails where it failed
-
-
-class _Sent(NamedTuple):
-    """What :meth:`Tries.within` reads of the last :meth:`Tries.send`."""
-
-    view: ClassView
-    front: _FrontEnds
-    rows: _Rows
-    paths: _Paths
-    totals: _Totals
-    per_pair: np.ndarray  # per live pair: work, demand, tries, failures
-    lost: np.ndarray  # per row: its failed attempts (none where the region has no databases)
 
 
 class _FrontEnds(NamedTuple):
@@ -122,7 +109,6 @@ class _Pools(NamedTuple):
     key: tuple[ClassView, np.ndarray, int]  # the classes, the routes, the servers' revision
     dc: np.ndarray  # per class: its datacenter
     share: np.ndarray  # per class: its share of its datacenter's front-end tries (times its size)
-    fronting: np.ndarray  # per class: the same where it does proxy work (a stage of its own), else 0
     speed: np.ndarray  # per class: speed now (with warm-up)
     time: np.ndarray  # per datacenter: the front end's work
     dsafe: np.ndarray  # per region: the datacenter it is routed to (0 for none)
@@ -315,7 +301,6 @@ class Tries:
         self._every: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # support, all its pairs, their servers
         self._tinies = np.zeros(0)  # TINY, as many as asked for (np.maximum(x, TINY) costs more with a scalar)
         self._bins: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # :meth:`_sums`' bins per index, size
-        self._sent: _Sent | None = None  # what :meth:`within` reads of the last send
 
     def send(self, t: float, h: float, w: int, route: np.ndarray, mass0: np.ndarray,
              mass_r: np.ndarray, retry_types: np.ndarray, full: np.ndarray | None = None) -> TryOutcome:
@@ -418,68 +403,7 @@ class Tries:
             per = loads.per_server + due.per_server
             loads = Loads(per, per[0], per[1], per[2], loads.dep_calls + due.dep_calls, loads.dep_work + due.dep_work,
                           loads.link_bps + due.link_bps, loads.full)
-        lost = totals.error + totals.timeout
-        if self.pairs.any_own:  # (a region without databases: its tries wait nowhere, see _fails)
-            lost = np.where(paths.own, 0.0, lost)
-        self._sent = _Sent(view, front, rows, paths, totals, per_pair, lost)
-        return TryOutcome(first, retries, fails, totals.hist, loads, self._refail(rows, paths, lost))
-
-    def _refail(self, rows: _Rows, paths: _Paths, lost: np.ndarray) -> np.ndarray:
-        """Per region, how much likelier than the step's average attempt an attempt that failed fails again
-        where it failed (its database's server, or its unavailable database: a retry goes to the same
-        database): the failures' mean failure share (per row, ``lost`` of its attempts) over the attempts' (1
-        where nothing failed, and where the region has no databases: its retries go through the balancer
-        again, as its first attempts).
-        """
-        R = self.n_regions
-        if not some(lost):
-            return np.ones(R)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            again = np.where(rows.weights > 0, lost * lost / np.maximum(rows.weights, TINY), 0.0)
-            failed = np.bincount(paths.region, weights=lost, minlength=R)
-            tried = np.bincount(paths.region, weights=rows.weights, minlength=R)
-            return np.where(failed > 0, np.bincount(paths.region, weights=again, minlength=R) * tried
-                            / np.maximum(failed * failed, TINY), 1.0)
-
-    def within(self, loads: Loads, in_step: np.ndarray, sent: np.ndarray, w: int) -> Loads:
-        """``loads`` (the last :meth:`send`'s) with the load of ``in_step`` more client retries per region, sent
-        within that step (in window ``w``) after failing in it (``sent`` attempts per region were sent in it):
-        each brings the load a try of its row brought, in the rows where its region's tries failed (a retry
-        goes back to its database), or, where the region has no databases, as its tries went (through the
-        balancer again). They make as many load-balancer retries and dependency calls per attempt as their
-        region's attempts of the step (counted), and are offered to their datacenters.
-        """
-        assert self._sent is not None
-        view, front, rows, paths, totals, per_pair, lost = self._sent
-        R, D, P = self.n_regions, self.n_dcs, rows.pairs
-        region = paths.region
-        with np.errstate(invalid="ignore", divide="ignore"):
-            failed = np.bincount(region, weights=lost, minlength=R)
-            to_failed = np.where(failed > 0, in_step / np.maximum(failed, TINY), 0.0)
-            more = to_failed[region] * lost  # per row: the retries sent there
-            if self.pairs.any_own:
-                to_sent = np.where(sent > 0, in_step / np.maximum(sent, TINY), 0.0)
-                more = np.where(paths.own, to_sent[region] * rows.weights, more)
-            grow = np.where(rows.weights > 0, more / np.maximum(rows.weights, TINY), 0.0)  # per row
-            # Their front ends' tries, as their datacenters' tries grow
-            dc, routed = np.maximum(paths.dc[:P], 0), paths.dc[:P] >= 0
-            each_dc = np.bincount(dc, weights=rows.weights[:P] * routed, minlength=D)
-            more_dc = np.bincount(dc, weights=more[:P] * routed, minlength=D)
-            front_dc = totals.front_dc * np.where(each_dc > 0, more_dc / np.maximum(each_dc, TINY), 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            each_r = np.where(sent > 0, in_step / np.maximum(sent, TINY), 0.0)  # per region, per attempt sent
-            dc_grow = np.where(each_dc > 0, more_dc / np.maximum(each_dc, TINY), 0.0)
-        counts = self.records.counts
-        for name, per_attempt in (("lb_retries", totals.lb_retries), ("dep_attempts", totals.dep_attempts),
-                                  ("dep_retries", totals.dep_retries)):
-            counts[name][:, w] += per_attempt * each_r
-        self.records.dc_offered[:, w] += totals.dc_tries * dc_grow
-        extra = self._per_server(view, front, rows, per_pair[:3] * grow[:P].take(rows.inv), front_dc)
-        every = float(sums(rows.weights[:P]))
-        g = float(sums(more[:P])) / every if every > 0 else 0.0
-        per = loads.per_server + extra
-        return Loads(per, per[0], per[1], per[2], loads.dep_calls * (1.0 + g), loads.dep_work * (1.0 + g),
-                     loads.link_bps * (1.0 + g), loads.full)
+        return TryOutcome(first, retries, fails, totals.hist, loads)
 
     # ------------------------------------------------------------------------------ where tries go
 
@@ -493,14 +417,14 @@ class Tries:
                 or s.next_warm != math.inf:  # (a warm-up under way: the speeds change with ``t``)
             pools = self._pools = self._pools_now(t, view, route, key)
         D = self.n_dcs
-        dc_k, fw, dsafe, own_r = pools.dc, pools.fronting, pools.dsafe, self.pairs.own
+        dc_k, fw, dsafe, own_r = pools.dc, pools.share, pools.dsafe, self.pairs.own
         front_wait = np.bincount(dc_k, weights=fw * s.served_wait(ix), minlength=D)
         front_shed = np.bincount(dc_k, weights=fw * s.at("shed", ix), minlength=D)
         # Per region (the datacenter it is routed to): what its tries meet at the front ends.
         f_shed, frontend = front_shed[dsafe], pools.time[dsafe] + front_wait[dsafe]
         if self.pairs.any_own:  # (a region without databases meets none)
             f_shed, frontend = np.where(own_r, 0.0, f_shed), np.where(own_r, 0.0, frontend)
-        return _FrontEnds(pools.down, f_shed, pools.error, frontend, pools.no_pool, pools.share, pools.speed)
+        return _FrontEnds(pools.down, f_shed, pools.error, frontend, pools.no_pool, fw, pools.speed)
 
     def _pools_now(self, t: float, view: ClassView, route: np.ndarray,
                    key: tuple[ClassView, np.ndarray, int]) -> _Pools:
@@ -514,17 +438,14 @@ class Tries:
         up_share = np.bincount(dc_k, weights=up_w * size, minlength=D)
         has_pool = np.bincount(dc_k, weights=pw * size, minlength=D) > 0
         fw = np.where(up_share[dc_k] > 0, up_w / np.maximum(up_share[dc_k], TINY), 0.0) * size  # the class's
-        # A front end is a stage of its own (queued, refused, erring) only where it does proxy work, as in the
-        # request engine: one whose ``frontend_time`` is 0 passes the try on to the mailbox server at once.
-        fronting = fw * (s.frontend[ix] > 0)
-        front_err = np.bincount(dc_k, weights=fronting * s.err[ix], minlength=D)
+        front_err = np.bincount(dc_k, weights=fw * s.err[ix], minlength=D)
         front_time = np.bincount(dc_k, weights=fw * s.frontend[ix] / speed_k, minlength=D)
         own_r = self.pairs.own
         dsafe = np.maximum(route, 0)
         q_down = np.where(own_r, 0.0, 1.0 - up_share[dsafe])  # tries reaching a front end that is down
         f_err = np.where(own_r, 0.0, front_err[dsafe])
         no_pool = (route < 0) | ~has_pool[dsafe]
-        return _Pools(key, dc_k, fw, fronting, speed_k, front_time, dsafe, q_down, f_err, no_pool)
+        return _Pools(key, dc_k, fw, speed_k, front_time, dsafe, q_down, f_err, no_pool)
 
     def _rows(self, view: ClassView, route: np.ndarray, mass0: np.ndarray, mass_r: np.ndarray) -> _Rows:
         """Attempts per entry of the support (the pairs that can carry any, then the unavailable entries),
