@@ -33,6 +33,7 @@ __all__ = [
     "blocking",
     "impatient",
     "truncated_mean",
+    "waiting_room",
     "response_tail",
     "response_cells",
     "first_passage_rate",
@@ -203,6 +204,60 @@ def truncated_mean(rate: np.ndarray, bound: np.ndarray) -> np.ndarray:
     big = np.where(small, 1.0, s)
     cut = b * np.where(small, 0.5 - s / 12.0, 1.0 / big - 1.0 / np.expm1(np.minimum(big, 700.0)))
     return np.where(finite, cut, 1.0 / np.maximum(rate, _TINY))
+
+
+def waiting_room(c: np.ndarray, a: np.ndarray, places: np.ndarray,
+                 erlang_b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """M/M/c/(c+``places``) in the form :func:`impatient` gives M/M/c+D: ``c`` workers (integers >= 1),
+    offered ``a`` erlangs (> 0, any size), ``places`` waiting places (>= 0, not necessarily whole; an
+    Allen–Cunneen scale stretches a room's time into more or fewer of them). Returns (the share of arrivals
+    refused, the share of admitted arrivals that wait, the mean wait of those who wait and the bound their
+    wait is cut at, both in mean services): the wait of those who wait is taken as exponential at rate
+    ``c - a`` per mean service (of either sign) cut at that bound, the M/M/c+D shape, so that
+    :func:`response_tail` and its kin read it as a bound's. ``erlang_b``: Erlang B of ``c`` at ``a``.
+
+    With ``rho = a / c`` and ``r = B / (1 - B)``, an arrival finds a free worker, waits, or is refused in the
+    proportions ``1 : r (1 - rho^K) / (1 - rho) : r rho^K`` (the birth-death law; ``K = places``), which
+    are :func:`impatient`'s at the bound ``K ln(1/rho) / (c - a)`` (``K / c`` at ``rho = 1``): so the two
+    shares are exact. Those who wait find ``j < K`` waiting with chances proportional to ``rho^j`` and wait
+    ``j + 1`` completions at rate ``c``: ``(1 / (1 - rho) - K rho^K / (1 - rho^K)) / c`` on average,
+    ``(K + 1) / 2c`` at ``rho = 1``, ``K / c`` in heavy overload and Erlang C's ``1 / (c - a)`` for a long
+    room. The bound is the one that gives the cut exponential that mean (:func:`truncated_mean`; Newton's
+    method on the log of ``s / (e^s - 1)``, concave, from the shares' bound), so the mean wait is exact too.
+
+    >>> refused, wait_p, mean, bound = waiting_room(np.array([2]), np.array([2.0]), np.array([3.0]))
+    >>> float(refused[0]) == 2 / 11, float(wait_p[0]) == 2 / 3, round(float(mean[0]), 12), round(float(bound[0]), 9)
+    (True, True, 1.0, 2.0)
+    """
+    workers = np.asarray(c)
+    c, a, places = (np.asarray(x, dtype=float) for x in (c, a, places))
+    eps = 1.0 - a / c  # (c - a) / c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_rho = np.log(np.maximum(a / c, 1e-300))  # -(1 - rho) - (1 - rho)^2 / 2 - ...
+        x = -places * log_rho  # K ln(1/rho)
+        one = np.abs(x) < 1e-6  # rho within 1e-6 / K of 1: its value at 1 (to a relative 1e-7)
+        ratio = np.where(eps == 0.0, 1.0, -log_rho / np.where(eps == 0.0, 1.0, eps))  # ln(1/rho) / (1 - rho)
+        refused, wait_p = impatient(workers, a, places / c * ratio, erlang_b)  # the shares' bound, in mean services
+        # c x the mean wait of those who wait: 1 / (1 - rho) - K / (rho^-K - 1), or (K + 1) / 2
+        cm = np.where(one, (places + 1.0) / 2.0,
+                      1.0 / np.where(one, 1.0, eps) - places / np.expm1(np.minimum(x, 700.0)))
+        # s = (c - a) x bound solves phi(s) = 1 - (c - a) x mean, phi(s) = s / (e^s - 1)
+        target = np.log(np.maximum(1.0 - eps * cm, 1e-300))
+        s = np.where(one, 0.0, x)
+        for _ in range(60):
+            big = np.minimum(s, 700.0)
+            small = np.abs(big) < 1e-4
+            e1 = np.expm1(np.where(small, 1.0, big))
+            log_phi = np.where(small, -big / 2.0 - big * big / 24.0, np.log(np.where(small, 1.0, big / e1)))
+            slope = np.where(small, -0.5 - big / 12.0, 1.0 / np.where(small, 1.0, big) - (e1 + 1.0) / e1)
+            step = (log_phi - target) / slope
+            s = np.where(one, 0.0, s - step)
+            if not (np.abs(step) > 1e-13 * (1.0 + np.abs(s))).any():
+                break
+        bound = np.where(one, (places + 1.0) / c, s / np.where(one, 1.0, c * eps))
+    live = places > 0
+    mean = np.where(live, cm / c, 0.0)
+    return refused, np.where(live, wait_p, 0.0), mean, np.where(live, bound, 0.0)
 
 
 def response_tail(tau: np.ndarray, mean: np.ndarray, wait_p: np.ndarray, theta: np.ndarray,

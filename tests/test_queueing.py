@@ -26,6 +26,7 @@ from sim.queueing import (
     spread_tail,
     supermarket,
     truncated_mean,
+    waiting_room,
 )
 from tests.validation import queueing as reference
 
@@ -193,6 +194,56 @@ def test_a_longer_bound_refuses_fewer(c, a, tau):
     longer = impatient(np.array([c]), one(a), one(tau + 0.5))[0][0]
     assert 0.0 <= longer <= short + 1e-12 <= 1.0 + 1e-12
     assert short <= reference.erlang_b(c, a) + 1e-12  # no bound refuses more than no waiting room
+
+
+# ------------------------------------------------------------------------------ M/M/c/K as a cut wait
+
+
+def mmck_waits(c: int, a: float, places: int) -> tuple[float, float, float]:
+    """M/M/c/(c + places), mean service 1, from the textbook's stationary law (PASTA): (refused share, share of
+    the admitted that wait, the mean wait of those who wait: an arrival that finds ``c + j`` waits ``j + 1``
+    completions at rate ``c``)."""
+    p = reference.mmck_distribution(a, 1.0, c, c + places)
+    waiting = sum(p[c:-1])
+    mean = sum(p[c + j] * (j + 1) / c for j in range(places)) / waiting
+    return p[-1], waiting / (1.0 - p[-1]), mean
+
+
+@pytest.mark.parametrize(("c", "places"), [(1, 1), (1, 5), (2, 3), (4, 4), (4, 20), (8, 24), (8, 200)])
+@pytest.mark.parametrize("rho", [0.3, 0.8, 0.95, 0.999, 1.0, 1.001, 1.02, 1.1, 1.4, 3.0])
+def test_a_waiting_room_is_mmck(c, places, rho):
+    a = c * rho
+    refused, wait_p, mean, bound = waiting_room(np.array([c]), one(a), one(float(places)))
+    expected = mmck_waits(c, a, places)
+    assert refused[0] == pytest.approx(expected[0], rel=1e-9, abs=1e-300)
+    assert wait_p[0] == pytest.approx(expected[1], rel=1e-9)
+    assert mean[0] == pytest.approx(expected[2], rel=1e-7)
+    # the bound gives the cut exponential of rate c - a (what the engine's tails read) that very mean
+    assert truncated_mean(one(c - a), bound)[0] == pytest.approx(expected[2], rel=1e-7)
+
+
+def test_a_waiting_room_between_its_limits():
+    c, a = np.array([4, 4, 4]), np.array([3.0, 3.0, 40.0])
+    refused, wait_p, mean, bound = waiting_room(c, a, np.array([0.0, 2000.0, 24.0]))
+    # no waiting place: Erlang B, nobody waits
+    assert refused[0] == pytest.approx(reference.erlang_b(4, 3.0), rel=1e-12) and wait_p[0] == 0.0
+    # a long room: M/M/c, Erlang C's share and its mean wait 1 / (c - a), the bound far beyond it
+    assert refused[1] < 1e-200 and wait_p[1] == pytest.approx(reference.erlang_c(4, 3.0), rel=1e-12)
+    assert mean[1] == pytest.approx(1.0, rel=1e-12) and bound[1] > 50.0
+    # heavy overload (rho = 10): the admitted find the room all but full and wait nearly K completions,
+    # (K - 1 / (rho - 1)) / c; a tenth is served
+    assert mean[2] == pytest.approx((24 - 1 / 9) / 4, rel=1e-9) and refused[2] == pytest.approx(0.9, rel=1e-9)
+
+
+@given(st.integers(1, 12), st.floats(0.05, 5.0), st.floats(0.0, 60.0))
+def test_a_larger_room_refuses_fewer_and_is_continuous_in_places(c, rho, places):
+    a = np.array([c * rho])
+    small = waiting_room(np.array([c]), a, one(places))
+    larger = waiting_room(np.array([c]), a, one(places + 0.5))
+    near = waiting_room(np.array([c]), a, one(places + 1e-9))
+    assert 0.0 <= larger[0][0] <= small[0][0] + 1e-12 <= 1.0 + 1e-12
+    for x, y in ((small[0], near[0]), (small[1], near[1]), (small[1] * small[2], near[1] * near[2])):
+        assert y[0] == pytest.approx(x[0], rel=1e-4, abs=1e-7)  # the shares and the mean wait of the admitted
 
 
 def test_the_truncated_mean_between_its_limits():

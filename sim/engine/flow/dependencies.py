@@ -2,7 +2,10 @@
 
 A dependency (a shared service the servers call, ``topology.dependencies``) is a fluid queue like a
 server: a backlog that grows by the calls' work and shrinks by its workers, a stationary M/M/c wait on
-top (:func:`sim.queueing.allen_cunneen`), a queue limit that refuses what does not fit. A request type's
+top (:func:`sim.queueing.allen_cunneen`), a queue limit that refuses what does not fit, and whose room,
+where it would cut the waits, makes the stationary queue M/M/c/K (:func:`sim.queueing.waiting_room`; a room
+that overload keeps full, or that fills and drains within a step, that law with the whole room). A call is
+late when the fluid wait and the stationary law's wait and service pass the dependency timeout. A request type's
 calls are resolved per try: the share whose calls all succeed within ``dependency_timeout`` (after the
 server's dependency retries, within their budget, each sent only if its backoff ends before the try's
 deadline), their time (a success after failed calls carries them and the backoffs between), and the worker
@@ -17,18 +20,21 @@ sees now (``Network.conditions``) and, at the end of a step, the bits per second
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from sim.cluster import Cluster
 from sim.engine.flow.delays import SHORT_BACKOFF, Law, backoff_law
-from sim.engine.flow.servers import TINY
+from sim.engine.flow.servers import ROOM_REACH, TINY
 from sim.policies import BackoffSums, Budget, backoff_span
-from sim.queueing import allen_cunneen_one, float_max, float_min, response_tail
+from sim.queueing import allen_cunneen_one, float_max, float_min, response_tail, waiting_room
 from sim.scenario import Scenario
 
 __all__ = ["DependencyCalls", "Dependencies", "LinkState", "Links"]
+
+_INF = math.inf
 
 
 class DependencyCalls(NamedTuple):
@@ -69,6 +75,8 @@ class Dependencies:
             if retries and backoff.kind != "none" else None
         # Whether a retry call's load comes when its backoff ends (not short against the step)
         self.later = self.sums is not None and sum(backoff_span(backoff, 1)) / 2 >= SHORT_BACKOFF * scenario.flow.step
+        self.step = scenario.flow.step  # a room that fills and drains within it is stationary (_state)
+        self._unbounded, self._none = np.full(self.n, np.inf), np.zeros(self.n)  # (no room cuts a wait: read only)
         self._state(np.zeros(self.n))
 
     def read(self, cluster: Cluster) -> None:
@@ -107,9 +115,9 @@ class Dependencies:
                 fail_one, t_one, t_fail = 1.0, 0.0, 0.0
             else:
                 svc = self.service[d] * self.factor[d]
-                wait = self.wait[d]
+                wait = self.fluid[d]  # (the stationary wait is the law's, in the tail)
                 late = float(response_tail(np.array([limit - wait]), np.array([svc]), np.array([self.wait_p[d]]),
-                                           np.array([self.theta[d]]), np.array([self.det[d]]))[0])
+                                           np.array([self.rate[d]]), np.array([self.det[d]]), self._bound(d))[0])
                 shed = self.shed[d]
                 fail_one = 1.0 - (1.0 - shed) * (1.0 - late)
                 t_one = wait + self._answered(d, svc, limit - wait, late)
@@ -165,10 +173,18 @@ class Dependencies:
             return mean if late <= 1e-9 else max(room, 0.0)
         x = self._GRID * room
         n = x.size
-        tail = response_tail(x, np.full(n, svc), np.full(n, self.wait_p[d]), np.full(n, self.theta[d]),
-                             np.full(n, self.det[d]))
+        bound = self._bound(d)
+        tail = response_tail(x, np.full(n, svc), np.full(n, self.wait_p[d]), np.full(n, self.rate[d]),
+                             np.full(n, self.det[d]), None if bound is None else np.full(n, bound[0]))
         area = float(((tail[1:] + tail[:-1]) / 2.0).sum()) * (x[1] - x[0])
         return (area - room * late) / (1.0 - late)
+
+    def _bound(self, d: int) -> np.ndarray | None:
+        """Where dependency ``d``'s stationary wait is cut (its queue limit's room, :meth:`_state`), as
+        :func:`sim.queueing.response_tail` takes it; None where it is not.
+        """
+        bound = self.bound[d]
+        return None if bound == _INF else np.array([bound])
 
     def advance(self, calls: np.ndarray, work: np.ndarray, h: float) -> None:
         """The queues move on by a step of ``h`` that brought ``calls`` per second and ``work``
@@ -191,25 +207,49 @@ class Dependencies:
         self.shed, self.backlog = np.array(shed, dtype=float), np.array(backlog, dtype=float)
         self.load = work
         self._state(calls)
+        if self.refused is not self._none:  # a room's stationary refusals (M/M/c/K), where more than the fluid's
+            self.shed = np.maximum(self.shed, self.refused)
 
     def _state(self, calls: np.ndarray) -> None:
         """The waits a call sees: the fluid backlog's, plus the stationary M/M/c wait at the last load
         (:func:`sim.queueing.allen_cunneen` of Poisson calls and exponential service, dependency by dependency).
+        Where a queue limit's room cuts that wait (more than :data:`~sim.engine.flow.servers.ROOM_REACH` of it
+        would pass what is left of the room), M/M/c/K at the load offered instead
+        (:func:`sim.queueing.waiting_room`, as a server's, :meth:`sim.engine.flow.servers.Servers._room_waits`):
+        the wait cut at ``bound``, and ``refused`` the share it turns away (none while the queue grows: the
+        fluid backlog fills the room). A room that overload keeps full, or that fills and drains within a
+        step, is that law with the whole room and no fluid wait.
         """
-        wait, wait_p, theta = [], [], []
-        for down, workers, iworkers, back, load, c, service, factor in zip(
+        fluid, wait_p, theta, rooms = [], [], [], []
+        for d, (down, workers, iworkers, back, load, c, service, factor, limit) in enumerate(zip(
                 self.down.tolist(), self.workers.tolist(), self.iworkers.tolist(), self.backlog.tolist(),
-                self.load.tolist(), calls.tolist(), self.service.tolist(), self.factor.tolist(), strict=True):
+                self.load.tolist(), calls.tolist(), self.service.tolist(), self.factor.tolist(), self.limit.tolist(),
+                strict=True)):
             cap = 0.0 if down else workers
             per = load / float_max(c, TINY) if c > 0 else service * factor
-            if load > workers:  # a growing queue's lead on its fluid backlog (sim.queueing.mirrored)
+            room = limit * per / workers if 0 < limit < _INF and not down and load > 0 else _INF  # (seconds)
+            full = room < _INF and load >= workers and (room <= self.step or 0 < back >= limit * per * (1.0 - 1e-9))
+            filling = load > workers and not full
+            if filling:  # a growing queue's lead on its fluid backlog (sim.queueing.mirrored)
                 load = float_max(2.0 * workers - load, 0.0)
             p, rate = allen_cunneen_one(load, workers, iworkers, per, 1.0, 1.0)
-            fluid = back / float_max(cap, TINY) if cap > 0 else 0.0
-            wait.append(fluid + (p / rate if rate else float(np.float64(p) / rate)))  # (numpy's x / 0, if ever)
+            wait = back / float_max(cap, TINY) if cap > 0 and not full else 0.0
+            if room < _INF:
+                left = float_max(room - wait, 0.0)
+                if full or load >= workers or p * math.exp(-rate * left) >= ROOM_REACH:
+                    refused, p, mean, bound = (float(x[0]) for x in waiting_room(
+                        np.array([iworkers]), np.array([load]), np.array([workers * left / per])))
+                    rooms.append((d, (workers - load) / per, bound * per, 0.0 if filling else refused))
+                    rate = 1.0 / (mean * per) if mean > 0 else _INF  # (theta: the mean wait of those who wait)
+            fluid.append(wait)
             wait_p.append(p)
             theta.append(rate)
-        self.wait, self.wait_p, self.theta = (np.array(x, dtype=float) for x in (wait, wait_p, theta))
+        self.fluid, self.wait_p, self.theta = (np.array(x, dtype=float) for x in (fluid, wait_p, theta))
+        self.rate, self.bound, self.refused = self.theta, self._unbounded, self._none
+        if rooms:
+            self.rate, self.bound, self.refused = self.theta.copy(), self.bound.copy(), self.refused.copy()
+            for d, rate, bound, refused in rooms:
+                self.rate[d], self.bound[d], self.refused[d] = rate, bound, refused
 
 
 class LinkState(NamedTuple):

@@ -8,11 +8,16 @@ reflection at an empty queue added: the stationary wait at the demand mirrored a
 (:func:`sim.queueing.mirrored`), continuous at saturation and none from twice the capacity on. With
 ``policies.server.max_queue_wait`` (tau) the stationary queue is M/M/c+D instead, at
 any load: a try that would wait longer than what is left of tau above the fluid wait is refused, and
-the wait of those served is the M/M/c wait cut at it (:func:`sim.queueing.impatient`). A waiting room
-(a queue limit's, or ``max_queue_wait``'s) that overload keeps full is the same M/M/c+D at the load offered,
-with the whole room's time as the bound: the fluid backlog stays at the room and carries none of the wait
-(:meth:`Servers._full_waits`), so the waits of those admitted lie below the room's time, most of them near
-it, as in M/M/c/K. The formulas live
+the wait of those served is the M/M/c wait cut at it (:func:`sim.queueing.impatient`). A queue limit's
+room that would cut the waits (more than :data:`ROOM_REACH` of them would pass what is left of it) makes the
+stationary queue M/M/c/K at the demand offered, below saturation too (:func:`sim.queueing.waiting_room`:
+its shares and mean wait, as a wait cut at a bound; :meth:`Servers._room_waits`). A waiting room that
+overload keeps full is that stationary queue at the load offered with the whole room (M/M/c/K for a queue
+limit's, M/M/c+D with the room's time as the bound for ``max_queue_wait``'s): the fluid backlog stays at
+the room and carries none of the wait (:meth:`Servers._full_waits`), so the waits of those admitted lie
+below the room's time, most of them near it. So does a queue limit's room that fills and drains within the
+base step, from the moment more is offered than the workers do; while a longer room fills, it cuts the
+spread on top of the fluid backlog but refuses nothing (the fluid does, once it is full). The formulas live
 in :mod:`sim.queueing` (Erlang C with Allen–Cunneen's correction, M/M/c+D) and in the balancers' fluid
 views (:meth:`sim.policies.Balancer.fluid_wait`); this module holds what they are applied to: the
 parameters, the state a step and the listeners change, the waits a try sees (:meth:`Servers.queue_state`)
@@ -46,6 +51,7 @@ from sim.queueing import (
     retrial_blocking,
     spread_tail,
     truncated_mean,
+    waiting_room,
 )
 from sim.scenario import Scenario
 from sim.software import Version
@@ -54,6 +60,10 @@ __all__ = ["TINY", "Servers", "some", "sums"]
 
 TINY = 1e-12
 """Guards divisions by a rate, a capacity or a mass that may be zero (``x / max(y, TINY)``)."""
+
+ROOM_REACH = 1e-12
+"""A queue limit's room cuts the waits where more than this share of them would pass it (M/M/c/K from there,
+:meth:`Servers._room_waits`; below, the waits of an unlimited queue are the same to that precision)."""
 
 
 sums = np.add.reduce
@@ -85,6 +95,7 @@ class _Params(NamedTuple):
     every_up: bool  # (as a rule)
     every_finite: bool  # every one has a queue limit
     every_room: bool  # every one has a waiting room
+    room_load: np.ndarray  # below this load (and with no backlog) a queue limit's room cuts no wait (Servers._waits)
 
     def if_up(self, x: np.ndarray, other: float = 0.0) -> np.ndarray:
         """``x`` where the server is up, else ``other``: ``np.where(up, x, other)``, or ``x`` itself when every one
@@ -170,6 +181,7 @@ class Servers:
         self.can_bunch = bool((self.iworkers + self.queue_limit < WINDOW).any())
         max_wait = policies.server.max_queue_wait
         self.max_wait = np.inf if max_wait is None else max_wait
+        self.step = scenario.flow.step  # the base step: a room that fills and drains within it is stationary
         self.bounded = max_wait is not None  # the stationary queue is M/M/c+D where the bound binds (queue_state)
         self.dc_of = np.array([s.datacenter for s in servers], dtype=np.int64)
         self.n_dcs = len(cluster.datacenter_ids)
@@ -241,8 +253,14 @@ class Servers:
             return kept[2]
         limit, up = self.queue_limit[ix], self.up[ix]
         finite, room = np.isfinite(limit), limit > 0
-        params = _Params(up, self.workers[ix], self.iworkers[ix], self.service[ix], limit, np.floor(limit), finite,
-                         room, self.ca2[ix], self.cs2[ix], bool(up.all()), bool(finite.all()), bool(room.all()))
+        workers, ca2, cs2 = self.workers[ix], self.ca2[ix], self.cs2[ix]
+        # The room cuts more than e^-40 of the waits only if (1 - rho) x limit / variability < 40 (a wait of rate
+        # at least (c - a) / scale, Allen–Cunneen's or a balancer's shorter one, past limit x per_try / c)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            room_load = np.where(finite & room, workers * (1.0 - 40.0 * np.maximum((ca2 + cs2) / 2.0, 0.05) / limit),
+                                 np.inf)
+        params = _Params(up, workers, self.iworkers[ix], self.service[ix], limit, np.floor(limit), finite,
+                         room, ca2, cs2, bool(up.all()), bool(finite.all()), bool(room.all()), room_load)
         self._kept_params = (ix, self.revision, params)
         return params
 
@@ -258,7 +276,8 @@ class Servers:
         waits short (``binds``), at rate ``wait_rate`` cut at ``wait_bound`` (what is left of the bound
         above the fluid wait). Then ``refused`` is the M/M/c+D share of the offered tries that would wait
         longer (:func:`sim.queueing.impatient`, at each server's workers with Poisson arrivals, the tries'
-        mean work and Allen–Cunneen's variability), whatever the balancer.
+        mean work and Allen–Cunneen's variability), whatever the balancer. Where a queue limit's room cuts
+        the waits they are M/M/c/K's in the same form (:meth:`_room_waits`), and ``refused`` its share.
         """
         waits = self._waits(ix, erlang_b, self.load[ix], self.rate[ix], self.backlog[ix], self.demand[ix])
         for name, values in waits.items():
@@ -282,6 +301,10 @@ class Servers:
         if full is not None:
             return self._full_waits(ix, p, full, erlang_b, load, rate, backlog, demand, erlang_c, cap, per_try)
         filling = demand > workers
+        limited = self._limited(p, per_try, cap) if some(demand >= p.room_load) or some(backlog) else None
+        if limited is not None and some(filling):  # (a queue limit's room that fills and drains within a step is
+            # stationary at the demand offered, M/M/c/K below: its refusals keep it from filling further)
+            filling &= ~(limited & (p.limit * per_try <= workers * self.step))
         if some(filling):  # a growing queue's lead on its fluid backlog: the stationary wait at the mirrored load
             lead = mirrored(demand, workers)
             ratio = np.where(filling, lead / np.maximum(demand, TINY), 1.0)
@@ -297,6 +320,7 @@ class Servers:
             # M/M/c+D is M/M/c to 1e-17, and the waits are those without a bound (below; ``cut``).
             self.binds = some(wait_rate * bound < 40.0)
         out: dict[str, np.ndarray] = {}
+        viewed = False
         if self.binds:
             refused, wait_p = impatient(p.iworkers, demand, bound / scale, erlang_b)
             wait_p = np.where(up & (demand > 0), wait_p, 0.0)
@@ -309,6 +333,7 @@ class Servers:
             shared = shared[ix] if ratio is None else shared[ix] * ratio
             wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared, workers, self.iworkers[ix], per_try,
                                                               self.cs2[ix], self.pool_size[ix], serving[ix]))
+            viewed = True
         else:  # the databases decide: Poisson arrivals
             known = None  # (as a rule the step refused nothing, and the load is the demand whose Erlang C is known)
             if erlang_c is not None and np.array_equal(np.minimum(load, workers * CAP), erlang_c[0]):
@@ -316,6 +341,14 @@ class Servers:
             wait_p, theta = allen_cunneen(load, workers, p.iworkers, per_try, p.ca2, p.cs2, known)
         if not p.every_room:  # no waiting room: served at once or refused
             wait_p = np.where(p.room, wait_p, 0.0)
+        if limited is not None:  # a queue limit's room, where it cuts the waits: M/M/c/K
+            left = np.maximum(p.limit * per_try / np.maximum(cap, TINY) - fluid_wait, 0.0)  # what is left of it
+            with np.errstate(invalid="ignore"):  # P(Wq > left) as the waits above have it (e^-inf x 0 where none)
+                reach = wait_p * np.exp(-(out["wait_rate"] if self.binds else theta) * left)
+            cuts = limited & (demand > 0) & ((reach >= ROOM_REACH) | (demand >= workers))
+            if some(cuts):
+                wait_p, theta = self._room_waits(p, cuts, left, demand, per_try, erlang_b, out, wait_p, theta,
+                                                 load if viewed else None, None if ratio is None else filling)
         out.update(fluid_wait=fluid_wait, wait_p=wait_p, theta=theta, per_try=per_try)
         return out
 
@@ -327,6 +360,56 @@ class Servers:
         """
         last = self.at("per_try", ix)
         return np.where(last > 0, last, p.service)
+
+    def _limited(self, p: _Params, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray | None:
+        """Per server, whether its waiting room (:meth:`_room`) is a queue limit's: waiting places, up, and
+        fewer than ``max_queue_wait`` lets wait; None where none is (as a rule: known from the parameters).
+        """
+        limited = p.finite & p.room & p.up
+        if self.bounded:
+            limited &= p.limit * per_try < self.max_wait * cap
+        return limited if some(limited) else None
+
+    def _room_waits(self, p: _Params, cuts: np.ndarray, left: np.ndarray, demand: np.ndarray, per_try: np.ndarray,
+                    erlang_b: np.ndarray | None, out: dict[str, np.ndarray], wait_p: np.ndarray,
+                    theta: np.ndarray, view: np.ndarray | None = None,
+                    filling: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The waits of the servers where a queue limit's room (``left`` seconds of it above the fluid
+        backlog) cuts them (``cuts``): stationary M/M/c/K at the ``demand`` offered
+        (:func:`sim.queueing.waiting_room`), in the time of Allen–Cunneen's scale (:meth:`_scale`; so the room's
+        time is ``left / scale`` mean services, ``workers x`` that many places), as a wait of rate ``wait_rate``
+        cut at ``wait_bound`` with ``refused`` the share it turns away; ``out`` takes them (and ``binds`` is
+        set), the others' stay. Returns (``wait_p``, ``theta``) with those servers' in place.
+
+        ``view``: the load at which ``wait_p`` and ``theta`` are the balancer's fluid view of an unlimited
+        queue, not Poisson arrivals': the room then scales that view, the share that waits by M/M/c/K's
+        over Allen–Cunneen's at that load and the wait's time by the view's mean over Allen–Cunneen's (so a
+        room that barely cuts leaves the view as it was). ``filling``: where the queue
+        is growing (its stationary law taken at the mirrored load, :func:`sim.queueing.mirrored`): the room
+        cuts the spread there but refuses nothing; the fluid backlog fills it, and its refusals are the full
+        room's.
+        """
+        scale = self._scale(p, per_try)
+        places = np.where(cuts, p.workers * left / scale, 0.0)
+        refused, room_p, mean, bound = waiting_room(p.iworkers, np.where(cuts, demand, p.workers), places,
+                                                    None if erlang_b is None else np.where(cuts, erlang_b, 0.0))
+        if view is not None:
+            poisson_p, poisson_theta = allen_cunneen(view, p.workers, p.iworkers, per_try, p.ca2, p.cs2)
+            viewed = cuts & (poisson_p > 0) & (theta > 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                room_p = np.where(viewed, np.minimum(room_p * wait_p / poisson_p, 1.0), room_p)
+                scale = scale * np.where(viewed, poisson_theta / theta, 1.0)  # the view's mean wait over Poisson's
+        if filling is not None:
+            refused = np.where(filling, 0.0, refused)
+        if not self.binds:  # (no other wait is cut: theirs are uncut, an infinite bound)
+            out.update(refused=np.zeros(np.shape(cuts)), wait_bound=np.full(np.shape(cuts), np.inf),
+                       wait_rate=theta, drain=p.workers / scale)
+            self.binds = True
+        with np.errstate(divide="ignore"):
+            for name, values in (("refused", refused), ("wait_bound", bound * scale),
+                                 ("wait_rate", (p.workers - demand) / scale), ("drain", p.workers / scale)):
+                out[name] = np.where(cuts, values, out[name])
+            return np.where(cuts, room_p, wait_p), np.where(cuts, 1.0 / (mean * scale), theta)
 
     def _room(self, p: _Params, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray:
         """The waiting room of each server (worker-seconds): its queue limit's tries, or what
@@ -361,11 +444,12 @@ class Servers:
                     erlang_c: tuple[np.ndarray, np.ndarray] | None, cap: np.ndarray,
                     per_try: np.ndarray) -> dict[str, np.ndarray]:
         """:meth:`_waits` where some servers' waiting rooms are full (``full``) while more work is offered
-        than their workers do. Such a queue is stationary M/M/c+D at the load offered, with the whole room
-        as the bound on the wait (:func:`sim.queueing.impatient`): it refuses what does not fit, and the
-        waits of those it admits lie below the room's time, most of them near it. The fluid backlog stays
-        at the room (:meth:`advance`) and carries none of the wait. The others' waits are :meth:`_waits`'s,
-        uncut where they were.
+        than their workers do. Such a queue is stationary at the load offered with the whole room: M/M/c/K
+        where the room is a queue limit's (:meth:`_room_waits`), M/M/c+D with the room's time as the bound
+        on the wait where it is ``max_queue_wait``'s (:func:`sim.queueing.impatient`): it refuses what does
+        not fit, and the waits of those it admits lie below the room's time, most of them near it. The
+        fluid backlog stays at the room (:meth:`advance`) and carries none of the wait. The others' waits
+        are :meth:`_waits`'s, uncut where they were.
         """
         # (a full room's backlog taken as none: its fluid wait is 0, and no server is found full again)
         out = self._waits(ix, erlang_b, load, rate, np.where(full, 0.0, backlog), demand, erlang_c)
@@ -373,15 +457,21 @@ class Servers:
         if not self.binds:  # (no bound cut any other wait: theirs are uncut, an infinite bound)
             out.update(refused=np.zeros(np.shape(full)), wait_bound=np.full(np.shape(full), np.inf),
                        wait_rate=out["theta"], drain=p.workers / scale)
+            self.binds = True
         bound = self._room(p, per_try, cap) / np.maximum(cap, TINY)
-        wait_rate = (p.workers - demand) / scale
-        refused, wait_p = impatient(p.iworkers, demand, np.where(full, bound, 0.0) / scale, erlang_b)
-        with np.errstate(divide="ignore"):
-            theta = 1.0 / truncated_mean(wait_rate, np.where(full, bound, 1.0))
-        for name, values in (("refused", refused), ("wait_bound", bound), ("wait_rate", wait_rate),
-                             ("drain", p.workers / scale), ("wait_p", wait_p), ("theta", theta)):
-            out[name] = np.where(full, values, out[name])
-        self.binds = True
+        limited = self._limited(p, per_try, cap)
+        deadline = full if limited is None else full & ~limited  # (max_queue_wait's rooms; queue limits': M/M/c/K)
+        if some(deadline):
+            wait_rate = (p.workers - demand) / scale
+            refused, wait_p = impatient(p.iworkers, demand, np.where(deadline, bound, 0.0) / scale, erlang_b)
+            with np.errstate(divide="ignore"):
+                theta = 1.0 / truncated_mean(wait_rate, np.where(deadline, bound, 1.0))
+            for name, values in (("refused", refused), ("wait_bound", bound), ("wait_rate", wait_rate),
+                                 ("drain", p.workers / scale), ("wait_p", wait_p), ("theta", theta)):
+                out[name] = np.where(deadline, values, out[name])
+        if limited is not None and some(full & limited):
+            out["wait_p"], out["theta"] = self._room_waits(p, full & limited, bound, demand, per_try, erlang_b, out,
+                                                           out["wait_p"], out["theta"])
         return out
 
     def cut(self, ix: Any) -> np.ndarray | None:
@@ -522,9 +612,15 @@ class Servers:
             self.load = state["load"].take(inv)
         state.update(self._waits(ix, p.if_up(erlang_b), state["load"], state["rate"], state["backlog"],
                                  state["demand"], (demand, erlang_c)))
-        if self.binds:  # M/M/c+D: those who would wait past max_queue_wait, at any load (retries as others)
-            stationary = np.maximum(stationary, state["refused"])
-            again = np.maximum(again, state["refused"])
+        if self.binds:  # M/M/c+D: those who would wait past max_queue_wait, at any load (retries as others);
+            # M/M/c/K where a queue limit's room cuts the waits, but where retries of the tries it refused bunch
+            # (``chain``), retrial_blocking's shares are that room's, with those retries
+            refused = state["refused"]
+            if some(chain):
+                limited = self._limited(p, per_try, cap)
+                refused = refused if limited is None else np.where(chain & limited, 0.0, refused)
+            stationary = np.maximum(stationary, refused)
+            again = np.maximum(again, refused)
         # (shares: np.minimum and np.maximum clip them as np.clip does, at a fraction of its cost)
         state["shed"] = p.if_up(np.minimum(np.maximum(np.maximum(shed, stationary), 0.0), 1.0))
         state["again"] = p.if_up(np.minimum(np.maximum(np.maximum(shed, again), 0.0), 1.0))
