@@ -93,6 +93,10 @@ class Estimate:
         """Sample standard deviation over seeds / sqrt(seeds)."""
         return float(np.std(self.values, ddof=1) / math.sqrt(len(self.values)))
 
+    def mean_se(self) -> tuple[float, float]:
+        """(mean, standard error)."""
+        return self.mean, self.se
+
     def tolerance(self, floor: float) -> float:
         """Four standard errors, but never less than ``floor`` (a lucky small SE must not make it flaky)."""
         return max(4.0 * self.se, floor)

@@ -24,15 +24,13 @@ supermarket model's fixed point) lies outside the tolerance in at least one figu
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Callable
 from functools import cache
 
 import numpy as np
 import pytest
 from queue_runs import queue_scenario
-from queueing import erlang_c, mmc_mean_response, mmck_distribution
+from queueing import across_seeds, erlang_c, mmc_mean_response, mmck_distribution
 
 import sim
 from sim.balancing import erlang_arrivals, shortest_queue
@@ -96,15 +94,11 @@ def flow_run(name: str) -> dict:
     return sim.run(scenario.model_copy(update={"engine": "flow"})).summary
 
 
-def mean_se(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) / math.sqrt(len(values))
-
-
 @pytest.mark.parametrize("figure", list(FIGURES))
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(f"queue:{n}")) for n in QUEUES])
 def test_flow_engine_answers_like_the_request_engine(name: str, figure: str) -> None:
     get = FIGURES[figure]
-    mean, se = mean_se([get(s) for s in requests_runs(name)])
+    mean, se = across_seeds([get(s) for s in requests_runs(name)]).mean_se()
     flow = get(flow_run(name))
     theory = textbook(*QUEUES[name])[list(FIGURES).index(figure)]
     bound = 4 * se + 1e-9  # a figure that is exactly 0 on every seed has no spread
@@ -175,7 +169,7 @@ def pool_before(algorithm: str, n: int, c: int, rho: float) -> tuple[float, floa
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(f"pool:{n}")) for n in POOLS])
 def test_flow_engine_spreads_a_pool_like_the_request_engine(name: str, figure: str) -> None:
     get = FIGURES[figure]
-    mean, se = mean_se([get(s) for s in pool_requests_runs(name)])
+    mean, se = across_seeds([get(s) for s in pool_requests_runs(name)]).mean_se()
     flow = get(pool_flow_run(name))
     bound = 4 * se + 1e-9
     measured = f"the request engine's {figure} {mean:.4f} ± {se:.4f}"
@@ -191,6 +185,6 @@ def test_each_pool_case_tells_the_old_fluid_view_apart(name: str) -> None:
     before = pool_before(*POOLS[name])
     outside = []
     for figure, old in zip(POOL_FIGURES, before, strict=True):
-        mean, se = mean_se([FIGURES[figure](s) for s in pool_requests_runs(name)])
+        mean, se = across_seeds([FIGURES[figure](s) for s in pool_requests_runs(name)]).mean_se()
         outside.append(abs(old - mean) > 4 * se)
     assert any(outside), f"{name}: the old fluid view {before} is within 4 standard errors on every figure"

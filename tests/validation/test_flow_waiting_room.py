@@ -32,7 +32,6 @@ queue's figure the flow engine took before lies outside.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -40,7 +39,7 @@ from typing import Any
 import numpy as np
 import pytest
 from queue_runs import ONE_DATACENTER, queue_scenario
-from queueing import erlang_c, mmck_distribution
+from queueing import across_seeds, erlang_c, mmck_distribution
 
 import sim
 from tests.conftest import scenario_from
@@ -89,15 +88,11 @@ def server_flow(case: str) -> dict:
     return sim.run(scenario.model_copy(update={"engine": "flow"})).summary
 
 
-def mean_se(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) / math.sqrt(len(values))
-
-
 @pytest.mark.parametrize("figure", list(FIGURES))
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xdist_group(f"room:{c}")) for c in LOADS])
 def test_a_servers_room_cuts_its_waits_below_saturation(case: str, figure: str) -> None:
     get = FIGURES[figure]
-    mean, se = mean_se([get(s) for s in server_requests(case)])
+    mean, se = across_seeds([get(s) for s in server_requests(case)]).mean_se()
     flow, theory = get(server_flow(case)), textbook(LOADS[case])[figure]
     bound = 4 * se
     measured = f"the request engine's {figure} {mean:.4f} ± {se:.4f}"
@@ -171,14 +166,14 @@ def dependency_flow(case: str) -> dict:
 def test_a_dependencys_room_cuts_its_waits_at_full_load(case: str) -> None:
     for figure in DEP_CASES[case][2]:
         get = DEP_FIGURES[figure]
-        mean, se = mean_se([get(s) for s in dependency_requests(case)])
+        mean, se = across_seeds([get(s) for s in dependency_requests(case)]).mean_se()
         flow = get(dependency_flow(case))
         measured = f"the request engine's {figure} {mean:.4f} ± {se:.4f}"
         assert abs(flow - mean) <= 4 * se, f"{case}: the flow engine's {flow:.4f}, {measured}"
 
 
 def test_without_retries_the_dependency_serves_what_mmck_answers_in_time() -> None:
-    mean, se = mean_se([DEP_FIGURES["availability"](s) for s in dependency_requests("no retry")])
+    mean, se = across_seeds([DEP_FIGURES["availability"](s) for s in dependency_requests("no retry")]).mean_se()
     theory = answered_in_time(DEP_WORKERS, DEP_PLACES, 1.0, 1 / DEP_SERVICE, DEP_TIMEOUT)
     assert abs(mean - theory) <= 4 * se, f"the request engine's {mean:.4f} ± {se:.4f}, M/M/8/32's {theory:.4f}"
     # the test could fail: an unlimited queue at 98% (the wait the flow engine took before) answers far fewer
