@@ -343,7 +343,7 @@ class Servers:
             wait_p = np.where(p.room, wait_p, 0.0)
         if limited is not None:  # a queue limit's room, where it cuts the waits: M/M/c/K
             left = np.maximum(p.limit * per_try / np.maximum(cap, TINY) - fluid_wait, 0.0)  # what is left of it
-            with np.errstate(invalid="ignore"):  # P(Wq > left) as the waits above have it (e^-inf x 0 where none)
+            with np.errstate(invalid="ignore", over="ignore"):  # P(Wq > left) as the waits have it (e^-inf x 0: none)
                 reach = wait_p * np.exp(-(out["wait_rate"] if self.binds else theta) * left)
             cuts = limited & (demand > 0) & ((reach >= ROOM_REACH) | (demand >= workers))
             if some(cuts):
