@@ -744,7 +744,8 @@ def check_persistence(c: int, a: float, p: float, lag: float, places: float = ma
     against this). Past 5,000 jumps of the chain (a long lag on many workers) ``r`` falls at
     ``min(mu, c mu (1 - sqrt(rho))^2)`` from there, no faster than the mixture does. The utilisation is
     taken on a grid of 0.01 (at most :data:`CAP` without a room), ``p`` and the lag to two digits (``p``
-    below 1% to one).
+    below 1% to one, and above 99.5% ``1 - p`` to one: rounded to 1, a check late for certain would keep
+    an earlier answer in time for good).
 
     >>> p = 0.26  # M/M/4 at 87%, a check late 26% of the time, 10 and 50 services (1 s, 5 s) apart
     >>> [round(p + (1 - p) * check_persistence(4, 3.48, p, lag), 2) for lag in (10.0, 50.0)]
@@ -759,8 +760,10 @@ def check_persistence(c: int, a: float, p: float, lag: float, places: float = ma
     step = max(int(round(min(a / c, most) / _PERSIST_STEP)), 1)
     if not room and step * _PERSIST_STEP >= 1.0:  # (CAP on the grid)
         step = int(CAP / _PERSIST_STEP)
-    digits = f"{p:.2g}" if p >= 0.01 else f"{p:.1g}"  # (below 1%: it barely changes an answer)
-    return _persistence(int(c), step, int(places) if room else -1, float(digits), float(f"{max(lag, 0.0):.2g}"))
+    digits = float(f"{p:.2g}" if p >= 0.01 else f"{p:.1g}")  # (below 1%: it barely changes an answer)
+    if digits >= 1.0:  # within 0.5% of certain: 1 - p to one digit, so that a late check stays uncertain (at
+        digits = 1.0 - float(f"{1.0 - p:.1g}")  # p = 1 the chain never forgets a check in time: r = 1)
+    return _persistence(int(c), step, int(places) if room else -1, digits, float(f"{max(lag, 0.0):.2g}"))
 
 
 # ------------------------------------------------------------------------------ the supermarket model

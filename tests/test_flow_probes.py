@@ -130,6 +130,16 @@ def test_a_waiting_room_forgets_faster_near_saturation_and_still_remembers_in_ov
     assert check_persistence(4, 3.6, 0.3, 20.0, 1000) == check_persistence(4, 3.6, 0.3, 20.0)  # long: as none
 
 
+def test_a_check_late_all_but_for_certain_keeps_no_answer_in_time() -> None:
+    """A server readmitted empty at 150% of its capacity (M/M/4 with room for 100) is full 5 s (50 services)
+    later: its check is late with a chance just below 1, and its answer in time before the readmission says
+    nothing then. ``p`` rounded to 1 made ``r`` 1 at some utilisations, so that answer was kept and the check
+    passed (human-error: the flow engine's server stayed in rotation 20 s a time, the request engine's 15 s)."""
+    for p in (0.995, 0.999, 0.99999):
+        assert check_persistence(4, 6.02, p, 50.0, 100) < 0.05, p
+        assert 0.0 <= check_persistence(4, 4.4, p, 50.0, 100) < 1.0, p
+
+
 def test_persistence_decays_at_morses_relaxation_time_far_out_and_faster_before() -> None:
     """The correlation is a mixture of exponentials whose slowest rate is the spectral gap, about
     ``c mu (1 - sqrt(rho))^2`` (Morse's relaxation time T for M/M/1, here on M/M/4): far out one T more

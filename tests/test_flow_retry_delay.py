@@ -10,7 +10,7 @@ import pytest
 
 import sim
 import sim.engine.flow.deferrals as flow_deferrals
-from sim.engine.flow.delays import Delays, backoff_law
+from sim.engine.flow.delays import ROWS, Delays, backoff_law
 from sim.engine.flow.servers import Servers
 from sim.policies import BackoffSums
 from sim.scenario import Backoff
@@ -22,7 +22,7 @@ def math_floor(x: float) -> int:
 
 
 def _mass(d: Delays, x: float) -> np.ndarray:
-    return d.pack(np.full((3, d.n), x), np.full(d.deps, x), np.full(d.deps, 2 * x), np.full(d.links, 3 * x))
+    return d.pack(np.full((ROWS, d.n), x), np.full(d.deps, x), np.full(d.deps, 2 * x), np.full(d.links, 3 * x))
 
 
 def test_a_fixed_delay_comes_due_in_the_slots_it_ends_in() -> None:
@@ -105,9 +105,9 @@ def test_the_engine_offers_the_retries_load_later_all_of_it(monkeypatch: pytest.
     out: list[float] = []  # what came back out of it
     buffers: list[Delays] = []
 
-    def counting(self, rep, of, work, demand, tries, h, full):  # type: ignore[no-untyped-def]
-        worked.append((h, float(work.sum()) * h))
-        return advance(self, rep, of, work, demand, tries, h, full)
+    def counting(self, rep, of, loads, h, full):  # type: ignore[no-untyped-def]
+        worked.append((h, float(loads[0].sum()) * h))
+        return advance(self, rep, of, loads, h, full)
 
     def putting(self: Delays, each: list[tuple[list[tuple[int, float]], np.ndarray]]) -> None:
         buffers.append(self)

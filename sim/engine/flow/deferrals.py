@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sim.engine.flow.delays import SHORT_BACKOFF, Delays, Law, backoff_law
+from sim.engine.flow.delays import ROWS, SHORT_BACKOFF, Delays, Law, backoff_law
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls
 from sim.engine.flow.servers import TINY, some
 from sim.policies import BackoffSums, backoff_span
@@ -60,7 +60,7 @@ class Sent(NamedTuple):
     reaching: np.ndarray  # of them, those reaching a running front end
     to_front: np.ndarray  # those the front ends' servers take
     into_back: np.ndarray  # those reaching the mailbox server (and making its dependency calls)
-    booked: tuple[np.ndarray, ...]  # the mailbox servers' work, demand and tries
+    booked: tuple[np.ndarray, ...]  # the mailbox servers' loads (work, demand, tries, work squared: ROWS)
     bits: list[float]  # per type: the size of a crossing
     dc: np.ndarray  # per row of pairs: the datacenter of its front ends
     front_pass: np.ndarray  # per row of pairs: the share the front ends let through
@@ -80,7 +80,7 @@ class Rates(NamedTuple):
 
 
 class Due(NamedTuple):
-    """What comes due from the delay buffer in a step, per second: per server [work, demand, tries], calls
+    """What comes due from the delay buffer in a step, per second: per server its loads (:data:`ROWS`), calls
     and work per dependency, bits per link.
     """
 
@@ -153,8 +153,8 @@ class Deferrals:
               spread: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[Rates, np.ndarray | None]:
         """Of the loads sent after a backoff (``later``, from :meth:`collect`) by the step from ``t`` of length
         ``h``, keep in the step what comes within it and put the rest in the delay buffer, per slot it comes
-        due in. ``booked`` [work, demand, tries; row of pairs] and ``rates`` are the step's loads with all of
-        it; ``spread(ratio, front_dc)`` gives per server [work, demand, tries; server] the share ``ratio``
+        due in. ``booked`` [load (:data:`ROWS`); row of pairs] and ``rates`` are the step's loads with all of
+        it; ``spread(ratio, front_dc)`` gives per server [load; server] the share ``ratio``
         (per quantity and row of pairs) of each row's loads and the front ends' tries ``front_dc`` per
         datacenter. Returns the step's ``rates`` without what was put off, and the share of each row's
         ``booked`` put off (None: none).
@@ -168,7 +168,7 @@ class Deferrals:
             gone = 1.0 - stay
             if gone <= 0.0 or not slots:
                 continue
-            per_server = np.zeros((3, delays.n))
+            per_server = np.zeros((ROWS, delays.n))
             if each.rows is not None and each.front_dc is not None:
                 ratio = np.where(booked > 0, each.rows / np.maximum(booked, TINY), 0.0)
                 per_server = spread(ratio, each.front_dc)

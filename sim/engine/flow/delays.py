@@ -58,6 +58,10 @@ def backoff_law(sums: BackoffSums, k: int, shift: float, room: float) -> tuple[L
     return law, shift + max(room, 0.0)
 
 
+ROWS = 4
+"""Rows of a server's loads (:class:`sim.engine.flow.tries.Loads`): work, demand, tries, and the tries' work squared."""
+
+
 class Delays:
     """The delay buffer: per slot of ``dt`` (absolute: slot ``i`` is ``[i dt, (i + 1) dt)``), the mass of load
     that comes due then, flat (see :meth:`pack`). Only slots holding some are kept.
@@ -66,29 +70,28 @@ class Delays:
     >>> stay, slots = d.later(0.0, 1.0, lambda x: (x >= 1.5).astype(float), 1.5)  # every delay 1.5 s
     >>> stay, [(i, round(s, 3)) for i, s in slots]  # a first try at u lands at u + 1.5: in [1.5, 2.5)
     (0.0, [(1, 0.5), (2, 0.5)])
-    >>> d.put(slots, d.pack(np.array([[2.0], [2.0], [4.0]]), np.zeros(0), np.zeros(0), np.zeros(0)))
-    >>> d.take_due(1.0, 1.0)[:3].tolist(), d.take_due(2.0, 1.0)[:3].tolist(), d.take_due(3.0, 1.0)
-    ([1.0, 1.0, 2.0], [1.0, 1.0, 2.0], None)
+    >>> d.put(slots, d.pack(np.array([[2.0], [2.0], [4.0], [8.0]]), np.zeros(0), np.zeros(0), np.zeros(0)))
+    >>> d.take_due(1.0, 1.0)[:4].tolist(), d.take_due(2.0, 1.0)[:4].tolist(), d.take_due(3.0, 1.0)
+    ([1.0, 1.0, 2.0, 4.0], [1.0, 1.0, 2.0, 4.0], None)
     """
 
     def __init__(self, dt: float, servers: int, deps: int, links: int):
         self.dt = dt
         self.n, self.deps, self.links = servers, deps, links
-        self.size = 3 * servers + 2 * deps + links
+        self.size = ROWS * servers + 2 * deps + links
         self.slots: dict[int, np.ndarray] = {}
 
     def pack(self, per_server: np.ndarray, dep_calls: np.ndarray, dep_work: np.ndarray,
              link: np.ndarray) -> np.ndarray:
-        """One flat vector of ``per_server`` [work, demand, tries; server], the dependencies' calls and work
-        and the links' bits.
+        """One flat vector of ``per_server`` [work, demand, tries, work squared; server] (:data:`ROWS`), the
+        dependencies' calls and work and the links' bits.
         """
         return np.concatenate((per_server.ravel(), dep_calls, dep_work, link))
 
     def unpack(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`pack`'s parts of ``flat`` (views)."""
-        n, d = self.n, self.deps
-        return (flat[: 3 * n].reshape(3, n), flat[3 * n: 3 * n + d], flat[3 * n + d: 3 * n + 2 * d],
-                flat[3 * n + 2 * d:])
+        m, d = ROWS * self.n, self.deps
+        return flat[:m].reshape(ROWS, self.n), flat[m: m + d], flat[m + d: m + 2 * d], flat[m + 2 * d:]
 
     def later(self, t: float, h: float, law: Law, reach: float) -> tuple[float, list[tuple[int, float]]]:
         """Of the retries whose first tries were in the step from ``t`` of length ``h`` (spread uniformly

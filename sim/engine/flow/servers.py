@@ -146,6 +146,8 @@ class Servers:
     wait_bound = _PerServer()
     drain = _PerServer()
     drained = _PerServer()  # requests served from the backlog since the server last admitted a try
+    carry = _PerServer()  # a full room's work admitted beyond it (or short of it) in the last step
+    work_cs2 = _PerServer()  # the variability (squared coefficient of variation) of its tries' work, last admitted
 
     def __init__(self, scenario: Scenario, cluster: Cluster):
         servers = cluster.servers
@@ -206,7 +208,8 @@ class Servers:
         self.next_warm = math.inf  # the earliest end of a warm-up under way
         # Waits, per server (queue_state); the last three only where max_queue_wait binds.
         self.fluid_wait, self.wait_p, self.theta, self.per_try, self.wait_rate = (np.zeros(n) for _ in range(5))
-        self.drained = np.zeros(n)
+        self.drained, self.carry = np.zeros(n), np.zeros(n)
+        self.work_cs2 = self.cs2.copy()  # (its service's until tries come: front ends' and mailboxes' of every type)
         self.refused, self.wait_bound, self.drain = (np.zeros(n) for _ in range(3))
         self.binds = False
         self.queue_state()
@@ -254,15 +257,20 @@ class Servers:
         limit, up = self.queue_limit[ix], self.up[ix]
         finite, room = np.isfinite(limit), limit > 0
         workers, ca2, cs2 = self.workers[ix], self.ca2[ix], self.cs2[ix]
-        # The room cuts more than e^-40 of the waits only if (1 - rho) x limit / variability < 40 (a wait of rate
-        # at least (c - a) / scale, Allen–Cunneen's or a balancer's shorter one, past limit x per_try / c)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            room_load = np.where(finite & room, workers * (1.0 - 40.0 * np.maximum((ca2 + cs2) / 2.0, 0.05) / limit),
-                                 np.inf)
         params = _Params(up, workers, self.iworkers[ix], self.service[ix], limit, np.floor(limit), finite,
-                         room, ca2, cs2, bool(up.all()), bool(finite.all()), bool(room.all()), room_load)
+                         room, ca2, cs2, bool(up.all()), bool(finite.all()), bool(room.all()),
+                         _room_load(workers, ca2, cs2, limit, finite & room))
         self._kept_params = (ix, self.revision, params)
         return params
+
+    @staticmethod
+    def _mixed(p: _Params, cs2: np.ndarray) -> _Params:
+        """``p`` with ``cs2``, the variability of the work the servers' tries bring (a front end's short
+        proxy work among the mailbox work, request types of different work), for their service's.
+        """
+        if cs2 is p.cs2 or np.array_equal(cs2, p.cs2):
+            return p
+        return p._replace(cs2=cs2, room_load=_room_load(p.workers, p.ca2, cs2, p.limit, p.finite & p.room))
 
     # ------------------------------------------------------------------------------ waits
 
@@ -286,12 +294,14 @@ class Servers:
             self.wait_rate = self.theta
 
     def _waits(self, ix: Any, erlang_b: np.ndarray | None, load: np.ndarray, rate: np.ndarray, backlog: np.ndarray,
-               demand: np.ndarray, erlang_c: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+               demand: np.ndarray, erlang_c: tuple[np.ndarray, np.ndarray] | None = None,
+               cs2: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """:meth:`queue_state` for the servers ``ix`` at their ``load``, ``rate``, ``backlog`` and ``demand``: the
         waits of each (by name; sets ``binds``). ``erlang_c``: (offered load, Erlang C of the servers' workers
         at it), if the caller has it (it serves where that is the load the stationary wait is taken at).
+        ``cs2``: the variability of their tries' work (None: ``work_cs2``, the last step's).
         """
-        p = self._params(ix)
+        p = self._mixed(self._params(ix), self.at("work_cs2", ix) if cs2 is None else cs2)
         up, workers = p.up, p.workers
         cap = p.if_up(workers)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -332,7 +342,7 @@ class Servers:
             shared, serving = self.pool_load()
             shared = shared[ix] if ratio is None else shared[ix] * ratio
             wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared, workers, self.iworkers[ix], per_try,
-                                                              self.cs2[ix], self.pool_size[ix], serving[ix]))
+                                                              p.cs2, self.pool_size[ix], serving[ix]))
             viewed = True
         else:  # the databases decide: Poisson arrivals
             known = None  # (as a rule the step refused nothing, and the load is the demand whose Erlang C is known)
@@ -452,7 +462,7 @@ class Servers:
         are :meth:`_waits`'s, uncut where they were.
         """
         # (a full room's backlog taken as none: its fluid wait is 0, and no server is found full again)
-        out = self._waits(ix, erlang_b, load, rate, np.where(full, 0.0, backlog), demand, erlang_c)
+        out = self._waits(ix, erlang_b, load, rate, np.where(full, 0.0, backlog), demand, erlang_c, p.cs2)
         scale = self._scale(p, per_try)
         if not self.binds:  # (no bound cut any other wait: theirs are uncut, an infinite bound)
             out.update(refused=np.zeros(np.shape(full)), wait_bound=np.full(np.shape(full), np.inf),
@@ -528,7 +538,8 @@ class Servers:
         else:  # the fluid wait give or take the departures' spread (the queue ahead, and those served since
             # the server last admitted a try), then the stationary wait: spread_tail
             per_try, workers = at("per_try", ix), self.workers[ix]
-            variance = self.cs2[ix] * per_try / workers * (at("fluid_wait", ix) + at("drained", ix) * per_try / workers)
+            ahead = at("fluid_wait", ix) + at("drained", ix) * per_try / workers
+            variance = at("work_cs2", ix) * per_try / workers * ahead
             late = spread_tail(room, np.sqrt(variance), at("wait_p", ix), at("wait_rate", ix))
         return np.where(self.up[ix], late, 1.0)
 
@@ -544,20 +555,27 @@ class Servers:
         self.next_warm = float(going.min()) if going.size else math.inf
         self.revision += 1
 
-    def add_mail(self, work: np.ndarray, demand: np.ndarray, tries: np.ndarray, h: float) -> None:
-        """Mail delivered during a step of ``h`` is load too: add it to the step's loads (in place)."""
+    def add_mail(self, loads: np.ndarray, h: float) -> None:
+        """Mail delivered during a step of ``h`` is load too: add it to the step's ``loads`` (in place; [work,
+        demand, tries, work2; server], each delivery's work the server's law at its mean).
+        """
         if some(self.mail_tries):
+            work, demand, tries, work2 = loads
             work += self.mail_work / h
             demand += self.mail_work / h
             tries += self.mail_tries / h
+            with np.errstate(invalid="ignore", divide="ignore"):
+                work2 += np.where(self.mail_tries > 0, (1.0 + self.cs2) * self.mail_work * self.mail_work
+                                  / np.maximum(self.mail_tries, TINY), 0.0) / h
             self.mail_work[:] = 0.0
             self.mail_tries[:] = 0.0
 
-    def advance(self, ix: np.ndarray, inv: np.ndarray, work: np.ndarray, demand: np.ndarray, tries: np.ndarray,
-                h: float, full: np.ndarray | None = None) -> None:
+    def advance(self, ix: np.ndarray, inv: np.ndarray, loads: np.ndarray, h: float,
+                full: np.ndarray | None = None) -> None:
         """Backlogs grow by the work admitted and shrink by capacity; the share of the demand (the work
-        before refusals) they refuse next is what does not fit. Per server: ``work`` and ``demand``
-        (worker-seconds per second, after and before refusals) and ``tries`` per second, and ``full``
+        before refusals) they refuse next is what does not fit. Per server, ``loads``: ``work`` and ``demand``
+        (worker-seconds per second, after and before refusals), ``tries`` per second and ``work2``, their
+        work squared (the variability of the work, which the waits take: ``work_cs2``), and ``full``
         [server, retry number - 1], the part of the demand that client retries of tries it refused because
         it was full bring; computed for one server ``ix`` per class and handed to all by ``inv``.
 
@@ -569,7 +587,8 @@ class Servers:
         self.advances += 1
         p = self._params(ix)
         workers, limit = p.workers, p.limit
-        work, demand, tries, backlog0 = work[ix], demand[ix], tries[ix], self.at("backlog", ix)
+        work, demand, tries, work2 = loads[:, ix]
+        backlog0 = self.at("backlog", ix)
         cap = p.if_up(workers)
         offered = work * h
         backlog = p.if_up(np.maximum(0.0, backlog0 + offered - cap * h))
@@ -581,8 +600,10 @@ class Servers:
         # refusals (stationary M/M/c+D, :meth:`_full_waits`) keep it from growing, and must not empty it.
         kept_full = self._full(p, backlog0, self.at("per_try", ix), cap, demand)
         over = backlog > room if kept_full is None else (backlog > room) | kept_full
+        fits = np.maximum(room - backlog0, 0.0) + cap * h
+        carry = self._carry(ix, over, offered, fits)
         with np.errstate(invalid="ignore", divide="ignore"):
-            admitted = np.maximum(room - backlog0, 0.0) + cap * h
+            admitted = np.maximum(fits - carry, 0.0)
             wanted = demand * h
             shed = np.where(wanted > admitted, 1.0 - admitted / np.maximum(wanted, TINY), 0.0)
         # Below saturation the fluid refuses nothing; a short queue still overflows now and then.
@@ -600,8 +621,11 @@ class Servers:
         # A queue that settles within the step keeps what it admits within its capacity by itself; the
         # fluid share would count the retries it refuses again as work to fit.
         shed = np.where(chain, 0.0, shed)
-        state = {"backlog": np.where(over, room, backlog), "load": p.if_up(work), "rate": p.if_up(tries),
-                 "demand": p.if_up(demand)}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cs2 = np.where((tries > 0) & (work > 0), np.maximum(tries * work2 / np.maximum(work * work, TINY) - 1.0,
+                                                                0.0), self.at("work_cs2", ix))
+        state = {"backlog": np.where(over, room, backlog), "carry": carry, "load": p.if_up(work),
+                 "rate": p.if_up(tries), "demand": p.if_up(demand), "work_cs2": cs2}
         # Out of rotation a queue drains at its workers' pace, one departure after another: what is left
         # spreads as the count of those served (Poisson's while every worker is busy: variance = mean).
         drained0 = self.at("drained", ix)
@@ -611,7 +635,7 @@ class Servers:
         if self.balanced:  # the balancer's fluid view reads every server's load (pool_load)
             self.load = state["load"].take(inv)
         state.update(self._waits(ix, p.if_up(erlang_b), state["load"], state["rate"], state["backlog"],
-                                 state["demand"], (demand, erlang_c)))
+                                 state["demand"], (demand, erlang_c), cs2))
         if self.binds:  # M/M/c+D: those who would wait past max_queue_wait, at any load (retries as others);
             # M/M/c/K where a queue limit's room cuts the waits, but where retries of the tries it refused bunch
             # (``chain``), retrial_blocking's shares are that room's, with those retries
@@ -631,6 +655,17 @@ class Servers:
         if not self.binds:
             self.full.pop("wait_rate", None)
             self.kept["wait_rate"] = self.kept["theta"]
+
+    def _carry(self, ix: np.ndarray, over: np.ndarray, offered: np.ndarray, fits: np.ndarray) -> np.ndarray:
+        """What the servers ``ix`` whose room is full (``over``) admitted beyond what fitted (``fits``), or short
+        of it, added up over the steps while it stays full; the steps after refuse that much more, or less.
+
+        A full room's refusals are the share of a step's demand that did not fit, and the next step's demand
+        differs (Poisson noise, retries): taken alone, they let a full server serve more than its workers do
+        (by the mean of the ratio of two steps' demands, above 1: 4% at 20 tries a step). The fluid backlog
+        stays at the room, and the waits read it.
+        """
+        return np.where(over, self.at("carry", ix) + offered - fits, 0.0)
 
     def bunched(self, ix: np.ndarray, demand: np.ndarray, per_try: np.ndarray, full: np.ndarray,
                 stationary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -663,6 +698,7 @@ class Servers:
         self.up[server] = False
         self.backlog[server] = 0.0
         self.drained[server] = 0.0
+        self.carry[server] = 0.0
         self.epoch[server] += 1
 
     def start(self, server: int, now: float, warm: tuple[float, float] | None) -> None:
@@ -704,3 +740,13 @@ class Servers:
             self.ca2[self.dc_of == datacenter] = 1.0
             if members.size:
                 self.ca2[members] = 1.0 / members.size
+
+
+def _room_load(workers: np.ndarray, ca2: np.ndarray, cs2: np.ndarray, limit: np.ndarray,
+               limited: np.ndarray) -> np.ndarray:
+    """Below this load (and with no backlog) a queue limit's room (where ``limited``) cuts no wait: it cuts more
+    than e^-40 of the waits only if (1 - rho) x limit / variability < 40 (a wait of rate at least (c - a) /
+    scale, Allen–Cunneen's or a balancer's shorter one, past limit x per_try / c).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(limited, workers * (1.0 - 40.0 * np.maximum((ca2 + cs2) / 2.0, 0.05) / limit), np.inf)

@@ -10,12 +10,14 @@ Euler):
    first attempts and retries sent;
 3. :meth:`Tries.send <sim.engine.flow.tries.Tries.send>` → :class:`~sim.engine.flow.tries.TryOutcome`:
    the tries, their outcomes per region, the failures per entry, the latency and the loads;
-4. :meth:`Step.advance` — the queues (servers, dependencies) move on and the links carry what crossed them;
-5. :func:`outcome_shares` → the share of each region's attempts of each type that succeeded, erred, timed out
+4. :func:`outcome_shares` → the share of each region's attempts of each type that succeeded, erred, timed out
    (and, of the errors, were refused by a full server: their retries meet it still full);
-6. :meth:`ClientRetries.settle <sim.engine.flow.retries.ClientRetries.settle>` → the mass each region's
-   clients retry: successes counted, failures retried after a backoff or given up;
+5. :meth:`ClientRetries.settle <sim.engine.flow.retries.ClientRetries.settle>` → the mass each region's
+   clients retry: successes counted, failures retried after a backoff or given up (those whose backoff
+   ends within the step are sent within it, and their load joins the step's: :meth:`Tries.within
+   <sim.engine.flow.tries.Tries.within>`);
    :meth:`Pairs.retries_wait <sim.engine.flow.databases.Pairs.retries_wait>` keeps them where they failed;
+6. :meth:`Step.advance` — the queues (servers, dependencies) move on and the links carry what crossed them;
 7. :meth:`Step.learn` — the breakers learn the step's outcome.
 """
 
@@ -32,7 +34,7 @@ from sim.engine.flow.databases import Pairs
 from sim.engine.flow.dependencies import Dependencies, Links
 from sim.engine.flow.records import Records
 from sim.engine.flow.retries import ClientRetries
-from sim.engine.flow.servers import TINY, Servers, sums
+from sim.engine.flow.servers import TINY, Servers, some, sums
 from sim.engine.flow.tries import Loads, Tries, TryOutcome
 from sim.policies import Breaker
 
@@ -95,12 +97,24 @@ class Step:
         self.servers.end_warmups(t)
         attempts = self.attempts(t, h, w)
         admitted = self.admit(t, w, attempts)
+        counts = self.records.counts
+        shed = counts["shed"][:, w].copy()
         tries = self.tries.send(t, h, w, self.route, admitted.first, admitted.retries, attempts.retry_types,
                                 admitted.full)
-        self.advance(tries.loads, h, w)
         shares = outcome_shares(attempts, tries)
         retried = self.retries.settle(t, t + h, w, attempts.by_attempt, attempts.age, shares, tries.latency,
-                                      self.records)
+                                      self.records, tries.refail)
+        loads = tries.loads
+        in_step = self.retries.in_step
+        if some(in_step):  # client retries sent within the step they failed in: counted, refused and loading
+            sent = admitted.first + admitted.retries  # the servers as the step's tries did
+            shed = counts["shed"][:, w] - shed
+            counts["attempts"][:, w] += in_step
+            counts["retries"][:, w] += in_step
+            counts["shed"][:, w] += np.where(sent > 0, in_step * shed / np.maximum(sent, TINY), 0.0)
+            self.retries.traffic += float(sums(in_step)) / h  # (the quiet test's retries are those that came due)
+            loads = self.tries.within(loads, in_step, sent, w)
+        self.advance(loads, h, w)
         self.pairs.retries_wait(tries.fails, retried)
         self.learn(t, h, attempts, admitted, tries)
 
@@ -165,10 +179,9 @@ class Step:
         """The queues move on by ``h`` under the step's loads (and the mail delivered meanwhile); the links
         carry what crossed them.
         """
-        work, demand, tries = loads.work, loads.demand, loads.tries
-        self.servers.add_mail(work, demand, tries, h)
+        self.servers.add_mail(loads.per_server, h)
         view = self.classes.after_loads(loads.per_server)
-        self.servers.advance(view.rep, view.of, work, demand, tries, h, loads.full)
+        self.servers.advance(view.rep, view.of, loads.per_server, h, loads.full)
         self.deps.advance(loads.dep_calls, loads.dep_work, h)
         self.records.link_bits[:, w] += loads.link_bps * h
         self.links.carry(loads.link_bps, h, self.bits)

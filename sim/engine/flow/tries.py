@@ -39,6 +39,7 @@ from sim.engine.base import RequestType
 from sim.engine.flow.classes import Classes, ClassView
 from sim.engine.flow.databases import BinSums, Pairs
 from sim.engine.flow.deferrals import Deferrals, Later, Rates, Sent
+from sim.engine.flow.delays import ROWS
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
 from sim.engine.flow.elsewhere import Spread, retry_spread
 from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
@@ -65,18 +66,27 @@ class RegionOutcomes(NamedTuple):
 
 class Loads(NamedTuple):
     """What the step's tries brought, per second: per server (work after and before refusals, in
-    worker-seconds per second, and tries: the rows of ``per_server``), per dependency (calls, work) and per
-    link (bits).
+    worker-seconds per second, tries, and the sum of their work squared: the rows of ``per_server``,
+    :data:`~sim.engine.flow.delays.ROWS`), per dependency (calls, work) and per link (bits). ``work2`` gives
+    the variability of the work a server's tries bring (front ends' and mailboxes', of every request type).
     """
 
-    per_server: np.ndarray  # [work, demand, tries; server]
+    per_server: np.ndarray  # [work, demand, tries, work2; server]
     work: np.ndarray
     demand: np.ndarray
     tries: np.ndarray
+    work2: np.ndarray  # sum over the admitted tries of their work squared (second moment x tries), per second
     dep_calls: np.ndarray
     dep_work: np.ndarray
     link_bps: np.ndarray
     full: np.ndarray | None  # [server, retry number - 1]: the demand of retries of tries it refused because it was full
+
+    @classmethod
+    def of(cls, per_server: np.ndarray, dep_calls: np.ndarray, dep_work: np.ndarray, link_bps: np.ndarray,
+           full: np.ndarray | None) -> Loads:
+        """The loads of ``per_server`` (its rows are ``work``, ``demand``, ``tries`` and ``work2``)."""
+        work, demand, tries, work2 = per_server
+        return cls(per_server, work, demand, tries, work2, dep_calls, dep_work, link_bps, full)
 
 
 class TryOutcome(NamedTuple):
@@ -87,6 +97,19 @@ class TryOutcome(NamedTuple):
     fails: np.ndarray  # failed attempts per entry of the support (``Pairs.sup``; none on a region's own pairs)
     latency: np.ndarray  # [region, bin] the successes' try times (before the age of their requests)
     loads: Loads
+    refail: np.ndarray  # per region: how much likelier than its average attempt a failed one fails where it failed
+
+
+class _Sent(NamedTuple):
+    """What :meth:`Tries.within` reads of the last :meth:`Tries.send`."""
+
+    view: ClassView
+    front: _FrontEnds
+    rows: _Rows
+    paths: _Paths
+    totals: _Totals
+    per_pair: np.ndarray  # per live pair: work, demand, tries, failures
+    lost: np.ndarray  # per row: its failed attempts (none where the region has no databases)
 
 
 class _FrontEnds(NamedTuple):
@@ -109,6 +132,7 @@ class _Pools(NamedTuple):
     key: tuple[ClassView, np.ndarray, int]  # the classes, the routes, the servers' revision
     dc: np.ndarray  # per class: its datacenter
     share: np.ndarray  # per class: its share of its datacenter's front-end tries (times its size)
+    fronting: np.ndarray  # per class: the same where it does proxy work (a stage of its own), else 0
     speed: np.ndarray  # per class: speed now (with warm-up)
     time: np.ndarray  # per datacenter: the front end's work
     dsafe: np.ndarray  # per region: the datacenter it is routed to (0 for none)
@@ -180,6 +204,7 @@ class _Paths(NamedTuple):
     front_ok: np.ndarray  # per row of pairs: 1 - ``front_error``
     service: np.ndarray  # per row of pairs: the mailbox server's mean service (at speed 1, work 1)
     det: np.ndarray  # per row of pairs: whether the mailbox server's service is deterministic
+    moment2: np.ndarray  # per row of pairs: the second moment of its service over the mean's square (1 + cs2)
 
 
 class _Mailboxes(NamedTuple):
@@ -257,12 +282,13 @@ class _Successes(NamedTuple):
 class _Totals:
     """What the step's tries add up to over the request types (summed in place, in their order)."""
 
-    __slots__ = ("ok", "error", "timeout", "work", "demand", "tries", "dep_calls", "dep_work", "link_bps",
+    __slots__ = ("ok", "error", "timeout", "work", "demand", "tries", "work2", "dep_calls", "dep_work", "link_bps",
                  "hist", "dc_tries", "lb_retries", "shed", "dep_attempts", "dep_retries", "front_dc", "later")
 
     def __init__(self, rows: int, pairs: int, regions: int, dcs: int, deps: int, links: int):
         self.ok, self.error, self.timeout = np.zeros(rows), np.zeros(rows), np.zeros(rows)  # per row
         self.work, self.demand, self.tries = np.zeros(pairs), np.zeros(pairs), np.zeros(pairs)  # per row of pairs
+        self.work2 = np.zeros(pairs)
         self.dep_calls, self.dep_work = np.zeros(deps), np.zeros(deps)
         self.link_bps = np.zeros(links)
         self.hist = np.zeros((regions, BINS))
@@ -301,6 +327,7 @@ class Tries:
         self._every: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # support, all its pairs, their servers
         self._tinies = np.zeros(0)  # TINY, as many as asked for (np.maximum(x, TINY) costs more with a scalar)
         self._bins: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # :meth:`_sums`' bins per index, size
+        self._sent: _Sent | None = None  # what :meth:`within` reads of the last send
 
     def send(self, t: float, h: float, w: int, route: np.ndarray, mass0: np.ndarray,
              mass_r: np.ndarray, retry_types: np.ndarray, full: np.ndarray | None = None) -> TryOutcome:
@@ -330,13 +357,13 @@ class Tries:
         outcomes = np.zeros((8, self.n_regions, K))  # first attempts' ok, error, timeout; the retries'; their full
         retried = sums(retry_types, axis=1)
         retry_mix = np.where(retried[:, None] > 0, retry_types / np.maximum(retried, TINY)[:, None], 0.0)
-        # Per live pair: work, demand, tries and failures. A row's pairs share its outcomes per try of each
-        # type, but not their mix of types when retries are sent (a pair's retries are of the types that
+        # Per live pair: work, demand, tries, work squared and failures. A row's pairs share its outcomes per try
+        # of each type, but not their mix of types when retries are sent (a pair's retries are of the types that
         # failed there); without retries, every pair's tries are in the mix's shares.
         mixed = K > 1 and some(mass_r)
-        # Per row of pairs, of work, demand, tries and failures per try of each type, summed over the types
-        # in the mix's shares (for first attempts) and in the retries' (for retries).
-        per_try = np.zeros((2, 4, rows.pairs))
+        # Per row of pairs, of work, demand, tries, work squared and failures per try of each type, summed over
+        # the types in the mix's shares (for first attempts) and in the retries' (for retries).
+        per_try = np.zeros((2, ROWS + 1, rows.pairs))
         successes: list[_Successes] = []
         # Per [type, row]: the tries and the share of them that are first attempts.
         if K == 1:  # every try is of the one type
@@ -368,8 +395,9 @@ class Tries:
                 each = np.where(row_tries > 0, 1.0 / np.maximum(row_tries, TINY), 0.0)
                 retry_share = retry_mix[paths.region[: rows.pairs]].T[sent]  # [type, row]
                 lost = balanced.error[:, : rows.pairs] + balanced.timeout[:, : rows.pairs]
-                x = np.empty((len(active), 4, rows.pairs))  # [type, quantity, row]
-                x[:, 0], x[:, 1], x[:, 2], x[:, 3] = *booked, lost
+                x = np.empty((len(active), ROWS + 1, rows.pairs))  # [type, quantity, row]
+                x[:, :ROWS] = np.stack(booked, axis=1)
+                x[:, ROWS] = lost
                 x *= each[:, None, :]
                 # (summed over the types in their order: a sum along the first axis adds them one by one)
                 per_try[0] = sums(self.shares[sent][:, None, None] * x, axis=0)
@@ -392,18 +420,79 @@ class Tries:
         else:  # back to the pairs: each carries its share of its group's attempts
             part = _each(np.where(rows.group_w > 0, 1.0 / np.maximum(rows.group_w, TINY), 0.0), rows) * rows.live_w
             lost = (totals.error + totals.timeout)[: rows.pairs]
-            per_pair = _each(np.array((totals.work, totals.demand, totals.tries, lost)), rows)
+            per_pair = _each(np.array((totals.work, totals.demand, totals.tries, totals.work2, lost)), rows)
             per_pair *= part
-        fails = self._fails(rows, paths, totals, per_pair[3])
+        fails = self._fails(rows, paths, totals, per_pair[ROWS])
         if totals.later:  # the load of what is sent after a backoff: later, where that ends after the step
             self._defer(t, h, view, front, rows, totals, per_pair)
         loads = self._loads(view, front, rows, totals, per_pair, bunched, full)
         due = self.deferrals.due(t, h)  # and what comes due now of what was put off before
         if due is not None:
             per = loads.per_server + due.per_server
-            loads = Loads(per, per[0], per[1], per[2], loads.dep_calls + due.dep_calls, loads.dep_work + due.dep_work,
-                          loads.link_bps + due.link_bps, loads.full)
-        return TryOutcome(first, retries, fails, totals.hist, loads)
+            loads = Loads.of(per, loads.dep_calls + due.dep_calls, loads.dep_work + due.dep_work,
+                             loads.link_bps + due.link_bps, loads.full)
+        lost = totals.error + totals.timeout
+        if self.pairs.any_own:  # (a region without databases: its tries wait nowhere, see _fails)
+            lost = np.where(paths.own, 0.0, lost)
+        self._sent = _Sent(view, front, rows, paths, totals, per_pair, lost)
+        return TryOutcome(first, retries, fails, totals.hist, loads, self._refail(rows, paths, lost))
+
+    def _refail(self, rows: _Rows, paths: _Paths, lost: np.ndarray) -> np.ndarray:
+        """Per region, how much likelier than the step's average attempt an attempt that failed fails again
+        where it failed (its database's server, or its unavailable database: a retry goes to the same
+        database): the failures' mean failure share (per row, ``lost`` of its attempts) over the attempts' (1
+        where nothing failed, and where the region has no databases: its retries go through the balancer
+        again, as its first attempts).
+        """
+        R = self.n_regions
+        if not some(lost):
+            return np.ones(R)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            again = np.where(rows.weights > 0, lost * lost / np.maximum(rows.weights, TINY), 0.0)
+            failed = np.bincount(paths.region, weights=lost, minlength=R)
+            tried = np.bincount(paths.region, weights=rows.weights, minlength=R)
+            return np.where(failed > 0, np.bincount(paths.region, weights=again, minlength=R) * tried
+                            / np.maximum(failed * failed, TINY), 1.0)
+
+    def within(self, loads: Loads, in_step: np.ndarray, sent: np.ndarray, w: int) -> Loads:
+        """``loads`` (the last :meth:`send`'s) with the load of ``in_step`` more client retries per region, sent
+        within that step (in window ``w``) after failing in it (``sent`` attempts per region were sent in it):
+        each brings the load a try of its row brought, in the rows where its region's tries failed (a retry
+        goes back to its database), or, where the region has no databases, as its tries went (through the
+        balancer again). They make as many load-balancer retries and dependency calls per attempt as their
+        region's attempts of the step (counted), and are offered to their datacenters.
+        """
+        assert self._sent is not None
+        view, front, rows, paths, totals, per_pair, lost = self._sent
+        R, D, P = self.n_regions, self.n_dcs, rows.pairs
+        region = paths.region
+        with np.errstate(invalid="ignore", divide="ignore"):
+            failed = np.bincount(region, weights=lost, minlength=R)
+            to_failed = np.where(failed > 0, in_step / np.maximum(failed, TINY), 0.0)
+            more = to_failed[region] * lost  # per row: the retries sent there
+            if self.pairs.any_own:
+                to_sent = np.where(sent > 0, in_step / np.maximum(sent, TINY), 0.0)
+                more = np.where(paths.own, to_sent[region] * rows.weights, more)
+            grow = np.where(rows.weights > 0, more / np.maximum(rows.weights, TINY), 0.0)  # per row
+            # Their front ends' tries, as their datacenters' tries grow
+            dc, routed = np.maximum(paths.dc[:P], 0), paths.dc[:P] >= 0
+            each_dc = np.bincount(dc, weights=rows.weights[:P] * routed, minlength=D)
+            more_dc = np.bincount(dc, weights=more[:P] * routed, minlength=D)
+            front_dc = totals.front_dc * np.where(each_dc > 0, more_dc / np.maximum(each_dc, TINY), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            each_r = np.where(sent > 0, in_step / np.maximum(sent, TINY), 0.0)  # per region, per attempt sent
+            dc_grow = np.where(each_dc > 0, more_dc / np.maximum(each_dc, TINY), 0.0)
+        counts = self.records.counts
+        for name, per_attempt in (("lb_retries", totals.lb_retries), ("dep_attempts", totals.dep_attempts),
+                                  ("dep_retries", totals.dep_retries)):
+            counts[name][:, w] += per_attempt * each_r
+        self.records.dc_offered[:, w] += totals.dc_tries * dc_grow
+        extra = self._per_server(view, front, rows, per_pair[:ROWS] * grow[:P].take(rows.inv), front_dc)
+        every = float(sums(rows.weights[:P]))
+        g = float(sums(more[:P])) / every if every > 0 else 0.0
+        per = loads.per_server + extra
+        return Loads.of(per, loads.dep_calls * (1.0 + g), loads.dep_work * (1.0 + g),
+                        loads.link_bps * (1.0 + g), loads.full)
 
     # ------------------------------------------------------------------------------ where tries go
 
@@ -417,14 +506,14 @@ class Tries:
                 or s.next_warm != math.inf:  # (a warm-up under way: the speeds change with ``t``)
             pools = self._pools = self._pools_now(t, view, route, key)
         D = self.n_dcs
-        dc_k, fw, dsafe, own_r = pools.dc, pools.share, pools.dsafe, self.pairs.own
+        dc_k, fw, dsafe, own_r = pools.dc, pools.fronting, pools.dsafe, self.pairs.own
         front_wait = np.bincount(dc_k, weights=fw * s.served_wait(ix), minlength=D)
         front_shed = np.bincount(dc_k, weights=fw * s.at("shed", ix), minlength=D)
         # Per region (the datacenter it is routed to): what its tries meet at the front ends.
         f_shed, frontend = front_shed[dsafe], pools.time[dsafe] + front_wait[dsafe]
         if self.pairs.any_own:  # (a region without databases meets none)
             f_shed, frontend = np.where(own_r, 0.0, f_shed), np.where(own_r, 0.0, frontend)
-        return _FrontEnds(pools.down, f_shed, pools.error, frontend, pools.no_pool, fw, pools.speed)
+        return _FrontEnds(pools.down, f_shed, pools.error, frontend, pools.no_pool, pools.share, pools.speed)
 
     def _pools_now(self, t: float, view: ClassView, route: np.ndarray,
                    key: tuple[ClassView, np.ndarray, int]) -> _Pools:
@@ -438,14 +527,17 @@ class Tries:
         up_share = np.bincount(dc_k, weights=up_w * size, minlength=D)
         has_pool = np.bincount(dc_k, weights=pw * size, minlength=D) > 0
         fw = np.where(up_share[dc_k] > 0, up_w / np.maximum(up_share[dc_k], TINY), 0.0) * size  # the class's
-        front_err = np.bincount(dc_k, weights=fw * s.err[ix], minlength=D)
+        # A front end is a stage of its own (queued, refused, erring) only where it does proxy work, as in the
+        # request engine: one whose ``frontend_time`` is 0 passes the try on to the mailbox server at once.
+        fronting = fw * (s.frontend[ix] > 0)
+        front_err = np.bincount(dc_k, weights=fronting * s.err[ix], minlength=D)
         front_time = np.bincount(dc_k, weights=fw * s.frontend[ix] / speed_k, minlength=D)
         own_r = self.pairs.own
         dsafe = np.maximum(route, 0)
         q_down = np.where(own_r, 0.0, 1.0 - up_share[dsafe])  # tries reaching a front end that is down
         f_err = np.where(own_r, 0.0, front_err[dsafe])
         no_pool = (route < 0) | ~has_pool[dsafe]
-        return _Pools(key, dc_k, fw, speed_k, front_time, dsafe, q_down, f_err, no_pool)
+        return _Pools(key, dc_k, fw, fronting, speed_k, front_time, dsafe, q_down, f_err, no_pool)
 
     def _rows(self, view: ClassView, route: np.ndarray, mass0: np.ndarray, mass_r: np.ndarray) -> _Rows:
         """Attempts per entry of the support (the pairs that can carry any, then the unavailable entries),
@@ -566,7 +658,8 @@ class Tries:
                        dc_bin=np.maximum(d_e, 0), routed=d_e >= 0, pair_dc_bin=np.maximum(dp, 0),
                        pooled=not some(no_pool), crossed=link[crosses], sent=none[:P], front_pass=none[:P],
                        front_ok=1.0 - front_error[:P],
-                       service=self.servers.service[b], det=self.servers.det[b])
+                       service=self.servers.service[b], det=self.servers.det[b],
+                       moment2=1.0 + self.servers.cs2[b])
         return paths, used, hop
 
     def _bunched(self, rows: _Rows, paths: _Paths, box: _Mailboxes, full: np.ndarray | None) -> np.ndarray | None:
@@ -802,11 +895,13 @@ class Tries:
 
     def _book(self, w: int, h: float, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: _Calls,
               chances: _Chances, balanced: _Balanced, totals: _Totals,
-              bits: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              bits: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Add the request types' outcomes and loads ([type, row], each type making ``calls`` of crossings of
         ``bits``) to the totals: front ends (spread over the pool), dependencies, mailbox servers, links; and
         the work wasted and queued to the records. Returns what each type added per row of pairs: the
-        mailbox servers' work, demand and tries. Sums over the types add them in the types' order.
+        mailbox servers' work, demand, tries and work squared (a try's second moment: its service's, the
+        server's law at the type's mean, after the time its dependency calls held the worker, taken as fixed).
+        Sums over the types add them in the types' order.
         """
         P, R, D = rows.pairs, self.n_regions, self.n_dcs
         qd, fsh = paths.down[:P], paths.front_shed[:P]
@@ -827,13 +922,17 @@ class Tries:
         totals.front_dc = sums(self._sums(paths.pair_dc_bin, to_front, D) / h, axis=0)
         into_back = nb / h * sent * passed * paths.front_ok * box.up
         booked = into_back * (1.0 - box.shed)
-        work_b = calls.ok * chances.service + calls.held
+        svc = chances.service
+        work_b = calls.ok * svc + calls.held
+        square = calls.ok * svc * (paths.moment2 * svc + 2.0 * calls.held) + calls.held * calls.held
         if self.servers.cancel:  # work that would start after its caller gave up is not done
-            work_b = np.where(box.wait > chances.tau, 0.0, work_b)
-        work, demand = booked * work_b, into_back * work_b
+            done = box.wait <= chances.tau
+            work_b, square = np.where(done, work_b, 0.0), np.where(done, square, 0.0)
+        work, demand, work2 = booked * work_b, into_back * work_b, booked * square
         totals.work = sums(work, axis=0)
         totals.demand = sums(demand, axis=0)
         totals.tries = sums(booked, axis=0)
+        totals.work2 = sums(work2, axis=0)
         rec = self.records
         # The work wasted, the tries queued and their time in the queue, per type (each summed over its rows)
         wasted, queued, queue_time = sums(np.array((booked * calls.ok * chances.late,
@@ -862,28 +961,28 @@ class Tries:
                 rec.link_crossings[:, w] += crossings[i]
                 rec.link_lost[:, w] += lost[i]
         if balanced.later or any(c.later for c in calls.each):
-            linear = Sent(n_tries[:, :P], nb, to_front, into_back, (work, demand, booked), bits, paths.pair_dc_bin,
-                          passed, crosses, paths.crossed)
+            linear = Sent(n_tries[:, :P], nb, to_front, into_back, (work, demand, booked, work2), bits,
+                          paths.pair_dc_bin, passed, crosses, paths.crossed)
             totals.later = self.deferrals.collect(h, linear, balanced.later, calls.each)
-        return work, demand, booked
+        return work, demand, booked, work2
 
     def _defer(self, t: float, h: float, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals,
                per_pair: np.ndarray) -> None:
         """Of the loads sent after a backoff (``totals.later``), keep in the step what comes within it and put
         the rest in the delay buffer (:meth:`Deferrals.defer <sim.engine.flow.deferrals.Deferrals.defer>`): out
-        of the totals and of ``per_pair`` (per live pair: work, demand, tries), in place.
+        of the totals and of ``per_pair`` (per live pair: its loads, :data:`ROWS`), in place.
         """
 
         def spread(ratio: np.ndarray, front_dc: np.ndarray) -> np.ndarray:
             """Per server, the share ``ratio`` [quantity, row of pairs] of its pairs' loads, and its front ends'."""
-            return self._per_server(view, front, rows, per_pair[:3] * _each(ratio, rows), front_dc)
+            return self._per_server(view, front, rows, per_pair[:ROWS] * _each(ratio, rows), front_dc)
 
-        booked = np.array((totals.work, totals.demand, totals.tries))  # [quantity, row of pairs]
+        booked = np.array((totals.work, totals.demand, totals.tries, totals.work2))  # [quantity, row of pairs]
         rates = Rates(totals.front_dc, totals.dep_calls, totals.dep_work, totals.link_bps)
         kept, gone = self.deferrals.defer(t, h, totals.later, booked, rates, spread)
         totals.front_dc, totals.dep_calls, totals.dep_work, totals.link_bps = kept
         if gone is not None:
-            per_pair[:3] *= _each(np.maximum(1.0 - gone, 0.0), rows)
+            per_pair[:ROWS] *= _each(np.maximum(1.0 - gone, 0.0), rows)
 
     def _latency(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances,
                  balanced: _Balanced) -> list[_Successes]:
@@ -1032,27 +1131,29 @@ class Tries:
 
     def _per_server(self, view: ClassView, front: _FrontEnds, rows: _Rows, per_pair: np.ndarray,
                     front_dc: np.ndarray) -> np.ndarray:
-        """Per server [work, demand, tries]: its live pairs' (``per_pair``) and its share of its front ends'
-        tries (``front_dc`` per datacenter).
+        """Per server [work, demand, tries, work2]: its live pairs' (``per_pair``) and its share of its front
+        ends' tries (``front_dc`` per datacenter; a front end's work is deterministic).
         """
         s, n = self.servers, self.servers.n
         ix, _, size = view
         if rows.server_pair is not None:  # (as a rule) one live pair per server: a gather, + 0.0 as a bincount's
-            loads = per_pair[:3].take(rows.server_pair, axis=1)
+            loads = per_pair[:ROWS].take(rows.server_pair, axis=1)
             loads += 0.0  # (-0.0 + 0.0 is 0.0: the same bits as the sums)
         else:
-            loads = np.empty((3, n))
-            for q in range(3):
+            loads = np.empty((ROWS, n))
+            for q in range(ROWS):
                 loads[q] = np.bincount(rows.live_server, weights=per_pair[q], minlength=n)
-        work, demand, tries_at = loads
+        work, demand, tries_at, work2 = loads
         if some(front_dc):  # per server of each class
             to_front = front_dc[s.dc_of[ix]] * np.where(size > 0, front.share / np.maximum(size, 1.0), 0.0)
-            # (per server from its class: the work and the tries in one gather)
-            front_work, front_tries = self.classes.each(np.array((to_front * s.frontend[ix] / front.speed,
-                                                                  to_front * (s.frontend[ix] > 0))))
+            each_work = s.frontend[ix] / front.speed
+            # (per server from its class: the work, the tries and the work squared in one gather)
+            front_work, front_tries, front_work2 = self.classes.each(np.array((
+                to_front * each_work, to_front * (s.frontend[ix] > 0), to_front * each_work * each_work)))
             work += front_work
             demand += front_work
             tries_at += front_tries
+            work2 += front_work2
         return loads
 
     def _loads(self, view: ClassView, front: _FrontEnds, rows: _Rows, totals: _Totals,
@@ -1064,7 +1165,6 @@ class Tries:
         n = self.servers.n
         b_all = rows.live_server
         loads = self._per_server(view, front, rows, per_pair, totals.front_dc)
-        work, demand, tries_at = loads
         by_retry = None
         if bunched is not None and full is not None:
             region = self.pairs.pair_region[self.pairs.sup[rows.live_at]]
@@ -1072,7 +1172,7 @@ class Tries:
             part = per_pair[1] * (1.0 - rows.live_share0) * bunched[rows.inv]
             by_retry = np.stack([np.bincount(b_all, weights=part * mix[region, k], minlength=n)
                                  for k in range(full.shape[1])], axis=1)
-        return Loads(loads, work, demand, tries_at, totals.dep_calls, totals.dep_work, totals.link_bps, by_retry)
+        return Loads.of(loads, totals.dep_calls, totals.dep_work, totals.link_bps, by_retry)
 
 
 def _kind(kept: Callable[[float], np.ndarray], i: int) -> Callable[[float], np.ndarray]:
