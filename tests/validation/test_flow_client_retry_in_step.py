@@ -18,12 +18,11 @@ not — the test could fail.
 
 from __future__ import annotations
 
-import math
-import statistics
 from functools import cache
 
 import pytest
 from queue_runs import ONE_DATACENTER
+from queueing import across_seeds
 
 import sim
 from sim.engine.flow.retries import ClientRetries
@@ -54,7 +53,7 @@ def failed(result: sim.Result) -> int:
 @cache
 def requests() -> tuple[float, float]:
     lost = [failed(sim.run(scenario("requests"), seed=seed)) for seed in range(1, SEEDS + 1)]
-    return statistics.mean(lost), statistics.stdev(lost) / math.sqrt(SEEDS)
+    return across_seeds(lost).mean_se()
 
 
 def test_retries_due_within_the_step_fail_with_it() -> None:

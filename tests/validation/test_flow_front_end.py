@@ -18,12 +18,11 @@ and the flow engine with the front ends as a stage of every try must not — the
 
 from __future__ import annotations
 
-import math
-import statistics
 from functools import cache
 
 import pytest
 from queue_runs import ONE_DATACENTER
+from queueing import across_seeds
 
 import sim
 from sim.engine.flow.tries import Tries
@@ -49,7 +48,7 @@ def scenario(engine: str) -> sim.Scenario:
 @cache
 def requests() -> tuple[float, float]:
     served = [sim.run(scenario("requests"), seed=seed).summary["availability"] for seed in range(1, SEEDS + 1)]
-    return statistics.mean(served), statistics.stdev(served) / math.sqrt(SEEDS)
+    return across_seeds(served).mean_se()
 
 
 def test_a_front_end_without_proxy_work_adds_no_wait() -> None:

@@ -17,12 +17,12 @@ engines' spreads combined) and of the textbook's, and without the carry it must 
 from __future__ import annotations
 
 import math
-import statistics
 from functools import cache
 
 import numpy as np
 import pytest
 from queue_runs import ONE_DATACENTER
+from queueing import across_seeds
 
 import sim
 from sim.engine.flow.servers import Servers
@@ -61,12 +61,12 @@ def served(engine: str) -> list[float]:
 @cache
 def requests() -> tuple[float, float]:
     runs = served("requests")
-    return statistics.mean(runs), statistics.stdev(runs) / math.sqrt(SEEDS)
+    return across_seeds(runs).mean_se()
 
 
 def flow() -> tuple[float, float]:
     runs = served("flow")
-    return statistics.mean(runs), statistics.stdev(runs) / math.sqrt(SEEDS)
+    return across_seeds(runs).mean_se()
 
 
 def test_a_full_room_serves_what_its_worker_does() -> None:

@@ -20,13 +20,12 @@ fail).
 
 from __future__ import annotations
 
-import math
-import statistics
 from functools import cache
 
 import numpy as np
 import pytest
 from queue_runs import ONE_DATACENTER
+from queueing import across_seeds
 
 import sim
 from sim.engine.flow.servers import Servers
@@ -53,7 +52,7 @@ def scenario(engine: str) -> sim.Scenario:
 @cache
 def requests() -> tuple[float, float]:
     served = [sim.run(scenario("requests"), seed=seed).summary["availability"] for seed in range(1, SEEDS + 1)]
-    return statistics.mean(served), statistics.stdev(served) / math.sqrt(SEEDS)
+    return across_seeds(served).mean_se()
 
 
 def test_mixed_work_waits_as_on_the_request_engine() -> None:
