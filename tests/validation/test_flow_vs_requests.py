@@ -84,13 +84,18 @@ NOISY: dict[str, tuple[tuple[int, ...], float, str]] = {
 KNOWN_GAPS: dict[str, tuple[str, float]] = {
     "adaptive-lifo.yaml": (
         "adaptive LIFO is not modelled: the flow engine's queues are FIFO fluids, so under the 31% overload "
-        "it serves what the request engine's FIFO would, not the newest requests first (-0.30 pp, SE 0.31, "
-        "over seeds 29, 1-7 since the round robin's fluid view is its pool's E_n/M/c; -1.14 pp before)", 1.0),
+        "it serves what the request engine's FIFO would, not the newest requests first (+0.21 pp, SE 0.31, "
+        "over seeds 29, 1-7 on 6 December; -1.14 pp before the round robin's fluid view was its pool's "
+        "E_n/M/c). Plan: where `lifo_when_waiting` is set and the wait is past it, a try's wait is LIFO "
+        "M/M/c's (most served at once, the rest after a busy period), checked on one queue against the "
+        "request engine", 1.0),
     "retry-storm.yaml": (
         "a metastable retry storm: both stay down after the trigger; how much gets through while collapsed "
         "depends on how the stochastic queue fluctuates around its limit (-0.41 pp, SE 0.39, over seeds "
         "3, 1, 2, 4-8; -1.37 pp while a growing queue waited the stationary wait at 98% on top of its "
-        "backlog)", 1.0),
+        "backlog). Plan: the collapsed queue's level with the spread of a busy queue's workload about its "
+        "fluid path (the work its arrivals bring, Loads.work2, over the workers squared, a second), checked "
+        "against the request engine's collapsed level on one queue with retries", 1.0),
 }
 
 
