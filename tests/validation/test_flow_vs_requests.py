@@ -17,8 +17,7 @@ of memory, and that noise; the faults draw from the same streams on both). They 
   the worst is the fault whose events were most, a tie-break of no cascade); where an engine's seeds are
   split evenly, the other's must be one of the tied (Monday morning: the sign-in storm and the backup job
   overlap the rollout, and whichever keeps the SLO breached longer, or is blamed for more breaches, is the
-  worst: the rollout on 3 of the request engine's 4 seeds, on 2 of the flow engine's, whose breaches
-  outlast the rollout by a few minutes on the other two, the known late recovery in TIMING_GAPS);
+  worst);
 - time to detect each fault: within one health-check sweep (3 intervals) plus the request engine's own
   spread over its seeds;
 - time to recover from each fault: never on both engines, or within one SLO window plus the request
@@ -101,17 +100,7 @@ KNOWN_GAPS: dict[str, tuple[str, float]] = {
 
 # Scenario -> (why detection and recovery differ by more than a health-check sweep and an SLO window,
 # the differences in seconds that still hold for detection and for recovery).
-TIMING_GAPS: dict[str, tuple[str, float, float]] = {
-    "monday-morning.yaml": (
-        "the rollout is detected within about five minutes of the request engine (2,330-2,460 s after it "
-        "starts on the flow engine, over seeds 2026, 1-3, against 2,160-2,355 s) and recovered from up to 14 "
-        "minutes later (the rollout 3,360-3,840 s against 3,420-3,480 s, the sign-in storm 1,560-2,460 s "
-        "against 1,620-1,680 s, the backup job likewise; as early on seeds 1 and 3, 3 to 14 minutes later on "
-        "2026 and 2): more of its servers run out of memory (10-12 against 8 over seeds 2026, 1-3), one or two "
-        "at a time into minute 95: an overloaded server's fluid backlog sits at its queue limit and holds the "
-        "most memory, while the request engine's queue fluctuates below it. No datacenter goes dark on "
-        "either engine, so no traffic moves", 300.0, 840.0),
-}
+TIMING_GAPS: dict[str, tuple[str, float, float]] = {}
 
 
 FLOW_STEP: str | None = None
