@@ -78,6 +78,6 @@ def test_a_full_room_serves_what_its_worker_does() -> None:
 
 
 def test_without_the_carry_a_full_room_serves_more(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Servers, "_carry", lambda self, ix, over, offered, fits: np.zeros(np.shape(over)))
+    monkeypatch.setattr(Servers, "_carry", lambda self, ix, over, offered, fits, room: np.zeros(np.shape(over)))
     mine, se = flow()
     assert mine > textbook() + 4 * se, f"served a second: {mine:.3f} ± {se:.3f}, M/M/1+D's {textbook():.3f}"

@@ -601,7 +601,7 @@ class Servers:
         kept_full = self._full(p, backlog0, self.at("per_try", ix), cap, demand)
         over = backlog > room if kept_full is None else (backlog > room) | kept_full
         fits = np.maximum(room - backlog0, 0.0) + cap * h
-        carry = self._carry(ix, over, offered, fits)
+        carry = self._carry(ix, over, offered, fits, room)
         with np.errstate(invalid="ignore", divide="ignore"):
             admitted = np.maximum(fits - carry, 0.0)
             wanted = demand * h
@@ -656,16 +656,19 @@ class Servers:
             self.full.pop("wait_rate", None)
             self.kept["wait_rate"] = self.kept["theta"]
 
-    def _carry(self, ix: np.ndarray, over: np.ndarray, offered: np.ndarray, fits: np.ndarray) -> np.ndarray:
+    def _carry(self, ix: np.ndarray, over: np.ndarray, offered: np.ndarray, fits: np.ndarray,
+               room: np.ndarray) -> np.ndarray:
         """What the servers ``ix`` whose room is full (``over``) admitted beyond what fitted (``fits``), or short
-        of it, added up over the steps while it stays full; the steps after refuse that much more, or less.
+        of it by at most a ``room`` (while a full room's own stationary refusals decide, it admits less than
+        fits step after step, and no later step owes it more than a room), added up over the steps while it
+        stays full; the steps after refuse that much more, or less.
 
         A full room's refusals are the share of a step's demand that did not fit, and the next step's demand
         differs (Poisson noise, retries): taken alone, they let a full server serve more than its workers do
         (by the mean of the ratio of two steps' demands, above 1: 4% at 20 tries a step). The fluid backlog
         stays at the room, and the waits read it.
         """
-        return np.where(over, self.at("carry", ix) + offered - fits, 0.0)
+        return np.where(over, np.maximum(self.at("carry", ix) + offered - fits, -room), 0.0)
 
     def bunched(self, ix: np.ndarray, demand: np.ndarray, per_try: np.ndarray, full: np.ndarray,
                 stationary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -108,7 +108,7 @@ class _Sent(NamedTuple):
     rows: _Rows
     paths: _Paths
     totals: _Totals
-    per_pair: np.ndarray  # per live pair: work, demand, tries, failures
+    per_pair: np.ndarray  # per live pair: its loads (ROWS), then its failures
     lost: np.ndarray  # per row: its failed attempts (none where the region has no databases)
 
 
