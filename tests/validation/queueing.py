@@ -7,6 +7,9 @@ Formulas (Kleinrock, *Queueing Systems* vol. 1; Gross & Harris, *Fundamentals of
 - Erlang C, the probability that an arrival to M/M/c waits, ``C = B / (1 - rho (1 - B))`` with
   ``rho = a / c``; the mean wait is ``C / (c mu - lam)``;
 - M/M/c/K (``K - c`` waiting places) from its birth-death stationary distribution;
+- M/M/1+D, an arrival refused when the work it finds exceeds ``D``: that work has an atom ``p0`` at 0,
+  density ``p0 lam e^((lam - mu) v)`` below ``D`` and ``f(D) e^(-mu (v - D))`` above (Gross & Harris, the
+  virtual-wait balance); the worker serves ``mu (1 - p0)`` a second;
 - the M/M/1 response time is exponential with rate ``mu - lam``;
 - a repairable unit with exponential up and down times is up a fraction ``MTBF / (MTBF + MTTR)``
   of the time, and by PASTA a Poisson arrival finds it up with that probability.
@@ -27,6 +30,7 @@ __all__ = [
     "mmc_mean_response",
     "mm1_response_quantile",
     "mmck_distribution",
+    "mm1d_served",
     "availability",
     "Estimate",
     "across_seeds",
@@ -71,6 +75,15 @@ def mmck_distribution(lam: float, mu: float, c: int, k: int) -> list[float]:
         weights.append(weights[-1] * lam / (min(n, c) * mu))
     total = sum(weights)
     return [w / total for w in weights]
+
+
+def mm1d_served(lam: float, mu: float, bound: float) -> float:
+    """Requests M/M/1+D serves a second (``lam != mu``): ``mu (1 - p0)``, ``p0`` from the work's density
+    normalised (one over the atom, the integral below ``bound`` and the tail above it).
+    """
+    grow = math.exp((lam - mu) * bound)
+    p0 = 1.0 / (1.0 + lam * (grow - 1.0) / (lam - mu) + lam / mu * grow)
+    return mu * (1.0 - p0)
 
 
 def availability(mtbf: float, mttr: float) -> float:

@@ -22,7 +22,7 @@ from functools import cache
 import numpy as np
 import pytest
 from queue_runs import ONE_DATACENTER
-from queueing import across_seeds
+from queueing import across_seeds, mm1d_served
 
 import sim
 from sim.engine.flow.servers import Servers
@@ -47,11 +47,8 @@ def scenario(engine: str) -> sim.Scenario:
 
 
 def textbook() -> float:
-    """M/M/1+D's tries served a second: ``μ (1 - p0)``, ``p0`` from the workload's density normalised."""
-    lam, mu = RATE, 1.0 / SERVICE
-    grow = math.exp((lam - mu) * BOUND)
-    p0 = 1.0 / (1.0 + lam * (grow - 1.0) / (lam - mu) + lam / mu * grow)
-    return mu * (1.0 - p0)
+    """M/M/1+D's tries served a second."""
+    return mm1d_served(RATE, 1.0 / SERVICE, BOUND)
 
 
 def served(engine: str) -> list[float]:
