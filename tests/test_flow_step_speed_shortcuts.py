@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.engine.flow.arrays import TINY, some
 from sim.engine.flow.dependencies import Dependencies
-from sim.engine.flow.servers import TINY, some
 from sim.engine.flow.tries import Tries, _one_each
 from sim.queueing import allen_cunneen, allen_cunneen_one, erlang, mirrored
 

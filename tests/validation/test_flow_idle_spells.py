@@ -8,10 +8,10 @@ refused is more than the excess over the worker: with a bound of four services (
 are served, not 83.3%.
 
 The flow engine's fluid backlog grows by the excess until it fills the room, and the full room is M/M/1+D
-with the whole bound (``Servers._full_waits``). While it grew, it used to refuse what would wait past what was
+with the whole bound (``QueueLaw._full_waits``). While it grew, it used to refuse what would wait past what was
 left of the bound above the fluid backlog: the backlog stalled below the room, where those refusals matched
 the excess, and the worker served its whole capacity (83.4% with a bound of four services). A growing queue
-now refuses nothing (``Servers._growing``), as a queue limit's room does.
+now refuses nothing (``QueueLaw._growing``), as a queue limit's room does.
 
 The request engine runs over ``SEEDS`` seeds; the flow engine (no noise) is deterministic, so one run is its
 answer. Its share served must lie within 4 standard errors of the request engine's mean and of the
@@ -29,7 +29,7 @@ from queue_runs import ONE_DATACENTER
 from queueing import across_seeds, mm1d_served
 
 import sim
-from sim.engine.flow.servers import Servers
+from sim.engine.flow.waits import QueueLaw
 from tests.conftest import scenario_from
 
 pytestmark = pytest.mark.slow  # sixteen request-engine runs of 9,000 and 36,000 requests: ~15 s
@@ -78,7 +78,7 @@ def test_an_overloaded_queue_with_a_bound_idles_now_and_then(service: float) -> 
 
 
 def test_refusing_while_it_grows_serves_the_whole_capacity(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Servers, "_growing", staticmethod(lambda refused, filling: np.asarray(refused)))
+    monkeypatch.setattr(QueueLaw, "_growing", staticmethod(lambda refused, filling: np.asarray(refused)))
     mine, theirs, se, text = measured(CASES["a bound of 4 services"])
     assert mine > theirs + 4 * se, text
     assert mine > textbook(CASES["a bound of 4 services"]) + 4 * se, text

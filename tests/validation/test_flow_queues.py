@@ -9,7 +9,7 @@ that), and where a textbook value exists the request engine's mean must lie with
 
 Figures: the mean response of the requests served, the share refused (a full waiting room), and the share
 that waited for a worker. M/M/4/24 at 1.4 is a waiting room kept full by overload, which the flow engine
-takes as stationary M/M/c/K at the load offered (:meth:`sim.engine.flow.servers.Servers._full_waits`);
+takes as stationary M/M/c/K at the load offered (:meth:`sim.engine.flow.waits.QueueLaw._full_waits`);
 before, its fluid backlog sat at the limit with the stationary wait at 98% utilisation on top, a mean
 response of 17.9 s against the textbook's 5.38 s. (Rooms below saturation: ``test_flow_waiting_room.py``.)
 

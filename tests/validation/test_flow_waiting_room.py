@@ -4,7 +4,7 @@ the textbook (M/M/c/K).
 Below saturation the flow engine took the stationary wait of an unlimited queue (Allen–Cunneen, the load
 capped at 98% of the workers), whatever the room; only a room that overload kept full counted. A room the
 waits would pass now cuts them as M/M/c/K does (:func:`sim.queueing.waiting_room`, exact shares and mean):
-on a server (``Servers._room_waits``) and on a dependency (``Dependencies._state``).
+on a server (``QueueLaw._room_waits``) and on a dependency (``Dependencies._state``).
 
 Server: one server of 4 workers (exponential service of 1 s) with room for 4 waiting requests, no timeout
 that matters, at 97% and 100% of its capacity. Before, the mean response of the served was 2.13 s and

@@ -16,11 +16,12 @@ import math
 
 import numpy as np
 
+from sim.engine.flow.arrays import some
 from sim.engine.flow.classes import Classes
 from sim.engine.flow.crashes import Memory
 from sim.engine.flow.dependencies import Dependencies
 from sim.engine.flow.retries import ClientRetries
-from sim.engine.flow.servers import Servers, some
+from sim.engine.flow.servers import Servers
 from sim.engine.flow.step import Step
 from sim.network import Network
 from sim.policies import Breaker

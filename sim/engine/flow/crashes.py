@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.flow.servers import TINY, Servers
+from sim.engine.flow.arrays import TINY
+from sim.engine.flow.servers import Servers
 from sim.queueing import first_passage_rate
 from sim.scenario import ServerGroup
 

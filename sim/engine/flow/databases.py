@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.cluster import Cluster
-from sim.engine.flow.servers import TINY
+from sim.engine.flow.arrays import TINY
 
 __all__ = ["BinSums", "Pairs"]
 

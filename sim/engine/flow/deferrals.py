@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sim.engine.flow.arrays import TINY, some
 from sim.engine.flow.delays import ROWS, SHORT_BACKOFF, Delays, Law, backoff_law
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls
-from sim.engine.flow.servers import TINY, some
 from sim.policies import BackoffSums, backoff_span
 from sim.scenario import LoadBalancerPolicy
 

@@ -26,8 +26,9 @@ from typing import NamedTuple
 import numpy as np
 
 from sim.cluster import Cluster
+from sim.engine.flow.arrays import TINY
 from sim.engine.flow.delays import SHORT_BACKOFF, Law, backoff_law
-from sim.engine.flow.servers import ROOM_REACH, TINY
+from sim.engine.flow.waits import ROOM_REACH
 from sim.policies import BackoffSums, Budget, backoff_span
 from sim.queueing import allen_cunneen_one, float_max, float_min, response_tail, waiting_room
 from sim.scenario import Scenario
@@ -213,9 +214,9 @@ class Dependencies:
     def _state(self, calls: np.ndarray) -> None:
         """The waits a call sees: the fluid backlog's, plus the stationary M/M/c wait at the last load
         (:func:`sim.queueing.allen_cunneen` of Poisson calls and exponential service, dependency by dependency).
-        Where a queue limit's room cuts that wait (more than :data:`~sim.engine.flow.servers.ROOM_REACH` of it
+        Where a queue limit's room cuts that wait (more than :data:`~sim.engine.flow.waits.ROOM_REACH` of it
         would pass what is left of the room), M/M/c/K at the load offered instead
-        (:func:`sim.queueing.waiting_room`, as a server's, :meth:`sim.engine.flow.servers.Servers._room_waits`):
+        (:func:`sim.queueing.waiting_room`, as a server's, :meth:`sim.engine.flow.waits.QueueLaw._room_waits`):
         the wait cut at ``bound``, and ``refused`` the share it turns away (none while the queue grows: the
         fluid backlog fills the room). A room that overload keeps full, or that fills and drains within a
         step, is that law with the whole room and no fluid wait.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sim.engine.flow.servers import TINY
+from sim.engine.flow.arrays import TINY
 
 __all__ = ["Spread", "retry_spread"]
 

@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sim.engine.flow.arrays import TINY, some, sums
 from sim.engine.flow.records import BINS, CENTRES, Records, bin_of
-from sim.engine.flow.servers import TINY, some, sums
 from sim.policies import Budget, backoff_span
 from sim.scenario import ClientPolicy
 

@@ -1,29 +1,13 @@
 """Servers as fluid queues: their parameters and state as vectors over the cluster's servers.
 
 A server's backlog (worker-seconds waiting) grows by the work admitted in a step and shrinks by its
-capacity (``workers`` seconds per second while up); a new try waits ``backlog / workers``. On top of
-that fluid wait, the stationary M/M/c wait at the server's utilisation gives the spread of waits below
-saturation. Above it, while the backlog grows, the queue runs ahead of its fluid path by what
-reflection at an empty queue added: the stationary wait at the demand mirrored about the capacity
-(:func:`sim.queueing.mirrored`), continuous at saturation and none from twice the capacity on. With
-``policies.server.max_queue_wait`` (tau) the stationary queue is M/M/c+D instead, at
-any load: a try that would wait longer than what is left of tau above the fluid wait is refused (but
-none while the queue grows, :meth:`Servers._growing`), and the wait of those served is the M/M/c wait cut
-at it (:func:`sim.queueing.impatient`). A queue limit's
-room that would cut the waits (more than :data:`ROOM_REACH` of them would pass what is left of it) makes the
-stationary queue M/M/c/K at the demand offered, below saturation too (:func:`sim.queueing.waiting_room`:
-its shares and mean wait, as a wait cut at a bound; :meth:`Servers._room_waits`). A waiting room that
-overload keeps full is that stationary queue at the load offered with the whole room (M/M/c/K for a queue
-limit's, M/M/c+D with the room's time as the bound for ``max_queue_wait``'s): the fluid backlog stays at
-the room and carries none of the wait (:meth:`Servers._full_waits`), so the waits of those admitted lie
-below the room's time, most of them near it. So does a queue limit's room that fills and drains within the
-base step, from the moment more is offered than the workers do; while a longer room fills (a queue limit's
-or tau's), it cuts the spread on top of the fluid backlog but refuses nothing (the fluid does, once it is
-full). The formulas live
-in :mod:`sim.queueing` (Erlang C with Allen–Cunneen's correction, M/M/c+D) and in the balancers' fluid
-views (:meth:`sim.policies.Balancer.fluid_wait`); this module holds what they are applied to: the
-parameters, the state a step and the listeners change, the waits a try sees (:meth:`Servers.queue_state`)
-and the queue update of a step (:meth:`Servers.advance`).
+capacity (``workers`` seconds per second while up); a new try waits ``backlog / workers``, and on top of
+that a stationary wait whose law (M/M/c with Allen–Cunneen's correction, the balancers' fluid views,
+M/M/c+D under ``max_queue_wait``, M/M/c/K in a queue limit's room, full or filling) lives in
+:mod:`sim.engine.flow.waits`. This module holds what it is applied to: the parameters, the state a step and
+the listeners change, the waits a try sees (:meth:`Servers.queue_state`) and the queue update of a step
+(:meth:`Servers.advance`): what a full room refuses, with its carry from step to step, and the stationary
+refusals of a short queue.
 
 A client retry of a try that a server refused because it was full comes back a backoff later, when the
 server is likely still full: it is refused with the chance ``again``, not ``shed``
@@ -33,78 +17,26 @@ server is likely still full: it is refused with the chance ``again``, not ``shed
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from sim.cluster import Cluster
+from sim.engine.flow.arrays import TINY, some
+from sim.engine.flow.waits import QueueLaw, QueueParams, room_load
 from sim.policies import BALANCERS, backoff_span
-from sim.policies.balancers import PoolLoad
 from sim.queueing import (
-    CAP,
     WINDOW,
-    allen_cunneen,
     blocking,
     erlang,
-    impatient,
-    mirrored,
     response_tail,
     retrial_blocking,
     spread_tail,
-    truncated_mean,
-    waiting_room,
 )
 from sim.scenario import Scenario
 from sim.software import Version
 
-__all__ = ["TINY", "Servers", "some", "sums"]
-
-TINY = 1e-12
-"""Guards divisions by a rate, a capacity or a mass that may be zero (``x / max(y, TINY)``)."""
-
-ROOM_REACH = 1e-12
-"""A queue limit's room cuts the waits where more than this share of them would pass it (M/M/c/K from there,
-:meth:`Servers._room_waits`; below, the waits of an unlimited queue are the same to that precision)."""
-
-
-sums = np.add.reduce
-"""``x.sum(axis=a)`` as ``sums(x, axis=a)``: the very reduction (the same bits) without the method's Python
-wrapper, which costs as much as the sum on the small arrays of a step. (``axis=None`` sums every element; the
-default is the first axis.)"""
-
-
-def some(x: ArrayLike) -> bool:
-    """Whether any element of ``x`` is nonzero: ``bool(x.any())``, at a fraction of its cost on the small
-    arrays of a step (per class, region, type or row; a count of the nonzero elements is no reduction).
-    """
-    return int(np.count_nonzero(x)) > 0
-
-
-class _Params(NamedTuple):
-    """The parameters of some servers (one per class), as :meth:`Servers._params` keeps them."""
-
-    up: np.ndarray
-    workers: np.ndarray
-    iworkers: np.ndarray
-    service: np.ndarray
-    limit: np.ndarray  # queue limit (inf: none)
-    places: np.ndarray  # its whole waiting places
-    finite: np.ndarray  # whether there is a limit
-    room: np.ndarray  # whether there is a waiting room
-    ca2: np.ndarray
-    cs2: np.ndarray
-    every_up: bool  # (as a rule)
-    every_finite: bool  # every one has a queue limit
-    every_room: bool  # every one has a waiting room
-    room_load: np.ndarray  # below this load (and with no backlog) a queue limit's room cuts no wait (Servers._waits)
-
-    def if_up(self, x: np.ndarray, other: float = 0.0) -> np.ndarray:
-        """``x`` where the server is up, else ``other``: ``np.where(up, x, other)``, or ``x`` itself when every one
-        is up (the same values; read it, never write it).
-        """
-        return x if self.every_up else np.where(self.up, x, other)
-
+__all__ = ["Servers"]
 
 class _PerServer:
     """A quantity of :class:`Servers` per server that a step computes per class (``backlog``, ``shed``, the
@@ -184,9 +116,7 @@ class Servers:
         # is, the tries stage keeps no account of the retries of full-server refusals (same answers, less work).
         self.can_bunch = bool((self.iworkers + self.queue_limit < WINDOW).any())
         max_wait = policies.server.max_queue_wait
-        self.max_wait = np.inf if max_wait is None else max_wait
-        self.step = scenario.flow.step  # the base step: a room that fills and drains within it is stationary
-        self.bounded = max_wait is not None  # the stationary queue is M/M/c+D where the bound binds (queue_state)
+        self.law = QueueLaw(np.inf if max_wait is None else max_wait, scenario.flow.step, self.balancer, self.balanced)
         self.dc_of = np.array([s.datacenter for s in servers], dtype=np.int64)
         self.n_dcs = len(cluster.datacenter_ids)
         # State, per server.
@@ -206,7 +136,7 @@ class Servers:
         self.pool_weight = np.zeros(n)  # a server's share of its datacenter's tries (0: not in the pool)
         self.revision = 0  # counts changes to servers made outside the steps (listener calls, warm-ups ending)
         self.advances = 0  # counts the steps' updates (:meth:`advance`): with ``revision``, the state's version
-        self._kept_params: tuple[Any, int, _Params] | None = None  # (servers, revision, their parameters)
+        self._kept_params: tuple[Any, int, QueueParams] | None = None  # (servers, revision, their parameters)
         self.next_warm = math.inf  # the earliest end of a warm-up under way
         # Waits, per server (queue_state); the last three only where max_queue_wait binds.
         self.fluid_wait, self.wait_p, self.theta, self.per_try, self.wait_rate = (np.zeros(n) for _ in range(5))
@@ -249,7 +179,7 @@ class Servers:
             out.append(per_class[of_ix])
         return out
 
-    def _params(self, ix: Any) -> _Params:
+    def _params(self, ix: Any) -> QueueParams:
         """The parameters of the servers ``ix`` (kept while they are the same servers and no listener changed
         any: ``revision``).
         """
@@ -259,20 +189,20 @@ class Servers:
         limit, up = self.queue_limit[ix], self.up[ix]
         finite, room = np.isfinite(limit), limit > 0
         workers, ca2, cs2 = self.workers[ix], self.ca2[ix], self.cs2[ix]
-        params = _Params(up, workers, self.iworkers[ix], self.service[ix], limit, np.floor(limit), finite,
+        params = QueueParams(up, workers, self.iworkers[ix], self.service[ix], limit, np.floor(limit), finite,
                          room, ca2, cs2, bool(up.all()), bool(finite.all()), bool(room.all()),
-                         _room_load(workers, ca2, cs2, limit, finite & room))
+                         room_load(workers, ca2, cs2, limit, finite & room))
         self._kept_params = (ix, self.revision, params)
         return params
 
     @staticmethod
-    def _mixed(p: _Params, cs2: np.ndarray) -> _Params:
+    def _mixed(p: QueueParams, cs2: np.ndarray) -> QueueParams:
         """``p`` with ``cs2``, the variability of the work the servers' tries bring (a front end's short
         proxy work among the mailbox work, request types of different work), for their service's.
         """
         if cs2 is p.cs2 or np.array_equal(cs2, p.cs2):
             return p
-        return p._replace(cs2=cs2, room_load=_room_load(p.workers, p.ca2, cs2, p.limit, p.finite & p.room))
+        return p._replace(cs2=cs2, room_load=room_load(p.workers, p.ca2, cs2, p.limit, p.finite & p.room))
 
     # ------------------------------------------------------------------------------ waits
 
@@ -287,7 +217,8 @@ class Servers:
         above the fluid wait). Then ``refused`` is the M/M/c+D share of the offered tries that would wait
         longer (:func:`sim.queueing.impatient`, at each server's workers with Poisson arrivals, the tries'
         mean work and Allen–Cunneen's variability), whatever the balancer. Where a queue limit's room cuts
-        the waits they are M/M/c/K's in the same form (:meth:`_room_waits`), and ``refused`` its share.
+        the waits they are M/M/c/K's in the same form (:meth:`QueueLaw._room_waits
+        <sim.engine.flow.waits.QueueLaw._room_waits>`), and ``refused`` its share.
         """
         waits = self._waits(ix, erlang_b, self.load[ix], self.rate[ix], self.backlog[ix], self.demand[ix])
         for name, values in waits.items():
@@ -299,86 +230,24 @@ class Servers:
                demand: np.ndarray, erlang_c: tuple[np.ndarray, np.ndarray] | None = None,
                cs2: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """:meth:`queue_state` for the servers ``ix`` at their ``load``, ``rate``, ``backlog`` and ``demand``: the
-        waits of each (by name; sets ``binds``). ``erlang_c``: (offered load, Erlang C of the servers' workers
-        at it), if the caller has it (it serves where that is the load the stationary wait is taken at).
-        ``cs2``: the variability of their tries' work (None: ``work_cs2``, the last step's).
+        waits of each (by name; sets ``binds``), by the queue law (:meth:`QueueLaw.waits
+        <sim.engine.flow.waits.QueueLaw.waits>`). ``erlang_c``: (offered load, Erlang C of the servers' workers
+        at it), if the caller has it. ``cs2``: the variability of their tries' work (None: ``work_cs2``, the last
+        step's).
         """
         p = self._mixed(self._params(ix), self.at("work_cs2", ix) if cs2 is None else cs2)
-        up, workers = p.up, p.workers
-        cap = p.if_up(workers)
         with np.errstate(divide="ignore", invalid="ignore"):
-            fluid_wait = np.where(cap > 0, backlog / np.maximum(cap, TINY), 0.0)
             per_try = np.where(rate > 0, load / np.maximum(rate, TINY), self._last_try(ix, p))
-        full = self._full(p, backlog, per_try, cap, demand)
-        if full is not None:
-            return self._full_waits(ix, p, full, erlang_b, load, rate, backlog, demand, erlang_c, cap, per_try)
-        filling = demand > workers
-        limited = self._limited(p, per_try, cap) if some(demand >= p.room_load) or some(backlog) else None
-        if limited is not None and some(filling):  # (a queue limit's room that fills and drains within a step is
-            # stationary at the demand offered, M/M/c/K below: its refusals keep it from filling further)
-            filling &= ~(limited & (p.limit * per_try <= workers * self.step))
-        if some(filling):  # a growing queue's lead on its fluid backlog: the stationary wait at the mirrored load
-            lead = mirrored(demand, workers)
-            ratio = np.where(filling, lead / np.maximum(demand, TINY), 1.0)
-            load, rate, demand, erlang_b, erlang_c = load * ratio, rate * ratio, lead, None, None
-        else:
-            ratio = None
-        self.binds = False
-        if self.bounded:  # M/M/c+D at the load offered (any load: refusals keep it stable)
-            scale = self._scale(p, per_try)
-            bound = np.maximum(self.max_wait - fluid_wait, 0.0)
-            wait_rate = (workers - demand) / scale
-            # Whether the bound cuts any wait short: when none keeps more than e^-40 of its wait beyond it,
-            # M/M/c+D is M/M/c to 1e-17, and the waits are those without a bound (below; ``cut``).
-            self.binds = some(wait_rate * bound < 40.0)
-        out: dict[str, np.ndarray] = {}
-        viewed = False
-        if self.binds:
-            refused, wait_p = impatient(p.iworkers, demand, bound / scale, erlang_b)
-            if ratio is not None:
-                refused = self._growing(refused, filling)
-            wait_p = np.where(up & (demand > 0), wait_p, 0.0)
-            with np.errstate(divide="ignore"):
-                theta = 1.0 / truncated_mean(wait_rate, bound)  # so that wait_p / theta is the mean wait
-            out.update(refused=refused, wait_bound=bound, wait_rate=wait_rate,
-                       drain=workers / scale)  # (while every worker is busy, one frees at this rate)
-        elif self.balanced:  # the balancer's fluid view: how it spreads the waits
-            shared, serving = self.pool_load()
-            shared = shared[ix] if ratio is None else shared[ix] * ratio
-            wait_p, theta = self.balancer.fluid_wait(PoolLoad(load, shared, workers, self.iworkers[ix], per_try,
-                                                              p.cs2, self.pool_size[ix], serving[ix]))
-            viewed = True
-        else:  # the databases decide: Poisson arrivals
-            known = None  # (as a rule the step refused nothing, and the load is the demand whose Erlang C is known)
-            if erlang_c is not None and np.array_equal(np.minimum(load, workers * CAP), erlang_c[0]):
-                known = erlang_c[1]
-            wait_p, theta = allen_cunneen(load, workers, p.iworkers, per_try, p.ca2, p.cs2, known)
-        if not p.every_room:  # no waiting room: served at once or refused
-            wait_p = np.where(p.room, wait_p, 0.0)
-        if limited is not None:  # a queue limit's room, where it cuts the waits: M/M/c/K
-            left = np.maximum(p.limit * per_try / np.maximum(cap, TINY) - fluid_wait, 0.0)  # what is left of it
-            with np.errstate(invalid="ignore", over="ignore"):  # P(Wq > left) as the waits have it (e^-inf x 0: none)
-                reach = wait_p * np.exp(-(out["wait_rate"] if self.binds else theta) * left)
-            cuts = limited & (demand > 0) & ((reach >= ROOM_REACH) | (demand >= workers))
-            if some(cuts):
-                wait_p, theta = self._room_waits(p, cuts, left, demand, per_try, erlang_b, out, wait_p, theta,
-                                                 load if viewed else None, None if ratio is None else filling)
-        out.update(fluid_wait=fluid_wait, wait_p=wait_p, theta=theta, per_try=per_try)
+        out = self.law.waits(p, per_try, load, rate, backlog, demand, erlang_b, erlang_c, lambda: self._pool(ix))
+        self.binds = self.law.binds
         return out
 
-    @staticmethod
-    def _growing(refused: np.ndarray, filling: np.ndarray) -> np.ndarray:
-        """``max_queue_wait``'s refusals of a queue that is still growing (``filling``): none. Its fluid backlog
-        fills the room first, as a queue limit's does (:meth:`_room_waits`), and the full room is then M/M/c+D
-        with the whole bound (:meth:`_full_waits`), which idles now and then and so refuses more than the excess
-        over the workers. Refusing by what is left of the bound above the fluid backlog while it grows would
-        stall it below the room, where those refusals match the excess, and a bound a few services long would
-        serve the workers' whole capacity (one worker of 240 ms offered 120% with a 1-s bound: 83.4% served,
-        against M/M/1+D's 76.1%; ``tests/validation/test_flow_idle_spells.py``).
-        """
-        return np.where(filling, 0.0, refused)
+    def _pool(self, ix: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pools of the servers ``ix`` (:data:`~sim.engine.flow.waits.Pool`)."""
+        shared, serving = self.pool_load()
+        return shared[ix], serving[ix], self.pool_size[ix]
 
-    def _last_try(self, ix: Any, p: _Params) -> np.ndarray:
+    def _last_try(self, ix: Any, p: QueueParams) -> np.ndarray:
         """The mean work of a try at the servers ``ix`` when none came in the step: that of the tries last
         admitted, which make up what still waits (a server taken out of rotation while warming up holds
         requests of twice the nominal work, and counts its queue, its room and its memory in them), or
@@ -386,119 +255,6 @@ class Servers:
         """
         last = self.at("per_try", ix)
         return np.where(last > 0, last, p.service)
-
-    def _limited(self, p: _Params, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray | None:
-        """Per server, whether its waiting room (:meth:`_room`) is a queue limit's: waiting places, up, and
-        fewer than ``max_queue_wait`` lets wait; None where none is (as a rule: known from the parameters).
-        """
-        limited = p.finite & p.room & p.up
-        if self.bounded:
-            limited &= p.limit * per_try < self.max_wait * cap
-        return limited if some(limited) else None
-
-    def _room_waits(self, p: _Params, cuts: np.ndarray, left: np.ndarray, demand: np.ndarray, per_try: np.ndarray,
-                    erlang_b: np.ndarray | None, out: dict[str, np.ndarray], wait_p: np.ndarray,
-                    theta: np.ndarray, view: np.ndarray | None = None,
-                    filling: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The waits of the servers where a queue limit's room (``left`` seconds of it above the fluid
-        backlog) cuts them (``cuts``): stationary M/M/c/K at the ``demand`` offered
-        (:func:`sim.queueing.waiting_room`), in the time of Allen–Cunneen's scale (:meth:`_scale`; so the room's
-        time is ``left / scale`` mean services, ``workers x`` that many places), as a wait of rate ``wait_rate``
-        cut at ``wait_bound`` with ``refused`` the share it turns away; ``out`` takes them (and ``binds`` is
-        set), the others' stay. Returns (``wait_p``, ``theta``) with those servers' in place.
-
-        ``view``: the load at which ``wait_p`` and ``theta`` are the balancer's fluid view of an unlimited
-        queue, not Poisson arrivals': the room then scales that view, the share that waits by M/M/c/K's
-        over Allen–Cunneen's at that load and the wait's time by the view's mean over Allen–Cunneen's (so a
-        room that barely cuts leaves the view as it was). ``filling``: where the queue
-        is growing (its stationary law taken at the mirrored load, :func:`sim.queueing.mirrored`): the room
-        cuts the spread there but refuses nothing; the fluid backlog fills it, and its refusals are the full
-        room's.
-        """
-        scale = self._scale(p, per_try)
-        places = np.where(cuts, p.workers * left / scale, 0.0)
-        refused, room_p, mean, bound = waiting_room(p.iworkers, np.where(cuts, demand, p.workers), places,
-                                                    None if erlang_b is None else np.where(cuts, erlang_b, 0.0))
-        if view is not None:
-            poisson_p, poisson_theta = allen_cunneen(view, p.workers, p.iworkers, per_try, p.ca2, p.cs2)
-            viewed = cuts & (poisson_p > 0) & (theta > 0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                room_p = np.where(viewed, np.minimum(room_p * wait_p / poisson_p, 1.0), room_p)
-                scale = scale * np.where(viewed, poisson_theta / theta, 1.0)  # the view's mean wait over Poisson's
-        if filling is not None:
-            refused = np.where(filling, 0.0, refused)
-        if not self.binds:  # (no other wait is cut: theirs are uncut, an infinite bound)
-            out.update(refused=np.zeros(np.shape(cuts)), wait_bound=np.full(np.shape(cuts), np.inf),
-                       wait_rate=theta, drain=p.workers / scale)
-            self.binds = True
-        with np.errstate(divide="ignore"):
-            for name, values in (("refused", refused), ("wait_bound", bound * scale),
-                                 ("wait_rate", (p.workers - demand) / scale), ("drain", p.workers / scale)):
-                out[name] = np.where(cuts, values, out[name])
-            return np.where(cuts, room_p, wait_p), np.where(cuts, 1.0 / (mean * scale), theta)
-
-    def _room(self, p: _Params, per_try: np.ndarray, cap: np.ndarray) -> np.ndarray:
-        """The waiting room of each server (worker-seconds): its queue limit's tries, or what
-        ``max_queue_wait`` lets wait, whichever is less (inf: none).
-        """
-        if p.every_finite:
-            room = p.limit * per_try
-        else:
-            room = np.where(p.finite, np.where(p.finite, p.limit, 0.0) * per_try, np.inf)
-        return np.minimum(room, self.max_wait * cap) if self.bounded else room
-
-    def _full(self, p: _Params, backlog: np.ndarray, per_try: np.ndarray, cap: np.ndarray,
-              demand: np.ndarray) -> np.ndarray | None:
-        """Per server, whether its fluid backlog fills its waiting room (:meth:`_room`) while more work is
-        offered than its workers do; None where none does (as a rule: checked first, at the cost of one
-        comparison).
-        """
-        overloaded = demand >= p.workers
-        if not some(overloaded):
-            return None
-        room = self._room(p, per_try, cap)
-        full = overloaded & np.isfinite(room) & (backlog > 0) & (backlog >= room * (1.0 - 1e-9))
-        return full if some(full) else None
-
-    @staticmethod
-    def _scale(p: _Params, per_try: np.ndarray) -> np.ndarray:
-        """The unit of an M/M/c wait (seconds): the mean work of a try, times Allen–Cunneen's variability."""
-        return np.maximum(per_try, TINY) * np.maximum((p.ca2 + p.cs2) / 2.0, 0.05)
-
-    def _full_waits(self, ix: Any, p: _Params, full: np.ndarray, erlang_b: np.ndarray | None, load: np.ndarray,
-                    rate: np.ndarray, backlog: np.ndarray, demand: np.ndarray,
-                    erlang_c: tuple[np.ndarray, np.ndarray] | None, cap: np.ndarray,
-                    per_try: np.ndarray) -> dict[str, np.ndarray]:
-        """:meth:`_waits` where some servers' waiting rooms are full (``full``) while more work is offered
-        than their workers do. Such a queue is stationary at the load offered with the whole room: M/M/c/K
-        where the room is a queue limit's (:meth:`_room_waits`), M/M/c+D with the room's time as the bound
-        on the wait where it is ``max_queue_wait``'s (:func:`sim.queueing.impatient`): it refuses what does
-        not fit, and the waits of those it admits lie below the room's time, most of them near it. The
-        fluid backlog stays at the room (:meth:`advance`) and carries none of the wait. The others' waits
-        are :meth:`_waits`'s, uncut where they were.
-        """
-        # (a full room's backlog taken as none: its fluid wait is 0, and no server is found full again)
-        out = self._waits(ix, erlang_b, load, rate, np.where(full, 0.0, backlog), demand, erlang_c, p.cs2)
-        scale = self._scale(p, per_try)
-        if not self.binds:  # (no bound cut any other wait: theirs are uncut, an infinite bound)
-            out.update(refused=np.zeros(np.shape(full)), wait_bound=np.full(np.shape(full), np.inf),
-                       wait_rate=out["theta"], drain=p.workers / scale)
-            self.binds = True
-        bound = self._room(p, per_try, cap) / np.maximum(cap, TINY)
-        limited = self._limited(p, per_try, cap)
-        deadline = full if limited is None else full & ~limited  # (max_queue_wait's rooms; queue limits': M/M/c/K)
-        if some(deadline):
-            wait_rate = (p.workers - demand) / scale
-            refused, wait_p = impatient(p.iworkers, demand, np.where(deadline, bound, 0.0) / scale, erlang_b)
-            with np.errstate(divide="ignore"):
-                theta = 1.0 / truncated_mean(wait_rate, np.where(deadline, bound, 1.0))
-            for name, values in (("refused", refused), ("wait_bound", bound), ("wait_rate", wait_rate),
-                                 ("drain", p.workers / scale), ("wait_p", wait_p), ("theta", theta)):
-                out[name] = np.where(deadline, values, out[name])
-        if limited is not None and some(full & limited):
-            out["wait_p"], out["theta"] = self._room_waits(p, full & limited, bound, demand, per_try, erlang_b, out,
-                                                           out["wait_p"], out["theta"])
-        return out
 
     def cut(self, ix: Any) -> np.ndarray | None:
         """Where the stationary waits of the servers ``ix`` are cut (``max_queue_wait``), or None where no
@@ -609,12 +365,13 @@ class Servers:
         offered = work * h
         backlog = p.if_up(np.maximum(0.0, backlog0 + offered - cap * h))
         per_try = np.maximum(np.where(tries > 0, work / np.maximum(tries, TINY), self._last_try(ix, p)), TINY)
-        room = self._room(p, per_try, cap)
+        room = self.law.room(p, per_try, cap)
         if self.cancel:
             room = np.minimum(room, self.timeout * cap)
         # A full waiting room stays full while more work is offered than the workers do: the queue's own
-        # refusals (stationary M/M/c+D, :meth:`_full_waits`) keep it from growing, and must not empty it.
-        kept_full = self._full(p, backlog0, self.at("per_try", ix), cap, demand)
+        # refusals (stationary M/M/c+D, :meth:`QueueLaw._full_waits
+        # <sim.engine.flow.waits.QueueLaw._full_waits>`) keep it from growing, and must not empty it.
+        kept_full = self.law.full(p, backlog0, self.at("per_try", ix), cap, demand)
         over = backlog > room if kept_full is None else (backlog > room) | kept_full
         fits = np.maximum(room - backlog0, 0.0) + cap * h
         carry = self._carry(ix, over, offered, fits, room)
@@ -657,7 +414,7 @@ class Servers:
             # (``chain``), retrial_blocking's shares are that room's, with those retries
             refused = state["refused"]
             if some(chain):
-                limited = self._limited(p, per_try, cap)
+                limited = self.law.limited(p, per_try, cap)
                 refused = refused if limited is None else np.where(chain & limited, 0.0, refused)
             stationary = np.maximum(stationary, refused)
             again = np.maximum(again, refused)
@@ -759,13 +516,3 @@ class Servers:
             self.ca2[self.dc_of == datacenter] = 1.0
             if members.size:
                 self.ca2[members] = 1.0 / members.size
-
-
-def _room_load(workers: np.ndarray, ca2: np.ndarray, cs2: np.ndarray, limit: np.ndarray,
-               limited: np.ndarray) -> np.ndarray:
-    """Below this load (and with no backlog) a queue limit's room (where ``limited``) cuts no wait: it cuts more
-    than e^-40 of the waits only if (1 - rho) x limit / variability < 40 (a wait of rate at least (c - a) /
-    scale, Allen–Cunneen's or a balancer's shorter one, past limit x per_try / c).
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(limited, workers * (1.0 - 40.0 * np.maximum((ca2 + cs2) / 2.0, 0.05) / limit), np.inf)

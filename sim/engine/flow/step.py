@@ -29,12 +29,13 @@ from typing import NamedTuple
 import numpy as np
 
 from sim.cluster import Cluster
+from sim.engine.flow.arrays import TINY, some, sums
 from sim.engine.flow.classes import Classes
 from sim.engine.flow.databases import Pairs
 from sim.engine.flow.dependencies import Dependencies, Links
 from sim.engine.flow.records import Records
 from sim.engine.flow.retries import ClientRetries
-from sim.engine.flow.servers import TINY, Servers, some, sums
+from sim.engine.flow.servers import Servers
 from sim.engine.flow.tries import Loads, Tries, TryOutcome
 from sim.policies import Breaker
 

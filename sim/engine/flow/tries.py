@@ -36,6 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sim.engine.base import RequestType
+from sim.engine.flow.arrays import TINY, some, sums
 from sim.engine.flow.classes import Classes, ClassView
 from sim.engine.flow.databases import BinSums, Pairs
 from sim.engine.flow.deferrals import Deferrals, Later, Rates, Sent
@@ -43,7 +44,7 @@ from sim.engine.flow.delays import ROWS
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
 from sim.engine.flow.elsewhere import Spread, retry_spread
 from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
-from sim.engine.flow.servers import TINY, Servers, some, sums
+from sim.engine.flow.servers import Servers
 from sim.policies import BackoffSums, Budget
 from sim.queueing import response_cells, response_tail
 from sim.scenario import Scenario
