@@ -7,7 +7,7 @@ deterministic part (round trip, link latency and congestion delay, front end, de
 plus a stochastic part (stationary wait + service, exponential; deterministic service is kept exact),
 so the share of tries past their timeout is ``P(Wq + S > timeout − deterministic part)`` in closed form
 (:func:`sim.queueing.response_tail`), and the latency of the successes is the law of the stochastic part
-given that it beat the timeout (:func:`sim.queueing.response_cells`). Load-balancer retries are resolved
+given that it beat the timeout (:mod:`sim.engine.flow.latency`). Load-balancer retries are resolved
 here, within the step (where a region has no databases, a retry goes to the servers the balancer has not
 tried: :mod:`sim.engine.flow.elsewhere`); when their backoff is not short against the step, their load (and
 that of the server's dependency retries) is offered when their backoff ends (:mod:`sim.engine.flow.deferrals`
@@ -36,6 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sim.engine.base import RequestType
+from sim.engine.flow import latency
 from sim.engine.flow.arrays import TINY, some, sums
 from sim.engine.flow.classes import Classes, ClassView
 from sim.engine.flow.databases import BinSums, Pairs
@@ -43,15 +44,13 @@ from sim.engine.flow.deferrals import Deferrals, Later, Rates, Sent
 from sim.engine.flow.delays import ROWS
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
 from sim.engine.flow.elsewhere import Spread, retry_spread
-from sim.engine.flow.records import BINS, CENTRES, LOG_HI, LOG_LO, Records
+from sim.engine.flow.records import BINS, Records
 from sim.engine.flow.servers import Servers
 from sim.policies import BackoffSums, Budget
-from sim.queueing import response_cells, response_tail
+from sim.queueing import response_tail
 from sim.scenario import Scenario
 
 __all__ = ["Loads", "RegionOutcomes", "TryOutcome", "Tries"]
-
-_PROFILES = 4096  # above this many rows of pairs, one latency profile per (region, datacenter)
 
 
 class RegionOutcomes(NamedTuple):
@@ -266,20 +265,6 @@ class _Balanced(NamedTuple):
     later: dict[tuple[int, int], np.ndarray]  # (j, k): the tries sent after j timeouts and k backoffs (k >= 1)
 
 
-class _Successes(NamedTuple):
-    """The successes of a step, per row, for the latency histogram (:meth:`Tries._latency`)."""
-
-    region: np.ndarray
-    mass: np.ndarray
-    start: np.ndarray  # the deterministic part of their time, and the earlier tries'
-    tau: np.ndarray  # the time left for the stochastic part (stationary wait + service)
-    service: np.ndarray
-    wait_p: np.ndarray
-    rate: np.ndarray
-    bound: np.ndarray | None
-    det: np.ndarray  # deterministic service
-
-
 class _Totals:
     """What the step's tries add up to over the request types (summed in place, in their order)."""
 
@@ -365,7 +350,7 @@ class Tries:
         # Per row of pairs, of work, demand, tries, work squared and failures per try of each type, summed over
         # the types in the mix's shares (for first attempts) and in the retries' (for retries).
         per_try = np.zeros((2, ROWS + 1, rows.pairs))
-        successes: list[_Successes] = []
+        successes: list[latency.Successes] = []
         # Per [type, row]: the tries and the share of them that are first attempts.
         if K == 1:  # every try is of the one type
             tries0, first_share = (rows.weights * self.types[0].share)[None], rows.share0[None]
@@ -389,7 +374,9 @@ class Tries:
                 shed=firsts[:, : rows.pairs] * box.shed + (1.0 - firsts[:, : rows.pairs]) * again)
             booked = self._book(w, h, rows, paths, mixed_box, calls, chances, balanced, totals,
                                 [self.types[k].bits for k in active])
-            successes = self._latency(rows, paths, box, chances, balanced)
+            successes = latency.of_types(balanced.ok[:, : rows.pairs], balanced.elapsed[:, : rows.pairs], latency.Parts(
+                chances.base, chances.tau, chances.service, box.wait_p, box.rate, box.bound, paths.det,
+                paths.pair_region, paths.server_dc), self.n_regions, self.n_dcs)
             self._by_type(outcomes, sent, paths.region, balanced, chances)
             if mixed:  # per try of each type, weighed by the mix's shares and by the retries'
                 row_tries = tries0[sent, : rows.pairs]
@@ -403,7 +390,7 @@ class Tries:
                 # (summed over the types in their order: a sum along the first axis adds them one by one)
                 per_try[0] = sums(self.shares[sent][:, None, None] * x, axis=0)
                 per_try[1] = sums(retry_share[:, None, :] * x, axis=0)
-        self._record_latency(successes, totals)
+        latency.record(totals.hist, successes)
         counts = self.records.counts
         counts["lb_retries"][:, w] += totals.lb_retries
         counts["shed"][:, w] += totals.shed
@@ -985,80 +972,6 @@ class Tries:
         if gone is not None:
             per_pair[:ROWS] *= _each(np.maximum(1.0 - gone, 0.0), rows)
 
-    def _latency(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances,
-                 balanced: _Balanced) -> list[_Successes]:
-        """The successes of the request types ([type, row]) that have any, for the latency histogram, in the
-        types' order: per row, as :meth:`_latency_one` has them for each type (types side by side; above
-        :data:`_PROFILES` rows of pairs, type by type).
-        """
-        P = rows.pairs
-        has = np.logical_or.reduce(balanced.ok[:, :P], axis=1)  # (``any``, without its Python wrapper)
-        if not some(has):
-            return []
-        if P > _PROFILES:
-            return [x for i in np.flatnonzero(has).tolist() if (x := self._latency_one(
-                rows, paths, box, chances.of_type(i), _Balanced(balanced.tries[i], balanced.ok[i], balanced.error[i],
-                                                        balanced.timeout[i], balanced.elapsed[i], {}))) is not None]
-        every = np.count_nonzero(has) == has.size  # (as a rule every type)
-        kinds: slice | np.ndarray = slice(None) if every else np.flatnonzero(has)
-        ok_mass = balanced.ok[kinds, :P]
-        extra = np.where(ok_mass > 0, balanced.elapsed[kinds, :P] / np.maximum(ok_mass, TINY), 0.0)
-        shape = ok_mass.shape
-
-        def flat(x: np.ndarray) -> np.ndarray:
-            """Per row of every type with successes, one after the other."""
-            return x.ravel() if x.ndim > 1 else np.concatenate((x,) * shape[0])
-
-        return [_Successes(flat(paths.pair_region), ok_mass.ravel(), (chances.base[kinds] + extra).ravel(),
-                           flat(chances.tau[kinds]), flat(chances.service[kinds]), flat(box.wait_p), flat(box.rate),
-                           None if box.bound is None else flat(box.bound), flat(paths.det))]
-
-    def _latency_one(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances,
-                     balanced: _Balanced) -> _Successes | None:
-        """The successes of a request type, for the latency histogram: per row (or per region and datacenter
-        above :data:`_PROFILES` rows of pairs, mass-weighted), their mass, the deterministic part of their
-        time plus the earlier tries' time, and what the stochastic part is made of.
-        """
-        P, R, D = rows.pairs, self.n_regions, self.n_dcs
-        ok_mass = balanced.ok[:P]
-        if not some(ok_mass):
-            return None
-        det = paths.det
-        extra = np.where(ok_mass > 0, balanced.elapsed[:P] / np.maximum(ok_mass, TINY), 0.0)
-        parts = [chances.base + extra, chances.tau, chances.service, box.wait_p, box.rate]
-        if box.bound is not None:
-            parts.append(box.bound)
-        if P > _PROFILES:  # many servers: one latency profile per (region, datacenter), mass-weighted
-            group = paths.pair_region * D + paths.server_dc
-            gm = np.bincount(group, weights=ok_mass, minlength=R * D)
-            at = np.flatnonzero(gm > 0)
-            gsafe = np.maximum(gm[at], TINY)
-            if det.any():
-                det = np.bincount(group, weights=ok_mass * det, minlength=R * D)[at] > 0.5 * gsafe
-            else:
-                det = np.zeros(at.size, dtype=bool)
-            parts = [np.bincount(group, weights=ok_mass * x, minlength=R * D)[at] / gsafe for x in parts]
-            region, ok_mass = at // D, gm[at]
-        else:
-            region = paths.pair_region
-        start, tau, service, wait_p, rate = parts[:5]
-        return _Successes(region, ok_mass, start, tau, service, wait_p, rate,
-                          parts[5] if box.bound is not None else None, det)
-
-    def _record_latency(self, successes: list[_Successes], totals: _Totals) -> None:
-        """The step's successes (of every request type) into the latency histogram: at the deterministic
-        part of their time plus the stochastic part given that it beat the try's deadline
-        (:func:`sim.queueing.response_cells`).
-        """
-        if not successes:
-            return
-        if len(successes) == 1:
-            one = successes[0]
-        else:
-            one = _Successes._make([None if x[0] is None else np.concatenate(x) for x in zip(*successes, strict=True)])
-        values, shares = response_cells(one.tau, one.service, one.wait_p, one.rate, one.det, one.bound)
-        _deposit(totals.hist, one.region, one.mass[:, None] * shares, one.start[:, None] + values)
-
     def _sums(self, index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
         """Per row of ``weights`` ([row, entry], or one row), the sums of its entries in ``n`` bins by ``index``
         (per entry): one bincount for every row, each bin adding the same terms in the same order as a
@@ -1212,21 +1125,3 @@ def _each(per_group: np.ndarray, rows: _Rows) -> np.ndarray:
         return per_group.take(rows.inv, axis=-1)
     group, length = rows.runs
     return per_group.take(group, axis=-1).repeat(length, axis=-1)
-
-
-_PER_BIN = BINS / (LOG_HI - LOG_LO)
-_STEP = float(CENTRES[1] / CENTRES[0]) - 1.0  # from one bin's centre to the next, relative
-
-
-def _deposit(hist: np.ndarray, region: np.ndarray, mass: np.ndarray, latency: np.ndarray) -> None:
-    """Add ``mass`` successes at ``latency`` (both [row, value]) to ``hist`` [region, bin], each value shared
-    between the two bins whose centres surround it in proportion to its distance from them, so that the
-    histogram's mean (of the bin centres) is the values' mean.
-    """
-    v = np.maximum(latency, CENTRES[0])
-    i = np.minimum((np.log(v) * _PER_BIN - (LOG_LO * _PER_BIN + 0.5)).astype(np.int64), BINS - 2)
-    up = np.minimum((v / CENTRES[i] - 1.0) / _STEP, 1.0) * mass
-    flat = (region[:, None] * BINS + i).ravel()
-    hist += (np.bincount(flat, weights=(mass - up).ravel(), minlength=hist.size)
-             + np.bincount(flat + 1, weights=up.ravel(), minlength=hist.size)).reshape(hist.shape)
-
