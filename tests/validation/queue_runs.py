@@ -25,8 +25,8 @@ import sim
 from sim.engine.requests import RequestEngine
 from sim.engine.stations import Station
 
-__all__ = ["ONE_DATACENTER", "queue_scenario", "repairable_scenario", "Measured", "run_plain", "run_probed",
-           "up_fraction"]
+__all__ = ["ONE_DATACENTER", "queue_scenario", "deadline_queue", "repairable_scenario", "Measured", "run_plain",
+           "run_probed", "up_fraction"]
 
 ONE_DATACENTER: dict[str, Any] = {
     "name": "validation",
@@ -65,6 +65,26 @@ policies:
   load_balancer: {{{balancer}health_check: {{enabled: false}}}}
 slo: {{window: 1h}}
 """)
+
+
+def deadline_queue(engine: str, service: float, rate: float, bound: float, duration: float,
+                   noise: bool = False) -> sim.Scenario:
+    """M/M/1+D on ``engine``: one server of one worker (exponential service of mean ``service`` seconds) that
+    refuses what would wait over ``max_queue_wait`` = ``bound`` seconds, holding the one database of a region
+    that sends ``rate`` requests a second (Poisson; with the flow engine's noise if ``noise``), whose client
+    waits 5 s and never retries.
+    """
+    from tests.conftest import scenario_from
+
+    return scenario_from({
+        "duration": f"{duration:g}s", "engine": engine, "flow": {"noise": noise},
+        "topology": {"datacenters": [{"id": "dc", "servers": [{
+            "id": "mbx", "count": 1, "workers": 1, "service_time": f"{service * 1000:g}ms"}]}],
+            "databases": [{"id": "db", "count": 1, "regions": ["users"], "placement": [{"datacenter": "dc"}]}]},
+        "workload": {"regions": {"users": {"peak": f"{rate:g}/s", "profile": "flat"}}},
+        "policies": {"client": {"timeout": "5s", "retries": 0}, "server": {"max_queue_wait": f"{bound:g}s"}},
+        "slo": {"window": "1m"},
+    }, base=ONE_DATACENTER)
 
 
 def repairable_scenario(

@@ -21,12 +21,11 @@ from functools import cache
 
 import numpy as np
 import pytest
-from queue_runs import ONE_DATACENTER
+from queue_runs import deadline_queue
 from queueing import across_seeds, mm1d_served
 
 import sim
 from sim.engine.flow.servers import Servers
-from tests.conftest import scenario_from
 
 pytestmark = pytest.mark.slow  # eight runs of 12,000 requests on each engine: ~10 s
 
@@ -35,15 +34,7 @@ RATE, SERVICE, BOUND, DURATION = 20.0, 0.06, 1.0, 600.0
 
 
 def scenario(engine: str) -> sim.Scenario:
-    return scenario_from({
-        "duration": f"{DURATION:g}s", "engine": engine, "flow": {"noise": True},
-        "topology": {"datacenters": [{"id": "dc", "servers": [{
-            "id": "mbx", "count": 1, "workers": 1, "service_time": f"{SERVICE * 1000:g}ms"}]}],
-            "databases": [{"id": "db", "count": 1, "regions": ["users"], "placement": [{"datacenter": "dc"}]}]},
-        "workload": {"regions": {"users": {"peak": f"{RATE:g}/s", "profile": "flat"}}},
-        "policies": {"client": {"timeout": "5s", "retries": 0}, "server": {"max_queue_wait": f"{BOUND:g}s"}},
-        "slo": {"window": "1m"},
-    }, base=ONE_DATACENTER)
+    return deadline_queue(engine, SERVICE, RATE, BOUND, DURATION, noise=True)
 
 
 def textbook() -> float:

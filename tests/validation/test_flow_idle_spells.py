@@ -25,12 +25,11 @@ from functools import cache
 
 import numpy as np
 import pytest
-from queue_runs import ONE_DATACENTER
+from queue_runs import deadline_queue
 from queueing import across_seeds, mm1d_served
 
 import sim
 from sim.engine.flow.waits import QueueLaw
-from tests.conftest import scenario_from
 
 pytestmark = pytest.mark.slow  # sixteen request-engine runs of 9,000 and 36,000 requests: ~15 s
 
@@ -40,15 +39,7 @@ CASES = {"a bound of 4 services": 0.24, "a bound of 17 services": 0.06}  # mean 
 
 
 def scenario(engine: str, service: float) -> sim.Scenario:
-    return scenario_from({
-        "duration": f"{DURATION:g}s", "engine": engine,
-        "topology": {"datacenters": [{"id": "dc", "servers": [{
-            "id": "mbx", "count": 1, "workers": 1, "service_time": f"{service * 1000:g}ms"}]}],
-            "databases": [{"id": "db", "count": 1, "regions": ["users"], "placement": [{"datacenter": "dc"}]}]},
-        "workload": {"regions": {"users": {"peak": f"{LOAD / service:g}/s", "profile": "flat"}}},
-        "policies": {"client": {"timeout": "5s", "retries": 0}, "server": {"max_queue_wait": f"{BOUND:g}s"}},
-        "slo": {"window": "1m"},
-    }, base=ONE_DATACENTER)
+    return deadline_queue(engine, service, LOAD / service, BOUND, DURATION)
 
 
 def share_served(engine: str, service: float, seed: int) -> float:
