@@ -43,7 +43,8 @@ from sim.engine.flow.databases import BinSums, Pairs
 from sim.engine.flow.deferrals import Deferrals, Later, Rates, Sent
 from sim.engine.flow.delays import ROWS
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
-from sim.engine.flow.elsewhere import Spread, retry_spread
+from sim.engine.flow.elsewhere import retry_spread
+from sim.engine.flow.lb_tries import Balanced, LoadBalancerTries
 from sim.engine.flow.records import BINS, Records
 from sim.engine.flow.servers import Servers
 from sim.policies import BackoffSums, Budget
@@ -254,17 +255,6 @@ class _Calls(NamedTuple):
     held: np.ndarray
 
 
-class _Balanced(NamedTuple):
-    """Per row, the load balancers' tries of one request type (their retries resolved) and outcomes."""
-
-    tries: np.ndarray
-    ok: np.ndarray
-    error: np.ndarray
-    timeout: np.ndarray
-    elapsed: np.ndarray  # mass x time of the earlier tries of the successes
-    later: dict[tuple[int, int], np.ndarray]  # (j, k): the tries sent after j timeouts and k backoffs (k >= 1)
-
-
 class _Totals:
     """What the step's tries add up to over the request types (summed in place, in their order)."""
 
@@ -301,6 +291,8 @@ class Tries:
         # Retries' load offered when their backoff ends, unless it is short against the step
         self.deferrals = Deferrals(scenario.flow.step, servers.n, self.n_dcs, deps, links.count, self.lb, self.lb_sums,
                                    self.client.timeout, self._sums)
+        self.lb_tries = LoadBalancerTries(self.lb, self.client.timeout, self.lb_sums, lb_budgets,
+                                          self.deferrals.lb_later, self._sums, self.n_regions, self.n_dcs)
         self.work = np.array([rt.work for rt in types], dtype=float)  # and its work
         # The sizes a crossing has (one link state is read per size and step) and each type's size among them
         self._sizes = sorted({rt.bits for rt in types})
@@ -733,7 +725,7 @@ class Tries:
         return _Chances(p_s, p_e, p_t, svc, base, tau, p_late, reach, firsts, shares)
 
     def _balance(self, rows: _Rows, paths: _Paths, box: _Mailboxes, chances: _Chances, tries0: np.ndarray,
-                 tt: float, h: float, totals: _Totals) -> _Balanced:
+                 tt: float, h: float, totals: _Totals) -> Balanced:
         """The load balancers' tries of the request types [type, row], grouped by how many timed out so far
         (each took ``tt``): a failed try is retried on another server within the retries and the budget,
         until the client's deadline (:func:`~sim.engine.flow.elsewhere.retry_spread` says which row a retry
@@ -744,16 +736,8 @@ class Tries:
         elsewhere = retry_spread(paths.region[:P], paths.own[:P], rows.weights[:P], rows.inv, chances.ok[..., :P],
                                  chances.error[..., :P], self.n_regions, self._sums) if self.lb.retries else None
         kept = self._in_time(rows, paths, box, chances) if self.lb_sums is not None else None
-        if any(bud is not None for bud in self.lb_budgets):
-            each = [self._balance_one(paths, chances.ok[i], chances.error[i], chances.timeout[i], tries0[i], tt, h,
-                                      totals, elsewhere, None if kept is None else _kind(kept, i))
-                    for i in range(tries0.shape[0])]
-            later = {key: np.stack([b.later.get(key, np.zeros(tries0.shape[1])) for b in each])
-                     for key in sorted(set().union(*(b.later for b in each)))}
-            tries, ok, error, timeout, elapsed = (np.stack(x) for x in zip(*(b[:5] for b in each), strict=True))
-            return _Balanced(tries, ok, error, timeout, elapsed, later)
-        return self._balance_one(paths, chances.ok, chances.error, chances.timeout, tries0, tt, h, totals, elsewhere,
-                                 kept)
+        return self.lb_tries.resolve(chances.ok, chances.error, chances.timeout, tries0, tt, h, paths.region,
+                                     paths.dc, totals.lb_retries, elsewhere, kept)
 
     def _in_time(self, rows: _Rows, paths: _Paths, box: _Mailboxes,
                  chances: _Chances) -> Callable[[float], np.ndarray]:
@@ -772,117 +756,8 @@ class Tries:
 
         return kept
 
-    def _balance_one(self, paths: _Paths, p_s: np.ndarray, p_e: np.ndarray, p_t: np.ndarray, tries0: np.ndarray,
-                     tt: float, h: float, totals: _Totals,
-                     elsewhere: Spread | None = None,
-                     kept: Callable[[float], np.ndarray] | None = None) -> _Balanced:
-        """:meth:`_balance` for tries of one request type per row (with the chances ``p_s``, ``p_e``, ``p_t``),
-        or of every type at once ([type, row]) where no budget holds them back; ``elsewhere`` moves the
-        retries to the rows they land in (:func:`~sim.engine.flow.elsewhere.retry_spread`); ``kept`` (with
-        backoffs) gives the share of a try's chance of success left when the deadline cuts its time
-        (:meth:`_in_time`).
-        """
-        lb, T = self.lb, self.client.timeout
-        R, D = self.n_regions, self.n_dcs
-        d_e, reg = paths.dc, paths.region
-        shape = tries0.shape
-        budget_dc = self.lb_budgets
-        budgeted = any(bud is not None for bud in budget_dc)
-        if budgeted:
-            firsts = np.bincount(np.maximum(d_e, 0), weights=tries0 * (d_e >= 0), minlength=D)
-            for d, bud in enumerate(budget_dc):
-                if bud is not None:
-                    bud.fill(float(firsts[d]), h)
-        state = {0: tries0}
-        n_tries = np.zeros(shape)
-        s_tot, e_tot, t_tot, elapsed = (np.zeros(shape) for _ in range(4))
-        lb_retries = []  # per round: the retries per [type, region]
-        sums = self.lb_sums
-        later: dict[tuple[int, int], np.ndarray] = {}
-        for k in range(lb.retries + 1):
-            nxt: dict[int, np.ndarray] = {}
-            # State (j, k): tries after j earlier ones timed out (each took tt) and k backoffs, which (with
-            # backoffs) ended before the deadline less the j timeouts: sums.cdf(k, room) of them did.
-            for j, mj in state.items():
-                n_tries += mj
-                if k and self.deferrals.lb_later:  # sent j tt + B_k after the first try: its load then
-                    later[(j, k)] = mj
-                ok_m = mj * p_s
-                if sums is not None and kept is not None and k:  # a try that starts near the deadline
-                    lost = self._cut(sums, k, T - j * tt, tt, kept)  # succeeds only within the time left:
-                    if lost is not None:  # the answers that come later are the client's timeouts
-                        lost = ok_m * lost
-                        ok_m = ok_m - lost
-                        t_tot += lost
-                s_tot += ok_m
-                if j:
-                    elapsed += ok_m * j * tt
-                err_m, to_m = mj * p_e, mj * p_t
-                if sums is None:
-                    if (j + 1) * tt >= T - 1e-9:  # this try ran into the client's deadline
-                        t_tot += to_m
-                        to_m = np.zeros(shape)
-                else:
-                    room, room_t = T - j * tt, T - (j + 1) * tt
-                    reached, below_t = sums.cdf(k, room), sums.cdf(k, room_t)
-                    if k:
-                        elapsed += ok_m * sums.mean_below(k, room)
-                    in_time = below_t / reached if reached > 0 else 0.0  # the rest ran into it
-                    t_tot += to_m * (1.0 - in_time)
-                    to_m = to_m * in_time
-                retry = err_m + to_m
-                if k < lb.retries and some(retry):
-                    if sums is not None:  # a retry whose backoff would end past the deadline is not sent: an error
-                        err_m = err_m * (sums.cdf(k + 1, room) / reached if reached > 0 else 0.0)
-                        to_m = to_m * (sums.cdf(k + 1, room_t) / below_t if below_t > 0 else 0.0)
-                        e_tot += retry - err_m - to_m
-                        retry = err_m + to_m
-                    if budgeted:
-                        want = np.bincount(np.maximum(d_e, 0), weights=retry * (d_e >= 0), minlength=D)
-                        share_dc = np.array([bud.allow(float(want[d])) if bud is not None else 1.0
-                                             for d, bud in enumerate(budget_dc)])
-                        allowed = share_dc[np.maximum(d_e, 0)]
-                        lb_retries.append(self._sums(reg, retry * allowed, R))
-                        e_tot += retry * (1.0 - allowed)
-                        err_m, to_m = err_m * allowed, to_m * allowed
-                    else:  # every retry allowed (x * 1.0 is x, and none given up)
-                        lb_retries.append(self._sums(reg, retry, R))
-                    if elsewhere is not None:  # (each has had k + 1 tries)
-                        err_m, to_m = elsewhere(err_m, k + 1), elsewhere(to_m, k + 1)
-                    nxt[j] = nxt.get(j, 0.0) + err_m
-                    nxt[j + 1] = nxt.get(j + 1, 0.0) + to_m
-                else:
-                    e_tot += retry
-            state = nxt
-        if lb_retries:  # (added type by type, each round in turn, as the types taking turns would)
-            for added in np.stack(lb_retries, axis=-2).reshape(-1, R):
-                totals.lb_retries += added
-        return _Balanced(n_tries, s_tot, e_tot, t_tot, elapsed, later)
-
-    _CUTS = 4  # parts of the last try timeout before the deadline, by the midpoint rule
-
-    @classmethod
-    def _cut(cls, sums: BackoffSums, k: int, room: float, tt: float,
-             kept: Callable[[float], np.ndarray]) -> np.ndarray | None:
-        """Of the successes of tries sent after ``k`` backoffs that ended before ``room`` (the deadline less
-        the tries timed out before), the share lost because the try started less than ``tt`` before the
-        deadline: its answer must come within the time left, ``room - B_k`` (None: no try starts that late).
-        """
-        reached = sums.cdf(k, room)
-        start = max(room - tt, 0.0)
-        if reached <= 0.0 or sums.cdf(k, start) >= reached:
-            return None
-        edges = start + (room - start) * np.arange(cls._CUTS + 1) / cls._CUTS
-        below = np.array([sums.cdf(k, float(x)) for x in edges])
-        lost = 0.0
-        for i in range(cls._CUTS):
-            share = (below[i + 1] - below[i]) / reached
-            if share > 0.0:  # cut by how far past ``room - tt`` it started
-                lost = lost + share * (1.0 - kept(float((edges[i] + edges[i + 1]) / 2 - (room - tt))))
-        return lost if isinstance(lost, np.ndarray) else None
-
     def _book(self, w: int, h: float, rows: _Rows, paths: _Paths, box: _Mailboxes, calls: _Calls,
-              chances: _Chances, balanced: _Balanced, totals: _Totals,
+              chances: _Chances, balanced: Balanced, totals: _Totals,
               bits: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Add the request types' outcomes and loads ([type, row], each type making ``calls`` of crossings of
         ``bits``) to the totals: front ends (spread over the pool), dependencies, mailbox servers, links; and
@@ -993,7 +868,7 @@ class Tries:
 
     # ------------------------------------------------------------------------------ back to regions and servers
 
-    def _by_type(self, out: np.ndarray, sent: slice | list[int], reg: np.ndarray, balanced: _Balanced,
+    def _by_type(self, out: np.ndarray, sent: slice | list[int], reg: np.ndarray, balanced: Balanced,
                  chances: _Chances) -> None:
         """Per region, the outcomes of the request types' tries ([type, row]) into ``out`` [quantity, region,
         type] (the types ``sent``): first attempts' ok, error, timeout, then the retries', then the errors
@@ -1087,11 +962,6 @@ class Tries:
             by_retry = np.stack([np.bincount(b_all, weights=part * mix[region, k], minlength=n)
                                  for k in range(full.shape[1])], axis=1)
         return Loads.of(loads, totals.dep_calls, totals.dep_work, totals.link_bps, by_retry)
-
-
-def _kind(kept: Callable[[float], np.ndarray], i: int) -> Callable[[float], np.ndarray]:
-    """:meth:`Tries._in_time`'s ``kept`` for the ``i``-th request type alone."""
-    return lambda cut: kept(cut)[i]
 
 
 def _runs(inv: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
