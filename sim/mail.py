@@ -54,7 +54,7 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.events import MAIL_BACKLOG, MAIL_BACKLOG_CLEARED, MAIL_BACKLOG_DRAINING, MAIL_LOST
-from sim.metrics import MailRecorder
+from sim.recorder import MailRecorder
 from sim.rng import Streams
 from sim.scenario import Mail, MailRetry, Scenario
 from sim.schedule import later, make_sampler

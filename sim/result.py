@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sim.cluster import Cluster
-from sim.metrics import COUNTERS, MAIL_COUNTERS, Recorder, latency_samples, weighted_percentile
+from sim.metrics import latency_samples, weighted_percentile
+from sim.recorder import COUNTERS, MAIL_COUNTERS, Recorder
 from sim.scenario import Scenario
 from sim.summary import Manifest, Summary
 from sim.trace import Trace

@@ -12,7 +12,8 @@ from sim.control import Failover, HealthChecker, Monitor, OverloadMonitor, Resta
 from sim.engine import ENGINES, Engine
 from sim.faults import FaultContext, inject
 from sim.mail import MailSenders
-from sim.metrics import Recorder, record_slo_events, summarize
+from sim.metrics import record_slo_events, summarize
+from sim.recorder import Recorder
 from sim.result import Result
 from sim.rng import Streams
 from sim.scenario import Scenario, choose_engine

@@ -28,7 +28,7 @@ from sim.cluster import Cluster
 from sim.control import Failover, HealthChecker, OverloadMonitor, TrafficManager, trigger_at
 from sim.engine.requests import RequestEngine
 from sim.loader import load_scenario
-from sim.metrics import Recorder
+from sim.recorder import Recorder
 from sim.rng import Streams
 from sim.sizing import mix_work, server_capacity
 from sim.topology import build_topology

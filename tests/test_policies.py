@@ -12,7 +12,6 @@ import sim
 from sim.cluster import Cluster
 from sim.engine import ENGINES, EngineBase
 from sim.errors import ScenarioError
-from sim.metrics import Recorder
 from sim.policies import (
     BALANCERS,
     JITTERS,
@@ -26,6 +25,7 @@ from sim.policies import (
 )
 from sim.policies.balancers import PoolLoad
 from sim.queueing import allen_cunneen
+from sim.recorder import Recorder
 from sim.rng import Streams
 from sim.scenario import Backoff, CircuitBreaker, RetryBudget
 from sim.topology import build_topology

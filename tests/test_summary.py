@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 import sim
 from sim.cli import format_summary
 from sim.experiments.metrics import extract
-from sim.metrics import MailRecorder, summarize
+from sim.metrics import summarize
+from sim.recorder import MailRecorder
 from sim.report import load_results
 from sim.report.html.parts import faults_table, headline, regions_table
 from sim.report.markdown import render_markdown

@@ -10,7 +10,8 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.detect import Detector, EwmaBand, ThresholdRule
-from sim.metrics import Recorder, weighted_percentile
+from sim.metrics import weighted_percentile
+from sim.recorder import Recorder
 
 if TYPE_CHECKING:
     from sim.faults import Detection
@@ -21,7 +22,7 @@ __all__ = ["Monitor"]
 class Monitor:
     """Metric alerts: one value per region and check interval, judged by a detector (:mod:`sim.detect`).
 
-    It reads only the :class:`~sim.metrics.Recorder`'s per-(region, window) counters and latency
+    It reads only the :class:`~sim.recorder.Recorder`'s per-(region, window) counters and latency
     records, which every engine fills, so detection works however traffic moves. Metrics:
 
     - ``error_rate``: the share of client attempts that failed (an error or a timeout) in the interval;

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import simpy
 
     from sim.cluster import Cluster
-    from sim.metrics import Recorder
+    from sim.recorder import Recorder
     from sim.rng import Streams
     from sim.scenario import Scenario, ServerGroup
 

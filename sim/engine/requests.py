@@ -58,8 +58,8 @@ from sim.events import (
     RATE_LIMIT_LIFTED,
     RATE_LIMITED,
 )
-from sim.metrics import Recorder
 from sim.policies import BALANCERS, AimdLimit, Breaker, Budget, Bulkheads, CoDel, TokenBucket, backoff_delay
+from sim.recorder import Recorder
 from sim.rng import Streams
 from sim.scenario import RetryBudget, Scenario
 from sim.schedule import Lane, later, make_sampler

@@ -29,8 +29,8 @@ from sim.engine.flow.servers import Servers
 from sim.engine.flow.step import Step
 from sim.engine.flow.tries import Tries
 from sim.engine.pools import pool
-from sim.metrics import Recorder
 from sim.policies import Breaker, Budget
+from sim.recorder import Recorder
 from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.schedule import later

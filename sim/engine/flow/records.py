@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from sim.metrics import COUNTERS, Recorder
+from sim.recorder import COUNTERS, Recorder
 
 __all__ = ["BINS", "CENTRES", "Records", "bin_of", "round_rows", "share_out"]
 
@@ -28,9 +28,9 @@ def bin_of(latency: np.ndarray) -> np.ndarray:
 
 
 class Records:
-    """The engine's tables while it runs, as floats, shared with the :class:`~sim.metrics.Recorder`.
+    """The engine's tables while it runs, as floats, shared with the :class:`~sim.recorder.Recorder`.
 
-    Per [region, window]: every counter of :data:`~sim.metrics.COUNTERS`; per [datacenter, window]: the
+    Per [region, window]: every counter of :data:`~sim.recorder.COUNTERS`; per [datacenter, window]: the
     tries offered; per [link, window]: crossings, losses and bits. The latency histogram [region, bin]
     holds the successes of the window under way (``window``) until :meth:`flush`. ``wasted``, ``queued``,
     ``queue_time`` and ``failed_by_type`` (the requests given up, per request type) are run totals.
