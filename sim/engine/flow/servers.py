@@ -38,6 +38,7 @@ from sim.software import Version
 
 __all__ = ["Servers"]
 
+
 class _PerServer:
     """A quantity of :class:`Servers` per server that a step computes per class (``backlog``, ``shed``, the
     waits...): read whole, it is handed to every server then (:meth:`Servers.whole`); :meth:`Servers.at`
