@@ -144,7 +144,6 @@ class Servers:
         self.drained, self.carry = np.zeros(n), np.zeros(n)
         self.work_cs2 = self.cs2.copy()  # (its service's until tries come: front ends' and mailboxes' of every type)
         self.refused, self.wait_bound, self.drain = (np.zeros(n) for _ in range(3))
-        self.binds = False
         self.queue_state()
 
     # ------------------------------------------------------------------------------ state per class or per server
@@ -207,6 +206,14 @@ class Servers:
 
     # ------------------------------------------------------------------------------ waits
 
+    @property
+    def binds(self) -> bool:
+        """Whether the waits last taken (:meth:`queue_state`, :meth:`advance`) are cut short anywhere
+        (``max_queue_wait``, a queue limit's room): then ``refused``, ``wait_bound`` and ``drain`` hold
+        (:attr:`QueueLaw.binds <sim.engine.flow.waits.QueueLaw.binds>`).
+        """
+        return self.law.binds
+
     def queue_state(self, ix: Any = slice(None), inv: Any = slice(None), erlang_b: np.ndarray | None = None) -> None:
         """Waits and stationary queue parameters of every server, from its backlog and last load; computed
         for the servers ``ix`` (one per class of servers in the same state) and handed to all by ``inv``
@@ -240,7 +247,6 @@ class Servers:
         with np.errstate(divide="ignore", invalid="ignore"):
             per_try = np.where(rate > 0, load / np.maximum(rate, TINY), self._last_try(ix, p))
         out = self.law.waits(p, per_try, load, rate, backlog, demand, erlang_b, erlang_c, lambda: self._pool(ix))
-        self.binds = self.law.binds
         return out
 
     def _pool(self, ix: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -30,7 +30,6 @@ pools, the rows' paths to their servers) is kept from step to step.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -44,7 +43,7 @@ from sim.engine.flow.deferrals import Deferrals, Later, Rates, Sent
 from sim.engine.flow.delays import ROWS
 from sim.engine.flow.dependencies import Dependencies, DependencyCalls, Links
 from sim.engine.flow.elsewhere import retry_spread
-from sim.engine.flow.lb_tries import Balanced, LoadBalancerTries
+from sim.engine.flow.lb_tries import Balanced, Kept, LoadBalancerTries
 from sim.engine.flow.records import BINS, Records
 from sim.engine.flow.servers import Servers
 from sim.policies import BackoffSums, Budget
@@ -740,7 +739,7 @@ class Tries:
                                      paths.dc, totals.lb_retries, elsewhere, kept)
 
     def _in_time(self, rows: _Rows, paths: _Paths, box: _Mailboxes,
-                 chances: _Chances) -> Callable[[float], np.ndarray]:
+                 chances: _Chances) -> Kept:
         """Of a try's chance of success ([type, row]), the share left when the client's deadline cuts its
         time by ``cut``: the response must come within ``tau - cut`` rather than ``tau``
         (:func:`sim.queueing.response_tail`). The rows past the pairs' (no server) have no success to cut.
